@@ -1,0 +1,6 @@
+//go:build tools
+
+// Package tools pins controller-gen, which generates the CRD, RBAC and deepcopy code.
+package tools
+
+import _ "sigs.k8s.io/controller-tools/cmd/controller-gen"

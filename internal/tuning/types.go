@@ -1,0 +1,127 @@
+// Package tuning is the decision engine: a pure function from what is known
+// about a workload (its profile, the latest observation, the knob values and
+// rollout state, the decision history, the time) to a plan. It imports no
+// Kubernetes or HTTP client, so every rule is table-tested without a cluster.
+package tuning
+
+import (
+	"time"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/signals"
+)
+
+// Knob names one tunable setting. Env knobs are named by their env variable
+// (from the profile); the others have fixed names.
+type Knob string
+
+const (
+	KnobRedisReplicas       Knob = "redisReplicas"
+	KnobHPAMinReplicas      Knob = "hpa.minReplicas"
+	KnobHPAMaxReplicas      Knob = "hpa.maxReplicas"
+	KnobHPATargetCPU        Knob = "hpa.targetCPUUtilization"
+	KnobHPAScaleDownWindowS Knob = "hpa.scaleDownStabilizationSeconds"
+)
+
+// Family groups knobs that change together in one step.
+type Family string
+
+const (
+	FamilyPool        Family = "pool"        // pool max/min, lifetime, idle timeout (env: one rollout)
+	FamilyCache       Family = "cache"       // L1 items and TTL, L2 TTL (env: one rollout)
+	FamilyRedis       Family = "redis"       // Redis replicas
+	FamilyAutoscaling Family = "autoscaling" // HPA min, max, CPU target, behaviour
+	FamilyWorkers     Family = "workers"     // worker threads (env: one rollout)
+)
+
+// Diagnosis names the bottleneck a breached SLO is attributed to.
+type Diagnosis string
+
+const (
+	DiagnosisNone            Diagnosis = ""
+	DiagnosisPoolSaturated   Diagnosis = "PoolSaturated"
+	DiagnosisCPUSaturated    Diagnosis = "CPUSaturated"
+	DiagnosisHPAAtMax        Diagnosis = "HPAAtMax"
+	DiagnosisCacheMisses     Diagnosis = "CacheMisses"
+	DiagnosisRedisSaturated  Diagnosis = "RedisSaturated"
+	DiagnosisUnknown         Diagnosis = "Unknown"
+	DiagnosisOverProvisioned Diagnosis = "OverProvisioned"
+	DiagnosisRegression      Diagnosis = "Regression"
+	DiagnosisNoImprovement   Diagnosis = "NoImprovement"
+	DiagnosisStartingPoint   Diagnosis = "StartingPoint"
+)
+
+// Values are knob values as integers: counts as they are, durations in whole
+// seconds, percentages in percent. A knob absent from the map has no value yet.
+type Values map[Knob]int64
+
+// State is what the cluster says about the workload right now.
+type State struct {
+	// Values are the knob values read from the Deployment env, the HPA and the Redis workload.
+	Values Values
+	// RolloutInProgress is true while the target Deployment is rolling out.
+	RolloutInProgress bool
+	// Replicas is the target's current number of ready replicas.
+	Replicas int32
+	// HPAAtMax is true when the HPA's desired replicas equal its maxReplicas.
+	HPAAtMax bool
+	// HasHPA is true when an HPA drives the target (never write Deployment replicas then).
+	HasHPA bool
+	// RedisReady is true when every Redis replica is ready.
+	RedisReady bool
+	// CPULimitMillis is the target container's CPU limit (or request when no limit), 0 when unknown.
+	CPULimitMillis int64
+	// MaxSurge is the Deployment's rolling-update surge, in pods.
+	MaxSurge int32
+	// Blocked lists knobs that must not be touched (for example a field conflict with another manager).
+	Blocked map[Knob]string
+}
+
+// Input is everything Decide needs.
+type Input struct {
+	Spec        tuningv1alpha1.PerformanceProfileSpec
+	Observation signals.Observation
+	State       State
+	// History is status.history: past decisions, newest last.
+	History []tuningv1alpha1.Decision
+	// Now is injected: the engine never reads a clock.
+	Now time.Time
+}
+
+// Change moves one knob.
+type Change struct {
+	Knob    Knob
+	From    int64 // the current value; HasFrom is false when the knob had no value yet
+	HasFrom bool
+	To      int64
+}
+
+// Plan is the engine's answer.
+type Plan struct {
+	// Family of the changes; empty when there are none.
+	Family Family
+	// Changes to apply; at most one family. Empty when nothing should change.
+	Changes []Change
+	// Diagnosis of the bottleneck, DiagnosisNone when the SLOs hold.
+	Diagnosis Diagnosis
+	// Reason in words a person reads in kubectl describe.
+	Reason string
+	// Predicted effect in words, such as "p99 180ms -> 90ms".
+	Predicted string
+	// Holds explain why nothing (or less) was done, such as "settling until 12:03:00".
+	Holds []string
+	// Rollout is true when the changes restart the pods (env knobs).
+	Rollout bool
+	// Judgement, when set, updates the outcome of the last pending decision.
+	Judgement *Judgement
+	// SLOMet reports whether every SLO held in the observation (false when unknown).
+	SLOMet bool
+	// SLOKnown is false when the signals needed to judge the SLOs were missing.
+	SLOKnown bool
+}
+
+// Judgement is the verdict on the last pending decision after it settled.
+type Judgement struct {
+	Outcome  tuningv1alpha1.Outcome
+	Observed string
+}
