@@ -86,6 +86,10 @@ type Input struct {
 	History []tuningv1alpha1.Decision
 	// Now is injected: the engine never reads a clock.
 	Now time.Time
+	// SLOMetSince is when the SLOs last started to hold without a break (the
+	// lastTransitionTime of the SLOMet condition while it is True); zero when
+	// they do not hold or it is unknown. Savings wait for a sustained hold.
+	SLOMetSince time.Time
 }
 
 // Change moves one knob.
@@ -118,6 +122,9 @@ type Plan struct {
 	SLOMet bool
 	// SLOKnown is false when the signals needed to judge the SLOs were missing.
 	SLOKnown bool
+	// Baseline are the SLIs the changes start from; record them in the
+	// Decision (Plan.Decision does) so the change can be judged after it settled.
+	Baseline *tuningv1alpha1.SLIs
 }
 
 // Judgement is the verdict on the last pending decision after it settled.

@@ -1,0 +1,158 @@
+package tuning
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/signals"
+)
+
+// SLIsOf converts an observation into status SLIs (also the Baseline of a
+// Decision). Signals that are missing stay unset and are listed in Missing.
+func SLIsOf(o signals.Observation) *tuningv1alpha1.SLIs {
+	s := &tuningv1alpha1.SLIs{Missing: o.MissingSignals()}
+	if len(s.Missing) > 32 {
+		s.Missing = s.Missing[:32]
+	}
+	if !o.Time.IsZero() {
+		t := metav1.NewTime(o.Time)
+		s.ObservedAt = &t
+	}
+	dur := func(sig signals.Signal) *metav1.Duration {
+		if v, ok := o.Get(sig); ok {
+			return &metav1.Duration{Duration: time.Duration(v * float64(time.Second))}
+		}
+		return nil
+	}
+	pct := func(sig signals.Signal) tuningv1alpha1.Percent {
+		if v, ok := o.Get(sig); ok {
+			return percentOf(v)
+		}
+		return ""
+	}
+	s.P50, s.P95, s.P99 = dur(signals.LatencyP50), dur(signals.LatencyP95), dur(signals.LatencyP99)
+	s.PoolWait = dur(signals.PoolWait)
+	s.ErrorRate = pct(signals.ErrorRate)
+	s.MemoryHitRatio, s.RedisHitRatio = pct(signals.MemoryHitRatio), pct(signals.RedisHitRatio)
+	s.CPUUtilization = pct(signals.CPUUtilization)
+	if v, ok := o.Get(signals.Throughput); ok {
+		n := int64(math.Round(v))
+		s.Throughput = &n
+	}
+	inUse, ok1 := o.Get(signals.PoolInUse)
+	poolMax, ok2 := o.Get(signals.PoolMax)
+	if ok1 && ok2 && poolMax > 0 {
+		s.PoolUtilization = percentOf(inUse / poolMax)
+	}
+	return s
+}
+
+// percentOf formats a ratio as an API Percent, clamped to 0–100 %.
+func percentOf(r float64) tuningv1alpha1.Percent {
+	p := math.Round(min(max(r, 0), 1)*100*1000) / 1000
+	return tuningv1alpha1.Percent(strconv.FormatFloat(p, 'f', -1, 64) + "%")
+}
+
+// baselineGetter reads recorded SLIs as signal values.
+func baselineGetter(b *tuningv1alpha1.SLIs) func(signals.Signal) (float64, bool) {
+	return func(s signals.Signal) (float64, bool) {
+		var d *metav1.Duration
+		switch s {
+		case signals.LatencyP50:
+			d = b.P50
+		case signals.LatencyP95:
+			d = b.P95
+		case signals.LatencyP99:
+			d = b.P99
+		case signals.ErrorRate:
+			if b.ErrorRate == "" {
+				return 0, false
+			}
+			return parsePercent(b.ErrorRate)
+		case signals.Throughput:
+			if b.Throughput == nil {
+				return 0, false
+			}
+			return float64(*b.Throughput), true
+		}
+		if d == nil {
+			return 0, false
+		}
+		return d.Seconds(), true
+	}
+}
+
+// Decision is the history entry for a plan that changes something, made at
+// time at, with Outcome Pending; nil when the plan changes nothing.
+func (p Plan) Decision(at time.Time) *tuningv1alpha1.Decision {
+	if len(p.Changes) == 0 {
+		return nil
+	}
+	d := &tuningv1alpha1.Decision{
+		Time:      metav1.NewTime(at),
+		Family:    string(p.Family),
+		Diagnosis: string(p.Diagnosis),
+		Reason:    truncate(p.Reason, 1024),
+		Predicted: truncate(p.Predicted, 256),
+		Baseline:  p.Baseline,
+		Outcome:   tuningv1alpha1.OutcomePending,
+		Rollout:   p.Rollout,
+	}
+	for _, c := range p.Changes {
+		d.Changes = append(d.Changes, c.API())
+	}
+	return d
+}
+
+// API is the change as the status records it; From is "" when the knob had no value.
+func (c Change) API() tuningv1alpha1.Change {
+	from := ""
+	if c.HasFrom {
+		from = strconv.FormatInt(c.From, 10)
+	}
+	return tuningv1alpha1.Change{Knob: string(c.Knob), From: from, To: strconv.FormatInt(c.To, 10)}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+// fmtSeconds prints a latency: "850µs", "42ms", "1.2s".
+func fmtSeconds(s float64) string {
+	switch {
+	case math.IsInf(s, 1):
+		return "∞"
+	case s < 0.001:
+		return fmt.Sprintf("%.0fµs", s*1e6)
+	case s < 1:
+		return strconv.FormatFloat(roundTo(s*1000, 3), 'f', -1, 64) + "ms"
+	}
+	return strconv.FormatFloat(roundTo(s, 3), 'f', -1, 64) + "s"
+}
+
+// roundTo keeps sig significant digits.
+func roundTo(x float64, sig int) float64 {
+	if x == 0 {
+		return 0
+	}
+	p := math.Pow(10, float64(sig)-math.Ceil(math.Log10(math.Abs(x))))
+	return math.Round(x*p) / p
+}
+
+// fmtRatio prints a ratio as a percentage: "0.5%", "82%".
+func fmtRatio(r float64) string {
+	return strconv.FormatFloat(roundTo(r*100, 2), 'f', -1, 64) + "%"
+}
+
+// fmtValue prints a knob value with its unit.
+func (k knobDef) fmtValue(v int64) string {
+	return strconv.FormatInt(v, 10) + k.unit
+}

@@ -1,0 +1,288 @@
+package tuning
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/signals"
+)
+
+// Margins: savings need every objective at or below marginRatio of its limit;
+// a saving is kept while every objective stays at or below keepRatio.
+const (
+	marginRatio = 0.7
+	keepRatio   = 0.85
+)
+
+// view is the observation as the engine may use it: fresh, finite, plausible values only.
+type view struct {
+	vals    map[signals.Signal]float64
+	missing map[signals.Signal]string
+}
+
+func newView(o signals.Observation, now time.Time, staleAfter time.Duration) view {
+	v := view{vals: map[signals.Signal]float64{}, missing: map[signals.Signal]string{}}
+	for s, m := range o.Missing {
+		v.missing[s] = m.String()
+	}
+	for s, x := range o.Values {
+		switch {
+		case math.IsNaN(x.Value) || math.IsInf(x.Value, 0):
+			v.missing[s] = string(signals.ReasonNaN)
+		case x.At.IsZero():
+			v.missing[s] = string(signals.ReasonStale) + ": no sample time"
+		case now.Sub(x.At) > staleAfter:
+			v.missing[s] = fmt.Sprintf("%s: sampled %s ago", signals.ReasonStale, now.Sub(x.At).Round(time.Second))
+		case !plausible(s, x.Value):
+			v.missing[s] = fmt.Sprintf("%s: implausible value %g", signals.ReasonMalformed, x.Value)
+		default:
+			v.vals[s] = x.Value
+		}
+	}
+	return v
+}
+
+func plausible(s signals.Signal, x float64) bool {
+	switch s {
+	case signals.MemoryHitRatio, signals.RedisHitRatio, signals.ErrorRate:
+		return x >= 0 && x <= 1
+	}
+	return x >= 0
+}
+
+func (v view) get(s signals.Signal) (float64, bool) {
+	x, ok := v.vals[s]
+	return x, ok
+}
+
+// absent lists the given signals that are not usable, as "signal: reason", sorted.
+func (v view) absent(ss []signals.Signal) []string {
+	var out []string
+	seen := map[signals.Signal]bool{}
+	for _, s := range ss {
+		if _, ok := v.vals[s]; ok || seen[s] {
+			continue
+		}
+		seen[s] = true
+		why, ok := v.missing[s]
+		if !ok {
+			why = "not observed"
+		}
+		out = append(out, fmt.Sprintf("%s: %s", s, why))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// sloSignals are the signals the profile's objectives are judged on.
+func sloSignals(spec tuningv1alpha1.PerformanceProfileSpec) []signals.Signal {
+	var out []signals.Signal
+	for _, l := range spec.SLO.Latency {
+		if s, ok := signals.LatencySignal(string(l.Percentile)); ok {
+			out = append(out, s)
+		}
+	}
+	if spec.SLO.MaxErrorRate != nil {
+		out = append(out, signals.ErrorRate)
+	}
+	if spec.SLO.MinThroughput != nil {
+		out = append(out, signals.Throughput)
+	}
+	return out
+}
+
+// NeededSignals are the signals without which Decide changes nothing: those of
+// the SLOs and the saturation signals of every knob family the profile
+// declares. The reconciler can use it for the MetricsAvailable condition.
+func NeededSignals(spec tuningv1alpha1.PerformanceProfileSpec) []signals.Signal {
+	out := sloSignals(spec)
+	ks := knobsOf(spec)
+	has := func(rs ...knobRole) bool {
+		for _, r := range rs {
+			if _, ok := ks.role(r); ok {
+				return true
+			}
+		}
+		return false
+	}
+	if has(rolePoolMax) {
+		out = append(out, signals.PoolInUse, signals.PoolWait)
+	}
+	if has(roleHPAMin, roleHPAMax, roleHPATarget) {
+		out = append(out, signals.CPUUtilization)
+	}
+	if has(roleRedisReplicas) {
+		out = append(out, signals.RedisCPU)
+	}
+	if has(roleMemoryItems, roleMemoryTTL) {
+		out = append(out, signals.MemoryHitRatio, signals.DBTime)
+	}
+	if has(roleRedisTTL) {
+		out = append(out, signals.RedisHitRatio, signals.DBTime)
+	}
+	return out
+}
+
+// objective is one SLO with its observed value. ratio is value/limit for
+// "at most" objectives and limit/value for minThroughput: above 1 is a breach.
+type objective struct {
+	signal  signals.Signal
+	value   float64
+	limit   float64
+	ratio   float64
+	latency bool
+}
+
+func (o objective) String() string {
+	switch {
+	case o.latency:
+		return fmt.Sprintf("%s %s of %s", percentileName(o.signal), fmtSeconds(o.value), fmtSeconds(o.limit))
+	case o.signal == signals.ErrorRate:
+		return fmt.Sprintf("errors %s of %s", fmtRatio(o.value), fmtRatio(o.limit))
+	default:
+		return fmt.Sprintf("throughput %.0f/s of min %.0f/s", o.value, o.limit)
+	}
+}
+
+// breachString says how an objective is breached, such as "p99 180ms > 100ms".
+func (o objective) breachString() string {
+	switch {
+	case o.latency:
+		return fmt.Sprintf("%s %s > %s", percentileName(o.signal), fmtSeconds(o.value), fmtSeconds(o.limit))
+	case o.signal == signals.ErrorRate:
+		return fmt.Sprintf("errors %s > %s", fmtRatio(o.value), fmtRatio(o.limit))
+	default:
+		return fmt.Sprintf("throughput %.0f/s < %.0f/s", o.value, o.limit)
+	}
+}
+
+// sloReport is the SLOs judged on one set of values.
+type sloReport struct {
+	known      bool
+	objectives []objective
+	missing    []string
+}
+
+func (r sloReport) met() bool { return r.known && r.worst() <= 1 }
+
+// worst is the highest ratio over the objectives (0 when there are none).
+func (r sloReport) worst() float64 {
+	w := 0.0
+	for _, o := range r.objectives {
+		w = max(w, o.ratio)
+	}
+	return w
+}
+
+func (r sloReport) breached() []objective {
+	var out []objective
+	for _, o := range r.objectives {
+		if o.ratio > 1 {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// tightestLatency is the smallest threshold among the breached latency
+// objectives, or among all latency objectives when none is breached; 0 when none.
+func (r sloReport) tightestLatency() float64 {
+	pick := func(breachedOnly bool) float64 {
+		t := 0.0
+		for _, o := range r.objectives {
+			if o.latency && (!breachedOnly || o.ratio > 1) && (t == 0 || o.limit < t) {
+				t = o.limit
+			}
+		}
+		return t
+	}
+	if t := pick(true); t > 0 {
+		return t
+	}
+	return pick(false)
+}
+
+func (r sloReport) summary() string {
+	parts := make([]string, 0, len(r.objectives))
+	for _, o := range r.objectives {
+		if o.ratio > 1 {
+			parts = append(parts, o.breachString())
+		} else {
+			parts = append(parts, o.String())
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// evaluateSLO judges the objectives on values read through get.
+func evaluateSLO(slo tuningv1alpha1.SLO, get func(signals.Signal) (float64, bool), absent func([]signals.Signal) []string) sloReport {
+	r := sloReport{known: true}
+	add := func(s signals.Signal, limit float64, latency, atLeast bool) {
+		v, ok := get(s)
+		if !ok {
+			r.known = false
+			r.missing = append(r.missing, absent([]signals.Signal{s})...)
+			return
+		}
+		o := objective{signal: s, value: v, limit: limit, latency: latency}
+		switch {
+		case atLeast && v <= 0:
+			o.ratio = math.Inf(1)
+		case atLeast:
+			o.ratio = limit / v
+		case limit <= 0:
+			o.ratio = math.Inf(1)
+			if v <= 0 {
+				o.ratio = 0
+			}
+		default:
+			o.ratio = v / limit
+		}
+		r.objectives = append(r.objectives, o)
+	}
+	for _, l := range slo.Latency {
+		if s, ok := signals.LatencySignal(string(l.Percentile)); ok {
+			add(s, l.Threshold.Seconds(), true, false)
+		}
+	}
+	if slo.MaxErrorRate != nil {
+		if limit, ok := parsePercent(*slo.MaxErrorRate); ok {
+			add(signals.ErrorRate, limit, false, false)
+		}
+	}
+	if slo.MinThroughput != nil && *slo.MinThroughput > 0 {
+		add(signals.Throughput, float64(*slo.MinThroughput), false, true)
+	}
+	return r
+}
+
+// parsePercent reads "0.5%" as 0.005.
+func parsePercent(p tuningv1alpha1.Percent) (float64, bool) {
+	s := strings.TrimSpace(strings.TrimSuffix(string(p), "%"))
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || f < 0 {
+		return 0, false
+	}
+	return f / 100, true
+}
+
+func percentileName(s signals.Signal) string {
+	switch s {
+	case signals.LatencyP50:
+		return "p50"
+	case signals.LatencyP90:
+		return "p90"
+	case signals.LatencyP95:
+		return "p95"
+	case signals.LatencyP99:
+		return "p99"
+	case signals.LatencyP999:
+		return "p999"
+	}
+	return string(s)
+}
