@@ -1,0 +1,77 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// options are the manager's command-line settings.
+type options struct {
+	metricsAddr      string
+	secureMetrics    bool
+	probeAddr        string
+	leaderElect      bool
+	leaderElectionID string
+	leaderElectionNS string
+	leaseDuration    time.Duration
+	renewDeadline    time.Duration
+	retryPeriod      time.Duration
+	watchNamespaces  string
+	maxConcurrent    int
+	queryTimeout     time.Duration
+	enableHTTP2      bool
+}
+
+func defaultOptions() options {
+	return options{
+		metricsAddr:      ":8443",
+		secureMetrics:    true,
+		probeAddr:        ":8081",
+		leaderElect:      true,
+		leaderElectionID: "navius-tuner.tuning.navius.io",
+		leaseDuration:    15 * time.Second,
+		renewDeadline:    10 * time.Second,
+		retryPeriod:      2 * time.Second,
+		maxConcurrent:    4,
+		queryTimeout:     10 * time.Second,
+	}
+}
+
+func (o *options) bindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", o.metricsAddr, "Address of the metrics endpoint (:8443 for HTTPS, :8080 for HTTP, 0 to disable).")
+	fs.BoolVar(&o.secureMetrics, "metrics-secure", o.secureMetrics, "Serve metrics over HTTPS with authentication and authorization by the API server.")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", o.probeAddr, "Address of the /healthz and /readyz endpoints.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", o.leaderElect, "Elect a leader so that only one replica acts at a time.")
+	fs.StringVar(&o.leaderElectionID, "leader-election-id", o.leaderElectionID, "Name of the leader-election Lease.")
+	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", o.leaderElectionNS, "Namespace of the leader-election Lease (default: the manager's own namespace).")
+	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", o.leaseDuration, "How long a non-leader waits before taking over an unrenewed lease.")
+	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", o.renewDeadline, "How long the leader retries renewing before giving up leadership.")
+	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", o.retryPeriod, "How often leader-election clients retry.")
+	fs.StringVar(&o.watchNamespaces, "watch-namespaces", o.watchNamespaces, "Comma-separated namespaces to watch (default: all).")
+	fs.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", o.maxConcurrent, "Profiles reconciled in parallel.")
+	fs.DurationVar(&o.queryTimeout, "prometheus-timeout", o.queryTimeout, "Default timeout of a Prometheus query when a profile sets none.")
+	fs.BoolVar(&o.enableHTTP2, "enable-http2", o.enableHTTP2, "Allow HTTP/2 on the metrics server (off by default: CVE-2023-44487, CVE-2023-39325).")
+}
+
+func (o options) validate() error {
+	if o.maxConcurrent < 1 {
+		return fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", o.maxConcurrent)
+	}
+	if o.leaderElect && o.renewDeadline >= o.leaseDuration {
+		return fmt.Errorf("--leader-elect-renew-deadline (%s) must be shorter than --leader-elect-lease-duration (%s)", o.renewDeadline, o.leaseDuration)
+	}
+	return nil
+}
+
+// namespaces returns the namespaces to watch; nil means all.
+func (o options) namespaces() []string {
+	var out []string
+	for _, ns := range strings.Split(o.watchNamespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			out = append(out, ns)
+		}
+	}
+	return out
+}
