@@ -1,0 +1,214 @@
+// Package status computes a PerformanceProfile's conditions and history from
+// what one reconcile learned. Every function is pure: no client, no clock.
+package status
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+)
+
+// Blocker is why a reconcile could not complete.
+type Blocker struct {
+	// Reason is a condition reason from the API package, such as TargetNotFound.
+	Reason string
+	// Message says what is wrong and what to do.
+	Message string
+	// Stalled is true when only a person can fix it (a bad spec); false when
+	// navius-tuner waits for a dependency to appear.
+	Stalled bool
+}
+
+// Conflict is a knob that another field manager took over after navius-tuner applied it.
+type Conflict struct {
+	Knob    string
+	Field   string
+	Manager string
+	Applied string
+	Live    string
+}
+
+func (c Conflict) String() string {
+	return fmt.Sprintf("%s is owned by %q, which changed it from %s (applied by %s) to %s",
+		c.Field, c.Manager, orNone(c.Applied), tuningv1alpha1.FieldManager, orNone(c.Live))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "<unset>"
+	}
+	return s
+}
+
+// Facts are what one reconcile learned, from which the conditions follow.
+type Facts struct {
+	Generation int64
+	Now        time.Time
+	Mode       tuningv1alpha1.Mode
+	Paused     bool
+	// Blocker is set when the reconcile stopped early.
+	Blocker *Blocker
+	// Observed is true when the metrics were read (whatever came back).
+	Observed bool
+	// SLOMissing lists the SLO signals that could not be read, each with its reason.
+	SLOMissing []string
+	// OtherMissing lists other needed signals (saturation) that could not be read.
+	OtherMissing []string
+	// Evaluated is true when the SLOs were evaluated (a plan was made).
+	Evaluated bool
+	SLOKnown  bool
+	SLOMet    bool
+	// SLOMessage describes the SLOs' state in words.
+	SLOMessage string
+	// RolloutInProgress is true while the target Deployment rolls out.
+	RolloutInProgress bool
+	// Pending is the last adjustment while it settles, nil otherwise.
+	Pending *tuningv1alpha1.Decision
+	// Conflicts are the knobs another field manager took over.
+	Conflicts []Conflict
+}
+
+func set(conds *[]metav1.Condition, f Facts, typ string, st metav1.ConditionStatus, reason, msg string) {
+	if len(msg) > 32768 {
+		msg = msg[:32768]
+	}
+	meta.SetStatusCondition(conds, metav1.Condition{
+		Type: typ, Status: st, Reason: reason, Message: msg,
+		ObservedGeneration: f.Generation, LastTransitionTime: metav1.NewTime(f.Now),
+	})
+}
+
+// SetAll sets every condition, Ready (the summary) last.
+func SetAll(conds *[]metav1.Condition, f Facts) {
+	SetMetricsAvailable(conds, f)
+	SetSLOMet(conds, f)
+	SetProgressing(conds, f)
+	SetStalled(conds, f)
+	SetReady(conds, f)
+}
+
+// SetMetricsAvailable is True when every SLO signal was read.
+func SetMetricsAvailable(conds *[]metav1.Condition, f Facts) {
+	switch {
+	case !f.Observed:
+		set(conds, f, tuningv1alpha1.ConditionMetricsAvailable, metav1.ConditionUnknown, tuningv1alpha1.ReasonReconciling,
+			"The metrics were not read yet")
+	case len(f.SLOMissing) > 0:
+		set(conds, f, tuningv1alpha1.ConditionMetricsAvailable, metav1.ConditionFalse, tuningv1alpha1.ReasonMetricsUnavailable,
+			"SLO signals missing, holding every knob: "+strings.Join(f.SLOMissing, "; "))
+	case len(f.OtherMissing) > 0:
+		set(conds, f, tuningv1alpha1.ConditionMetricsAvailable, metav1.ConditionTrue, tuningv1alpha1.ReasonMetricsRead,
+			"SLO signals read; knobs that need these signals are held: "+strings.Join(f.OtherMissing, "; "))
+	default:
+		set(conds, f, tuningv1alpha1.ConditionMetricsAvailable, metav1.ConditionTrue, tuningv1alpha1.ReasonMetricsRead,
+			"Every needed signal was read")
+	}
+}
+
+// SetSLOMet says whether the SLOs held in the latest observation.
+func SetSLOMet(conds *[]metav1.Condition, f Facts) {
+	switch {
+	case !f.Evaluated && f.Blocker != nil:
+		set(conds, f, tuningv1alpha1.ConditionSLOMet, metav1.ConditionUnknown, f.Blocker.Reason,
+			"The SLOs were not evaluated: "+f.Blocker.Message)
+	case !f.Evaluated || !f.SLOKnown:
+		set(conds, f, tuningv1alpha1.ConditionSLOMet, metav1.ConditionUnknown, tuningv1alpha1.ReasonMetricsUnavailable,
+			"The SLOs cannot be judged without their signals")
+	case f.SLOMet:
+		set(conds, f, tuningv1alpha1.ConditionSLOMet, metav1.ConditionTrue, tuningv1alpha1.ReasonSLOMet, orDefault(f.SLOMessage, "Every SLO held"))
+	default:
+		set(conds, f, tuningv1alpha1.ConditionSLOMet, metav1.ConditionFalse, tuningv1alpha1.ReasonSLOBreached, orDefault(f.SLOMessage, "An SLO was breached"))
+	}
+}
+
+// SetProgressing is True while a rollout runs or an adjustment settles.
+func SetProgressing(conds *[]metav1.Condition, f Facts) {
+	switch {
+	case f.RolloutInProgress:
+		set(conds, f, tuningv1alpha1.ConditionProgressing, metav1.ConditionTrue, tuningv1alpha1.ReasonRollingOut,
+			"The target Deployment is rolling out")
+	case f.Pending != nil:
+		set(conds, f, tuningv1alpha1.ConditionProgressing, metav1.ConditionTrue, tuningv1alpha1.ReasonSettling,
+			fmt.Sprintf("The %s change made at %s is settling before it is judged", f.Pending.Family, f.Pending.Time.UTC().Format(time.RFC3339)))
+	default:
+		set(conds, f, tuningv1alpha1.ConditionProgressing, metav1.ConditionFalse, tuningv1alpha1.ReasonIdle, "No change is settling")
+	}
+}
+
+// SetStalled is True when a person must act: a bad spec or a field conflict.
+func SetStalled(conds *[]metav1.Condition, f Facts) {
+	switch {
+	case f.Blocker != nil && f.Blocker.Stalled:
+		set(conds, f, tuningv1alpha1.ConditionStalled, metav1.ConditionTrue, f.Blocker.Reason, f.Blocker.Message)
+	case len(f.Conflicts) > 0:
+		set(conds, f, tuningv1alpha1.ConditionStalled, metav1.ConditionTrue, tuningv1alpha1.ReasonFieldConflict, conflictMessage(f.Conflicts))
+	default:
+		set(conds, f, tuningv1alpha1.ConditionStalled, metav1.ConditionFalse, tuningv1alpha1.ReasonSucceeded, "Nothing stops navius-tuner")
+	}
+}
+
+// SetReady summarises the others: True when navius-tuner does its job for the profile.
+func SetReady(conds *[]metav1.Condition, f Facts) {
+	switch {
+	case f.Blocker != nil:
+		set(conds, f, tuningv1alpha1.ConditionReady, metav1.ConditionFalse, f.Blocker.Reason, f.Blocker.Message)
+	case len(f.Conflicts) > 0:
+		set(conds, f, tuningv1alpha1.ConditionReady, metav1.ConditionFalse, tuningv1alpha1.ReasonFieldConflict, conflictMessage(f.Conflicts))
+	case len(f.SLOMissing) > 0:
+		set(conds, f, tuningv1alpha1.ConditionReady, metav1.ConditionFalse, tuningv1alpha1.ReasonMetricsUnavailable,
+			"Holding every knob until the SLO signals are back")
+	case f.Paused:
+		set(conds, f, tuningv1alpha1.ConditionReady, metav1.ConditionTrue, tuningv1alpha1.ReasonPaused,
+			fmt.Sprintf("Paused by the %s annotation: only status is written", tuningv1alpha1.PausedAnnotation))
+	case f.Mode == tuningv1alpha1.ModeOff:
+		set(conds, f, tuningv1alpha1.ConditionReady, metav1.ConditionTrue, tuningv1alpha1.ReasonModeOff, "Mode Off: reporting SLIs only")
+	case f.Mode == tuningv1alpha1.ModeRecommend:
+		set(conds, f, tuningv1alpha1.ConditionReady, metav1.ConditionTrue, tuningv1alpha1.ReasonRecommending,
+			"Mode Recommend: status.recommendation holds what Auto would apply")
+	default:
+		set(conds, f, tuningv1alpha1.ConditionReady, metav1.ConditionTrue, tuningv1alpha1.ReasonSucceeded, "Tuning within the declared bounds")
+	}
+}
+
+func conflictMessage(cs []Conflict) string {
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = c.String()
+	}
+	return "navius-tuner stopped tuning these knobs: " + strings.Join(parts, "; ") +
+		". Tell the other manager to ignore the field (see docs/gitops.md), then annotate the profile with " +
+		tuningv1alpha1.ReconcileRequestedAnnotation + "=<RFC 3339 time> to resume"
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Transitions lists the conditions of next whose status or reason differs from prev.
+func Transitions(prev, next []metav1.Condition) []metav1.Condition {
+	var out []metav1.Condition
+	for _, c := range next {
+		p := meta.FindStatusCondition(prev, c.Type)
+		if p == nil || p.Status != c.Status || p.Reason != c.Reason {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Healthy reports whether a condition in its current status is good news
+// (Normal event) rather than bad (Warning event).
+func Healthy(c metav1.Condition) bool {
+	if c.Type == tuningv1alpha1.ConditionStalled {
+		return c.Status != metav1.ConditionTrue
+	}
+	return c.Status != metav1.ConditionFalse
+}
