@@ -64,6 +64,7 @@ const (
 	ReasonMalformed      Reason = "Malformed"      // the answer could not be decoded
 	ReasonBadQuery       Reason = "BadQuery"       // the query was refused as invalid
 	ReasonUnauthorized   Reason = "Unauthorized"   // 401/403 or the credentials could not be read
+	ReasonNotConfigured  Reason = "NotConfigured"  // the profile gives no scope for the signal (no workload, no Redis)
 )
 
 // Value is a signal's value and when it was sampled.

@@ -1,0 +1,322 @@
+package metrics
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/navius-dev/navius-tuner/internal/signals"
+)
+
+// Query families: the batch queries of one group. Each is one HTTP query per
+// period for all targets of the group.
+const (
+	famLatency  = "latency"
+	famTraffic  = "traffic"
+	famPool     = "pool"
+	famCache    = "cache"
+	famWorkload = "workload"
+	famOverride = "override"
+)
+
+var familyOrder = []string{famLatency, famTraffic, famPool, famCache, famWorkload}
+
+// familySignals are the signals each family yields (latency also yields the
+// target's percentiles).
+var familySignals = map[string][]signals.Signal{
+	famLatency:  {signals.LatencyMean},
+	famTraffic:  {signals.ErrorRate, signals.Throughput, signals.Pods},
+	famPool:     {signals.PoolInUse, signals.PoolMax, signals.PoolWait, signals.DBTime, signals.DBCallRate},
+	famCache:    {signals.MemoryHitRatio, signals.RedisHitRatio},
+	famWorkload: {signals.CPUUtilization, signals.RedisCPU, signals.RedisOpsRate},
+}
+
+// Pod name patterns. The alphabet is the one Kubernetes uses for generated
+// names (k8s.io/apimachinery/pkg/util/rand), so a StatefulSet pod such as
+// redis-0 is never taken for a Deployment pod.
+const (
+	genAlphabet     = "[bcdfghjklmnpqrstvwxz2456789]"
+	deploymentPodRE = "(.+)-" + genAlphabet + "{1,10}-" + genAlphabet + "{5}"
+	statefulPodRE   = "(.+)-[0-9]+"
+	deployLabel     = "navius_deploy"
+	stsLabel        = "navius_sts"
+)
+
+// group is the targets that share label keys and window, and their queries.
+type group struct {
+	keys      []string
+	window    time.Duration
+	targets   []Target
+	jobs      []*job
+	byFamily  map[string]*job
+	overrides []override
+}
+
+type invalidTarget struct {
+	target Target
+	reason string
+}
+
+// plan validates the targets, groups them and builds the queries.
+func (o *Observer) plan(targets []Target) ([]*group, []invalidTarget) {
+	var invalid []invalidTarget
+	byKey := map[string]*group{}
+	var order []string
+	for _, t := range targets {
+		if t.Window == 0 {
+			t.Window = DefaultWindow
+		}
+		if msg := validate(t); msg != "" {
+			invalid = append(invalid, invalidTarget{target: t, reason: msg})
+			continue
+		}
+		k := groupKey(t)
+		g, ok := byKey[k]
+		if !ok {
+			g = &group{window: t.Window, byFamily: map[string]*job{}}
+			for l := range t.Labels {
+				g.keys = append(g.keys, l)
+			}
+			sort.Strings(g.keys)
+			byKey[k] = g
+			order = append(order, k)
+		}
+		g.targets = append(g.targets, t)
+		for s, q := range overrideQueries(t.Overrides) {
+			g.overrides = append(g.overrides, override{target: t, signal: s, job: &job{family: famOverride, query: q}})
+		}
+	}
+	groups := make([]*group, 0, len(order))
+	for _, k := range order {
+		g := byKey[k]
+		sort.Slice(g.overrides, func(i, j int) bool {
+			a, b := g.overrides[i], g.overrides[j]
+			return a.target.Key < b.target.Key || a.target.Key == b.target.Key && a.signal < b.signal
+		})
+		g.build(o.opts.MaxMatcherValues)
+		groups = append(groups, g)
+	}
+	return groups, invalid
+}
+
+func validate(t Target) string {
+	for k := range t.Labels {
+		if !labelNameRE.MatchString(k) {
+			return fmt.Sprintf("label name %q is not a valid Prometheus label name", k)
+		}
+		if k == partLabel || k == "le" {
+			return fmt.Sprintf("label name %q is reserved", k)
+		}
+	}
+	if t.Window < time.Second {
+		return fmt.Sprintf("window %s is shorter than 1s", t.Window)
+	}
+	for _, p := range percentiles(t) {
+		if _, ok := signals.Quantile(p); !ok {
+			return fmt.Sprintf("%q is not a latency percentile", p)
+		}
+	}
+	return ""
+}
+
+// needs reports whether a target needs a family's default query.
+func needs(t Target, fam string) bool {
+	ov := overrideQueries(t.Overrides)
+	want := familySignals[fam]
+	switch fam {
+	case famLatency:
+		want = append(append([]signals.Signal{}, percentiles(t)...), signals.LatencyMean)
+	case famWorkload:
+		return wantsCPU(t) || wantsRedis(t)
+	}
+	for _, s := range want {
+		if _, ok := ov[s]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// build writes the group's batch queries: at most one per family, and only
+// for the families some target needs.
+func (g *group) build(maxValues int) {
+	ms := make([]matcher, 0, len(g.keys))
+	for _, k := range g.keys {
+		vals := make([]string, 0, len(g.targets))
+		for _, t := range g.targets {
+			vals = append(vals, t.Labels[k])
+		}
+		ms = append(ms, anyOf(k, vals, maxValues))
+	}
+	w := promDuration(g.window)
+	by := byClause(g.keys...)
+	sel := func(metric string, extra ...matcher) string {
+		return selector(metric, append(append([]matcher{}, ms...), extra...)...)
+	}
+	sumRate := func(metric string, extra ...matcher) string {
+		return fmt.Sprintf("sum %s (rate(%s[%s]))", by, sel(metric, extra...), w)
+	}
+	newest := func(metric string) string {
+		return fmt.Sprintf("max %s (timestamp(%s))", by, sel(metric))
+	}
+	queries := map[string]func() string{
+		famLatency: func() string {
+			return union(
+				tagged("bucket", fmt.Sprintf("sum %s (rate(%s[%s]))", byClause(append(append([]string{}, g.keys...), "le")...),
+					sel("http_request_duration_seconds_bucket"), w)),
+				tagged("sum", sumRate("http_request_duration_seconds_sum")),
+				tagged("count", sumRate("http_request_duration_seconds_count")),
+				tagged("ts", newest("http_request_duration_seconds_count")),
+			)
+		},
+		famTraffic: func() string {
+			return union(
+				tagged("requests", sumRate("http_requests_total")),
+				tagged("errors", sumRate("http_requests_total", matcher{"status", "=~", "5.."})),
+				tagged("pods", fmt.Sprintf("count %s (count %s (%s))", by, byClause(append(append([]string{}, g.keys...), "pod")...),
+					sel("http_requests_total", matcher{"pod", "!=", ""}))),
+				tagged("ts", newest("http_requests_total")),
+			)
+		},
+		famPool: func() string {
+			return union(
+				tagged("in_use", fmt.Sprintf("avg %s (avg_over_time(%s[%s]))", by,
+					sel("db_pool_connections", matcher{"state", "=", "in_use"}), w)),
+				tagged("max", fmt.Sprintf("avg %s (%s)", by, sel("db_pool_max_connections"))),
+				tagged("wait_sum", sumRate("db_pool_wait_seconds_sum")),
+				tagged("wait_count", sumRate("db_pool_wait_seconds_count")),
+				tagged("db_sum", sumRate("db_query_duration_seconds_sum")),
+				tagged("db_count", sumRate("db_query_duration_seconds_count")),
+				tagged("ts", newest("db_pool_max_connections")),
+			)
+		},
+		famCache: func() string {
+			return union(
+				tagged("cache", fmt.Sprintf("sum %s (rate(%s[%s]))", byClause(append(append([]string{}, g.keys...), "tier", "result")...),
+					sel("cache_requests_total", matcher{"tier", "=~", "memory|redis"}), w)),
+				tagged("ts", newest("cache_requests_total")),
+			)
+		},
+		famWorkload: func() string { return g.workloadQuery(maxValues) },
+	}
+	for _, fam := range familyOrder {
+		need := false
+		for _, t := range g.targets {
+			if needs(t, fam) {
+				need = true
+				break
+			}
+		}
+		if !need {
+			continue
+		}
+		j := &job{family: fam, query: queries[fam]()}
+		g.jobs = append(g.jobs, j)
+		g.byFamily[fam] = j
+	}
+}
+
+// workloadQuery reads CPU utilisation and Redis load by workload: series are
+// summed per pod-name prefix (label_replace on the pod label), so the answer
+// has one series per workload and container, never one per pod.
+func (g *group) workloadQuery(maxValues int) string {
+	var cpuNS, redisNS []string
+	for _, t := range g.targets {
+		if wantsCPU(t) {
+			cpuNS = append(cpuNS, t.Workload.Namespace)
+		}
+		if wantsRedis(t) {
+			redisNS = append(redisNS, t.Redis.Namespace)
+		}
+	}
+	w := promDuration(g.window)
+	var branches []string
+	if len(cpuNS) > 0 {
+		ns := anyOf("namespace", cpuNS, maxValues)
+		usage := fmt.Sprintf("rate(%s[%s])", selector("container_cpu_usage_seconds_total", ns,
+			matcher{"container", "!=", ""}, matcher{"container", "!=", "POD"}), w)
+		requests := fmt.Sprintf("%s and on (namespace, pod, container) %s",
+			selector("kube_pod_container_resource_requests", ns, matcher{"resource", "=", "cpu"}), usage)
+		byDeploy := func(expr string) string {
+			return fmt.Sprintf("sum by (namespace, %s, container) (label_replace(%s, %q, \"$1\", \"pod\", %q))",
+				deployLabel, expr, deployLabel, deploymentPodRE)
+		}
+		branches = append(branches, tagged("cpu_usage", byDeploy(usage)), tagged("cpu_requests", byDeploy(requests)))
+	}
+	if len(redisNS) > 0 {
+		ns := anyOf("namespace", redisNS, maxValues)
+		byWorkload := func(agg, expr string) string {
+			return fmt.Sprintf("%s by (namespace, %s, %s) (label_replace(label_replace(%s, %q, \"$1\", \"pod\", %q), %q, \"$1\", \"pod\", %q))",
+				agg, stsLabel, deployLabel, expr, stsLabel, statefulPodRE, deployLabel, deploymentPodRE)
+		}
+		cpu := fmt.Sprintf("rate(%s[%s]) + rate(%s[%s])",
+			selector("redis_cpu_sys_seconds_total", ns), w, selector("redis_cpu_user_seconds_total", ns), w)
+		branches = append(branches,
+			tagged("redis_cpu", byWorkload("sum", cpu)),
+			tagged("redis_ops", byWorkload("sum", fmt.Sprintf("rate(%s[%s])", selector("redis_commands_processed_total", ns), w))),
+			tagged("redis_pods", byWorkload("count", selector("redis_connected_clients", ns))),
+		)
+	}
+	return union(branches...)
+}
+
+// series are the samples of one part of a batch answer for one target.
+type series []*model.Sample
+
+// index files the samples of a family's answer by target key and part.
+type index map[string]map[string]series
+
+func (ix index) add(key, part string, s *model.Sample) {
+	m, ok := ix[key]
+	if !ok {
+		m = map[string]series{}
+		ix[key] = m
+	}
+	m[part] = append(m[part], s)
+}
+
+// labelsKey is the key of a target (or a sample) in an app family's answer.
+func labelsKey(keys []string, get func(string) string) string {
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(get(k))
+		b.WriteByte(0xff)
+	}
+	return b.String()
+}
+
+func workloadKey(kind, namespace, name string) string {
+	return kind + "\xff" + namespace + "\xff" + name
+}
+
+// indexFamily files a family's answer by target key.
+func (g *group) indexFamily(fam string, vec model.Vector) index {
+	ix := index{}
+	for _, s := range vec {
+		part := string(s.Metric[partLabel])
+		if fam != famWorkload {
+			ix.add(labelsKey(g.keys, func(k string) string { return string(s.Metric[model.LabelName(k)]) }), part, s)
+			continue
+		}
+		ns := string(s.Metric["namespace"])
+		if d := string(s.Metric[deployLabel]); d != "" {
+			ix.add(workloadKey("Deployment", ns, d), part, s)
+		}
+		if st := string(s.Metric[stsLabel]); st != "" {
+			ix.add(workloadKey("StatefulSet", ns, st), part, s)
+		}
+	}
+	return ix
+}
+
+// wantsCPU reports whether the target needs the default CPU query.
+func wantsCPU(t Target) bool {
+	return t.Workload != nil && strings.TrimSpace(t.Overrides.CPUUtilization) == ""
+}
+
+// wantsRedis reports whether the target needs the default Redis queries
+// (RedisOpsRate has no override, so a Redis workload always does).
+func wantsRedis(t Target) bool { return t.Redis != nil }

@@ -1,0 +1,187 @@
+package metrics
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"k8s.io/utils/clock"
+
+	"github.com/navius-dev/navius-tuner/internal/signals"
+)
+
+// BatcherOptions configure a Batcher. Zero values take the defaults in brackets.
+type BatcherOptions struct {
+	// Period is how long one batch answers the profiles of an endpoint; set it
+	// to the shortest profile interval [30s].
+	Period time.Duration
+	// Expiry drops a profile that was not asked for in this long [3 × Period].
+	Expiry time.Duration
+	// Clock tells the age of a batch [the Observer's clock].
+	Clock clock.Clock
+}
+
+// Batcher lets per-profile reconciles share one batch per endpoint and period.
+// Each reconcile asks for its own profile; the first to find the endpoint's
+// batch missing, stale or without its profile refreshes it for every profile
+// registered on the endpoint, while the others wait for that refresh. So the
+// queries per period stay flat in the number of profiles.
+//
+// A profile is registered by Observe or, ahead of its first reconcile, by
+// Register (for example from the informer's event handler or a list of the
+// cache at start-up, so that the first batch already covers every profile).
+type Batcher struct {
+	obs  *Observer
+	opts BatcherOptions
+
+	mu        sync.Mutex
+	endpoints map[string]*endpointState
+}
+
+type endpointState struct {
+	ep      Endpoint
+	targets map[string]*registered
+	// the latest batch: the observations, the fingerprints of the targets it
+	// was made for, and when it started.
+	result map[string]signals.Observation
+	prints map[string]string
+	at     time.Time
+	// inflight is closed when the refresh in progress ends; nil when none runs.
+	inflight chan struct{}
+}
+
+type registered struct {
+	target    Target
+	print     string
+	lastAsked time.Time
+}
+
+// maxRounds bounds how many refreshes one Observe call waits for.
+const maxRounds = 4
+
+// NewBatcher returns a Batcher over obs.
+func NewBatcher(obs *Observer, opts BatcherOptions) *Batcher {
+	if opts.Period <= 0 {
+		opts.Period = 30 * time.Second
+	}
+	if opts.Expiry <= 0 {
+		opts.Expiry = 3 * opts.Period
+	}
+	if opts.Clock == nil {
+		opts.Clock = obs.opts.Clock
+	}
+	return &Batcher{obs: obs, opts: opts, endpoints: map[string]*endpointState{}}
+}
+
+// Register adds or updates a profile on an endpoint without querying.
+func (b *Batcher) Register(ep Endpoint, t Target) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.register(ep, t)
+}
+
+func (b *Batcher) register(ep Endpoint, t Target) (*endpointState, string) {
+	k := ep.key()
+	st, ok := b.endpoints[k]
+	if !ok {
+		st = &endpointState{ep: ep, targets: map[string]*registered{}}
+		b.endpoints[k] = st
+	}
+	// A profile moved to another endpoint leaves the old one.
+	for otherKey, other := range b.endpoints {
+		if otherKey != k {
+			delete(other.targets, t.Key)
+		}
+	}
+	p := fingerprint(t)
+	st.targets[t.Key] = &registered{target: t, print: p, lastAsked: b.opts.Clock.Now()}
+	return st, p
+}
+
+// Forget removes a profile (deleted, or its metrics source changed).
+func (b *Batcher) Forget(key string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k, st := range b.endpoints {
+		delete(st.targets, key)
+		if len(st.targets) == 0 && st.inflight == nil {
+			delete(b.endpoints, k)
+		}
+	}
+}
+
+// Observe returns the profile's observation from the endpoint's batch,
+// refreshing the batch for all the endpoint's profiles when it is older than
+// the period or was made without this profile (or with an older spec of it).
+func (b *Batcher) Observe(ctx context.Context, ep Endpoint, t Target) signals.Observation {
+	b.mu.Lock()
+	st, print := b.register(ep, t)
+	for round := 0; ; round++ {
+		if obs, ok := st.result[t.Key]; ok && st.prints[t.Key] == print &&
+			(b.opts.Clock.Since(st.at) < b.opts.Period || round >= maxRounds) {
+			b.mu.Unlock()
+			return obs
+		}
+		if st.inflight == nil {
+			b.startRefresh(ctx, st)
+		}
+		wait := st.inflight
+		b.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			obs := signals.New(b.opts.Clock.Now())
+			markAll(&obs, t, signals.ReasonTimeout, "canceled while waiting for the batch: "+context.Cause(ctx).Error())
+			return obs
+		}
+		b.mu.Lock()
+		if round >= maxRounds {
+			obs, ok := st.result[t.Key]
+			b.mu.Unlock()
+			if !ok {
+				obs = signals.New(b.opts.Clock.Now())
+				markAll(&obs, t, signals.ReasonTimeout, "the batch did not include the profile")
+			}
+			return obs
+		}
+	}
+}
+
+// startRefresh observes every registered, unexpired profile of the endpoint
+// in the background (it outlives the caller's context, so that a canceled
+// reconcile does not poison the batch every other profile waits for). The
+// caller holds b.mu.
+func (b *Batcher) startRefresh(ctx context.Context, st *endpointState) {
+	now := b.opts.Clock.Now()
+	targets := make([]Target, 0, len(st.targets))
+	prints := make(map[string]string, len(st.targets))
+	for k, r := range st.targets {
+		if now.Sub(r.lastAsked) > b.opts.Expiry {
+			delete(st.targets, k)
+			continue
+		}
+		targets = append(targets, r.target)
+		prints[k] = r.print
+	}
+	done := make(chan struct{})
+	st.inflight = done
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		result := b.obs.Observe(ctx, st.ep, targets)
+		b.mu.Lock()
+		st.result, st.prints, st.at = result, prints, now
+		st.inflight = nil
+		b.mu.Unlock()
+		close(done)
+	}()
+}
+
+// fingerprint identifies a target's spec; a changed spec needs a new batch.
+func fingerprint(t Target) string {
+	p, err := json.Marshal(t)
+	if err != nil {
+		return t.Key
+	}
+	return string(p)
+}

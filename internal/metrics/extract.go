@@ -1,0 +1,346 @@
+package metrics
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/navius-dev/navius-tuner/internal/signals"
+)
+
+// reading writes the signals of one family for one target, with the
+// family's freshness: a stale family makes each of its signals Stale.
+type reading struct {
+	obs   *signals.Observation
+	at    time.Time
+	stale string
+}
+
+func (r reading) set(s signals.Signal, v float64) {
+	if r.stale != "" {
+		r.obs.SetMissing(s, signals.ReasonStale, r.stale)
+		return
+	}
+	r.obs.Set(s, v, r.at)
+}
+
+// setRatio records num/den, or why it is undefined.
+func (r reading) setRatio(s signals.Signal, num, den float64, what string) {
+	if den == 0 {
+		r.obs.SetMissing(s, signals.ReasonNaN, "no "+what+" in the window (0/0)")
+		return
+	}
+	r.set(s, num/den)
+}
+
+func (r reading) miss(s signals.Signal, reason signals.Reason, msg string) {
+	r.obs.SetMissing(s, reason, msg)
+}
+
+// newReading takes the freshness of a target's parts: the oldest of the
+// answer's sample time and the newest raw sample ("ts" part).
+func newReading(obs *signals.Observation, parts map[string]series, maxAge time.Duration) reading {
+	r := reading{obs: obs, at: obs.Time}
+	first := true
+	for part, ss := range parts {
+		for _, s := range ss {
+			t := s.Timestamp.Time()
+			if part == "ts" {
+				f := float64(s.Value)
+				if math.IsNaN(f) || math.IsInf(f, 0) {
+					continue
+				}
+				t = time.Unix(0, int64(f*1e9))
+			}
+			if first || t.Before(r.at) {
+				r.at, first = t, false
+			}
+		}
+	}
+	if age := obs.Time.Sub(r.at); age > maxAge {
+		r.stale = fmt.Sprintf("newest sample is %s old (max %s)", age.Round(time.Second), maxAge)
+	}
+	return r
+}
+
+// one returns the value of a part that must have exactly one series.
+func one(parts map[string]series, part string) (float64, signals.Reason, string) {
+	ss := parts[part]
+	switch len(ss) {
+	case 0:
+		return 0, signals.ReasonEmpty, "no series"
+	case 1:
+		return float64(ss[0].Value), "", ""
+	}
+	return 0, signals.ReasonMultipleSeries, fmt.Sprintf("%d series where one was expected", len(ss))
+}
+
+// extract fills one target's observation from the group's batch answers.
+func (g *group) extract(obs *signals.Observation, t Target, maxAge time.Duration, indexes map[string]index) {
+	for _, fam := range familyOrder {
+		j, ok := g.byFamily[fam]
+		if !ok || !needs(t, fam) {
+			if fam == famWorkload {
+				notConfigured(obs, t)
+			}
+			continue
+		}
+		sigs := familySignalsOf(t, fam)
+		if j.fail != nil {
+			for _, s := range sigs {
+				obs.SetMissing(s, j.fail.Reason, j.fail.Message)
+			}
+			continue
+		}
+		ix := indexes[fam]
+		if fam == famWorkload {
+			extractWorkload(obs, t, ix, maxAge)
+			continue
+		}
+		parts := ix[labelsKey(g.keys, func(k string) string { return t.Labels[k] })]
+		if len(parts) == 0 {
+			for _, s := range sigs {
+				obs.SetMissing(s, signals.ReasonEmpty, "no series for the profile's labels")
+			}
+			continue
+		}
+		r := newReading(obs, parts, maxAge)
+		switch fam {
+		case famLatency:
+			extractLatency(r, t, parts)
+		case famTraffic:
+			extractTraffic(r, parts)
+		case famPool:
+			extractPool(r, parts)
+		case famCache:
+			extractCache(r, parts)
+		}
+	}
+}
+
+func familySignalsOf(t Target, fam string) []signals.Signal {
+	switch fam {
+	case famLatency:
+		return append(append([]signals.Signal{}, percentiles(t)...), signals.LatencyMean)
+	case famWorkload:
+		var out []signals.Signal
+		if t.Workload != nil {
+			out = append(out, signals.CPUUtilization)
+		}
+		if t.Redis != nil {
+			out = append(out, signals.RedisCPU, signals.RedisOpsRate)
+		}
+		return out
+	}
+	return familySignals[fam]
+}
+
+// notConfigured records the workload signals a target has no scope for.
+func notConfigured(obs *signals.Observation, t Target) {
+	if t.Workload == nil {
+		obs.SetMissing(signals.CPUUtilization, signals.ReasonNotConfigured, "no target workload given")
+	}
+	if t.Redis == nil {
+		for _, s := range []signals.Signal{signals.RedisCPU, signals.RedisOpsRate} {
+			obs.SetMissing(s, signals.ReasonNotConfigured, "no Redis workload given")
+		}
+	}
+}
+
+func extractLatency(r reading, t Target, parts map[string]series) {
+	var buckets []bucket
+	var badLE string
+	for _, s := range parts["bucket"] {
+		le, err := strconv.ParseFloat(string(s.Metric["le"]), 64)
+		if err != nil {
+			badLE = string(s.Metric["le"])
+			continue
+		}
+		buckets = append(buckets, bucket{UpperBound: le, Count: float64(s.Value)})
+	}
+	for _, p := range percentiles(t) {
+		q, _ := signals.Quantile(p)
+		switch {
+		case badLE != "":
+			r.miss(p, signals.ReasonMalformed, fmt.Sprintf("bucket bound le=%q is not a number", badLE))
+		case len(buckets) == 0:
+			r.miss(p, signals.ReasonEmpty, "no http_request_duration_seconds_bucket series")
+		default:
+			v := bucketQuantile(q, buckets)
+			if math.IsNaN(v) {
+				r.miss(p, signals.ReasonNaN, "no requests in the window or no +Inf bucket")
+				continue
+			}
+			r.set(p, v)
+		}
+	}
+	sum, rs, ms := one(parts, "sum")
+	count, rc, mc := one(parts, "count")
+	switch {
+	case rs != "":
+		r.miss(signals.LatencyMean, rs, "http_request_duration_seconds_sum: "+ms)
+	case rc != "":
+		r.miss(signals.LatencyMean, rc, "http_request_duration_seconds_count: "+mc)
+	default:
+		r.setRatio(signals.LatencyMean, sum, count, "requests")
+	}
+}
+
+func extractTraffic(r reading, parts map[string]series) {
+	req, rr, mr := one(parts, "requests")
+	if rr != "" {
+		r.miss(signals.Throughput, rr, "http_requests_total: "+mr)
+		r.miss(signals.ErrorRate, rr, "http_requests_total: "+mr)
+	} else {
+		r.set(signals.Throughput, req)
+		// The 5xx series exist only once a 5xx was counted: with the
+		// request counter present and no 5xx series, the errors are a measured 0.
+		errs, re, me := one(parts, "errors")
+		switch re {
+		case "":
+			r.setRatio(signals.ErrorRate, errs, req, "requests")
+		case signals.ReasonEmpty:
+			r.setRatio(signals.ErrorRate, 0, req, "requests")
+		default:
+			r.miss(signals.ErrorRate, re, "5xx requests: "+me)
+		}
+	}
+	if pods, rp, mp := one(parts, "pods"); rp != "" {
+		r.miss(signals.Pods, rp, "pods of http_requests_total: "+mp)
+	} else {
+		r.set(signals.Pods, pods)
+	}
+}
+
+func extractPool(r reading, parts map[string]series) {
+	setOne := func(s signals.Signal, part, what string) {
+		if v, reason, msg := one(parts, part); reason != "" {
+			r.miss(s, reason, what+": "+msg)
+		} else {
+			r.set(s, v)
+		}
+	}
+	setOne(signals.PoolInUse, "in_use", `db_pool_connections{state="in_use"}`)
+	setOne(signals.PoolMax, "max", "db_pool_max_connections")
+	setMean := func(s signals.Signal, sumPart, countPart, what string) {
+		sum, r1, m1 := one(parts, sumPart)
+		count, r2, m2 := one(parts, countPart)
+		switch {
+		case r1 != "":
+			r.miss(s, r1, what+"_sum: "+m1)
+		case r2 != "":
+			r.miss(s, r2, what+"_count: "+m2)
+		default:
+			r.setRatio(s, sum, count, "observations of "+what)
+		}
+	}
+	setMean(signals.PoolWait, "wait_sum", "wait_count", "db_pool_wait_seconds")
+	setMean(signals.DBTime, "db_sum", "db_count", "db_query_duration_seconds")
+	setOne(signals.DBCallRate, "db_count", "db_query_duration_seconds_count")
+}
+
+func extractCache(r reading, parts map[string]series) {
+	for _, tier := range []struct {
+		name   string
+		signal signals.Signal
+	}{{"memory", signals.MemoryHitRatio}, {"redis", signals.RedisHitRatio}} {
+		var hit, miss float64
+		var seen bool
+		for _, s := range parts["cache"] {
+			if string(s.Metric["tier"]) != tier.name {
+				continue
+			}
+			seen = true
+			switch s.Metric["result"] {
+			case "hit":
+				hit += float64(s.Value)
+			case "miss":
+				miss += float64(s.Value)
+			}
+		}
+		if !seen {
+			r.miss(tier.signal, signals.ReasonEmpty, fmt.Sprintf("no cache_requests_total{tier=%q} series", tier.name))
+			continue
+		}
+		r.setRatio(tier.signal, hit, hit+miss, "cache requests")
+	}
+}
+
+// extractWorkload reads CPU utilisation (usage over requests, summed over the
+// target's pods, as the HPA computes it) and Redis load per replica.
+func extractWorkload(obs *signals.Observation, t Target, ix index, maxAge time.Duration) {
+	notConfigured(obs, t)
+	if wantsCPU(t) {
+		parts := ix[workloadKey("Deployment", t.Workload.Namespace, t.Workload.Name)]
+		r := newReading(obs, parts, maxAge)
+		var usage, requests float64
+		var nu, nr int
+		for part, ss := range parts {
+			for _, s := range ss {
+				if t.Workload.Container != "" && string(s.Metric["container"]) != t.Workload.Container {
+					continue
+				}
+				switch part {
+				case "cpu_usage":
+					usage += float64(s.Value)
+					nu++
+				case "cpu_requests":
+					requests += float64(s.Value)
+					nr++
+				}
+			}
+		}
+		switch {
+		case nu == 0:
+			r.miss(signals.CPUUtilization, signals.ReasonEmpty, "no container_cpu_usage_seconds_total series for the workload's pods")
+		case nr == 0:
+			r.miss(signals.CPUUtilization, signals.ReasonEmpty, "no CPU request (kube_pod_container_resource_requests) for the workload's pods")
+		default:
+			r.setRatio(signals.CPUUtilization, usage, requests, "CPU request")
+		}
+	}
+	if t.Redis == nil {
+		return
+	}
+	kind := t.Redis.Kind
+	if kind == "" {
+		kind = "Deployment"
+	}
+	parts := ix[workloadKey(kind, t.Redis.Namespace, t.Redis.Name)]
+	r := newReading(obs, parts, maxAge)
+	sums := map[string]float64{}
+	for part, ss := range parts {
+		for _, s := range ss {
+			sums[part] += float64(s.Value)
+		}
+	}
+	if len(parts["redis_pods"]) == 0 || sums["redis_pods"] == 0 {
+		r.miss(signals.RedisCPU, signals.ReasonEmpty, "no redis_connected_clients series for the Redis pods")
+		r.miss(signals.RedisOpsRate, signals.ReasonEmpty, "no redis_connected_clients series for the Redis pods")
+		return
+	}
+	for _, x := range []struct {
+		part   string
+		signal signals.Signal
+		what   string
+	}{{"redis_cpu", signals.RedisCPU, "redis_cpu_sys_seconds_total + redis_cpu_user_seconds_total"},
+		{"redis_ops", signals.RedisOpsRate, "redis_commands_processed_total"}} {
+		if len(parts[x.part]) == 0 {
+			r.miss(x.signal, signals.ReasonEmpty, "no "+x.what+" series for the Redis pods")
+			continue
+		}
+		r.setRatio(x.signal, sums[x.part], sums["redis_pods"], "Redis replicas")
+	}
+}
+
+// indexAll indexes the successful family answers of a group.
+func (g *group) indexAll() map[string]index {
+	out := make(map[string]index, len(g.byFamily))
+	for fam, j := range g.byFamily {
+		if j.fail == nil {
+			out[fam] = g.indexFamily(fam, j.value)
+		}
+	}
+	return out
+}

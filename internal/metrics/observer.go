@@ -1,0 +1,383 @@
+// Package metrics reads the SLIs and saturation signals of PerformanceProfiles
+// from a Prometheus-compatible HTTP API, in batches: all profiles that share an
+// endpoint are observed with a fixed number of queries per period, whatever
+// their number. The queries and what makes a signal missing are documented in
+// docs/metrics.md.
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/signals"
+)
+
+// Target is one profile to observe.
+type Target struct {
+	// Key identifies the profile in the result, such as "namespace/name".
+	Key string
+	// Labels scope every default query (spec.metrics.labels). Keys must be
+	// Prometheus label names; values are matched literally.
+	Labels map[string]string
+	// Window is the rate()/quantile window (spec.slo.window); 0 means 5m.
+	Window time.Duration
+	// Overrides replace the default query of individual signals; each costs
+	// one query per period for this profile alone.
+	Overrides tuningv1alpha1.QueryOverrides
+	// Percentiles are the latency signals to compute; nil means p50, p95 and p99.
+	Percentiles []signals.Signal
+	// Workload is the target Deployment, which scopes CPU utilisation; nil
+	// leaves CPUUtilization missing (NotConfigured) unless overridden.
+	Workload *Workload
+	// Redis is the Redis workload, which scopes RedisCPU and RedisOpsRate; nil
+	// leaves them missing (NotConfigured) unless overridden.
+	Redis *Workload
+}
+
+// Workload names the pods of a Deployment or StatefulSet. Pods are matched by
+// name: <name>-<pod-template-hash>-<suffix> for a Deployment, <name>-<ordinal>
+// for a StatefulSet.
+type Workload struct {
+	Namespace string
+	Name      string
+	// Kind is Deployment (the default) or StatefulSet.
+	Kind string
+	// Container limits CPU to one container; empty sums all containers of the pod.
+	Container string
+}
+
+// DefaultWindow is the window of a Target without one.
+const DefaultWindow = 5 * time.Minute
+
+// DefaultPercentiles are computed for a Target without Percentiles.
+var DefaultPercentiles = []signals.Signal{signals.LatencyP50, signals.LatencyP95, signals.LatencyP99}
+
+// Options configure an Observer. Zero values take the defaults in brackets.
+type Options struct {
+	// Clock drives timeouts, backoff and freshness [the real clock].
+	Clock clock.Clock
+	// Rand returns numbers in [0, 1) for the backoff jitter [math/rand/v2.Float64].
+	Rand func() float64
+	// Registerer receives the operator's query metrics [controller-runtime's metrics.Registry].
+	Registerer prometheus.Registerer
+	// Timeout bounds each query attempt when the Endpoint sets none [10s].
+	Timeout time.Duration
+	// MaxAttempts per query, the first included [3].
+	MaxAttempts int
+	// BackoffBase and BackoffMax bound the exponential backoff between attempts [250ms, 4s].
+	BackoffBase, BackoffMax time.Duration
+	// MaxSampleAge is how old the newest sample of a signal may be before it is Stale [2m].
+	MaxSampleAge time.Duration
+	// MaxMatcherValues is how many distinct values of a label a batch query
+	// lists in its regex matcher; beyond that it matches any value and the
+	// series are filtered client-side [256, Prometheus' set-matcher limit].
+	MaxMatcherValues int
+	// Concurrency is the number of queries in flight per Observe [4].
+	Concurrency int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 3
+	}
+	if o.BackoffBase <= 0 {
+		o.BackoffBase = 250 * time.Millisecond
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = 4 * time.Second
+	}
+	if o.MaxSampleAge <= 0 {
+		o.MaxSampleAge = 2 * time.Minute
+	}
+	if o.MaxMatcherValues <= 0 {
+		o.MaxMatcherValues = 256
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	return o
+}
+
+// Observer reads observations from Prometheus-compatible endpoints. It is
+// safe for concurrent use; it keeps one HTTP client per endpoint.
+type Observer struct {
+	opts    Options
+	metrics *selfMetrics
+
+	mu      sync.Mutex
+	clients map[string]*cachedAPI
+}
+
+type cachedAPI struct {
+	api      promv1.API
+	err      error
+	lastUsed time.Time
+}
+
+// clientIdleTTL is how long an unused endpoint client is kept.
+const clientIdleTTL = 30 * time.Minute
+
+// NewObserver returns an Observer and registers its metrics.
+func NewObserver(opts Options) *Observer {
+	opts = opts.withDefaults()
+	return &Observer{opts: opts, metrics: newSelfMetrics(opts.Registerer), clients: map[string]*cachedAPI{}}
+}
+
+func (o *Observer) client(ep Endpoint) (promv1.API, error) {
+	now := o.opts.Clock.Now()
+	key := ep.key()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for k, c := range o.clients {
+		if now.Sub(c.lastUsed) > clientIdleTTL {
+			delete(o.clients, k)
+		}
+	}
+	c, ok := o.clients[key]
+	if !ok {
+		a, err := newAPI(ep)
+		c = &cachedAPI{api: a, err: err}
+		o.clients[key] = c
+	}
+	c.lastUsed = now
+	return c.api, c.err
+}
+
+// job is one query of a period: a batch family for a group, or an override.
+type job struct {
+	family string
+	query  string
+	value  model.Vector
+	fail   *failure
+}
+
+// Observe reads every target from the endpoint and returns one Observation
+// per Target.Key. Default signals cost a fixed number of queries per group of
+// targets sharing label keys and window (at most five), whatever the number
+// of targets; every override costs one more query. A signal that could not be
+// read is in Observation.Missing with the reason; nothing is guessed.
+func (o *Observer) Observe(ctx context.Context, ep Endpoint, targets []Target) map[string]signals.Observation {
+	now := o.opts.Clock.Now()
+	out := make(map[string]signals.Observation, len(targets))
+	for _, t := range targets {
+		out[t.Key] = signals.New(now)
+	}
+	papi, err := o.client(ep)
+	if err != nil {
+		for _, t := range targets {
+			obs := out[t.Key]
+			markAll(&obs, t, signals.ReasonEndpointDown, "client: "+err.Error())
+		}
+		return out
+	}
+	timeout := ep.Timeout
+	if timeout <= 0 {
+		timeout = o.opts.Timeout
+	}
+
+	groups, invalid := o.plan(targets)
+	for _, iv := range invalid {
+		obs := out[iv.target.Key]
+		markAll(&obs, iv.target, signals.ReasonBadQuery, iv.reason)
+	}
+	var jobs []*job
+	for _, g := range groups {
+		jobs = append(jobs, g.jobs...)
+		for _, ov := range g.overrides {
+			jobs = append(jobs, ov.job)
+		}
+	}
+	o.runAll(ctx, papi, jobs, now, timeout)
+	for _, g := range groups {
+		indexes := g.indexAll()
+		for _, ti := range g.targets {
+			obs := out[ti.Key]
+			g.extract(&obs, ti, o.opts.MaxSampleAge, indexes)
+		}
+		for _, ov := range g.overrides {
+			obs := out[ov.target.Key]
+			applyOverride(&obs, ov, now, o.opts.MaxSampleAge)
+		}
+	}
+	if n := len(jobs); n > 0 {
+		ctrl.LoggerFrom(ctx).V(1).Info("Observed profiles", "targets", len(targets), "queries", n)
+	}
+	return out
+}
+
+// runAll runs the jobs with bounded concurrency.
+func (o *Observer) runAll(ctx context.Context, papi promv1.API, jobs []*job, at time.Time, timeout time.Duration) {
+	sem := make(chan struct{}, o.opts.Concurrency)
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			j.value, j.fail = o.query(ctx, papi, j.family, j.query, at, timeout)
+		}()
+	}
+	wg.Wait()
+}
+
+// query runs an instant query with retries, exponential backoff and jitter.
+func (o *Observer) query(ctx context.Context, papi promv1.API, family, q string, at time.Time, timeout time.Duration) (model.Vector, *failure) {
+	clk := o.opts.Clock
+	for attempt := 1; ; attempt++ {
+		start := clk.Now()
+		v, f := queryOnce(ctx, clk, papi, q, at, timeout)
+		var vec model.Vector
+		if f == nil {
+			vec, f = asVector(v)
+		}
+		result := "success"
+		if f != nil {
+			result = "error"
+		}
+		o.metrics.duration.WithLabelValues(family, result).Observe(clk.Since(start).Seconds())
+		if f == nil {
+			return vec, nil
+		}
+		if !f.retry || attempt >= o.opts.MaxAttempts {
+			o.metrics.errors.WithLabelValues(family, string(f.Reason)).Inc()
+			if attempt > 1 {
+				f.Message = fmt.Sprintf("%s (after %d attempts)", f.Message, attempt)
+			}
+			return nil, f
+		}
+		o.metrics.retries.WithLabelValues(family, string(f.Reason)).Inc()
+		wait := clk.NewTimer(backoff(attempt, o.opts.BackoffBase, o.opts.BackoffMax, o.opts.Rand))
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			o.metrics.errors.WithLabelValues(family, string(f.Reason)).Inc()
+			return nil, &failure{Reason: f.Reason, Message: f.Message + " (canceled before retrying)"}
+		case <-wait.C():
+		}
+	}
+}
+
+// asVector accepts an instant vector or a scalar (as one unlabelled sample).
+func asVector(v model.Value) (model.Vector, *failure) {
+	switch r := v.(type) {
+	case model.Vector:
+		return r, nil
+	case *model.Scalar:
+		return model.Vector{{Metric: model.Metric{}, Value: r.Value, Timestamp: r.Timestamp}}, nil
+	case nil:
+		return nil, &failure{Reason: signals.ReasonMalformed, Message: "no result"}
+	}
+	return nil, &failure{Reason: signals.ReasonMalformed, Message: fmt.Sprintf("result type %s, want an instant vector", v.Type())}
+}
+
+// markAll records every signal a target would have as missing.
+func markAll(obs *signals.Observation, t Target, r signals.Reason, msg string) {
+	for _, s := range targetSignals(t) {
+		obs.SetMissing(s, r, msg)
+	}
+}
+
+// targetSignals lists the signals observed for a target.
+func targetSignals(t Target) []signals.Signal {
+	out := append([]signals.Signal{}, percentiles(t)...)
+	for _, f := range familyOrder {
+		if f == famLatency {
+			out = append(out, signals.LatencyMean)
+			continue
+		}
+		out = append(out, familySignals[f]...)
+	}
+	return out
+}
+
+func percentiles(t Target) []signals.Signal {
+	if t.Percentiles == nil {
+		return DefaultPercentiles
+	}
+	return t.Percentiles
+}
+
+// overrideQueries maps the non-empty overrides to their signals.
+func overrideQueries(q tuningv1alpha1.QueryOverrides) map[signals.Signal]string {
+	all := map[signals.Signal]string{
+		signals.LatencyP50:     q.LatencyP50,
+		signals.LatencyP95:     q.LatencyP95,
+		signals.LatencyP99:     q.LatencyP99,
+		signals.ErrorRate:      q.ErrorRate,
+		signals.Throughput:     q.Throughput,
+		signals.PoolInUse:      q.PoolInUse,
+		signals.PoolWait:       q.PoolWait,
+		signals.MemoryHitRatio: q.MemoryHitRatio,
+		signals.RedisHitRatio:  q.RedisHitRatio,
+		signals.CPUUtilization: q.CPUUtilization,
+		signals.RedisCPU:       q.RedisCPU,
+	}
+	for s, v := range all {
+		if strings.TrimSpace(v) == "" {
+			delete(all, s)
+		}
+	}
+	return all
+}
+
+// override is one per-profile override query.
+type override struct {
+	target Target
+	signal signals.Signal
+	*job
+}
+
+func applyOverride(obs *signals.Observation, ov override, now time.Time, maxAge time.Duration) {
+	if ov.fail != nil {
+		obs.SetMissing(ov.signal, ov.fail.Reason, "override: "+ov.fail.Message)
+		return
+	}
+	switch len(ov.value) {
+	case 0:
+		obs.SetMissing(ov.signal, signals.ReasonEmpty, "override returned no series")
+		return
+	case 1:
+	default:
+		obs.SetMissing(ov.signal, signals.ReasonMultipleSeries,
+			fmt.Sprintf("override returned %d series, want 1", len(ov.value)))
+		return
+	}
+	s := ov.value[0]
+	at := s.Timestamp.Time()
+	if age := now.Sub(at); age > maxAge {
+		obs.SetMissing(ov.signal, signals.ReasonStale, fmt.Sprintf("newest sample is %s old", age.Round(time.Second)))
+		return
+	}
+	obs.Set(ov.signal, float64(s.Value), at)
+}
+
+// groupKey is what targets must share to be observed by the same batch queries.
+func groupKey(t Target) string {
+	keys := make([]string, 0, len(t.Labels))
+	for k := range t.Labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ",") + "|" + promDuration(t.Window)
+}
