@@ -1,0 +1,218 @@
+package tuning
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/signals"
+)
+
+// decider carries one call of Decide.
+type decider struct {
+	in   Input
+	s    Settings
+	v    view
+	ks   knobSet
+	slo  sloReport
+	plan Plan
+}
+
+// Decide is the decision engine: a pure, deterministic function of its input.
+// Modes do not change the plan: Recommend and Off get the same plan as Auto,
+// and the caller decides whether to apply it.
+//
+// In order: hold on missing data, a rollout in progress or an unsettled
+// change; judge the pending decision (keep it, or undo it); then, if an SLO is
+// breached, diagnose the bottleneck and add capacity to one knob family; if the
+// SLOs hold, give knobs without a value the guide's starting point, and trim
+// cost when the SLOs have held with margin for long enough.
+func Decide(in Input) Plan {
+	s := SettingsOf(in.Spec)
+	d := &decider{in: in, s: s, ks: knobsOf(in.Spec)}
+	d.v = newView(in.Observation, in.Now, s.StaleAfter)
+	d.slo = evaluateSLO(in.Spec.SLO, d.v.get, d.v.absent)
+	d.plan.SLOKnown = d.slo.known
+	d.plan.SLOMet = d.slo.met()
+	d.run()
+	if len(d.plan.Changes) > 0 {
+		d.plan.Baseline = SLIsOf(in.Observation)
+	}
+	return d.plan
+}
+
+func (d *decider) run() {
+	if d.holdBeforeActing() {
+		return
+	}
+	if pending := pendingDecision(d.in.History); pending != nil {
+		if d.judge(pending) {
+			return
+		}
+	}
+	switch {
+	case !d.slo.met():
+		d.relieve()
+	case d.startingPoints():
+	default:
+		d.save()
+	}
+}
+
+// holdBeforeActing applies the holds that stop every action: missing data, a
+// rollout in progress and a change that has not settled yet.
+func (d *decider) holdBeforeActing() bool {
+	var holds []string
+	if missing := d.v.absent(NeededSignals(d.in.Spec)); len(missing) > 0 {
+		holds = append(holds, "missing data, holding: "+joinNotes(missing))
+	}
+	if d.in.State.RolloutInProgress {
+		holds = append(holds, "rollout in progress")
+	}
+	if last, ok := lastChange(d.in.History); ok && d.in.Now.Before(last.Add(d.s.SettleTime)) {
+		holds = append(holds, fmt.Sprintf("settling until %s (last change %s, settleTime %s)",
+			clock(last.Add(d.s.SettleTime)), clock(last), d.s.SettleTime))
+	}
+	if len(holds) == 0 {
+		return false
+	}
+	d.plan.Holds = append(d.plan.Holds, holds...)
+	d.plan.Reason = d.sloText() + "; holding: " + holds[0]
+	return true
+}
+
+// sloText summarises the SLOs for a reason.
+func (d *decider) sloText() string {
+	switch {
+	case !d.slo.known:
+		return "SLOs unknown"
+	case len(d.slo.objectives) == 0:
+		return "no SLO objectives"
+	case d.slo.met():
+		return "SLOs met (" + d.slo.summary() + ")"
+	}
+	return "SLO breached (" + d.slo.summary() + ")"
+}
+
+// relieve handles a breached SLO: diagnose, then add capacity to the first
+// diagnosed family that can take it. No diagnosis, no change.
+func (d *decider) relieve() {
+	found, ruledOut := d.diagnose()
+	if len(found) == 0 {
+		d.plan.Diagnosis = DiagnosisUnknown
+		d.plan.Reason = fmt.Sprintf("%s; no bottleneck found (%s): nothing changed", d.sloText(), joinNotes(ruledOut))
+		return
+	}
+	for _, f := range found {
+		p, hold := d.remedy(f)
+		if hold == "" {
+			hold = d.adopt(p)
+		}
+		if hold == "" {
+			return
+		}
+		d.plan.Holds = append(d.plan.Holds, hold)
+	}
+	d.plan.Diagnosis = found[0].diagnosis
+	d.plan.Reason = fmt.Sprintf("%s; %s, but no remedy can be applied: %s",
+		d.sloText(), found[0].evidence, joinNotes(d.plan.Holds))
+}
+
+// startingPoints gives the knobs of one env family without a value the guide's starting point.
+func (d *decider) startingPoints() bool {
+	for _, f := range []Family{FamilyPool, FamilyWorkers, FamilyCache} {
+		changes, why := d.startFamily(f)
+		if len(changes) == 0 {
+			continue
+		}
+		hold := d.adopt(proposal{family: f, diagnosis: DiagnosisStartingPoint, changes: changes,
+			reason: fmt.Sprintf("%s; %s have no value yet: the guide's starting points (%s)",
+				d.sloText(), f, why)})
+		if hold == "" {
+			return true
+		}
+		d.plan.Holds = append(d.plan.Holds, hold)
+	}
+	return false
+}
+
+// startFamily lists starting-point changes for the family's knobs without a value.
+func (d *decider) startFamily(f Family) ([]Change, string) {
+	var out []Change
+	var why []string
+	for _, k := range d.ks.order {
+		def, _ := d.ks.get(k)
+		if def.family != f {
+			continue
+		}
+		if _, has := d.in.State.Values[k]; has {
+			continue
+		}
+		v, ok := startingPoint(def, d.in.State.CPULimitMillis)
+		if !ok {
+			continue
+		}
+		if def.role == rolePoolMax {
+			if limit, ok := d.maxPoolInBudget(); ok && v > limit {
+				v = def.clamp(limit)
+				if v > limit {
+					continue
+				}
+			}
+			why = append(why, fmt.Sprintf("pool max 2 × %d cores, min %d", coresOf(d.in.State.CPULimitMillis), StartPoolMinMax))
+		}
+		if def.role == roleWorkers {
+			why = append(why, fmt.Sprintf("workers = %d cores", coresOf(d.in.State.CPULimitMillis)))
+		}
+		out = append(out, Change{Knob: k, To: v})
+	}
+	if len(why) == 0 {
+		why = append(why, "from the tuning guide")
+	}
+	return out, joinNotes(why)
+}
+
+func coresOf(millis int64) int64 { return (millis + 999) / 1000 }
+
+// pendingDecision is the newest decision still waiting for its verdict.
+func pendingDecision(h []tuningv1alpha1.Decision) *tuningv1alpha1.Decision {
+	for i := len(h) - 1; i >= 0; i-- {
+		if h[i].Outcome == tuningv1alpha1.OutcomePending {
+			return &h[i]
+		}
+	}
+	return nil
+}
+
+// lastChange is the time of the newest decision in the history.
+func lastChange(h []tuningv1alpha1.Decision) (time.Time, bool) {
+	var last time.Time
+	for _, d := range h {
+		if d.Time.After(last) {
+			last = d.Time.Time
+		}
+	}
+	return last, !last.IsZero()
+}
+
+// pods is the number of pods serving: as reported by the metrics, else as Kubernetes reports it.
+func (d *decider) pods() float64 {
+	if p, ok := d.v.get(signals.Pods); ok && p >= 1 {
+		return p
+	}
+	return float64(d.in.State.Replicas)
+}
+
+// knob returns a declared knob and its current value.
+func (d *decider) knob(r knobRole) (def knobDef, cur int64, declared, has bool) {
+	def, declared = d.ks.role(r)
+	if declared {
+		cur, has = d.in.State.Values[def.knob]
+	}
+	return def, cur, declared, has
+}
+
+func clock(t time.Time) string { return t.UTC().Format(time.TimeOnly) }
+
+func joinNotes(s []string) string { return strings.Join(s, "; ") }

@@ -1,0 +1,152 @@
+package tuning
+
+import (
+	"fmt"
+
+	"github.com/navius-dev/navius-tuner/internal/signals"
+)
+
+// Thresholds of the diagnosis. Each is a saturation signal's level at which it
+// is taken as the cause of a breached SLO.
+const (
+	// poolBusyShare: a pool with this share of its connections in use (and
+	// requests waiting) is saturated.
+	poolBusyShare = 0.9
+	// poolWaitShare: a pool wait of this share of the latency threshold is saturation on its own.
+	poolWaitShare = 0.05
+	// cpuHotFactor: CPU at this multiple of the HPA's target (or cpuHot) is saturated.
+	cpuHotFactor = 1.25
+	cpuHot       = 0.9
+	// defaultCPUTarget is assumed when the HPA's target is not known.
+	defaultCPUTarget = 0.8
+	// redisHotCPU: Redis is single-threaded; this many cores per replica is saturation.
+	redisHotCPU = 0.7
+	// redisTargetCPU is what Redis replicas are sized for.
+	redisTargetCPU = 0.5
+	// L1 below memoryLowHit, or L2 below redisLowHit, is a low hit ratio ...
+	memoryLowHit = 0.8
+	redisLowHit  = 0.6
+	// ... that matters when a miss (a database call) costs this share of the latency threshold.
+	missCostShare = 0.1
+)
+
+// finding is one diagnosed bottleneck.
+type finding struct {
+	diagnosis Diagnosis
+	family    Family
+	evidence  string
+}
+
+// diagnose attributes the breach to bottlenecks, most direct first: the pool,
+// CPU (HPA), Redis, then the caches. ruledOut describes what was checked and found fine.
+func (d *decider) diagnose() (found []finding, ruledOut []string) {
+	for _, check := range []func() (finding, string, bool){d.checkPool, d.checkCPU, d.checkRedis, d.checkCache} {
+		f, note, ok := check()
+		switch {
+		case ok:
+			found = append(found, f)
+		case note != "":
+			ruledOut = append(ruledOut, note)
+		}
+	}
+	if len(ruledOut) == 0 {
+		ruledOut = append(ruledOut, "no tunable knob declared for the saturation signals")
+	}
+	return found, ruledOut
+}
+
+// latencyLimit is the threshold saturation is measured against; 0 when there are no latency objectives.
+func (d *decider) latencyLimit() float64 { return d.slo.tightestLatency() }
+
+func (d *decider) checkPool() (finding, string, bool) {
+	if _, ok := d.ks.role(rolePoolMax); !ok {
+		return finding{}, "", false
+	}
+	wait, _ := d.v.get(signals.PoolWait)
+	inUse, _ := d.v.get(signals.PoolInUse)
+	util, utilText := -1.0, fmt.Sprintf("%.1f in use", inUse)
+	if size, ok := d.poolSize(); ok && size > 0 {
+		util = inUse / float64(size)
+		utilText = fmt.Sprintf("%.1f of %d in use", inUse, size)
+	}
+	limit := d.latencyLimit()
+	saturated := (util >= poolBusyShare && wait > 0) || (limit > 0 && wait >= poolWaitShare*limit)
+	text := fmt.Sprintf("pool wait %s, %s", fmtSeconds(wait), utilText)
+	if !saturated {
+		return finding{}, text, false
+	}
+	return finding{diagnosis: DiagnosisPoolSaturated, family: FamilyPool, evidence: "pool saturated: " + text}, "", true
+}
+
+// cpuTarget is the HPA's CPU target as a ratio.
+func (d *decider) cpuTarget() float64 {
+	if _, t, _, has := d.knob(roleHPATarget); has && t > 0 {
+		return float64(t) / 100
+	}
+	return defaultCPUTarget
+}
+
+func (d *decider) checkCPU() (finding, string, bool) {
+	_, _, minOK, _ := d.knob(roleHPAMin)
+	_, _, maxOK, _ := d.knob(roleHPAMax)
+	_, _, targetOK, _ := d.knob(roleHPATarget)
+	if !minOK && !maxOK && !targetOK {
+		return finding{}, "", false
+	}
+	cpu, _ := d.v.get(signals.CPUUtilization)
+	target := d.cpuTarget()
+	text := fmt.Sprintf("CPU %s of target %s", fmtRatio(cpu), fmtRatio(target))
+	switch {
+	case d.in.State.HPAAtMax && cpu >= target:
+		return finding{diagnosis: DiagnosisHPAAtMax, family: FamilyAutoscaling,
+			evidence: fmt.Sprintf("HPA pinned at max with %s", text)}, "", true
+	case cpu >= min(cpuHot, target*cpuHotFactor):
+		return finding{diagnosis: DiagnosisCPUSaturated, family: FamilyAutoscaling,
+			evidence: "CPU saturated: " + text}, "", true
+	}
+	return finding{}, text, false
+}
+
+func (d *decider) checkRedis() (finding, string, bool) {
+	if _, ok := d.ks.role(roleRedisReplicas); !ok {
+		return finding{}, "", false
+	}
+	cpu, _ := d.v.get(signals.RedisCPU)
+	text := fmt.Sprintf("Redis CPU %.2f cores per replica", cpu)
+	if cpu < redisHotCPU {
+		return finding{}, text, false
+	}
+	return finding{diagnosis: DiagnosisRedisSaturated, family: FamilyRedis, evidence: "Redis saturated: " + text}, "", true
+}
+
+func (d *decider) checkCache() (finding, string, bool) {
+	_, _, itemsOK, _ := d.knob(roleMemoryItems)
+	_, _, ttlOK, _ := d.knob(roleMemoryTTL)
+	_, _, l2OK, _ := d.knob(roleRedisTTL)
+	limit := d.latencyLimit()
+	if (!itemsOK && !ttlOK && !l2OK) || limit == 0 {
+		return finding{}, "", false
+	}
+	dbTime, _ := d.v.get(signals.DBTime)
+	var low []string
+	if h, ok := d.v.get(signals.MemoryHitRatio); ok && (itemsOK || ttlOK) {
+		if h < memoryLowHit {
+			low = append(low, "L1 hit "+fmtRatio(h))
+		}
+	}
+	if h, ok := d.v.get(signals.RedisHitRatio); ok && l2OK {
+		if h < redisLowHit {
+			low = append(low, "L2 hit "+fmtRatio(h))
+		}
+	}
+	costly := dbTime >= missCostShare*limit
+	text := fmt.Sprintf("miss cost %s (DB time)", fmtSeconds(dbTime))
+	if len(low) == 0 || !costly {
+		if len(low) > 0 {
+			return finding{}, joinNotes(low) + ", " + text, false
+		}
+		return finding{}, "cache hit ratios fine", false
+	}
+	return finding{diagnosis: DiagnosisCacheMisses, family: FamilyCache,
+		evidence: fmt.Sprintf("cache misses: %s, %s", joinNotes(low), text)}, "", true
+}

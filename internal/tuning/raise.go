@@ -1,0 +1,278 @@
+package tuning
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/navius-dev/navius-tuner/internal/signals"
+)
+
+// Cache targets of the cache model.
+const (
+	memoryTargetHit = 0.9
+	minHitGain      = 0.01
+)
+
+// remedy proposes the capacity a finding asks for, or says why there is none.
+func (d *decider) remedy(f finding) (proposal, string) {
+	var p proposal
+	var hold string
+	switch f.diagnosis {
+	case DiagnosisPoolSaturated:
+		p, hold = d.raisePool()
+	case DiagnosisHPAAtMax:
+		p, hold = d.raiseHPAMax()
+	case DiagnosisCPUSaturated:
+		p, hold = d.raiseHPAFloor()
+	case DiagnosisRedisSaturated:
+		p, hold = d.raiseRedis()
+	case DiagnosisCacheMisses:
+		p, hold = d.raiseCache()
+	}
+	p.family, p.diagnosis = f.family, f.diagnosis
+	p.reason = fmt.Sprintf("%s; %s", d.sloText(), f.evidence)
+	return p, hold
+}
+
+// unsetStart proposes the family's starting points when its main knob has no value yet.
+func (d *decider) unsetStart(f Family, name Knob) (proposal, string) {
+	changes, why := d.startFamily(f)
+	if len(changes) == 0 {
+		return proposal{}, fmt.Sprintf("%s has no value and no starting point (CPU limit unknown)", name)
+	}
+	return proposal{changes: changes, predicted: "starting point: " + why}, ""
+}
+
+// raisePool sizes the pool with Little's law and Erlang C, within the connection budget.
+func (d *decider) raisePool() (proposal, string) {
+	k, cur, _, has := d.knob(rolePoolMax)
+	if !has {
+		return d.unsetStart(FamilyPool, k.knob)
+	}
+	target := cur * 2
+	calls, ok1 := d.v.get(signals.DBCallRate)
+	hold, ok2 := d.v.get(signals.DBTime)
+	pods := d.pods()
+	maxWait := max(0.001, 0.02*d.latencyLimit())
+	model := ok1 && ok2 && pods >= 1 && calls > 0 && hold > 0
+	if model {
+		// A full pool hides demand: the model's answer only counts when it is above the current size.
+		if need := PoolSizeFor(calls/pods, hold, maxWait); need > cur {
+			target = need
+		} else {
+			model = false
+		}
+	}
+	to := d.more(k, cur, target)
+	if limit, ok := d.maxPoolInBudget(); ok && to > limit {
+		to = limit
+		if to <= cur {
+			return proposal{}, fmt.Sprintf("%s at %d: %s", k.knob, cur, d.budgetText(d.budgetPods(), cur+1))
+		}
+	}
+	if to <= cur {
+		return proposal{}, fmt.Sprintf("%s at its bound %d", k.knob, k.max)
+	}
+	p := proposal{changes: []Change{{Knob: k.knob, From: cur, HasFrom: true, To: to}}}
+	if model {
+		a := OfferedLoad(calls/pods, hold)
+		wait, _ := d.v.get(signals.PoolWait)
+		p.predicted = fmt.Sprintf("pool wait %s -> %s (Little: %.1f busy per pod; Erlang C at %d; model wants %d)",
+			fmtSeconds(wait), fmtSeconds(ErlangWait(to, a, hold)), a, to, target)
+	}
+	return p, ""
+}
+
+// replicasNeeded is the pods the current load needs at the HPA's CPU target.
+func (d *decider) replicasNeeded() (int64, string, bool) {
+	cpu, ok := d.v.get(signals.CPUUtilization)
+	pods := d.pods()
+	if !ok || pods < 1 || cpu <= 0 {
+		return 0, "", false
+	}
+	target := d.cpuTarget()
+	if load, ok := d.v.get(signals.Throughput); ok && load > 0 {
+		perPod := PerPodAtTarget(load/pods, cpu, target)
+		n := ReplicasFor(load, perPod)
+		return n, fmt.Sprintf("%.0f/s ÷ %.0f/s per pod at %s CPU = %d pods", load, perPod, fmtRatio(target), n), true
+	}
+	n := int64(math.Ceil(pods*cpu/target - 1e-9))
+	return n, fmt.Sprintf("%.0f pods × %s ÷ %s = %d pods", pods, fmtRatio(cpu), fmtRatio(target), n), true
+}
+
+// raiseHPAMax lifts the HPA's ceiling towards the replicas the load needs, within the connection budget.
+func (d *decider) raiseHPAMax() (proposal, string) {
+	k, cur, declared, has := d.knob(roleHPAMax)
+	if !declared || !has {
+		return proposal{}, "HPA maxReplicas is not tunable (not declared or not read)"
+	}
+	need, how, ok := d.replicasNeeded()
+	target := cur + 1
+	if ok {
+		target = max(need, cur+1)
+	}
+	to := d.more(k, cur, target)
+	if _, budgeted := d.connLimit(); budgeted {
+		pool, known := d.poolSize()
+		if !known {
+			return proposal{}, "pool size unknown: cannot check the connection budget before raising maxReplicas"
+		}
+		if limit := d.maxPodsInBudget(pool); to > limit {
+			to = limit
+			if to <= cur {
+				return proposal{}, fmt.Sprintf("%s at %d: %s", k.knob, cur, d.budgetText(cur+1, pool))
+			}
+		}
+	}
+	if to <= cur {
+		return proposal{}, fmt.Sprintf("%s at its bound %d", k.knob, k.max)
+	}
+	p := proposal{changes: []Change{{Knob: k.knob, From: cur, HasFrom: true, To: to}}}
+	if ok {
+		p.predicted = fmt.Sprintf("HPA may scale to %d pods (needs %s)", to, how)
+	}
+	return p, ""
+}
+
+// raiseHPAFloor lifts minReplicas to what the load needs now (faster than the
+// HPA's climb); when the HPA already runs that many pods, it lowers the CPU target.
+func (d *decider) raiseHPAFloor() (proposal, string) {
+	mk, curMin, _, hasMin := d.knob(roleHPAMin)
+	need, how, ok := d.replicasNeeded()
+	if hasMin && ok && need > max(curMin, int64(d.pods())) {
+		to := d.more(mk, curMin, need)
+		if _, curMax, _, hasMax := d.knob(roleHPAMax); hasMax {
+			to = min(to, max(curMax, curMin))
+		}
+		if to > max(curMin, int64(d.pods())) { // a floor at or below the running pods does nothing now
+			cpu, _ := d.v.get(signals.CPUUtilization)
+			return proposal{
+				changes: []Change{{Knob: mk.knob, From: curMin, HasFrom: true, To: to}},
+				predicted: fmt.Sprintf("CPU %s -> %s at %d pods (needs %s)", fmtRatio(cpu),
+					fmtRatio(cpu*d.pods()/float64(to)), to, how),
+			}, ""
+		}
+	}
+	tk, curT, _, hasT := d.knob(roleHPATarget)
+	if !hasT {
+		return proposal{}, "HPA minReplicas and CPU target cannot be raised (at bounds or not read)"
+	}
+	to := d.more(tk, curT, curT*85/100)
+	cpu, _ := d.v.get(signals.CPUUtilization)
+	if to >= curT {
+		return proposal{}, fmt.Sprintf("%s at its bound %d%%", tk.knob, tk.min)
+	}
+	return proposal{
+		changes:   []Change{{Knob: tk.knob, From: curT, HasFrom: true, To: to}},
+		predicted: fmt.Sprintf("HPA wants %.0f pods instead of %d (%s CPU ÷ %d%% target)",
+			math.Ceil(d.pods()*cpu/(float64(to)/100)-1e-9), int64(d.pods()), fmtRatio(cpu), to),
+	}, ""
+}
+
+// raiseRedis adds read replicas until the per-replica CPU is back at redisTargetCPU.
+func (d *decider) raiseRedis() (proposal, string) {
+	k, cur, _, has := d.knob(roleRedisReplicas)
+	if !has {
+		return proposal{}, "Redis replicas not read"
+	}
+	if !d.in.State.RedisReady {
+		return proposal{}, "Redis replicas are not all ready"
+	}
+	cpu, _ := d.v.get(signals.RedisCPU)
+	need := int64(math.Ceil(cpu * float64(max(cur, 1)) / redisTargetCPU))
+	to := d.more(k, cur, max(need, cur+1))
+	if to <= cur {
+		return proposal{}, fmt.Sprintf("%s at its bound %d", k.knob, k.max)
+	}
+	return proposal{
+		changes: []Change{{Knob: k.knob, From: cur, HasFrom: true, To: to}},
+		predicted: fmt.Sprintf("Redis CPU %.2f -> %.2f cores per replica",
+			cpu, cpu*float64(max(cur, 1))/float64(to)),
+	}, ""
+}
+
+// raiseCache grows L1 (items, and TTL where it binds) by Che's approximation,
+// and L2's TTL when its hit ratio is low: one rollout for the whole family.
+func (d *decider) raiseCache() (proposal, string) {
+	ik, items, itemsOK, hasItems := d.knob(roleMemoryItems)
+	tk, ttl, ttlOK, hasTTL := d.knob(roleMemoryTTL)
+	if (itemsOK && !hasItems) || (ttlOK && !hasTTL) {
+		return d.unsetStart(FamilyCache, ik.knob)
+	}
+	var p proposal
+	if itemsOK || ttlOK {
+		p = d.growL1(ik, items, itemsOK, tk, ttl, ttlOK)
+	}
+	if k, cur, _, has := d.knob(roleRedisTTL); has {
+		if h, ok := d.v.get(signals.RedisHitRatio); ok && h < redisLowHit {
+			if to := d.more(k, cur, cur*2); to > cur {
+				p.changes = append(p.changes, Change{Knob: k.knob, From: cur, HasFrom: true, To: to})
+			}
+		}
+	}
+	if len(p.changes) == 0 {
+		return proposal{}, "cache knobs at their bounds"
+	}
+	return p, ""
+}
+
+// growL1 proposes a larger L1: the size (and TTL) Che's approximation says reaches memoryTargetHit.
+func (d *decider) growL1(ik knobDef, items int64, itemsOK bool, tk knobDef, ttl int64, ttlOK bool) proposal {
+	var p proposal
+	hit, _ := d.v.get(signals.MemoryHitRatio)
+	rate := 0.0 // cache lookups per second per pod
+	if load, ok := d.v.get(signals.Throughput); ok && d.pods() >= 1 {
+		rate = load / d.pods()
+	}
+	ttlReq := func(s int64) float64 {
+		if !ttlOK || rate <= 0 {
+			return math.Inf(1)
+		}
+		return float64(s) * rate
+	}
+	keys, fitted := 0.0, false
+	if itemsOK {
+		keys, fitted = FitKeys(ZipfAlpha, float64(items), ttlReq(ttl), hit)
+	}
+	predict := func(c, s int64) float64 { return CacheHitRatio(ZipfAlpha, keys, float64(c), ttlReq(s)) }
+	newItems, newTTL := items, ttl
+	switch {
+	case itemsOK && fitted:
+		maxItems := d.more(ik, items, ik.max)
+		newItems = maxItems
+		if predict(maxItems, ttl) > memoryTargetHit { // jump to the smallest size that reaches the target
+			lo, hi := items, maxItems
+			for hi-lo > 1 {
+				if mid := (lo + hi) / 2; predict(mid, ttl) >= memoryTargetHit {
+					hi = mid
+				} else {
+					lo = mid
+				}
+			}
+			newItems = hi
+		}
+		if ttlOK {
+			if t := d.more(tk, ttl, tk.max); predict(newItems, t)-predict(newItems, ttl) >= minHitGain {
+				newTTL = t
+			}
+		}
+		if predict(newItems, newTTL)-hit < minHitGain {
+			newItems, newTTL = items, ttl
+		}
+	case itemsOK:
+		newItems = d.more(ik, items, items*2)
+	case ttlOK:
+		newTTL = d.more(tk, ttl, ttl*2)
+	}
+	if itemsOK && newItems > items {
+		p.changes = append(p.changes, Change{Knob: ik.knob, From: items, HasFrom: true, To: newItems})
+	}
+	if ttlOK && newTTL > ttl {
+		p.changes = append(p.changes, Change{Knob: tk.knob, From: ttl, HasFrom: true, To: newTTL})
+	}
+	if fitted && len(p.changes) > 0 {
+		p.predicted = fmt.Sprintf("L1 hit %s -> %s (Che, Zipf %.1f, ~%.0f keys)",
+			fmtRatio(hit), fmtRatio(predict(newItems, newTTL)), ZipfAlpha, keys)
+	}
+	return p
+}

@@ -1,0 +1,603 @@
+package tuning
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/signals"
+)
+
+type ruleCase struct {
+	name  string
+	setup func(in *Input)
+	check func(t *testing.T, p Plan)
+}
+
+func runRules(t *testing.T, cases []ruleCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := baseInput()
+			tc.setup(&in)
+			tc.check(t, Decide(in))
+		})
+	}
+}
+
+// comfortable: a service far inside its SLOs for an hour, HPA sitting on its floor of 8.
+func comfortable(in *Input) {
+	in.SLOMetSince = t0.Add(-time.Hour)
+	in.State.Values[KnobHPAMinReplicas] = 8
+	in.State.Replicas = 8
+	in.set(map[signals.Signal]float64{signals.Pods: 8, signals.CPUUtilization: 0.2, signals.Throughput: 800})
+}
+
+func TestRule1DiagnoseBeforeActing(t *testing.T) {
+	runRules(t, []ruleCase{
+		{"pool saturation raises the pool max", starvedPool, func(t *testing.T, p Plan) {
+			if p.Diagnosis != DiagnosisPoolSaturated || p.Family != FamilyPool {
+				t.Fatalf("diagnosis %s family %s, want PoolSaturated/pool", p.Diagnosis, p.Family)
+			}
+			// Little: 400 calls/s per pod × 25 ms = 10 busy; Erlang C puts the wait under 1.6 ms at 14.
+			wantChange(t, p, poolMaxEnv, 10, 14)
+		}},
+		{"CPU saturation lowers the HPA's CPU target", func(in *Input) {
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.CPUUtilization: 0.95})
+		}, func(t *testing.T, p Plan) {
+			if p.Diagnosis != DiagnosisCPUSaturated {
+				t.Fatalf("diagnosis %s, want CPUSaturated", p.Diagnosis)
+			}
+			wantChange(t, p, KnobHPATargetCPU, 65, 55)
+		}},
+		{"HPA pinned at max raises maxReplicas", func(in *Input) {
+			in.State.HPAAtMax, in.State.Replicas = true, 12
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.CPUUtilization: 0.8,
+				signals.Pods: 12, signals.Throughput: 2400})
+		}, func(t *testing.T, p Plan) {
+			if p.Diagnosis != DiagnosisHPAAtMax {
+				t.Fatalf("diagnosis %s, want HPAAtMax", p.Diagnosis)
+			}
+			// 2400/s ÷ (200/s per pod × 65/80) = 14.8 -> 15 pods.
+			wantChange(t, p, KnobHPAMaxReplicas, 12, 15)
+		}},
+		{"low hit ratio with a costly miss grows the caches", func(in *Input) {
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0.5,
+				signals.RedisHitRatio: 0.4, signals.DBTime: 0.030})
+		}, func(t *testing.T, p Plan) {
+			if p.Diagnosis != DiagnosisCacheMisses || p.Family != FamilyCache {
+				t.Fatalf("diagnosis %s family %s, want CacheMisses/cache", p.Diagnosis, p.Family)
+			}
+			if c, ok := changeOf(p, itemsEnv); !ok || c.To <= c.From {
+				t.Fatalf("L1 items not raised: %+v", p.Changes)
+			}
+			wantChange(t, p, l2TTLEnv, 300, 450)
+		}},
+		{"low hit ratio with a cheap miss is not a cache problem", func(in *Input) {
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0.5, signals.DBTime: 0.002})
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			if p.Diagnosis != DiagnosisUnknown {
+				t.Fatalf("diagnosis %s, want Unknown", p.Diagnosis)
+			}
+		}},
+		{"Redis saturation adds a replica", func(in *Input) {
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.RedisCPU: 0.9})
+		}, func(t *testing.T, p Plan) {
+			if p.Diagnosis != DiagnosisRedisSaturated {
+				t.Fatalf("diagnosis %s, want RedisSaturated", p.Diagnosis)
+			}
+			wantChange(t, p, KnobRedisReplicas, 2, 3)
+			if p.Rollout {
+				t.Fatal("Redis replicas do not restart the pods")
+			}
+		}},
+		{"no diagnosis, no change, and the plan says so", func(in *Input) {
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180})
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			if p.Diagnosis != DiagnosisUnknown || !strings.Contains(p.Reason, "no bottleneck found") ||
+				!strings.Contains(p.Reason, "p99 180ms > 100ms") {
+				t.Fatalf("diagnosis %s reason %q", p.Diagnosis, p.Reason)
+			}
+		}},
+		{"saturation without a breach changes nothing", func(in *Input) {
+			in.set(map[signals.Signal]float64{signals.PoolInUse: 10, signals.PoolWait: 0.003})
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			if !p.SLOMet || p.Diagnosis != DiagnosisNone {
+				t.Fatalf("SLOMet %v diagnosis %s", p.SLOMet, p.Diagnosis)
+			}
+		}},
+	})
+}
+
+func TestRule2OneFamilyPerStepBoundedThenSettle(t *testing.T) {
+	runRules(t, []ruleCase{
+		{"several bottlenecks, one family", func(in *Input) {
+			starvedPool(in)
+			in.set(map[signals.Signal]float64{signals.CPUUtilization: 0.95, signals.RedisCPU: 0.9})
+		}, func(t *testing.T, p Plan) {
+			if p.Family != FamilyPool {
+				t.Fatalf("family %s, want pool (diagnosed first)", p.Family)
+			}
+			for _, c := range p.Changes {
+				if k, _ := knobsOf(fullSpec()).get(c.Knob); k.family != FamilyPool {
+					t.Fatalf("change %s is not in the pool family", c.Knob)
+				}
+			}
+		}},
+		{"a step is at most maxStepPercent", func(in *Input) {
+			starvedPool(in)
+			in.State.Values[poolMaxEnv] = 6
+			in.set(map[signals.Signal]float64{signals.PoolInUse: 6})
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, poolMaxEnv, 6, 9) // the model wants 14; 50 % of 6 is 3
+		}},
+		{"a step stays within the knob's bounds", func(in *Input) {
+			starvedPool(in)
+			in.State.Values[poolMaxEnv] = 90
+			in.set(map[signals.Signal]float64{signals.PoolInUse: 90, signals.DBCallRate: 16000})
+			in.Spec.ConnectionPool.Database = nil // no budget: only the bounds limit
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, poolMaxEnv, 90, 100)
+		}},
+		{"increase fast, decrease slowly", comfortable, func(t *testing.T, p Plan) {
+			// the load needs 3 pods; a reduction moves 50/4 = 12 % (at least 1) per step
+			wantChange(t, p, KnobHPAMinReplicas, 8, 7)
+		}},
+		{"nothing changes during a rollout", func(in *Input) {
+			starvedPool(in)
+			in.State.RolloutInProgress = true
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			holdsMention(t, p, "rollout in progress")
+		}},
+		{"nothing changes before settleTime has passed", func(in *Input) {
+			starvedPool(in)
+			in.History = []v1.Decision{decision(t0.Add(-2*time.Minute), FamilyAutoscaling, DiagnosisCPUSaturated,
+				v1.OutcomeKept, false, change(KnobHPAMinReplicas, "2", "3"))}
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			holdsMention(t, p, "settling until 12:01:00")
+		}},
+		{"acts once settleTime has passed", func(in *Input) {
+			starvedPool(in)
+			in.History = []v1.Decision{decision(t0.Add(-3*time.Minute), FamilyAutoscaling, DiagnosisCPUSaturated,
+				v1.OutcomeKept, false, change(KnobHPAMinReplicas, "2", "3"))}
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, poolMaxEnv, 10, 14)
+		}},
+	})
+}
+
+// pendingPoolRaise is a pool raise 10 -> 15 made 4 minutes ago with p99 at 150 ms.
+func pendingPoolRaise(in *Input, p99After float64) {
+	before := healthy(t0.Add(-4 * time.Minute))
+	before.Set(signals.LatencyP99, 0.150, before.Time)
+	before.Set(signals.LatencyP95, 0.070, before.Time)
+	d := decision(t0.Add(-4*time.Minute), FamilyPool, DiagnosisPoolSaturated, v1.OutcomePending, true,
+		change(poolMaxEnv, "10", "15"))
+	d.Baseline = SLIsOf(before)
+	in.History = []v1.Decision{d}
+	in.State.Values[poolMaxEnv] = 15
+	in.set(map[signals.Signal]float64{signals.LatencyP99: p99After, signals.LatencyP95: 0.070})
+}
+
+func TestRule3VerifyAndRollBack(t *testing.T) {
+	runRules(t, []ruleCase{
+		{"a regression restores the previous value", func(in *Input) { pendingPoolRaise(in, 0.200) }, func(t *testing.T, p Plan) {
+			wantChange(t, p, poolMaxEnv, 15, 10)
+			if p.Judgement == nil || p.Judgement.Outcome != v1.OutcomeRolledBack || p.Diagnosis != DiagnosisRegression {
+				t.Fatalf("judgement %+v diagnosis %s", p.Judgement, p.Diagnosis)
+			}
+			if !strings.Contains(p.Judgement.Observed, "p99 150ms -> 200ms") {
+				t.Fatalf("observed %q", p.Judgement.Observed)
+			}
+		}},
+		{"a change that helped is kept", func(in *Input) { pendingPoolRaise(in, 0.090) }, func(t *testing.T, p Plan) {
+			if p.Judgement == nil || p.Judgement.Outcome != v1.OutcomeKept {
+				t.Fatalf("judgement %+v", p.Judgement)
+			}
+			if _, undone := changeOf(p, poolMaxEnv); undone {
+				t.Fatalf("a kept change was touched: %+v", p.Changes)
+			}
+		}},
+		{"a change that did not help and costs more is reverted", func(in *Input) {
+			pendingPoolRaise(in, 0.148)
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, poolMaxEnv, 15, 10)
+			if p.Judgement == nil || p.Judgement.Outcome != v1.OutcomeReverted || p.Diagnosis != DiagnosisNoImprovement {
+				t.Fatalf("judgement %+v diagnosis %s", p.Judgement, p.Diagnosis)
+			}
+		}},
+		{"no verdict before settleTime", func(in *Input) {
+			pendingPoolRaise(in, 0.200)
+			in.History[0].Time.Time = t0.Add(-time.Minute)
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			if p.Judgement != nil {
+				t.Fatalf("judged too early: %+v", p.Judgement)
+			}
+		}},
+		{"a rolled-back move is blocked for the cool-off", func(in *Input) {
+			starvedPool(in)
+			in.History = []v1.Decision{decision(t0.Add(-20*time.Minute), FamilyPool, DiagnosisPoolSaturated,
+				v1.OutcomeRolledBack, true, change(poolMaxEnv, "10", "15"))}
+		}, func(t *testing.T, p Plan) {
+			if _, ok := changeOf(p, poolMaxEnv); ok {
+				t.Fatalf("the rolled-back move was repeated: %+v", p.Changes)
+			}
+			holdsMention(t, p, "undone recently")
+		}},
+		{"the cool-off ends", func(in *Input) {
+			starvedPool(in)
+			in.History = []v1.Decision{decision(t0.Add(-31*time.Minute), FamilyPool, DiagnosisPoolSaturated,
+				v1.OutcomeRolledBack, true, change(poolMaxEnv, "10", "15"))}
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, poolMaxEnv, 10, 14)
+		}},
+		{"a rollback is never rolled back", func(in *Input) {
+			pendingPoolRaise(in, 0.300)
+			in.History[0].Diagnosis = string(DiagnosisRegression)
+		}, func(t *testing.T, p Plan) {
+			if p.Judgement == nil || p.Judgement.Outcome != v1.OutcomeKept {
+				t.Fatalf("judgement %+v", p.Judgement)
+			}
+			if c, ok := changeOf(p, poolMaxEnv); ok && c.To < c.From {
+				t.Fatalf("rolled back a rollback: %+v", c)
+			}
+		}},
+		{"rollbackOnRegression false keeps the change", func(in *Input) {
+			pendingPoolRaise(in, 0.200)
+			off := false
+			in.Spec.Guardrails.RollbackOnRegression = &off
+		}, func(t *testing.T, p Plan) {
+			if p.Judgement == nil || p.Judgement.Outcome != v1.OutcomeKept ||
+				!strings.Contains(p.Judgement.Observed, "rollbackOnRegression is off") {
+				t.Fatalf("judgement %+v", p.Judgement)
+			}
+			if c, ok := changeOf(p, poolMaxEnv); ok && c.To < c.From {
+				t.Fatalf("rolled back although disabled: %+v", c)
+			}
+		}},
+		{"a saving that lost the margin is rolled back", func(in *Input) {
+			d := decision(t0.Add(-4*time.Minute), FamilyAutoscaling, DiagnosisOverProvisioned, v1.OutcomePending, false,
+				change(KnobHPAMinReplicas, "4", "3"))
+			d.Baseline = SLIsOf(healthy(t0.Add(-4 * time.Minute)))
+			in.History = []v1.Decision{d}
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.092})
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, KnobHPAMinReplicas, 3, 4)
+			if p.Judgement == nil || p.Judgement.Outcome != v1.OutcomeRolledBack {
+				t.Fatalf("judgement %+v", p.Judgement)
+			}
+		}},
+	})
+}
+
+func TestRule4BudgetsAndCouplings(t *testing.T) {
+	budget := func(in *Input) {
+		in.Spec.ConnectionPool.Database = &v1.DatabaseBudget{MaxConnections: 200, Reserved: 20}
+	}
+	runRules(t, []ruleCase{
+		{"a pool raise stops at the connection budget", func(in *Input) {
+			budget(in)
+			starvedPool(in)
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, poolMaxEnv, 10, 13) // (12 max + 1 surge) × 13 = 169 <= 180; × 14 = 182
+		}},
+		{"a pool at the budget is held and the plan says why", func(in *Input) {
+			budget(in)
+			starvedPool(in)
+			in.State.Values[poolMaxEnv] = 13
+			in.set(map[signals.Signal]float64{signals.PoolInUse: 13})
+		}, func(t *testing.T, p Plan) {
+			if _, ok := changeOf(p, poolMaxEnv); ok {
+				t.Fatalf("raised the pool past the budget: %+v", p.Changes)
+			}
+			holdsMention(t, p, "connection budget (12 pods + 1 surge) × 14 = 182 of 180")
+		}},
+		{"a maxReplicas raise stops at the connection budget", func(in *Input) {
+			budget(in)
+			in.State.Values[poolMaxEnv] = 14
+			in.State.HPAAtMax, in.State.Replicas = true, 10
+			in.State.Values[KnobHPAMaxReplicas] = 10
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.CPUUtilization: 0.9,
+				signals.Pods: 10, signals.Throughput: 2000})
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, KnobHPAMaxReplicas, 10, 11) // 180/14 = 12 pods, minus 1 surge
+		}},
+		{"env changes wait for the rollout budget", func(in *Input) {
+			starvedPool(in)
+			in.History = []v1.Decision{
+				decision(t0.Add(-50*time.Minute), FamilyCache, DiagnosisCacheMisses, v1.OutcomeKept, true),
+				decision(t0.Add(-20*time.Minute), FamilyPool, DiagnosisPoolSaturated, v1.OutcomeKept, true),
+			}
+		}, func(t *testing.T, p Plan) {
+			if p.Rollout || len(p.Changes) > 0 && isEnvFamily(p.Family) {
+				t.Fatalf("a third rollout within the hour: %+v", p.Changes)
+			}
+			holdsMention(t, p, "rollout budget spent: 2 of 2")
+		}},
+		{"rollouts older than an hour do not count", func(in *Input) {
+			starvedPool(in)
+			in.History = []v1.Decision{
+				decision(t0.Add(-61*time.Minute), FamilyCache, DiagnosisCacheMisses, v1.OutcomeKept, true),
+				decision(t0.Add(-20*time.Minute), FamilyPool, DiagnosisPoolSaturated, v1.OutcomeKept, true),
+			}
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, poolMaxEnv, 10, 14)
+		}},
+		{"env changes of one family go out in one rollout", func(in *Input) {
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0.5,
+				signals.RedisHitRatio: 0.4, signals.DBTime: 0.030})
+		}, func(t *testing.T, p Plan) {
+			if len(p.Changes) < 2 || !p.Rollout {
+				t.Fatalf("want several cache knobs in one rollout, got %+v rollout=%v", p.Changes, p.Rollout)
+			}
+		}},
+	})
+}
+
+func TestRule5SaveCostOnlyWithMargin(t *testing.T) {
+	runRules(t, []ruleCase{
+		{"the HPA floor is trimmed first", comfortable, func(t *testing.T, p Plan) {
+			if p.Diagnosis != DiagnosisOverProvisioned {
+				t.Fatalf("diagnosis %s", p.Diagnosis)
+			}
+			wantChange(t, p, KnobHPAMinReplicas, 8, 7)
+		}},
+		{"then Redis replicas", func(in *Input) {
+			comfortable(in)
+			in.State.Replicas = 9 // the HPA runs above its floor: trimming it saves nothing
+			in.set(map[signals.Signal]float64{signals.Pods: 9, signals.RedisCPU: 0.1})
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, KnobRedisReplicas, 2, 1)
+		}},
+		{"then the pool", func(in *Input) {
+			comfortable(in)
+			in.State.Replicas = 9
+			in.set(map[signals.Signal]float64{signals.Pods: 9})
+			in.State.Values[poolMaxEnv] = 40
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, poolMaxEnv, 40, 36) // 12 % of 40, towards what 4 busy connections need
+		}},
+		{"one thing at a time", comfortable, func(t *testing.T, p Plan) {
+			only(t, p)
+		}},
+		{"no saving without margin", func(in *Input) {
+			comfortable(in)
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.080})
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+		}},
+		{"no saving before the SLOs held long enough", func(in *Input) {
+			comfortable(in)
+			in.SLOMetSince = t0.Add(-10 * time.Minute)
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			holdsMention(t, p, "saving waits until the SLOs have held for 15m0s")
+		}},
+		{"no saving soon after another change", func(in *Input) {
+			comfortable(in)
+			in.History = []v1.Decision{decision(t0.Add(-10*time.Minute), FamilyRedis, DiagnosisOverProvisioned,
+				v1.OutcomeKept, false, change(KnobRedisReplicas, "3", "2"))}
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			holdsMention(t, p, "saving waits until 12:05:00")
+		}},
+		{"no saving while an SLO is breached", func(in *Input) {
+			comfortable(in)
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.120})
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+		}},
+	})
+}
+
+func TestRule6MissingDataMeansHold(t *testing.T) {
+	runRules(t, []ruleCase{
+		{"an SLI that could not be read", func(in *Input) {
+			starvedPool(in)
+			in.Observation.SetMissing(signals.LatencyP99, signals.ReasonEndpointDown, "connection refused")
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			holdsMention(t, p, "latencyP99: EndpointDown: connection refused")
+			if p.SLOKnown {
+				t.Fatal("SLOKnown with p99 missing")
+			}
+		}},
+		{"a NaN sample", func(in *Input) {
+			starvedPool(in)
+			in.Observation.Values[signals.PoolWait] = signals.Value{Value: nan(), At: t0}
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			holdsMention(t, p, "poolWait: NaN")
+		}},
+		{"a stale sample", func(in *Input) {
+			starvedPool(in)
+			in.Observation.Values[signals.CPUUtilization] = signals.Value{Value: 0.5, At: t0.Add(-5 * time.Minute)}
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			holdsMention(t, p, "cpuUtilization: Stale: sampled 5m0s ago")
+		}},
+		{"never a reduction in the dark", func(in *Input) {
+			comfortable(in)
+			delete(in.Observation.Values, signals.RedisCPU)
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			holdsMention(t, p, "redisCPU: not observed")
+		}},
+		{"no verdict in the dark", func(in *Input) {
+			pendingPoolRaise(in, 0.200)
+			in.Observation.SetMissing(signals.ErrorRate, signals.ReasonEmpty, "")
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			if p.Judgement != nil {
+				t.Fatalf("judged without data: %+v", p.Judgement)
+			}
+		}},
+		{"a signal the profile does not use does not hold", func(in *Input) {
+			starvedPool(in)
+			in.Observation.SetMissing(signals.LatencyP999, signals.ReasonEmpty, "")
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, poolMaxEnv, 10, 14)
+		}},
+	})
+}
+
+func TestRule7StartingPointsFromTheGuide(t *testing.T) {
+	unset := func(ks ...Knob) func(in *Input) {
+		return func(in *Input) {
+			for _, k := range ks {
+				delete(in.State.Values, k)
+			}
+		}
+	}
+	runRules(t, []ruleCase{
+		{"pool max is 2 × cores of the CPU limit", func(in *Input) {
+			unset(poolMaxEnv)(in)
+			in.State.CPULimitMillis = 4000
+		}, func(t *testing.T, p Plan) {
+			c := only(t, p)
+			if c.Knob != poolMaxEnv || c.HasFrom || c.To != 8 || p.Diagnosis != DiagnosisStartingPoint || !p.Rollout {
+				t.Fatalf("got %+v diagnosis %s", c, p.Diagnosis)
+			}
+		}},
+		{"pool max is at least 5", func(in *Input) {
+			unset(poolMaxEnv)(in)
+			in.State.CPULimitMillis = 1500 // 2 cores -> 4 -> 5
+		}, func(t *testing.T, p Plan) {
+			if c := only(t, p); c.To != 5 {
+				t.Fatalf("got %+v, want 5", c)
+			}
+		}},
+		{"pool max waits for a known CPU limit", func(in *Input) {
+			unset(poolMaxEnv)(in)
+			in.State.CPULimitMillis = 0
+		}, func(t *testing.T, p Plan) {
+			if _, ok := changeOf(p, poolMaxEnv); ok {
+				t.Fatalf("set a pool size without a CPU limit: %+v", p.Changes)
+			}
+		}},
+		{"worker threads are the cores", func(in *Input) {
+			in.Spec.WorkerThreads = &v1.IntEnvKnob{Env: string(workersEnv), Min: 1, Max: 64}
+			in.State.CPULimitMillis = 3000
+		}, func(t *testing.T, p Plan) {
+			if c := only(t, p); c.Knob != workersEnv || c.To != 3 {
+				t.Fatalf("got %+v, want %s = 3", c, workersEnv)
+			}
+		}},
+		{"caches start at 10,000 items / 60 s and 300 s", unset(itemsEnv, l1TTLEnv, l2TTLEnv), func(t *testing.T, p Plan) {
+			want := map[Knob]int64{itemsEnv: 10000, l1TTLEnv: 60, l2TTLEnv: 300}
+			if len(p.Changes) != 3 || p.Family != FamilyCache {
+				t.Fatalf("got %+v", p.Changes)
+			}
+			for _, c := range p.Changes {
+				if c.To != want[c.Knob] {
+					t.Fatalf("%s = %d, want %d", c.Knob, c.To, want[c.Knob])
+				}
+			}
+		}},
+		{"starting points are clamped to the bounds", func(in *Input) {
+			unset(itemsEnv)(in)
+			in.Spec.Cache.Memory.MaxItems.Min = 20000
+		}, func(t *testing.T, p Plan) {
+			if c := only(t, p); c.To != 20000 {
+				t.Fatalf("got %+v, want 20000", c)
+			}
+		}},
+		{"an unset pool under a breach starts from the guide", func(in *Input) {
+			starvedPool(in)
+			unset(poolMaxEnv)(in)
+		}, func(t *testing.T, p Plan) {
+			if c := only(t, p); c.Knob != poolMaxEnv || c.To != 5 || p.Diagnosis != DiagnosisPoolSaturated {
+				t.Fatalf("got %+v diagnosis %s", c, p.Diagnosis)
+			}
+		}},
+	})
+}
+
+func TestRule8ModesShareOnePlan(t *testing.T) {
+	for _, setup := range []func(*Input){starvedPool, comfortable} {
+		var plans []Plan
+		for _, m := range []v1.Mode{v1.ModeAuto, v1.ModeRecommend, v1.ModeOff, ""} {
+			in := baseInput()
+			setup(&in)
+			in.Spec.Mode = m
+			plans = append(plans, Decide(in))
+		}
+		if len(plans[0].Changes) == 0 {
+			t.Fatal("the fixture should produce a change")
+		}
+		for i := 1; i < len(plans); i++ {
+			if !reflect.DeepEqual(plans[0], plans[i]) {
+				t.Fatalf("mode changed the plan:\n%+v\n%+v", plans[0], plans[i])
+			}
+		}
+	}
+}
+
+func TestEstimateDontGrope(t *testing.T) {
+	wide := func(in *Input) { in.Spec.Guardrails.MaxStepPercent = 400 }
+	runRules(t, []ruleCase{
+		{"the pool jumps to the Erlang C size", func(in *Input) {
+			wide(in)
+			starvedPool(in)
+		}, func(t *testing.T, p Plan) {
+			want := PoolSizeFor(400, 0.025, 0.02*0.080)
+			wantChange(t, p, poolMaxEnv, 10, want)
+			if !strings.Contains(p.Predicted, "Erlang C") {
+				t.Fatalf("predicted %q", p.Predicted)
+			}
+		}},
+		{"the HPA floor jumps to the replicas the load needs", func(in *Input) {
+			wide(in)
+			in.State.Replicas = 2
+			in.State.Values[KnobHPAMinReplicas] = 2
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.CPUUtilization: 0.97,
+				signals.Pods: 2, signals.Throughput: 800})
+		}, func(t *testing.T, p Plan) {
+			// 400/s per pod at 97 % is 268/s at 65 %: 800/s needs 3 pods.
+			wantChange(t, p, KnobHPAMinReplicas, 2, 3)
+		}},
+		{"L1 grows to the size Che's approximation says reaches 90 %", func(in *Input) {
+			wide(in)
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0.75, signals.DBTime: 0.030})
+		}, func(t *testing.T, p Plan) {
+			c, ok := changeOf(p, itemsEnv)
+			if !ok {
+				t.Fatalf("no L1 change: %+v", p.Changes)
+			}
+			rate := 800.0 / 4
+			keys, _ := FitKeys(ZipfAlpha, 10000, 60*rate, 0.75)
+			ttl := int64(60)
+			if tc, ok := changeOf(p, l1TTLEnv); ok {
+				ttl = tc.To
+			}
+			if h := CacheHitRatio(ZipfAlpha, keys, float64(c.To), float64(ttl)*rate); h < memoryTargetHit-0.001 && c.To < 50000 {
+				t.Fatalf("L1 %d predicts %.3f, below the target and below the step limit", c.To, h)
+			}
+			if !strings.Contains(p.Predicted, "Che") {
+				t.Fatalf("predicted %q", p.Predicted)
+			}
+		}},
+	})
+}
+
+func TestSettingsOfTreatsZeroAsDefault(t *testing.T) {
+	s := SettingsOf(v1.PerformanceProfileSpec{})
+	if s.Mode != v1.ModeAuto || s.Interval != 30*time.Second || s.Window != 5*time.Minute ||
+		s.MaxStepPercent != 50 || s.SettleTime != 3*time.Minute || s.MaxRolloutsPerHour != 2 || !s.RollbackOnRegression {
+		t.Fatalf("defaults: %+v", s)
+	}
+	off := false
+	s = SettingsOf(v1.PerformanceProfileSpec{Guardrails: v1.Guardrails{MaxStepPercent: 20, SettleTime: dur(time.Minute),
+		MaxRolloutsPerHour: 5, RollbackOnRegression: &off}})
+	if s.MaxStepPercent != 20 || s.SettleTime != time.Minute || s.MaxRolloutsPerHour != 5 || s.RollbackOnRegression {
+		t.Fatalf("explicit values lost: %+v", s)
+	}
+}
