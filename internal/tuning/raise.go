@@ -163,7 +163,7 @@ func (d *decider) raiseHPAFloor() (proposal, string) {
 		return proposal{}, fmt.Sprintf("%s at its bound %d%%", tk.knob, tk.min)
 	}
 	return proposal{
-		changes:   []Change{{Knob: tk.knob, From: curT, HasFrom: true, To: to}},
+		changes: []Change{{Knob: tk.knob, From: curT, HasFrom: true, To: to}},
 		predicted: fmt.Sprintf("HPA wants %.0f pods instead of %d (%s CPU ÷ %d%% target)",
 			math.Ceil(d.pods()*cpu/(float64(to)/100)-1e-9), int64(d.pods()), fmtRatio(cpu), to),
 	}, ""
