@@ -67,6 +67,7 @@ func TestExpositionFollowsTheMetricContract(t *testing.T) {
 	m.SyncPods(MakePods("orders-api", 2, GuideDefaults, 500, 1000))
 	m.SetRedisReplicas(2)
 	m.Run(30, 1)
+	p0, p1 := PodName("orders-api", 0), PodName("orders-api", 1)
 	h := m.Handler(ExpositionOptions{})
 	fams, first := scrape(t, get(t, h, ""))
 
@@ -83,6 +84,7 @@ func TestExpositionFollowsTheMetricContract(t *testing.T) {
 		"kube_pod_container_resource_limits":   dto.MetricType_GAUGE,
 		"redis_commands_processed_total":       dto.MetricType_COUNTER,
 		"redis_cpu_sys_seconds_total":          dto.MetricType_COUNTER,
+		"redis_cpu_user_seconds_total":         dto.MetricType_COUNTER,
 		"redis_connected_clients":              dto.MetricType_GAUGE,
 	}
 	for name, typ := range want {
@@ -105,22 +107,22 @@ func TestExpositionFollowsTheMetricContract(t *testing.T) {
 		}
 	}
 	for _, id := range []string{
-		`db_pool_connections{namespace=shop,pod=orders-api-0,service=orders-api,state=in_use}`,
-		`db_pool_connections{namespace=shop,pod=orders-api-0,service=orders-api,state=idle}`,
-		`http_requests_total{namespace=shop,pod=orders-api-1,service=orders-api,status=200}`,
-		`cache_requests_total{namespace=shop,pod=orders-api-0,result=hit,service=orders-api,tier=memory}`,
-		`cache_requests_total{namespace=shop,pod=orders-api-0,result=miss,service=orders-api,tier=redis}`,
-		`kube_pod_container_resource_requests{container=app,namespace=shop,pod=orders-api-0,resource=cpu,service=orders-api,unit=core}`,
+		`db_pool_connections{namespace=shop,pod=` + p0 + `,service=orders-api,state=in_use}`,
+		`db_pool_connections{namespace=shop,pod=` + p0 + `,service=orders-api,state=idle}`,
+		`http_requests_total{namespace=shop,pod=` + p1 + `,service=orders-api,status=200}`,
+		`cache_requests_total{namespace=shop,pod=` + p0 + `,result=hit,service=orders-api,tier=memory}`,
+		`cache_requests_total{namespace=shop,pod=` + p0 + `,result=miss,service=orders-api,tier=redis}`,
+		`kube_pod_container_resource_requests{container=app,namespace=shop,pod=` + p0 + `,resource=cpu,service=orders-api,unit=core}`,
 		`redis_commands_processed_total{namespace=shop,pod=redis-1,service=orders-api}`,
 	} {
 		if _, ok := first[id]; !ok {
 			t.Errorf("missing series %s", id)
 		}
 	}
-	if v := first[`db_pool_max_connections{namespace=shop,pod=orders-api-0,service=orders-api}`]; v != 10 {
+	if v := first[`db_pool_max_connections{namespace=shop,pod=`+p0+`,service=orders-api}`]; v != 10 {
 		t.Errorf("db_pool_max_connections = %v, want 10", v)
 	}
-	if v := first[`kube_pod_container_resource_limits{container=app,namespace=shop,pod=orders-api-0,resource=cpu,service=orders-api,unit=core}`]; v != 1 {
+	if v := first[`kube_pod_container_resource_limits{container=app,namespace=shop,pod=`+p0+`,resource=cpu,service=orders-api,unit=core}`]; v != 1 {
 		t.Errorf("cpu limit = %v cores, want 1", v)
 	}
 	// The histogram agrees with the request counter.
@@ -156,8 +158,8 @@ func TestExpositionFollowsTheMetricContract(t *testing.T) {
 	m.SyncPods(specs)
 	m.Step(1)
 	_, third := scrape(t, get(t, h, ""))
-	restarted := `http_requests_total{namespace=shop,pod=orders-api-0,service=orders-api,status=200}`
-	kept := `http_requests_total{namespace=shop,pod=orders-api-1,service=orders-api,status=200}`
+	restarted := `http_requests_total{namespace=shop,pod=` + p0 + `,service=orders-api,status=200}`
+	kept := `http_requests_total{namespace=shop,pod=` + p1 + `,service=orders-api,status=200}`
 	if third[restarted] >= second[restarted] || third[kept] < second[kept] {
 		t.Errorf("restart: restarted pod %v → %v, other pod %v → %v", second[restarted], third[restarted], second[kept], third[kept])
 	}
@@ -172,9 +174,10 @@ func TestExpositionTargetsAndSpeed(t *testing.T) {
 	m.SetTrace(Constant(100))
 	m.SyncPods(MakePods("p", 2, GuideDefaults, 500, 1000))
 	m.Run(10, 1)
-	one := get(t, m.Handler(ExpositionOptions{}), "?target=p-1").String()
-	if !strings.Contains(one, `pod="p-1"`) || strings.Contains(one, `pod="p-0"`) || strings.Contains(one, "redis_") {
-		t.Errorf("?target=p-1 served other series:\n%s", one)
+	p0, p1 := PodName("p", 0), PodName("p", 1)
+	one := get(t, m.Handler(ExpositionOptions{}), "?target="+p1).String()
+	if !strings.Contains(one, `pod="`+p1+`"`) || strings.Contains(one, `pod="`+p0+`"`) || strings.Contains(one, "redis_") {
+		t.Errorf("?target=%s served other series:\n%s", p1, one)
 	}
 	redis := get(t, m.Handler(ExpositionOptions{}), "?target=redis").String()
 	if !strings.Contains(redis, "redis_commands_processed_total") || strings.Contains(redis, "http_requests_total") {
@@ -187,7 +190,7 @@ func TestExpositionTargetsAndSpeed(t *testing.T) {
 	}
 	_, normal := scrape(t, get(t, m.Handler(ExpositionOptions{}), ""))
 	_, fast := scrape(t, get(t, m.Handler(ExpositionOptions{Speed: 10}), ""))
-	id := `container_cpu_usage_seconds_total{container=app,namespace=default,pod=p-0,service=orders-api}`
+	id := `container_cpu_usage_seconds_total{container=app,namespace=default,pod=` + p0 + `,service=orders-api}`
 	if normal[id] == 0 || fast[id] < normal[id]/10*0.999 || fast[id] > normal[id]/10*1.001 {
 		t.Errorf("speed 10: %s %v, want %v/10", id, fast[id], normal[id])
 	}
