@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Prints the single-file installer (config/default rendered with kustomize) with
+# the manager image set to IMG, and refreshes the copies of the CRD and of the
+# generated manager ClusterRole that the Helm chart in dist/chart carries
+# (a chart cannot read files outside its directory).
+#
+# usage: hack/build-installer.sh KUBECTL IMG > dist/install.yaml
+set -euo pipefail
+
+if [[ $# -ne 2 ]]; then
+	echo "usage: $0 KUBECTL IMG" >&2
+	exit 2
+fi
+KUBECTL="$1"
+IMG="$2"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# The image config/manager/kustomization.yaml sets (the Makefile's default IMG).
+DEFAULT_IMG="ghcr.io/navius-dev/navius-tuner:dev"
+
+rendered="$("${KUBECTL}" kustomize "${ROOT}/config/default")"
+count="$(grep -c "^ *image: ${DEFAULT_IMG}\$" <<<"${rendered}" || true)"
+if [[ "${count}" != "1" ]]; then
+	echo "$0: expected exactly one 'image: ${DEFAULT_IMG}' in config/default, found ${count}: keep config/manager/kustomization.yaml and this script in step" >&2
+	exit 1
+fi
+
+mkdir -p "${ROOT}/dist/chart/crds" "${ROOT}/dist/chart/files"
+cp "${ROOT}"/config/crd/bases/*.yaml "${ROOT}/dist/chart/crds/"
+cp "${ROOT}/config/rbac/role.yaml" "${ROOT}/dist/chart/files/manager-role.yaml"
+
+# A fixed string, not a pattern: IMG may hold '/', ':', '@' or '.'.
+while IFS= read -r line; do
+	if [[ "${line}" =~ ^(\ *)image:\ (.*)$ && "${BASH_REMATCH[2]}" == "${DEFAULT_IMG}" ]]; then
+		printf '%simage: %s\n' "${BASH_REMATCH[1]}" "${IMG}"
+	else
+		printf '%s\n' "${line}"
+	fi
+done <<<"${rendered}"
