@@ -249,3 +249,34 @@ func (m *Model) Pods() []PodState {
 	}
 	return out
 }
+
+// HistogramQuantile estimates the q-quantile (0..1) from cumulative bucket
+// counts at the given upper bounds (the +Inf bucket last, its bound ignored)
+// the way Prometheus' histogram_quantile does: linear interpolation inside
+// the bucket, the lowest bucket starting at 0, the highest finite bound
+// when the rank falls in +Inf. NaN without observations.
+func HistogramQuantile(q float64, bounds, cumulative []float64) float64 {
+	n := len(cumulative)
+	if n == 0 || cumulative[n-1] == 0 {
+		return math.NaN()
+	}
+	rank := q * cumulative[n-1]
+	for i := range n {
+		if cumulative[i] < rank {
+			continue
+		}
+		if i >= len(bounds) { // +Inf bucket
+			return bounds[len(bounds)-1]
+		}
+		lo, below := 0.0, 0.0
+		if i > 0 {
+			lo, below = bounds[i-1], cumulative[i-1]
+		}
+		in := cumulative[i] - below
+		if in == 0 {
+			return bounds[i]
+		}
+		return lo + (bounds[i]-lo)*(rank-below)/in
+	}
+	return bounds[len(bounds)-1]
+}

@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -193,5 +194,53 @@ func TestExpositionTargetsAndSpeed(t *testing.T) {
 	id := `container_cpu_usage_seconds_total{container=app,namespace=default,pod=` + p0 + `,service=orders-api}`
 	if normal[id] == 0 || fast[id] < normal[id]/10*0.999 || fast[id] > normal[id]/10*1.001 {
 		t.Errorf("speed 10: %s %v, want %v/10", id, fast[id], normal[id])
+	}
+}
+
+// TestHistogramQuantileNearTruth checks that the bucket bounds let
+// histogram_quantile over the exposed histograms land near the exact
+// per-request quantile.
+func TestHistogramQuantileNearTruth(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		knobs Knobs
+		pods  int
+		rps   float64
+	}{
+		{"before", CaseStudyBefore, 2, 100},
+		{"after", Knobs{PoolMax: 20, PoolMin: 5, L1Items: 20000, L1TTL: 120, L2TTL: 600}, 3, 500},
+	} {
+		m := New(Config{})
+		m.SetTrace(Constant(c.rps))
+		m.SyncPods(MakePods("orders-api", c.pods, c.knobs, 500, 1000))
+		m.Run(300, 1)
+		var before, after bytes.Buffer
+		_ = m.WriteMetrics(&before, "", ExpositionOptions{})
+		m.Run(300, 1)
+		_ = m.WriteMetrics(&after, "", ExpositionOptions{})
+		_, s0 := scrape(t, &before)
+		_, s1 := scrape(t, &after)
+		cum := make([]float64, len(LatencyBuckets)+1)
+		for id, v := range s1 {
+			if !strings.HasPrefix(id, "http_request_duration_seconds{") || !strings.Contains(id, "}_le") {
+				continue
+			}
+			le := id[strings.Index(id, "}_le")+4:]
+			i := len(LatencyBuckets)
+			if le != "+Inf" {
+				b, _ := strconv.ParseFloat(le, 64)
+				i = sort.SearchFloat64s(LatencyBuckets, b)
+			}
+			cum[i] += v - s0[id]
+		}
+		truth := m.Window(300)
+		for _, q := range []float64{0.5, 0.95, 0.99} {
+			est, exact := HistogramQuantile(q, LatencyBuckets, cum), truth.Quantile(q)
+			t.Logf("%s p%.0f: histogram_quantile %.4f, truth %.4f", c.name, q*100, est, exact)
+			sameBucket := sort.SearchFloat64s(LatencyBuckets, est) == sort.SearchFloat64s(LatencyBuckets, exact)
+			if !sameBucket || (exact <= 0.5 && math.Abs(est-exact) > 0.2*exact+0.003) {
+				t.Errorf("%s p%.0f: histogram_quantile %.4f, truth %.4f", c.name, q*100, est, exact)
+			}
+		}
 	}
 }

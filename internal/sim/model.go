@@ -10,7 +10,7 @@ import (
 // LatencyBuckets are the bounds of http_request_duration_seconds; they
 // bracket the usual SLO thresholds so that histogram_quantile stays close to
 // the ground truth.
-var LatencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 10}
+var LatencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 2.5, 5, 10}
 
 // PoolWaitBuckets are the bounds of db_pool_wait_seconds.
 var PoolWaitBuckets = []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
