@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Prints the single-file installer (config/default rendered with kustomize) with
-# the manager image set to IMG, and refreshes the copies of the CRD and of the
-# generated manager ClusterRole that the Helm chart in dist/chart carries
-# (a chart cannot read files outside its directory).
+# the manager image set to IMG, and refreshes the copies of the CRD, of the
+# generated manager ClusterRole, of the alerts and of the Grafana dashboard that
+# the Helm chart in dist/chart carries (a chart cannot read files outside its
+# directory).
 #
 # usage: hack/build-installer.sh KUBECTL IMG > dist/install.yaml
+#
+# CHART_DIR (default dist/chart) is where the chart's copies go.
 set -euo pipefail
 
 if [[ $# -ne 2 ]]; then
@@ -14,6 +17,7 @@ fi
 KUBECTL="$1"
 IMG="$2"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CHART_DIR="${CHART_DIR:-${ROOT}/dist/chart}"
 
 # The image config/manager/kustomization.yaml sets (the Makefile's default IMG).
 DEFAULT_IMG="ghcr.io/navius-dev/navius-tuner:dev"
@@ -25,9 +29,11 @@ if [[ "${count}" != "1" ]]; then
 	exit 1
 fi
 
-mkdir -p "${ROOT}/dist/chart/crds" "${ROOT}/dist/chart/files"
-cp "${ROOT}"/config/crd/bases/*.yaml "${ROOT}/dist/chart/crds/"
-cp "${ROOT}/config/rbac/role.yaml" "${ROOT}/dist/chart/files/manager-role.yaml"
+mkdir -p "${CHART_DIR}/crds" "${CHART_DIR}/files"
+cp "${ROOT}"/config/crd/bases/*.yaml "${CHART_DIR}/crds/"
+cp "${ROOT}/config/rbac/role.yaml" "${CHART_DIR}/files/manager-role.yaml"
+cp "${ROOT}/config/prometheus/rules.yaml" "${CHART_DIR}/files/prometheus-rule.yaml"
+cp "${ROOT}/config/grafana/navius-tuner.json" "${CHART_DIR}/files/navius-tuner.json"
 
 # A fixed string, not a pattern: IMG may hold '/', ':', '@' or '.'.
 while IFS= read -r line; do

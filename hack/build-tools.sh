@@ -4,7 +4,7 @@
 # Nothing is downloaded but Go modules, so this works behind a firewall that
 # only lets the Go module proxy through.
 #
-# usage: hack/build-tools.sh [control-plane|controller-gen|golangci-lint|all]
+# usage: hack/build-tools.sh [control-plane|controller-gen|golangci-lint|helm|all]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,13 +41,15 @@ case "${1:-all}" in
 control-plane) control_plane ;;
 controller-gen) build controller-gen "${ROOT}/bin" controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen ;;
 golangci-lint) build golangci-lint "${ROOT}/bin" golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint ;;
+helm) build helm "${ROOT}/bin" helm helm.sh/helm/v3/cmd/helm ;;
 all)
 	control_plane
 	build controller-gen "${ROOT}/bin" controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen
 	build golangci-lint "${ROOT}/bin" golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+	build helm "${ROOT}/bin" helm helm.sh/helm/v3/cmd/helm
 	;;
 *)
-	echo "usage: $0 [control-plane|controller-gen|golangci-lint|all]" >&2
+	echo "usage: $0 [control-plane|controller-gen|golangci-lint|helm|all]" >&2
 	exit 2
 	;;
 esac
