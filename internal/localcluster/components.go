@@ -109,17 +109,8 @@ func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string) error {
 // /healthz answers ok and the default ServiceAccount exists (pods are refused
 // without it).
 func (c *Cluster) startControllerManager() (readyCheck, error) {
-	port, err := freePort()
-	if err != nil {
-		return readyCheck{}, err
-	}
 	o := c.opts
-	_, err = c.run(ControllerManager,
-		"--kubeconfig="+c.path("controller-manager"),
-		"--bind-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(port),
-		"--cert-dir="+filepath.Join(c.dir, "controller-manager"),
-		"--leader-elect=false",
+	healthz, err := c.startServing(ControllerManager, "controller-manager",
 		"--controllers="+strings.Join(controllers, ","),
 		"--use-service-account-credentials=true",
 		"--service-account-private-key-file="+c.pki.path("sa.key"),
@@ -134,7 +125,6 @@ func (c *Cluster) startControllerManager() (readyCheck, error) {
 	if err != nil {
 		return readyCheck{}, err
 	}
-	healthz := httpGetOK(insecureHTTP(), "https://127.0.0.1:"+strconv.Itoa(port)+"/healthz")
 	return readyCheck{ControllerManager, func(ctx context.Context) error {
 		if err := healthz(ctx); err != nil {
 			return err
@@ -145,21 +135,29 @@ func (c *Cluster) startControllerManager() (readyCheck, error) {
 
 // startScheduler starts kube-scheduler; it is ready when /healthz answers ok.
 func (c *Cluster) startScheduler() (readyCheck, error) {
+	healthz, err := c.startServing(Scheduler, "scheduler")
+	return readyCheck{Scheduler, healthz}, err
+}
+
+// startServing starts a component that uses the kubeconfig of the given name
+// and serves /healthz on a free loopback port (controller-manager,
+// scheduler), and returns its health check.
+func (c *Cluster) startServing(name, kubeconfig string, extra ...string) (func(context.Context) error, error) {
 	port, err := freePort()
 	if err != nil {
-		return readyCheck{}, err
+		return nil, err
 	}
-	_, err = c.run(Scheduler,
-		"--kubeconfig="+c.path("scheduler"),
+	args := append([]string{
+		"--kubeconfig=" + c.path(kubeconfig),
 		"--bind-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(port),
-		"--cert-dir="+filepath.Join(c.dir, "scheduler"),
+		"--secure-port=" + strconv.Itoa(port),
+		"--cert-dir=" + filepath.Join(c.dir, kubeconfig),
 		"--leader-elect=false",
-	)
-	if err != nil {
-		return readyCheck{}, err
+	}, extra...)
+	if _, err := c.run(name, args...); err != nil {
+		return nil, err
 	}
-	return readyCheck{Scheduler, httpGetOK(insecureHTTP(), "https://127.0.0.1:"+strconv.Itoa(port)+"/healthz")}, nil
+	return httpGetOK(insecureHTTP(), "https://127.0.0.1:"+strconv.Itoa(port)+"/healthz"), nil
 }
 
 // startKwok starts kwok with the embedded stages; it is ready when every fake

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -101,7 +104,9 @@ func TestLocalCluster(t *testing.T) {
 		NodeCPU:         resource.MustParse("8"),
 		NodeMemory:      resource.MustParse("32Gi"),
 		TimeCompression: 15,
-		Prometheus:      &localcluster.PrometheusOptions{},
+		Prometheus: &localcluster.PrometheusOptions{
+			ScrapeConfigs: []localcluster.ScrapeConfig{{JobName: "sim", Labels: map[string]string{"env": "test"}}},
+		},
 	})
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() { _ = c.Stop() })
@@ -165,9 +170,32 @@ func TestLocalCluster(t *testing.T) {
 		t.Logf("HPA scaled 2 → 6 ready replicas in %v (sync period %v)", time.Since(start).Round(time.Millisecond), c.HPASyncPeriod())
 	})
 
-	t.Run("prometheus is up", func(t *testing.T) {
+	t.Run("prometheus scrapes targets set later", func(t *testing.T) {
 		g := NewWithT(t)
-		g.Expect(c.PrometheusURL()).To(HavePrefix("http://127.0.0.1:"))
+		start := time.Now()
+		target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = fmt.Fprintln(w, "sim_requests_total 42")
+		}))
+		defer target.Close()
+		g.Expect(c.SetScrapeTargets("sim", []string{strings.TrimPrefix(target.URL, "http://")})).To(Succeed())
+		g.Expect(c.SetScrapeTargets("nope", nil)).NotTo(Succeed())
+		query := c.PrometheusURL() + "/api/v1/query?query=" + url.QueryEscape(`sim_requests_total{job="sim",env="test"}`)
+		g.Eventually(func(g Gomega) string {
+			resp, err := http.Get(query)
+			g.Expect(err).NotTo(HaveOccurred())
+			defer func() { _ = resp.Body.Close() }()
+			var r struct {
+				Data struct {
+					Result []struct {
+						Value []any `json:"value"`
+					} `json:"result"`
+				} `json:"data"`
+			}
+			g.Expect(json.NewDecoder(resp.Body).Decode(&r)).To(Succeed())
+			g.Expect(r.Data.Result).To(HaveLen(1))
+			return fmt.Sprint(r.Data.Result[0].Value[1])
+		}).WithTimeout(30 * time.Second).WithPolling(200 * time.Millisecond).Should(Equal("42"))
+		t.Logf("new target scraped and queryable after %v", time.Since(start).Round(time.Millisecond))
 	})
 
 	stats := c.Stats()

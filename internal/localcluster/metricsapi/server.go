@@ -98,11 +98,11 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /apis", s.apiGroupList)
 	mux.HandleFunc("GET /apis/"+Group, s.apiGroup)
 	mux.HandleFunc("GET "+gv, s.resourceList)
-	mux.HandleFunc("GET "+gv+"/pods", s.listPods)
-	mux.HandleFunc("GET "+gv+"/namespaces/{namespace}/pods", s.listPods)
-	mux.HandleFunc("GET "+gv+"/namespaces/{namespace}/pods/{name}", s.getPod)
-	mux.HandleFunc("GET "+gv+"/nodes", s.listNodes)
-	mux.HandleFunc("GET "+gv+"/nodes/{name}", s.getNode)
+	mux.HandleFunc("GET "+gv+"/pods", listHandler("PodMetrics", s.podMetrics))
+	mux.HandleFunc("GET "+gv+"/namespaces/{namespace}/pods", listHandler("PodMetrics", s.podMetrics))
+	mux.HandleFunc("GET "+gv+"/namespaces/{namespace}/pods/{name}", getHandler("PodMetrics", s.podMetrics))
+	mux.HandleFunc("GET "+gv+"/nodes", listHandler("NodeMetrics", s.nodeMetrics))
+	mux.HandleFunc("GET "+gv+"/nodes/{name}", getHandler("NodeMetrics", s.nodeMetrics))
 	return mux
 }
 
@@ -170,61 +170,41 @@ func listOptions(r *http.Request, namespace string) ([]client.ListOption, error)
 	return opts, nil
 }
 
-func (s *Server) listPods(w http.ResponseWriter, r *http.Request) {
-	ns := r.PathValue("namespace")
-	opts, err := listOptions(r, ns)
-	if err != nil {
-		writeStatus(w, http.StatusBadRequest, err.Error())
-		return
+// fetchFunc returns the metrics objects matching opts (and name, unless empty).
+type fetchFunc func(ctx context.Context, name string, opts ...client.ListOption) ([]any, error)
+
+// listHandler serves the list of kind, honouring the labelSelector parameter.
+func listHandler(kind string, fetch fetchFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		opts, err := listOptions(r, r.PathValue("namespace"))
+		if err != nil {
+			writeStatus(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		items, err := fetch(r.Context(), "", opts...)
+		if err != nil {
+			writeStatus(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, list(kind+"List", items))
 	}
-	items, err := s.podMetrics(r.Context(), "", opts...)
-	if err != nil {
-		writeStatus(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, list("PodMetricsList", items))
 }
 
-func (s *Server) getPod(w http.ResponseWriter, r *http.Request) {
-	ns, name := r.PathValue("namespace"), r.PathValue("name")
-	items, err := s.podMetrics(r.Context(), name, client.InNamespace(ns))
-	if err != nil {
-		writeStatus(w, http.StatusInternalServerError, err.Error())
-		return
+// getHandler serves one object of kind.
+func getHandler(kind string, fetch fetchFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		items, err := fetch(r.Context(), name, client.InNamespace(r.PathValue("namespace")))
+		if err != nil {
+			writeStatus(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		if len(items) == 0 {
+			writeStatus(w, http.StatusNotFound, fmt.Sprintf("%s %q not found", strings.ToLower(kind), name))
+			return
+		}
+		writeJSON(w, http.StatusOK, items[0])
 	}
-	if len(items) == 0 {
-		writeStatus(w, http.StatusNotFound, fmt.Sprintf("podmetrics %q not found", name))
-		return
-	}
-	writeJSON(w, http.StatusOK, items[0])
-}
-
-func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
-	opts, err := listOptions(r, "")
-	if err != nil {
-		writeStatus(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	items, err := s.nodeMetrics(r.Context(), "", opts...)
-	if err != nil {
-		writeStatus(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, list("NodeMetricsList", items))
-}
-
-func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	items, err := s.nodeMetrics(r.Context(), name)
-	if err != nil {
-		writeStatus(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	if len(items) == 0 {
-		writeStatus(w, http.StatusNotFound, fmt.Sprintf("nodemetrics %q not found", name))
-		return
-	}
-	writeJSON(w, http.StatusOK, items[0])
 }
 
 // podCPU lists the running pods matching opts (and name, unless empty) that
