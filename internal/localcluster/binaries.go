@@ -9,7 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 )
 
 // KubernetesVersion is the version of the control-plane binaries.
@@ -107,12 +109,48 @@ func EnsureBinaries(ctx context.Context, binDir string, names []string, progress
 	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "build-tools.sh"), "control-plane")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "KUBEBUILDER_ASSETS="+binDir)
-	cmd.Stdout, cmd.Stderr = progress, progress
-	if err := cmd.Run(); err != nil {
+	out := &lockedWriter{w: progress}
+	cmd.Stdout, cmd.Stderr = out, out
+	stopTicker := tickProgress(out, 30*time.Second)
+	err = cmd.Run()
+	stopTicker()
+	if err != nil {
 		return fmt.Errorf("building control-plane binaries: %w", err)
 	}
 	if missing := missingBinaries(binDir, names); len(missing) > 0 {
 		return errors.New("hack/build-tools.sh did not build " + strings.Join(missing, ", ") + " into " + binDir)
 	}
 	return nil
+}
+
+// tickProgress writes the elapsed time to w every interval until the
+// returned function is called, so that a long, silent go build shows life.
+func tickProgress(w io.Writer, interval time.Duration) (stop func()) {
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				fmt.Fprintf(w, "localcluster: still building (%v elapsed)\n", time.Since(start).Round(time.Second))
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
