@@ -1,0 +1,331 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/actuate"
+	"github.com/navius-dev/navius-tuner/internal/signals"
+	"github.com/navius-dev/navius-tuner/internal/status"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
+)
+
+// Event reasons of actions (condition transitions use the condition's reason).
+const (
+	EventAdjusted    = "Adjusted"
+	EventRolledBack  = "RolledBack"
+	EventKept        = "Kept"
+	EventHPACreated  = "HPACreated"
+	EventApplyFailed = "ApplyFailed"
+)
+
+// apply writes the plan to the cluster in mode Auto when not paused and the
+// SLO signals were read. Each object is written only when its content changes.
+func (r *PerformanceProfileReconciler) apply(ctx context.Context, s *scope) error {
+	p, cs, plan := s.profile, s.cluster, s.plan
+	if s.settings.Mode != tuningv1alpha1.ModeAuto || s.paused {
+		return nil
+	}
+	if slo, _ := missingSignals(p.Spec, s.obs, s.observeErr); len(slo) > 0 {
+		return nil // missing data means hold
+	}
+	s.recommended = nil
+	if err := r.ensureManagedHPA(ctx, s); err != nil {
+		return err
+	}
+	writes, err := r.writes(p, cs, plan.Changes)
+	if err != nil {
+		return err
+	}
+	family := string(plan.Family)
+	rollback := plan.Judgement != nil && plan.Judgement.Outcome != tuningv1alpha1.OutcomeKept
+	counter := r.opts.Metrics.adjustments
+	if rollback {
+		counter = r.opts.Metrics.rollbacks
+	}
+	for _, w := range writes {
+		if err := actuate.Apply(ctx, r.client, w); err != nil {
+			counter.WithLabelValues(family, resultFailed).Inc()
+			r.event(p, false, EventApplyFailed, "Apply", fmt.Sprintf("Could not apply the %s change: %v", family, err))
+			return err
+		}
+	}
+	if j := plan.Judgement; j != nil {
+		if d := status.Judge(&p.Status, j.Outcome, j.Observed); d != nil {
+			reason := EventKept
+			if rollback {
+				reason = EventRolledBack
+			}
+			r.event(p, !rollback, reason, "Judge", fmt.Sprintf("The %s change of %s was %s: %s", d.Family, d.Time.UTC().Format("15:04:05"), j.Outcome, j.Observed))
+		}
+	}
+	if d := plan.Decision(s.now); d != nil && len(writes) > 0 {
+		status.Record(&p.Status, *d)
+		counter.WithLabelValues(family, resultApplied).Inc()
+		if !rollback {
+			r.event(p, true, EventAdjusted, "Tune", fmt.Sprintf("%s: %s (%s)", d.Diagnosis, changesString(d.Changes), plan.Reason))
+		}
+		ctrl.LoggerFrom(ctx).Info("Applied changes", "family", family, "changes", changesString(d.Changes), "reason", plan.Reason)
+	}
+	return nil
+}
+
+// writes builds the apply configurations of a plan's changes, one per object
+// whose tuned fields change. Every field navius-tuner already owns on that
+// object is applied again with its live value, so ownership is kept.
+func (r *PerformanceProfileReconciler) writes(p *tuningv1alpha1.PerformanceProfile, cs *clusterState, changes []tuning.Change) ([]runtime.ApplyConfiguration, error) {
+	env, hpa := map[string]string{}, actuate.HPASettings{}
+	var redis *int32
+	hpaChanged := false
+	for _, c := range changes {
+		switch {
+		case c.Knob == tuning.KnobRedisReplicas:
+			n := int32(c.To)
+			redis = &n
+		case hpaSlot(&hpa, c.Knob) != nil:
+			n := int32(c.To)
+			*hpaSlot(&hpa, c.Knob) = &n
+			hpaChanged = true
+		default:
+			env[string(c.Knob)] = strconv.FormatInt(c.To, 10)
+		}
+	}
+	var out []runtime.ApplyConfiguration
+	if w := envWrite(p, cs, env); w != nil {
+		out = append(out, w)
+	}
+	if redis != nil && cs.redis != nil {
+		if n, _ := redisReplicas(cs.redis); n != *redis {
+			w, err := actuate.Replicas(cs.redisRef.Kind, p.Namespace, cs.redisRef.Name, *redis)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, w)
+		}
+	}
+	if hpaChanged && cs.hpa != nil {
+		w, err := hpaWrite(p, cs, hpa)
+		if err != nil || w == nil {
+			return out, err
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+// envWrite applies the changed env values plus those navius-tuner owns; nil when nothing changes.
+func envWrite(p *tuningv1alpha1.PerformanceProfile, cs *clusterState, changed map[string]string) runtime.ApplyConfiguration {
+	if len(changed) == 0 || cs.target == nil {
+		return nil
+	}
+	env := map[string]string{}
+	for _, n := range cs.targetOwn.OwnedEnv(tuningv1alpha1.FieldManager, cs.container.Name) {
+		if v, ok := cs.env[n]; ok {
+			env[n] = v
+		}
+	}
+	maps.Copy(env, changed)
+	same := true
+	for n, v := range changed {
+		if cur, ok := cs.env[n]; !ok || cur != v {
+			same = false
+		}
+	}
+	if same {
+		return nil
+	}
+	return actuate.DeploymentEnv(p.Namespace, cs.target.Name, cs.container.Name, env)
+}
+
+// hpaWrite applies the changed HPA fields: the whole HPA when navius-tuner
+// manages it, otherwise the changed fields plus those navius-tuner owns.
+func hpaWrite(p *tuningv1alpha1.PerformanceProfile, cs *clusterState, changed actuate.HPASettings) (runtime.ApplyConfiguration, error) {
+	live := actuate.SettingsOf(cs.hpa)
+	if cs.hpaManaged {
+		want := overlay(live, changed)
+		if equalSettings(want, live) {
+			return nil, nil
+		}
+		return actuate.ManagedHPA(p, cs.hpaName, cs.target, want)
+	}
+	owned := actuate.HPASettings{}
+	for _, k := range hpaKnobs {
+		if f, ok := cs.field(k); ok && f.own.Owns(tuningv1alpha1.FieldManager, f.path) {
+			*hpaSlot(&owned, k) = *hpaSlot(&live, k)
+		}
+	}
+	want := overlay(owned, changed)
+	if equalSettings(overlay(live, changed), live) {
+		return nil, nil
+	}
+	return actuate.HPAFields(cs.hpa, want)
+}
+
+// ensureManagedHPA creates the HPA navius-tuner manages when it is missing.
+func (r *PerformanceProfileReconciler) ensureManagedHPA(ctx context.Context, s *scope) error {
+	p, cs := s.profile, s.cluster
+	if !cs.hpaManaged || cs.hpa != nil {
+		return nil
+	}
+	w, err := actuate.ManagedHPA(p, cs.hpaName, cs.target, initialHPA(p.Spec.Autoscaling, cs.target.Spec.Replicas))
+	if err != nil {
+		return err
+	}
+	if err := actuate.Apply(ctx, r.client, w); err != nil {
+		return fmt.Errorf("creating HorizontalPodAutoscaler %s: %w", cs.hpaName, err)
+	}
+	r.event(p, true, EventHPACreated, "Create", fmt.Sprintf("Created HorizontalPodAutoscaler %s for Deployment %s", cs.hpaName, cs.target.Name))
+	return nil
+}
+
+// initialHPA are the settings of a new managed HPA: the lower bounds for the
+// replica counts (at least the current replicas within them), the Kubernetes
+// defaults (80 % CPU, 300 s scale-down window) within their bounds.
+func initialHPA(a *tuningv1alpha1.Autoscaling, replicas *int32) actuate.HPASettings {
+	clamp := func(v int32, rg *tuningv1alpha1.Int32Range) int32 {
+		if rg == nil {
+			return v
+		}
+		return min(max(v, rg.Min), rg.Max)
+	}
+	cur := int32(1)
+	if replicas != nil {
+		cur = max(*replicas, 1)
+	}
+	minR := clamp(1, a.MinReplicas)
+	if a.MinReplicas != nil {
+		minR = a.MinReplicas.Min
+	}
+	maxR := clamp(max(cur, minR), a.MaxReplicas)
+	maxR = max(maxR, minR)
+	cpu := clamp(80, a.TargetCPUUtilization)
+	s := actuate.HPASettings{MinReplicas: &minR, MaxReplicas: &maxR, TargetCPUUtilization: &cpu}
+	if b := a.Behavior; b != nil {
+		w := int32(300)
+		lo, hi := int32(b.ScaleDownStabilizationWindow.Min.Seconds()), int32(b.ScaleDownStabilizationWindow.Max.Seconds())
+		w = min(max(w, lo), hi)
+		s.ScaleDownWindowSeconds = &w
+	}
+	return s
+}
+
+var hpaKnobs = []tuning.Knob{tuning.KnobHPAMinReplicas, tuning.KnobHPAMaxReplicas, tuning.KnobHPATargetCPU, tuning.KnobHPAScaleDownWindowS}
+
+// hpaSlot is the field of s that holds knob k; nil when k is not an HPA knob.
+func hpaSlot(s *actuate.HPASettings, k tuning.Knob) **int32 {
+	switch k {
+	case tuning.KnobHPAMinReplicas:
+		return &s.MinReplicas
+	case tuning.KnobHPAMaxReplicas:
+		return &s.MaxReplicas
+	case tuning.KnobHPATargetCPU:
+		return &s.TargetCPUUtilization
+	case tuning.KnobHPAScaleDownWindowS:
+		return &s.ScaleDownWindowSeconds
+	}
+	return nil
+}
+
+// overlay returns base with every field set in top replaced.
+func overlay(base, top actuate.HPASettings) actuate.HPASettings {
+	for _, k := range hpaKnobs {
+		if v := *hpaSlot(&top, k); v != nil {
+			*hpaSlot(&base, k) = v
+		}
+	}
+	return base
+}
+
+func equalSettings(a, b actuate.HPASettings) bool {
+	for _, k := range hpaKnobs {
+		x, y := *hpaSlot(&a, k), *hpaSlot(&b, k)
+		if (x == nil) != (y == nil) || (x != nil && *x != *y) {
+			return false
+		}
+	}
+	return true
+}
+
+// sloSignals are the signals the SLOs are judged on.
+func sloSignals(spec tuningv1alpha1.PerformanceProfileSpec) []signals.Signal {
+	var out []signals.Signal
+	for _, l := range spec.SLO.Latency {
+		if s, ok := signals.LatencySignal(string(l.Percentile)); ok {
+			out = append(out, s)
+		}
+	}
+	if spec.SLO.MaxErrorRate != nil {
+		out = append(out, signals.ErrorRate)
+	}
+	if spec.SLO.MinThroughput != nil {
+		out = append(out, signals.Throughput)
+	}
+	return out
+}
+
+// missingSignals lists the SLO signals and the other needed signals that
+// could not be read, each as "signal: reason".
+func missingSignals(spec tuningv1alpha1.PerformanceProfileSpec, obs signals.Observation, observeErr error) (slo, other []string) {
+	describe := func(s signals.Signal) string {
+		if m, ok := obs.Missing[s]; ok {
+			return fmt.Sprintf("%s: %s", s, m)
+		}
+		if observeErr != nil {
+			return fmt.Sprintf("%s: %v", s, observeErr)
+		}
+		return fmt.Sprintf("%s: not read", s)
+	}
+	isSLO := map[signals.Signal]bool{}
+	for _, s := range sloSignals(spec) {
+		isSLO[s] = true
+		if !obs.Has(s) {
+			slo = append(slo, describe(s))
+		}
+	}
+	seen := map[signals.Signal]bool{}
+	for _, s := range tuning.NeededSignals(spec) {
+		if isSLO[s] || seen[s] {
+			continue
+		}
+		seen[s] = true
+		if !obs.Has(s) {
+			other = append(other, describe(s))
+		}
+	}
+	return slo, other
+}
+
+func changesString(cs []tuningv1alpha1.Change) string {
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		from := c.From
+		if from == "" {
+			from = "<unset>"
+		}
+		parts[i] = fmt.Sprintf("%s %s→%s", c.Knob, from, c.To)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}
+
+func joinNonEmpty(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+func joinHolds(h []string) string { return strings.Join(h, "; ") }

@@ -1,0 +1,118 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/metrics"
+	"github.com/navius-dev/navius-tuner/internal/signals"
+)
+
+// PrometheusObserver reads a profile's signals through the metrics Batcher,
+// which observes all profiles of an endpoint in one batch per period. It
+// resolves the profile's credentials from Secrets with a direct read (no
+// cache of every Secret in the cluster).
+type PrometheusObserver struct {
+	// Secrets reads the auth and CA Secrets, such as the manager's APIReader.
+	Secrets client.Reader
+	// Batcher shares one batch per endpoint and period.
+	Batcher *metrics.Batcher
+}
+
+// forgetter is implemented by observers that keep per-profile state.
+type forgetter interface {
+	Forget(profile types.NamespacedName)
+}
+
+// Forget drops a deleted profile from its endpoint's batch.
+func (o *PrometheusObserver) Forget(profile types.NamespacedName) { o.Batcher.Forget(profile.String()) }
+
+// Observe implements Observer.
+func (o *PrometheusObserver) Observe(ctx context.Context, p *tuningv1alpha1.PerformanceProfile) (signals.Observation, error) {
+	ep, err := o.endpoint(ctx, p)
+	if err != nil {
+		return signals.Observation{}, err
+	}
+	return o.Batcher.Observe(ctx, ep, TargetOf(p)), nil
+}
+
+// TargetOf is what the metrics reader needs to know about a profile.
+func TargetOf(p *tuningv1alpha1.PerformanceProfile) metrics.Target {
+	t := metrics.Target{
+		Key:    types.NamespacedName{Namespace: p.Namespace, Name: p.Name}.String(),
+		Labels: p.Spec.Metrics.Labels,
+		Window: p.Spec.SLO.Window.Duration,
+		Workload: &metrics.Workload{Namespace: p.Namespace, Name: p.Spec.TargetRef.Name, Kind: "Deployment",
+			Container: p.Spec.TargetRef.Container},
+		Percentiles: append([]signals.Signal{}, metrics.DefaultPercentiles...),
+	}
+	if q := p.Spec.Metrics.Queries; q != nil {
+		t.Overrides = *q
+	}
+	for _, l := range p.Spec.SLO.Latency {
+		s, ok := signals.LatencySignal(string(l.Percentile))
+		if ok && !containsSignal(t.Percentiles, s) {
+			t.Percentiles = append(t.Percentiles, s)
+		}
+	}
+	if c := p.Spec.Cache; c != nil && c.Redis != nil && c.Redis.Replicas != nil {
+		ref := c.Redis.Replicas.TargetRef
+		t.Redis = &metrics.Workload{Namespace: p.Namespace, Name: ref.Name, Kind: ref.Kind}
+	}
+	return t
+}
+
+func containsSignal(ss []signals.Signal, s signals.Signal) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// endpoint resolves the profile's Prometheus endpoint and its credentials.
+func (o *PrometheusObserver) endpoint(ctx context.Context, p *tuningv1alpha1.PerformanceProfile) (metrics.Endpoint, error) {
+	src := p.Spec.Metrics.Prometheus
+	ep := metrics.Endpoint{URL: src.URL, Timeout: src.Timeout.Duration}
+	if ref := src.AuthSecretRef; ref != nil {
+		sec, err := o.secret(ctx, p.Namespace, ref.Name)
+		if err != nil {
+			return ep, err
+		}
+		switch {
+		case len(sec.Data["token"]) > 0:
+			ep.Auth.BearerToken = string(sec.Data["token"])
+		case len(sec.Data["username"]) > 0:
+			ep.Auth.Username, ep.Auth.Password = string(sec.Data["username"]), string(sec.Data["password"])
+		default:
+			return ep, fmt.Errorf("secret %s/%s (spec.metrics.prometheus.authSecretRef) has neither a token nor a username key", p.Namespace, ref.Name)
+		}
+	}
+	if t := src.TLS; t != nil {
+		ep.TLS.ServerName, ep.TLS.InsecureSkipVerify = t.ServerName, t.InsecureSkipVerify
+		if ref := t.CASecretRef; ref != nil {
+			sec, err := o.secret(ctx, p.Namespace, ref.Name)
+			if err != nil {
+				return ep, err
+			}
+			if ep.TLS.CAPEM = sec.Data[ref.Key]; len(ep.TLS.CAPEM) == 0 {
+				return ep, fmt.Errorf("secret %s/%s has no key %q (spec.metrics.prometheus.tls.caSecretRef)", p.Namespace, ref.Name, ref.Key)
+			}
+		}
+	}
+	return ep, nil
+}
+
+func (o *PrometheusObserver) secret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+	sec := &corev1.Secret{}
+	if err := o.Secrets.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, sec); err != nil {
+		return nil, fmt.Errorf("reading secret %s/%s: %w", namespace, name, err)
+	}
+	return sec, nil
+}

@@ -1,0 +1,356 @@
+// Package controllers holds the PerformanceProfile reconciler: each period it
+// observes the SLIs, reads the knob values and rollout state from the
+// cluster, asks the decision engine for a plan, applies it with server-side
+// apply (mode Auto, not paused) and patches the profile's status once.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/signals"
+	"github.com/navius-dev/navius-tuner/internal/status"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
+)
+
+// +kubebuilder:rbac:groups=tuning.navius.io,resources=performanceprofiles,verbs=get;list;watch
+// +kubebuilder:rbac:groups=tuning.navius.io,resources=performanceprofiles/status,verbs=get;patch
+// +kubebuilder:rbac:groups=tuning.navius.io,resources=performanceprofiles/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Observer reads the signals of one profile.
+type Observer interface {
+	Observe(ctx context.Context, profile *tuningv1alpha1.PerformanceProfile) (signals.Observation, error)
+}
+
+// Decider is the decision engine: tuning.Decide.
+type Decider func(tuning.Input) tuning.Plan
+
+// Options configure a PerformanceProfileReconciler. Observer is required;
+// the others take the defaults in brackets.
+type Options struct {
+	// Observer reads the SLIs and saturation signals.
+	Observer Observer
+	// Recorder emits Events [the manager's recorder for "navius-tuner", set by SetupWithManager].
+	Recorder events.EventRecorder
+	// Clock gives the time [the real clock].
+	Clock clock.PassiveClock
+	// Decide is the decision engine [tuning.Decide].
+	Decide Decider
+	// Metrics are the operator's metrics [registered in controller-runtime's metrics.Registry].
+	Metrics *Metrics
+	// Jitter spreads the periodic requeues [wait.Jitter(interval, 0.1)].
+	Jitter func(time.Duration) time.Duration
+	// MaxConcurrentReconciles [1].
+	MaxConcurrentReconciles int
+}
+
+// PerformanceProfileReconciler reconciles PerformanceProfiles.
+type PerformanceProfileReconciler struct {
+	client client.Client
+	opts   Options
+}
+
+// NewPerformanceProfileReconciler returns a reconciler that reads and writes through c.
+func NewPerformanceProfileReconciler(c client.Client, opts Options) (*PerformanceProfileReconciler, error) {
+	if c == nil || opts.Observer == nil {
+		return nil, errors.New("a client and an Observer are required")
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Decide == nil {
+		opts.Decide = tuning.Decide
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = defaultMetrics()
+	}
+	if opts.Jitter == nil {
+		opts.Jitter = func(d time.Duration) time.Duration { return wait.Jitter(d, 0.1) }
+	}
+	return &PerformanceProfileReconciler{client: c, opts: opts}, nil
+}
+
+// scope is what one reconcile of one profile learns, phase by phase.
+type scope struct {
+	profile  *tuningv1alpha1.PerformanceProfile
+	settings tuning.Settings
+	paused   bool
+	now      time.Time
+
+	observed   bool
+	obs        signals.Observation
+	observeErr error
+
+	// block is why the reconcile stopped early, set by finish.
+	block *status.Blocker
+
+	cluster *clusterState // nil until read
+	plan    *tuning.Plan
+	// recommended is the part of the plan that is published, not applied.
+	recommended []tuning.Change
+}
+
+type phase struct {
+	name string
+	run  func(context.Context, *scope) error
+}
+
+func (r *PerformanceProfileReconciler) phases() []phase {
+	return []phase{
+		{"observe", r.observe},
+		{"read state", r.readState},
+		{"decide", r.decide},
+		{"apply", r.apply},
+	}
+}
+
+// Reconcile runs the phases of one control period and patches the status once.
+func (r *PerformanceProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	start := r.opts.Clock.Now()
+	profile := &tuningv1alpha1.PerformanceProfile{}
+	if err := r.client.Get(ctx, req.NamespacedName, profile); err != nil {
+		if apierrors.IsNotFound(err) {
+			// Deleted: the workload is left as it is; only our series go.
+			r.opts.Metrics.forget(req.Namespace, req.Name)
+			if f, ok := r.opts.Observer.(forgetter); ok {
+				f.Forget(req.NamespacedName)
+			}
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !profile.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	s := &scope{
+		profile:  profile,
+		settings: tuning.SettingsOf(profile.Spec),
+		paused:   profile.Annotations[tuningv1alpha1.PausedAnnotation] == "true",
+		now:      start,
+	}
+	original := profile.DeepCopy()
+	defer func() {
+		result, retErr = r.finish(ctx, s, original, retErr)
+		r.opts.Metrics.reconcileDuration.WithLabelValues(resultLabel(retErr, s)).
+			Observe(r.opts.Clock.Since(start).Seconds())
+	}()
+	for _, p := range r.phases() {
+		if err := p.run(ctx, s); err != nil {
+			return ctrl.Result{}, fmt.Errorf("%s: %w", p.name, err)
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+func resultLabel(err error, s *scope) string {
+	switch {
+	case err != nil:
+		return "error"
+	case s.block == nil:
+		return "success"
+	case s.block.Stalled:
+		return "stalled"
+	}
+	return "waiting"
+}
+
+// finish turns the phases' outcome into the status, patches it once,
+// emits Events on transitions, records metrics and decides the requeue.
+func (r *PerformanceProfileReconciler) finish(ctx context.Context, s *scope, original *tuningv1alpha1.PerformanceProfile, phaseErr error) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+	result := ctrl.Result{RequeueAfter: r.opts.Jitter(s.settings.Interval)}
+	if se, ok := asStall(phaseErr); ok {
+		s.block = &status.Blocker{Reason: se.reason, Message: se.message, Stalled: true}
+		result, phaseErr = ctrl.Result{}, nil
+		log.Info("Stalled until the profile or its target changes", "reason", se.reason, "message", se.message)
+	} else if we, ok := asWait(phaseErr); ok {
+		s.block = &status.Blocker{Reason: we.reason, Message: we.message}
+		if we.after > 0 && we.after < result.RequeueAfter {
+			result.RequeueAfter = we.after
+		}
+		phaseErr = nil
+		log.V(1).Info("Waiting for a dependency", "reason", we.reason, "message", we.message)
+	} else if phaseErr != nil {
+		s.block = &status.Blocker{Reason: tuningv1alpha1.ReasonReconciling, Message: phaseErr.Error()}
+		result = ctrl.Result{}
+	}
+
+	p := s.profile
+	facts := r.facts(s)
+	p.Status.ObservedGeneration = p.Generation
+	if s.observed {
+		p.Status.SLIs = tuning.SLIsOf(s.obs)
+	}
+	if s.cluster != nil {
+		p.Status.Current = s.cluster.current()
+	}
+	p.Status.Recommendation = r.recommendation(s, original.Status.Recommendation)
+	status.SetAll(&p.Status.Conditions, facts)
+	for _, c := range status.Transitions(original.Status.Conditions, p.Status.Conditions) {
+		if c.Type == tuningv1alpha1.ConditionProgressing || c.Type == tuningv1alpha1.ConditionStalled {
+			continue // Ready carries the same news
+		}
+		r.event(p, status.Healthy(c), c.Reason, "Reconcile", c.Message)
+	}
+	r.opts.Metrics.report(p.Namespace, p.Name, observation(s), facts.SLOKnown && facts.Evaluated, facts.SLOMet, len(facts.Conflicts))
+
+	if !equality.Semantic.DeepEqual(original.Status, p.Status) {
+		if err := r.client.Status().Patch(ctx, p, client.MergeFrom(original)); err != nil {
+			if apierrors.IsNotFound(err) {
+				return ctrl.Result{}, nil
+			}
+			return ctrl.Result{}, errors.Join(phaseErr, fmt.Errorf("patching status: %w", err))
+		}
+	}
+	if phaseErr != nil {
+		log.Error(phaseErr, "Reconcile failed", "profile", klog.KObj(p))
+	}
+	return result, phaseErr
+}
+
+func observation(s *scope) *signals.Observation {
+	if !s.observed {
+		return nil
+	}
+	return &s.obs
+}
+
+// facts gathers what the condition setters need.
+func (r *PerformanceProfileReconciler) facts(s *scope) status.Facts {
+	p := s.profile
+	f := status.Facts{
+		Generation: p.Generation,
+		Now:        s.now,
+		Mode:       s.settings.Mode,
+		Paused:     s.paused,
+		Blocker:    s.block,
+		Observed:   s.observed,
+		Pending:    status.Pending(p.Status),
+	}
+	if s.observed {
+		f.SLOMissing, f.OtherMissing = missingSignals(p.Spec, s.obs, s.observeErr)
+	}
+	if s.plan != nil {
+		f.Evaluated, f.SLOKnown, f.SLOMet = true, s.plan.SLOKnown, s.plan.SLOMet
+		if !s.plan.SLOMet {
+			f.SLOMessage = s.plan.Reason
+		}
+	}
+	if s.cluster != nil {
+		f.RolloutInProgress = s.cluster.state.RolloutInProgress
+		f.Conflicts = s.cluster.conflicts
+	}
+	return f
+}
+
+// recommendation is what Recommend mode (or Auto while paused) publishes;
+// its time only moves when its content does.
+func (r *PerformanceProfileReconciler) recommendation(s *scope, prev *tuningv1alpha1.Recommendation) *tuningv1alpha1.Recommendation {
+	if s.plan == nil || s.settings.Mode == tuningv1alpha1.ModeOff || (s.settings.Mode == tuningv1alpha1.ModeAuto && !s.paused) {
+		return nil
+	}
+	rec := &tuningv1alpha1.Recommendation{Time: metav1.NewTime(s.now), Reason: truncate(s.plan.Reason, 1024)}
+	if len(s.plan.Holds) > 0 && len(s.recommended) == 0 {
+		rec.Reason = truncate(joinNonEmpty(s.plan.Reason, "holding: "+joinHolds(s.plan.Holds)), 1024)
+	}
+	for _, c := range s.recommended {
+		rec.Changes = append(rec.Changes, c.API())
+	}
+	if prev != nil && prev.Reason == rec.Reason && equality.Semantic.DeepEqual(prev.Changes, rec.Changes) {
+		rec.Time = prev.Time
+	}
+	return rec
+}
+
+// event emits an Event on the profile.
+func (r *PerformanceProfileReconciler) event(p *tuningv1alpha1.PerformanceProfile, normal bool, reason, action, note string) {
+	if r.opts.Recorder == nil {
+		return
+	}
+	typ := "Normal"
+	if !normal {
+		typ = "Warning"
+	}
+	r.opts.Recorder.Eventf(p, nil, typ, reason, action, "%s", truncate(note, 1024))
+}
+
+// sloMetSince is when the SLOs started to hold, from the SLOMet condition.
+func sloMetSince(p *tuningv1alpha1.PerformanceProfile) time.Time {
+	c := meta.FindStatusCondition(p.Status.Conditions, tuningv1alpha1.ConditionSLOMet)
+	if c == nil || c.Status != metav1.ConditionTrue {
+		return time.Time{}
+	}
+	return c.LastTransitionTime.Time
+}
+
+// observe reads the signals. A failed read is not an error of the reconcile:
+// the signals are missing, and missing data means hold.
+func (r *PerformanceProfileReconciler) observe(ctx context.Context, s *scope) error {
+	obs, err := r.opts.Observer.Observe(ctx, s.profile)
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Info("Could not read the metrics", "error", err.Error())
+		obs = signals.New(s.now)
+	}
+	if obs.Time.IsZero() {
+		obs.Time = s.now
+	}
+	s.obs, s.observeErr, s.observed = obs, err, true
+	return nil
+}
+
+// decide asks the engine for a plan; knobs that must not be touched are
+// dropped from it whatever the engine says.
+func (r *PerformanceProfileReconciler) decide(_ context.Context, s *scope) error {
+	p := s.profile
+	plan := r.opts.Decide(tuning.Input{
+		Spec:        p.Spec,
+		Observation: s.obs,
+		State:       s.cluster.state,
+		History:     p.Status.History,
+		Now:         s.now,
+		SLOMetSince: sloMetSince(p),
+	})
+	kept := plan.Changes[:0:0]
+	for _, c := range plan.Changes {
+		if _, blocked := s.cluster.state.Blocked[c.Knob]; !blocked {
+			kept = append(kept, c)
+		}
+	}
+	plan.Changes = kept
+	if len(kept) == 0 {
+		plan.Family = ""
+	}
+	s.plan = &plan
+	s.recommended = kept
+	return nil
+}
+
+// SetupWithManager registers the reconciler, its field indexes and watches.
+func (r *PerformanceProfileReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.opts.Recorder == nil {
+		r.opts.Recorder = mgr.GetEventRecorder(tuningv1alpha1.FieldManager)
+	}
+	if err := addIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
+	return r.watches(ctrl.NewControllerManagedBy(mgr).Named("performanceprofile")).
+		WithOptions(controllerOptions(r.opts.MaxConcurrentReconciles)).
+		Complete(r)
+}

@@ -1,0 +1,104 @@
+package controllers
+
+import (
+	"context"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+)
+
+// Field indexes from a referenced object back to the profiles that name it.
+const (
+	// indexTarget: the target Deployment's name.
+	indexTarget = ".spec.targetRef.name"
+	// indexHPA: the tuned HPA's name (hpaRef or managed).
+	indexHPA = ".spec.autoscaling.hpa"
+	// indexRedis: the Redis workload as "Kind/name".
+	indexRedis = ".spec.cache.redis.replicas.targetRef"
+)
+
+func redisKey(kind, name string) string { return kind + "/" + name }
+
+func addIndexes(ctx context.Context, fi client.FieldIndexer) error {
+	indexes := map[string]func(*tuningv1alpha1.PerformanceProfile) []string{
+		indexTarget: func(p *tuningv1alpha1.PerformanceProfile) []string { return []string{p.Spec.TargetRef.Name} },
+		indexHPA: func(p *tuningv1alpha1.PerformanceProfile) []string {
+			if name, _ := hpaName(p.Spec); name != "" {
+				return []string{name}
+			}
+			return nil
+		},
+		indexRedis: func(p *tuningv1alpha1.PerformanceProfile) []string {
+			if c := p.Spec.Cache; c != nil && c.Redis != nil && c.Redis.Replicas != nil {
+				ref := c.Redis.Replicas.TargetRef
+				return []string{redisKey(ref.Kind, ref.Name)}
+			}
+			return nil
+		},
+	}
+	for field, fn := range indexes {
+		if err := fi.IndexField(ctx, &tuningv1alpha1.PerformanceProfile{}, field, func(o client.Object) []string {
+			return fn(o.(*tuningv1alpha1.PerformanceProfile))
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// profilesFor maps an object to the profiles whose index field names it.
+func (r *PerformanceProfileReconciler) profilesFor(keys func(client.Object) map[string]string) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		seen := map[types.NamespacedName]bool{}
+		var out []reconcile.Request
+		for field, value := range keys(o) {
+			list := &tuningv1alpha1.PerformanceProfileList{}
+			if err := r.client.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{field: value}); err != nil {
+				ctrl.LoggerFrom(ctx).Error(err, "Could not list the profiles of a watched object", "field", field)
+				continue
+			}
+			for _, p := range list.Items {
+				key := types.NamespacedName{Namespace: p.Namespace, Name: p.Name}
+				if !seen[key] {
+					seen[key] = true
+					out = append(out, reconcile.Request{NamespacedName: key})
+				}
+			}
+		}
+		return out
+	})
+}
+
+// watches: the profile on spec and annotation changes (pause,
+// reconcile-requested-at); the referenced Deployment, HPA and Redis workload
+// on creation, deletion and spec changes (status churn during a rollout is
+// picked up by the periodic requeue).
+func (r *PerformanceProfileReconciler) watches(b *builder.Builder) *builder.Builder {
+	specChanged := builder.WithPredicates(predicate.GenerationChangedPredicate{})
+	return b.
+		For(&tuningv1alpha1.PerformanceProfile{}, builder.WithPredicates(
+			predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&appsv1.Deployment{}, r.profilesFor(func(o client.Object) map[string]string {
+			return map[string]string{indexTarget: o.GetName(), indexRedis: redisKey("Deployment", o.GetName())}
+		}), specChanged).
+		Watches(&appsv1.StatefulSet{}, r.profilesFor(func(o client.Object) map[string]string {
+			return map[string]string{indexRedis: redisKey("StatefulSet", o.GetName())}
+		}), specChanged).
+		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, r.profilesFor(func(o client.Object) map[string]string {
+			return map[string]string{indexHPA: o.GetName()}
+		}), specChanged)
+}
+
+func controllerOptions(maxConcurrent int) controller.Options {
+	return controller.Options{MaxConcurrentReconciles: max(maxConcurrent, 1)}
+}

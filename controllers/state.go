@@ -1,0 +1,305 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/actuate"
+	"github.com/navius-dev/navius-tuner/internal/status"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
+)
+
+// clusterState is what the cluster says about the profile's objects.
+type clusterState struct {
+	target    *appsv1.Deployment
+	container *corev1.Container
+	targetOwn actuate.Ownership
+	// env holds the literal env values of the container.
+	env map[string]string
+
+	hpa        *autoscalingv2.HorizontalPodAutoscaler // nil when there is none (yet)
+	hpaName    string
+	hpaManaged bool
+	hpaOwn     actuate.Ownership
+
+	redis    client.Object // *appsv1.StatefulSet or *appsv1.Deployment; nil when not tuned
+	redisRef *tuningv1alpha1.WorkloadRef
+	redisOwn actuate.Ownership
+
+	state     tuning.State
+	conflicts []status.Conflict
+}
+
+// envKnobs lists the env knobs the profile declares: name → whether it holds seconds.
+func envKnobs(spec tuningv1alpha1.PerformanceProfileSpec) map[string]bool {
+	out := map[string]bool{}
+	addInt := func(k *tuningv1alpha1.IntEnvKnob) {
+		if k != nil {
+			out[k.Env] = false
+		}
+	}
+	addDur := func(k *tuningv1alpha1.DurationEnvKnob) {
+		if k != nil {
+			out[k.Env] = true
+		}
+	}
+	if p := spec.ConnectionPool; p != nil {
+		addInt(p.MaxConnections)
+		addInt(p.MinConnections)
+		addDur(p.MaxLifetime)
+		addDur(p.IdleTimeout)
+	}
+	addInt(spec.WorkerThreads)
+	if c := spec.Cache; c != nil {
+		if m := c.Memory; m != nil {
+			addInt(m.MaxItems)
+			addDur(m.TTL)
+		}
+		if rc := c.Redis; rc != nil {
+			addDur(rc.TTL)
+		}
+	}
+	return out
+}
+
+// parseKnob reads an env value: an integer, or for a seconds knob also a Go duration such as 30s.
+func parseKnob(v string, seconds bool) (int64, bool) {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return n, true
+	}
+	if seconds {
+		if d, err := time.ParseDuration(v); err == nil {
+			return int64(math.Round(d.Seconds())), true
+		}
+	}
+	return 0, false
+}
+
+// readState reads the target, the HPA and the Redis workload into tuning.State.
+func (r *PerformanceProfileReconciler) readState(ctx context.Context, s *scope) error {
+	p := s.profile
+	cs := &clusterState{state: tuning.State{Values: tuning.Values{}, Blocked: map[tuning.Knob]string{}}}
+	if err := r.readTarget(ctx, p, cs); err != nil {
+		return err
+	}
+	if err := r.readHPA(ctx, p, cs); err != nil {
+		return err
+	}
+	if err := r.readRedis(ctx, p, cs); err != nil {
+		return err
+	}
+	cs.conflicts = detectConflicts(p, cs)
+	for _, c := range cs.conflicts {
+		cs.state.Blocked[tuning.Knob(c.Knob)] = c.String()
+	}
+	s.cluster = cs
+	return nil
+}
+
+func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, p *tuningv1alpha1.PerformanceProfile, cs *clusterState) error {
+	ref := p.Spec.TargetRef
+	d := &appsv1.Deployment{}
+	if err := r.client.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, d); err != nil {
+		if apierrors.IsNotFound(err) {
+			return waitFor(tuningv1alpha1.ReasonTargetNotFound, fmt.Sprintf("Deployment %s/%s not found", p.Namespace, ref.Name))
+		}
+		return err
+	}
+	cs.target = d
+	for i := range d.Spec.Template.Spec.Containers {
+		c := &d.Spec.Template.Spec.Containers[i]
+		if ref.Container == "" || c.Name == ref.Container {
+			cs.container = c
+			break
+		}
+	}
+	if cs.container == nil {
+		return stall(tuningv1alpha1.ReasonInvalidSpec, fmt.Sprintf("Deployment %s has no container %q (spec.targetRef.container)", ref.Name, ref.Container))
+	}
+	own, err := actuate.OwnershipOf(d)
+	if err != nil {
+		return err
+	}
+	cs.targetOwn = own
+	env, fromRef := actuate.EnvValues(cs.container)
+	cs.env = env
+	st := &cs.state
+	for name, seconds := range envKnobs(p.Spec) {
+		k := tuning.Knob(name)
+		if fromRef[name] {
+			st.Blocked[k] = fmt.Sprintf("env %s is set through valueFrom; navius-tuner only sets literal values", name)
+			continue
+		}
+		v, ok := env[name]
+		if !ok {
+			continue
+		}
+		if n, ok := parseKnob(v, seconds); ok {
+			st.Values[k] = n
+		} else {
+			st.Blocked[k] = fmt.Sprintf("env %s=%q is not a number", name, v)
+		}
+	}
+	st.RolloutInProgress = rollingOut(d)
+	st.Replicas = d.Status.ReadyReplicas
+	st.CPULimitMillis = cpuMillis(cs.container)
+	st.MaxSurge = maxSurge(d)
+	return nil
+}
+
+// rollingOut reports whether the Deployment's latest template is not yet fully available.
+func rollingOut(d *appsv1.Deployment) bool {
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	st := d.Status
+	return st.ObservedGeneration < d.Generation || st.UpdatedReplicas < want ||
+		st.Replicas > st.UpdatedReplicas || st.AvailableReplicas < st.UpdatedReplicas
+}
+
+func cpuMillis(c *corev1.Container) int64 {
+	if q, ok := c.Resources.Limits[corev1.ResourceCPU]; ok {
+		return q.MilliValue()
+	}
+	if q, ok := c.Resources.Requests[corev1.ResourceCPU]; ok {
+		return q.MilliValue()
+	}
+	return 0
+}
+
+// maxSurge resolves the rolling update's surge in pods (default 25 %, rounded up).
+func maxSurge(d *appsv1.Deployment) int32 {
+	if d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+		return 0
+	}
+	surge := intstr.FromString("25%")
+	if ru := d.Spec.Strategy.RollingUpdate; ru != nil && ru.MaxSurge != nil {
+		surge = *ru.MaxSurge
+	}
+	replicas := 1
+	if d.Spec.Replicas != nil {
+		replicas = int(*d.Spec.Replicas)
+	}
+	n, err := intstr.GetScaledValueFromIntOrPercent(&surge, replicas, true)
+	if err != nil {
+		return 0
+	}
+	return int32(n)
+}
+
+// hpaName is the HPA the profile tunes: hpaRef, or the managed one (named after the target by default).
+func hpaName(spec tuningv1alpha1.PerformanceProfileSpec) (name string, managed bool) {
+	a := spec.Autoscaling
+	switch {
+	case a == nil:
+		return "", false
+	case a.HPARef != nil:
+		return a.HPARef.Name, false
+	case a.Managed != nil && a.Managed.Name != "":
+		return a.Managed.Name, true
+	case a.Managed != nil:
+		return spec.TargetRef.Name, true
+	}
+	return "", false
+}
+
+func (r *PerformanceProfileReconciler) readHPA(ctx context.Context, p *tuningv1alpha1.PerformanceProfile, cs *clusterState) error {
+	name, managed := hpaName(p.Spec)
+	if name == "" {
+		return nil
+	}
+	cs.hpaName, cs.hpaManaged = name, managed
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{}
+	if err := r.client.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: name}, hpa); err != nil {
+		if apierrors.IsNotFound(err) && managed {
+			return nil // created by the apply phase
+		}
+		if apierrors.IsNotFound(err) {
+			return waitFor(tuningv1alpha1.ReasonHPANotFound, fmt.Sprintf("HorizontalPodAutoscaler %s/%s (spec.autoscaling.hpaRef) not found", p.Namespace, name))
+		}
+		return err
+	}
+	if managed && !actuate.ControlledBy(hpa, p) {
+		return stall(tuningv1alpha1.ReasonInvalidSpec, fmt.Sprintf("HorizontalPodAutoscaler %s exists and is not controlled by this profile: set spec.autoscaling.managed.name to another name, or use hpaRef", name))
+	}
+	if ref := hpa.Spec.ScaleTargetRef; ref.Kind != "Deployment" || ref.Name != p.Spec.TargetRef.Name {
+		return stall(tuningv1alpha1.ReasonInvalidSpec, fmt.Sprintf("HorizontalPodAutoscaler %s scales %s %s, not the target Deployment %s", name, ref.Kind, ref.Name, p.Spec.TargetRef.Name))
+	}
+	own, err := actuate.OwnershipOf(hpa)
+	if err != nil {
+		return err
+	}
+	cs.hpa, cs.hpaOwn = hpa, own
+	st := &cs.state
+	st.HasHPA = true
+	set := actuate.SettingsOf(hpa)
+	for k, v := range map[tuning.Knob]*int32{
+		tuning.KnobHPAMinReplicas: set.MinReplicas, tuning.KnobHPAMaxReplicas: set.MaxReplicas,
+		tuning.KnobHPATargetCPU: set.TargetCPUUtilization, tuning.KnobHPAScaleDownWindowS: set.ScaleDownWindowSeconds,
+	} {
+		if v != nil {
+			st.Values[k] = int64(*v)
+		}
+	}
+	st.HPAAtMax = hpa.Status.DesiredReplicas >= hpa.Spec.MaxReplicas
+	return nil
+}
+
+func (r *PerformanceProfileReconciler) readRedis(ctx context.Context, p *tuningv1alpha1.PerformanceProfile, cs *clusterState) error {
+	c := p.Spec.Cache
+	if c == nil || c.Redis == nil || c.Redis.Replicas == nil {
+		return nil
+	}
+	ref := c.Redis.Replicas.TargetRef
+	var obj client.Object = &appsv1.Deployment{}
+	if ref.Kind == "StatefulSet" {
+		obj = &appsv1.StatefulSet{}
+	}
+	if err := r.client.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return waitFor(tuningv1alpha1.ReasonRedisNotFound, fmt.Sprintf("Redis %s %s/%s (spec.cache.redis.replicas.targetRef) not found", ref.Kind, p.Namespace, ref.Name))
+		}
+		return err
+	}
+	own, err := actuate.OwnershipOf(obj)
+	if err != nil {
+		return err
+	}
+	cs.redis, cs.redisRef, cs.redisOwn = obj, &ref, own
+	replicas, ready := redisReplicas(obj)
+	cs.state.Values[tuning.KnobRedisReplicas] = int64(replicas)
+	cs.state.RedisReady = ready
+	return nil
+}
+
+// redisReplicas reads a StatefulSet's or Deployment's spec.replicas and
+// whether all of them are ready at the current generation.
+func redisReplicas(obj client.Object) (replicas int32, ready bool) {
+	var want *int32
+	var readyN int32
+	var observed int64
+	switch o := obj.(type) {
+	case *appsv1.StatefulSet:
+		want, readyN, observed = o.Spec.Replicas, o.Status.ReadyReplicas, o.Status.ObservedGeneration
+	case *appsv1.Deployment:
+		want, readyN, observed = o.Spec.Replicas, o.Status.ReadyReplicas, o.Status.ObservedGeneration
+	}
+	replicas = 1
+	if want != nil {
+		replicas = *want
+	}
+	return replicas, observed >= obj.GetGeneration() && readyN >= replicas
+}
