@@ -24,7 +24,6 @@ type Metrics struct {
 const (
 	resultApplied     = "applied"
 	resultFailed      = "failed"
-	resultRecommended = "recommended"
 )
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -44,11 +43,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"namespace", "profile"}),
 		adjustments: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "navius_tuner_adjustments_total",
-			Help: "Adjustments by knob family and result (applied, failed, recommended).",
+			Help: "Adjustments by knob family and result (applied, failed).",
 		}, []string{"family", "result"}),
 		rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "navius_tuner_rollbacks_total",
-			Help: "Rollbacks of adjustments that made the SLIs worse or did not help, by knob family and result (applied, failed, recommended).",
+			Help: "Rollbacks of adjustments that made the SLIs worse or did not help, by knob family and result (applied, failed).",
 		}, []string{"family", "result"}),
 		reconcileDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "navius_tuner_reconcile_duration_seconds",

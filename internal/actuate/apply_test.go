@@ -1,0 +1,64 @@
+package actuate
+
+import (
+	"encoding/json"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+func TestOwnershipReadsManagedFields(t *testing.T) {
+	g := NewWithT(t)
+	obj := &metav1.ObjectMeta{ManagedFields: []metav1.ManagedFieldsEntry{
+		{Manager: "navius-tuner", Operation: metav1.ManagedFieldsOperationApply, FieldsType: "FieldsV1",
+			FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{".":{},"f:name":{},"f:env":{"k:{\"name\":\"POOL\"}":{".":{},"f:name":{},"f:value":{}}}}}}}}}`)}},
+		{Manager: "argocd-controller", Operation: metav1.ManagedFieldsOperationUpdate, FieldsType: "FieldsV1",
+			Time:     ptr.To(metav1.Now()),
+			FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:replicas":{},"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{"f:env":{"k:{\"name\":\"TTL\"}":{".":{},"f:name":{},"f:value":{}}}}}}}}}`)}},
+		{Manager: "kube-controller-manager", Operation: metav1.ManagedFieldsOperationUpdate, Subresource: "status", FieldsType: "FieldsV1",
+			FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:status":{"f:replicas":{}}}`)}},
+	}}
+	own, err := OwnershipOf(obj)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(own).To(HaveLen(2), "subresource entries are skipped")
+	g.Expect(own.OwnedEnv("navius-tuner", "app")).To(Equal([]string{"POOL"}))
+	g.Expect(own.OwnedEnv("navius-tuner", "sidecar")).To(BeEmpty())
+	g.Expect(own.Owns("navius-tuner", EnvValuePath("app", "POOL"))).To(BeTrue())
+	g.Expect(own.Owns("navius-tuner", EnvValuePath("app", "TTL"))).To(BeFalse())
+	others := own.Others("navius-tuner", EnvValuePath("app", "TTL"))
+	g.Expect(others).To(HaveLen(1))
+	g.Expect(others[0].Manager).To(Equal("argocd-controller"))
+	g.Expect(own.Others("navius-tuner", ReplicasPath)).To(HaveLen(1))
+}
+
+func TestDeploymentEnvTouchesOnlyEnv(t *testing.T) {
+	g := NewWithT(t)
+	raw, err := json.Marshal(DeploymentEnv("shop", "orders", "app", map[string]string{"B": "2", "A": "1"}))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(raw)).To(MatchJSON(`{"kind":"Deployment","apiVersion":"apps/v1","metadata":{"name":"orders","namespace":"shop"},
+		"spec":{"template":{"spec":{"containers":[{"name":"app","env":[{"name":"A","value":"1"},{"name":"B","value":"2"}]}]}}}}`))
+}
+
+func TestHPAFieldsKeepsOtherMetrics(t *testing.T) {
+	g := NewWithT(t)
+	live := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "orders"},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 8, Metrics: []autoscalingv2.MetricSpec{
+			{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{Name: corev1.ResourceMemory,
+				Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To[int32](70)}}},
+			cpuMetricSpec(80),
+		}}}
+	ac, err := HPAFields(live, HPASettings{MaxReplicas: ptr.To[int32](12), TargetCPUUtilization: ptr.To[int32](65)})
+	g.Expect(err).NotTo(HaveOccurred())
+	raw, err := json.Marshal(ac)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(raw)).To(MatchJSON(`{"kind":"HorizontalPodAutoscaler","apiVersion":"autoscaling/v2","metadata":{"name":"orders","namespace":"shop"},
+		"spec":{"maxReplicas":12,"metrics":[
+			{"type":"Resource","resource":{"name":"memory","target":{"type":"Utilization","averageUtilization":70}}},
+			{"type":"Resource","resource":{"name":"cpu","target":{"type":"Utilization","averageUtilization":65}}}]}}`))
+	g.Expect(*live.Spec.Metrics[1].Resource.Target.AverageUtilization).To(Equal(int32(80)), "the live object is not modified")
+	g.Expect(*SettingsOf(live).TargetCPUUtilization).To(Equal(int32(80)))
+}

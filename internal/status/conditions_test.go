@@ -1,0 +1,123 @@
+package status
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+)
+
+var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func base() Facts {
+	return Facts{Generation: 3, Now: now, Mode: v1.ModeAuto, Observed: true, Evaluated: true, SLOKnown: true, SLOMet: true}
+}
+
+func TestSetters(t *testing.T) {
+	conflict := Conflict{Knob: "DB_POOL_MAX_CONNECTIONS", Field: "Deployment orders-api spec.template.spec.containers[app].env[DB_POOL_MAX_CONNECTIONS]",
+		Manager: "argocd-controller", Applied: "20", Live: "10"}
+	for _, tc := range []struct {
+		name   string
+		facts  func(*Facts)
+		set    func(*[]metav1.Condition, Facts)
+		typ    string
+		status metav1.ConditionStatus
+		reason string
+		msg    string
+	}{
+		{"ready when tuning", func(*Facts) {}, SetReady, v1.ConditionReady, metav1.ConditionTrue, v1.ReasonSucceeded, ""},
+		{"ready false on a missing target", func(f *Facts) { f.Blocker = &Blocker{Reason: v1.ReasonTargetNotFound, Message: "Deployment shop/x not found"} },
+			SetReady, v1.ConditionReady, metav1.ConditionFalse, v1.ReasonTargetNotFound, "shop/x"},
+		{"ready false on a conflict", func(f *Facts) { f.Conflicts = []Conflict{conflict} },
+			SetReady, v1.ConditionReady, metav1.ConditionFalse, v1.ReasonFieldConflict, "argocd-controller"},
+		{"ready false without SLO signals", func(f *Facts) { f.SLOMissing = []string{"latencyP99: EndpointDown"} },
+			SetReady, v1.ConditionReady, metav1.ConditionFalse, v1.ReasonMetricsUnavailable, ""},
+		{"ready when paused", func(f *Facts) { f.Paused = true }, SetReady, v1.ConditionReady, metav1.ConditionTrue, v1.ReasonPaused, ""},
+		{"ready in mode Off", func(f *Facts) { f.Mode = v1.ModeOff }, SetReady, v1.ConditionReady, metav1.ConditionTrue, v1.ReasonModeOff, ""},
+		{"ready in mode Recommend", func(f *Facts) { f.Mode = v1.ModeRecommend }, SetReady, v1.ConditionReady, metav1.ConditionTrue, v1.ReasonRecommending, ""},
+		{"slo met", func(*Facts) {}, SetSLOMet, v1.ConditionSLOMet, metav1.ConditionTrue, v1.ReasonSLOMet, ""},
+		{"slo breached", func(f *Facts) { f.SLOMet, f.SLOMessage = false, "p99 180ms > 100ms" },
+			SetSLOMet, v1.ConditionSLOMet, metav1.ConditionFalse, v1.ReasonSLOBreached, "180ms"},
+		{"slo unknown without signals", func(f *Facts) { f.SLOKnown = false }, SetSLOMet, v1.ConditionSLOMet, metav1.ConditionUnknown, v1.ReasonMetricsUnavailable, ""},
+		{"slo not evaluated when blocked", func(f *Facts) { f.Evaluated, f.Blocker = false, &Blocker{Reason: v1.ReasonHPANotFound, Message: "no HPA"} },
+			SetSLOMet, v1.ConditionSLOMet, metav1.ConditionUnknown, v1.ReasonHPANotFound, "no HPA"},
+		{"metrics read", func(*Facts) {}, SetMetricsAvailable, v1.ConditionMetricsAvailable, metav1.ConditionTrue, v1.ReasonMetricsRead, ""},
+		{"metrics partly read", func(f *Facts) { f.OtherMissing = []string{"poolWait: Empty"} },
+			SetMetricsAvailable, v1.ConditionMetricsAvailable, metav1.ConditionTrue, v1.ReasonMetricsRead, "poolWait: Empty"},
+		{"metrics unavailable", func(f *Facts) { f.SLOMissing = []string{"latencyP99: EndpointDown: refused"} },
+			SetMetricsAvailable, v1.ConditionMetricsAvailable, metav1.ConditionFalse, v1.ReasonMetricsUnavailable, "EndpointDown"},
+		{"metrics not read", func(f *Facts) { f.Observed = false }, SetMetricsAvailable, v1.ConditionMetricsAvailable, metav1.ConditionUnknown, v1.ReasonReconciling, ""},
+		{"progressing while rolling out", func(f *Facts) { f.RolloutInProgress = true }, SetProgressing, v1.ConditionProgressing, metav1.ConditionTrue, v1.ReasonRollingOut, ""},
+		{"progressing while settling", func(f *Facts) { f.Pending = &v1.Decision{Family: "pool", Time: metav1.NewTime(now)} },
+			SetProgressing, v1.ConditionProgressing, metav1.ConditionTrue, v1.ReasonSettling, "pool"},
+		{"idle", func(*Facts) {}, SetProgressing, v1.ConditionProgressing, metav1.ConditionFalse, v1.ReasonIdle, ""},
+		{"stalled on a bad spec", func(f *Facts) { f.Blocker = &Blocker{Reason: v1.ReasonInvalidSpec, Message: "no container", Stalled: true} },
+			SetStalled, v1.ConditionStalled, metav1.ConditionTrue, v1.ReasonInvalidSpec, "no container"},
+		{"stalled on a conflict", func(f *Facts) { f.Conflicts = []Conflict{conflict} },
+			SetStalled, v1.ConditionStalled, metav1.ConditionTrue, v1.ReasonFieldConflict, "env[DB_POOL_MAX_CONNECTIONS] is owned by \"argocd-controller\""},
+		{"not stalled while waiting", func(f *Facts) { f.Blocker = &Blocker{Reason: v1.ReasonTargetNotFound} },
+			SetStalled, v1.ConditionStalled, metav1.ConditionFalse, v1.ReasonSucceeded, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			f := base()
+			tc.facts(&f)
+			var conds []metav1.Condition
+			tc.set(&conds, f)
+			g.Expect(conds).To(HaveLen(1))
+			c := conds[0]
+			g.Expect(c.Type).To(Equal(tc.typ))
+			g.Expect(c.Status).To(Equal(tc.status))
+			g.Expect(c.Reason).To(Equal(tc.reason))
+			g.Expect(c.Message).To(ContainSubstring(tc.msg))
+			g.Expect(c.ObservedGeneration).To(Equal(int64(3)))
+			g.Expect(c.LastTransitionTime.Time).To(Equal(now))
+		})
+	}
+}
+
+func TestTransitionTimeMovesOnlyOnStatusChange(t *testing.T) {
+	g := NewWithT(t)
+	var conds []metav1.Condition
+	f := base()
+	SetAll(&conds, f)
+	g.Expect(conds).To(HaveLen(5))
+	later := f
+	later.Now, later.Generation = now.Add(time.Minute), 4
+	SetAll(&conds, later)
+	for _, c := range conds {
+		g.Expect(c.LastTransitionTime.Time).To(Equal(now), c.Type)
+		g.Expect(c.ObservedGeneration).To(Equal(int64(4)), c.Type)
+	}
+	breached := later
+	breached.SLOMet = false
+	prev := append([]metav1.Condition(nil), conds...)
+	SetAll(&conds, breached)
+	changed := Transitions(prev, conds)
+	g.Expect(changed).To(HaveLen(1))
+	g.Expect(changed[0].Type).To(Equal(v1.ConditionSLOMet))
+	g.Expect(Healthy(changed[0])).To(BeFalse())
+}
+
+func TestHistoryIsBoundedAndJudged(t *testing.T) {
+	g := NewWithT(t)
+	st := &v1.PerformanceProfileStatus{}
+	for i := range 12 {
+		Record(st, v1.Decision{Time: metav1.NewTime(now.Add(time.Duration(i) * time.Minute)), Family: "pool",
+			Outcome: v1.OutcomeKept, Changes: []v1.Change{{Knob: "A", From: "1", To: string(rune('a' + i))}}})
+	}
+	Record(st, v1.Decision{Time: metav1.NewTime(now.Add(time.Hour)), Family: "cache", Outcome: v1.OutcomePending,
+		Changes: []v1.Change{{Knob: "B", From: "1", To: "2"}}})
+	g.Expect(st.History).To(HaveLen(MaxHistory))
+	g.Expect(Pending(*st).Family).To(Equal("cache"))
+	g.Expect(LastApplied(st.History)).To(Equal(map[string]string{"A": "l", "B": "2"}))
+
+	d := Judge(st, v1.OutcomeRolledBack, "p99 worse")
+	g.Expect(d).NotTo(BeNil())
+	g.Expect(st.LastAdjustment.Outcome).To(Equal(v1.OutcomeRolledBack))
+	g.Expect(Pending(*st)).To(BeNil())
+	g.Expect(Judge(st, v1.OutcomeKept, "")).To(BeNil())
+}
