@@ -60,7 +60,7 @@ func TestObserveHealthyBatch(t *testing.T) {
 		g.Expect(x).To(BeNumerically("~", v, 1e-9), string(sig))
 	}
 	// Freshness: the latency family's newest raw sample is 5 s old.
-	g.Expect(a.Values[signals.LatencyP99].At).To(BeTemporally("==", t0.Add(-5 * time.Second)))
+	g.Expect(a.Values[signals.LatencyP99].At).To(BeTemporally("==", t0.Add(-5*time.Second)))
 	g.Expect(a.Values[signals.Throughput].At).To(BeTemporally("==", t0))
 
 	b := got["shop/payments"]
