@@ -22,8 +22,8 @@ type Metrics struct {
 
 // Results of an adjustment or rollback.
 const (
-	resultApplied     = "applied"
-	resultFailed      = "failed"
+	resultApplied = "applied"
+	resultFailed  = "failed"
 )
 
 // NewMetrics creates the metrics and registers them with reg.

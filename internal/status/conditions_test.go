@@ -29,7 +29,9 @@ func TestSetters(t *testing.T) {
 		msg    string
 	}{
 		{"ready when tuning", func(*Facts) {}, SetReady, v1.ConditionReady, metav1.ConditionTrue, v1.ReasonSucceeded, ""},
-		{"ready false on a missing target", func(f *Facts) { f.Blocker = &Blocker{Reason: v1.ReasonTargetNotFound, Message: "Deployment shop/x not found"} },
+		{"ready false on a missing target", func(f *Facts) {
+			f.Blocker = &Blocker{Reason: v1.ReasonTargetNotFound, Message: "Deployment shop/x not found"}
+		},
 			SetReady, v1.ConditionReady, metav1.ConditionFalse, v1.ReasonTargetNotFound, "shop/x"},
 		{"ready false on a conflict", func(f *Facts) { f.Conflicts = []Conflict{conflict} },
 			SetReady, v1.ConditionReady, metav1.ConditionFalse, v1.ReasonFieldConflict, "argocd-controller"},
@@ -42,7 +44,9 @@ func TestSetters(t *testing.T) {
 		{"slo breached", func(f *Facts) { f.SLOMet, f.SLOMessage = false, "p99 180ms > 100ms" },
 			SetSLOMet, v1.ConditionSLOMet, metav1.ConditionFalse, v1.ReasonSLOBreached, "180ms"},
 		{"slo unknown without signals", func(f *Facts) { f.SLOKnown = false }, SetSLOMet, v1.ConditionSLOMet, metav1.ConditionUnknown, v1.ReasonMetricsUnavailable, ""},
-		{"slo not evaluated when blocked", func(f *Facts) { f.Evaluated, f.Blocker = false, &Blocker{Reason: v1.ReasonHPANotFound, Message: "no HPA"} },
+		{"slo not evaluated when blocked", func(f *Facts) {
+			f.Evaluated, f.Blocker = false, &Blocker{Reason: v1.ReasonHPANotFound, Message: "no HPA"}
+		},
 			SetSLOMet, v1.ConditionSLOMet, metav1.ConditionUnknown, v1.ReasonHPANotFound, "no HPA"},
 		{"metrics read", func(*Facts) {}, SetMetricsAvailable, v1.ConditionMetricsAvailable, metav1.ConditionTrue, v1.ReasonMetricsRead, ""},
 		{"metrics partly read", func(f *Facts) { f.OtherMissing = []string{"poolWait: Empty"} },
@@ -54,7 +58,9 @@ func TestSetters(t *testing.T) {
 		{"progressing while settling", func(f *Facts) { f.Pending = &v1.Decision{Family: "pool", Time: metav1.NewTime(now)} },
 			SetProgressing, v1.ConditionProgressing, metav1.ConditionTrue, v1.ReasonSettling, "pool"},
 		{"idle", func(*Facts) {}, SetProgressing, v1.ConditionProgressing, metav1.ConditionFalse, v1.ReasonIdle, ""},
-		{"stalled on a bad spec", func(f *Facts) { f.Blocker = &Blocker{Reason: v1.ReasonInvalidSpec, Message: "no container", Stalled: true} },
+		{"stalled on a bad spec", func(f *Facts) {
+			f.Blocker = &Blocker{Reason: v1.ReasonInvalidSpec, Message: "no container", Stalled: true}
+		},
 			SetStalled, v1.ConditionStalled, metav1.ConditionTrue, v1.ReasonInvalidSpec, "no container"},
 		{"stalled on a conflict", func(f *Facts) { f.Conflicts = []Conflict{conflict} },
 			SetStalled, v1.ConditionStalled, metav1.ConditionTrue, v1.ReasonFieldConflict, "env[DB_POOL_MAX_CONNECTIONS] is owned by \"argocd-controller\""},
