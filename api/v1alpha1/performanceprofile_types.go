@@ -5,6 +5,19 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// Validation conventions of this API, so that every rule reads the same way:
+//
+//   - Durations are metav1.Duration strings in Go syntax ("30s", "5m", "1h30m").
+//     Each duration field carries a rule that checks the syntax, because the API
+//     server does not, and a malformed duration would break every client that
+//     decodes the object.
+//   - Non-pointer durations and structs use `omitzero`, so that a Go client that
+//     leaves them unset sends nothing and the API server applies the default.
+//   - Bounds that hold for every use of a type sit on the type; bounds that depend
+//     on the use (a pool needs at least one connection) sit on the field.
+//   - Rules that relate several fields (the connection budget, unique env names)
+//     sit on the smallest object that contains all of them.
+
 // Mode says how far navius-tuner may act on a workload.
 // +kubebuilder:validation:Enum=Auto;Recommend;Off
 type Mode string
@@ -20,22 +33,33 @@ const (
 
 // PerformanceProfileSpec declares the latency SLOs of one workload and the knobs
 // navius-tuner may turn, within bounds, to keep them.
-// +kubebuilder:validation:XValidation:rule="!has(self.connectionPool) || !has(self.connectionPool.minConnections) || !has(self.connectionPool.database) || !has(self.autoscaling) || !has(self.autoscaling.minReplicas) || self.connectionPool.minConnections.min * self.autoscaling.minReplicas.min <= self.connectionPool.database.maxConnections - self.connectionPool.database.reserved",message="connection budget can never fit: connectionPool.minConnections.min × autoscaling.minReplicas.min exceeds database.maxConnections - database.reserved"
+// +kubebuilder:validation:XValidation:rule="!has(self.connectionPool) || !has(self.connectionPool.minConnections) || !has(self.connectionPool.database) || self.connectionPool.minConnections.min * self.?autoscaling.?minReplicas.?min.orValue(1) <= self.connectionPool.database.maxConnections - self.connectionPool.database.reserved",message="connection budget can never fit: connectionPool.minConnections.min × autoscaling.minReplicas.min (1 without autoscaling) exceeds database.maxConnections - database.reserved"
+// +kubebuilder:validation:XValidation:rule="!has(self.connectionPool) || !has(self.connectionPool.maxConnections) || !has(self.connectionPool.database) || self.connectionPool.maxConnections.min * self.?autoscaling.?maxReplicas.?min.orValue(1) <= self.connectionPool.database.maxConnections - self.connectionPool.database.reserved",message="connection budget can never fit: connectionPool.maxConnections.min × autoscaling.maxReplicas.min (1 without autoscaling) exceeds database.maxConnections - database.reserved"
+// +kubebuilder:validation:XValidation:rule="!has(self.guardrails) || !has(self.guardrails.settleTime) || !has(self.interval) || duration(self.guardrails.settleTime) >= duration(self.interval)",message="guardrails.settleTime must be at least interval: a change is judged on fresh observations only"
+// +kubebuilder:validation:XValidation:rule="[?self.?connectionPool.?maxConnections.?env, ?self.?connectionPool.?minConnections.?env, ?self.?connectionPool.?maxLifetime.?env, ?self.?connectionPool.?idleTimeout.?env, ?self.?cache.?memory.?maxItems.?env, ?self.?cache.?memory.?ttl.?env, ?self.?cache.?redis.?ttl.?env, ?self.?workerThreads.?env].all(e, [?self.?connectionPool.?maxConnections.?env, ?self.?connectionPool.?minConnections.?env, ?self.?connectionPool.?maxLifetime.?env, ?self.?connectionPool.?idleTimeout.?env, ?self.?cache.?memory.?maxItems.?env, ?self.?cache.?memory.?ttl.?env, ?self.?cache.?redis.?ttl.?env, ?self.?workerThreads.?env].exists_one(f, f == e))",message="each knob needs its own environment variable: two knobs name the same env"
 type PerformanceProfileSpec struct {
 	// targetRef names the Deployment to tune, in the profile's namespace.
+	// It cannot be changed: to tune another workload, create another profile.
 	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="targetRef is immutable: delete the profile and create a new one to tune another workload"
 	TargetRef TargetRef `json:"targetRef"`
 
 	// mode is Auto (apply changes), Recommend (publish what Auto would do in
 	// status.recommendation, change nothing) or Off (report SLIs only).
+	// Defaults to Auto.
 	// +optional
 	// +kubebuilder:default=Auto
 	Mode Mode `json:"mode,omitempty"`
 
-	// interval is the control period: how often the SLIs are read and a decision is made.
+	// interval is the control period: how often the SLIs are read and a decision
+	// is made. Between 5s and 1h; defaults to 30s.
 	// +optional
 	// +kubebuilder:default="30s"
-	Interval metav1.Duration `json:"interval,omitempty"`
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="must be a duration such as 30s, 5m or 1h30m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5s') && duration(self) <= duration('1h')",message="interval must be between 5s and 1h"
+	Interval metav1.Duration `json:"interval,omitzero"`
 
 	// slo declares the service level objectives that navius-tuner keeps.
 	// +required
@@ -47,6 +71,8 @@ type PerformanceProfileSpec struct {
 
 	// connectionPool declares the database connection-pool knobs and the database's budget.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="!has(self.minConnections) || !has(self.maxConnections) || self.minConnections.min <= self.maxConnections.max",message="minConnections.min must be less than or equal to maxConnections.max"
+	// +kubebuilder:validation:XValidation:rule="!has(self.maxConnections) || self.maxConnections.min >= 1",message="maxConnections.min must be at least 1: a pool needs a connection"
 	ConnectionPool *ConnectionPool `json:"connectionPool,omitempty"`
 
 	// cache declares the two cache tiers: in-memory (L1) and Redis (L2).
@@ -60,17 +86,18 @@ type PerformanceProfileSpec struct {
 	// workerThreads is the env knob for the runtime's worker threads (the guide's
 	// starting point is one per CPU core of the container's limit).
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="self.min >= 1",message="workerThreads.min must be at least 1"
 	WorkerThreads *IntEnvKnob `json:"workerThreads,omitempty"`
 
 	// guardrails limit how fast and how often navius-tuner changes things.
 	// +optional
 	// +kubebuilder:default={}
-	Guardrails Guardrails `json:"guardrails,omitempty"`
+	Guardrails Guardrails `json:"guardrails,omitzero"`
 }
 
 // TargetRef names the workload to tune.
 type TargetRef struct {
-	// kind of the workload; only Deployment is supported.
+	// kind of the workload; only Deployment is supported. Defaults to Deployment.
 	// +optional
 	// +kubebuilder:default=Deployment
 	// +kubebuilder:validation:Enum=Deployment
@@ -80,65 +107,92 @@ type TargetRef struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="name must be a valid object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
 	Name string `json:"name"`
 
-	// container is the name of the container whose env is tuned; defaults to the first container.
+	// container is the name of the container whose env is tuned; defaults to the
+	// first container of the pod template.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="container must be a valid container name: lowercase letters, digits and '-', starting and ending with a letter or digit"
 	Container string `json:"container,omitempty"`
 }
 
 // Percentile names a latency percentile.
+// The names sort as strings in the order of the percentiles (p50 < p90 < p95 <
+// p99 < p999); the rule that a lower percentile's threshold is not above a
+// higher one's relies on it, so keep that property when adding names.
 // +kubebuilder:validation:Enum=p50;p90;p95;p99;p999
 type Percentile string
 
 const (
-	P50  Percentile = "p50"
-	P90  Percentile = "p90"
-	P95  Percentile = "p95"
-	P99  Percentile = "p99"
+	// P50 is the median latency.
+	P50 Percentile = "p50"
+	// P90 is the 90th percentile latency.
+	P90 Percentile = "p90"
+	// P95 is the 95th percentile latency.
+	P95 Percentile = "p95"
+	// P99 is the 99th percentile latency.
+	P99 Percentile = "p99"
+	// P999 is the 99.9th percentile latency.
 	P999 Percentile = "p999"
 )
 
 // LatencyObjective is one latency percentile and its threshold.
 type LatencyObjective struct {
-	// percentile is the latency percentile the threshold applies to.
+	// percentile is the latency percentile the threshold applies to: p50, p90, p95, p99 or p999.
 	// +required
 	Percentile Percentile `json:"percentile"`
 
-	// threshold is the latency the percentile must stay at or below, such as 100ms.
+	// threshold is the latency the percentile must stay at or below, such as 100ms; more than 0s.
 	// +required
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="must be a duration such as 30s, 5m or 1h30m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="threshold must be more than 0s"
 	Threshold metav1.Duration `json:"threshold"`
 }
 
 // SLO declares the objectives. At least one of latency, maxErrorRate and minThroughput is required.
 // +kubebuilder:validation:XValidation:rule="has(self.latency) || has(self.maxErrorRate) || has(self.minThroughput)",message="slo needs at least one objective: latency, maxErrorRate or minThroughput"
 type SLO struct {
-	// latency lists latency objectives, at most one per percentile.
+	// latency lists latency objectives, at most one per percentile. A lower
+	// percentile's threshold must not exceed a higher percentile's (p95 <= p99).
 	// +optional
 	// +listType=map
 	// +listMapKey=percentile
+	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=5
+	// +kubebuilder:validation:XValidation:rule="self.all(a, self.all(b, a.percentile >= b.percentile || duration(a.threshold) <= duration(b.threshold)))",message="a lower percentile's threshold must be less than or equal to a higher percentile's threshold (for example p95 <= p99)"
 	Latency []LatencyObjective `json:"latency,omitempty"`
 
-	// maxErrorRate is the largest tolerated share of 5xx responses, as a percentage such as "0.5%".
+	// maxErrorRate is the largest tolerated share of 5xx responses, as a
+	// percentage such as "0.5%"; more than 0% and at most 100%.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^0*([.]0*)?%$')",message="maxErrorRate must be more than 0%"
 	MaxErrorRate *Percent `json:"maxErrorRate,omitempty"`
 
-	// minThroughput is the request rate, in requests per second, the workload must sustain.
+	// minThroughput is the request rate, in requests per second, the workload
+	// must sustain; at least 1.
 	// +optional
-	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Minimum=1
 	MinThroughput *int32 `json:"minThroughput,omitempty"`
 
 	// window is the evaluation window of rate() and histogram_quantile().
+	// At least 1m (four scrapes at a 15s scrape interval) and at most 24h;
+	// defaults to 5m.
 	// +optional
 	// +kubebuilder:default="5m"
-	Window metav1.Duration `json:"window,omitempty"`
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="must be a duration such as 30s, 5m or 1h30m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('24h')",message="window must be between 1m and 24h: rate() needs at least four scrapes, and a 15s scrape interval is common"
+	Window metav1.Duration `json:"window,omitzero"`
 }
 
 // Percent is a percentage written as a decimal number followed by %, such as "0.5%" or "82%".
-// +kubebuilder:validation:Pattern=`^(100(\.0+)?|[0-9]{1,2}(\.[0-9]+)?)%$`
 // +kubebuilder:validation:MaxLength=12
+// +kubebuilder:validation:XValidation:rule="self.matches('^(100([.]0+)?|[0-9]{1,2}([.][0-9]+)?)%$')",message="must be a percentage between 0% and 100%, such as 0.5%"
 type Percent string
 
 // MetricsSource says where the signals come from.
@@ -148,9 +202,12 @@ type MetricsSource struct {
 	Prometheus PrometheusEndpoint `json:"prometheus"`
 
 	// labels scope every default query, such as {namespace: shop, service: orders-api}.
-	// Values are escaped: they are matched literally, never interpreted as PromQL.
+	// Keys are Prometheus label names; values are matched literally (escaped,
+	// never interpreted as PromQL). At most 10 labels.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=10
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 128 && k.matches('^[a-zA-Z_][a-zA-Z0-9_]*$'))",message="labels keys must be Prometheus label names: letters, digits and '_', not starting with a digit, at most 128 characters"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 256)",message="labels values must be at most 256 characters"
 	Labels map[string]string `json:"labels,omitempty"`
 
 	// queries override the default PromQL of individual signals.
@@ -159,31 +216,41 @@ type MetricsSource struct {
 }
 
 // PrometheusEndpoint is a Prometheus-compatible query API.
+// +kubebuilder:validation:XValidation:rule="!has(self.tls) || !isURL(self.url) || url(self.url).getScheme() == 'https'",message="tls applies only to an https:// url"
 type PrometheusEndpoint struct {
-	// url of the API, such as http://prometheus.monitoring:9090.
+	// url of the API, such as http://prometheus.monitoring:9090; http or https.
 	// +required
 	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="url must be an http:// or https:// URL with a host, such as http://prometheus.monitoring:9090"
 	URL string `json:"url"`
 
 	// authSecretRef names a Secret in the profile's namespace holding either a
 	// bearer token (key "token") or basic-auth credentials (keys "username" and "password").
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="self.?name.orValue('') != ''",message="authSecretRef.name must name a Secret"
 	AuthSecretRef *corev1.LocalObjectReference `json:"authSecretRef,omitempty"`
 
 	// tls configures TLS for an https URL.
 	// +optional
 	TLS *TLSConfig `json:"tls,omitempty"`
 
-	// timeout bounds each query.
+	// timeout bounds each query. Between 1s and 5m; defaults to 10s.
 	// +optional
 	// +kubebuilder:default="10s"
-	Timeout metav1.Duration `json:"timeout,omitempty"`
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="must be a duration such as 30s, 5m or 1h30m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('5m')",message="timeout must be between 1s and 5m"
+	Timeout metav1.Duration `json:"timeout,omitzero"`
 }
 
 // TLSConfig configures the TLS client.
+// +kubebuilder:validation:XValidation:rule="!(has(self.caSecretRef) && self.?insecureSkipVerify.orValue(false))",message="set caSecretRef or insecureSkipVerify, not both"
 type TLSConfig struct {
-	// caSecretRef names a Secret key holding the PEM CA bundle that signs the server's certificate.
+	// caSecretRef names a Secret key, in the profile's namespace, holding the PEM
+	// CA bundle that signs the server's certificate. Without it the system roots are used.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="self.?name.orValue('') != ''",message="caSecretRef.name must name a Secret"
 	CASecretRef *corev1.SecretKeySelector `json:"caSecretRef,omitempty"`
 
 	// serverName overrides the name checked against the server's certificate.
@@ -197,58 +264,72 @@ type TLSConfig struct {
 }
 
 // QueryOverrides replace the default PromQL of a signal. Each query must return
-// one series for the profile (a scalar-like instant vector).
+// one series for the profile (a scalar-like instant vector). Each is at most
+// 4096 characters.
 type QueryOverrides struct {
-	// p50 latency, in seconds.
+	// latencyP50 returns the p50 latency, in seconds.
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	LatencyP50 string `json:"latencyP50,omitempty"`
-	// p95 latency, in seconds.
+	// latencyP95 returns the p95 latency, in seconds.
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	LatencyP95 string `json:"latencyP95,omitempty"`
-	// p99 latency, in seconds.
+	// latencyP99 returns the p99 latency, in seconds.
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	LatencyP99 string `json:"latencyP99,omitempty"`
-	// errorRate as a ratio between 0 and 1.
+	// errorRate returns the share of 5xx responses as a ratio between 0 and 1.
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	ErrorRate string `json:"errorRate,omitempty"`
-	// throughput in requests per second.
+	// throughput returns the request rate in requests per second.
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	Throughput string `json:"throughput,omitempty"`
-	// poolInUse is the number of pool connections in use, per pod on average.
+	// poolInUse returns the number of pool connections in use, per pod on average.
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	PoolInUse string `json:"poolInUse,omitempty"`
-	// poolWait is the average time a request waited for a pool connection, in seconds.
+	// poolWait returns the average time a request waited for a pool connection, in seconds.
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	PoolWait string `json:"poolWait,omitempty"`
-	// memoryHitRatio is the L1 hit ratio between 0 and 1.
+	// memoryHitRatio returns the L1 hit ratio between 0 and 1.
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	MemoryHitRatio string `json:"memoryHitRatio,omitempty"`
-	// redisHitRatio is the L2 hit ratio between 0 and 1.
+	// redisHitRatio returns the L2 hit ratio between 0 and 1.
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	RedisHitRatio string `json:"redisHitRatio,omitempty"`
-	// cpuUtilization is CPU use over the CPU request, between 0 and 1 (or above when bursting).
+	// cpuUtilization returns CPU use over the CPU request, between 0 and 1 (or above when bursting).
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	CPUUtilization string `json:"cpuUtilization,omitempty"`
-	// redisCPU is the Redis servers' CPU use, in cores per replica.
+	// redisCPU returns the Redis servers' CPU use, in cores per replica.
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	RedisCPU string `json:"redisCPU,omitempty"`
 }
 
 // IntEnvKnob is an integer setting passed to the container as an environment variable.
 // +kubebuilder:validation:XValidation:rule="self.min <= self.max",message="min must be less than or equal to max"
 type IntEnvKnob struct {
-	// env is the name of the container's environment variable.
+	// env is the name of the container's environment variable: letters, digits
+	// and '_', not starting with a digit. Each knob needs its own variable.
 	// +required
-	// +kubebuilder:validation:Pattern=`^[A-Za-z_][A-Za-z0-9_]*$`
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z_][A-Za-z0-9_]*$')",message="env must be a valid environment variable name: letters, digits and '_', not starting with a digit"
 	Env string `json:"env"`
 
-	// min is the smallest value navius-tuner may set.
+	// min is the smallest value navius-tuner may set; at least 0.
 	// +required
 	// +kubebuilder:validation:Minimum=0
 	Min int32 `json:"min"`
 
-	// max is the largest value navius-tuner may set.
+	// max is the largest value navius-tuner may set; at least min.
 	// +required
 	// +kubebuilder:validation:Minimum=0
 	Max int32 `json:"max"`
@@ -257,43 +338,56 @@ type IntEnvKnob struct {
 // DurationEnvKnob is a duration passed to the container as an environment
 // variable holding whole seconds.
 // +kubebuilder:validation:XValidation:rule="duration(self.min) <= duration(self.max)",message="min must be less than or equal to max"
+// +kubebuilder:validation:XValidation:rule="duration(self.min) >= duration('1s')",message="min must be at least 1s: the variable holds whole seconds"
 type DurationEnvKnob struct {
-	// env is the name of the container's environment variable (its value is whole seconds).
+	// env is the name of the container's environment variable (its value is whole
+	// seconds): letters, digits and '_', not starting with a digit. Each knob
+	// needs its own variable.
 	// +required
-	// +kubebuilder:validation:Pattern=`^[A-Za-z_][A-Za-z0-9_]*$`
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z_][A-Za-z0-9_]*$')",message="env must be a valid environment variable name: letters, digits and '_', not starting with a digit"
 	Env string `json:"env"`
 
-	// min is the shortest duration navius-tuner may set, such as 10s.
+	// min is the shortest duration navius-tuner may set, such as 10s; at least 1s.
 	// +required
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="must be a duration such as 30s, 5m or 1h30m"
 	Min metav1.Duration `json:"min"`
 
-	// max is the longest duration navius-tuner may set, such as 10m.
+	// max is the longest duration navius-tuner may set, such as 10m; at least min.
 	// +required
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="must be a duration such as 30s, 5m or 1h30m"
 	Max metav1.Duration `json:"max"`
 }
 
 // Int32Range bounds an integer setting that is not an env knob.
 // +kubebuilder:validation:XValidation:rule="self.min <= self.max",message="min must be less than or equal to max"
 type Int32Range struct {
-	// min is the smallest value navius-tuner may set.
+	// min is the smallest value navius-tuner may set; at least 0.
 	// +required
 	// +kubebuilder:validation:Minimum=0
 	Min int32 `json:"min"`
 
-	// max is the largest value navius-tuner may set.
+	// max is the largest value navius-tuner may set; at least min.
 	// +required
 	// +kubebuilder:validation:Minimum=0
 	Max int32 `json:"max"`
 }
 
-// ConnectionPool declares the pool knobs.
+// ConnectionPool declares the pool knobs. The database budget is checked
+// against the knobs and the autoscaling bounds: a combination that can never fit
+// is refused, and the operator keeps the live combination within the budget.
 type ConnectionPool struct {
-	// maxConnections is the env knob for the pool's maximum size per pod.
+	// maxConnections is the env knob for the pool's maximum size per pod; min at least 1.
 	// +optional
 	MaxConnections *IntEnvKnob `json:"maxConnections,omitempty"`
 
-	// minConnections is the env knob for the pool's minimum (idle) size per pod.
+	// minConnections is the env knob for the pool's minimum (idle) size per pod;
+	// its min must not exceed maxConnections.max.
 	// +optional
 	MinConnections *IntEnvKnob `json:"minConnections,omitempty"`
 
@@ -315,13 +409,15 @@ type ConnectionPool struct {
 // DatabaseBudget is the shared database's connection limit.
 // +kubebuilder:validation:XValidation:rule="self.reserved < self.maxConnections",message="reserved must be less than maxConnections"
 type DatabaseBudget struct {
-	// maxConnections is the database's connection limit (max_connections).
+	// maxConnections is the database's connection limit (max_connections); at least 1.
 	// +required
 	// +kubebuilder:validation:Minimum=1
 	MaxConnections int32 `json:"maxConnections"`
 
-	// reserved connections are kept free for others (admins, migrations, other services).
+	// reserved connections are kept free for others (admins, migrations, other
+	// services); less than maxConnections. Defaults to 0.
 	// +optional
+	// +kubebuilder:default=0
 	// +kubebuilder:validation:Minimum=0
 	Reserved int32 `json:"reserved,omitempty"`
 }
@@ -354,7 +450,7 @@ type RedisCache struct {
 	// +optional
 	TTL *DurationEnvKnob `json:"ttl,omitempty"`
 
-	// replicas scales the Redis read replicas (not shards) of a StatefulSet or Deployment.
+	// replicas scales the Redis read replicas (not shards) of one StatefulSet or Deployment.
 	// +optional
 	Replicas *RedisReplicas `json:"replicas,omitempty"`
 }
@@ -362,16 +458,17 @@ type RedisCache struct {
 // RedisReplicas scales the Redis read replicas.
 // +kubebuilder:validation:XValidation:rule="self.min <= self.max",message="min must be less than or equal to max"
 type RedisReplicas struct {
-	// targetRef names the Redis StatefulSet or Deployment in the profile's namespace.
+	// targetRef names the one Redis StatefulSet or Deployment, in the profile's
+	// namespace, whose spec.replicas navius-tuner scales.
 	// +required
 	TargetRef WorkloadRef `json:"targetRef"`
 
-	// min is the fewest replicas navius-tuner may set.
+	// min is the fewest replicas navius-tuner may set; at least 0.
 	// +required
 	// +kubebuilder:validation:Minimum=0
 	Min int32 `json:"min"`
 
-	// max is the most replicas navius-tuner may set.
+	// max is the most replicas navius-tuner may set; at least min, at most 100.
 	// +required
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
@@ -389,6 +486,7 @@ type WorkloadRef struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="name must be a valid object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
 	Name string `json:"name"`
 }
 
@@ -397,26 +495,33 @@ type WorkloadRef struct {
 // +kubebuilder:validation:XValidation:rule="has(self.hpaRef) != has(self.managed)",message="set exactly one of hpaRef (tune an existing HPA) and managed (navius-tuner creates and owns the HPA)"
 // +kubebuilder:validation:XValidation:rule="!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas.min <= self.maxReplicas.max",message="minReplicas.min must be less than or equal to maxReplicas.max"
 type Autoscaling struct {
-	// hpaRef names an existing HorizontalPodAutoscaler for the target, in the profile's namespace.
+	// hpaRef names an existing HorizontalPodAutoscaler for the target, in the
+	// profile's namespace. navius-tuner then tunes that HPA and never writes the
+	// Deployment's replicas. Exactly one of hpaRef and managed.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="self.?name.orValue('') != ''",message="hpaRef.name must name an HPA"
 	HPARef *corev1.LocalObjectReference `json:"hpaRef,omitempty"`
 
 	// managed asks navius-tuner to create and own an HPA for the target. Prefer
 	// this when the workload is managed by GitOps: the HPA is not in Git, so Git
-	// and navius-tuner never fight over it.
+	// and navius-tuner never fight over it. Exactly one of hpaRef and managed.
 	// +optional
 	Managed *ManagedHPA `json:"managed,omitempty"`
 
-	// minReplicas bounds the HPA's minReplicas.
+	// minReplicas bounds the HPA's minReplicas; min at least 1.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="self.min >= 1",message="minReplicas.min must be at least 1"
 	MinReplicas *Int32Range `json:"minReplicas,omitempty"`
 
-	// maxReplicas bounds the HPA's maxReplicas.
+	// maxReplicas bounds the HPA's maxReplicas; min at least 1.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="self.min >= 1",message="maxReplicas.min must be at least 1"
 	MaxReplicas *Int32Range `json:"maxReplicas,omitempty"`
 
-	// targetCPUUtilization bounds the HPA's average CPU utilization target, in percent of the CPU request.
+	// targetCPUUtilization bounds the HPA's average CPU utilization target, in
+	// percent of the CPU request; between 1 and 100.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="self.min >= 1 && self.max <= 100",message="targetCPUUtilization must be between 1 and 100 (percent of the CPU request)"
 	TargetCPUUtilization *Int32Range `json:"targetCPUUtilization,omitempty"`
 
 	// behavior lets navius-tuner tune the HPA's scale-down stabilization window.
@@ -429,30 +534,40 @@ type ManagedHPA struct {
 	// name of the HPA to create; defaults to the target's name.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="name must be a valid object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
 	Name string `json:"name,omitempty"`
 }
 
 // BehaviorTuning bounds the HPA behaviour settings navius-tuner may set.
-// +kubebuilder:validation:XValidation:rule="duration(self.scaleDownStabilizationWindow.min) <= duration(self.scaleDownStabilizationWindow.max)",message="scaleDownStabilizationWindow.min must be less than or equal to its max"
+// +kubebuilder:validation:XValidation:rule="duration(self.scaleDownStabilizationWindow.max) <= duration('1h')",message="scaleDownStabilizationWindow.max must be at most 1h (the HPA's limit)"
 type BehaviorTuning struct {
-	// scaleDownStabilizationWindow bounds the HPA's scale-down stabilization window.
+	// scaleDownStabilizationWindow bounds the HPA's scale-down stabilization
+	// window (spec.behavior.scaleDown.stabilizationWindowSeconds); at most 1h.
 	// +required
 	ScaleDownStabilizationWindow DurationRange `json:"scaleDownStabilizationWindow"`
 }
 
 // DurationRange bounds a duration setting that is not an env knob.
+// +kubebuilder:validation:XValidation:rule="duration(self.min) <= duration(self.max)",message="min must be less than or equal to max"
 type DurationRange struct {
-	// min is the shortest duration navius-tuner may set.
+	// min is the shortest duration navius-tuner may set, such as 0s.
 	// +required
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="must be a duration such as 30s, 5m or 1h30m"
 	Min metav1.Duration `json:"min"`
-	// max is the longest duration navius-tuner may set.
+	// max is the longest duration navius-tuner may set, such as 10m; at least min.
 	// +required
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="must be a duration such as 30s, 5m or 1h30m"
 	Max metav1.Duration `json:"max"`
 }
 
 // Guardrails limit how fast and how often navius-tuner changes things.
 type Guardrails struct {
-	// maxStepPercent is the largest relative change of any knob in one step.
+	// maxStepPercent is the largest relative change of any knob in one step, in
+	// percent of its current value. Between 1 and 400; defaults to 50.
 	// +optional
 	// +kubebuilder:default=50
 	// +kubebuilder:validation:Minimum=1
@@ -460,19 +575,26 @@ type Guardrails struct {
 	MaxStepPercent int32 `json:"maxStepPercent,omitempty"`
 
 	// settleTime is how long a change must settle (rollout done, a full window
-	// observed) before it is judged and before the next change.
+	// observed) before it is judged and before the next change. At least interval
+	// and at most 24h; defaults to 3m.
 	// +optional
 	// +kubebuilder:default="3m"
-	SettleTime metav1.Duration `json:"settleTime,omitempty"`
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="must be a duration such as 30s, 5m or 1h30m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('24h')",message="settleTime must be at most 24h"
+	SettleTime metav1.Duration `json:"settleTime,omitzero"`
 
 	// maxRolloutsPerHour limits env changes, each of which restarts the pods.
+	// Between 1 and 60; defaults to 2.
 	// +optional
 	// +kubebuilder:default=2
-	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=60
 	MaxRolloutsPerHour int32 `json:"maxRolloutsPerHour,omitempty"`
 
-	// rollbackOnRegression restores the previous value when a change made the SLIs worse.
+	// rollbackOnRegression restores the previous value when a change made the
+	// SLIs worse. Defaults to true.
 	// +optional
 	// +kubebuilder:default=true
 	RollbackOnRegression *bool `json:"rollbackOnRegression,omitempty"`
@@ -484,7 +606,8 @@ type PerformanceProfileStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready, SLOMet, MetricsAvailable, Progressing, Stalled.
+	// conditions are Ready (the summary), SLOMet, MetricsAvailable, Progressing
+	// and Stalled, each with a reason and the generation it was computed from.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -507,7 +630,7 @@ type PerformanceProfileStatus struct {
 	// +optional
 	LastAdjustment *Decision `json:"lastAdjustment,omitempty"`
 
-	// history holds the last decisions that changed something, newest last.
+	// history holds the last decisions that changed something, newest last; at most 10.
 	// +optional
 	// +kubebuilder:validation:MaxItems=10
 	History []Decision `json:"history,omitempty"`
@@ -552,6 +675,7 @@ type SLIs struct {
 	// missing lists the signals that could not be read, each with the reason.
 	// +optional
 	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=256
 	Missing []string `json:"missing,omitempty"`
 }
 
@@ -559,6 +683,7 @@ type SLIs struct {
 type KnobValues struct {
 	// env maps each tuned environment variable to its value.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=16
 	Env map[string]string `json:"env,omitempty"`
 	// redisReplicas is the Redis workload's spec.replicas.
 	// +optional
@@ -573,8 +698,10 @@ type KnobValues struct {
 
 // HPAValues are the HPA settings navius-tuner tunes.
 type HPAValues struct {
+	// minReplicas is the HPA's spec.minReplicas.
 	// +optional
 	MinReplicas *int32 `json:"minReplicas,omitempty"`
+	// maxReplicas is the HPA's spec.maxReplicas.
 	// +optional
 	MaxReplicas int32 `json:"maxReplicas,omitempty"`
 	// targetCPUUtilization in percent.
@@ -624,10 +751,12 @@ type Change struct {
 	Knob string `json:"knob"`
 	// from is the value before the change.
 	// +required
+	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	From string `json:"from"`
 	// to is the value after the change.
 	// +required
+	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	To string `json:"to"`
 }
@@ -639,6 +768,7 @@ type Decision struct {
 	Time metav1.Time `json:"time"`
 	// family of knobs changed: pool, cache, redis, autoscaling or workers.
 	// +required
+	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	Family string `json:"family"`
 	// changes applied.
@@ -686,6 +816,7 @@ type Decision struct {
 // connection pool, caches and autoscaling within declared bounds.
 type PerformanceProfile struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
@@ -703,9 +834,11 @@ type PerformanceProfile struct {
 // PerformanceProfileList is a list of PerformanceProfiles.
 type PerformanceProfileList struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard list metadata.
 	// +optional
 	metav1.ListMeta `json:"metadata,omitempty"`
-	Items           []PerformanceProfile `json:"items"`
+	// items are the PerformanceProfiles.
+	Items []PerformanceProfile `json:"items"`
 }
 
 func init() {
