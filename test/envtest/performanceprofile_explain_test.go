@@ -218,3 +218,29 @@ func TestPerformanceProfileExplain(t *testing.T) {
 		}
 	}
 }
+
+// `kubectl get` shows the printer columns, by the fully qualified name, the
+// short names and the category.
+func TestPerformanceProfilePrinterColumns(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	k := newKubectl(t, g)
+	ensureNamespace(g, validationNamespace)
+	u := profileFrom(g, validProfile, set("metadata.name", `printed`))
+	g.Expect(env.Client.Create(ctx, u)).To(Succeed())
+	t.Cleanup(func() { _ = env.Client.Delete(ctx, u) })
+	g.Expect(unstructured.SetNestedField(u.Object, map[string]any{
+		"slis":       map[string]any{"p99": "93ms"},
+		"conditions": []any{map[string]any{"type": "Ready", "status": "True", "reason": "Succeeded", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}},
+	}, "status")).To(Succeed())
+	g.Expect(env.Client.Status().Update(ctx, u)).To(Succeed())
+
+	for _, name := range []string{"performanceprofiles.tuning.navius.io", "perfprofile", "npp", "navius"} {
+		out, err := k.run("get", name, "-n", validationNamespace, "--field-selector=metadata.name=printed")
+		g.Expect(err).NotTo(HaveOccurred())
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		g.Expect(lines).To(HaveLen(2), out)
+		g.Expect(strings.Fields(lines[0])).To(Equal([]string{"NAME", "MODE", "TARGET", "SLO", "P99", "READY", "AGE"}), name)
+		g.Expect(strings.Fields(lines[1])[:6]).To(Equal([]string{"printed", "Auto", "orders-api", "100ms", "93ms", "True"}), name)
+	}
+}
