@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -56,7 +57,7 @@ func TargetOf(p *tuningv1alpha1.PerformanceProfile) metrics.Target {
 	}
 	for _, l := range p.Spec.SLO.Latency {
 		s, ok := signals.LatencySignal(string(l.Percentile))
-		if ok && !containsSignal(t.Percentiles, s) {
+		if ok && !slices.Contains(t.Percentiles, s) {
 			t.Percentiles = append(t.Percentiles, s)
 		}
 	}
@@ -65,15 +66,6 @@ func TargetOf(p *tuningv1alpha1.PerformanceProfile) metrics.Target {
 		t.Redis = &metrics.Workload{Namespace: p.Namespace, Name: ref.Name, Kind: ref.Kind}
 	}
 	return t
-}
-
-func containsSignal(ss []signals.Signal, s signals.Signal) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // endpoint resolves the profile's Prometheus endpoint and its credentials.
