@@ -202,12 +202,14 @@ type MetricsSource struct {
 	Prometheus PrometheusEndpoint `json:"prometheus"`
 
 	// labels scope every default query, such as {namespace: shop, service: orders-api}.
-	// Keys are Prometheus label names; values are matched literally (escaped,
-	// never interpreted as PromQL). At most 10 labels.
+	// Keys are Prometheus label names other than the reserved le, navius_part
+	// and __*; values are matched literally (escaped, never interpreted as
+	// PromQL). At most 10 labels.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=10
 	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 128 && k.matches('^[a-zA-Z_][a-zA-Z0-9_]*$'))",message="labels keys must be Prometheus label names: letters, digits and '_', not starting with a digit, at most 128 characters"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 256)",message="labels values must be at most 256 characters"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k != 'le' && k != 'navius_part' && !k.startsWith('__'))",message="labels must not use the reserved label names le and navius_part, nor names starting with __"
 	Labels map[string]string `json:"labels,omitempty"`
 
 	// queries override the default PromQL of individual signals.
