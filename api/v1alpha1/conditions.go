@@ -14,31 +14,54 @@ const FieldManager = "navius-tuner"
 // Condition types. They follow kstatus: Ready is the summary, Stalled means
 // navius-tuner cannot make progress without a change by a person.
 const (
-	ConditionReady            = "Ready"
-	ConditionSLOMet           = "SLOMet"
+	// ConditionReady summarises the others: True when navius-tuner does its job for the profile.
+	ConditionReady = "Ready"
+	// ConditionSLOMet says whether every SLO held in the latest observation.
+	ConditionSLOMet = "SLOMet"
+	// ConditionMetricsAvailable is True when every SLO signal was read.
 	ConditionMetricsAvailable = "MetricsAvailable"
-	ConditionProgressing      = "Progressing"
-	ConditionStalled          = "Stalled"
+	// ConditionProgressing is True while the target rolls out or a change settles.
+	ConditionProgressing = "Progressing"
+	// ConditionStalled is True when only a person can unblock the profile.
+	ConditionStalled = "Stalled"
 )
 
-// Condition reasons.
+// Condition reasons. docs/api.md lists which condition uses which.
 const (
-	ReasonSucceeded          = "Succeeded"
-	ReasonSLOMet             = "SLOMet"
-	ReasonSLOBreached        = "SLOBreached"
-	ReasonMetricsRead        = "MetricsRead"
+	// ReasonSucceeded: navius-tuner tunes within the declared bounds; nothing stops it.
+	ReasonSucceeded = "Succeeded"
+	// ReasonSLOMet: every SLO held.
+	ReasonSLOMet = "SLOMet"
+	// ReasonSLOBreached: at least one SLO was breached.
+	ReasonSLOBreached = "SLOBreached"
+	// ReasonMetricsRead: the needed signals were read.
+	ReasonMetricsRead = "MetricsRead"
+	// ReasonMetricsUnavailable: SLO signals are missing, empty, NaN or stale; every knob is held.
 	ReasonMetricsUnavailable = "MetricsUnavailable"
-	ReasonSettling           = "Settling"
-	ReasonRollingOut         = "RollingOut"
-	ReasonIdle               = "Idle"
-	ReasonTargetNotFound     = "TargetNotFound"
-	ReasonHPANotFound        = "HPANotFound"
-	ReasonRedisNotFound      = "RedisNotFound"
-	ReasonInvalidSpec        = "InvalidSpec"
-	ReasonFieldConflict      = "FieldConflict"
-	ReasonPaused             = "Paused"
-	ReasonModeOff            = "ModeOff"
-	ReasonRecommending       = "Recommending"
-	ReasonNoDiagnosis        = "NoDiagnosis"
-	ReasonReconciling        = "Reconciling"
+	// ReasonSettling: a change is settling before it is judged.
+	ReasonSettling = "Settling"
+	// ReasonRollingOut: the target Deployment is rolling out.
+	ReasonRollingOut = "RollingOut"
+	// ReasonIdle: no change is settling.
+	ReasonIdle = "Idle"
+	// ReasonTargetNotFound: the target Deployment does not exist (yet).
+	ReasonTargetNotFound = "TargetNotFound"
+	// ReasonHPANotFound: the HPA named by spec.autoscaling.hpaRef does not exist (yet).
+	ReasonHPANotFound = "HPANotFound"
+	// ReasonRedisNotFound: the Redis workload of spec.cache.redis.replicas does not exist (yet).
+	ReasonRedisNotFound = "RedisNotFound"
+	// ReasonInvalidSpec: the spec does not match the cluster; a person must change it.
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonFieldConflict: another field manager took over a field navius-tuner applied.
+	ReasonFieldConflict = "FieldConflict"
+	// ReasonPaused: the paused annotation is set; only status is written.
+	ReasonPaused = "Paused"
+	// ReasonModeOff: mode Off; SLIs are reported, nothing is changed.
+	ReasonModeOff = "ModeOff"
+	// ReasonRecommending: mode Recommend; status.recommendation holds what Auto would apply.
+	ReasonRecommending = "Recommending"
+	// ReasonNoDiagnosis: an SLO was breached but no bottleneck was identified, so nothing is changed.
+	ReasonNoDiagnosis = "NoDiagnosis"
+	// ReasonReconciling: the first observation has not been made yet.
+	ReasonReconciling = "Reconciling"
 )
