@@ -21,6 +21,7 @@ import (
 var controllers = []string{
 	"deployment-controller",
 	"replicaset-controller",
+	"statefulset-controller",
 	"horizontal-pod-autoscaler-controller",
 	"serviceaccount-controller",
 	"serviceaccount-token-controller",
