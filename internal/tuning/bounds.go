@@ -94,7 +94,7 @@ func (d *decider) maxPoolInBudget() (int64, bool) {
 	if !ok {
 		return 0, false
 	}
-	return max(limit/(d.budgetPods()+d.surge()), 0), true
+	return max(limit/max(d.budgetPods()+d.surge(), 1), 0), true
 }
 
 // maxPodsInBudget is the largest HPA maxReplicas the budget allows at pool size pool.
@@ -200,6 +200,7 @@ func (d *decider) adopt(p proposal) string {
 		}
 		keep = append(keep, c)
 	}
+	keep, notes = d.withinBudget(keep, notes)
 	if len(keep) == 0 {
 		if len(notes) == 0 {
 			notes = append(notes, "nothing to change")
@@ -233,4 +234,47 @@ func (d *decider) changeText(cs []Change) string {
 		parts = append(parts, fmt.Sprintf("%s %s -> %s", c.Knob, from, k.fmtValue(c.To)))
 	}
 	return joinNotes(parts)
+}
+
+// withinBudget caps raises of the pool max and of maxReplicas so that
+// (maxReplicas + surge) × pool max stays within the database budget, judged on
+// the values after all the changes.
+func (d *decider) withinBudget(cs []Change, notes []string) ([]Change, []string) {
+	limit, ok := d.connLimit()
+	pk, declared := d.ks.role(rolePoolMax)
+	if !ok || !declared {
+		return cs, notes
+	}
+	pool, hasPool := d.poolSize()
+	pods := d.budgetPods()
+	for _, c := range cs {
+		switch c.Knob {
+		case pk.knob:
+			pool, hasPool = c.To, true
+		case KnobHPAMaxReplicas:
+			pods = c.To
+		}
+	}
+	if !hasPool || (pods+d.surge())*pool <= limit {
+		return cs, notes
+	}
+	var keep []Change
+	for _, c := range cs {
+		raise := !c.HasFrom || c.To > c.From
+		switch {
+		case raise && c.Knob == pk.knob:
+			c.To = limit / max(pods+d.surge(), 1)
+		case raise && c.Knob == KnobHPAMaxReplicas:
+			c.To = limit/max(pool, 1) - d.surge()
+		default:
+			keep = append(keep, c)
+			continue
+		}
+		if k, _ := d.ks.get(c.Knob); (c.HasFrom && c.To <= c.From) || c.To != k.clamp(c.To) {
+			notes = append(notes, fmt.Sprintf("%s not raised: %s", c.Knob, d.budgetText(pods, pool)))
+			continue
+		}
+		keep = append(keep, c)
+	}
+	return keep, notes
 }

@@ -102,7 +102,7 @@ func newZipf(alpha, n float64) zipfBuckets {
 	var z zipfBuckets
 	total := 0.0
 	for lo := 1.0; lo <= n; {
-		hi := math.Min(math.Max(lo+1, math.Floor(lo*1.1)), n+1)
+		hi := math.Min(math.Max(lo+1, math.Floor(lo*1.15)), n+1)
 		cnt := hi - lo
 		mid := math.Sqrt(lo * (hi - 1))
 		if mid < lo {
@@ -140,12 +140,13 @@ func (z zipfBuckets) hitRatio(t float64) float64 {
 
 // characteristicTime solves occupancy(t) = capacity by bisection (Che).
 func (z zipfBuckets) characteristicTime(capacity float64) float64 {
-	lo, hi := 0.0, math.Max(capacity, 1)
+	// occupancy(t) <= t, so the answer is at least capacity; search in log space.
+	lo, hi := math.Max(capacity, 1), math.Max(capacity, 1)*2
 	for z.occupancy(hi) < capacity && hi < 1e18 {
-		hi *= 2
+		lo, hi = hi, hi*4
 	}
-	for range 60 {
-		mid := (lo + hi) / 2
+	for range 32 {
+		mid := math.Sqrt(lo * hi)
 		if z.occupancy(mid) < capacity {
 			lo = mid
 		} else {
@@ -185,7 +186,7 @@ func FitKeys(alpha, capacity, ttlRequests, hit float64) (float64, bool) {
 		CacheHitRatio(alpha, math.Exp(lo)+1, capacity, ttlRequests) < hit {
 		return 0, false
 	}
-	for range 50 {
+	for range 32 {
 		mid := (lo + hi) / 2
 		if CacheHitRatio(alpha, math.Exp(mid), capacity, ttlRequests) > hit {
 			lo = mid
