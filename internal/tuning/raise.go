@@ -77,8 +77,12 @@ func (d *decider) raisePool() (proposal, string) {
 	if model {
 		a := OfferedLoad(calls/pods, hold)
 		wait, _ := d.v.get(signals.PoolWait)
+		after := "still saturated"
+		if w := ErlangWait(to, a, hold); !math.IsInf(w, 1) {
+			after = fmtSeconds(w)
+		}
 		p.predicted = fmt.Sprintf("pool wait %s -> %s (Little: %.1f busy per pod; Erlang C at %d; model wants %d)",
-			fmtSeconds(wait), fmtSeconds(ErlangWait(to, a, hold)), a, to, target)
+			fmtSeconds(wait), after, a, to, target)
 	}
 	return p, ""
 }
