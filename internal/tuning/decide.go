@@ -65,7 +65,7 @@ func (d *decider) run() {
 func (d *decider) holdBeforeActing() bool {
 	var holds []string
 	if missing := d.v.absent(NeededSignals(d.in.Spec)); len(missing) > 0 {
-		holds = append(holds, "missing data, holding: "+joinNotes(missing))
+		holds = append(holds, "missing data: "+joinNotes(missing))
 	}
 	if d.in.State.RolloutInProgress {
 		holds = append(holds, "rollout in progress")
@@ -127,7 +127,7 @@ func (d *decider) startingPoints() bool {
 			continue
 		}
 		hold := d.adopt(proposal{family: f, diagnosis: DiagnosisStartingPoint, changes: changes,
-			reason: fmt.Sprintf("%s; %s have no value yet: the guide's starting points (%s)",
+			reason: fmt.Sprintf("%s; %s knobs have no value yet: the guide's starting points (%s)",
 				d.sloText(), f, why)})
 		if hold == "" {
 			return true

@@ -79,8 +79,9 @@ func (v view) absent(ss []signals.Signal) []string {
 	return out
 }
 
-// sloSignals are the signals the profile's objectives are judged on.
-func sloSignals(spec tuningv1alpha1.PerformanceProfileSpec) []signals.Signal {
+// SLOSignals are the signals the profile's objectives are judged on (the
+// SLOKnown part of NeededSignals).
+func SLOSignals(spec tuningv1alpha1.PerformanceProfileSpec) []signals.Signal {
 	var out []signals.Signal
 	for _, l := range spec.SLO.Latency {
 		if s, ok := signals.LatencySignal(string(l.Percentile)); ok {
@@ -100,7 +101,7 @@ func sloSignals(spec tuningv1alpha1.PerformanceProfileSpec) []signals.Signal {
 // the SLOs and the saturation signals of every knob family the profile
 // declares. The reconciler can use it for the MetricsAvailable condition.
 func NeededSignals(spec tuningv1alpha1.PerformanceProfileSpec) []signals.Signal {
-	out := sloSignals(spec)
+	out := SLOSignals(spec)
 	ks := knobsOf(spec)
 	has := func(rs ...knobRole) bool {
 		for _, r := range rs {
