@@ -21,8 +21,8 @@ build() {
 	mkdir -p "${dest}"
 	echo ">> building ${name} from ${pkg} (the first build takes minutes; later builds reuse the Go build cache)"
 	local start=${SECONDS}
-	(cd "${ROOT}/hack/tools/${module}" && go build -trimpath -ldflags "-s -w ${ldflags}" -o "${dest}/${name}.tmp" "${pkg}")
-	mv "${dest}/${name}.tmp" "${dest}/${name}"
+	(cd "${ROOT}/hack/tools/${module}" && go build -trimpath -ldflags "-s -w ${ldflags}" -o "${dest}/${name}.tmp.$$" "${pkg}")
+	mv "${dest}/${name}.tmp.$$" "${dest}/${name}"
 	echo ">> built ${dest}/${name} in $((SECONDS - start))s"
 }
 
@@ -36,6 +36,15 @@ control_plane() {
 	build prometheus "${ASSETS}" prometheus github.com/prometheus/prometheus/cmd/prometheus
 	build promtool "${ASSETS}" prometheus github.com/prometheus/prometheus/cmd/promtool
 }
+
+# One build at a time: tests, the demo and the Makefile may all ask for the
+# binaries at once, and parallel builds of the same module only compete for CPU.
+mkdir -p "${ROOT}/bin"
+exec 9>"${ROOT}/bin/.build-tools.lock"
+if ! flock -n 9; then
+	echo ">> another build of the tools is running; waiting for it"
+	flock 9
+fi
 
 case "${1:-all}" in
 control-plane) control_plane ;;
