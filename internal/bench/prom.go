@@ -1,0 +1,311 @@
+package bench
+
+import (
+	"bytes"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/navius-dev/navius-tuner/internal/signals"
+	"github.com/navius-dev/navius-tuner/internal/sim"
+)
+
+// ScrapeInterval is the emulated Prometheus scrape interval, in seconds.
+const ScrapeInterval = 15.0
+
+// series is one time series as Prometheus stores it.
+type series struct {
+	name   string
+	labels map[string]string
+	t, v   []float64
+}
+
+// prom emulates the Prometheus that scrapes the model: every scrape stores
+// one sample per series; a series that is not scraped any more (its pod is
+// gone) goes stale and drops out of instant queries, while its samples stay
+// in range queries until they leave the window.
+type prom struct {
+	series map[string]*series
+	last   float64 // time of the last scrape
+	keep   float64 // seconds of samples kept
+	buf    bytes.Buffer
+	down   bool // the endpoint does not answer (fault injection)
+}
+
+func newProm(keep float64) *prom {
+	return &prom{series: map[string]*series{}, keep: keep, last: math.Inf(-1)}
+}
+
+// scrape stores the model's exposition at time now.
+func (p *prom) scrape(m *sim.Model, now float64) {
+	p.buf.Reset()
+	_ = m.WriteMetrics(&p.buf, "", sim.ExpositionOptions{})
+	for _, line := range strings.Split(p.buf.String(), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		sp := strings.LastIndexByte(line, ' ')
+		if sp < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[sp+1:], 64)
+		if err != nil {
+			continue
+		}
+		key := line[:sp]
+		s, ok := p.series[key]
+		if !ok {
+			s = &series{labels: map[string]string{}}
+			name, rest, _ := strings.Cut(key, "{")
+			s.name = name
+			for _, kv := range strings.Split(strings.TrimSuffix(rest, "}"), ",") {
+				k, val, ok := strings.Cut(kv, "=")
+				if ok {
+					s.labels[k] = strings.Trim(val, `"`)
+				}
+			}
+			p.series[key] = s
+		}
+		s.t = append(s.t, now)
+		s.v = append(s.v, v)
+	}
+	for key, s := range p.series {
+		i := 0
+		for i < len(s.t) && s.t[i] < now-p.keep {
+			i++
+		}
+		s.t, s.v = s.t[i:], s.v[i:]
+		if len(s.t) == 0 {
+			delete(p.series, key)
+		}
+	}
+	p.last = now
+}
+
+// live reports whether the series was in the last scrape (not stale).
+func (p *prom) live(s *series) bool { return len(s.t) > 0 && s.t[len(s.t)-1] == p.last }
+
+// inWindow returns the samples of s in (now−w, now].
+func inWindow(s *series, now, w float64) (ts, vs []float64) {
+	i := 0
+	for i < len(s.t) && s.t[i] <= now-w {
+		i++
+	}
+	j := len(s.t)
+	for j > i && s.t[j-1] > now {
+		j--
+	}
+	return s.t[i:j], s.v[i:j]
+}
+
+// rate is Prometheus' rate() of a counter over (now−w, now]: the increase
+// with counter resets handled, extrapolated towards the window's edges.
+func rate(s *series, now, w float64) (float64, bool) {
+	ts, vs := inWindow(s, now, w)
+	if len(ts) < 2 {
+		return 0, false
+	}
+	inc := vs[len(vs)-1] - vs[0]
+	for i := 1; i < len(vs); i++ {
+		if vs[i] < vs[i-1] {
+			inc += vs[i-1]
+		}
+	}
+	start, end := now-w, now
+	sampled := ts[len(ts)-1] - ts[0]
+	avg := sampled / float64(len(ts)-1)
+	toStart, toEnd := ts[0]-start, end-ts[len(ts)-1]
+	if inc > 0 && vs[0] >= 0 {
+		if toZero := sampled * vs[0] / inc; toZero < toStart {
+			toStart = toZero
+		}
+	}
+	limit := avg * 1.1
+	ext := sampled
+	if toStart < limit {
+		ext += toStart
+	} else {
+		ext += avg / 2
+	}
+	if toEnd < limit {
+		ext += toEnd
+	} else {
+		ext += avg / 2
+	}
+	return inc * ext / sampled / w, true
+}
+
+// avgOverTime is avg_over_time() of a gauge over (now−w, now].
+func avgOverTime(s *series, now, w float64) (float64, bool) {
+	_, vs := inWindow(s, now, w)
+	if len(vs) == 0 {
+		return 0, false
+	}
+	var sum float64
+	for _, v := range vs {
+		sum += v
+	}
+	return sum / float64(len(vs)), true
+}
+
+// sumRate sums rate() over the series of a metric that match.
+func (p *prom) sumRate(name string, now, w float64, match func(map[string]string) bool) (float64, bool) {
+	var total float64
+	found := false
+	for _, s := range p.series {
+		if s.name != name || (match != nil && !match(s.labels)) {
+			continue
+		}
+		if r, ok := rate(s, now, w); ok {
+			total += r
+			found = true
+		}
+	}
+	return total, found
+}
+
+// observe builds the Observation the metrics reader would return at time
+// now (t0 + now as wall time) for a window of w seconds: the same signals,
+// computed from the scraped series the way the batched PromQL computes them.
+func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signal, redis bool) signals.Observation {
+	obs := signals.New(at)
+	all := append(append([]signals.Signal{}, percentiles...), signals.LatencyMean, signals.ErrorRate, signals.Throughput,
+		signals.Pods, signals.PoolInUse, signals.PoolMax, signals.PoolWait, signals.DBTime, signals.DBCallRate,
+		signals.MemoryHitRatio, signals.RedisHitRatio, signals.CPUUtilization, signals.RedisCPU, signals.RedisOpsRate)
+	if p.down {
+		for _, s := range all {
+			obs.SetMissing(s, signals.ReasonEndpointDown, "connection refused")
+		}
+		return obs
+	}
+	stamp := at.Add(-time.Duration((now - p.last) * float64(time.Second)))
+	set := func(s signals.Signal, v float64, ok bool, why string) {
+		if !ok {
+			obs.SetMissing(s, signals.ReasonEmpty, why)
+			return
+		}
+		obs.Set(s, v, stamp)
+	}
+	ratio := func(s signals.Signal, num, den float64, ok bool, why string) {
+		if ok && den == 0 {
+			obs.SetMissing(s, signals.ReasonNaN, "no "+why+" in the window")
+			return
+		}
+		set(s, num/den, ok, why)
+	}
+	// latency: sum by (le) (rate(buckets)), then histogram_quantile
+	bounds := append(append([]float64{}, sim.LatencyBuckets...), math.Inf(1))
+	cum := make([]float64, len(bounds))
+	haveBuckets := false
+	for _, s := range p.series {
+		if s.name != "http_request_duration_seconds_bucket" {
+			continue
+		}
+		r, ok := rate(s, now, w)
+		if !ok {
+			continue
+		}
+		le, err := strconv.ParseFloat(s.labels["le"], 64)
+		if s.labels["le"] == "+Inf" {
+			le, err = math.Inf(1), nil
+		}
+		if err != nil {
+			continue
+		}
+		for i, b := range bounds {
+			if b == le {
+				cum[i] += r
+				haveBuckets = true
+			}
+		}
+	}
+	for _, ps := range percentiles {
+		q, _ := signals.Quantile(ps)
+		if !haveBuckets {
+			obs.SetMissing(ps, signals.ReasonEmpty, "no http_request_duration_seconds_bucket series")
+			continue
+		}
+		obs.Set(ps, sim.HistogramQuantile(q, bounds, cum), stamp) // NaN is recorded as missing
+	}
+	sum, ok1 := p.sumRate("http_request_duration_seconds_sum", now, w, nil)
+	cnt, ok2 := p.sumRate("http_request_duration_seconds_count", now, w, nil)
+	ratio(signals.LatencyMean, sum, cnt, ok1 && ok2, "requests")
+	req, ok := p.sumRate("http_requests_total", now, w, nil)
+	errs, _ := p.sumRate("http_requests_total", now, w, func(l map[string]string) bool { return strings.HasPrefix(l["status"], "5") })
+	set(signals.Throughput, req, ok, "no http_requests_total series")
+	ratio(signals.ErrorRate, errs, req, ok, "requests")
+	pods := map[string]bool{}
+	var inUse, inUseN, poolMax, poolMaxN, cpuReq float64
+	for _, s := range p.series {
+		switch s.name {
+		case "http_requests_total":
+			if p.live(s) {
+				pods[s.labels["pod"]] = true
+			}
+		case "db_pool_connections":
+			if s.labels["state"] == "in_use" {
+				if v, ok := avgOverTime(s, now, w); ok {
+					inUse += v
+					inUseN++
+				}
+			}
+		case "db_pool_max_connections":
+			if p.live(s) {
+				poolMax += s.v[len(s.v)-1]
+				poolMaxN++
+			}
+		case "kube_pod_container_resource_requests":
+			if p.live(s) {
+				cpuReq += s.v[len(s.v)-1]
+			}
+		}
+	}
+	set(signals.Pods, float64(len(pods)), len(pods) > 0, "no pods of http_requests_total")
+	ratio(signals.PoolInUse, inUse, inUseN, inUseN > 0, "db_pool_connections series")
+	ratio(signals.PoolMax, poolMax, poolMaxN, poolMaxN > 0, "db_pool_max_connections series")
+	ws, ok1 := p.sumRate("db_pool_wait_seconds_sum", now, w, nil)
+	wc, ok2 := p.sumRate("db_pool_wait_seconds_count", now, w, nil)
+	ratio(signals.PoolWait, ws, wc, ok1 && ok2, "pool waits")
+	ds, ok1 := p.sumRate("db_query_duration_seconds_sum", now, w, nil)
+	dc, ok2 := p.sumRate("db_query_duration_seconds_count", now, w, nil)
+	ratio(signals.DBTime, ds, dc, ok1 && ok2, "database calls")
+	set(signals.DBCallRate, dc, ok2, "no db_query_duration_seconds_count series")
+	for _, tier := range []struct {
+		name string
+		s    signals.Signal
+	}{{"memory", signals.MemoryHitRatio}, {"redis", signals.RedisHitRatio}} {
+		hit, ok1 := p.sumRate("cache_requests_total", now, w, func(l map[string]string) bool { return l["tier"] == tier.name && l["result"] == "hit" })
+		miss, ok2 := p.sumRate("cache_requests_total", now, w, func(l map[string]string) bool { return l["tier"] == tier.name && l["result"] == "miss" })
+		ratio(tier.s, hit, hit+miss, ok1 || ok2, "cache requests")
+	}
+	// CPU: usage over the requests of the pods that have a usage series
+	var usage float64
+	uok := false
+	for _, s := range p.series {
+		if s.name == "container_cpu_usage_seconds_total" {
+			if r, ok := rate(s, now, w); ok {
+				usage += r
+				uok = true
+			}
+		}
+	}
+	ratio(signals.CPUUtilization, usage, cpuReq, uok && cpuReq > 0, "CPU request")
+	if !redis {
+		obs.SetMissing(signals.RedisCPU, signals.ReasonNotConfigured, "no Redis workload given")
+		obs.SetMissing(signals.RedisOpsRate, signals.ReasonNotConfigured, "no Redis workload given")
+		return obs
+	}
+	var redisPods float64
+	for _, s := range p.series {
+		if s.name == "redis_connected_clients" && p.live(s) {
+			redisPods++
+		}
+	}
+	cpuSys, ok1 := p.sumRate("redis_cpu_sys_seconds_total", now, w, nil)
+	cpuUser, ok2 := p.sumRate("redis_cpu_user_seconds_total", now, w, nil)
+	ops, ok3 := p.sumRate("redis_commands_processed_total", now, w, nil)
+	ratio(signals.RedisCPU, cpuSys+cpuUser, redisPods, ok1 && ok2 && redisPods > 0, "Redis replicas")
+	ratio(signals.RedisOpsRate, ops, redisPods, ok3 && redisPods > 0, "Redis replicas")
+	return obs
+}

@@ -1,0 +1,535 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/signals"
+	"github.com/navius-dev/navius-tuner/internal/sim"
+	"github.com/navius-dev/navius-tuner/internal/status"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
+)
+
+// Arm names.
+const (
+	ArmTuner         = "tuner"
+	ArmStaticDefault = "static-default"
+	ArmStaticBest    = "static-best"
+)
+
+// ArmHPA is the name of the HPA arm at pct % CPU.
+func ArmHPA(pct int) string { return fmt.Sprintf("hpa-cpu%d", pct) }
+
+// hpaPct parses an HPA arm name; ok is false for other arms.
+func hpaPct(arm string) (int32, bool) {
+	s, ok := strings.CutPrefix(arm, "hpa-cpu")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return int32(n), err == nil && n > 0
+}
+
+// epoch is the wall time of simulated second 0.
+var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func wall(t float64) time.Time { return epoch.Add(time.Duration(t * float64(time.Second))) }
+
+// Sample is the state of a run every SampleEvery seconds.
+type Sample struct {
+	T, RPS float64
+	// Pods exist (ready or starting); Ready serve; Desired is the Deployment's spec.replicas.
+	Pods, Ready, Desired int
+	// P99 (the scenario's percentile) and ErrRate of the requests of the last SampleEvery seconds (ground truth).
+	P99, ErrRate                          float64
+	PoolMax, L1Items, L1TTL, L2TTL, Redis int
+	HPAMin, HPAMax, HPATarget             int32
+	ConnsOpen                             int
+}
+
+// SampleEvery is the resolution of the recorded time series, in seconds.
+const SampleEvery = 10.0
+
+// Window is the ground truth of one scoring window.
+type Window struct {
+	T, Q, Mean, ErrRate float64
+	Requests            int
+	Violating           bool
+}
+
+// Step is one control period of the tuner: what it saw and did.
+type Step struct {
+	T         float64
+	Reason    string
+	Diagnosis string
+	Changes   string
+	Holds     []string
+	Judgement string
+	Applied   bool
+	Blind     bool // a needed signal was missing
+	Reduction bool // an applied change removed capacity
+	DecideNS  float64
+	// NoOps are proposed changes to the value the knob already has.
+	NoOps int
+}
+
+// Result is one run of one arm on one scenario and seed.
+type Result struct {
+	Scenario, Arm string
+	Seed          uint64
+	Config        string // the fixed configuration of a static arm
+	Samples       []Sample
+	// Periods are 30 s windows, Minutes 60 s windows, scored after the warm-up.
+	Periods, Minutes []Window
+	// Provisioned over the scored time: pod-, connection- (open), pool-max- and Redis-replica-seconds.
+	PodSeconds, ConnSeconds, PoolSeconds, RedisSeconds float64
+	// Cost with sim.DefaultCostWeights (pods, pool max, L1 items, Redis replicas).
+	Cost float64
+	// Requests, Errors and pool errors (500 and 503) over the scored time.
+	Requests, Errors, PoolErrors int
+	// Rollouts (env changes), Writes (objects written) and Reversals of the replica count.
+	Rollouts, Writes, Reversals int
+	// MaxConnsOpen and MaxPoolProvisioned (Σ pool max over pods) seen.
+	MaxConnsOpen, MaxPoolProvisioned int
+	Steps                            []Step
+	Scored                           float64 // seconds
+}
+
+// runner carries one run.
+type runner struct {
+	sc     *Scenario
+	arm    string
+	seed   uint64
+	m      *sim.Model
+	d      *deployment
+	hpa    *HPA
+	redis  int // desired Redis replicas
+	redisN int // ready Redis replicas
+	redisT float64
+	prom   *prom
+	st     tuningv1alpha1.PerformanceProfileStatus
+	since  time.Time // SLOMet since
+	res    *Result
+
+	lastReplicas int32
+	lastDir      int
+	killedUntil  float64
+}
+
+// RedisStartSeconds is how long a new Redis replica takes to become ready.
+const RedisStartSeconds = 10.0
+
+// Run plays one arm of a scenario with one seed. fixed is the configuration
+// of the static-best arm (ignored by the others).
+func Run(sc *Scenario, arm string, seed uint64, fixed *sim.FixedConfig) *Result {
+	cfg := sc.Model
+	cfg.Seed = seed
+	r := &runner{sc: sc, arm: arm, seed: seed, m: sim.New(cfg),
+		res: &Result{Scenario: sc.ID, Arm: arm, Seed: seed}}
+	r.m.SetTrace(sc.Trace(seed))
+	knobs, replicas, redis := sc.Start.Knobs, sc.Start.Replicas, sc.Start.RedisReplicas
+	if arm == ArmStaticBest && fixed != nil {
+		knobs, replicas, redis = fixed.Knobs, int32(fixed.Replicas), fixed.RedisReplicas
+		r.res.Config = fmtFixed(*fixed)
+	}
+	if arm == ArmStaticDefault {
+		r.res.Config = fmtFixed(sim.FixedConfig{Replicas: int(replicas), Knobs: knobs, RedisReplicas: redis})
+	}
+	r.d = &deployment{name: "orders-api", replicas: replicas, env: knobs.Env(), startSeconds: StartSeconds,
+		cpuReq: sc.CPURequest, cpuLm: sc.CPULimit, defaults: cfg.DefaultKnobs}
+	// the pods of the starting configuration are up and warm-starting at t = 0
+	for range replicas {
+		r.d.create(-StartSeconds)
+	}
+	r.redis, r.redisN = redis, redis
+	r.m.SetRedisReplicas(redis)
+	if pct, ok := hpaPct(arm); ok {
+		r.hpa = &HPA{Min: sc.Start.HPAMin, Max: sc.Start.HPAMax, TargetPct: pct}
+	}
+	if arm == ArmTuner {
+		r.hpa = &HPA{Min: sc.Start.HPAMin, Max: sc.Start.HPAMax, TargetPct: sc.Start.TunerTargetPct}
+		r.prom = newProm(tuning.SettingsOf(sc.Profile).Window.Seconds() + 2*ScrapeInterval)
+	}
+	r.lastReplicas = r.d.replicas
+	r.loop()
+	return r.res
+}
+
+func fmtFixed(fc sim.FixedConfig) string {
+	k := fc.Knobs
+	return fmt.Sprintf("%d pods, pool %d, L1 %d/%.0fs, L2 %.0fs, %d Redis", fc.Replicas, k.PoolMax, k.L1Items, k.L1TTL, k.L2TTL, fc.RedisReplicas)
+}
+
+func (r *runner) loop() {
+	sc, res := r.sc, r.res
+	interval := tuning.SettingsOf(sc.Profile).Interval.Seconds()
+	var podsKey [2]int
+	var acc struct{ reqs, errs int }
+	for t := 0.0; t < sc.Duration-1e-9; t++ {
+		if r.hpa != nil && t > 0 && math.Mod(t, HPASyncPeriod) == 0 {
+			r.syncHPA(t)
+		}
+		r.d.reconcile(t)
+		if r.redisN < r.redis && t >= r.redisT {
+			r.redisN = r.redis
+			r.m.SetRedisReplicas(r.redisN)
+		}
+		ready := 0
+		for _, p := range r.d.pods {
+			if p.ready(t, r.d.startSeconds) {
+				ready++
+			}
+		}
+		if key := [2]int{r.d.next, ready}; key != podsKey || len(r.d.pods) != ready {
+			podsKey = key
+			r.m.SyncPods(r.d.readySpecs(t))
+		}
+		st := r.m.Step(1)
+		cpu := r.m.PodCPUMillis()
+		poolProv := 0
+		for _, p := range r.d.pods {
+			if v, ok := cpu[p.name]; ok {
+				p.cpuSum += float64(v)
+				p.cpuN++
+			}
+			poolProv += sim.KnobsFromEnv(p.env, r.d.defaults).PoolMax
+		}
+		now := t + 1
+		scored := now > sc.Warmup
+		res.MaxConnsOpen = max(res.MaxConnsOpen, st.ConnsOpen)
+		res.MaxPoolProvisioned = max(res.MaxPoolProvisioned, poolProv)
+		if scored {
+			res.Scored++
+			res.PodSeconds += float64(len(r.d.pods))
+			res.ConnSeconds += float64(st.ConnsOpen)
+			res.PoolSeconds += float64(poolProv)
+			res.RedisSeconds += float64(r.redis)
+			var items float64
+			for _, p := range r.d.pods {
+				items += float64(sim.KnobsFromEnv(p.env, r.d.defaults).L1Items)
+			}
+			w := sim.DefaultCostWeights
+			res.Cost += float64(len(r.d.pods))*w.PodSecond + float64(poolProv)*w.ConnSecond + items*w.L1ItemSecond + float64(r.redis)*w.RedisReplicaSecond
+			res.Requests += st.Requests
+			res.Errors += st.Errors
+			res.PoolErrors += st.ByStatus[1] + st.ByStatus[2] - st.Unserved
+			acc.reqs += st.Requests
+			acc.errs += st.Errors
+		}
+		if r.prom != nil && math.Mod(now, ScrapeInterval) == 0 {
+			r.prom.scrape(r.m, now)
+		}
+		if r.arm == ArmTuner && now >= sc.Warmup/2 && math.Mod(now, interval) == 0 {
+			r.control(now)
+		}
+		if math.Mod(now, SampleEvery) == 0 {
+			r.sample(now, st)
+		}
+		if scored && math.Mod(now, 30) == 0 {
+			res.Periods = append(res.Periods, r.window(now, 30))
+		}
+		if scored && math.Mod(now, 60) == 0 {
+			res.Minutes = append(res.Minutes, r.window(now, 60))
+		}
+	}
+}
+
+func (r *runner) window(now, secs float64) Window {
+	w := r.m.Window(secs)
+	q := w.Quantile(r.sc.SLO.Percentile)
+	return Window{T: now, Q: q, Mean: w.Mean, ErrRate: w.ErrorRate(), Requests: w.Requests,
+		Violating: q > r.sc.SLO.Threshold || w.ErrorRate() > r.sc.SLO.MaxErrorRate}
+}
+
+func (r *runner) sample(now float64, st sim.StepStats) {
+	w := r.m.Window(SampleEvery)
+	k := r.d.knobs()
+	s := Sample{T: now, RPS: st.OfferedRPS, Pods: len(r.d.pods), Ready: st.Pods, Desired: int(r.d.replicas),
+		P99: w.Quantile(r.sc.SLO.Percentile), ErrRate: w.ErrorRate(),
+		PoolMax: k.PoolMax, L1Items: k.L1Items, L1TTL: int(k.L1TTL), L2TTL: int(k.L2TTL), Redis: r.redis, ConnsOpen: st.ConnsOpen}
+	if r.hpa != nil {
+		s.HPAMin, s.HPAMax, s.HPATarget = r.hpa.Min, r.hpa.Max, r.hpa.TargetPct
+	}
+	r.res.Samples = append(r.res.Samples, s)
+}
+
+// syncHPA runs the HPA controller and scales the Deployment.
+func (r *runner) syncHPA(t float64) {
+	var usage []float64
+	unready := 0
+	for _, p := range r.d.pods {
+		if !p.ready(t, r.d.startSeconds) {
+			unready++
+		} else if p.cpuN > 0 {
+			usage = append(usage, p.cpuSum/p.cpuN)
+		}
+		p.cpuSum, p.cpuN = 0, 0
+	}
+	n := r.hpa.Sync(t, r.d.replicas, usage, unready, r.d.cpuReq)
+	if n != r.d.replicas {
+		dir := 1
+		if n < r.d.replicas {
+			dir = -1
+		}
+		if r.lastDir != 0 && dir != r.lastDir && t > r.sc.Warmup {
+			r.res.Reversals++
+		}
+		r.lastDir = dir
+		r.d.replicas = n
+	}
+}
+
+// control is one reconcile of the tuner at time now.
+func (r *runner) control(now float64) {
+	sc := r.sc
+	for _, k := range sc.Kill {
+		if now >= k && now < k+sc.KillFor {
+			return // the operator is down
+		}
+	}
+	settings := tuning.SettingsOf(sc.Profile)
+	var percentiles []signals.Signal
+	for _, l := range sc.Profile.SLO.Latency {
+		if s, ok := signals.LatencySignal(string(l.Percentile)); ok {
+			percentiles = append(percentiles, s)
+		}
+	}
+	for _, s := range []signals.Signal{signals.LatencyP50, signals.LatencyP95, signals.LatencyP99} {
+		if !containsSignal(percentiles, s) {
+			percentiles = append(percentiles, s)
+		}
+	}
+	at := wall(now)
+	obs := r.observe(now, settings.Window.Seconds(), at, percentiles)
+	state := r.state(now)
+	start := time.Now()
+	plan := tuning.Decide(tuning.Input{Spec: sc.Profile, Observation: obs, State: state,
+		History: r.st.History, Now: at, SLOMetSince: r.since})
+	step := Step{T: now, Reason: plan.Reason, Diagnosis: string(plan.Diagnosis), Holds: plan.Holds,
+		DecideNS: float64(time.Since(start).Nanoseconds())}
+	for _, c := range plan.Changes {
+		if cur, ok := state.Values[c.Knob]; ok && cur == c.To {
+			step.NoOps++
+		}
+	}
+	for _, s := range tuning.NeededSignals(sc.Profile) {
+		if !obs.Has(s) {
+			step.Blind = true
+		}
+	}
+	if plan.SLOKnown && plan.SLOMet {
+		if r.since.IsZero() {
+			r.since = at
+		}
+	} else {
+		r.since = time.Time{}
+	}
+	if j := plan.Judgement; j != nil {
+		step.Judgement = string(j.Outcome) + ": " + j.Observed
+	}
+	sloMissing := false
+	for _, l := range sc.Profile.SLO.Latency {
+		if s, ok := signals.LatencySignal(string(l.Percentile)); ok && !obs.Has(s) {
+			sloMissing = true
+		}
+	}
+	if sc.Profile.SLO.MaxErrorRate != nil && !obs.Has(signals.ErrorRate) {
+		sloMissing = true
+	}
+	if !sloMissing {
+		writes, reduction := r.apply(now, plan.Changes)
+		if j := plan.Judgement; j != nil {
+			status.Judge(&r.st, j.Outcome, j.Observed)
+		}
+		if d := plan.Decision(at); d != nil && writes > 0 {
+			status.Record(&r.st, *d)
+			step.Applied, step.Reduction = true, reduction
+			var parts []string
+			for _, c := range d.Changes {
+				parts = append(parts, fmt.Sprintf("%s %s→%s", c.Knob, orUnset(c.From), c.To))
+			}
+			step.Changes = strings.Join(parts, ", ")
+		}
+	}
+	r.res.Steps = append(r.res.Steps, step)
+}
+
+func orUnset(s string) string {
+	if s == "" {
+		return "<unset>"
+	}
+	return s
+}
+
+func containsSignal(ss []signals.Signal, s signals.Signal) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// observe reads the signals, with the scenario's faults injected.
+func (r *runner) observe(now, window float64, at time.Time, percentiles []signals.Signal) signals.Observation {
+	var active []FaultKind
+	for _, f := range r.sc.Faults {
+		if now >= f.From && now < f.To {
+			active = append(active, f.Kind)
+		}
+	}
+	r.prom.down = false
+	for _, k := range active {
+		if k == FaultDown {
+			r.prom.down = true
+		}
+	}
+	obs := r.prom.observe(now, window, at, percentiles, true)
+	for _, k := range active {
+		switch k {
+		case FaultNaN:
+			for _, s := range percentiles {
+				obs.Set(s, math.NaN(), at)
+			}
+		case FaultStale:
+			for s, v := range obs.Values {
+				v.At = at.Add(-10 * time.Minute)
+				obs.Values[s] = v
+			}
+		}
+	}
+	return obs
+}
+
+// state reads tuning.State from the emulated cluster, as the reconciler does.
+func (r *runner) state(now float64) tuning.State {
+	st := tuning.State{Values: tuning.Values{}, Blocked: map[tuning.Knob]string{}}
+	for name, seconds := range envKnobs(r.sc.Profile) {
+		v, ok := r.d.env[name]
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil && seconds {
+			if d, err2 := time.ParseDuration(v); err2 == nil {
+				n, err = int64(d.Seconds()), nil
+			}
+		}
+		if err == nil {
+			st.Values[tuning.Knob(name)] = n
+		}
+	}
+	st.RolloutInProgress = r.d.rollingOut(now)
+	for _, p := range r.d.pods {
+		if p.ready(now, r.d.startSeconds) {
+			st.Replicas++
+		}
+	}
+	st.CPULimitMillis = r.d.cpuLm
+	st.MaxSurge = r.d.maxSurge()
+	if r.hpa != nil {
+		st.HasHPA = true
+		st.Values[tuning.KnobHPAMinReplicas] = int64(r.hpa.Min)
+		st.Values[tuning.KnobHPAMaxReplicas] = int64(r.hpa.Max)
+		st.Values[tuning.KnobHPATargetCPU] = int64(r.hpa.TargetPct)
+		st.HPAAtMax = r.hpa.Desired >= r.hpa.Max
+	}
+	st.Values[tuning.KnobRedisReplicas] = int64(r.redis)
+	st.RedisReady = r.redisN >= r.redis
+	return st
+}
+
+// apply writes a plan's changes: the env (a rollout when it changes), the
+// HPA fields and the Redis replicas, each only when its content changes.
+func (r *runner) apply(now float64, changes []tuning.Change) (writes int, reduction bool) {
+	env := map[string]string{}
+	for k, v := range r.d.env {
+		env[k] = v
+	}
+	envChanged, hpaChanged := false, false
+	for _, c := range changes {
+		if c.HasFrom && ((c.Knob == tuning.KnobHPATargetCPU) != (c.To < c.From)) && c.To != c.From {
+			reduction = true // less capacity: a lower value, or a higher CPU target
+		}
+		switch c.Knob {
+		case tuning.KnobRedisReplicas:
+			if n := int(c.To); n != r.redis {
+				if n > r.redis {
+					r.redisT = now + RedisStartSeconds
+				} else {
+					r.redisN = n
+					r.m.SetRedisReplicas(n)
+				}
+				r.redis = n
+				writes++
+			}
+		case tuning.KnobHPAMinReplicas, tuning.KnobHPAMaxReplicas, tuning.KnobHPATargetCPU:
+			if r.hpa == nil {
+				continue
+			}
+			slot := map[tuning.Knob]*int32{tuning.KnobHPAMinReplicas: &r.hpa.Min, tuning.KnobHPAMaxReplicas: &r.hpa.Max,
+				tuning.KnobHPATargetCPU: &r.hpa.TargetPct}[c.Knob]
+			if int64(*slot) != c.To {
+				*slot = int32(c.To)
+				hpaChanged = true
+			}
+		case tuning.KnobHPAScaleDownWindowS:
+			if r.hpa != nil && r.hpa.DownWindow != float64(c.To) {
+				r.hpa.DownWindow = float64(c.To)
+				hpaChanged = true
+			}
+		default:
+			v := strconv.FormatInt(c.To, 10)
+			if env[string(c.Knob)] != v {
+				env[string(c.Knob)] = v
+				envChanged = true
+			}
+		}
+	}
+	if hpaChanged {
+		writes++
+	}
+	if envChanged && r.d.setEnv(env) {
+		writes++
+		if now > r.sc.Warmup {
+			r.res.Rollouts++
+		}
+	}
+	if writes > 0 && now > r.sc.Warmup {
+		r.res.Writes += writes
+	}
+	return writes, reduction
+}
+
+// envKnobs lists the env knobs a profile declares: name → whether it holds seconds.
+func envKnobs(spec tuningv1alpha1.PerformanceProfileSpec) map[string]bool {
+	out := map[string]bool{}
+	if p := spec.ConnectionPool; p != nil {
+		if p.MaxConnections != nil {
+			out[p.MaxConnections.Env] = false
+		}
+		if p.MinConnections != nil {
+			out[p.MinConnections.Env] = false
+		}
+	}
+	if c := spec.Cache; c != nil {
+		if m := c.Memory; m != nil {
+			if m.MaxItems != nil {
+				out[m.MaxItems.Env] = false
+			}
+			if m.TTL != nil {
+				out[m.TTL.Env] = true
+			}
+		}
+		if c.Redis != nil && c.Redis.TTL != nil {
+			out[c.Redis.TTL.Env] = true
+		}
+	}
+	return out
+}
+
+func pct(r float64) string { return strconv.FormatFloat(r*100, 'f', -1, 64) + "%" }

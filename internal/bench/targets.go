@@ -1,0 +1,120 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// TargetRow is one target of benchmarks.md with the measured figure.
+type TargetRow struct {
+	ID, Target, Measured string
+	// Met is "yes", "no" or "tier B" (not measurable in process).
+	Met string
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "no"
+}
+
+// targets judges a scenario's targets on the tuner's figures over all seeds
+// (the worst seed for "at most" targets).
+func targets(t *Table) []TargetRow {
+	id := t.Scenario.ID
+	tu := t.Stats[ArmTuner]
+	hpa := t.Stats[ArmHPA(70)]
+	get := func(s map[string]Stat, m string) Stat { return s[m] }
+	worst := func(s Stat) float64 {
+		if s.Never > 0 {
+			return math.Inf(1)
+		}
+		return s.Max
+	}
+	f := func(x float64, d int) string { return fmtNum(x, d) }
+	var out []TargetRow
+	add := func(target, measured string, met string) {
+		out = append(out, TargetRow{ID: id, Target: target, Measured: measured, Met: met})
+	}
+	switch id {
+	case "B1":
+		p, ph := get(tu, "periods (30 s) until p99 ≤ SLO holds"), get(hpa, "periods (30 s) until p99 ≤ SLO holds")
+		add("p99 within SLO in ≤ 4 periods", fmtStat(p, 1)+" periods", yesNo(worst(p) <= 4))
+		ratio := ph.Mean / p.Mean
+		add("≥ 3× faster than hpa-cpu70", fmt.Sprintf("%s× (hpa-cpu70: %s periods)", f(ratio, 2), fmtStat(ph, 1)), yesNo(ratio >= 3 && p.Never == 0))
+		o := get(tu, "overshoot over needed pods")
+		add("overshoot ≤ 20 %", fmtStat(o, 2)+" (hpa-cpu70: "+fmtStat(get(hpa, "overshoot over needed pods"), 2)+")", yesNo(worst(o) <= 0.2))
+		b := get(tu, "seconds back to ≤ 1.1× needed")
+		add("back down within 2 min", fmtStat(b, 0)+" s (hpa-cpu70: "+fmtStat(get(hpa, "seconds back to ≤ 1.1× needed"), 0)+" s)", yesNo(worst(b) <= 120))
+		rv := get(tu, "reversals after the step down")
+		add("… without reversals", fmtStat(rv, 0), yesNo(worst(rv) == 0))
+	case "B2":
+		v, vh := get(tu, "SLO-violating minutes"), get(hpa, "SLO-violating minutes")
+		rm, rmh := get(tu, "replica-minutes"), get(hpa, "replica-minutes")
+		add("no more violating minutes than hpa-cpu70", fmtStat(v, 0)+" vs "+fmtStat(vh, 0), yesNo(v.Mean <= vh.Mean))
+		add("≥ 30 % fewer replica-minutes", fmt.Sprintf("%s vs %s (×%s)", fmtStat(rm, 0), fmtStat(rmh, 0), f(rm.Mean/rmh.Mean, 2)), yesNo(rm.Mean <= 0.7*rmh.Mean))
+		var dom []string
+		for _, a := range t.Arms {
+			if _, ok := hpaPct(a); !ok {
+				continue
+			}
+			av, ar := get(t.Stats[a], "SLO-violating minutes"), get(t.Stats[a], "replica-minutes")
+			if av.Mean <= v.Mean && ar.Mean <= rm.Mean && (av.Mean < v.Mean || ar.Mean < rm.Mean) {
+				dom = append(dom, a)
+			}
+		}
+		m := "none"
+		if len(dom) > 0 {
+			m = strings.Join(dom, ", ")
+		}
+		add("no HPA setting of the sweep dominates it", "dominated by: "+m, yesNo(len(dom) == 0))
+	case "B3":
+		v := get(tu, "SLO-violating minutes")
+		add("0 violating minutes", fmtStat(v, 0), yesNo(worst(v) == 0))
+		r := get(tu, "scale reversals per hour")
+		add("≤ 2 reversals/h", fmtStat(r, 1)+" (hpa-cpu70: "+fmtStat(get(hpa, "scale reversals per hour"), 1)+")", yesNo(worst(r) <= 2))
+		ro := get(tu, "env rollouts per hour")
+		add("≤ 1 rollout per 6 h", fmtStat(ro, 1)+" per hour", yesNo(worst(ro) <= 1.0/6))
+	case "B4a", "B4b":
+		d, ro, q := get(tu, "cost over static-best"), get(tu, "env rollouts"), get(tu, "p99 over the last 10 min (worst minute, ms)")
+		add("within 10 % of static-best's cost at equal p99, after ≤ 3 rollouts",
+			fmt.Sprintf("cost %s%% over static-best, p99 %s ms, %s rollouts", f(d.Mean*100, 0), fmtStat(q, 0), fmtStat(ro, 0)),
+			yesNo(worst(d) <= 0.1 && worst(ro) <= 3 && worst(q) <= t.Scenario.SLO.Threshold*1000))
+		pe := get(tu, "pool-exhaustion errors (500/503)")
+		add("0 pool-exhaustion errors", fmtStat(pe, 0)+" (hpa-cpu70: "+fmtStat(get(hpa, "pool-exhaustion errors (500/503)"), 0)+")", yesNo(worst(pe) == 0))
+		budget := float64(t.Scenario.Profile.ConnectionPool.Database.MaxConnections - t.Scenario.Profile.ConnectionPool.Database.Reserved)
+		pm := get(tu, "max Σ pool max (connections provisioned)")
+		add("the connection budget is never exceeded", fmt.Sprintf("max Σ pool max %s of %s", fmtStat(pm, 0), f(budget, 0)), yesNo(worst(pm) <= budget))
+	case "B5":
+		add("10k profiles: ≤ 256 MiB RSS", "not measured in process", "tier B")
+		add("≤ 5 PromQL queries per period in all", "not measured in process (tier A calls no Prometheus)", "tier B")
+		n := get(tu, "no-op changes proposed")
+		add("0 no-op writes", "engine proposed "+fmtStat(n, 0)+" no-op changes; the harness, like the reconciler, writes only changed content", yesNo(n.Mean == 0))
+		e := get(tu, "10k profiles: engine time per 30 s period (s)")
+		add("all reconciled within 2 min of start", "engine share: "+fmtStat(e, 2)+" s for 10k decisions on one core (API and PromQL time: tier B)", yesNo(e.Mean < 120))
+	case "B6":
+		u := get(tu, "unsafe actions while blind")
+		add("0 unsafe actions", fmtStat(u, 0)+" changes applied while a needed signal was missing", yesNo(worst(u) == 0))
+		r := get(tu, "periods to resume after a fault (worst)")
+		add("resume within 1 period of recovery", fmtStat(r, 0)+" periods", yesNo(worst(r) <= 1))
+		h := get(tu, "decisions per period (hot loop: > 1)")
+		add("no hot loop", fmtStat(h, 2)+" decisions per period", yesNo(worst(h) <= 1.01))
+		add("409 conflicts on 5 % of writes; nothing lost after a restart", "tier A keeps no state outside status; conflicts and a killed process need the API server", "tier B")
+	case "B7":
+		x := get(tu, "throughput × the 100 req/s start")
+		add("≥ 5× throughput at p95 ≤ 100 ms (operator alone)", fmtStat(x, 1)+"× (hpa-cpu70: "+fmtStat(get(hpa, "throughput × the 100 req/s start"), 1)+"×)", yesNo(x.Min >= 5 && x.Never == 0))
+	}
+	return out
+}
+
+// TargetsMarkdown renders the target rows as one table.
+func TargetsMarkdown(rows []TargetRow) string {
+	var b strings.Builder
+	b.WriteString("| id | target | measured (tuner, seeds) | met |\n|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.ID, r.Target, r.Measured, r.Met)
+	}
+	return b.String()
+}
