@@ -1,0 +1,165 @@
+package install_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/navius-dev/navius-tuner/internal/testenv"
+)
+
+// TestHelmChart lints the chart and applies what it renders, with default and
+// with non-default values, with a server-side dry run.
+func TestHelmChart(t *testing.T) {
+	g := NewWithT(t)
+	r := helm(t, "lint", "--strict", "--kube-version", testenv.KubernetesVersion, "dist/chart")
+	g.Expect(r.err).NotTo(HaveOccurred(), r.String())
+
+	createSystemNamespace(t, readFile(t, "dist/install.yaml"))
+	installMonitoringCRDs(t)
+
+	cases := []struct {
+		name   string
+		values []string
+		check  func(g Gomega, objs []*unstructured.Unstructured)
+	}{{
+		name: "defaults",
+		check: func(g Gomega, objs []*unstructured.Unstructured) {
+			// The same names as dist/install.yaml for the release "navius-tuner".
+			c := managerContainer(g, objs)
+			g.Expect(c["image"]).To(Equal("ghcr.io/navius-dev/navius-tuner:dev"))
+			g.Expect(c["args"]).To(ContainElements("--leader-elect=true", "--metrics-bind-address=:8443", "--health-probe-bind-address=:8081"))
+			g.Expect(c["args"]).NotTo(ContainElement(HavePrefix("--watch-namespaces")))
+			g.Expect(kinds(objs)).To(ContainElements(
+				"CustomResourceDefinition/performanceprofiles.tuning.navius.io",
+				"ServiceAccount/"+managerSA,
+				"ClusterRole/navius-tuner-manager-role",
+				"ClusterRoleBinding/navius-tuner-manager-rolebinding",
+				"Role/navius-tuner-leader-election-role",
+				"ClusterRole/navius-tuner-metrics-auth-role",
+				"ClusterRole/navius-tuner-metrics-reader",
+				"Service/navius-tuner-controller-manager-metrics-service",
+			))
+			g.Expect(kinds(objs)).NotTo(ContainElement(HavePrefix("ServiceMonitor/")))
+		},
+	}, {
+		name: "everything on",
+		values: []string{
+			"image.repository=registry.example/navius-tuner", "image.tag=v0.1.0",
+			"watchNamespaces={shop,payments}", "replicaCount=2", "resources.limits.memory=1Gi",
+			"serviceMonitor.enabled=true", "prometheusRule.enabled=true", "grafanaDashboard.enabled=true",
+			"leaderElection.leaseDuration=30s", "logLevel=debug",
+		},
+		check: func(g Gomega, objs []*unstructured.Unstructured) {
+			c := managerContainer(g, objs)
+			g.Expect(c["image"]).To(Equal("registry.example/navius-tuner:v0.1.0"))
+			g.Expect(c["args"]).To(ContainElements("--watch-namespaces=shop,payments", "--leader-elect-lease-duration=30s", "--zap-log-level=debug"))
+			g.Expect(c["resources"]).To(HaveKeyWithValue("limits", HaveKeyWithValue("memory", "1Gi")))
+			g.Expect(kinds(objs)).To(ContainElements(
+				"ServiceMonitor/navius-tuner-controller-manager-metrics-monitor",
+				"PrometheusRule/navius-tuner-alerts",
+				"ConfigMap/navius-tuner-grafana-dashboard",
+			))
+			rule := findKind(g, objs, "PrometheusRule")
+			groups, _, _ := unstructured.NestedSlice(rule.Object, "spec", "groups")
+			g.Expect(groups).NotTo(BeEmpty())
+			cm := findKind(g, objs, "ConfigMap")
+			dashboard, _, _ := unstructured.NestedString(cm.Object, "data", "navius-tuner.json")
+			g.Expect(dashboard).To(Equal(string(readFileG(g, "config/grafana/navius-tuner.json"))))
+		},
+	}, {
+		name:   "no leader election, plain-HTTP metrics, digest",
+		values: []string{"leaderElection.enabled=false", "metrics.secure=false", "metrics.port=8080", "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "serviceMonitor.enabled=true"},
+		check: func(g Gomega, objs []*unstructured.Unstructured) {
+			c := managerContainer(g, objs)
+			g.Expect(c["image"]).To(HaveSuffix("@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"))
+			g.Expect(c["args"]).To(ContainElements("--leader-elect=false", "--metrics-bind-address=:8080", "--metrics-secure=false"))
+			g.Expect(kinds(objs)).NotTo(ContainElements("Role/navius-tuner-leader-election-role", "ClusterRole/navius-tuner-metrics-auth-role"))
+		},
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			args := []string{"template", "navius-tuner", "dist/chart", "--namespace", systemNamespace, "--include-crds", "--kube-version", testenv.KubernetesVersion}
+			for _, v := range tc.values {
+				args = append(args, "--set", v)
+			}
+			r := helm(t, args...)
+			g.Expect(r.err).NotTo(HaveOccurred(), r.String())
+			tc.check(g, decodeAll(t, []byte(r.stdout)))
+
+			applied := kubectl(t, []byte(r.stdout), "apply", "--server-side", "--dry-run=server", "-f", "-")
+			g.Expect(applied.err).NotTo(HaveOccurred(), applied.String())
+			g.Expect(applied.stderr).NotTo(ContainSubstring("PodSecurity"), applied.String())
+		})
+	}
+}
+
+func managerContainer(g Gomega, objs []*unstructured.Unstructured) map[string]any {
+	dep := findKind(g, objs, "Deployment")
+	g.Expect(dep.GetName()).To(Equal("navius-tuner-controller-manager"))
+	containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+	g.Expect(containers).To(HaveLen(1))
+	return containers[0].(map[string]any)
+}
+
+func findKind(g Gomega, objs []*unstructured.Unstructured, kind string) *unstructured.Unstructured {
+	for _, o := range objs {
+		if o.GetKind() == kind {
+			return o
+		}
+	}
+	g.Expect(kind).To(BeEmpty(), "no object of this kind rendered")
+	return nil
+}
+
+func kinds(objs []*unstructured.Unstructured) []string {
+	out := make([]string, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, o.GetKind()+"/"+o.GetName())
+	}
+	return out
+}
+
+var monitoringCRDs sync.Once
+
+// installMonitoringCRDs installs stand-ins for the Prometheus Operator's
+// ServiceMonitor and PrometheusRule CRDs (kind and group only; the rules
+// themselves are checked with promtool), so that the API server knows the kinds.
+func installMonitoringCRDs(t *testing.T) {
+	t.Helper()
+	monitoringCRDs.Do(func() {
+		var docs string
+		for _, k := range []struct{ kind, plural string }{{"ServiceMonitor", "servicemonitors"}, {"PrometheusRule", "prometheusrules"}} {
+			docs += fmt.Sprintf(`---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: %[2]s.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {kind: %[1]s, listKind: %[1]sList, plural: %[2]s, singular: %[3]s}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+`, k.kind, k.plural, k.plural[:len(k.plural)-1])
+		}
+		r := kubectl(t, []byte(docs), "apply", "--server-side", "-f", "-")
+		if r.err != nil {
+			t.Fatalf("installing the monitoring CRDs: %s", r)
+		}
+		r = kubectl(t, nil, "wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "crd/prometheusrules.monitoring.coreos.com", "--timeout=30s")
+		if r.err != nil {
+			t.Fatalf("waiting for the monitoring CRDs: %s", r)
+		}
+	})
+}
