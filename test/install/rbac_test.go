@@ -177,4 +177,3 @@ func stringList(v any) []string {
 	}
 	return out
 }
-
