@@ -149,3 +149,32 @@ func BenchmarkDecide(b *testing.B) {
 		tuning.Decide(in)
 	}
 }
+
+// TestObservationQuantile checks the emulated histogram_quantile against the
+// ground truth, and that a saturated service reads as the highest bound, not +Inf.
+func TestObservationQuantile(t *testing.T) {
+	for _, rps := range []float64{200, 2000} {
+		m := sim.New(sim.Config{Seed: 1})
+		m.SetTrace(sim.Constant(rps))
+		m.SyncPods(sim.MakePods("orders-api", 2, sim.GuideDefaults, 500, 1000))
+		p := newProm(300)
+		for now := 1.0; now <= 300; now++ {
+			m.Step(1)
+			if math.Mod(now, ScrapeInterval) == 0 {
+				p.scrape(m, now)
+			}
+		}
+		obs := p.observe(300, 60, wall(300), []signals.Signal{signals.LatencyP99}, true)
+		got, ok := obs.Get(signals.LatencyP99)
+		if !ok || math.IsInf(got, 0) {
+			t.Fatalf("rps %v: p99 missing or infinite: %v %v", rps, got, obs.MissingSignals())
+		}
+		truth := m.Window(60).Quantile(0.99)
+		if rps == 200 && math.Abs(got-truth)/truth > 0.25 {
+			t.Errorf("rps %v: histogram p99 %v, truth %v", rps, got, truth)
+		}
+		if tput, _ := obs.Get(signals.Throughput); math.Abs(tput-rps)/rps > 0.1 {
+			t.Errorf("rps %v: throughput %v", rps, tput)
+		}
+	}
+}

@@ -195,8 +195,9 @@ func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signa
 		set(s, num/den, ok, why)
 	}
 	// latency: sum by (le) (rate(buckets)), then histogram_quantile
-	bounds := append(append([]float64{}, sim.LatencyBuckets...), math.Inf(1))
-	cum := make([]float64, len(bounds))
+	// cum has one count per finite bound and the +Inf bucket last, as HistogramQuantile expects
+	bounds := sim.LatencyBuckets
+	cum := make([]float64, len(bounds)+1)
 	haveBuckets := false
 	for _, s := range p.series {
 		if s.name != "http_request_duration_seconds_bucket" {
@@ -213,11 +214,15 @@ func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signa
 		if err != nil {
 			continue
 		}
-		for i, b := range bounds {
+		i, found := len(bounds), math.IsInf(le, 1)
+		for j, b := range bounds {
 			if b == le {
-				cum[i] += r
-				haveBuckets = true
+				i, found = j, true
 			}
+		}
+		if found {
+			cum[i] += r
+			haveBuckets = true
 		}
 	}
 	for _, ps := range percentiles {
