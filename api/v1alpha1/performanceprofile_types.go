@@ -195,6 +195,12 @@ type SLO struct {
 // +kubebuilder:validation:XValidation:rule="self.matches('^(100([.]0+)?|[0-9]{1,2}([.][0-9]+)?)%$')",message="must be a percentage between 0% and 100%, such as 0.5%"
 type Percent string
 
+// Utilization is a use-over-request percentage that may exceed 100% when a
+// workload bursts above its request, such as "65%" or "135%".
+// +kubebuilder:validation:MaxLength=12
+// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]{1,4}([.][0-9]+)?%$')",message="must be a percentage such as 65% or 135%"
+type Utilization string
+
 // MetricsSource says where the signals come from.
 type MetricsSource struct {
 	// prometheus is a Prometheus-compatible HTTP API (Prometheus, Thanos, Mimir, VictoriaMetrics).
@@ -671,9 +677,9 @@ type SLIs struct {
 	// redisHitRatio is the L2 hit ratio.
 	// +optional
 	RedisHitRatio Percent `json:"redisHitRatio,omitempty"`
-	// cpuUtilization is CPU use over the CPU request.
+	// cpuUtilization is CPU use over the CPU request; above 100% when the pods burst past their request.
 	// +optional
-	CPUUtilization Percent `json:"cpuUtilization,omitempty"`
+	CPUUtilization Utilization `json:"cpuUtilization,omitempty"`
 	// missing lists the signals that could not be read, each with the reason.
 	// +optional
 	// +kubebuilder:validation:MaxItems=32

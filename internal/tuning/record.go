@@ -39,7 +39,9 @@ func SLIsOf(o signals.Observation) *tuningv1alpha1.SLIs {
 	s.PoolWait = dur(signals.PoolWait)
 	s.ErrorRate = pct(signals.ErrorRate)
 	s.MemoryHitRatio, s.RedisHitRatio = pct(signals.MemoryHitRatio), pct(signals.RedisHitRatio)
-	s.CPUUtilization = pct(signals.CPUUtilization)
+	if v, ok := o.Get(signals.CPUUtilization); ok {
+		s.CPUUtilization = utilizationOf(v)
+	}
 	if v, ok := o.Get(signals.Throughput); ok {
 		n := int64(math.Round(v))
 		s.Throughput = &n
@@ -56,6 +58,13 @@ func SLIsOf(o signals.Observation) *tuningv1alpha1.SLIs {
 func percentOf(r float64) tuningv1alpha1.Percent {
 	p := math.Round(min(max(r, 0), 1)*100*1000) / 1000
 	return tuningv1alpha1.Percent(strconv.FormatFloat(p, 'f', -1, 64) + "%")
+}
+
+// utilizationOf formats a use-over-request ratio as an API Utilization: not
+// clamped at 100 %, because pods may burst above their request.
+func utilizationOf(r float64) tuningv1alpha1.Utilization {
+	p := math.Round(min(max(r, 0), 99.99)*100*1000) / 1000
+	return tuningv1alpha1.Utilization(strconv.FormatFloat(p, 'f', -1, 64) + "%")
 }
 
 // baselineGetter reads recorded SLIs as signal values.
