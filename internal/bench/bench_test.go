@@ -19,9 +19,7 @@ func TestSmoke(t *testing.T) {
 	for _, sc := range Scenarios(true) {
 		t.Run(sc.ID, func(t *testing.T) {
 			sc.Arms = []string{ArmTuner, ArmHPA(70)}
-			if sc.ID == "B4a" || sc.ID == "B4b" || sc.ID == "B2" {
-				sc.Duration = min(sc.Duration, 600)
-			}
+			sc.Duration = min(sc.Duration, 480) // keeps make test's -race run short
 			runs := map[string]*Result{}
 			results := map[string][]*Result{}
 			for _, a := range sc.Arms {
