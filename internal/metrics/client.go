@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -65,7 +66,7 @@ func (ep Endpoint) key() string {
 }
 
 // newAPI builds a Prometheus API client for the endpoint.
-func newAPI(ep Endpoint) (promv1.API, error) {
+func newAPI(ep Endpoint, maxBody int64) (promv1.API, error) {
 	tlsConfig := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		ServerName:         ep.TLS.ServerName,
@@ -88,7 +89,7 @@ func newAPI(ep Endpoint) (promv1.API, error) {
 	}
 	client, err := api.NewClient(api.Config{
 		Address:      ep.URL,
-		RoundTripper: &authRoundTripper{auth: ep.Auth, next: transport},
+		RoundTripper: &authRoundTripper{auth: ep.Auth, next: transport, maxBody: maxBody},
 	})
 	if err != nil {
 		return nil, err
@@ -101,6 +102,8 @@ func newAPI(ep Endpoint) (promv1.API, error) {
 type authRoundTripper struct {
 	auth Auth
 	next http.RoundTripper
+	// maxBody bounds the body of one answer (Options.MaxResponseBytes).
+	maxBody int64
 }
 
 func (rt *authRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -116,9 +119,37 @@ func (rt *authRoundTripper) RoundTrip(req *http.Request) (*http.Response, error)
 		if st, ok := req.Context().Value(statusKey{}).(*statusHolder); ok {
 			st.set(resp.StatusCode)
 		}
+		resp.Body = &limitedBody{rc: resp.Body, left: rt.maxBody}
 	}
 	return resp, err
 }
+
+// errResponseTooLarge fails the read of an answer beyond Options.MaxResponseBytes.
+var errResponseTooLarge = errors.New("response body larger than the limit (Options.MaxResponseBytes)")
+
+// limitedBody fails the read of a body beyond its limit.
+type limitedBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		var one [1]byte
+		if n, err := b.rc.Read(one[:]); n == 0 {
+			return 0, err // the end (io.EOF) exactly at the limit, or a read error
+		}
+		return 0, errResponseTooLarge
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }
 
 type statusKey struct{}
 
@@ -157,10 +188,10 @@ func queryOnce(ctx context.Context, clk clock.Clock, papi promv1.API, q string, 
 		}
 	}()
 	st := &statusHolder{}
-	ctx = context.WithValue(ctx, statusKey{}, st)
-	v, _, _, err := papi.Query(ctx, q, at, promv1.WithTimeout(timeout))
+	qctx := context.WithValue(ctx, statusKey{}, st)
+	v, _, _, err := papi.Query(qctx, q, at, promv1.WithTimeout(timeout))
 	if err != nil {
-		return nil, classify(ctx, err, st.get())
+		return nil, classify(qctx, err, st.get())
 	}
 	return v, nil
 }
@@ -169,6 +200,9 @@ func queryOnce(ctx context.Context, clk clock.Clock, papi promv1.API, q string, 
 // attempt may help.
 func classify(ctx context.Context, err error, status int) *failure {
 	msg := err.Error()
+	if errors.Is(err, errResponseTooLarge) {
+		return &failure{Reason: signals.ReasonMalformed, Message: msg}
+	}
 	if cause := context.Cause(ctx); cause != nil {
 		if errors.Is(cause, errQueryTimeout) {
 			return &failure{Reason: signals.ReasonTimeout, Message: "no answer within the query timeout", retry: true}

@@ -86,6 +86,11 @@ type Options struct {
 	MaxMatcherValues int
 	// Concurrency is the number of queries in flight per Observe [4].
 	Concurrency int
+	// MaxResponseBytes bounds the body of one answer, so that a broken or
+	// hostile endpoint cannot exhaust the manager's memory; a larger answer
+	// makes its signals Malformed [128 MiB; a batch of 10,000 profiles is
+	// about 20 MiB].
+	MaxResponseBytes int64
 }
 
 func (o Options) withDefaults() Options {
@@ -115,6 +120,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = 128 << 20
 	}
 	return o
 }
@@ -156,7 +164,7 @@ func (o *Observer) client(ep Endpoint) (promv1.API, error) {
 	}
 	c, ok := o.clients[key]
 	if !ok {
-		a, err := newAPI(ep)
+		a, err := newAPI(ep, o.opts.MaxResponseBytes)
 		c = &cachedAPI{api: a, err: err}
 		o.clients[key] = c
 	}
