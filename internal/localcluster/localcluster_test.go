@@ -129,8 +129,9 @@ func TestLocalCluster(t *testing.T) {
 		start := time.Now()
 		d := &appsv1.Deployment{}
 		g.Expect(cl.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "web"}, d)).To(Succeed())
+		before := d.DeepCopy()
 		d.Spec.Template.Spec.Containers[0].Env[0].Value = "2"
-		g.Expect(cl.Update(ctx, d)).To(Succeed())
+		g.Expect(cl.Patch(ctx, d, client.MergeFrom(before))).To(Succeed()) // no conflict with status updates
 		g.Eventually(func(g Gomega) {
 			g.Expect(cl.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
 			g.Expect(d.Status.ObservedGeneration).To(Equal(d.Generation))
