@@ -119,7 +119,7 @@ func (r result) String() string {
 // command runs name with args in the repository root, with stdin when not nil.
 func command(t *testing.T, stdin []byte, environ []string, name string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = root
