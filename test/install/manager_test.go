@@ -14,17 +14,25 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 )
 
 // TestManagerRunsWithItsServiceAccount runs the manager binary with a token of
 // the ServiceAccount the manifests create: it must win leader election in its
 // namespace and serve /metrics to a scraper bound to the metrics-reader role
-// only (the metrics-auth role lets it check callers with the API server).
+// only (the metrics-auth role lets it check callers with the API server); and
+// it reconciles a profile with no more rights than its role grants.
 func TestManagerRunsWithItsServiceAccount(t *testing.T) {
 	g := NewWithT(t)
 	installForReal(t)
@@ -85,6 +93,84 @@ func TestManagerRunsWithItsServiceAccount(t *testing.T) {
 	g.Eventually(func() (int, error) { return status(ctx, metricsURL, scraper) }, 30*time.Second, 200*time.Millisecond).To(Equal(http.StatusOK))
 	g.Expect(status(ctx, metricsURL, serviceAccountToken(t, systemNamespace, "stranger"))).To(Equal(http.StatusForbidden))
 	g.Expect(status(ctx, metricsURL, "")).To(Equal(http.StatusUnauthorized))
+
+	reconcilesAProfile(t, g)
+}
+
+// reconcilesAProfile creates a Deployment, its HPA and a profile whose
+// Prometheus is unreachable: the manager, with only its ServiceAccount's
+// rights, must read all three, find the target, and patch the profile's status
+// with MetricsAvailable=False and an Event, never a permission error.
+func reconcilesAProfile(t *testing.T, g Gomega) {
+	ctx := t.Context()
+	const ns = "shop-rbac"
+	g.Expect(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	labels := map[string]string{"app": "orders-api"}
+	deploy := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "orders-api"},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "app", Image: "orders-api:1",
+					Env: []corev1.EnvVar{{Name: "DB_POOL_MAX_CONNECTIONS", Value: "10"}},
+				}}},
+			},
+		},
+	}
+	g.Expect(env.Client.Create(ctx, deploy)).To(Succeed())
+	minReplicas := int32(2)
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "orders-api"},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "orders-api"},
+			MinReplicas:    &minReplicas,
+			MaxReplicas:    6,
+		},
+	}
+	g.Expect(env.Client.Create(ctx, hpa)).To(Succeed())
+	profile := &tuningv1alpha1.PerformanceProfile{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "orders-api"},
+		Spec: tuningv1alpha1.PerformanceProfileSpec{
+			TargetRef: tuningv1alpha1.TargetRef{Name: "orders-api", Container: "app"},
+			SLO: tuningv1alpha1.SLO{Latency: []tuningv1alpha1.LatencyObjective{
+				{Percentile: tuningv1alpha1.P99, Threshold: metav1.Duration{Duration: 100 * time.Millisecond}},
+			}},
+			Metrics: tuningv1alpha1.MetricsSource{
+				// Nothing listens here: the reconcile must end in MetricsAvailable=False.
+				Prometheus: tuningv1alpha1.PrometheusEndpoint{URL: "http://" + freeAddr(t)},
+				Labels:     map[string]string{"namespace": ns, "service": "orders-api"},
+			},
+			ConnectionPool: &tuningv1alpha1.ConnectionPool{
+				MaxConnections: &tuningv1alpha1.IntEnvKnob{Env: "DB_POOL_MAX_CONNECTIONS", Min: 5, Max: 50},
+			},
+			Autoscaling: &tuningv1alpha1.Autoscaling{
+				HPARef:      &corev1.LocalObjectReference{Name: "orders-api"},
+				MinReplicas: &tuningv1alpha1.Int32Range{Min: 1, Max: 4},
+			},
+		},
+	}
+	g.Expect(env.Client.Create(ctx, profile)).To(Succeed())
+
+	g.Eventually(func(g Gomega) {
+		got := &tuningv1alpha1.PerformanceProfile{}
+		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(profile), got)).To(Succeed())
+		g.Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
+		available := meta.FindStatusCondition(got.Status.Conditions, tuningv1alpha1.ConditionMetricsAvailable)
+		g.Expect(available).NotTo(BeNil())
+		g.Expect(available.Status).To(Equal(metav1.ConditionFalse))
+		// The HPA and the env knob were read with the manager's rights.
+		g.Expect(got.Status.Current).NotTo(BeNil())
+		g.Expect(got.Status.Current.Env).To(HaveKeyWithValue("DB_POOL_MAX_CONNECTIONS", "10"))
+		g.Expect(got.Status.Current.HPA).NotTo(BeNil())
+	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
+
+	g.Eventually(func(g Gomega) {
+		events := &eventsv1.EventList{}
+		g.Expect(env.Client.List(ctx, events, client.InNamespace(ns))).To(Succeed())
+		g.Expect(events.Items).NotTo(BeEmpty())
+	}, 30*time.Second, 250*time.Millisecond).Should(Succeed())
 }
 
 // status GETs url, with a bearer token when given, and returns the status code.
