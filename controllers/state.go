@@ -100,6 +100,7 @@ func (r *PerformanceProfileReconciler) readState(ctx context.Context, s *scope) 
 	if err := r.readRedis(ctx, p, cs); err != nil {
 		return err
 	}
+	cs.state.PodsWarmSince = podsWarmSince(cs.target, s.now)
 	cs.conflicts = detectConflicts(p, cs)
 	for _, c := range cs.conflicts {
 		cs.state.Blocked[tuning.Knob(c.Knob)] = c.String()
@@ -159,16 +160,43 @@ func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, p *tuning
 	return nil
 }
 
-// rollingOut reports whether the Deployment's latest template is not yet fully available.
+// rollingOut reports whether the Deployment is rolling out a new pod
+// template: the controller has not seen the latest spec yet, or pods are not
+// all on the latest template (too few updated, or old ones left). A scale-up
+// is not a rollout: its new pods are created from the current template, so
+// updatedReplicas = replicas while they start (their warm-up is reported by
+// podsWarmSince instead).
 func rollingOut(d *appsv1.Deployment) bool {
 	want := int32(1)
 	if d.Spec.Replicas != nil {
 		want = *d.Spec.Replicas
 	}
 	st := d.Status
-	return st.ObservedGeneration < d.Generation || st.UpdatedReplicas < want ||
-		st.Replicas > st.UpdatedReplicas || st.AvailableReplicas < st.UpdatedReplicas
+	return st.ObservedGeneration < d.Generation || st.UpdatedReplicas < want || st.Replicas > st.UpdatedReplicas
 }
+
+// podsWarmSince is when the Deployment's newest pod became ready: now while a
+// pod is not available yet; otherwise the lastUpdateTime of the Progressing
+// condition with reason NewReplicaSetAvailable, which the Deployment
+// controller sets when the Deployment becomes fully available again; zero
+// when unknown.
+func podsWarmSince(d *appsv1.Deployment, now time.Time) time.Time {
+	st := d.Status
+	if st.ObservedGeneration >= d.Generation && st.AvailableReplicas < st.Replicas {
+		return now
+	}
+	for _, c := range st.Conditions {
+		if c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionTrue &&
+			c.Reason == deploymentAvailableReason && !c.LastUpdateTime.IsZero() {
+			return c.LastUpdateTime.Time
+		}
+	}
+	return time.Time{}
+}
+
+// deploymentAvailableReason is the Progressing reason of a complete Deployment
+// (k8s.io/kubernetes/pkg/controller/deployment/util.NewRSAvailableReason).
+const deploymentAvailableReason = "NewReplicaSetAvailable"
 
 func cpuMillis(c *corev1.Container) int64 {
 	if q, ok := c.Resources.Limits[corev1.ResourceCPU]; ok {

@@ -132,18 +132,30 @@ func (d *deployment) reconcile(now float64) {
 	d.remove(now, int(min(canRemove, oldReady)), isOld)
 }
 
-// rollingOut mirrors the reconciler: the latest template is not yet fully available.
+// rollingOut mirrors the reconciler (controllers/state.go rollingOut): pods
+// are not all on the latest template. A scale-up is not a rollout: its new
+// pods are on the current template while they start.
 func (d *deployment) rollingOut(now float64) bool {
-	var updated, available int32
+	var updated int32
 	for _, p := range d.pods {
 		if p.gen == d.gen {
 			updated++
-			if p.ready(now, d.startSeconds) {
-				available++
-			}
 		}
 	}
-	return updated < d.replicas || int32(len(d.pods)) > updated || available < updated
+	return updated < d.replicas || int32(len(d.pods)) > updated
+}
+
+// warmSince mirrors the reconciler's podsWarmSince: now while a pod is not
+// ready, else when the newest pod became ready.
+func (d *deployment) warmSince(now float64) float64 {
+	since := math.Inf(-1)
+	for _, p := range d.pods {
+		if !p.ready(now, d.startSeconds) {
+			return now
+		}
+		since = max(since, p.created+d.startSeconds)
+	}
+	return since
 }
 
 // readySpecs lists the ready pods for the model.

@@ -424,6 +424,9 @@ func (r *runner) state(now float64) tuning.State {
 		}
 	}
 	st.RolloutInProgress = r.d.rollingOut(now)
+	if ws := r.d.warmSince(now); !math.IsInf(ws, -1) {
+		st.PodsWarmSince = wall(ws)
+	}
 	for _, p := range r.d.pods {
 		if p.ready(now, r.d.startSeconds) {
 			st.Replicas++
@@ -436,6 +439,9 @@ func (r *runner) state(now float64) tuning.State {
 		st.Values[tuning.KnobHPAMinReplicas] = int64(r.hpa.Min)
 		st.Values[tuning.KnobHPAMaxReplicas] = int64(r.hpa.Max)
 		st.Values[tuning.KnobHPATargetCPU] = int64(r.hpa.TargetPct)
+		if r.hpa.DownWindow > 0 { // unset: the HPA's behaviour has none (upstream default 300 s)
+			st.Values[tuning.KnobHPAScaleDownWindowS] = int64(r.hpa.DownWindow)
+		}
 		st.HPAAtMax = r.hpa.Desired >= r.hpa.Max
 	}
 	st.Values[tuning.KnobRedisReplicas] = int64(r.redis)

@@ -119,6 +119,9 @@ func profile(slo SLO, window time.Duration, dbMax, reserved int32, hpaMin, hpaMa
 			MinReplicas:          &tuningv1alpha1.Int32Range{Min: 1, Max: hpaMin * 10},
 			MaxReplicas:          &tuningv1alpha1.Int32Range{Min: 2, Max: hpaMax * 2},
 			TargetCPUUtilization: &tuningv1alpha1.Int32Range{Min: 50, Max: 85},
+			// the upstream default (300 s) and the range a user would allow around it
+			Behavior: &tuningv1alpha1.BehaviorTuning{ScaleDownStabilizationWindow: tuningv1alpha1.DurationRange{
+				Min: dur(0), Max: dur(10 * time.Minute)}},
 		},
 	}
 }

@@ -106,11 +106,19 @@ func (d *decider) maxPodsInBudget(pool int64) int64 {
 	return max(limit/pool-d.surge(), 0)
 }
 
-// rolloutsLastHour counts the decisions that restarted the pods in the hour before now.
+// isUndo: the decision restored the values of an earlier one.
+func isUndo(diagnosis string) bool {
+	return Diagnosis(diagnosis) == DiagnosisRegression || Diagnosis(diagnosis) == DiagnosisNoImprovement
+}
+
+// rolloutsLastHour counts the decisions that restarted the pods in the hour
+// before now. Rollbacks are not charged: undoing a change that did not work
+// must not hold the next remedy for the rest of the hour (the change itself
+// is charged).
 func rolloutsLastHour(history []tuningv1alpha1.Decision, now time.Time) int {
 	n := 0
 	for _, h := range history {
-		if h.Rollout && !h.Time.Time.After(now) && now.Sub(h.Time.Time) < time.Hour {
+		if h.Rollout && !isUndo(h.Diagnosis) && !h.Time.Time.After(now) && now.Sub(h.Time.Time) < time.Hour {
 			n++
 		}
 	}
@@ -207,7 +215,7 @@ func (d *decider) adopt(p proposal) string {
 		}
 		return fmt.Sprintf("%s: %s", p.family, joinNotes(notes))
 	}
-	if isEnvFamily(p.family) {
+	if isEnvFamily(p.family) && !p.undo { // a rollback is never held by the budget
 		if hold := d.rolloutHold(); hold != "" {
 			return fmt.Sprintf("%s: %s", p.family, hold)
 		}

@@ -104,8 +104,11 @@ func (d *decider) relieve() {
 		d.plan.Reason = fmt.Sprintf("%s; no bottleneck found (%s): nothing changed", d.sloText(), joinNotes(ruledOut))
 		return
 	}
-	for _, f := range found {
+	for i, f := range found {
 		p, hold := d.remedy(f)
+		if hold == "" && d.adoptWithEnv(p, found[i+1:]) {
+			return
+		}
 		if hold == "" {
 			hold = d.adopt(p)
 		}
@@ -117,6 +120,36 @@ func (d *decider) relieve() {
 	d.plan.Diagnosis = found[0].diagnosis
 	d.plan.Reason = fmt.Sprintf("%s; %s, but no remedy can be applied: %s",
 		d.sloText(), found[0].evidence, joinNotes(d.plan.Holds))
+}
+
+// adoptWithEnv adopts an env remedy together with the remedies of the other
+// env families diagnosed after it, as one rollout: the pods restart once for
+// all of them, so the rollout budget is not spent twice when, say, the cache
+// misses and the pool is saturated at once. The plan keeps the first family's
+// name and diagnosis. It returns false (and changes nothing) when there is no
+// other env remedy or the combination cannot be adopted.
+func (d *decider) adoptWithEnv(p proposal, rest []finding) bool {
+	if !isEnvFamily(p.family) {
+		return false
+	}
+	merged, also := p, 0
+	merged.changes = append([]Change(nil), p.changes...)
+	for _, f := range rest {
+		if !isEnvFamily(f.family) || f.family == p.family {
+			continue
+		}
+		q, hold := d.remedy(f)
+		if hold != "" || len(q.changes) == 0 {
+			continue
+		}
+		merged.changes = append(merged.changes, q.changes...)
+		merged.reason += "; also " + f.evidence
+		if q.predicted != "" {
+			merged.predicted = strings.TrimPrefix(merged.predicted+"; "+q.predicted, "; ")
+		}
+		also++
+	}
+	return also > 0 && d.adopt(merged) == ""
 }
 
 // startingPoints gives the knobs of one env family without a value the guide's starting point.

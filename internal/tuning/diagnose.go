@@ -2,6 +2,7 @@ package tuning
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
@@ -38,8 +39,11 @@ type finding struct {
 }
 
 // diagnose attributes the breach to bottlenecks, most direct first: the pool,
-// CPU (HPA), Redis, then the caches. ruledOut describes what was checked and found fine.
+// CPU (HPA), Redis, then the caches; but when the caches miss while the pool
+// is saturated, the caches come first (see preferCache). ruledOut describes
+// what was checked and found fine.
 func (d *decider) diagnose() (found []finding, ruledOut []string) {
+	defer func() { found = preferCache(found) }()
 	for _, check := range []func() (finding, string, bool){d.checkPool, d.checkCPU, d.checkRedis, d.checkCache} {
 		f, note, ok := check()
 		switch {
@@ -53,6 +57,61 @@ func (d *decider) diagnose() (found []finding, ruledOut []string) {
 		ruledOut = append(ruledOut, "no tunable knob declared for the saturation signals")
 	}
 	return found, ruledOut
+}
+
+// preferCache moves a CacheMisses finding before a PoolSaturated one. Both
+// at once mean that database calls are slow and many: a cache hit removes a
+// database call and frees its connection, while a larger pool lets more calls
+// into a database that the misses already load (its call time grows with its
+// load, so the pool looks saturated because the database is). The cache is the
+// cause to remove first; the pool follows if it is still saturated.
+func preferCache(found []finding) []finding {
+	pool, cache := -1, -1
+	for i, f := range found {
+		switch f.diagnosis {
+		case DiagnosisPoolSaturated:
+			pool = i
+		case DiagnosisCacheMisses:
+			cache = i
+		}
+	}
+	if pool < 0 || cache < pool {
+		return found
+	}
+	out := make([]finding, 0, len(found))
+	for i, f := range found {
+		switch i {
+		case pool:
+			out = append(out, found[cache], f)
+		case cache:
+		default:
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// warming says whether the newest pod is younger than the SLO window: its
+// cache started empty inside the window, so the hit ratios are not those of
+// the cache's size and TTL.
+func (d *decider) warming() (string, bool) {
+	since := d.in.State.PodsWarmSince
+	if since.IsZero() || d.in.Now.Sub(since) >= d.s.Window {
+		return "", false
+	}
+	age := max(d.in.Now.Sub(since), 0).Round(time.Second)
+	return fmt.Sprintf("pods warming (newest ready %s ago, window %s): hit ratios not judged", age, d.s.Window), true
+}
+
+// cacheOff: a cache tier is switched off (a knob below its bounds, such as 0
+// items): its misses are not a matter of warm-up.
+func (d *decider) cacheOff() bool {
+	for _, r := range []knobRole{roleMemoryItems, roleMemoryTTL, roleRedisTTL} {
+		if k, cur, _, has := d.knob(r); has && cur < k.min {
+			return true
+		}
+	}
+	return false
 }
 
 // latencyLimit is the threshold saturation is measured against; 0 when there are no latency objectives.
@@ -126,6 +185,9 @@ func (d *decider) checkCache() (finding, string, bool) {
 	limit := d.latencyLimit()
 	if (!itemsOK && !ttlOK && !l2OK) || limit == 0 {
 		return finding{}, "", false
+	}
+	if note, warm := d.warming(); warm && !d.cacheOff() {
+		return finding{}, note, false
 	}
 	dbTime, _ := d.v.get(signals.DBTime)
 	var low []string

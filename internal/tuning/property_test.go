@@ -100,6 +100,11 @@ func (g gen) spec() v1.PerformanceProfileSpec {
 	s.Autoscaling.MinReplicas = g.rng(1, 6)
 	s.Autoscaling.MaxReplicas = g.rng(2, 20)
 	s.Autoscaling.TargetCPUUtilization = g.rng(30, 70)
+	if g.chance(0.5) {
+		lo := time.Duration(g.between(0, 120)) * time.Second
+		s.Autoscaling.Behavior = &v1.BehaviorTuning{ScaleDownStabilizationWindow: v1.DurationRange{
+			Min: dur(lo), Max: dur(lo + time.Duration(g.between(0, 900))*time.Second)}}
+	}
 	if g.chance(0.1) {
 		s.Autoscaling = nil
 	}
@@ -224,6 +229,9 @@ func (g gen) input() Input {
 		History: g.history(spec, vals, t0),
 		Now:     t0,
 	}
+	if g.chance(0.5) {
+		in.State.PodsWarmSince = t0.Add(-time.Duration(g.between(-60, 900)) * time.Second)
+	}
 	if g.chance(0.6) {
 		in.SLOMetSince = t0.Add(-time.Duration(g.between(0, 180)) * time.Minute)
 	}
@@ -276,6 +284,10 @@ func truthOf(s v1.PerformanceProfileSpec) map[Knob]knobTruth {
 		addRange(KnobHPAMinReplicas, a.MinReplicas, false)
 		addRange(KnobHPAMaxReplicas, a.MaxReplicas, false)
 		addRange(KnobHPATargetCPU, a.TargetCPUUtilization, true)
+		if b := a.Behavior; b != nil {
+			w := b.ScaleDownStabilizationWindow
+			t[KnobHPAScaleDownWindowS] = knobTruth{family: FamilyAutoscaling, min: int64(w.Min.Seconds()), max: int64(w.Max.Seconds())}
+		}
 	}
 	return t
 }
@@ -382,7 +394,8 @@ func checkInvariants(in Input, p Plan) error {
 			return fmt.Errorf("change of an undeclared knob %s", c.Knob)
 		case c.To < k.min || c.To > k.max:
 			return fmt.Errorf("%s -> %d leaves its bounds %d–%d", c.Knob, c.To, k.min, k.max)
-		case k.family != p.Family:
+		case k.family != p.Family && !(isEnvFamily(k.family) && isEnvFamily(p.Family)):
+			// One family per plan; env families (pool, cache, workers) may share one rollout.
 			return fmt.Errorf("%s (family %s) in a %s plan", c.Knob, k.family, p.Family)
 		case c.HasFrom && c.From != in.State.Values[c.Knob]:
 			return fmt.Errorf("%s from %d, but its value is %d", c.Knob, c.From, in.State.Values[c.Knob])
@@ -416,7 +429,8 @@ func checkInvariants(in Input, p Plan) error {
 	if p.Rollout != isEnvFamily(p.Family) {
 		return fmt.Errorf("rollout %v for family %s", p.Rollout, p.Family)
 	}
-	if p.Rollout && rolloutsLastHour(in.History, in.Now) >= s.MaxRolloutsPerHour {
+	// Rollbacks restore earlier values: they are neither held by the budget nor charged to it.
+	if p.Rollout && !undo && rolloutsLastHour(in.History, in.Now) >= s.MaxRolloutsPerHour {
 		return fmt.Errorf("rollout budget exceeded")
 	}
 	return checkBudget(in, p, after)

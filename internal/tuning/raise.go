@@ -140,11 +140,19 @@ func (d *decider) raiseHPAMax() (proposal, string) {
 
 // raiseHPAFloor lifts minReplicas to what the load needs now (faster than the
 // HPA's climb); when the HPA already runs that many pods, it lowers the CPU target.
+//
+// The floor jumps to the model's answer in one step, bounded by maxReplicas
+// (which the connection budget bounds) but not by maxStepPercent: the SLO is
+// breached, the model (load ÷ what a pod serves at the target) gives the
+// answer, and the HPA itself may double the pods every 15 s, so a step of
+// maxStepPercent per settleTime would be slower than the HPA it is meant to
+// outrun. The raise is judged after settleTime like every change, and undone
+// by the savings path when the load falls (trimRaisedFloor).
 func (d *decider) raiseHPAFloor() (proposal, string) {
 	mk, curMin, _, hasMin := d.knob(roleHPAMin)
 	need, how, ok := d.replicasNeeded()
 	if hasMin && ok && need > max(curMin, int64(d.pods())) {
-		to := d.more(mk, curMin, need)
+		to := mk.clamp(need)
 		if _, curMax, _, hasMax := d.knob(roleHPAMax); hasMax {
 			to = min(to, max(curMax, curMin))
 		}
@@ -197,11 +205,16 @@ func (d *decider) raiseRedis() (proposal, string) {
 
 // raiseCache grows L1 (items, and TTL where it binds) by Che's approximation,
 // and L2's TTL when its hit ratio is low: one rollout for the whole family.
+// A tier that is off (0 items or a 0 TTL, below the knob's bounds) first gets
+// the guide's starting point.
 func (d *decider) raiseCache() (proposal, string) {
 	ik, items, itemsOK, hasItems := d.knob(roleMemoryItems)
 	tk, ttl, ttlOK, hasTTL := d.knob(roleMemoryTTL)
 	if (itemsOK && !hasItems) || (ttlOK && !hasTTL) {
 		return d.unsetStart(FamilyCache, ik.knob)
+	}
+	if p, ok := d.cacheOffStart(); ok {
+		return p, ""
 	}
 	var p proposal
 	if itemsOK || ttlOK {
@@ -209,7 +222,7 @@ func (d *decider) raiseCache() (proposal, string) {
 	}
 	if k, cur, _, has := d.knob(roleRedisTTL); has {
 		if h, ok := d.v.get(signals.RedisHitRatio); ok && h < redisLowHit {
-			if to := d.more(k, cur, cur*2); to > cur {
+			if to := k.clamp(max(cur*4, cur)); to > cur { // ×4: a step per rollout, not per maxStepPercent
 				p.changes = append(p.changes, Change{Knob: k.knob, From: cur, HasFrom: true, To: to})
 			}
 		}
@@ -218,6 +231,28 @@ func (d *decider) raiseCache() (proposal, string) {
 		return proposal{}, "cache knobs at their bounds"
 	}
 	return p, ""
+}
+
+// cacheOffStart gives the cache knobs whose value is below their bounds (a
+// tier switched off) the guide's starting point, all in one rollout.
+func (d *decider) cacheOffStart() (proposal, bool) {
+	var p proposal
+	var off []string
+	for _, r := range []knobRole{roleMemoryItems, roleMemoryTTL, roleRedisTTL} {
+		k, cur, _, has := d.knob(r)
+		if !has || cur >= k.min {
+			continue
+		}
+		if v, ok := startingPoint(k, d.in.State.CPULimitMillis); ok && v > cur {
+			p.changes = append(p.changes, Change{Knob: k.knob, From: cur, HasFrom: true, To: v})
+			off = append(off, fmt.Sprintf("%s %s", k.knob, k.fmtValue(cur)))
+		}
+	}
+	if len(p.changes) == 0 {
+		return proposal{}, false
+	}
+	p.predicted = "cache switched on at the guide's starting point (was " + joinNotes(off) + ")"
+	return p, true
 }
 
 // growL1 proposes a larger L1: the size (and TTL) Che's approximation says reaches memoryTargetHit.
@@ -242,12 +277,16 @@ func (d *decider) growL1(ik knobDef, items int64, itemsOK bool, tk knobDef, ttl 
 	newItems, newTTL := items, ttl
 	switch {
 	case itemsOK && fitted:
-		maxItems := d.more(ik, items, ik.max)
+		// The jump is not bounded by maxStepPercent: every cache step costs a
+		// rolling restart, so groping in maxStepPercent steps would spend the
+		// rollout budget before the cache reaches the size the model asks for.
+		maxItems := ik.max
 		newItems = maxItems
-		if predict(maxItems, ttl) > memoryTargetHit { // jump to the smallest size that reaches the target
+		goal := min(memoryTargetHit, predict(maxItems, ttl)-minHitGain) // the target, or nearly all a larger L1 can give
+		if predict(items, ttl) < goal {                                 // jump to the smallest size that reaches the goal
 			lo, hi := items, maxItems
 			for hi-lo > 1 {
-				if mid := (lo + hi) / 2; predict(mid, ttl) >= memoryTargetHit {
+				if mid := (lo + hi) / 2; predict(mid, ttl) >= goal {
 					hi = mid
 				} else {
 					lo = mid
@@ -256,7 +295,7 @@ func (d *decider) growL1(ik knobDef, items int64, itemsOK bool, tk knobDef, ttl 
 			newItems = hi
 		}
 		if ttlOK {
-			if t := d.more(tk, ttl, tk.max); predict(newItems, t)-predict(newItems, ttl) >= minHitGain {
+			if t := tk.max; predict(newItems, t)-predict(newItems, ttl) >= minHitGain {
 				newTTL = t
 			}
 		}

@@ -44,13 +44,79 @@ func TestRule1DiagnoseBeforeActing(t *testing.T) {
 			// Little: 400 calls/s per pod × 25 ms = 10 busy; Erlang C puts the wait under 1.6 ms at 14.
 			wantChange(t, p, poolMaxEnv, 10, 14)
 		}},
-		{"CPU saturation lowers the HPA's CPU target", func(in *Input) {
+		{"CPU saturation jumps the HPA floor to the replicas the load needs", func(in *Input) {
 			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.CPUUtilization: 0.95})
 		}, func(t *testing.T, p Plan) {
 			if p.Diagnosis != DiagnosisCPUSaturated {
 				t.Fatalf("diagnosis %s, want CPUSaturated", p.Diagnosis)
 			}
+			// 4 pods × 95 % ÷ 65 % = 5.8 -> 6 pods, in one step (not 50 % of 3).
+			wantChange(t, p, KnobHPAMinReplicas, 3, 6)
+		}},
+		{"CPU saturation with the floor at maxReplicas lowers the HPA's CPU target", func(in *Input) {
+			in.State.Values[KnobHPAMaxReplicas] = 4
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.CPUUtilization: 0.95})
+		}, func(t *testing.T, p Plan) {
 			wantChange(t, p, KnobHPATargetCPU, 65, 55)
+		}},
+		{"warming pods: no cache diagnosis while the newest pod is younger than the window", func(in *Input) {
+			in.State.PodsWarmSince = t0.Add(-30 * time.Second)
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0.31, signals.DBTime: 0.030})
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			if p.Diagnosis != DiagnosisUnknown || !strings.Contains(p.Reason, "pods warming (newest ready 30s ago, window 5m0s)") {
+				t.Fatalf("diagnosis %s, reason %q", p.Diagnosis, p.Reason)
+			}
+		}},
+		{"warm pods: the cache diagnosis applies once the window is past their start", func(in *Input) {
+			in.State.PodsWarmSince = t0.Add(-6 * time.Minute)
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0.31, signals.DBTime: 0.030})
+		}, func(t *testing.T, p Plan) {
+			if p.Diagnosis != DiagnosisCacheMisses {
+				t.Fatalf("diagnosis %s, want CacheMisses", p.Diagnosis)
+			}
+		}},
+		{"cache misses with a saturated pool: the cache goes first", func(in *Input) {
+			starvedPool(in)
+			in.set(map[signals.Signal]float64{signals.MemoryHitRatio: 0.5, signals.RedisHitRatio: 0.4, signals.DBTime: 0.030})
+		}, func(t *testing.T, p Plan) {
+			if p.Diagnosis != DiagnosisCacheMisses || p.Family != FamilyCache {
+				t.Fatalf("diagnosis %s family %s, want CacheMisses/cache", p.Diagnosis, p.Family)
+			}
+		}},
+		{"cache misses with a saturated pool: one rollout carries both env remedies", func(in *Input) {
+			starvedPool(in)
+			in.set(map[signals.Signal]float64{signals.MemoryHitRatio: 0.5, signals.RedisHitRatio: 0.4, signals.DBTime: 0.030})
+		}, func(t *testing.T, p Plan) {
+			if _, ok := changeOf(p, itemsEnv); !ok || !p.Rollout {
+				t.Fatalf("no cache change in one rollout: %+v", p.Changes)
+			}
+			if c, ok := changeOf(p, poolMaxEnv); !ok || c.To <= c.From {
+				t.Fatalf("the pool raise did not ride along: %+v", p.Changes)
+			}
+			if !strings.Contains(p.Reason, "; also pool saturated") {
+				t.Fatalf("reason %q", p.Reason)
+			}
+		}},
+		{"a switched-off cache is diagnosed even while pods warm", func(in *Input) {
+			in.State.PodsWarmSince = t0.Add(-30 * time.Second)
+			in.State.Values[itemsEnv], in.State.Values[l1TTLEnv], in.State.Values[l2TTLEnv] = 0, 0, 0
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0, signals.RedisHitRatio: 0, signals.DBTime: 0.030})
+		}, func(t *testing.T, p Plan) {
+			if p.Diagnosis != DiagnosisCacheMisses {
+				t.Fatalf("diagnosis %s, want CacheMisses", p.Diagnosis)
+			}
+		}},
+		{"a cache that is off starts at the guide's values", func(in *Input) {
+			in.State.Values[itemsEnv], in.State.Values[l1TTLEnv], in.State.Values[l2TTLEnv] = 0, 0, 0
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0, signals.RedisHitRatio: 0, signals.DBTime: 0.030})
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, itemsEnv, 0, StartMemoryMaxItems)
+			wantChange(t, p, l1TTLEnv, 0, StartMemoryTTLSeconds)
+			wantChange(t, p, l2TTLEnv, 0, StartRedisTTLSeconds)
+			if !p.Rollout || len(p.Changes) != 3 {
+				t.Fatalf("want one rollout with the three cache knobs, got %+v", p.Changes)
+			}
 		}},
 		{"HPA pinned at max raises maxReplicas", func(in *Input) {
 			in.State.HPAAtMax, in.State.Replicas = true, 12
@@ -63,7 +129,7 @@ func TestRule1DiagnoseBeforeActing(t *testing.T) {
 			// 2400/s ÷ (200/s per pod × 65/80) = 14.8 -> 15 pods.
 			wantChange(t, p, KnobHPAMaxReplicas, 12, 15)
 		}},
-		{"low hit ratio with a costly miss grows the caches", func(in *Input) {
+		{"low hit ratio with a costly miss grows the caches in one jump, not maxStepPercent steps", func(in *Input) {
 			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0.5,
 				signals.RedisHitRatio: 0.4, signals.DBTime: 0.030})
 		}, func(t *testing.T, p Plan) {
@@ -73,7 +139,7 @@ func TestRule1DiagnoseBeforeActing(t *testing.T) {
 			if c, ok := changeOf(p, itemsEnv); !ok || c.To <= c.From {
 				t.Fatalf("L1 items not raised: %+v", p.Changes)
 			}
-			wantChange(t, p, l2TTLEnv, 300, 450)
+			wantChange(t, p, l2TTLEnv, 300, 1200) // ×4 per rollout, not bounded by maxStepPercent
 		}},
 		{"low hit ratio with a cheap miss is not a cache problem", func(in *Input) {
 			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0.5, signals.DBTime: 0.002})
@@ -331,6 +397,29 @@ func TestRule4BudgetsAndCouplings(t *testing.T) {
 		}, func(t *testing.T, p Plan) {
 			wantChange(t, p, poolMaxEnv, 10, 14)
 		}},
+		{"rollbacks are not charged to the rollout budget", func(in *Input) {
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0.5,
+				signals.RedisHitRatio: 0.4, signals.DBTime: 0.030})
+			in.History = []v1.Decision{
+				decision(t0.Add(-40*time.Minute), FamilyPool, DiagnosisPoolSaturated, v1.OutcomeRolledBack, true, change(poolMaxEnv, "10", "15")),
+				decision(t0.Add(-35*time.Minute), FamilyPool, DiagnosisRegression, v1.OutcomeKept, true, change(poolMaxEnv, "15", "10")),
+			}
+		}, func(t *testing.T, p Plan) {
+			if p.Family != FamilyCache || !p.Rollout {
+				t.Fatalf("the cache remedy was held: %+v, holds %v", p.Changes, p.Holds)
+			}
+		}},
+		{"a rollback is not held by the rollout budget", func(in *Input) {
+			pendingPoolRaise(in, 0.200)
+			in.History = append([]v1.Decision{
+				decision(t0.Add(-50*time.Minute), FamilyCache, DiagnosisCacheMisses, v1.OutcomeKept, true),
+			}, in.History...)
+			in.History = append([]v1.Decision{
+				decision(t0.Add(-55*time.Minute), FamilyCache, DiagnosisCacheMisses, v1.OutcomeKept, true),
+			}, in.History...)
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, poolMaxEnv, 15, 10)
+		}},
 		{"env changes of one family go out in one rollout", func(in *Input) {
 			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0.5,
 				signals.RedisHitRatio: 0.4, signals.DBTime: 0.030})
@@ -350,20 +439,118 @@ func TestRule5SaveCostOnlyWithMargin(t *testing.T) {
 			}
 			wantChange(t, p, KnobHPAMinReplicas, 8, 7)
 		}},
+		{"then the HPA's CPU target, when the HPA scales above its floor", func(in *Input) {
+			comfortable(in)
+			in.State.Replicas = 9
+			in.set(map[signals.Signal]float64{signals.Pods: 9})
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, KnobHPATargetCPU, 65, 72) // a slow step: 12 % of 65
+		}},
 		{"then Redis replicas", func(in *Input) {
 			comfortable(in)
 			in.State.Replicas = 9 // the HPA runs above its floor: trimming it saves nothing
+			in.State.Values[KnobHPATargetCPU] = 85
 			in.set(map[signals.Signal]float64{signals.Pods: 9, signals.RedisCPU: 0.1})
 		}, func(t *testing.T, p Plan) {
 			wantChange(t, p, KnobRedisReplicas, 2, 1)
 		}},
-		{"then the pool", func(in *Input) {
+		{"then the pool, in one batched trim of at most maxStepPercent", func(in *Input) {
 			comfortable(in)
 			in.State.Replicas = 9
+			in.State.Values[KnobHPATargetCPU] = 85
 			in.set(map[signals.Signal]float64{signals.Pods: 9})
 			in.State.Values[poolMaxEnv] = 40
 		}, func(t *testing.T, p Plan) {
-			wantChange(t, p, poolMaxEnv, 40, 36) // 12 % of 40, towards what 4 busy connections need
+			wantChange(t, p, poolMaxEnv, 40, 20) // 50 % of 40, towards what 4 busy connections need
+		}},
+		{"a pool trim too small for a rolling restart is not made", func(in *Input) {
+			comfortable(in)
+			in.State.Replicas = 9
+			in.State.Values[KnobHPATargetCPU] = 85
+			in.set(map[signals.Signal]float64{signals.Pods: 9})
+			in.State.Values[poolMaxEnv] = 7
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			if !strings.Contains(p.Reason, "pool trim 7 -> 6 is not worth a rolling restart") {
+				t.Fatalf("reason %q", p.Reason)
+			}
+		}},
+		{"an env saving waits until the SLOs have held for an hour", func(in *Input) {
+			comfortable(in)
+			in.SLOMetSince = t0.Add(-30 * time.Minute)
+			in.State.Replicas = 9
+			in.State.Values[KnobHPATargetCPU] = 85
+			in.set(map[signals.Signal]float64{signals.Pods: 9})
+			in.State.Values[poolMaxEnv] = 40
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			if !strings.Contains(p.Reason, "waits until the SLOs have held for 1h0m0s") {
+				t.Fatalf("reason %q", p.Reason)
+			}
+		}},
+		{"at most one env saving per 6 hours", func(in *Input) {
+			comfortable(in)
+			in.SLOMetSince = t0.Add(-3 * time.Hour)
+			in.State.Replicas = 9
+			in.State.Values[KnobHPATargetCPU] = 85
+			in.set(map[signals.Signal]float64{signals.Pods: 9})
+			in.State.Values[poolMaxEnv] = 40
+			in.History = []v1.Decision{decision(t0.Add(-2*time.Hour), FamilyPool, DiagnosisOverProvisioned,
+				v1.OutcomeKept, true, change(poolMaxEnv, "80", "40"))}
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			if !strings.Contains(p.Reason, "one per 6h0m0s") {
+				t.Fatalf("reason %q", p.Reason)
+			}
+		}},
+		{"back-down: a floor raised for a breach returns when the load drops, without the long hold", func(in *Input) {
+			comfortable(in)
+			in.SLOMetSince = t0.Add(-5 * time.Minute)
+			in.History = []v1.Decision{decision(t0.Add(-20*time.Minute), FamilyAutoscaling, DiagnosisCPUSaturated,
+				v1.OutcomeKept, false, change(KnobHPAMinReplicas, "3", "8"))}
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, KnobHPAMinReplicas, 8, 3)
+			if p.Diagnosis != DiagnosisOverProvisioned {
+				t.Fatalf("diagnosis %s", p.Diagnosis)
+			}
+		}},
+		{"back-down: a floor set by a person is not reset", func(in *Input) {
+			comfortable(in)
+			in.SLOMetSince = t0.Add(-5 * time.Minute)
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+		}},
+		{"back-down: the HPA's scale-down window is shortened when the pods far exceed the load's need", func(in *Input) {
+			in.Spec.Autoscaling.Behavior = &v1.BehaviorTuning{ScaleDownStabilizationWindow: v1.DurationRange{Min: dur(0), Max: dur(10 * time.Minute)}}
+			in.SLOMetSince = t0.Add(-5 * time.Minute)
+			in.State.Values[KnobHPAScaleDownWindowS] = 300
+			in.State.Replicas = 12
+			in.set(map[signals.Signal]float64{signals.Pods: 12, signals.CPUUtilization: 0.2, signals.Throughput: 800})
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, KnobHPAScaleDownWindowS, 300, 60) // 12 pods, the load needs 4: 2 × interval
+		}},
+		{"back-down: floor and window move in one autoscaling plan", func(in *Input) {
+			in.Spec.Autoscaling.Behavior = &v1.BehaviorTuning{ScaleDownStabilizationWindow: v1.DurationRange{Min: dur(0), Max: dur(10 * time.Minute)}}
+			in.SLOMetSince = t0.Add(-5 * time.Minute)
+			in.State.Values[KnobHPAMinReplicas] = 10
+			in.State.Replicas = 12
+			in.set(map[signals.Signal]float64{signals.Pods: 12, signals.CPUUtilization: 0.2, signals.Throughput: 800})
+			in.History = []v1.Decision{decision(t0.Add(-20*time.Minute), FamilyAutoscaling, DiagnosisCPUSaturated,
+				v1.OutcomeKept, false, change(KnobHPAMinReplicas, "3", "10"))}
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, KnobHPAMinReplicas, 10, 3)
+			c, ok := changeOf(p, KnobHPAScaleDownWindowS)
+			if !ok || c.HasFrom || c.To != 60 {
+				t.Fatalf("want the window unset -> 60, got %+v", p.Changes)
+			}
+		}},
+		{"no back-down without margin", func(in *Input) {
+			comfortable(in)
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.080})
+			in.History = []v1.Decision{decision(t0.Add(-20*time.Minute), FamilyAutoscaling, DiagnosisCPUSaturated,
+				v1.OutcomeKept, false, change(KnobHPAMinReplicas, "3", "8"))}
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
 		}},
 		{"one thing at a time", comfortable, func(t *testing.T, p Plan) {
 			only(t, p)

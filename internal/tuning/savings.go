@@ -3,13 +3,37 @@ package tuning
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"time"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
 // poolIdleWait: a pool whose requests wait less than this is not short of connections.
 const poolIdleWait = 0.001
+
+// Pacing of the savings that cost a rolling restart (env knobs): a restart
+// empties every L1 and pool and adds surge pods, so a saving is worth one only
+// when it is large, proven durable, and rare.
+const (
+	// envSavingEvery: at most one env saving in this time.
+	envSavingEvery = 6 * time.Hour
+	// envSavingSustain: the SLOs must have held with margin this long first.
+	envSavingSustain = time.Hour
+	// envSavingShare: the saving must remove at least this share of the knob's value (and 2 units).
+	envSavingShare = 0.25
+)
+
+// Back-down after a load drop.
+const (
+	// backDownFactor: pods this many times what the load needs are a load drop
+	// the HPA's scale-down stabilization window holds on to.
+	backDownFactor = 1.5
+	// defaultDownWindowS is the HPA's scale-down stabilization window when its behaviour sets none.
+	defaultDownWindowS = 300
+)
 
 // save trims the most expensive resource one slow step, once every SLO has
 // held with margin for SustainFor and nothing changed for as long.
@@ -20,6 +44,9 @@ func (d *decider) save() {
 		return
 	}
 	since := d.in.SLOMetSince
+	if !since.IsZero() && d.backDown() {
+		return
+	}
 	if since.IsZero() || d.in.Now.Sub(since) < d.s.SustainFor {
 		d.holdSaving(fmt.Sprintf("saving waits until the SLOs have held for %s (held since %s)",
 			d.s.SustainFor, sinceText(since)))
@@ -31,8 +58,11 @@ func (d *decider) save() {
 		return
 	}
 	var notes []string
-	for _, trim := range []func() (proposal, string){d.trimHPAMin, d.trimRedis, d.trimPool} {
+	for _, trim := range []func() (proposal, string){d.trimHPAMin, d.trimHPATarget, d.trimRedis, d.trimPool} {
 		p, why := trim()
+		if why == "" && isEnvFamily(p.family) {
+			why = d.envSavingHold(since)
+		}
 		if why == "" {
 			p.diagnosis = DiagnosisOverProvisioned
 			p.reason = fmt.Sprintf("%s, held with margin since %s; %s", d.sloText(), clock(since), p.reason)
@@ -40,9 +70,93 @@ func (d *decider) save() {
 				return
 			}
 		}
-		notes = append(notes, why)
+		if why != "" {
+			notes = append(notes, why)
+		}
 	}
 	d.plan.Reason = fmt.Sprintf("%s; nothing to trim: %s", d.sloText(), joinNotes(notes))
+}
+
+// envSavingHold paces the savings that restart the pods; "" when one may start.
+func (d *decider) envSavingHold(since time.Time) string {
+	if held := d.in.Now.Sub(since); held < envSavingSustain {
+		return fmt.Sprintf("an env saving (a rolling restart) waits until the SLOs have held for %s (held for %s)",
+			envSavingSustain, held.Round(time.Second))
+	}
+	for _, h := range d.in.History {
+		if h.Rollout && Diagnosis(h.Diagnosis) == DiagnosisOverProvisioned && d.in.Now.Sub(h.Time.Time) < envSavingEvery {
+			return fmt.Sprintf("an env saving was made at %s: the next waits until %s (one per %s)",
+				clock(h.Time.Time), clock(h.Time.Add(envSavingEvery)), envSavingEvery)
+		}
+	}
+	return ""
+}
+
+// backDown follows a load drop without waiting for the long savings hold:
+// it returns a floor that this engine raised for a breach to where it was
+// (the HPA keeps what the load needs from there), and shortens the HPA's
+// scale-down stabilization window when the pods far exceed what the load
+// needs, so that the HPA lets them go now rather than after its window. Both
+// are autoscaling knobs: one plan. The SLOs hold with margin (checked by the
+// caller); the change is judged like every saving.
+func (d *decider) backDown() bool {
+	need, how, ok := d.replicasNeeded()
+	if !ok {
+		return false
+	}
+	pods := int64(d.pods())
+	var changes []Change
+	var why []string
+	floor := int64(0)
+	if k, cur, _, has := d.knob(roleHPAMin); has {
+		floor = cur
+		if from, raised := d.raisedFloor(); raised && need < cur && k.clamp(from) < cur {
+			floor = k.clamp(from)
+			changes = append(changes, Change{Knob: k.knob, From: cur, HasFrom: true, To: floor})
+			why = append(why, fmt.Sprintf("the floor %d was raised from %d for a breach and the load needs %s", cur, from, how))
+		}
+	}
+	if k, declared := d.ks.role(roleHPAWindow); declared && d.in.State.HasHPA && float64(pods) > backDownFactor*float64(need) && pods > floor {
+		cur, has := d.in.State.Values[k.knob]
+		if !has {
+			cur = defaultDownWindowS
+		}
+		if to := k.clamp(int64((2 * d.s.Interval).Seconds())); to < cur {
+			changes = append(changes, Change{Knob: k.knob, From: cur, HasFrom: has, To: to})
+			why = append(why, fmt.Sprintf("%d pods run while the load needs %s: the HPA holds them for its %ds scale-down window", pods, how, cur))
+		}
+	}
+	if len(changes) == 0 {
+		return false
+	}
+	hold := d.adopt(proposal{family: FamilyAutoscaling, diagnosis: DiagnosisOverProvisioned, changes: changes,
+		reason:    fmt.Sprintf("%s; load dropped: %s", d.sloText(), joinNotes(why)),
+		predicted: fmt.Sprintf("HPA scales down towards %d pods within %s", max(need, floor), 2*d.s.Interval+15*time.Second)})
+	if hold != "" {
+		d.plan.Holds = append(d.plan.Holds, hold)
+		return false
+	}
+	return true
+}
+
+// raisedFloor is the value minReplicas had before this engine last raised it
+// for a breach, when that raise is the newest change of minReplicas and was
+// not undone.
+func (d *decider) raisedFloor() (int64, bool) {
+	for i := len(d.in.History) - 1; i >= 0; i-- {
+		h := d.in.History[i]
+		for _, c := range h.Changes {
+			if Knob(c.Knob) != KnobHPAMinReplicas {
+				continue
+			}
+			from, err1 := strconv.ParseInt(c.From, 10, 64)
+			to, err2 := strconv.ParseInt(c.To, 10, 64)
+			ok := err1 == nil && err2 == nil && to > from && isRelief(Diagnosis(h.Diagnosis)) &&
+				h.Outcome != tuningv1alpha1.OutcomeRolledBack && h.Outcome != tuningv1alpha1.OutcomeReverted
+			return from, ok
+		}
+	}
+	return 0, false
 }
 
 func (d *decider) holdSaving(hold string) {
@@ -84,6 +198,32 @@ func (d *decider) trimHPAMin() (proposal, string) {
 		changes:   []Change{{Knob: k.knob, From: cur, HasFrom: true, To: to}},
 		reason:    fmt.Sprintf("HPA pinned at its minimum %d while the load needs %s", cur, how),
 		predicted: fmt.Sprintf("CPU %s -> %s at %d pods", fmtRatio(cpu), fmtRatio(cpu*float64(pods)/float64(to)), to),
+	}, ""
+}
+
+// trimHPATarget raises the HPA's CPU target one slow step when the HPA scales
+// above its floor: the latency has margin, so each pod may run hotter and the
+// HPA keeps fewer of them.
+func (d *decider) trimHPATarget() (proposal, string) {
+	k, cur, _, has := d.knob(roleHPATarget)
+	if !has {
+		return proposal{}, ""
+	}
+	pods := int64(d.pods())
+	if _, floor, _, hasMin := d.knob(roleHPAMin); hasMin && pods <= floor {
+		return proposal{}, fmt.Sprintf("HPA runs at its minimum %d pods: a higher CPU target saves nothing now", floor)
+	}
+	to := d.less(k, cur, k.max)
+	if to <= cur {
+		return proposal{}, fmt.Sprintf("%s at its bound %d%%", k.knob, k.max)
+	}
+	cpu, _ := d.v.get(signals.CPUUtilization)
+	return proposal{
+		family:  FamilyAutoscaling,
+		changes: []Change{{Knob: k.knob, From: cur, HasFrom: true, To: to}},
+		reason:  fmt.Sprintf("HPA scales %d pods at %d%% CPU target (CPU %s)", pods, cur, fmtRatio(cpu)),
+		predicted: fmt.Sprintf("HPA wants %.0f pods instead of %d (%s CPU ÷ %d%% target)",
+			math.Ceil(float64(pods)*cpu/(float64(to)/100)-1e-9), pods, fmtRatio(cpu), to),
 	}, ""
 }
 
@@ -135,12 +275,18 @@ func (d *decider) trimPool() (proposal, string) {
 	if need >= cur {
 		return proposal{}, fmt.Sprintf("pool needs its %d connections (%.1f in use)", cur, inUse)
 	}
-	to := d.less(k, cur, need)
+	// One batched trim to what the model needs (it has the headroom), at most
+	// maxStepPercent, instead of a rollout per slow step.
+	to := k.clamp(max(towards(cur, need, d.fastPct()), need))
 	if mk, _, _, declared := d.knob(rolePoolMin); declared {
 		to = max(to, mk.min)
 	}
 	if to >= cur {
 		return proposal{}, fmt.Sprintf("%s at its bound %d", k.knob, k.min)
+	}
+	if cut := cur - to; cut < 2 || float64(cut) < envSavingShare*float64(cur) {
+		return proposal{}, fmt.Sprintf("pool trim %d -> %d is not worth a rolling restart (less than %.0f%% and 2 connections)",
+			cur, to, envSavingShare*100)
 	}
 	p := proposal{
 		family:  FamilyPool,

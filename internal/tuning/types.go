@@ -59,8 +59,15 @@ type Values map[Knob]int64
 type State struct {
 	// Values are the knob values read from the Deployment env, the HPA and the Redis workload.
 	Values Values
-	// RolloutInProgress is true while the target Deployment is rolling out.
+	// RolloutInProgress is true while the target Deployment rolls out a new
+	// pod template (not while it only scales: new pods of a scale-up are on
+	// the current template).
 	RolloutInProgress bool
+	// PodsWarmSince is when the newest pod became ready (the last time the
+	// Deployment became fully available); Now or later while a pod is still
+	// starting; zero when unknown. Pods younger than the SLO window start with
+	// cold caches, so low hit ratios then say nothing about the cache's size.
+	PodsWarmSince time.Time
 	// Replicas is the target's current number of ready replicas.
 	Replicas int32
 	// HPAAtMax is true when the HPA's desired replicas equal its maxReplicas.
