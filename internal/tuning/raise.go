@@ -280,13 +280,20 @@ func (d *decider) growL1(ik knobDef, items int64, itemsOK bool, tk knobDef, ttl 
 		// The jump is not bounded by maxStepPercent: every cache step costs a
 		// rolling restart, so groping in maxStepPercent steps would spend the
 		// rollout budget before the cache reaches the size the model asks for.
+		// The TTL first (to its bound when that adds a point at the largest
+		// size), then the smallest size that reaches the target at that TTL,
+		// or nearly all that the largest size gives there.
 		maxItems := ik.max
-		newItems = maxItems
-		goal := min(memoryTargetHit, predict(maxItems, ttl)-minHitGain) // the target, or nearly all a larger L1 can give
-		if predict(items, ttl) < goal {                                 // jump to the smallest size that reaches the goal
+		if ttlOK {
+			if t := tk.max; predict(maxItems, t)-predict(maxItems, ttl) >= minHitGain {
+				newTTL = t
+			}
+		}
+		goal := min(memoryTargetHit, predict(maxItems, newTTL)-minHitGain)
+		if predict(items, newTTL) < goal {
 			lo, hi := items, maxItems
 			for hi-lo > 1 {
-				if mid := (lo + hi) / 2; predict(mid, ttl) >= goal {
+				if mid := (lo + hi) / 2; predict(mid, newTTL) >= goal {
 					hi = mid
 				} else {
 					lo = mid
@@ -294,10 +301,8 @@ func (d *decider) growL1(ik knobDef, items int64, itemsOK bool, tk knobDef, ttl 
 			}
 			newItems = hi
 		}
-		if ttlOK {
-			if t := tk.max; predict(newItems, t)-predict(newItems, ttl) >= minHitGain {
-				newTTL = t
-			}
+		if newTTL != ttl && predict(newItems, newTTL)-predict(newItems, ttl) < minHitGain {
+			newTTL = ttl
 		}
 		if predict(newItems, newTTL)-hit < minHitGain {
 			newItems, newTTL = items, ttl

@@ -751,22 +751,29 @@ func TestEstimateDontGrope(t *testing.T) {
 			// 400/s per pod at 97 % is 268/s at 65 %: 800/s needs 3 pods.
 			wantChange(t, p, KnobHPAMinReplicas, 2, 3)
 		}},
-		{"L1 grows to the size Che's approximation says reaches 90 %", func(in *Input) {
+		{"L1 grows (TTL first, then size) to what Che's approximation says reaches 90 %", func(in *Input) {
 			wide(in)
 			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0.75, signals.DBTime: 0.030})
 		}, func(t *testing.T, p Plan) {
-			c, ok := changeOf(p, itemsEnv)
-			if !ok {
+			items, ttl := int64(10000), int64(60)
+			if c, ok := changeOf(p, itemsEnv); ok {
+				items = c.To
+			}
+			if c, ok := changeOf(p, l1TTLEnv); ok {
+				ttl = c.To
+			}
+			if items == 10000 && ttl == 60 {
 				t.Fatalf("no L1 change: %+v", p.Changes)
 			}
 			rate := 800.0 / 4
 			keys, _ := FitKeys(ZipfAlpha, 10000, 60*rate, 0.75)
-			ttl := int64(60)
-			if tc, ok := changeOf(p, l1TTLEnv); ok {
-				ttl = tc.To
+			if h := CacheHitRatio(ZipfAlpha, keys, float64(items), float64(ttl)*rate); h < memoryTargetHit-0.001 {
+				t.Fatalf("L1 %d/%ds predicts %.3f, below the target", items, ttl, h)
 			}
-			if h := CacheHitRatio(ZipfAlpha, keys, float64(c.To), float64(ttl)*rate); h < memoryTargetHit-0.001 && c.To < 50000 {
-				t.Fatalf("L1 %d predicts %.3f, below the target and below the step limit", c.To, h)
+			// A TTL of 600 s (its bound) alone reaches the target: no larger L1 is paid for.
+			wantChange(t, p, l1TTLEnv, 60, 600)
+			if _, grew := changeOf(p, itemsEnv); grew {
+				t.Fatalf("L1 grew although the TTL suffices: %+v", p.Changes)
 			}
 			if !strings.Contains(p.Predicted, "Che") {
 				t.Fatalf("predicted %q", p.Predicted)
