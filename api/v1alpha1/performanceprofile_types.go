@@ -848,7 +848,3 @@ type PerformanceProfileList struct {
 	// items are the PerformanceProfiles.
 	Items []PerformanceProfile `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&PerformanceProfile{}, &PerformanceProfileList{})
-}

@@ -15,12 +15,12 @@ func TestOwnershipReadsManagedFields(t *testing.T) {
 	g := NewWithT(t)
 	obj := &metav1.ObjectMeta{ManagedFields: []metav1.ManagedFieldsEntry{
 		{Manager: "navius-tuner", Operation: metav1.ManagedFieldsOperationApply, FieldsType: "FieldsV1",
-			FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{".":{},"f:name":{},"f:env":{"k:{\"name\":\"POOL\"}":{".":{},"f:name":{},"f:value":{}}}}}}}}}`)}},
+			FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{".":{},"f:name":{},"f:env":{"k:{\"name\":\"POOL\"}":{".":{},"f:name":{},"f:value":{}}}}}}}}}`)},
 		{Manager: "argocd-controller", Operation: metav1.ManagedFieldsOperationUpdate, FieldsType: "FieldsV1",
 			Time:     ptr.To(metav1.Now()),
-			FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:replicas":{},"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{"f:env":{"k:{\"name\":\"TTL\"}":{".":{},"f:name":{},"f:value":{}}}}}}}}}`)}},
+			FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:replicas":{},"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{"f:env":{"k:{\"name\":\"TTL\"}":{".":{},"f:name":{},"f:value":{}}}}}}}}}`)},
 		{Manager: "kube-controller-manager", Operation: metav1.ManagedFieldsOperationUpdate, Subresource: "status", FieldsType: "FieldsV1",
-			FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:status":{"f:replicas":{}}}`)}},
+			FieldsV1: metav1.NewFieldsV1(`{"f:status":{"f:replicas":{}}}`)},
 	}}
 	own, err := OwnershipOf(obj)
 	g.Expect(err).NotTo(HaveOccurred())

@@ -72,7 +72,7 @@ func OwnershipOf(obj metav1.Object) (Ownership, error) {
 			continue
 		}
 		s := &fieldpath.Set{}
-		if err := s.FromJSON(bytes.NewReader(e.FieldsV1.Raw)); err != nil {
+		if err := s.FromJSON(bytes.NewReader(e.FieldsV1.GetRawBytes())); err != nil {
 			return nil, fmt.Errorf("parsing managedFields of %s: %w", e.Manager, err)
 		}
 		o := Owner{Manager: e.Manager, Operation: e.Operation, set: s}

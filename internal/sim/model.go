@@ -253,11 +253,10 @@ func (m *Model) Run(duration, dt float64) {
 
 // stepEnv is what every pod's step shares.
 type stepEnv struct {
-	dt, lam             float64
-	redisUp             bool
-	redisSvc            float64 // mean Redis service time beyond the RTT
-	tdb                 float64 // mean DB call time
-	cpuDelay, poolDelay [2]float64
+	dt, lam  float64
+	redisUp  bool
+	redisSvc float64 // mean Redis service time beyond the RTT
+	tdb      float64 // mean DB call time
 }
 
 // Step advances the model by dt simulated seconds and returns the step's
