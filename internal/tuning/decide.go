@@ -128,6 +128,10 @@ func (d *decider) relieve() {
 // misses and the pool is saturated at once. The plan keeps the first family's
 // name and diagnosis. It returns false (and changes nothing) when there is no
 // other env remedy or the combination cannot be adopted.
+//
+// A pool remedy rides along with a cache remedy only when the pool is below
+// the guide's starting point (poolStarved); otherwise the pool waits for the
+// cache change's verdict (see poolWaitsForCache).
 func (d *decider) adoptWithEnv(p proposal, rest []finding) bool {
 	if !isEnvFamily(p.family) {
 		return false
@@ -137,6 +141,12 @@ func (d *decider) adoptWithEnv(p proposal, rest []finding) bool {
 	for _, f := range rest {
 		if !isEnvFamily(f.family) || f.family == p.family {
 			continue
+		}
+		if p.family == FamilyCache && f.family == FamilyPool {
+			if hold, waits := d.poolWaitsForCache(); waits {
+				d.plan.Holds = append(d.plan.Holds, hold)
+				continue
+			}
 		}
 		q, hold := d.remedy(f)
 		if hold != "" || len(q.changes) == 0 {
@@ -150,6 +160,37 @@ func (d *decider) adoptWithEnv(p proposal, rest []finding) bool {
 		also++
 	}
 	return also > 0 && d.adopt(merged) == ""
+}
+
+// poolWaitsForCache says whether a saturated pool must wait for the verdict
+// on a cache change instead of riding along with it, and why.
+//
+// Cache misses and a saturated pool at once mean many slow database calls.
+// Whether more connections help depends on the database: when it has spare
+// capacity, the pool is the limit; when it is saturated (its call time far
+// above its no-load value), more connections only add load and lengthen every
+// call, while the cache removes calls. The engine has no no-load reference
+// for the database's call time: the status keeps no DB time, and the lowest
+// DB time the operator has seen is the saturated value when it starts on a
+// saturated database. The one reference it has is the guide's: a pool below
+// the starting point (2 × cores, at least 5) is starved by its configuration,
+// whatever the database does, and is raised with the cache. A pool at or
+// above it waits: the cache goes first, and the pool follows after the
+// cache's verdict if it is still saturated.
+func (d *decider) poolWaitsForCache() (string, bool) {
+	k, cur, _, has := d.knob(rolePoolMax)
+	if !has {
+		return "", false
+	}
+	start, ok := startingPoint(k, d.in.State.CPULimitMillis)
+	if ok && cur < start {
+		return "", false
+	}
+	if !ok {
+		return fmt.Sprintf("pool: %s %d waits for the cache's verdict (CPU limit unknown: no starting point to compare with)", k.knob, cur), true
+	}
+	return fmt.Sprintf("pool: %s %d is at or above the guide's starting point %d: it waits for the cache's verdict (the cache removes database calls; more connections would add load to the database)",
+		k.knob, cur, start), true
 }
 
 // startingPoints gives the knobs of one env family without a value the guide's starting point.

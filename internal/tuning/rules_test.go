@@ -84,8 +84,9 @@ func TestRule1DiagnoseBeforeActing(t *testing.T) {
 				t.Fatalf("diagnosis %s family %s, want CacheMisses/cache", p.Diagnosis, p.Family)
 			}
 		}},
-		{"cache misses with a saturated pool: one rollout carries both env remedies", func(in *Input) {
+		{"cache misses with a pool below the guide's starting point: one rollout carries both env remedies", func(in *Input) {
 			starvedPool(in)
+			in.State.CPULimitMillis = 8000 // starting point 2 × 8 = 16 connections; the pool has 10
 			in.set(map[signals.Signal]float64{signals.MemoryHitRatio: 0.5, signals.RedisHitRatio: 0.4, signals.DBTime: 0.030})
 		}, func(t *testing.T, p Plan) {
 			if _, ok := changeOf(p, itemsEnv); !ok || !p.Rollout {
@@ -97,6 +98,18 @@ func TestRule1DiagnoseBeforeActing(t *testing.T) {
 			if !strings.Contains(p.Reason, "; also pool saturated") {
 				t.Fatalf("reason %q", p.Reason)
 			}
+		}},
+		{"cache misses with a saturated pool at the guide's starting point: the pool waits for the cache's verdict", func(in *Input) {
+			starvedPool(in) // pool 10, starting point max(2 × 2 cores, 5) = 5
+			in.set(map[signals.Signal]float64{signals.MemoryHitRatio: 0.5, signals.RedisHitRatio: 0.4, signals.DBTime: 0.030})
+		}, func(t *testing.T, p Plan) {
+			if p.Family != FamilyCache || !p.Rollout {
+				t.Fatalf("family %s rollout %v, want the cache in one rollout", p.Family, p.Rollout)
+			}
+			if _, ok := changeOf(p, poolMaxEnv); ok {
+				t.Fatalf("the pool rode along: %+v", p.Changes)
+			}
+			holdsMention(t, p, "waits for the cache's verdict")
 		}},
 		{"a switched-off cache is diagnosed even while pods warm", func(in *Input) {
 			in.State.PodsWarmSince = t0.Add(-30 * time.Second)
@@ -252,6 +265,24 @@ func pendingPoolRaise(in *Input, p99After float64) {
 	in.set(map[signals.Signal]float64{signals.LatencyP99: p99After, signals.LatencyP95: 0.070})
 }
 
+// pendingCacheRaise is an L1 raise 10000 -> 40000 (TTL 600 s) made ago, with
+// the pods ready 3 minutes ago: L1 hit 50 % -> 65 %, L2 hit 30 %, p95 120 -> 200 ms.
+func pendingCacheRaise(in *Input, ago time.Duration) {
+	before := healthy(t0.Add(-ago))
+	before.Set(signals.LatencyP95, 0.120, before.Time)
+	before.Set(signals.MemoryHitRatio, 0.50, before.Time)
+	before.Set(signals.RedisHitRatio, 0.30, before.Time)
+	before.Set(signals.ErrorRate, 0.01, before.Time)
+	d := decision(t0.Add(-ago), FamilyCache, DiagnosisCacheMisses, v1.OutcomePending, true,
+		change(itemsEnv, "10000", "40000"), change(l1TTLEnv, "60", "600"))
+	d.Baseline = SLIsOf(before)
+	in.History = []v1.Decision{d}
+	in.State.Values[itemsEnv], in.State.Values[l1TTLEnv] = 40000, 600
+	in.State.PodsWarmSince = t0.Add(-3 * time.Minute)
+	in.set(map[signals.Signal]float64{signals.LatencyP95: 0.200, signals.MemoryHitRatio: 0.65,
+		signals.RedisHitRatio: 0.30, signals.ErrorRate: 0.005})
+}
+
 func TestRule3VerifyAndRollBack(t *testing.T) {
 	runRules(t, []ruleCase{
 		{"a regression restores the previous value", func(in *Input) { pendingPoolRaise(in, 0.200) }, func(t *testing.T, p Plan) {
@@ -328,6 +359,47 @@ func TestRule3VerifyAndRollBack(t *testing.T) {
 			if c, ok := changeOf(p, poolMaxEnv); ok && c.To < c.From {
 				t.Fatalf("rolled back although disabled: %+v", c)
 			}
+		}},
+		{"a cache change is judged once the caches have filled while fewer requests reach the database", func(in *Input) {
+			pendingCacheRaise(in, 4*time.Minute)
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			if p.Judgement != nil {
+				t.Fatalf("judged while the caches fill: %+v", p.Judgement)
+			}
+			// newest pod ready 3 minutes ago, L1 TTL 600 s: full at t0 + 7 min
+			holdsMention(t, p, "judged once the caches have filled, at 12:07:00")
+			holdsMention(t, p, "requests reaching the database 35% -> 24%")
+		}},
+		{"a cache change is judged when the caches have filled", func(in *Input) {
+			pendingCacheRaise(in, 12*time.Minute)
+			in.State.PodsWarmSince = t0.Add(-11 * time.Minute) // full at t0 - 1 min
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, itemsEnv, 40000, 10000)
+			if p.Judgement == nil || p.Judgement.Outcome != v1.OutcomeRolledBack {
+				t.Fatalf("judgement %+v", p.Judgement)
+			}
+		}},
+		{"the wait for the caches is bounded by 4 × settleTime", func(in *Input) {
+			pendingCacheRaise(in, 14*time.Minute)
+			in.State.Values[l2TTLEnv] = 3600
+			in.State.PodsWarmSince = t0.Add(-13 * time.Minute) // not full before t0 + 47 min, judged at t0 - 1 min
+		}, func(t *testing.T, p Plan) {
+			if p.Judgement == nil || p.Judgement.Outcome != v1.OutcomeRolledBack {
+				t.Fatalf("judgement %+v", p.Judgement)
+			}
+		}},
+		{"a cache change that sends no fewer requests to the database is judged at once", func(in *Input) {
+			pendingCacheRaise(in, 4*time.Minute)
+			in.set(map[signals.Signal]float64{signals.MemoryHitRatio: 0.50})
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, itemsEnv, 40000, 10000)
+		}},
+		{"a cache change that raised the errors is judged at once", func(in *Input) {
+			pendingCacheRaise(in, 4*time.Minute)
+			in.set(map[signals.Signal]float64{signals.ErrorRate: 0.02})
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, itemsEnv, 40000, 10000)
 		}},
 		{"a saving that lost the margin is rolled back", func(in *Input) {
 			d := decision(t0.Add(-4*time.Minute), FamilyAutoscaling, DiagnosisOverProvisioned, v1.OutcomePending, false,

@@ -3,6 +3,7 @@ package tuning
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/signals"
@@ -47,6 +48,11 @@ func (d *decider) judge(pd *tuningv1alpha1.Decision) bool {
 	case d.loadMoved(base):
 		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: "load moved, not comparable: " + observed}
 		return false
+	}
+	if hold, wait := d.cacheFilling(pd); wait {
+		d.plan.Holds = append(d.plan.Holds, hold)
+		d.plan.Reason = d.sloText() + "; holding: " + hold
+		return true
 	}
 	if worse := d.regressions(base); len(worse) > 0 && diag != DiagnosisOverProvisioned {
 		return d.undo(pd, tuningv1alpha1.OutcomeRolledBack, DiagnosisRegression, "regression: "+joinNotes(worse))
@@ -153,4 +159,90 @@ func (d *decider) undo(pd *tuningv1alpha1.Decision, outcome tuningv1alpha1.Outco
 	}
 	d.plan.Judgement = verdict
 	return true
+}
+
+// maxCacheFillSettles bounds the wait for the caches to fill, in settleTimes.
+const maxCacheFillSettles = 4
+
+// cacheFilling holds the verdict on a cache change until the caches it
+// resized have filled, as long as they are doing their job meanwhile.
+//
+// A cache change restarts the pods with empty L1s (and a longer L2 TTL fills
+// Redis only as keys are written), so for a while after the rollout more
+// requests reach the database than before, and the latency may be worse than
+// the baseline although the change is right. The caches are full about one
+// TTL after the newest pod became ready: the verdict waits until then
+// (State.PodsWarmSince, or the change's time when unknown, plus the larger of
+// the L1 and L2 TTLs, at most maxCacheFillSettles × settleTime), provided
+// that the share of requests that reach the database (the product of the
+// tiers' miss ratios) is already below the baseline's and the error rate has
+// not regressed. A cache change that does not lower the database's share,
+// or that raises the errors, is judged at once, like every change.
+func (d *decider) cacheFilling(pd *tuningv1alpha1.Decision) (string, bool) {
+	if !pd.Rollout || Diagnosis(pd.Diagnosis) == DiagnosisOverProvisioned || !d.touchesCache(pd) {
+		return "", false
+	}
+	warm := pd.Time.Time
+	if w := d.in.State.PodsWarmSince; w.After(warm) {
+		warm = w
+	}
+	var fill int64
+	for _, r := range []knobRole{roleMemoryTTL, roleRedisTTL} {
+		if _, cur, _, has := d.knob(r); has {
+			fill = max(fill, cur)
+		}
+	}
+	until := warm.Add(min(time.Duration(fill)*time.Second, maxCacheFillSettles*d.s.SettleTime))
+	if !d.in.Now.Before(until) {
+		return "", false
+	}
+	before, now, ok := d.dbShare(pd.Baseline)
+	if !ok || now >= before-minHitGain {
+		return "", false
+	}
+	base := baselineGetter(pd.Baseline)
+	b, ok1 := base(signals.ErrorRate)
+	n, ok2 := d.v.get(signals.ErrorRate)
+	if ok1 && ok2 && n > b*errorRegressionFactor && n-b >= errorRegressionPoints {
+		return "", false
+	}
+	return fmt.Sprintf("the cache change of %s is judged once the caches have filled, at %s (newest pod ready %s, TTL %ds): requests reaching the database %s -> %s",
+		clock(pd.Time.Time), clock(until), clock(warm), fill, fmtRatio(before), fmtRatio(now)), true
+}
+
+// touchesCache: the decision changed a cache knob.
+func (d *decider) touchesCache(pd *tuningv1alpha1.Decision) bool {
+	for _, c := range pd.Changes {
+		if k, ok := d.ks.get(Knob(c.Knob)); ok && isCacheRole(k.role) {
+			return true
+		}
+	}
+	return false
+}
+
+func isCacheRole(r knobRole) bool {
+	return r == roleMemoryItems || r == roleMemoryTTL || r == roleRedisTTL
+}
+
+// dbShare is the share of requests that miss every cache tier (and reach the
+// database), in the baseline and now, over the tiers known on both sides.
+func (d *decider) dbShare(b *tuningv1alpha1.SLIs) (before, now float64, ok bool) {
+	before, now = 1, 1
+	for _, t := range []struct {
+		base tuningv1alpha1.Percent
+		sig  signals.Signal
+	}{{b.MemoryHitRatio, signals.MemoryHitRatio}, {b.RedisHitRatio, signals.RedisHitRatio}} {
+		if t.base == "" {
+			continue
+		}
+		hb, ok1 := parsePercent(t.base)
+		hn, ok2 := d.v.get(t.sig)
+		if !ok1 || !ok2 {
+			continue
+		}
+		before *= 1 - hb
+		now *= 1 - hn
+		ok = true
+	}
+	return before, now, ok
 }
