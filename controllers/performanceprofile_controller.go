@@ -317,8 +317,13 @@ func (r *PerformanceProfileReconciler) observe(ctx context.Context, s *scope) er
 
 // decide asks the engine for a plan; knobs that must not be touched are
 // dropped from it whatever the engine says.
-func (r *PerformanceProfileReconciler) decide(_ context.Context, s *scope) error {
+func (r *PerformanceProfileReconciler) decide(ctx context.Context, s *scope) error {
 	p := s.profile
+	// The history is the engine's memory: a change the status missed is
+	// recorded before deciding, so it settles and can be rolled back.
+	for _, d := range recoverUnrecorded(p, s.cluster, s.now) {
+		ctrl.LoggerFrom(ctx).Info("Recorded a change applied before a restart", "family", d.Family, "changes", changesString(d.Changes))
+	}
 	plan := r.opts.Decide(tuning.Input{
 		Spec:        p.Spec,
 		Observation: s.obs,

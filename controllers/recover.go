@@ -1,0 +1,179 @@
+package controllers
+
+import (
+	"slices"
+	"strconv"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/status"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
+)
+
+// ReasonUnrecorded is the start of the reason of a decision rebuilt by
+// unrecordedDecisions.
+const ReasonUnrecorded = "applied by navius-tuner but not recorded (the operator stopped between the write and the status patch)"
+
+// recoverUnrecorded records in p's status the changes navius-tuner applied
+// without recording them (see unrecordedDecisions). A pending decision that
+// such a change followed was judged before the restart: when the change
+// restores its previous values it was rolled back, otherwise it was kept.
+func recoverUnrecorded(p *tuningv1alpha1.PerformanceProfile, cs *clusterState, now time.Time) []tuningv1alpha1.Decision {
+	found := unrecordedDecisions(p, cs, now)
+	for i := range found {
+		d := &found[i]
+		if pd := status.Pending(p.Status); pd != nil {
+			if reverts(d.Changes, pd.Changes) {
+				d.Diagnosis = string(tuning.DiagnosisRegression)
+				status.Judge(&p.Status, tuningv1alpha1.OutcomeRolledBack, "previous values restored before a restart; the verdict's details were not recorded")
+			} else {
+				status.Judge(&p.Status, tuningv1alpha1.OutcomeKept, "judged before a restart; the verdict's details were not recorded")
+			}
+		}
+		status.Record(&p.Status, *d)
+	}
+	return found
+}
+
+// reverts reports whether changes set every knob of prev back to its From value.
+func reverts(changes, prev []tuningv1alpha1.Change) bool {
+	to := map[string]string{}
+	for _, c := range changes {
+		to[c.Knob] = c.To
+	}
+	for _, c := range prev {
+		if v, ok := to[c.Knob]; !ok || v != c.From {
+			return false
+		}
+	}
+	return len(prev) > 0
+}
+
+// unrecordedDecisions finds changes navius-tuner applied without recording
+// them: the operator stopped (or the status patch failed) after the write.
+// Such a knob's field is still owned by navius-tuner (any other writer would
+// have taken it over), and its live value differs from the value the status
+// last knew: the newest applied value in the history, else status.current.
+// Each family's changes become one Pending decision stamped now, so the
+// settle timer starts again, the change is judged against the SLIs the
+// status held before it, and a regression rolls it back to the known value.
+func unrecordedDecisions(p *tuningv1alpha1.PerformanceProfile, cs *clusterState, now time.Time) []tuningv1alpha1.Decision {
+	known := knownValues(p.Status.Current)
+	for k, v := range status.LastApplied(p.Status.History) {
+		known[k] = v
+	}
+	byFamily := map[string][]tuningv1alpha1.Change{}
+	for k, was := range known {
+		f, ok := cs.field(tuning.Knob(k))
+		if !ok || f.live == "" || f.live == was || !f.own.Owns(tuningv1alpha1.FieldManager, f.path) {
+			continue
+		}
+		fam := knobFamily(p.Spec, tuning.Knob(k))
+		if fam == "" {
+			continue
+		}
+		byFamily[fam] = append(byFamily[fam], tuningv1alpha1.Change{Knob: k, From: was, To: f.live})
+	}
+	families := make([]string, 0, len(byFamily))
+	for f := range byFamily {
+		families = append(families, f)
+	}
+	slices.Sort(families)
+	var out []tuningv1alpha1.Decision
+	for _, fam := range families {
+		changes := byFamily[fam]
+		slices.SortFunc(changes, func(a, b tuningv1alpha1.Change) int {
+			if a.Knob < b.Knob {
+				return -1
+			}
+			return 1
+		})
+		d := tuningv1alpha1.Decision{
+			Time: metav1.NewTime(now), Family: fam, Changes: changes,
+			Diagnosis: string(tuning.DiagnosisUnknown), Reason: ReasonUnrecorded,
+			Baseline: p.Status.SLIs.DeepCopy(), Outcome: tuningv1alpha1.OutcomePending,
+			Rollout: fam == string(tuning.FamilyPool) || fam == string(tuning.FamilyCache) || fam == string(tuning.FamilyWorkers),
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// knownValues are the knob values status.current holds.
+func knownValues(cur *tuningv1alpha1.KnobValues) map[string]string {
+	out := map[string]string{}
+	if cur == nil {
+		return out
+	}
+	for k, v := range cur.Env {
+		out[k] = v
+	}
+	i32 := func(k tuning.Knob, v *int32) {
+		if v != nil {
+			out[string(k)] = strconv.FormatInt(int64(*v), 10)
+		}
+	}
+	i32(tuning.KnobRedisReplicas, cur.RedisReplicas)
+	if h := cur.HPA; h != nil {
+		i32(tuning.KnobHPAMinReplicas, h.MinReplicas)
+		if h.MaxReplicas > 0 {
+			i32(tuning.KnobHPAMaxReplicas, &h.MaxReplicas)
+		}
+		i32(tuning.KnobHPATargetCPU, h.TargetCPUUtilization)
+		i32(tuning.KnobHPAScaleDownWindowS, h.ScaleDownStabilizationSeconds)
+	}
+	return out
+}
+
+// knobFamily is the family a knob of the spec belongs to; "" when the spec has no such knob.
+func knobFamily(spec tuningv1alpha1.PerformanceProfileSpec, k tuning.Knob) string {
+	switch k {
+	case tuning.KnobRedisReplicas:
+		return string(tuning.FamilyRedis)
+	case tuning.KnobHPAMinReplicas, tuning.KnobHPAMaxReplicas, tuning.KnobHPATargetCPU, tuning.KnobHPAScaleDownWindowS:
+		return string(tuning.FamilyAutoscaling)
+	}
+	name := string(k)
+	is := func(env ...string) bool { return slices.Contains(env, name) }
+	if cp := spec.ConnectionPool; cp != nil {
+		var envs []string
+		if cp.MaxConnections != nil {
+			envs = append(envs, cp.MaxConnections.Env)
+		}
+		if cp.MinConnections != nil {
+			envs = append(envs, cp.MinConnections.Env)
+		}
+		if cp.MaxLifetime != nil {
+			envs = append(envs, cp.MaxLifetime.Env)
+		}
+		if cp.IdleTimeout != nil {
+			envs = append(envs, cp.IdleTimeout.Env)
+		}
+		if is(envs...) {
+			return string(tuning.FamilyPool)
+		}
+	}
+	if w := spec.WorkerThreads; w != nil && w.Env == name {
+		return string(tuning.FamilyWorkers)
+	}
+	if c := spec.Cache; c != nil {
+		var envs []string
+		if m := c.Memory; m != nil {
+			if m.MaxItems != nil {
+				envs = append(envs, m.MaxItems.Env)
+			}
+			if m.TTL != nil {
+				envs = append(envs, m.TTL.Env)
+			}
+		}
+		if r := c.Redis; r != nil && r.TTL != nil {
+			envs = append(envs, r.TTL.Env)
+		}
+		if is(envs...) {
+			return string(tuning.FamilyCache)
+		}
+	}
+	return ""
+}
