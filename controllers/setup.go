@@ -2,6 +2,10 @@ package controllers
 
 import (
 	"context"
+	"time"
+
+	"golang.org/x/time/rate"
+	"k8s.io/client-go/util/workqueue"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -99,6 +103,17 @@ func (r *PerformanceProfileReconciler) watches(b *builder.Builder) *builder.Buil
 		}), specChanged)
 }
 
+// maxRetryBackoff caps the per-profile backoff after failed reconciles
+// (controller-runtime's default cap is 1000 s): once the API server accepts
+// writes again, a profile resumes within a minute, not a quarter of an hour.
+const maxRetryBackoff = time.Minute
+
 func controllerOptions(maxConcurrent int) controller.Options {
-	return controller.Options{MaxConcurrentReconciles: max(maxConcurrent, 1)}
+	return controller.Options{
+		MaxConcurrentReconciles: max(maxConcurrent, 1),
+		RateLimiter: workqueue.NewTypedMaxOfRateLimiter(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Millisecond, maxRetryBackoff),
+			&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(10), 100)},
+		),
+	}
 }
