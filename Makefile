@@ -84,6 +84,10 @@ bench: ## Run the tier-A benchmark scenarios (virtual clock) and write docs/benc
 	go run ./cmd/perfsim bench --out docs/benchmarks $(BENCH_ARGS)
 	go test -run '^$$' -bench . -benchmem ./internal/... | tee docs/benchmarks/go-bench.txt
 
+.PHONY: bench-scale
+bench-scale: k8s-binaries ## Run B5: the manager with 1k, 5k and 10k profiles on a local API server; write docs/benchmarks/scale-figures.md.
+	go test ./test/scale -run TestScale -count=1 -timeout 90m -v -scale.sizes=$(or $(SCALE_SIZES),1000,5000,10000) -scale.out=$(CURDIR)/docs/benchmarks/scale-figures.md
+
 .PHONY: bench-cluster
 bench-cluster: k8s-binaries build ## Run the tier-B benchmark scenarios on the local cluster (real HPA, real Prometheus).
 	bin/perfsim bench-cluster --out docs/benchmarks $(BENCH_ARGS)

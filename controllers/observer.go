@@ -108,3 +108,22 @@ func (o *PrometheusObserver) secret(ctx context.Context, namespace, name string)
 	}
 	return sec, nil
 }
+
+// Prime registers every profile r lists with its endpoint's batch, so that
+// the first batch after a start already covers all of them: without it, the
+// first period would refresh the batch once for every few profiles as their
+// first reconciles come in. A profile whose credentials cannot be read is
+// skipped (its reconcile reports why).
+func (o *PrometheusObserver) Prime(ctx context.Context, r client.Reader) error {
+	list := &tuningv1alpha1.PerformanceProfileList{}
+	if err := r.List(ctx, list); err != nil {
+		return fmt.Errorf("listing the profiles: %w", err)
+	}
+	for i := range list.Items {
+		p := &list.Items[i]
+		if ep, err := o.endpoint(ctx, p); err == nil {
+			o.Batcher.Register(ep, TargetOf(p))
+		}
+	}
+	return nil
+}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/navius-dev/navius-tuner/controllers"
@@ -16,17 +19,31 @@ import (
 func setupControllers(mgr ctrl.Manager, o options) error {
 	clk := clock.RealClock{}
 	obs := metrics.NewObserver(metrics.Options{Clock: clk, Registerer: ctrlmetrics.Registry, Timeout: o.queryTimeout})
+	prom := &controllers.PrometheusObserver{
+		// Secrets are read directly, not cached: the manager never holds every Secret of the cluster.
+		Secrets: mgr.GetAPIReader(),
+		Batcher: metrics.NewBatcher(obs, metrics.BatcherOptions{}),
+	}
 	r, err := controllers.NewPerformanceProfileReconciler(mgr.GetClient(), controllers.Options{
-		Observer: &controllers.PrometheusObserver{
-			// Secrets are read directly, not cached: the manager never holds every Secret of the cluster.
-			Secrets: mgr.GetAPIReader(),
-			Batcher: metrics.NewBatcher(obs, metrics.BatcherOptions{}),
-		},
+		Observer:                prom,
 		Clock:                   clk,
 		MaxConcurrentReconciles: o.maxConcurrent,
 	})
 	if err != nil {
 		return err
 	}
-	return r.SetupWithManager(mgr)
+	if err := r.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	// Once the cache is filled, register every profile with its batch, so
+	// the first period queries each endpoint once for all of them.
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return nil
+		}
+		if err := prom.Prime(ctx, mgr.GetClient()); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Could not register the profiles with their batches")
+		}
+		return nil
+	}))
 }

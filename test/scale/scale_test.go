@@ -1,0 +1,585 @@
+// Package scale measures the manager at 1k, 5k and 10k profiles (benchmark
+// B5): the real manager binary against a real API server (envtest) holding
+// the profiles with their Deployments and HPAs, observing a fake Prometheus
+// that serves every service's series in each batch. It reports memory, CPU,
+// API requests per profile-hour, PromQL queries per period and the time
+// until every profile is reconciled.
+//
+//	go test ./test/scale -run TestScale -scale.sizes=1000,5000,10000 -scale.out=docs/benchmarks/scale.md -timeout 60m -v
+//
+// Without -scale.sizes it is a 200-profile smoke run (part of make test).
+package scale
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/testenv"
+)
+
+var (
+	sizesFlag = flag.String("scale.sizes", "", "comma-separated numbers of profiles (default: a 200-profile smoke run)")
+	outFlag   = flag.String("scale.out", "", "write the figures as Markdown to this file")
+	steadyFor = flag.Duration("scale.steady", 0, "how long the steady state is measured [65s, two 30s periods; 31s for the smoke run]")
+)
+
+const (
+	interval       = 30 * time.Second
+	perNamespace   = 100
+	reconcileLimit = 2 * time.Minute
+)
+
+// result is one run's figures.
+type result struct {
+	profiles        int
+	setup           time.Duration
+	allReconciled   time.Duration
+	peakRSS, endRSS int64 // bytes
+	heapInuse       float64
+	cpuStart        float64 // CPU seconds until all were reconciled
+	cpuSteady       float64 // cores used in the steady state
+	startRequests   map[string]float64
+	steadyRequests  map[string]float64 // by HTTP method
+	steadySpan      time.Duration
+	startQueries    int64
+	steadyQueries   int64
+	periods         float64
+	queryLatency    time.Duration // mean server-side time of a batch answer
+	answerBytes     int64         // mean size of a batch answer
+	workloadWrites  int
+	reconciles      float64
+}
+
+func TestScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an API server and the manager")
+	}
+	sizes := []int{200}
+	if *sizesFlag != "" {
+		sizes = nil
+		for _, s := range strings.Split(*sizesFlag, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n < 1 {
+				t.Fatalf("-scale.sizes: %q is not a number of profiles", s)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	if *steadyFor == 0 {
+		*steadyFor = 65 * time.Second
+		if *sizesFlag == "" {
+			*steadyFor = 31 * time.Second
+		}
+	}
+	bin := buildManager(t)
+	var results []result
+	for _, n := range sizes {
+		r := runScale(t, bin, n)
+		results = append(results, r)
+		t.Log("\n" + table([]result{r}))
+	}
+	report := table(results)
+	t.Log("\n" + report)
+	if *outFlag != "" {
+		if err := os.WriteFile(*outFlag, []byte(markdown(results)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range results {
+		if r.allReconciled <= 0 || r.allReconciled > reconcileLimit {
+			t.Errorf("%d profiles: not all reconciled within %s (took %s)", r.profiles, reconcileLimit, r.allReconciled)
+		}
+		if r.workloadWrites != 0 {
+			t.Errorf("%d profiles: %d writes to Deployments or HPAs in a steady state", r.profiles, r.workloadWrites)
+		}
+		if w := writesOf(r.steadyRequests); w != 0 {
+			t.Errorf("%d profiles: %v no-op writes in the steady state", r.profiles, w)
+		}
+		if q := float64(r.steadyQueries) / r.periods; q > 5.5 {
+			t.Errorf("%d profiles: %.1f PromQL queries per period (target <= 5)", r.profiles, q)
+		}
+	}
+}
+
+func writesOf(byMethod map[string]float64) float64 {
+	return byMethod["PATCH"] + byMethod["PUT"] + byMethod["POST"] + byMethod["DELETE"]
+}
+
+// buildManager builds cmd/manager into a temporary directory.
+func buildManager(t *testing.T) string {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "manager")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/manager")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the manager: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func runScale(t *testing.T, bin string, n int) result {
+	t.Helper()
+	ctx := context.Background()
+	env, err := testenv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = env.Stop() }()
+
+	prom := &batchProm{}
+	promSrv := httptest.NewServer(prom)
+	defer promSrv.Close()
+
+	start := time.Now()
+	svcs := createProfiles(t, env.Client, n, promSrv.URL)
+	prom.setServices(svcs)
+	res := result{profiles: n, setup: time.Since(start)}
+	t.Logf("%d profiles with their Deployments and HPAs created in %s", n, res.setup.Round(time.Second))
+
+	kubeconfig := writeKubeconfig(t, env.Config)
+	metricsAddr := freeAddr(t)
+	cmd := exec.Command(bin, "--leader-elect=false", "--metrics-bind-address="+metricsAddr, "--metrics-secure=false",
+		"--health-probe-bind-address=0", "--zap-log-level=error")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "manager.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	started := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() }()
+	pid := cmd.Process.Pid
+	scrape := func() map[string]float64 { return scrapeMetrics("http://" + metricsAddr + "/metrics") }
+
+	// Until every profile has a status for its generation.
+	deadline := started.Add(reconcileLimit + time.Minute)
+	for time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+		if done := reconciledCount(ctx, t, env.Client); done >= n {
+			res.allReconciled = time.Since(started)
+			break
+		}
+	}
+	if res.allReconciled == 0 {
+		t.Logf("only %d of %d reconciled after %s; manager log: %s", reconciledCount(ctx, t, env.Client), n, time.Since(started), tail(logFile.Name()))
+	}
+	res.cpuStart = cpuSeconds(pid)
+	m0 := scrape()
+	res.startRequests = byMethod(m0)
+	res.startQueries = prom.queries.Load()
+
+	// The steady state: nothing changes, so nothing may be written.
+	q0, c0, t0 := prom.queries.Load(), cpuSeconds(pid), time.Now()
+	b0, ns0 := prom.bytes.Load(), prom.nanos.Load()
+	time.Sleep(*steadyFor)
+	m1 := scrape()
+	res.steadySpan = time.Since(t0)
+	res.periods = res.steadySpan.Seconds() / interval.Seconds()
+	res.steadyQueries = prom.queries.Load() - q0
+	res.cpuSteady = (cpuSeconds(pid) - c0) / res.steadySpan.Seconds()
+	res.steadyRequests = map[string]float64{}
+	after := byMethod(m1)
+	for k, v := range after {
+		res.steadyRequests[k] = v - res.startRequests[k]
+	}
+	if q := prom.queries.Load(); q > 0 {
+		res.queryLatency = time.Duration(prom.nanos.Load() / q)
+		res.answerBytes = prom.bytes.Load() / q
+	}
+	if res.steadyQueries > 0 {
+		res.queryLatency = time.Duration((prom.nanos.Load() - ns0) / res.steadyQueries)
+		res.answerBytes = (prom.bytes.Load() - b0) / res.steadyQueries
+	}
+	res.peakRSS, res.endRSS = rss(pid)
+	res.heapInuse = m1["go_memstats_heap_inuse_bytes"]
+	res.reconciles = m1["navius_tuner_reconcile_duration_seconds_count"]
+	res.workloadWrites = workloadWrites(ctx, t, env.Client)
+	return res
+}
+
+// createProfiles creates n Deployments (pool env 10, rolled out), HPAs and
+// profiles, perNamespace per namespace, with 16 writers.
+func createProfiles(t *testing.T, c client.Client, n int, promURL string) []service {
+	t.Helper()
+	ctx := context.Background()
+	var svcs []service
+	for i := range n {
+		svcs = append(svcs, service{ns: fmt.Sprintf("scale-%03d", i/perNamespace), name: fmt.Sprintf("svc-%03d", i%perNamespace)})
+	}
+	for i := 0; i < n; i += perNamespace {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: svcs[i].ns}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	work := make(chan service)
+	errs := make(chan error, 16)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range work {
+				if err := createOne(ctx, c, s, promURL); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	for _, s := range svcs {
+		work <- s
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	return svcs
+}
+
+func createOne(ctx context.Context, c client.Client, s service, promURL string) error {
+	labels := map[string]string{"app": s.name}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: s.name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](4),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "app", Image: "app:1", Env: []corev1.EnvVar{{Name: "DB_POOL_MAX_CONNECTIONS", Value: "10"}},
+					Resources: corev1.ResourceRequirements{
+						Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
+						Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}},
+				}}},
+			},
+		},
+	}
+	if err := c.Create(ctx, d, client.FieldOwner("gitops")); err != nil {
+		return err
+	}
+	d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: 4, UpdatedReplicas: 4, ReadyReplicas: 4, AvailableReplicas: 4}
+	if err := c.Status().Update(ctx, d); err != nil {
+		return err
+	}
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: s.name},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: s.name},
+			MinReplicas:    ptr.To[int32](2), MaxReplicas: 10,
+			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
+				Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To[int32](70)}}}},
+		},
+	}
+	if err := c.Create(ctx, hpa, client.FieldOwner("gitops")); err != nil {
+		return err
+	}
+	p := &tuningv1alpha1.PerformanceProfile{
+		ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: s.name},
+		Spec: tuningv1alpha1.PerformanceProfileSpec{
+			TargetRef: tuningv1alpha1.TargetRef{Name: s.name, Container: "app"},
+			Mode:      tuningv1alpha1.ModeAuto,
+			Interval:  metav1.Duration{Duration: interval},
+			SLO: tuningv1alpha1.SLO{Latency: []tuningv1alpha1.LatencyObjective{
+				{Percentile: tuningv1alpha1.P99, Threshold: metav1.Duration{Duration: 100 * time.Millisecond}}}},
+			Metrics: tuningv1alpha1.MetricsSource{
+				Prometheus: tuningv1alpha1.PrometheusEndpoint{URL: promURL},
+				Labels:     map[string]string{"namespace": s.ns, "service": s.name},
+			},
+			ConnectionPool: &tuningv1alpha1.ConnectionPool{
+				MaxConnections: &tuningv1alpha1.IntEnvKnob{Env: "DB_POOL_MAX_CONNECTIONS", Min: 5, Max: 50},
+			},
+			Autoscaling: &tuningv1alpha1.Autoscaling{
+				HPARef:      &corev1.LocalObjectReference{Name: s.name},
+				MinReplicas: &tuningv1alpha1.Int32Range{Min: 2, Max: 6},
+				MaxReplicas: &tuningv1alpha1.Int32Range{Min: 6, Max: 20},
+			},
+		},
+	}
+	return c.Create(ctx, p)
+}
+
+// reconciledCount counts the profiles whose status is for their generation.
+func reconciledCount(ctx context.Context, t *testing.T, c client.Client) int {
+	n := 0
+	cont := ""
+	for {
+		list := &tuningv1alpha1.PerformanceProfileList{}
+		if err := c.List(ctx, list, client.Limit(2000), client.Continue(cont)); err != nil {
+			t.Logf("listing profiles: %v", err)
+			return 0
+		}
+		for _, p := range list.Items {
+			if p.Status.ObservedGeneration == p.Generation && len(p.Status.Conditions) > 0 {
+				n++
+			}
+		}
+		if cont = list.Continue; cont == "" {
+			return n
+		}
+	}
+}
+
+// workloadWrites counts Deployments and HPAs that navius-tuner wrote to.
+func workloadWrites(ctx context.Context, t *testing.T, c client.Client) int {
+	n := 0
+	check := func(objs []metav1.Object) {
+		for _, o := range objs {
+			for _, m := range o.GetManagedFields() {
+				if m.Manager == tuningv1alpha1.FieldManager {
+					n++
+				}
+			}
+		}
+	}
+	var ds appsv1.DeploymentList
+	var hs autoscalingv2.HorizontalPodAutoscalerList
+	if err := c.List(ctx, &ds); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.List(ctx, &hs); err != nil {
+		t.Fatal(err)
+	}
+	var objs []metav1.Object
+	for i := range ds.Items {
+		objs = append(objs, &ds.Items[i])
+	}
+	for i := range hs.Items {
+		objs = append(objs, &hs.Items[i])
+	}
+	check(objs)
+	return n
+}
+
+func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
+	t.Helper()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
+	kc.CurrentContext = "envtest"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// scrapeMetrics reads the manager's metrics: every sample, summed over
+// labels by name, plus rest_client_requests_total by method under
+// "requests:<METHOD>".
+func scrapeMetrics(url string) map[string]float64 {
+	out := map[string]float64{}
+	resp, err := http.Get(url)
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		series := line[:i]
+		name := series
+		if j := strings.IndexByte(series, '{'); j >= 0 {
+			name = series[:j]
+		}
+		out[name] += v
+		if name == "rest_client_requests_total" {
+			if k := strings.Index(series, `method="`); k >= 0 {
+				m := series[k+8:]
+				out["requests:"+m[:strings.IndexByte(m, '"')]] += v
+			}
+		}
+	}
+	return out
+}
+
+func byMethod(m map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m {
+		if strings.HasPrefix(k, "requests:") {
+			out[strings.TrimPrefix(k, "requests:")] = v
+		}
+	}
+	return out
+}
+
+// cpuSeconds is the user and system CPU time of a process.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(fields) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(fields[11], 64)
+	sy, _ := strconv.ParseFloat(fields[12], 64)
+	return (u + sy) / 100 // USER_HZ
+}
+
+// rss returns the peak and the current resident set size of a process.
+func rss(pid int) (peak, now int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmHWM:":
+			peak = kb << 10
+		case "VmRSS:":
+			now = kb << 10
+		}
+	}
+	return peak, now
+}
+
+func tail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	return string(b)
+}
+
+func mib(b float64) string { return fmt.Sprintf("%.0f MiB", b/(1<<20)) }
+
+func perProfileHour(byMethod map[string]float64, profiles int, span time.Duration) string {
+	var parts []string
+	for _, m := range []string{"GET", "LIST", "PATCH", "PUT", "POST", "DELETE"} {
+		if v, ok := byMethod[m]; ok && v > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.2f", m, v/float64(profiles)/span.Hours()))
+		}
+	}
+	if len(parts) == 0 {
+		return "0"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func rows(rs []result) [][]string {
+	out := [][]string{{"profiles"}, {"setup (create objects)"}, {"all reconciled after start"}, {"peak RSS"}, {"RSS in steady state"},
+		{"Go heap in use"}, {"CPU until all reconciled"}, {"CPU in steady state"}, {"API requests at start (by method)"},
+		{"API requests per profile-hour, steady (by method)"}, {"no-op writes in steady state"}, {"writes to Deployments/HPAs"},
+		{"PromQL queries until all reconciled"}, {"PromQL queries per period, steady"}, {"mean batch answer (size, server time)"}}
+	for _, r := range rs {
+		start := []string{}
+		for _, m := range []string{"GET", "PATCH", "PUT", "POST"} {
+			if v := r.startRequests[m]; v > 0 {
+				start = append(start, fmt.Sprintf("%s %.0f", m, v))
+			}
+		}
+		vals := []string{
+			strconv.Itoa(r.profiles), r.setup.Round(time.Second).String(), r.allReconciled.Round(100 * time.Millisecond).String(),
+			mib(float64(r.peakRSS)), mib(float64(r.endRSS)), mib(r.heapInuse),
+			fmt.Sprintf("%.1f s", r.cpuStart), fmt.Sprintf("%.3f cores", r.cpuSteady), strings.Join(start, ", "),
+			perProfileHour(r.steadyRequests, r.profiles, r.steadySpan), fmt.Sprintf("%.0f", writesOf(r.steadyRequests)),
+			strconv.Itoa(r.workloadWrites), strconv.FormatInt(r.startQueries, 10),
+			fmt.Sprintf("%.1f (%d in %s)", float64(r.steadyQueries)/r.periods, r.steadyQueries, r.steadySpan.Round(time.Second)),
+			fmt.Sprintf("%.1f KiB, %s", float64(r.answerBytes)/1024, r.queryLatency.Round(100*time.Microsecond)),
+		}
+		for i, v := range vals {
+			out[i] = append(out[i], v)
+		}
+	}
+	return out
+}
+
+func table(rs []result) string {
+	var b strings.Builder
+	for _, row := range rows(rs) {
+		fmt.Fprintf(&b, "%-52s", row[0])
+		for _, v := range row[1:] {
+			fmt.Fprintf(&b, " | %-28s", v)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func markdown(rs []result) string {
+	rws := rows(rs)
+	var b strings.Builder
+	b.WriteString("| measure |")
+	for _, v := range rws[0][1:] {
+		fmt.Fprintf(&b, " %s profiles |", v)
+	}
+	b.WriteString("\n|---|")
+	for range rws[0][1:] {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, row := range rws[1:] {
+		fmt.Fprintf(&b, "| %s | %s |\n", row[0], strings.Join(row[1:], " | "))
+	}
+	return b.String()
+}
