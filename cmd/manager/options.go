@@ -22,6 +22,7 @@ type options struct {
 	maxConcurrent    int
 	queryTimeout     time.Duration
 	enableHTTP2      bool
+	pprofAddr        string
 }
 
 func defaultOptions() options {
@@ -52,6 +53,7 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.watchNamespaces, "watch-namespaces", o.watchNamespaces, "Comma-separated namespaces to watch (default: all).")
 	fs.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", o.maxConcurrent, "Profiles reconciled in parallel.")
 	fs.DurationVar(&o.queryTimeout, "prometheus-timeout", o.queryTimeout, "Default timeout of a Prometheus query when a profile sets none.")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", o.pprofAddr, "Address of the Go profiler's /debug/pprof endpoints (default: off).")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", o.enableHTTP2, "Allow HTTP/2 on the metrics server (off by default: CVE-2023-44487, CVE-2023-39325).")
 }
 
