@@ -104,7 +104,7 @@ func plotScenario(path string, s *ScenarioRun) error {
 		{load, of("load", color.Black, solid, ts, func(_ int, x bench.Sample) float64 { return x.RPS })},
 		{reps, of("tuner", red, solid, ts, func(_ int, x bench.Sample) float64 { return float64(x.Ready) })},
 		{reps, of("hpa-cpu70", blue, solid, hs, func(_ int, x bench.Sample) float64 { return float64(x.Ready) })},
-		{reps, of("hpa-cpu70 real HPA desired", blue, dotted, hs, func(i int, _ bench.Sample) float64 { return float64(hpa.Extras[i].HPADesired) })},
+		{reps, of("hpa-cpu70 real HPA desired", blue, dotted, hs, func(i int, _ bench.Sample) float64 { return positive(hpa.Extras[i].HPADesired) })},
 		{reps, of("tuner, tier A", red, dashed, s.TierA[bench.ArmTuner].Samples, func(_ int, x bench.Sample) float64 { return float64(x.Desired) })},
 		{reps, of("hpa-cpu70, tier A (emulated HPA)", blue, dashed, s.TierA[bench.ArmHPA(70)].Samples, func(_ int, x bench.Sample) float64 { return float64(x.Desired) })},
 		{lat, of("tuner", red, solid, ts, func(_ int, x bench.Sample) float64 { return math.Max(x.P99*1000, 1) })},
@@ -153,4 +153,12 @@ func plotScenario(path string, s *ScenarioRun) error {
 		return err
 	}
 	return f.Close()
+}
+
+// positive is n, or NaN (not drawn) before the HPA's first sync.
+func positive(n int) float64 {
+	if n <= 0 {
+		return math.NaN()
+	}
+	return float64(n)
 }

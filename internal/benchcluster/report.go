@@ -120,7 +120,7 @@ func (r *Report) Markdown() string {
 					label = "truth within ½–2× the SLO"
 				}
 				g := gapOf(e, t)
-				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", name, arm, label, num(g.MeanAbsMS, 1), pctOf(g.MeanRel),
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", name, arm, label, dash(g.MeanAbsMS, 1), pctOf(g.MeanRel),
 					pctOf(g.MedianRel), signedPct(g.Bias), pctOf(g.Within10), g.N)
 			}
 		}
@@ -172,4 +172,12 @@ func scenarioIDs(r *Report) string {
 		ids = append(ids, s.Scenario.ID)
 	}
 	return strings.Join(ids, ",")
+}
+
+// dash is x with digits, or "–" when unknown.
+func dash(x float64, digits int) string {
+	if math.IsNaN(x) {
+		return "–"
+	}
+	return num(x, digits)
 }
