@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -22,7 +23,12 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 	prom := &controllers.PrometheusObserver{
 		// Secrets are read directly, not cached: the manager never holds every Secret of the cluster.
 		Secrets: mgr.GetAPIReader(),
-		Batcher: metrics.NewBatcher(obs, metrics.BatcherOptions{}),
+		// Deleted profiles are forgotten explicitly; the expiry only drops
+		// what a missed deletion leaves. It must outlast the longest wait
+		// for a first reconcile (a backlog of thousands of profiles at
+		// start), or the first batch would lose them and every late
+		// reconcile would refresh the whole batch again.
+		Batcher: metrics.NewBatcher(obs, metrics.BatcherOptions{Expiry: 15 * time.Minute}),
 	}
 	r, err := controllers.NewPerformanceProfileReconciler(mgr.GetClient(), controllers.Options{
 		Observer:                prom,

@@ -44,7 +44,7 @@ func managerOptions(o options, scheme *runtime.Scheme) ctrl.Options {
 		// allowed to get /metrics) may scrape.
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
-	cacheOpts := cache.Options{}
+	cacheOpts := cache.Options{ByObject: cacheByObject()}
 	if nss := o.namespaces(); len(nss) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range nss {
