@@ -162,11 +162,14 @@ func runDemo(ctx context.Context, args []string) error {
 		HPA:       harness.DefaultHPA(),
 		Trace:     trace,
 		Seed:      o.seed,
+		// The service runs untuned for a window before the profile exists, so
+		// that the operator's first baseline (and the "before" column) covers it.
+		DeferProfile: true,
 	})
 	if err != nil {
 		return err
 	}
-	logf("created namespace %s: Deployment orders-api (2 kwok pods, pool 4, no cache), StatefulSet redis, HPA, PerformanceProfile orders-api", demoNamespace)
+	logf("created namespace %s: Deployment orders-api (2 kwok pods, pool 4, no cache), StatefulSet redis, HPA; the PerformanceProfile follows after %v untuned", demoNamespace, harness.ProfileWindow)
 	logf("starting the operator (bin/manager)…")
 	if err := env.StartOperator(ctx, harness.OperatorOptions{}); err != nil {
 		return err

@@ -59,6 +59,7 @@ type recorder struct {
 	before   phase
 	after    phase
 	changed  bool // the operator changed something
+	profiled bool // the PerformanceProfile exists
 	lastWhy  string
 	lastDec  string
 	slo      string
@@ -86,6 +87,14 @@ func (r *recorder) loop(ctx context.Context, v *view) error {
 			r.finish()
 			return nil
 		case <-t.C:
+			if !r.profiled && time.Since(r.w.Clock.Start) >= harness.ProfileWindow {
+				if err := r.w.CreateProfile(ctx); err != nil {
+					return err
+				}
+				r.profiled = true
+				r.lines = append(r.lines, decisionLine{at: time.Since(r.w.Clock.Start),
+					text: "created PerformanceProfile orders-api: the operator takes over"})
+			}
 			if err := r.poll(ctx); err != nil {
 				v.note("reading the cluster: " + err.Error())
 				continue

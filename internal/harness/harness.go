@@ -70,6 +70,8 @@ type Env struct {
 
 	mu        sync.Mutex
 	workloads map[string]*Workload // by namespace
+	// targetsMu serialises the rewrites of Prometheus' target file.
+	targetsMu sync.Mutex
 	operator  *process
 
 	stopOnce sync.Once
@@ -188,6 +190,8 @@ func (e *Env) Speed() float64 { return e.opts.Speed }
 
 // updateScrapeTargets gives Prometheus the exposition address of every workload.
 func (e *Env) updateScrapeTargets() error {
+	e.targetsMu.Lock()
+	defer e.targetsMu.Unlock()
 	e.mu.Lock()
 	targets := make([]string, 0, len(e.workloads))
 	for _, w := range e.workloads {

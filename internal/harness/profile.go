@@ -12,12 +12,18 @@ import (
 )
 
 // Profile timing of the harness: short enough that a decision, its rollout
-// and its verdict fit in about a minute of wall time.
+// and its verdict fit in about a minute and a half of wall time.
 const (
 	ProfileInterval = 10 * time.Second
 	// ProfileWindow is the API's minimum.
-	ProfileWindow     = time.Minute
-	ProfileSettleTime = 40 * time.Second
+	ProfileWindow = time.Minute
+	// ProfileSettleTime covers the rollout, a full window of fresh data and
+	// the age of the operator's batched observation (up to 30 s): a change is
+	// judged on data that is all from after it.
+	ProfileSettleTime = 90 * time.Second
+	// ProfileMaxStepPercent lets the engine jump to its estimate (pool 4 -> 12
+	// in one step) rather than climb.
+	ProfileMaxStepPercent = 200
 )
 
 // SLO of the default profile: the guide's case study ends at p95 ≤ 100 ms; the
@@ -71,7 +77,7 @@ func DefaultProfile(namespace, name, prometheusURL string, withHPA bool) *tuning
 				},
 			},
 			Guardrails: tuningv1alpha1.Guardrails{
-				MaxStepPercent:       100,
+				MaxStepPercent:       ProfileMaxStepPercent,
 				SettleTime:           dur(ProfileSettleTime),
 				MaxRolloutsPerHour:   60,
 				RollbackOnRegression: ptr.To(true),

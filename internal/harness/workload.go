@@ -67,6 +67,10 @@ type WorkloadOptions struct {
 	// created; NoProfile creates none.
 	Profile   func(*tuningv1alpha1.PerformanceProfile)
 	NoProfile bool
+	// DeferProfile leaves the profile to a later CreateProfile call, so that
+	// the service can run untuned for a while first (as a real one has before
+	// someone tunes it; the operator's first baseline then covers a whole window).
+	DeferProfile bool
 }
 
 // DefaultHPA is 2 to 10 replicas at 70 % CPU of the request.
@@ -176,16 +180,25 @@ func (e *Env) AddWorkload(ctx context.Context, opts WorkloadOptions) (*Workload,
 	if err := e.updateScrapeTargets(); err != nil {
 		return nil, err
 	}
-	if !opts.NoProfile {
-		p := DefaultProfile(opts.Namespace, opts.Name, e.cluster.PrometheusURL(), opts.HPA != nil)
-		if opts.Profile != nil {
-			opts.Profile(p)
-		}
-		if err := e.client.Create(ctx, p, client.FieldOwner(FieldManager)); err != nil {
-			return nil, fmt.Errorf("creating the PerformanceProfile: %w", err)
+	if !opts.NoProfile && !opts.DeferProfile {
+		if err := w.CreateProfile(ctx); err != nil {
+			return nil, err
 		}
 	}
 	return w, nil
+}
+
+// CreateProfile creates the workload's PerformanceProfile: DefaultProfile
+// adjusted by WorkloadOptions.Profile.
+func (w *Workload) CreateProfile(ctx context.Context) error {
+	p := DefaultProfile(w.Namespace, w.Name, w.env.cluster.PrometheusURL(), w.opts.HPA != nil)
+	if w.opts.Profile != nil {
+		w.opts.Profile(p)
+	}
+	if err := w.env.client.Create(ctx, p, client.FieldOwner(FieldManager)); err != nil {
+		return fmt.Errorf("creating the PerformanceProfile: %w", err)
+	}
+	return nil
 }
 
 // run steps the model in one-second simulated steps, keeping up with the clock.
