@@ -162,6 +162,18 @@ func conflictErr() error {
 		errors.New("the object has been modified; please apply your changes to the latest version and try again"))
 }
 
+// fastProfile creates a namespace with the target and a pool profile with
+// the shortest interval (5s), for tests that run a manager in real time.
+func fastProfile(t *testing.T) (string, *tuningv1alpha1.PerformanceProfile) {
+	t.Helper()
+	ns := namespace(t)
+	deployment(t, ns, "10")
+	p := poolProfile(ns, "http://prometheus.invalid:9090")
+	p.Spec.Interval = metav1.Duration{Duration: 5 * time.Second}
+	NewWithT(t).Expect(env.Client.Create(context.Background(), p)).To(Succeed())
+	return ns, p
+}
+
 // TestAPIFaultsBoundedRetriesNoHotLoopNoDoubleApply: with writes refused
 // (409 conflicts and 503s, then 5 % of them), the change is applied exactly
 // once and recorded exactly once, and the reconcile rate stays bounded by
@@ -169,11 +181,7 @@ func conflictErr() error {
 // exponentially instead of spinning.
 func TestAPIFaultsBoundedRetriesNoHotLoopNoDoubleApply(t *testing.T) {
 	g := NewWithT(t)
-	ns := namespace(t)
-	deployment(t, ns, "10")
-	p := poolProfile(ns, "http://prometheus.invalid:9090")
-	p.Spec.Interval = metav1.Duration{Duration: 5 * time.Second}
-	g.Expect(env.Client.Create(context.Background(), p)).To(Succeed())
+	ns, p := fastProfile(t)
 
 	// The first two applies are refused (409, then 503), and so are the
 	// first three status patches: the last of them follows the successful
@@ -248,11 +256,7 @@ func TestAPIFaultsBoundedRetriesNoHotLoopNoDoubleApply(t *testing.T) {
 // twice.
 func TestLeaderElectionHandover(t *testing.T) {
 	g := NewWithT(t)
-	ns := namespace(t)
-	deployment(t, ns, "10")
-	p := poolProfile(ns, "http://prometheus.invalid:9090")
-	p.Spec.Interval = metav1.Duration{Duration: 5 * time.Second}
-	g.Expect(env.Client.Create(context.Background(), p)).To(Succeed())
+	ns, _ := fastProfile(t)
 	obs := &loadObserver{l: starved}
 	lease := 3 * time.Second
 	a := startManager(t, managerOptions{ns: ns, observer: obs, leaderElectionID: "navius-tuner-test", lease: lease})

@@ -15,6 +15,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -45,6 +46,7 @@ import (
 var (
 	sizesFlag = flag.String("scale.sizes", "", "comma-separated numbers of profiles (default: a 200-profile smoke run)")
 	outFlag   = flag.String("scale.out", "", "write the figures as Markdown to this file")
+	pprofDir  = flag.String("scale.pprof", "", "save the manager's heap profile of each run in this directory")
 	steadyFor = flag.Duration("scale.steady", 0, "how long the steady state is measured [65s, two 30s periods; 31s for the smoke run]")
 )
 
@@ -166,9 +168,9 @@ func runScale(t *testing.T, bin string, n int) result {
 	t.Logf("%d profiles with their Deployments and HPAs created in %s", n, res.setup.Round(time.Second))
 
 	kubeconfig := writeKubeconfig(t, env.Config)
-	metricsAddr := freeAddr(t)
+	metricsAddr, pprofAddr := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(bin, "--leader-elect=false", "--metrics-bind-address="+metricsAddr, "--metrics-secure=false",
-		"--health-probe-bind-address=0", "--zap-log-level=error")
+		"--health-probe-bind-address=0", "--zap-log-level=error", "--pprof-bind-address="+pprofAddr)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "manager.log"))
 	if err != nil {
@@ -227,7 +229,26 @@ func runScale(t *testing.T, bin string, n int) result {
 	res.heapInuse = m1["go_memstats_heap_inuse_bytes"]
 	res.reconciles = m1["navius_tuner_reconcile_duration_seconds_count"]
 	res.workloadWrites = workloadWrites(ctx, t, env.Client)
+	if *pprofDir != "" {
+		saveHeapProfile(t, "http://"+pprofAddr+"/debug/pprof/heap", filepath.Join(*pprofDir, fmt.Sprintf("heap-%d.pprof", n)))
+	}
 	return res
+}
+
+func saveHeapProfile(t *testing.T, url, path string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Logf("heap profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil {
+		err = os.WriteFile(path, b, 0o644)
+	}
+	if err != nil {
+		t.Logf("heap profile: %v", err)
+	}
 }
 
 // createProfiles creates n Deployments (pool env 10, rolled out), HPAs and
