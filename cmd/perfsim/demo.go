@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -35,6 +36,7 @@ type demoOptions struct {
 	png      string
 	refresh  time.Duration
 	plain    bool
+	manager  string
 }
 
 func parseDemoFlags(args []string) (demoOptions, error) {
@@ -48,6 +50,7 @@ func parseDemoFlags(args []string) (demoOptions, error) {
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the simulated service and the load noise")
 	fs.StringVar(&o.png, "png", "", "where to write the plot of the run (default: bin/demo-<scenario>.png under the module root)")
 	fs.DurationVar(&o.refresh, "refresh", 2*time.Second, "how often the table is refreshed")
+	fs.StringVar(&o.manager, "manager", "", "operator binary to run (default: bin/manager, built when missing)")
 	fs.BoolVar(&o.plain, "plain", false, "print plain lines instead of redrawing the table (the default when stdout is not a terminal)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -170,8 +173,8 @@ func runDemo(ctx context.Context, args []string) error {
 		return err
 	}
 	logf("created namespace %s: Deployment orders-api (2 kwok pods, pool 4, no cache), StatefulSet redis, HPA; the PerformanceProfile follows after %v untuned", demoNamespace, harness.ProfileWindow)
-	logf("starting the operator (bin/manager)…")
-	if err := env.StartOperator(ctx, harness.OperatorOptions{}); err != nil {
+	logf("starting the operator (%s)…", cmp.Or(o.manager, "bin/manager"))
+	if err := env.StartOperator(ctx, harness.OperatorOptions{Binary: o.manager}); err != nil {
 		return err
 	}
 	logf("operator running (log: %s)", env.OperatorLog())

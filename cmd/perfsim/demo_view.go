@@ -37,7 +37,7 @@ func (v *view) note(s string) {
 	fmt.Fprintln(v.out, s)
 }
 
-const tableHeader = "  time    sim   load  ok/s    p50    p95    p99  op p99  SLO   err%  pool(busy)  L1 items/TTL  L1hit L2hit  pods  HPA(min-max@cpu)  redis"
+const tableHeader = "  time    sim   load  ok/s    p50    p95    p99  op p99  SLO   err%  pool(Σbusy)  L1 items/TTL  L1hit L2hit  pods  HPA(min-max@cpu)  redis"
 
 func row(s sample) string {
 	slo := "?"
