@@ -584,7 +584,8 @@ type Guardrails struct {
 
 	// settleTime is how long a change must settle (rollout done, a full window
 	// observed) before it is judged and before the next change. At least interval
-	// and at most 24h; defaults to 3m.
+	// and at most 24h; defaults to 3m. A change settles for at least slo.window,
+	// so that its verdict never uses data from before it.
 	// +optional
 	// +kubebuilder:default="3m"
 	// +kubebuilder:validation:Type=string

@@ -70,9 +70,9 @@ func (d *decider) holdBeforeActing() bool {
 	if d.in.State.RolloutInProgress {
 		holds = append(holds, "rollout in progress")
 	}
-	if last, ok := lastChange(d.in.History); ok && d.in.Now.Before(last.Add(d.s.SettleTime)) {
-		holds = append(holds, fmt.Sprintf("settling until %s (last change %s, settleTime %s)",
-			clock(last.Add(d.s.SettleTime)), clock(last), d.s.SettleTime))
+	if last, ok := lastChange(d.in.History); ok && d.in.Now.Before(last.Add(d.s.SettleFor)) {
+		holds = append(holds, fmt.Sprintf("settling until %s (last change %s, settling %s: the longer of settleTime and the SLO window)",
+			clock(last.Add(d.s.SettleFor)), clock(last), d.s.SettleFor))
 	}
 	if len(holds) == 0 {
 		return false

@@ -28,7 +28,9 @@ func dur(d time.Duration) metav1.Duration { return metav1.Duration{Duration: d} 
 
 func pct(s string) *v1.Percent { p := v1.Percent(s); return &p }
 
-// fullSpec is the design's example profile, guardrails left at zero (defaults).
+// fullSpec is the design's example profile, guardrails left at zero (defaults),
+// with a 2-minute SLO window so that the default 3-minute settleTime is what
+// paces changes (settling always lasts at least the window).
 func fullSpec() v1.PerformanceProfileSpec {
 	return v1.PerformanceProfileSpec{
 		TargetRef: v1.TargetRef{Kind: "Deployment", Name: "orders-api"},
@@ -38,6 +40,7 @@ func fullSpec() v1.PerformanceProfileSpec {
 				{Percentile: v1.P95, Threshold: dur(80 * time.Millisecond)},
 			},
 			MaxErrorRate: pct("0.5%"),
+			Window:       dur(2 * time.Minute),
 		},
 		ConnectionPool: &v1.ConnectionPool{
 			MaxConnections: &v1.IntEnvKnob{Env: string(poolMaxEnv), Min: 5, Max: 100},

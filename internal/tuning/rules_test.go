@@ -60,6 +60,7 @@ func TestRule1DiagnoseBeforeActing(t *testing.T) {
 			wantChange(t, p, KnobHPATargetCPU, 65, 55)
 		}},
 		{"warming pods: no cache diagnosis while the newest pod is younger than the window", func(in *Input) {
+			in.Spec.SLO.Window = dur(5 * time.Minute)
 			in.State.PodsWarmSince = t0.Add(-30 * time.Second)
 			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0.31, signals.DBTime: 0.030})
 		}, func(t *testing.T, p Plan) {
@@ -237,6 +238,15 @@ func TestRule2OneFamilyPerStepBoundedThenSettle(t *testing.T) {
 		{"nothing changes before settleTime has passed", func(in *Input) {
 			starvedPool(in)
 			in.History = []v1.Decision{decision(t0.Add(-2*time.Minute), FamilyAutoscaling, DiagnosisCPUSaturated,
+				v1.OutcomeKept, false, change(KnobHPAMinReplicas, "2", "3"))}
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			holdsMention(t, p, "settling until 12:01:00")
+		}},
+		{"settling lasts at least the SLO window, so no verdict uses data from before the change", func(in *Input) {
+			starvedPool(in)
+			in.Spec.SLO.Window = dur(5 * time.Minute)
+			in.History = []v1.Decision{decision(t0.Add(-4*time.Minute), FamilyAutoscaling, DiagnosisCPUSaturated,
 				v1.OutcomeKept, false, change(KnobHPAMinReplicas, "2", "3"))}
 		}, func(t *testing.T, p Plan) {
 			noChanges(t, p)
@@ -635,6 +645,7 @@ func TestRule5SaveCostOnlyWithMargin(t *testing.T) {
 		}},
 		{"no saving before the SLOs held long enough", func(in *Input) {
 			comfortable(in)
+			in.Spec.SLO.Window = dur(5 * time.Minute) // the SLOs must hold for 3 windows
 			in.SLOMetSince = t0.Add(-10 * time.Minute)
 		}, func(t *testing.T, p Plan) {
 			noChanges(t, p)
@@ -642,6 +653,7 @@ func TestRule5SaveCostOnlyWithMargin(t *testing.T) {
 		}},
 		{"no saving soon after another change", func(in *Input) {
 			comfortable(in)
+			in.Spec.SLO.Window = dur(5 * time.Minute) // savings are 3 windows apart
 			in.History = []v1.Decision{decision(t0.Add(-10*time.Minute), FamilyRedis, DiagnosisOverProvisioned,
 				v1.OutcomeKept, false, change(KnobRedisReplicas, "3", "2"))}
 		}, func(t *testing.T, p Plan) {

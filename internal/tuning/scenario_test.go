@@ -36,7 +36,9 @@ type step struct {
 }
 
 func newWorld(t *testing.T, s service) *world {
-	return &world{t: t, spec: fullSpec(), values: fullValues(), service: s, now: t0,
+	spec := fullSpec()
+	spec.SLO.Window = dur(5 * time.Minute) // the API default
+	return &world{t: t, spec: spec, values: fullValues(), service: s, now: t0,
 		replicas: func(v Values) int32 { return 4 }}
 }
 

@@ -26,6 +26,10 @@ type Settings struct {
 	SettleTime           time.Duration
 	MaxRolloutsPerHour   int
 	RollbackOnRegression bool
+	// SettleFor is how long every change settles before it is judged and before
+	// the next one: settleTime, but never less than the SLO window, because a
+	// window that still holds data from before the change cannot judge it.
+	SettleFor time.Duration
 	// StaleAfter: a sample older than this (relative to Input.Now) is missing.
 	StaleAfter time.Duration
 	// SustainFor: how long the SLOs must have held with margin before a saving.
@@ -55,6 +59,7 @@ func SettingsOf(spec tuningv1alpha1.PerformanceProfileSpec) Settings {
 	if s.MaxRolloutsPerHour <= 0 {
 		s.MaxRolloutsPerHour = DefaultMaxRolloutsPerHour
 	}
+	s.SettleFor = max(s.SettleTime, s.Window)
 	s.StaleAfter = max(2*s.Interval, time.Minute)
 	s.SustainFor = max(3*s.Window, 3*s.SettleTime)
 	s.CoolOff = max(30*time.Minute, 6*s.SettleTime)
