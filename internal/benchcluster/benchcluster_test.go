@@ -153,3 +153,13 @@ func TestReportAndPlot(t *testing.T) {
 	}
 	g.Expect(strings.Contains(md, "NaN")).To(BeFalse())
 }
+
+func TestTicks125(t *testing.T) {
+	g := NewWithT(t)
+	var labels []string
+	for _, tk := range (ticks125{}).Ticks(150, 600) {
+		labels = append(labels, tk.Label)
+	}
+	g.Expect(labels).To(Equal([]string{"200", "500"}))
+	g.Expect((ticks125{}).Ticks(1, 1000)).To(HaveLen(10))
+}

@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"math"
 	"os"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -95,7 +96,7 @@ func plotScenario(path string, s *ScenarioRun) error {
 	knobs := newPlot("tuner's knobs, tier B", "value")
 	lat := newPlot(fmt.Sprintf("p%g: ground truth over 10 s (solid), Prometheus over the 1 min wall window (dashed)", sc.SLO.Percentile*100), "ms (log)")
 	lat.Y.Scale = plot.LogScale{}
-	lat.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	lat.Y.Tick.Marker = ticks125{}
 	ts, hs := tuner.Result.Samples, hpa.Result.Samples
 	lines := []struct {
 		p *plot.Plot
@@ -161,4 +162,21 @@ func positive(n int) float64 {
 		return math.NaN()
 	}
 	return float64(n)
+}
+
+// ticks125 labels a log axis at 1, 2 and 5 × 10^k, so that a range within
+// one decade still has labels.
+type ticks125 struct{}
+
+// Ticks implements plot.Ticker.
+func (ticks125) Ticks(lo, hi float64) []plot.Tick {
+	var out []plot.Tick
+	for e := math.Floor(math.Log10(math.Max(lo, 1e-9))); math.Pow(10, e) <= hi; e++ {
+		for _, m := range []float64{1, 2, 5} {
+			if v := m * math.Pow(10, e); v >= lo && v <= hi {
+				out = append(out, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', -1, 64)})
+			}
+		}
+	}
+	return out
 }
