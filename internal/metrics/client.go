@@ -211,6 +211,9 @@ func classify(ctx context.Context, err error, status int) *failure {
 	}
 	var apiErr *promv1.Error
 	if errors.As(err, &apiErr) {
+		if apiErr.Msg == "" { // an error answer without a message still gets one
+			apiErr.Msg = fmt.Sprintf("%s error without a message (HTTP %d)", apiErr.Type, status)
+		}
 		if status == http.StatusUnauthorized || status == http.StatusForbidden {
 			return &failure{Reason: signals.ReasonUnauthorized, Message: fmt.Sprintf("HTTP %d", status)}
 		}
