@@ -226,7 +226,8 @@ func (r *PerformanceProfileReconciler) finish(ctx context.Context, s *scope, ori
 }
 
 // slisRefresh is how often status.slis is rewritten when nothing else in
-// the status changed: the values move a little every period, and writing
+// the status changed (never when its values are the same): the values move
+// a little every period, and writing
 // each period would cost every profile a status write per period (at 10,000
 // profiles and 30s, over 300 writes per second). Fresh values are in the
 // navius_tuner_sli metric every period, and in the status with every other
@@ -247,8 +248,17 @@ func statusChanged(old, cur tuningv1alpha1.PerformanceProfileStatus, now time.Ti
 	if !equality.Semantic.DeepEqual(old, cur) {
 		return true
 	}
-	// Only the SLI values and their time moved.
-	return now.Sub(oldSLIs.ObservedAt.Time) >= slisRefresh || curSLIs.ObservedAt == nil
+	if curSLIs.ObservedAt == nil {
+		return true
+	}
+	// Only the SLIs moved: not at all when their values are the same, and at
+	// most every slisRefresh when they differ.
+	a, b := *oldSLIs, *curSLIs
+	a.ObservedAt, b.ObservedAt = nil, nil
+	if equality.Semantic.DeepEqual(a, b) {
+		return false
+	}
+	return now.Sub(oldSLIs.ObservedAt.Time) >= slisRefresh
 }
 
 func observation(s *scope) *signals.Observation {

@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -160,4 +161,43 @@ func TestMetricsLossNeverReducesAnOverProvisionedService(t *testing.T) {
 	}
 	g.Expect(h.writes.workload.Load()).To(BeZero())
 	g.Expect(poolValue(t, h.ns)).To(Equal("60"))
+}
+
+// TestStatusWritesAreBounded: in a steady state the status is not written
+// at all when the SLIs keep their values, and at most every 5 minutes when
+// only the SLI values move; a condition change is written at once.
+func TestStatusWritesAreBounded(t *testing.T) {
+	g := NewWithT(t)
+	h := newBlindHarness(t)
+	var patches atomic.Int64
+	h.writes.setFault(func(kind string, _ any) error {
+		if kind == "status" {
+			patches.Add(1)
+		}
+		return nil
+	})
+	deployment(t, h.ns, "10")
+	g.Expect(env.Client.Create(context.Background(), poolProfile(h.ns, h.prom.URL()))).To(Succeed())
+	h.prom.set(healthy, steady)
+	h.period()
+	g.Expect(patches.Load()).To(Equal(int64(1)))
+	for range 20 { // ten minutes, the same values
+		h.period()
+	}
+	g.Expect(patches.Load()).To(Equal(int64(1)), "no write when nothing changed")
+
+	moving := steady
+	for i := range 20 { // ten minutes, p99 moving by a millisecond each period
+		moving.p99 = steady.p99 + float64(i%2)*0.001
+		h.prom.set(healthy, moving)
+		h.period()
+	}
+	g.Expect(patches.Load()).To(BeNumerically("<=", 1+2), "SLI values alone: at most one write per 5 minutes")
+	g.Expect(patches.Load()).To(BeNumerically(">=", 2), "but they are refreshed")
+
+	h.prom.set(unavailable, steady)
+	before := patches.Load()
+	p := h.period()
+	g.Expect(patches.Load()).To(Equal(before+1), "a condition change is written at once")
+	g.Expect(condition(p, tuningv1alpha1.ConditionMetricsAvailable).Status).To(Equal(metav1.ConditionFalse))
 }
