@@ -106,7 +106,7 @@ func TestRollingUpdate(t *testing.T) {
 			t.Fatalf("t=%v: %d pods, %d ready: surge 1 and unavailable 1 exceeded", now, len(d.pods), ready)
 		}
 	}
-	if d.rollingOut(200) {
+	if d.rollingOut() {
 		t.Fatal("still rolling out")
 	}
 	for _, p := range d.pods {

@@ -135,7 +135,7 @@ func (d *deployment) reconcile(now float64) {
 // rollingOut mirrors the reconciler (controllers/state.go rollingOut): pods
 // are not all on the latest template. A scale-up is not a rollout: its new
 // pods are on the current template while they start.
-func (d *deployment) rollingOut(now float64) bool {
+func (d *deployment) rollingOut() bool {
 	var updated int32
 	for _, p := range d.pods {
 		if p.gen == d.gen {

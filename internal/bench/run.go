@@ -117,7 +117,6 @@ type runner struct {
 
 	lastReplicas int32
 	lastDir      int
-	killedUntil  float64
 }
 
 // RedisStartSeconds is how long a new Redis replica takes to become ready.
@@ -423,7 +422,7 @@ func (r *runner) state(now float64) tuning.State {
 			st.Values[tuning.Knob(name)] = n
 		}
 	}
-	st.RolloutInProgress = r.d.rollingOut(now)
+	st.RolloutInProgress = r.d.rollingOut()
 	if ws := r.d.warmSince(now); !math.IsInf(ws, -1) {
 		st.PodsWarmSince = wall(ws)
 	}

@@ -81,7 +81,11 @@ const StartSeconds = 20.0
 
 // profile is the tuner's spec for a scenario: p99 (and errors) as scored,
 // the pool, both cache tiers, Redis replicas and an existing HPA, default guardrails.
-func profile(slo SLO, window time.Duration, dbMax, reserved int32, hpaMin, hpaMax int32) tuningv1alpha1.PerformanceProfileSpec {
+// scenarioWindow is every scenario's SLO window: the API's minimum, so that a
+// change is judged as soon as the API allows.
+const scenarioWindow = time.Minute
+
+func profile(slo SLO, dbMax, reserved int32, hpaMin, hpaMax int32) tuningv1alpha1.PerformanceProfileSpec {
 	dur := func(d time.Duration) metav1.Duration { return metav1.Duration{Duration: d} }
 	errPct := tuningv1alpha1.Percent(pct(slo.MaxErrorRate))
 	return tuningv1alpha1.PerformanceProfileSpec{
@@ -91,7 +95,7 @@ func profile(slo SLO, window time.Duration, dbMax, reserved int32, hpaMin, hpaMa
 		SLO: tuningv1alpha1.SLO{
 			Latency:      []tuningv1alpha1.LatencyObjective{{Percentile: percentileName(slo.Percentile), Threshold: dur(time.Duration(slo.Threshold * float64(time.Second)))}},
 			MaxErrorRate: &errPct,
-			Window:       dur(window),
+			Window:       dur(scenarioWindow),
 		},
 		Metrics: tuningv1alpha1.MetricsSource{
 			Prometheus: tuningv1alpha1.PrometheusEndpoint{URL: "http://prometheus.monitoring:9090"},

@@ -1,8 +1,6 @@
 package bench
 
 import (
-	"time"
-
 	"github.com/navius-dev/navius-tuner/internal/sim"
 )
 
@@ -35,7 +33,7 @@ func core(short bool) []*Scenario {
 	base := func(id, title string, dur float64, tr func(uint64) sim.Trace) *Scenario {
 		return &Scenario{ID: id, Title: title, Duration: dur, Warmup: 300 * f, Trace: tr, Model: heavyModel(), SLO: slo,
 			Start: start, CPURequest: 500, CPULimit: 1000,
-			Profile: profile(slo, time.Minute, 200, 20, start.HPAMin, start.HPAMax),
+			Profile: profile(slo, 200, 20, start.HPAMin, start.HPAMax),
 			Arms:    arms(ArmStaticDefault, ArmStaticBest)}
 	}
 	stepAt, stepFor := 600*f, 900*f
@@ -83,7 +81,7 @@ func extraScenarios(short bool) []*Scenario {
 		RedisReplicas: 1, HPAMin: 2, HPAMax: 6, TunerTargetPct: 70}
 	b4a := &Scenario{ID: "B4a", Title: "knob-efficacy, DB-bound", Duration: 2400 * f, Warmup: 120 * f,
 		Trace: func(uint64) sim.Trace { return sim.Constant(400) }, Model: a, SLO: slo, Start: startA,
-		CPURequest: 500, CPULimit: 1000, Profile: profile(slo, time.Minute, 100, 0, startA.HPAMin, startA.HPAMax),
+		CPURequest: 500, CPULimit: 1000, Profile: profile(slo, 100, 0, startA.HPAMin, startA.HPAMax),
 		Arms: []string{ArmTuner, ArmStaticDefault, ArmStaticBest, ArmHPA(70)},
 		Grid: &sim.Grid{Replicas: []int{2, 3, 4, 6}, PoolMax: []int{3, 4, 6, 8, 12}, L1Items: []int{10000}, L1TTL: []float64{60},
 			L2TTL: []float64{300}, RedisReplicas: []int{1}, PoolMin: 2}}
@@ -97,7 +95,7 @@ func extraScenarios(short bool) []*Scenario {
 		RedisReplicas: 1, HPAMin: 2, HPAMax: 6, TunerTargetPct: 70}
 	b4b := &Scenario{ID: "B4b", Title: "knob-efficacy, cache-bound", Duration: 2400 * f, Warmup: 120 * f,
 		Trace: func(uint64) sim.Trace { return sim.Constant(300) }, Model: b, SLO: slo, Start: startB,
-		CPURequest: 500, CPULimit: 1000, Profile: profile(slo, time.Minute, 200, 20, startB.HPAMin, startB.HPAMax),
+		CPURequest: 500, CPULimit: 1000, Profile: profile(slo, 200, 20, startB.HPAMin, startB.HPAMax),
 		Arms: []string{ArmTuner, ArmStaticDefault, ArmStaticBest, ArmHPA(70)},
 		Grid: &sim.Grid{Replicas: []int{3}, PoolMax: []int{10, 20}, L1Items: []int{1000, 10000, 50000, 200000},
 			L1TTL: []float64{30, 120, 600}, L2TTL: []float64{30, 300, 3600}, RedisReplicas: []int{1}, PoolMin: 5}}
@@ -124,7 +122,7 @@ func extraScenarios(short bool) []*Scenario {
 		Trace: func(uint64) sim.Trace {
 			return sim.Steps([]float64{0, level, 2 * level, 3 * level, 4 * level, 5 * level}, []float64{100, 200, 300, 400, 500, 600})
 		}, Model: sim.DefaultConfig(), SLO: slo7, Start: start7, CPURequest: 500, CPULimit: 1000,
-		Profile: profile(slo7, time.Minute, 200, 20, start7.HPAMin, start7.HPAMax),
+		Profile: profile(slo7, 200, 20, start7.HPAMin, start7.HPAMax),
 		Arms:    []string{ArmTuner, ArmStaticDefault, ArmHPA(70)},
 		Marks:   []float64{0, level, 2 * level, 3 * level, 4 * level, 5 * level}}
 	out = append(out, b7)

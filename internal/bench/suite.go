@@ -76,7 +76,7 @@ func RunSuite(o Options) (*Report, error) {
 	var decideNS []float64
 	noops := 0
 	for _, sc := range Scenarios(o.Short) {
-		if !o.wants(sc.ID) && !(o.wants("B5") && sc.ID == "B3") {
+		if !o.wants(sc.ID) && (!o.wants("B5") || sc.ID != "B3") {
 			continue
 		}
 		cx := &context{staticBestCost: math.NaN()}

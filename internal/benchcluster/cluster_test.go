@@ -25,7 +25,7 @@ func TestSmokeB1(t *testing.T) {
 	g := NewWithT(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
 	defer cancel()
-	var log io.Writer = io.Discard
+	log := io.Discard
 	if testing.Verbose() {
 		log = os.Stderr
 	}

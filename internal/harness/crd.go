@@ -62,7 +62,7 @@ func InstallCRDs(ctx context.Context, c client.Client) error {
 			}
 			u.SetManagedFields(nil)
 			u.SetResourceVersion("")
-			if err := c.Patch(ctx, u, client.Apply, client.FieldOwner("navius-tuner-harness"), client.ForceOwnership); err != nil {
+			if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("navius-tuner-harness"), client.ForceOwnership); err != nil {
 				return fmt.Errorf("applying CRD %s: %w", u.GetName(), err)
 			}
 			names = append(names, u.GetName())

@@ -118,7 +118,7 @@ func isUndo(diagnosis string) bool {
 func rolloutsLastHour(history []tuningv1alpha1.Decision, now time.Time) int {
 	n := 0
 	for _, h := range history {
-		if h.Rollout && !isUndo(h.Diagnosis) && !h.Time.Time.After(now) && now.Sub(h.Time.Time) < time.Hour {
+		if h.Rollout && !isUndo(h.Diagnosis) && !h.Time.After(now) && now.Sub(h.Time.Time) < time.Hour {
 			n++
 		}
 	}

@@ -394,7 +394,7 @@ func checkInvariants(in Input, p Plan) error {
 			return fmt.Errorf("change of an undeclared knob %s", c.Knob)
 		case c.To < k.min || c.To > k.max:
 			return fmt.Errorf("%s -> %d leaves its bounds %d–%d", c.Knob, c.To, k.min, k.max)
-		case k.family != p.Family && !(isEnvFamily(k.family) && isEnvFamily(p.Family)):
+		case k.family != p.Family && (!isEnvFamily(k.family) || !isEnvFamily(p.Family)):
 			// One family per plan; env families (pool, cache, workers) may share one rollout.
 			return fmt.Errorf("%s (family %s) in a %s plan", c.Knob, k.family, p.Family)
 		case c.HasFrom && c.From != in.State.Values[c.Knob]:

@@ -180,16 +180,6 @@ func (r sloReport) worst() float64 {
 	return w
 }
 
-func (r sloReport) breached() []objective {
-	var out []objective
-	for _, o := range r.objectives {
-		if o.ratio > 1 {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
 // tightestLatency is the smallest threshold among the breached latency
 // objectives, or among all latency objectives when none is breached; 0 when none.
 func (r sloReport) tightestLatency() float64 {
