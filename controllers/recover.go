@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/actuate"
 	"github.com/navius-dev/navius-tuner/internal/status"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
@@ -65,16 +66,30 @@ func unrecordedDecisions(p *tuningv1alpha1.PerformanceProfile, cs *clusterState,
 		known[k] = v
 	}
 	byFamily := map[string][]tuningv1alpha1.Change{}
-	for k, was := range known {
+	add := func(k, was string) {
 		f, ok := cs.field(tuning.Knob(k))
 		if !ok || f.live == "" || f.live == was || !f.own.Owns(tuningv1alpha1.FieldManager, f.path) {
-			continue
+			return
 		}
-		fam := knobFamily(p.Spec, tuning.Knob(k))
-		if fam == "" {
-			continue
+		if fam := knobFamily(p.Spec, tuning.Knob(k)); fam != "" {
+			byFamily[fam] = append(byFamily[fam], tuningv1alpha1.Change{Knob: k, From: was, To: f.live})
 		}
-		byFamily[fam] = append(byFamily[fam], tuningv1alpha1.Change{Knob: k, From: was, To: f.live})
+	}
+	for k, was := range known {
+		add(k, was)
+	}
+	// No status was ever written: a field navius-tuner applied since the
+	// profile was created was applied by the very first reconcile(s), whose
+	// status patch failed. The value before is unknown (From ""): the change
+	// settles, but cannot be rolled back.
+	if p.Status.Current == nil && len(p.Status.History) == 0 {
+		for k := range cs.state.Values {
+			f, ok := cs.field(k)
+			if !ok || !appliedSince(f.own, p.CreationTimestamp.Time) {
+				continue
+			}
+			add(string(k), "")
+		}
 	}
 	families := make([]string, 0, len(byFamily))
 	for f := range byFamily {
@@ -176,4 +191,15 @@ func knobFamily(spec tuningv1alpha1.PerformanceProfileSpec, k tuning.Knob) strin
 		}
 	}
 	return ""
+}
+
+// appliedSince reports whether navius-tuner's server-side apply to the object
+// happened at or after t (managedFields times have a one-second resolution).
+func appliedSince(own actuate.Ownership, t time.Time) bool {
+	for _, o := range own {
+		if o.Manager == tuningv1alpha1.FieldManager && o.Operation == metav1.ManagedFieldsOperationApply {
+			return !o.Time.IsZero() && !o.Time.Before(t.Truncate(time.Second))
+		}
+	}
+	return false
 }

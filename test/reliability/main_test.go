@@ -130,7 +130,10 @@ func poolProfile(ns, promURL string) *tuningv1alpha1.PerformanceProfile {
 					{Percentile: tuningv1alpha1.P99, Threshold: metav1.Duration{Duration: 100 * time.Millisecond}},
 				},
 				MinThroughput: ptr.To[int32](100),
+				Window:        metav1.Duration{Duration: time.Minute},
 			},
+			// A change settles for the longer of settleTime and the window: 3 minutes.
+			Guardrails: tuningv1alpha1.Guardrails{SettleTime: metav1.Duration{Duration: 3 * time.Minute}},
 			Metrics: tuningv1alpha1.MetricsSource{
 				Prometheus: tuningv1alpha1.PrometheusEndpoint{URL: promURL, Timeout: metav1.Duration{Duration: 2 * time.Second}},
 				Labels:     map[string]string{"namespace": ns, "service": targetName},
