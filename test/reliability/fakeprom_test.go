@@ -55,11 +55,10 @@ type fakeProm struct {
 	ns    string
 	addr  string
 
-	mu      sync.Mutex
-	fault   fault
-	load    load
-	queries int
-	srv     *http.Server
+	mu    sync.Mutex
+	fault fault
+	load  load
+	srv   *http.Server
 }
 
 func newFakeProm(t *testing.T, clk clock.PassiveClock, ns string) *fakeProm {
@@ -80,12 +79,6 @@ func (f *fakeProm) current() load {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.load
-}
-
-func (f *fakeProm) count() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.queries
 }
 
 // set changes the fault and the load; stopped closes the port, anything
@@ -140,7 +133,6 @@ func (f *fakeProm) handle(w http.ResponseWriter, r *http.Request) {
 		q = r.URL.Query().Get("query")
 	}
 	f.mu.Lock()
-	f.queries++
 	fl, l := f.fault, f.load
 	f.mu.Unlock()
 	switch fl {

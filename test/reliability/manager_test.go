@@ -127,7 +127,8 @@ func (tm *testManager) stop() {
 	tm.cancel()
 	tm.cancel = nil
 	select {
-	case <-tm.done:
+	case err := <-tm.done:
+		_ = err // a stopped manager returns context.Canceled, which says nothing here
 	case <-time.After(30 * time.Second):
 	}
 }
