@@ -28,7 +28,7 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 		// for a first reconcile (a backlog of thousands of profiles at
 		// start), or the first batch would lose them and every late
 		// reconcile would refresh the whole batch again.
-		Batcher: metrics.NewBatcher(obs, metrics.BatcherOptions{Expiry: 15 * time.Minute}),
+		Batcher: metrics.NewBatcher(obs, metrics.BatcherOptions{Period: o.observePeriod, Expiry: 15 * time.Minute}),
 	}
 	r, err := controllers.NewPerformanceProfileReconciler(mgr.GetClient(), controllers.Options{
 		Observer:                prom,

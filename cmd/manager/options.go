@@ -21,6 +21,7 @@ type options struct {
 	watchNamespaces  string
 	maxConcurrent    int
 	queryTimeout     time.Duration
+	observePeriod    time.Duration
 	enableHTTP2      bool
 	pprofAddr        string
 }
@@ -39,6 +40,7 @@ func defaultOptions() options {
 		// 16 in parallel reconcile 10,000 profiles in under 2 minutes.
 		maxConcurrent: 16,
 		queryTimeout:  10 * time.Second,
+		observePeriod: 30 * time.Second,
 	}
 }
 
@@ -56,10 +58,14 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", o.maxConcurrent, "Profiles reconciled in parallel.")
 	fs.DurationVar(&o.queryTimeout, "prometheus-timeout", o.queryTimeout, "Default timeout of a Prometheus query when a profile sets none.")
 	fs.StringVar(&o.pprofAddr, "pprof-bind-address", o.pprofAddr, "Address of the Go profiler's /debug/pprof endpoints (default: off).")
+	fs.DurationVar(&o.observePeriod, "observe-period", o.observePeriod, "How long one batch of Prometheus queries answers every profile of an endpoint: the oldest data a profile may decide on. Set it to the shortest spec.interval you use; querying faster than Prometheus scrapes gains nothing.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", o.enableHTTP2, "Allow HTTP/2 on the metrics server (off by default: CVE-2023-44487, CVE-2023-39325).")
 }
 
 func (o options) validate() error {
+	if o.observePeriod < time.Second {
+		return fmt.Errorf("--observe-period must be at least 1s, got %s", o.observePeriod)
+	}
 	if o.maxConcurrent < 1 {
 		return fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", o.maxConcurrent)
 	}
