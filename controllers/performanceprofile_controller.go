@@ -212,9 +212,18 @@ func (r *PerformanceProfileReconciler) finish(ctx context.Context, s *scope, ori
 	r.opts.Metrics.report(p.Namespace, p.Name, observation(s), facts.SLOKnown && facts.Evaluated, facts.SLOMet, len(facts.Conflicts))
 
 	if statusChanged(original.Status, p.Status, s.now) {
-		if err := r.client.Status().Patch(ctx, p, client.MergeFrom(original)); err != nil {
+		// The optimistic lock refuses a patch computed from a stale copy of
+		// the profile: a reconcile that a watch event started before the
+		// cache saw the previous status would otherwise overwrite that
+		// status (its history above all) with what it wrongly inferred.
+		patch := client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})
+		if err := r.client.Status().Patch(ctx, p, patch); err != nil {
 			if apierrors.IsNotFound(err) {
 				return ctrl.Result{}, nil
+			}
+			if apierrors.IsConflict(err) && phaseErr == nil {
+				log.V(1).Info("Profile changed since it was read; reconciling again with the newer copy")
+				return ctrl.Result{RequeueAfter: staleRetry}, nil
 			}
 			return ctrl.Result{}, errors.Join(phaseErr, fmt.Errorf("patching status: %w", err))
 		}
@@ -224,6 +233,10 @@ func (r *PerformanceProfileReconciler) finish(ctx context.Context, s *scope, ori
 	}
 	return result, phaseErr
 }
+
+// staleRetry is how soon a reconcile whose status patch met a newer profile
+// runs again: the cache catches up within milliseconds.
+const staleRetry = 500 * time.Millisecond
 
 // slisRefresh is how often status.slis is rewritten when nothing else in
 // the status changed (never when its values are the same): the values move

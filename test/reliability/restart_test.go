@@ -8,7 +8,6 @@ import (
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -25,8 +24,10 @@ func (h *blindHarness) restart() {
 	h.writes, h.r = fresh.writes, fresh.r
 }
 
-// statusPatchFailsOnce makes the next status patch fail with a conflict, as
-// if the operator died between its writes and its status patch.
+// statusPatchFailsOnce makes the next status patch fail (the API server is
+// unavailable), as if the operator died between its writes and its status
+// patch. (A conflict is not a crash: the reconciler retries it at once with
+// the newer profile.)
 func statusPatchFailsOnce(w *writes) {
 	used := false
 	w.setFault(func(kind string, _ any) error {
@@ -34,8 +35,7 @@ func statusPatchFailsOnce(w *writes) {
 			return nil
 		}
 		used = true
-		return apierrors.NewConflict(schema.GroupResource{Group: tuningv1alpha1.GroupVersion.Group, Resource: "performanceprofiles"},
-			profile, context.DeadlineExceeded)
+		return apierrors.NewServiceUnavailable("the API server went away before the status patch")
 	})
 }
 
