@@ -57,7 +57,7 @@ verify: ## Fail when generated code, CRDs or go.mod/go.sum are stale.
 	hack/verify.sh
 
 .PHONY: test
-test: manifests generate vet k8s-binaries ## Run every test (unit, envtest, real Prometheus, local-cluster e2e, scenario smoke runs).
+test: manifests generate vet k8s-binaries helm ## Run every test (unit, envtest, real Prometheus, local-cluster e2e, scenario smoke runs).
 	go test $(GO_TEST_FLAGS) -timeout $(GO_TEST_TIMEOUT) ./...
 
 .PHONY: test-short
@@ -141,3 +141,7 @@ controller-gen: ## Build controller-gen into bin/.
 .PHONY: golangci-lint
 golangci-lint: ## Build golangci-lint into bin/.
 	@hack/build-tools.sh golangci-lint
+
+.PHONY: helm
+helm: ## Build helm into bin/ (the chart tests render and lint dist/chart with it).
+	@hack/build-tools.sh helm
