@@ -253,23 +253,6 @@ func equalSettings(a, b actuate.HPASettings) bool {
 	return true
 }
 
-// sloSignals are the signals the SLOs are judged on.
-func sloSignals(spec tuningv1alpha1.PerformanceProfileSpec) []signals.Signal {
-	var out []signals.Signal
-	for _, l := range spec.SLO.Latency {
-		if s, ok := signals.LatencySignal(string(l.Percentile)); ok {
-			out = append(out, s)
-		}
-	}
-	if spec.SLO.MaxErrorRate != nil {
-		out = append(out, signals.ErrorRate)
-	}
-	if spec.SLO.MinThroughput != nil {
-		out = append(out, signals.Throughput)
-	}
-	return out
-}
-
 // missingSignals lists the SLO signals and the other needed signals that
 // could not be read, each as "signal: reason".
 func missingSignals(spec tuningv1alpha1.PerformanceProfileSpec, obs signals.Observation, observeErr error) (slo, other []string) {
@@ -283,7 +266,7 @@ func missingSignals(spec tuningv1alpha1.PerformanceProfileSpec, obs signals.Obse
 		return fmt.Sprintf("%s: not read", s)
 	}
 	isSLO := map[signals.Signal]bool{}
-	for _, s := range sloSignals(spec) {
+	for _, s := range tuning.SLOSignals(spec) {
 		isSLO[s] = true
 		if !obs.Has(s) {
 			slo = append(slo, describe(s))
