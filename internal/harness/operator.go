@@ -56,7 +56,7 @@ func BuildManager(ctx context.Context, bin string, progress io.Writer) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", tmp, "./cmd/manager")
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = progress, progress
-	stopTicker := ticker(progress, "building "+filepath.Base(bin), 15*time.Second)
+	stopTicker := localcluster.TickProgress(progress, "building "+filepath.Base(bin), 15*time.Second)
 	err = cmd.Run()
 	stopTicker()
 	if err != nil {
@@ -68,25 +68,6 @@ func BuildManager(ctx context.Context, bin string, progress io.Writer) error {
 	}
 	fmt.Fprintf(progress, ">> built %s in %v\n", bin, time.Since(start).Round(100*time.Millisecond))
 	return nil
-}
-
-// ticker prints a line every interval until stopped, so a long build shows life.
-func ticker(w io.Writer, what string, interval time.Duration) func() {
-	done := make(chan struct{})
-	start := time.Now()
-	go func() {
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				fmt.Fprintf(w, ">> still %s (%v)\n", what, time.Since(start).Round(time.Second))
-			}
-		}
-	}()
-	return func() { close(done) }
 }
 
 // StartOperator builds the manager when needed and runs it against the

@@ -111,7 +111,7 @@ func EnsureBinaries(ctx context.Context, binDir string, names []string, progress
 	cmd.Env = append(os.Environ(), "KUBEBUILDER_ASSETS="+binDir)
 	out := &lockedWriter{w: progress}
 	cmd.Stdout, cmd.Stderr = out, out
-	stopTicker := tickProgress(out, 30*time.Second)
+	stopTicker := TickProgress(out, "building control-plane binaries", 30*time.Second)
 	err = cmd.Run()
 	stopTicker()
 	if err != nil {
@@ -123,9 +123,10 @@ func EnsureBinaries(ctx context.Context, binDir string, names []string, progress
 	return nil
 }
 
-// tickProgress writes the elapsed time to w every interval until the
-// returned function is called, so that a long, silent go build shows life.
-func tickProgress(w io.Writer, interval time.Duration) (stop func()) {
+// TickProgress writes "still <what>" with the elapsed time to w every
+// interval until the returned function is called, so that a long, silent
+// go build shows life.
+func TickProgress(w io.Writer, what string, interval time.Duration) (stop func()) {
 	done := make(chan struct{})
 	start := time.Now()
 	go func() {
@@ -136,7 +137,7 @@ func tickProgress(w io.Writer, interval time.Duration) (stop func()) {
 			case <-done:
 				return
 			case <-t.C:
-				fmt.Fprintf(w, "localcluster: still building (%v elapsed)\n", time.Since(start).Round(time.Second))
+				fmt.Fprintf(w, ">> still %s (%v elapsed)\n", what, time.Since(start).Round(time.Second))
 			}
 		}
 	}()
