@@ -10,8 +10,8 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/navius-dev/navius-tuner/internal/bench"
 )
 
 var (
@@ -99,26 +99,9 @@ func writePlot(path string, r *recorder) error {
 	add(lat, "SLO p95", hline(float64(r.p95.Milliseconds())), colOrange, true)
 	add(lat, "SLO p99", hline(float64(r.p99.Milliseconds())), colRed, true)
 
-	const w, h = 10 * vg.Inch, 13 * vg.Inch
-	img := vgimg.New(w, h)
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 4, Cols: 1, PadX: vg.Millimeter * 3, PadY: vg.Millimeter * 5,
-		PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 3, PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 3}
-	plots := [][]*plot.Plot{{load}, {pods}, {knobs}, {lat}}
-	canvases := plot.Align(plots, tiles, dc)
-	for i := range plots {
-		plots[i][0].Draw(canvases[i][0])
-	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
+	return bench.WritePanels(path, bench.PanelLayout{Width: 10 * vg.Inch, Height: 13 * vg.Inch,
+		PadX: 3 * vg.Millimeter, PadY: 5 * vg.Millimeter, Margin: 3 * vg.Millimeter}, load, pods, knobs, lat)
 }

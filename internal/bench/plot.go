@@ -121,13 +121,28 @@ func Plot(path string, sc *Scenario, runs map[string]*Result) error {
 			}
 		}
 	}
-	plots := [][]*plot.Plot{{load}, {pods}, {knobs}, {lat}}
-	const w, h = 22 * vg.Centimeter, 30 * vg.Centimeter
-	img := vgimg.New(w, h)
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 4, Cols: 1, PadX: vg.Millimeter, PadY: vg.Millimeter * 2,
-		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	canvases := plot.Align(plots, tiles, dc)
+	return WritePanels(path, PanelLayout{Width: 22 * vg.Centimeter, Height: 30 * vg.Centimeter,
+		PadX: vg.Millimeter, PadY: 2 * vg.Millimeter, Margin: 2 * vg.Millimeter}, load, pods, knobs, lat)
+}
+
+// PanelLayout sizes a PNG of plots stacked in one column.
+type PanelLayout struct {
+	Width, Height vg.Length
+	// PadX and PadY separate the tiles; Margin surrounds them.
+	PadX, PadY, Margin vg.Length
+}
+
+// WritePanels draws the panels top to bottom, aligned on their axes, into a
+// PNG at path. Every benchmark and the demo plot through it.
+func WritePanels(path string, l PanelLayout, panels ...*plot.Plot) error {
+	img := vgimg.New(l.Width, l.Height)
+	tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadX: l.PadX, PadY: l.PadY,
+		PadTop: l.Margin, PadBottom: l.Margin, PadLeft: l.Margin, PadRight: l.Margin}
+	plots := make([][]*plot.Plot, len(panels))
+	for i, p := range panels {
+		plots[i] = []*plot.Plot{p}
+	}
+	canvases := plot.Align(plots, tiles, draw.New(img))
 	for i := range plots {
 		plots[i][0].Draw(canvases[i][0])
 	}
@@ -136,7 +151,7 @@ func Plot(path string, sc *Scenario, runs map[string]*Result) error {
 		return err
 	}
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
+		_ = f.Close()
 		return err
 	}
 	return f.Close()

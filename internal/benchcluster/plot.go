@@ -4,14 +4,11 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"os"
 	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/navius-dev/navius-tuner/internal/bench"
 )
@@ -136,24 +133,8 @@ func plotScenario(path string, s *ScenarioRun) error {
 			return err
 		}
 	}
-	plots := [][]*plot.Plot{{load}, {reps}, {knobs}, {lat}}
-	const w, h = 22 * vg.Centimeter, 32 * vg.Centimeter
-	img := vgimg.New(w, h)
-	tiles := draw.Tiles{Rows: 4, Cols: 1, PadX: vg.Millimeter, PadY: vg.Millimeter * 2,
-		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	canvases := plot.Align(plots, tiles, draw.New(img))
-	for i := range plots {
-		plots[i][0].Draw(canvases[i][0])
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
+	return bench.WritePanels(path, bench.PanelLayout{Width: 22 * vg.Centimeter, Height: 32 * vg.Centimeter,
+		PadX: vg.Millimeter, PadY: 2 * vg.Millimeter, Margin: 2 * vg.Millimeter}, load, reps, knobs, lat)
 }
 
 // positive is n, or NaN (not drawn) before the HPA's first sync.
