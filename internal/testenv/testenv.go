@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -122,4 +123,21 @@ func AssetsDir() (string, error) {
 		}
 	})
 	return dir, buildErr
+}
+
+// Main is a test package's TestMain: it starts the API server, hands it to
+// started (which keeps it in the package's variable), runs the tests, stops
+// the API server and exits with the tests' code.
+func Main(m *testing.M, started func(*Env)) {
+	env, err := Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	started(env)
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	}
+	os.Exit(code)
 }

@@ -2,8 +2,6 @@ package envtest_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -17,17 +15,7 @@ import (
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
-	var err error
-	env, err = testenv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
-	}
-	os.Exit(code)
+	testenv.Main(m, func(e *testenv.Env) { env = e })
 }
 
 // The harness itself: the API server built from Go modules answers, reports
