@@ -4,7 +4,7 @@
 # Nothing is downloaded but Go modules, so this works behind a firewall that
 # only lets the Go module proxy through.
 #
-# usage: hack/build-tools.sh [control-plane|controller-gen|golangci-lint|helm|all]
+# usage: hack/build-tools.sh [control-plane|test-tools|controller-gen|golangci-lint|helm|all]...
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,9 +31,13 @@ control_plane() {
 	build kube-apiserver "${ASSETS}" kubernetes k8s.io/kubernetes/cmd/kube-apiserver "${K8S_LDFLAGS}"
 	build kube-controller-manager "${ASSETS}" kubernetes k8s.io/kubernetes/cmd/kube-controller-manager "${K8S_LDFLAGS}"
 	build kube-scheduler "${ASSETS}" kubernetes k8s.io/kubernetes/cmd/kube-scheduler "${K8S_LDFLAGS}"
-	build kubectl "${ASSETS}" kubernetes k8s.io/kubernetes/cmd/kubectl "${K8S_LDFLAGS}"
 	build kwok "${ASSETS}" kwok sigs.k8s.io/kwok/cmd/kwok
 	build prometheus "${ASSETS}" prometheus github.com/prometheus/prometheus/cmd/prometheus
+}
+
+# The tools the tests use beside the control plane (the demo needs neither).
+test_tools() {
+	build kubectl "${ASSETS}" kubernetes k8s.io/kubernetes/cmd/kubectl "${K8S_LDFLAGS}"
 	build promtool "${ASSETS}" prometheus github.com/prometheus/prometheus/cmd/promtool
 }
 
@@ -46,19 +50,28 @@ if ! flock -n 9; then
 	flock 9
 fi
 
-case "${1:-all}" in
+build_one() {
+case "$1" in
 control-plane) control_plane ;;
+test-tools) test_tools ;;
 controller-gen) build controller-gen "${ROOT}/bin" controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen ;;
 golangci-lint) build golangci-lint "${ROOT}/bin" golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint ;;
 helm) build helm "${ROOT}/bin" helm helm.sh/helm/v3/cmd/helm ;;
 all)
 	control_plane
+	test_tools
 	build controller-gen "${ROOT}/bin" controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen
 	build golangci-lint "${ROOT}/bin" golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 	build helm "${ROOT}/bin" helm helm.sh/helm/v3/cmd/helm
 	;;
 *)
-	echo "usage: $0 [control-plane|controller-gen|golangci-lint|helm|all]" >&2
+	echo "usage: $0 [control-plane|test-tools|controller-gen|golangci-lint|helm|all]..." >&2
 	exit 2
 	;;
 esac
+}
+
+[[ $# -gt 0 ]] || set -- all
+for what in "$@"; do
+	build_one "${what}"
+done
