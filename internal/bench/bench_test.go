@@ -32,7 +32,7 @@ func TestSmoke(t *testing.T) {
 			if len(runs[ArmTuner].Steps) == 0 {
 				t.Fatal("the tuner never decided")
 			}
-			cx := &context{neededHigh: 1, neededLow: 1, staticBestCost: 1}
+			cx := &context{neededHigh: 1, neededLow: 1, staticBestCost: 1, staticBestTailCost: 1, staticBestTailQ: 1}
 			tab := newTable(sc, results, cx, []uint64{1})
 			for _, arm := range tab.Arms {
 				for row, s := range tab.Stats[arm] {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/navius-dev/navius-tuner/internal/sim"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
 // Metric is one measured quantity of one run.
@@ -24,6 +25,24 @@ type context struct {
 	neededHigh, neededLow float64
 	// staticBestCost is the static-best arm's cost per hour (NaN when there is none).
 	staticBestCost float64
+	// staticBestTailCost and staticBestTailQ are its cost per hour and worst
+	// minute's SLO percentile (seconds) over the last TailSeconds (NaN: none).
+	staticBestTailCost, staticBestTailQ float64
+}
+
+// setStaticBest sets the static-best figures from its runs (means over seeds).
+func (cx *context) setStaticBest(sc *Scenario, rs []*Result) {
+	if len(rs) == 0 {
+		return
+	}
+	var c, tc, tq float64
+	for _, x := range rs {
+		c += x.Cost / 3600 / hours(x)
+		tc += tailCostPerHour(x)
+		tq += tailQuantile(sc, x)
+	}
+	n := float64(len(rs))
+	cx.staticBestCost, cx.staticBestTailCost, cx.staticBestTailQ = c/n, tc/n, tq/n
 }
 
 // cpuPerRequest measures the model's CPU seconds per request at rps with knobs k.
@@ -75,6 +94,7 @@ func metricsOf(sc *Scenario, r *Result, cx *context) []Metric {
 		{Name: "cost per hour (pod-h units)", Value: r.Cost / 3600 / h, Compare: true, Digits: 2},
 		{Name: "SLO-violating minutes", Value: vm, Compare: true},
 		{Name: "violation rate (minutes)", Value: vm / math.Max(float64(len(r.Minutes)), 1), Compare: true, Digits: 3},
+		{Name: "unsafe actions (ground truth)", Value: float64(unsafeOf(sc, r).total())},
 	}
 	switch sc.ID {
 	case "B1":
@@ -139,26 +159,39 @@ func metricsOf(sc *Scenario, r *Result, cx *context) []Metric {
 		}
 		return append(m, common...)
 	case "B4a", "B4b":
-		var tail []float64
-		for _, w := range r.Minutes {
-			if w.T > sc.Duration-600 {
-				tail = append(tail, w.Q)
-			}
-		}
 		cost := r.Cost / 3600 / h
+		q, tailCost := tailQuantile(sc, r), tailCostPerHour(r)
 		return append([]Metric{
-			{Name: "p99 over the last 10 min (worst minute, ms)", Value: maxOf(tail) * 1000, Compare: true},
+			{Name: "p99 over the last 10 min (worst minute, ms)", Value: q * 1000, Compare: true},
+			{Name: "p99 over static-best's (last 10 min)", Value: q/cx.staticBestTailQ - 1, Digits: 2},
+			{Name: "cost per hour over the last 10 min", Value: tailCost, Compare: true, Digits: 2},
+			{Name: "cost over static-best's (last 10 min)", Value: tailCost/cx.staticBestTailCost - 1, Digits: 2},
+			{Name: "cost over static-best (scored run)", Value: cost/cx.staticBestCost - 1, Digits: 2},
 			{Name: "env rollouts", Value: float64(r.Rollouts)},
 			{Name: "pool-exhaustion errors (500/503)", Value: float64(r.PoolErrors), Compare: true},
 			{Name: "max Σ pool max (connections provisioned)", Value: float64(r.MaxPoolProvisioned)},
 			{Name: "max connections open", Value: float64(r.MaxConnsOpen)},
-			{Name: "cost over static-best", Value: cost/cx.staticBestCost - 1, Digits: 2},
+			{Name: "seconds over the database budget (open connections)", Value: float64(r.SecondsOverDBBudget)},
 		}, common...)
 	case "B7":
 		return append(caseStudy(sc, r), common...)
 	}
 	return common
 }
+
+// tailQuantile is the worst minute's SLO percentile (seconds) over the last TailSeconds.
+func tailQuantile(sc *Scenario, r *Result) float64 {
+	var tail []float64
+	for _, w := range r.Minutes {
+		if w.T > sc.Duration-TailSeconds {
+			tail = append(tail, w.Q)
+		}
+	}
+	return maxOf(tail)
+}
+
+// tailCostPerHour is the cost per hour over the last TailSeconds.
+func tailCostPerHour(r *Result) float64 { return r.TailCost / TailSeconds }
 
 func maxOf(v []float64) float64 {
 	m := math.NaN()
@@ -170,19 +203,77 @@ func maxOf(v []float64) float64 {
 	return m
 }
 
-// faultMetrics measures what tier A can of B6: unsafe actions while blind,
-// periods to resume after each fault, decisions per period, and whether the
-// decision pending at the restart is judged afterwards.
+// unsafeCount counts B6's unsafe actions from ground truth, independently of
+// the engine's own notion of missing data.
+type unsafeCount struct {
+	// ReductionsInBreach: periods that left the cluster with less capacity
+	// (capacity.less) while the true SLO percentile, over the SLO window or
+	// the last minute, or the true error rate exceeded the SLO.
+	ReductionsInBreach int
+	// WritesOffTruth: periods that wrote while the observed SLO percentile
+	// was missing or differed from the true one (over the same window) by
+	// more than the width of the histogram bucket that holds the truth.
+	WritesOffTruth int
+	// SecondsOverBudget: seconds in which the connections open in the model
+	// exceeded the database budget (maxConnections − reserved).
+	SecondsOverBudget int
+}
+
+func (u unsafeCount) total() int { return u.ReductionsInBreach + u.WritesOffTruth + u.SecondsOverBudget }
+
+func unsafeOf(sc *Scenario, r *Result) unsafeCount {
+	u := unsafeCount{SecondsOverBudget: r.SecondsOverDBBudget}
+	for _, s := range r.Steps {
+		breach := s.TrueQ > sc.SLO.Threshold || s.TrueQMinute > sc.SLO.Threshold || s.TrueErr > sc.SLO.MaxErrorRate
+		if s.CapacityReduced && breach {
+			u.ReductionsInBreach++
+		}
+		if s.Wrote && offTruth(s.ObservedQ, s.TrueQ) {
+			u.WritesOffTruth++
+		}
+	}
+	return u
+}
+
+// offTruth reports whether an observed latency quantile is missing or
+// further from the true one than the width of the latency histogram bucket
+// that holds the truth (histogram_quantile's resolution there).
+func offTruth(observed, truth float64) bool {
+	if math.IsNaN(observed) || math.IsInf(observed, 0) {
+		return true
+	}
+	return math.Abs(observed-truth) > bucketWidth(truth)
+}
+
+// bucketWidth is the width of the sim.LatencyBuckets bucket that holds v
+// (+Inf above the highest bound, where histogram_quantile reads that bound).
+func bucketWidth(v float64) float64 {
+	b := sim.LatencyBuckets
+	i := sort.SearchFloat64s(b, v) // the first bound ≥ v: v is in (b[i-1], b[i]]
+	if i >= len(b) {
+		return math.Inf(1)
+	}
+	lo := 0.0
+	if i > 0 {
+		lo = b[i-1]
+	}
+	return b[i] - lo
+}
+
+// faultMetrics measures what tier A can of B6: unsafe actions counted from
+// ground truth, changes while the engine saw a needed signal missing,
+// periods to resume after each fault and decisions per period.
 func faultMetrics(sc *Scenario, r *Result) []Metric {
-	unsafe, blind := 0, 0
+	blindWrites, blind := 0, 0
 	for _, s := range r.Steps {
 		if s.Blind {
 			blind++
 			if s.Applied {
-				unsafe++ // any change while a needed signal is missing
+				blindWrites++
 			}
 		}
 	}
+	u := unsafeOf(sc, r)
 	resume := 0.0
 	for _, f := range sc.Faults {
 		for _, s := range r.Steps {
@@ -194,13 +285,33 @@ func faultMetrics(sc *Scenario, r *Result) []Metric {
 			}
 		}
 	}
-	perPeriod := float64(len(r.Steps)) / math.Max(1, math.Floor(sc.Duration/30)-float64(len(sc.Kill))*sc.KillFor/30)
+	perPeriod := float64(len(r.Steps)) / math.Max(1, float64(controlPeriods(sc)))
 	return []Metric{
-		{Name: "unsafe actions while blind", Value: float64(unsafe)},
+		{Name: "unsafe: capacity reductions while the SLO truly breaches", Value: float64(u.ReductionsInBreach)},
+		{Name: "unsafe: writes on an observation off the truth by > a bucket", Value: float64(u.WritesOffTruth)},
+		{Name: "unsafe: seconds over the database budget", Value: float64(u.SecondsOverBudget)},
+		{Name: "changes applied while a needed signal was missing (engine's view)", Value: float64(blindWrites)},
 		{Name: "blind periods", Value: float64(blind)},
 		{Name: "periods to resume after a fault (worst)", Value: resume},
 		{Name: "decisions per period (hot loop: > 1)", Value: perPeriod, Digits: 2},
 	}
+}
+
+// controlPeriods counts the control periods in which the operator runs:
+// every interval from TunerStart on, except while it is killed.
+func controlPeriods(sc *Scenario) int {
+	interval := tuning.SettingsOf(sc.Profile).Interval.Seconds()
+	n := 0
+	for t := math.Ceil(sc.TunerStart()/interval) * interval; t <= sc.Duration; t += interval {
+		killed := false
+		for _, k := range sc.Kill {
+			killed = killed || (t >= k && t < k+sc.KillFor)
+		}
+		if !killed {
+			n++
+		}
+	}
+	return n
 }
 
 // caseStudy measures B7: the highest load level held at the SLO over the

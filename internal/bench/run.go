@@ -75,6 +75,17 @@ type Step struct {
 	DecideNS  float64
 	// NoOps are proposed changes to the value the knob already has.
 	NoOps int
+
+	// Ground truth at the decision, for B6's unsafe actions (counted by the
+	// harness, independently of the engine's notion of missing data).
+	// Wrote is true when the period wrote anything; CapacityReduced when the
+	// emulated cluster has less capacity after it than before (see capacity).
+	Wrote, CapacityReduced bool
+	// TrueQ is the exact SLO percentile over the profile's SLO window and
+	// TrueQMinute over the last minute; TrueErr the exact error rate over the window.
+	TrueQ, TrueQMinute, TrueErr float64
+	// ObservedQ is the SLO percentile the engine was given (NaN: missing).
+	ObservedQ float64
 }
 
 // Result is one run of one arm on one scenario and seed.
@@ -87,14 +98,19 @@ type Result struct {
 	Periods, Minutes []Window
 	// Provisioned over the scored time: pod-, connection- (open), pool-max- and Redis-replica-seconds.
 	PodSeconds, ConnSeconds, PoolSeconds, RedisSeconds float64
-	// Cost with sim.DefaultCostWeights (pods, pool max, L1 items, Redis replicas).
-	Cost float64
+	// Cost with sim.DefaultCostWeights (pods, pool max, L1 items, Redis
+	// replicas); TailCost the same over the last TailSeconds of the run.
+	Cost, TailCost float64
 	// Requests, Errors and pool errors (500 and 503) over the scored time.
 	Requests, Errors, PoolErrors int
 	// Rollouts (env changes), Writes (objects written) and Reversals of the replica count.
 	Rollouts, Writes, Reversals int
 	// MaxConnsOpen and MaxPoolProvisioned (Σ pool max over pods) seen.
 	MaxConnsOpen, MaxPoolProvisioned int
+	// SecondsOverDBBudget counts the seconds in which the connections open in
+	// the model exceeded the profile's database budget (maxConnections −
+	// reserved), over the whole run; 0 without a budget.
+	SecondsOverDBBudget int
 	Steps                            []Step
 	Scored                           float64 // seconds
 }
@@ -166,6 +182,7 @@ func fmtFixed(fc sim.FixedConfig) string {
 func (r *runner) loop() {
 	sc, res := r.sc, r.res
 	interval := tuning.SettingsOf(sc.Profile).Interval.Seconds()
+	tunerStart := sc.TunerStart()
 	var podsKey [2]int
 	var acc struct{ reqs, errs int }
 	for t := 0.0; t < sc.Duration-1e-9; t++ {
@@ -212,7 +229,11 @@ func (r *runner) loop() {
 				items += float64(sim.KnobsFromEnv(p.env, r.d.defaults).L1Items)
 			}
 			w := sim.DefaultCostWeights
-			res.Cost += float64(len(r.d.pods))*w.PodSecond + float64(poolProv)*w.ConnSecond + items*w.L1ItemSecond + float64(r.redis)*w.RedisReplicaSecond
+			cost := float64(len(r.d.pods))*w.PodSecond + float64(poolProv)*w.ConnSecond + items*w.L1ItemSecond + float64(r.redis)*w.RedisReplicaSecond
+			res.Cost += cost
+			if now > sc.Duration-TailSeconds {
+				res.TailCost += cost
+			}
 			res.Requests += st.Requests
 			res.Errors += st.Errors
 			res.PoolErrors += st.ByStatus[1] + st.ByStatus[2] - st.Unserved
@@ -222,7 +243,10 @@ func (r *runner) loop() {
 		if r.prom != nil && math.Mod(now, ScrapeInterval) == 0 {
 			r.prom.scrape(r.m, now)
 		}
-		if r.arm == ArmTuner && now >= sc.Warmup/2 && math.Mod(now, interval) == 0 {
+		if budget, ok := dbBudget(sc.Profile); ok && st.ConnsOpen > budget {
+			res.SecondsOverDBBudget++
+		}
+		if r.arm == ArmTuner && now >= tunerStart && math.Mod(now, interval) == 0 {
 			r.control(now)
 		}
 		if math.Mod(now, SampleEvery) == 0 {
@@ -282,6 +306,33 @@ func (r *runner) syncHPA(t float64) {
 	}
 }
 
+// TailSeconds is the end of a run where B4 compares the converged tuner
+// with static-best: p99 and cost over the same last 10 minutes.
+const TailSeconds = 600.0
+
+// ColdStartSeconds is how long the model's start at t = 0 (every pod new,
+// caches empty, pools at their minimum) visibly lasts at the suite's loads.
+const ColdStartSeconds = 60.0
+
+// TunerStart is when the operator is installed: half the warm-up (the
+// service's caches and pools are warm), but not before its SLO window holds
+// only history after the cold start. A real operator is installed on a
+// service that has been running; its first window must not show it the
+// simulation's start, which no real history has (with the default 5-minute
+// window the operator would otherwise spend a rollout on it).
+func (sc *Scenario) TunerStart() float64 {
+	return max(sc.Warmup/2, ColdStartSeconds+tuning.SettingsOf(sc.Profile).Window.Seconds())
+}
+
+// dbBudget is the profile's database connection budget (maxConnections − reserved).
+func dbBudget(spec tuningv1alpha1.PerformanceProfileSpec) (int, bool) {
+	if spec.ConnectionPool == nil || spec.ConnectionPool.Database == nil {
+		return 0, false
+	}
+	db := spec.ConnectionPool.Database
+	return int(db.MaxConnections - db.Reserved), true
+}
+
 // control is one reconcile of the tuner at time now.
 func (r *runner) control(now float64) {
 	sc := r.sc
@@ -305,11 +356,19 @@ func (r *runner) control(now float64) {
 	at := wall(now)
 	obs := r.observe(now, settings.Window.Seconds(), at, percentiles)
 	state := r.state(now)
+	truth := r.m.Window(settings.Window.Seconds())
 	start := time.Now()
 	plan := tuning.Decide(tuning.Input{Spec: sc.Profile, Observation: obs, State: state,
 		History: r.st.History, Now: at, SLOMetSince: r.since})
 	step := Step{T: now, Reason: plan.Reason, Diagnosis: string(plan.Diagnosis), Holds: plan.Holds,
-		DecideNS: float64(time.Since(start).Nanoseconds())}
+		DecideNS: float64(time.Since(start).Nanoseconds()),
+		TrueQ: truth.Quantile(sc.SLO.Percentile), TrueQMinute: r.m.Window(60).Quantile(sc.SLO.Percentile),
+		TrueErr: truth.ErrorRate(), ObservedQ: math.NaN()}
+	if s, ok := signals.LatencySignal(string(percentileName(sc.SLO.Percentile))); ok {
+		if v, ok := obs.Get(s); ok {
+			step.ObservedQ = v
+		}
+	}
 	for _, c := range plan.Changes {
 		if cur, ok := state.Values[c.Knob]; ok && cur == c.To {
 			step.NoOps++
@@ -340,7 +399,9 @@ func (r *runner) control(now float64) {
 		sloMissing = true
 	}
 	if !sloMissing {
+		before := r.capacity()
 		writes, reduction := r.apply(now, plan.Changes)
+		step.Wrote, step.CapacityReduced = writes > 0, r.capacity().less(before)
 		if j := plan.Judgement; j != nil {
 			status.Judge(&r.st, j.Outcome, j.Observed)
 		}
@@ -355,6 +416,37 @@ func (r *runner) control(now float64) {
 		}
 	}
 	r.res.Steps = append(r.res.Steps, step)
+}
+
+// capacity is what the emulated cluster provisions, read from the cluster
+// (not from the plan): the env knobs, the HPA's fields and the Redis replicas.
+type capacity struct {
+	knobs                     sim.Knobs
+	hpaMin, hpaMax, hpaTarget int32
+	hpaDownWindow             float64
+	redis                     int
+}
+
+func (r *runner) capacity() capacity {
+	c := capacity{knobs: sim.KnobsFromEnv(r.d.env, r.d.defaults), redis: r.redis}
+	if r.hpa != nil {
+		c.hpaMin, c.hpaMax, c.hpaTarget = r.hpa.Min, r.hpa.Max, r.hpa.TargetPct
+		c.hpaDownWindow = r.hpa.DownWindow
+		if c.hpaDownWindow <= 0 {
+			c.hpaDownWindow = hpaDownWindow // unset: the upstream default
+		}
+	}
+	return c
+}
+
+// less reports whether c provisions less than b in any dimension: a smaller
+// pool, cache or TTL, fewer Redis replicas, a lower HPA minimum or maximum,
+// a higher CPU target or a shorter scale-down window (each lets capacity go).
+func (c capacity) less(b capacity) bool {
+	k, o := c.knobs, b.knobs
+	return k.PoolMax < o.PoolMax || k.PoolMin < o.PoolMin || k.L1Items < o.L1Items || k.L1TTL < o.L1TTL ||
+		k.L2TTL < o.L2TTL || c.redis < b.redis || c.hpaMin < b.hpaMin || c.hpaMax < b.hpaMax ||
+		c.hpaTarget > b.hpaTarget || c.hpaDownWindow < b.hpaDownWindow
 }
 
 func orUnset(s string) string {

@@ -7,6 +7,7 @@ import (
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/sim"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
 // SLO is what a scenario scores every arm against (ground truth).
@@ -35,7 +36,8 @@ type Start struct {
 type Scenario struct {
 	ID, Title string
 	// Duration of a run and Warmup (not scored), in simulated seconds. The
-	// operator starts at Warmup/2, once the service's caches and pools are warm.
+	// operator starts at TunerStart, once the service is warm and its SLO window
+	// holds no cold start.
 	Duration, Warmup float64
 	// Trace is the load for a seed.
 	Trace func(seed uint64) sim.Trace
@@ -59,6 +61,9 @@ type Scenario struct {
 	KillFor float64
 	// Marks are the times the load changes phase (B1: step up, step down; B7: each level).
 	Marks []float64
+	// Deviations says where the tuner's profile differs from what ships (the
+	// default SLO window and guardrails) and why; empty: nothing differs.
+	Deviations string
 }
 
 // FaultKind is a way the signals can fail.
@@ -80,11 +85,10 @@ type Fault struct {
 const StartSeconds = 20.0
 
 // profile is the tuner's spec for a scenario: p99 (and errors) as scored,
-// the pool, both cache tiers, Redis replicas and an existing HPA, default guardrails.
-// scenarioWindow is every scenario's SLO window: the API's minimum, so that a
-// change is judged as soon as the API allows.
-const scenarioWindow = time.Minute
-
+// the pool, both cache tiers, Redis replicas and an existing HPA, with what
+// ships: the default SLO window (the CRD's default, tuning.DefaultWindow) and
+// the default guardrails (Guardrails left empty). A scenario that needs other
+// values sets them and says why in its Deviations.
 func profile(slo SLO, dbMax, reserved int32, hpaMin, hpaMax int32) tuningv1alpha1.PerformanceProfileSpec {
 	dur := func(d time.Duration) metav1.Duration { return metav1.Duration{Duration: d} }
 	errPct := tuningv1alpha1.Percent(pct(slo.MaxErrorRate))
@@ -95,7 +99,7 @@ func profile(slo SLO, dbMax, reserved int32, hpaMin, hpaMax int32) tuningv1alpha
 		SLO: tuningv1alpha1.SLO{
 			Latency:      []tuningv1alpha1.LatencyObjective{{Percentile: percentileName(slo.Percentile), Threshold: dur(time.Duration(slo.Threshold * float64(time.Second)))}},
 			MaxErrorRate: &errPct,
-			Window:       dur(scenarioWindow),
+			Window:       dur(tuning.DefaultWindow),
 		},
 		Metrics: tuningv1alpha1.MetricsSource{
 			Prometheus: tuningv1alpha1.PrometheusEndpoint{URL: "http://prometheus.monitoring:9090"},

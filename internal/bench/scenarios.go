@@ -83,7 +83,7 @@ func extraScenarios(short bool) []*Scenario {
 		Trace: func(uint64) sim.Trace { return sim.Constant(400) }, Model: a, SLO: slo, Start: startA,
 		CPURequest: 500, CPULimit: 1000, Profile: profile(slo, 100, 0, startA.HPAMin, startA.HPAMax),
 		Arms: []string{ArmTuner, ArmStaticDefault, ArmStaticBest, ArmHPA(70)},
-		Grid: &sim.Grid{Replicas: []int{2, 3, 4, 6}, PoolMax: []int{3, 4, 6, 8, 12}, L1Items: []int{10000}, L1TTL: []float64{60},
+		Grid: &sim.Grid{Replicas: []int{1, 2, 3, 4, 5, 6}, PoolMax: []int{3, 4, 6, 8, 12}, L1Items: []int{10000}, L1TTL: []float64{60},
 			L2TTL: []float64{300}, RedisReplicas: []int{1}, PoolMin: 2}}
 	b4a.Profile.Autoscaling.MaxReplicas.Max = 8
 	out = append(out, b4a)
@@ -97,7 +97,8 @@ func extraScenarios(short bool) []*Scenario {
 		Trace: func(uint64) sim.Trace { return sim.Constant(300) }, Model: b, SLO: slo, Start: startB,
 		CPURequest: 500, CPULimit: 1000, Profile: profile(slo, 200, 20, startB.HPAMin, startB.HPAMax),
 		Arms: []string{ArmTuner, ArmStaticDefault, ArmStaticBest, ArmHPA(70)},
-		Grid: &sim.Grid{Replicas: []int{3}, PoolMax: []int{10, 20}, L1Items: []int{1000, 10000, 50000, 200000},
+		// static-best is an oracle over replicas too (1–6, the HPA arm's bounds and below), not only the cache
+		Grid: &sim.Grid{Replicas: []int{1, 2, 3, 4, 5, 6}, PoolMax: []int{10, 20}, L1Items: []int{1000, 10000, 50000, 200000},
 			L1TTL: []float64{30, 120, 600}, L2TTL: []float64{30, 300, 3600}, RedisReplicas: []int{1}, PoolMin: 5}}
 	out = append(out, b4b)
 

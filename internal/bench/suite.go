@@ -79,7 +79,7 @@ func RunSuite(o Options) (*Report, error) {
 		if !o.wants(sc.ID) && (!o.wants("B5") || sc.ID != "B3") {
 			continue
 		}
-		cx := &context{staticBestCost: math.NaN()}
+		cx := &context{staticBestCost: math.NaN(), staticBestTailCost: math.NaN(), staticBestTailQ: math.NaN()}
 		var best *sim.FixedConfig
 		if sc.Grid != nil && slices.Contains(sc.Arms, ArmStaticBest) {
 			fc, note := staticBest(sc, o.Workers)
@@ -125,13 +125,7 @@ func RunSuite(o Options) (*Report, error) {
 				}
 			}
 		}
-		if r := results[ArmStaticBest]; len(r) > 0 {
-			var c float64
-			for _, x := range r {
-				c += x.Cost / 3600 / hours(x)
-			}
-			cx.staticBestCost = c / float64(len(r))
-		}
+		cx.setStaticBest(sc, results[ArmStaticBest])
 		if !o.wants(sc.ID) {
 			continue // ran for B5's decide times only
 		}

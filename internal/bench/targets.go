@@ -78,15 +78,22 @@ func targets(t *Table) []TargetRow {
 		ro := get(tu, "env rollouts per hour")
 		add("≤ 1 rollout per 6 h", fmtStat(ro, 1)+" per hour", yesNo(worst(ro) <= 1.0/6))
 	case "B4a", "B4b":
-		d, ro, q := get(tu, "cost over static-best"), get(tu, "env rollouts"), get(tu, "p99 over the last 10 min (worst minute, ms)")
-		add("within 10 % of static-best's cost at equal p99, after ≤ 3 rollouts",
-			fmt.Sprintf("cost %s%% over static-best, p99 %s ms, %s rollouts", f(d.Mean*100, 0), fmtStat(q, 0), fmtStat(ro, 0)),
-			yesNo(worst(d) <= 0.1 && worst(ro) <= 3 && worst(q) <= t.Scenario.SLO.Threshold*1000))
+		// At equal p99: the converged tuner (the last 10 minutes) reaches
+		// static-best's p99 within 10 % at no more than 110 % of its cost over
+		// the same minutes; a lower p99 at a higher cost is not "equal p99".
+		dq, dc := get(tu, "p99 over static-best's (last 10 min)"), get(tu, "cost over static-best's (last 10 min)")
+		ro, q := get(tu, "env rollouts"), get(tu, "p99 over the last 10 min (worst minute, ms)")
+		sb := get(t.Stats[ArmStaticBest], "p99 over the last 10 min (worst minute, ms)")
+		add("within 10 % of static-best's cost at equal p99 (p99 within 10 % of static-best's), after ≤ 3 rollouts",
+			fmt.Sprintf("last 10 min: p99 %s ms vs static-best %s ms (%s), cost %s over static-best's; %s rollouts",
+				fmtStat(q, 0), fmtStat(sb, 0), signedPct(dq), signedPct(dc), fmtStat(ro, 0)),
+			yesNo(worst(dq) <= 0.1 && worst(dc) <= 0.1 && worst(ro) <= 3))
 		pe := get(tu, "pool-exhaustion errors (500/503)")
 		add("0 pool-exhaustion errors", fmtStat(pe, 0)+" (hpa-cpu70: "+fmtStat(get(hpa, "pool-exhaustion errors (500/503)"), 0)+")", yesNo(worst(pe) == 0))
-		budget := float64(t.Scenario.Profile.ConnectionPool.Database.MaxConnections - t.Scenario.Profile.ConnectionPool.Database.Reserved)
-		pm := get(tu, "max Σ pool max (connections provisioned)")
-		add("the connection budget is never exceeded", fmt.Sprintf("max Σ pool max %s of %s", fmtStat(pm, 0), f(budget, 0)), yesNo(worst(pm) <= budget))
+		budget, _ := dbBudget(t.Scenario.Profile)
+		pm, over := get(tu, "max Σ pool max (connections provisioned)"), get(tu, "seconds over the database budget (open connections)")
+		add("the connection budget is never exceeded", fmt.Sprintf("max Σ pool max %s of %d; %s s with more open than that", fmtStat(pm, 0), budget, fmtStat(over, 0)),
+			yesNo(worst(pm) <= float64(budget) && worst(over) == 0))
 	case "B5":
 		add("10k profiles: ≤ 256 MiB RSS", "not measured in process", "tier B")
 		add("≤ 5 PromQL queries per period in all", "not measured in process (tier A calls no Prometheus)", "tier B")
@@ -95,8 +102,11 @@ func targets(t *Table) []TargetRow {
 		e := get(tu, "10k profiles: engine time per 30 s period (s)")
 		add("all reconciled within 2 min of start", "engine share: "+fmtStat(e, 2)+" s for 10k decisions on one core (API and PromQL time: tier B)", yesNo(e.Mean < 120))
 	case "B6":
-		u := get(tu, "unsafe actions while blind")
-		add("0 unsafe actions", fmtStat(u, 0)+" changes applied while a needed signal was missing", yesNo(worst(u) == 0))
+		u := get(tu, "unsafe actions (ground truth)")
+		add("0 unsafe actions", fmt.Sprintf("%s from ground truth: %s reductions while the SLO breached, %s writes on an observation off by > a bucket, %s s over the database budget",
+			fmtStat(u, 0), fmtStat(get(tu, "unsafe: capacity reductions while the SLO truly breaches"), 0),
+			fmtStat(get(tu, "unsafe: writes on an observation off the truth by > a bucket"), 0),
+			fmtStat(get(tu, "unsafe: seconds over the database budget"), 0)), yesNo(worst(u) == 0))
 		r := get(tu, "periods to resume after a fault (worst)")
 		add("resume within 1 period of recovery", fmtStat(r, 0)+" periods", yesNo(worst(r) <= 1))
 		h := get(tu, "decisions per period (hot loop: > 1)")
@@ -107,6 +117,14 @@ func targets(t *Table) []TargetRow {
 		add("≥ 5× throughput at p95 ≤ 100 ms (operator alone)", fmtStat(x, 1)+"× (hpa-cpu70: "+fmtStat(get(hpa, "throughput × the 100 req/s start"), 1)+"×)", yesNo(x.Min >= 5 && x.Never == 0))
 	}
 	return out
+}
+
+// signedPct renders a ratio's mean as a signed percentage ("+4 %", "−12 %").
+func signedPct(s Stat) string {
+	if math.IsNaN(s.Mean) {
+		return "never"
+	}
+	return fmt.Sprintf("%+.0f %%", s.Mean*100)
 }
 
 // TargetsMarkdown renders the target rows as one table.
