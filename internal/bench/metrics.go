@@ -219,7 +219,9 @@ type unsafeCount struct {
 	SecondsOverBudget int
 }
 
-func (u unsafeCount) total() int { return u.ReductionsInBreach + u.WritesOffTruth + u.SecondsOverBudget }
+func (u unsafeCount) total() int {
+	return u.ReductionsInBreach + u.WritesOffTruth + u.SecondsOverBudget
+}
 
 func unsafeOf(sc *Scenario, r *Result) unsafeCount {
 	u := unsafeCount{SecondsOverBudget: r.SecondsOverDBBudget}

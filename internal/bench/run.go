@@ -111,8 +111,8 @@ type Result struct {
 	// the model exceeded the profile's database budget (maxConnections −
 	// reserved), over the whole run; 0 without a budget.
 	SecondsOverDBBudget int
-	Steps                            []Step
-	Scored                           float64 // seconds
+	Steps               []Step
+	Scored              float64 // seconds
 }
 
 // runner carries one run.
@@ -362,7 +362,7 @@ func (r *runner) control(now float64) {
 		History: r.st.History, Now: at, SLOMetSince: r.since})
 	step := Step{T: now, Reason: plan.Reason, Diagnosis: string(plan.Diagnosis), Holds: plan.Holds,
 		DecideNS: float64(time.Since(start).Nanoseconds()),
-		TrueQ: truth.Quantile(sc.SLO.Percentile), TrueQMinute: r.m.Window(60).Quantile(sc.SLO.Percentile),
+		TrueQ:    truth.Quantile(sc.SLO.Percentile), TrueQMinute: r.m.Window(60).Quantile(sc.SLO.Percentile),
 		TrueErr: truth.ErrorRate(), ObservedQ: math.NaN()}
 	if s, ok := signals.LatencySignal(string(percentileName(sc.SLO.Percentile))); ok {
 		if v, ok := obs.Get(s); ok {
