@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/navius-dev/navius-tuner/internal/sim"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
 // Options of a suite run.
@@ -140,7 +141,7 @@ func RunSuite(o Options) (*Report, error) {
 			rep.Figures[sc.ID] = path
 		}
 		if o.Log != nil {
-			logf("\n## %s %s\n\n%s", sc.ID, sc.Title, t.Markdown())
+			logf("\n## %s %s\n\n%s\n\n%s", sc.ID, sc.Title, sc.ProfileNote(), t.Markdown())
 			logTunerSteps(o.Log, results[ArmTuner])
 		}
 	}
@@ -156,6 +157,18 @@ func RunSuite(o Options) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// ProfileNote says what the tuner ran with: the SLO window, the guardrails
+// (defaults unless the scenario's Deviations say why not) and when it starts.
+func (sc *Scenario) ProfileNote() string {
+	s := tuning.SettingsOf(sc.Profile)
+	dev := "as shipped"
+	if sc.Deviations != "" {
+		dev = "differs from what ships: " + sc.Deviations
+	}
+	return fmt.Sprintf("Tuner profile %s: SLO window %v, interval %v; guardrails: max step %d %%, settle %v, %d rollouts per hour, rollback on regression %v. The operator starts at %.0f s (warm-up %.0f s).",
+		dev, s.Window, s.Interval, s.MaxStepPercent, s.SettleTime, s.MaxRolloutsPerHour, s.RollbackOnRegression, sc.TunerStart(), sc.Warmup)
 }
 
 // logTunerSteps prints the tuner's applied decisions of the first seed.
@@ -224,7 +237,7 @@ func (r *Report) Markdown(o Options) string {
 		max(o.Seeds, 1), map[bool]string{true: ", short", false: ""}[o.Short])
 	b.WriteString("## Targets\n\n" + TargetsMarkdown(r.Targets) + "\n")
 	for _, t := range r.Tables {
-		fmt.Fprintf(&b, "## %s %s\n\n%s\n", t.Scenario.ID, t.Scenario.Title, t.Markdown())
+		fmt.Fprintf(&b, "## %s %s\n\n%s\n\n%s\n", t.Scenario.ID, t.Scenario.Title, t.Scenario.ProfileNote(), t.Markdown())
 		if p, ok := r.Figures[t.Scenario.ID]; ok {
 			fmt.Fprintf(&b, "![%s](%s)\n\n", t.Scenario.ID, filepath.Base(p))
 		}
