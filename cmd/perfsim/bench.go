@@ -20,7 +20,7 @@ func runBench(_ context.Context, args []string) error {
 	out := fs.String("out", "docs/benchmarks", "directory for the figures (PNG) and results.md")
 	scenarios := fs.String("scenarios", "", "comma-separated scenario IDs to run, such as B1,B3 (default: all)")
 	seeds := fs.Int("seeds", 3, "seeds per scenario")
-	short := fs.Bool("short", false, "shrink every scenario to a fifth of its duration (smoke run)")
+	short := fs.Bool("short", false, "shrink every scenario to a fifth of its duration (smoke run only: the operator still starts at 360 s, after its 5-minute SLO window)")
 	workers := fs.Int("workers", 2, "runs in parallel")
 	if err := fs.Parse(args); err != nil {
 		return err

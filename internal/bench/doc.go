@@ -12,5 +12,8 @@
 //   - hpa-cpuX: the upstream HPA algorithm (emulated) at X % CPU;
 //   - static-default and static-best: fixed configurations.
 //
-// Ground truth (latency percentiles, errors) comes from the model per request.
+// Ground truth (latency percentiles, errors, open connections) comes from
+// the model per request and per second; the targets are judged on it
+// (targets.go), including B6's unsafe actions, which the harness counts
+// without asking the engine what it thought it saw.
 package bench

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -83,8 +84,15 @@ func (p *prom) scrape(m *sim.Model, now float64) {
 	p.last = now
 }
 
-// live reports whether the series was in the last scrape (not stale).
-func (p *prom) live(s *series) bool { return len(s.t) > 0 && s.t[len(s.t)-1] == p.last }
+// sampleAt returns s's sample of the scrape at t; false when s was not
+// scraped then (its pod was gone: the series is stale at t).
+func sampleAt(s *series, t float64) (float64, bool) {
+	i := sort.SearchFloat64s(s.t, t)
+	if i < len(s.t) && s.t[i] == t {
+		return s.v[i], true
+	}
+	return 0, false
+}
 
 // inWindow returns the samples of s in (now−w, now].
 func inWindow(s *series, now, w float64) (ts, vs []float64) {
@@ -179,7 +187,10 @@ func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signa
 		}
 		return obs
 	}
-	stamp := at.Add(-time.Duration((now - p.last) * float64(time.Second)))
+	// the instant queries read the newest scrape at or before now (now may
+	// lie in the past: a stale fault evaluates the series as they were then)
+	last := math.Min(p.last, math.Floor(now/ScrapeInterval)*ScrapeInterval)
+	stamp := at.Add(-time.Duration((now - last) * float64(time.Second)))
 	set := func(s signals.Signal, v float64, ok bool, why string) {
 		if !ok {
 			obs.SetMissing(s, signals.ReasonEmpty, why)
@@ -245,7 +256,7 @@ func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signa
 	for _, s := range p.series {
 		switch s.name {
 		case "http_requests_total":
-			if p.live(s) {
+			if _, ok := sampleAt(s, last); ok {
 				pods[s.labels["pod"]] = true
 			}
 		case "db_pool_connections":
@@ -256,13 +267,13 @@ func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signa
 				}
 			}
 		case "db_pool_max_connections":
-			if p.live(s) {
-				poolMax += s.v[len(s.v)-1]
+			if v, ok := sampleAt(s, last); ok {
+				poolMax += v
 				poolMaxN++
 			}
 		case "kube_pod_container_resource_requests":
-			if p.live(s) {
-				cpuReq += s.v[len(s.v)-1]
+			if v, ok := sampleAt(s, last); ok {
+				cpuReq += v
 			}
 		}
 	}
@@ -303,7 +314,7 @@ func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signa
 	}
 	var redisPods float64
 	for _, s := range p.series {
-		if s.name == "redis_connected_clients" && p.live(s) {
+		if _, ok := sampleAt(s, last); ok && s.name == "redis_connected_clients" {
 			redisPods++
 		}
 	}

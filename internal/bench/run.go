@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -167,7 +168,7 @@ func Run(sc *Scenario, arm string, seed uint64, fixed *sim.FixedConfig) *Result 
 	}
 	if arm == ArmTuner {
 		r.hpa = &HPA{Min: sc.Start.HPAMin, Max: sc.Start.HPAMax, TargetPct: sc.Start.TunerTargetPct}
-		r.prom = newProm(tuning.SettingsOf(sc.Profile).Window.Seconds() + 2*ScrapeInterval)
+		r.prom = newProm(tuning.SettingsOf(sc.Profile).Window.Seconds() + 2*ScrapeInterval + StaleAge)
 	}
 	r.lastReplicas = r.d.replicas
 	r.loop()
@@ -465,6 +466,9 @@ func containsSignal(ss []signals.Signal, s signals.Signal) bool {
 	return false
 }
 
+// StaleAge is how old the newest samples are during a stale fault, in seconds.
+const StaleAge = 600.0
+
 // observe reads the signals, with the scenario's faults injected.
 func (r *runner) observe(now, window float64, at time.Time, percentiles []signals.Signal) signals.Observation {
 	var active []FaultKind
@@ -479,7 +483,11 @@ func (r *runner) observe(now, window float64, at time.Time, percentiles []signal
 			r.prom.down = true
 		}
 	}
-	obs := r.prom.observe(now, window, at, percentiles, true)
+	evalAt := now
+	if slices.Contains(active, FaultStale) {
+		evalAt = now - StaleAge // the newest samples are that old, with the values of then
+	}
+	obs := r.prom.observe(evalAt, window, at, percentiles, true)
 	for _, k := range active {
 		switch k {
 		case FaultNaN:
@@ -488,7 +496,7 @@ func (r *runner) observe(now, window float64, at time.Time, percentiles []signal
 			}
 		case FaultStale:
 			for s, v := range obs.Values {
-				v.At = at.Add(-10 * time.Minute)
+				v.At = at.Add(-time.Duration(StaleAge * float64(time.Second)))
 				obs.Values[s] = v
 			}
 		}
