@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/navius-dev/navius-tuner/internal/signals"
@@ -174,5 +176,39 @@ func TestObservationQuantile(t *testing.T) {
 		if tput, _ := obs.Get(signals.Throughput); math.Abs(tput-rps)/rps > 0.1 {
 			t.Errorf("rps %v: throughput %v", rps, tput)
 		}
+	}
+}
+
+// TestModelServesTheDeploymentsPods: through a rolling update the model
+// serves exactly the Deployment's ready pods, every second. The last new pod
+// becomes ready in the step that deletes the last old one (the ready count
+// does not change), and the model must still swap them.
+func TestModelServesTheDeploymentsPods(t *testing.T) {
+	r := &runner{m: sim.New(sim.Config{Seed: 1})}
+	r.m.SetTrace(sim.Constant(100))
+	r.d = &deployment{name: "orders-api", replicas: 3, env: sim.GuideDefaults.Env(), startSeconds: StartSeconds,
+		cpuReq: 500, cpuLm: 1000, defaults: sim.GuideDefaults}
+	for range 3 {
+		r.d.create(-StartSeconds)
+	}
+	env := sim.GuideDefaults.Env()
+	env[sim.EnvPoolMax] = "20"
+	r.d.setEnv(env)
+	for now := 0.0; now < 150; now++ {
+		r.d.reconcile(now)
+		r.syncPods(now)
+		r.m.Step(1)
+		var want []string
+		for _, p := range r.d.readySpecs(now) {
+			want = append(want, p.Name)
+		}
+		got := slices.Sorted(maps.Keys(r.m.PodCPUMillis()))
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("t=%v: the model serves %v, the Deployment's ready pods are %v", now, got, want)
+		}
+	}
+	if r.d.rollingOut() {
+		t.Fatal("the rollout did not finish")
 	}
 }

@@ -18,6 +18,7 @@ type deployment struct {
 	gen           int
 	pods          []*simPod
 	next          int
+	podChanges    int // pods created and deleted so far
 	startSeconds  float64
 	cpuReq, cpuLm int64
 	defaults      sim.Knobs
@@ -57,6 +58,7 @@ func (d *deployment) setEnv(env map[string]string) bool {
 func (d *deployment) create(now float64) {
 	d.pods = append(d.pods, &simPod{name: sim.PodName(d.name, d.next), gen: d.gen, created: now, env: maps.Clone(d.env)})
 	d.next++
+	d.podChanges++
 }
 
 // remove deletes the pods for which del returns true, at most n, preferring
@@ -81,6 +83,7 @@ func (d *deployment) remove(now float64, n int, del func(*simPod) bool) {
 	gone := map[*simPod]bool{}
 	for _, p := range cands[:min(n, len(cands))] {
 		gone[p] = true
+		d.podChanges++
 	}
 	keep := d.pods[:0]
 	for _, p := range d.pods {

@@ -134,6 +134,8 @@ type runner struct {
 
 	lastReplicas int32
 	lastDir      int
+	// podsKey is the Deployment's pod changes and ready count the model last got.
+	podsKey [2]int
 }
 
 // RedisStartSeconds is how long a new Redis replica takes to become ready.
@@ -184,7 +186,6 @@ func (r *runner) loop() {
 	sc, res := r.sc, r.res
 	interval := tuning.SettingsOf(sc.Profile).Interval.Seconds()
 	tunerStart := sc.TunerStart()
-	var podsKey [2]int
 	var acc struct{ reqs, errs int }
 	for t := 0.0; t < sc.Duration-1e-9; t++ {
 		if r.hpa != nil && t > 0 && math.Mod(t, HPASyncPeriod) == 0 {
@@ -195,16 +196,7 @@ func (r *runner) loop() {
 			r.redisN = r.redis
 			r.m.SetRedisReplicas(r.redisN)
 		}
-		ready := 0
-		for _, p := range r.d.pods {
-			if p.ready(t, r.d.startSeconds) {
-				ready++
-			}
-		}
-		if key := [2]int{r.d.next, ready}; key != podsKey || len(r.d.pods) != ready {
-			podsKey = key
-			r.m.SyncPods(r.d.readySpecs(t))
-		}
+		r.syncPods(t)
 		st := r.m.Step(1)
 		cpu := r.m.PodCPUMillis()
 		poolProv := 0
@@ -259,6 +251,23 @@ func (r *runner) loop() {
 		if scored && math.Mod(now, 60) == 0 {
 			res.Minutes = append(res.Minutes, r.window(now, 60))
 		}
+	}
+}
+
+// syncPods gives the model the Deployment's ready pods whenever they change.
+// The key counts pod creations and deletions, not the newest pod's index: at
+// the end of a rollout the last new pod becomes ready in the step that
+// deletes the last old one, which leaves the ready count unchanged.
+func (r *runner) syncPods(t float64) {
+	ready := 0
+	for _, p := range r.d.pods {
+		if p.ready(t, r.d.startSeconds) {
+			ready++
+		}
+	}
+	if key := [2]int{r.d.podChanges, ready}; key != r.podsKey || len(r.d.pods) != ready {
+		r.podsKey = key
+		r.m.SyncPods(r.d.readySpecs(t))
 	}
 }
 

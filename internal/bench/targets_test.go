@@ -22,26 +22,16 @@ func scenario(t *testing.T, id string) *Scenario {
 
 // TestTargetsFastSubset is the part of the targets that make test asserts,
 // so that a change that breaks a met target fails CI (the full suite, every
-// arm and seed, is make bench). It plays the tuner arm of B3 and B6 on seed
-// 1 at their full length with the shipped profile defaults (a run takes
-// about a second; a fifth of the length would be shorter than the 5-minute
-// SLO window allows to judge) and judges the targets as written, with the
-// same code as the suite.
-//
-// Not asserted because not met with the shipped defaults today:
-//   - B7 "≥ 5× throughput at p95 ≤ 100 ms (operator alone)": 0× on seed 1;
-//     the default budget of 2 rollouts per hour is spent on the first cache
-//     and pool steps, and a 5-minute window judges changes across the load
-//     steps (docs/benchmarks/README.md). B7 runs here and its verdict is logged.
-//
-// Tier-B rows ("409 conflicts …") are not measurable in process.
+// arm and seed, is make bench). It plays the tuner arm of B3, B6 and B7 on
+// seed 1 at their full length with the shipped profile defaults (a run takes
+// about a second; a fifth of the length would be shorter than the operator's
+// start plus its 5-minute SLO window) and judges every target of the three
+// as written, with the same code as the suite. All are met today; tier-B
+// rows ("409 conflicts …") are not measurable in process.
 func TestTargetsFastSubset(t *testing.T) {
-	for _, tc := range []struct {
-		id     string
-		assert bool
-	}{{"B3", true}, {"B6", true}, {"B7", false}} {
-		t.Run(tc.id, func(t *testing.T) {
-			sc := scenario(t, tc.id)
+	for _, id := range []string{"B3", "B6", "B7"} {
+		t.Run(id, func(t *testing.T) {
+			sc := scenario(t, id)
 			sc.Arms = []string{ArmTuner}
 			r := Run(sc, ArmTuner, 1, nil)
 			tab := newTable(sc, map[string][]*Result{ArmTuner: {r}}, &context{}, []uint64{1})
@@ -50,11 +40,7 @@ func TestTargetsFastSubset(t *testing.T) {
 				t.Fatal("no targets judged")
 			}
 			for _, row := range rows {
-				switch {
-				case row.Met == "tier B":
-				case !tc.assert:
-					t.Logf("not asserted: %s: %s (met: %s)", row.Target, row.Measured, row.Met)
-				case row.Met != "yes":
+				if row.Met != "yes" && row.Met != "tier B" {
 					t.Errorf("%s %q not met: %s", row.ID, row.Target, row.Measured)
 				}
 			}
