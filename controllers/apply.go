@@ -12,7 +12,6 @@ import (
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/actuate"
-	"github.com/navius-dev/navius-tuner/internal/signals"
 	"github.com/navius-dev/navius-tuner/internal/status"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
@@ -33,8 +32,8 @@ func (r *PerformanceProfileReconciler) apply(ctx context.Context, s *scope) erro
 	if s.settings.Mode != tuningv1alpha1.ModeAuto || s.paused {
 		return nil
 	}
-	if slo, _ := missingSignals(p.Spec, s.obs, s.observeErr); len(slo) > 0 {
-		return nil // missing data means hold
+	if len(plan.Missing.SLO) > 0 {
+		return nil // missing SLO data means hold (the plan holds too)
 	}
 	s.recommended = nil
 	if err := r.ensureManagedHPA(ctx, s); err != nil {
@@ -251,38 +250,6 @@ func equalSettings(a, b actuate.HPASettings) bool {
 		}
 	}
 	return true
-}
-
-// missingSignals lists the SLO signals and the other needed signals that
-// could not be read, each as "signal: reason".
-func missingSignals(spec tuningv1alpha1.PerformanceProfileSpec, obs signals.Observation, observeErr error) (slo, other []string) {
-	describe := func(s signals.Signal) string {
-		if m, ok := obs.Missing[s]; ok {
-			return fmt.Sprintf("%s: %s", s, m)
-		}
-		if observeErr != nil {
-			return fmt.Sprintf("%s: %v", s, observeErr)
-		}
-		return fmt.Sprintf("%s: not read", s)
-	}
-	isSLO := map[signals.Signal]bool{}
-	for _, s := range tuning.SLOSignals(spec) {
-		isSLO[s] = true
-		if !obs.Has(s) {
-			slo = append(slo, describe(s))
-		}
-	}
-	seen := map[signals.Signal]bool{}
-	for _, s := range tuning.NeededSignals(spec) {
-		if isSLO[s] || seen[s] {
-			continue
-		}
-		seen[s] = true
-		if !obs.Has(s) {
-			other = append(other, describe(s))
-		}
-	}
-	return slo, other
 }
 
 func changesString(cs []tuningv1alpha1.Change) string {

@@ -61,20 +61,27 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 var defaultMetrics = sync.OnceValue(func() *Metrics { return NewMetrics(ctrlmetrics.Registry) })
 
-// sliSeries maps the signals reported as navius_tuner_sli to their label value.
-var sliSeries = []struct {
+// sliSeries maps the signals reported as navius_tuner_sli to their label
+// value: every percentile of signals.Percentiles ("latency_p999_seconds"),
+// then the other SLIs.
+var sliSeries = func() []sliLabel {
+	var out []sliLabel
+	for _, p := range signals.Percentiles {
+		out = append(out, sliLabel{p.Signal, "latency_" + p.Name + "_seconds"})
+	}
+	return append(out,
+		sliLabel{signals.ErrorRate, "error_ratio"},
+		sliLabel{signals.Throughput, "throughput_rps"},
+		sliLabel{signals.PoolWait, "pool_wait_seconds"},
+		sliLabel{signals.MemoryHitRatio, "memory_hit_ratio"},
+		sliLabel{signals.RedisHitRatio, "redis_hit_ratio"},
+		sliLabel{signals.CPUUtilization, "cpu_utilization_ratio"},
+	)
+}()
+
+type sliLabel struct {
 	signal signals.Signal
 	label  string
-}{
-	{signals.LatencyP50, "latency_p50_seconds"},
-	{signals.LatencyP95, "latency_p95_seconds"},
-	{signals.LatencyP99, "latency_p99_seconds"},
-	{signals.ErrorRate, "error_ratio"},
-	{signals.Throughput, "throughput_rps"},
-	{signals.PoolWait, "pool_wait_seconds"},
-	{signals.MemoryHitRatio, "memory_hit_ratio"},
-	{signals.RedisHitRatio, "redis_hit_ratio"},
-	{signals.CPUUtilization, "cpu_utilization_ratio"},
 }
 
 // report publishes a profile's SLIs, SLO compliance and conflicts.

@@ -50,7 +50,7 @@ func TargetOf(p *tuningv1alpha1.PerformanceProfile) metrics.Target {
 		Window: p.Spec.SLO.Window.Duration,
 		Workload: &metrics.Workload{Namespace: p.Namespace, Name: p.Spec.TargetRef.Name, Kind: "Deployment",
 			Container: p.Spec.TargetRef.Container},
-		Percentiles: append([]signals.Signal{}, metrics.DefaultPercentiles...),
+		Percentiles: signals.AlwaysObserved(),
 	}
 	if q := p.Spec.Metrics.Queries; q != nil {
 		t.Overrides = *q

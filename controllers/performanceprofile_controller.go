@@ -294,7 +294,15 @@ func (r *PerformanceProfileReconciler) facts(s *scope) status.Facts {
 		Pending:    status.Pending(p.Status),
 	}
 	if s.observed {
-		f.SLOMissing, f.OtherMissing = missingSignals(p.Spec, s.obs, s.observeErr)
+		// What is missing is the engine's call, made once in Decide; a
+		// reconcile that stopped before deciding asks the same rule.
+		m := tuning.Missing{}
+		if s.plan != nil {
+			m = s.plan.Missing
+		} else {
+			m = tuning.MissingOf(p.Spec, s.obs)
+		}
+		f.SLOMissing, f.OtherMissing = m.SLO, m.FamilyNotes()
 	}
 	if s.plan != nil {
 		f.Evaluated, f.SLOKnown, f.SLOMet = true, s.plan.SLOKnown, s.plan.SLOMet
@@ -355,7 +363,7 @@ func (r *PerformanceProfileReconciler) observe(ctx context.Context, s *scope) er
 	obs, err := r.opts.Observer.Observe(ctx, s.profile)
 	if err != nil {
 		ctrl.LoggerFrom(ctx).Info("Could not read the metrics", "error", err.Error())
-		obs = signals.New(s.now)
+		obs = signals.Unread(s.now, signals.ReasonUnauthorized, err.Error())
 	}
 	if obs.Time.IsZero() {
 		obs.Time = s.now

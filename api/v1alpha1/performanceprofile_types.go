@@ -279,6 +279,10 @@ type QueryOverrides struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	LatencyP50 string `json:"latencyP50,omitempty"`
+	// latencyP90 returns the p90 latency, in seconds.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	LatencyP90 string `json:"latencyP90,omitempty"`
 	// latencyP95 returns the p95 latency, in seconds.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
@@ -287,6 +291,10 @@ type QueryOverrides struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	LatencyP99 string `json:"latencyP99,omitempty"`
+	// latencyP999 returns the p999 latency, in seconds.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	LatencyP999 string `json:"latencyP999,omitempty"`
 	// errorRate returns the share of 5xx responses as a ratio between 0 and 1.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
@@ -654,12 +662,18 @@ type SLIs struct {
 	// p50 latency.
 	// +optional
 	P50 *metav1.Duration `json:"p50,omitempty"`
+	// p90 latency, when an objective is set on it.
+	// +optional
+	P90 *metav1.Duration `json:"p90,omitempty"`
 	// p95 latency.
 	// +optional
 	P95 *metav1.Duration `json:"p95,omitempty"`
 	// p99 latency.
 	// +optional
 	P99 *metav1.Duration `json:"p99,omitempty"`
+	// p999 latency, when an objective is set on it.
+	// +optional
+	P999 *metav1.Duration `json:"p999,omitempty"`
 	// errorRate is the share of 5xx responses.
 	// +optional
 	ErrorRate Percent `json:"errorRate,omitempty"`
@@ -818,6 +832,7 @@ type Decision struct {
 // +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.targetRef.name`
 // +kubebuilder:printcolumn:name="SLO",type=string,JSONPath=`.spec.slo.latency[?(@.percentile=="p99")].threshold`
 // +kubebuilder:printcolumn:name="P99",type=string,JSONPath=`.status.slis.p99`
+// +kubebuilder:printcolumn:name="P999",type=string,JSONPath=`.status.slis.p999`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 

@@ -707,6 +707,11 @@ func (in *SLIs) DeepCopyInto(out *SLIs) {
 		*out = new(metav1.Duration)
 		**out = **in
 	}
+	if in.P90 != nil {
+		in, out := &in.P90, &out.P90
+		*out = new(metav1.Duration)
+		**out = **in
+	}
 	if in.P95 != nil {
 		in, out := &in.P95, &out.P95
 		*out = new(metav1.Duration)
@@ -714,6 +719,11 @@ func (in *SLIs) DeepCopyInto(out *SLIs) {
 	}
 	if in.P99 != nil {
 		in, out := &in.P99, &out.P99
+		*out = new(metav1.Duration)
+		**out = **in
+	}
+	if in.P999 != nil {
+		in, out := &in.P999, &out.P999
 		*out = new(metav1.Duration)
 		**out = **in
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/navius-dev/navius-tuner/controllers"
 	"github.com/navius-dev/navius-tuner/internal/metrics"
+	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
 // setupControllers registers the PerformanceProfile reconciler with the
@@ -19,7 +20,8 @@ import (
 // number of profiles.
 func setupControllers(mgr ctrl.Manager, o options) error {
 	clk := clock.RealClock{}
-	obs := metrics.NewObserver(metrics.Options{Clock: clk, Registerer: ctrlmetrics.Registry, Timeout: o.queryTimeout})
+	obs := metrics.NewObserver(metrics.Options{Clock: clk, Registerer: ctrlmetrics.Registry, Timeout: o.queryTimeout,
+		Freshness: signals.Freshness{ScrapeInterval: o.scrapeInterval, ObservePeriod: o.observePeriod}})
 	prom := &controllers.PrometheusObserver{
 		// Secrets are read directly, not cached: the manager never holds every Secret of the cluster.
 		Secrets: mgr.GetAPIReader(),

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
 // options are the manager's command-line settings.
@@ -22,6 +24,7 @@ type options struct {
 	maxConcurrent    int
 	queryTimeout     time.Duration
 	observePeriod    time.Duration
+	scrapeInterval   time.Duration
 	enableHTTP2      bool
 	pprofAddr        string
 }
@@ -38,9 +41,10 @@ func defaultOptions() options {
 		retryPeriod:      2 * time.Second,
 		// Reconciles wait on the API server (the status patch), not on CPU:
 		// 16 in parallel reconcile 10,000 profiles in under 2 minutes.
-		maxConcurrent: 16,
-		queryTimeout:  10 * time.Second,
-		observePeriod: 30 * time.Second,
+		maxConcurrent:  16,
+		queryTimeout:   10 * time.Second,
+		observePeriod:  30 * time.Second,
+		scrapeInterval: signals.DefaultScrapeInterval,
 	}
 }
 
@@ -59,12 +63,16 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.queryTimeout, "prometheus-timeout", o.queryTimeout, "Default timeout of a Prometheus query when a profile sets none.")
 	fs.StringVar(&o.pprofAddr, "pprof-bind-address", o.pprofAddr, "Address of the Go profiler's /debug/pprof endpoints (default: off).")
 	fs.DurationVar(&o.observePeriod, "observe-period", o.observePeriod, "How long one batch of Prometheus queries answers every profile of an endpoint: the oldest data a profile may decide on. Set it to the shortest spec.interval you use; querying faster than Prometheus scrapes gains nothing.")
+	fs.DurationVar(&o.scrapeInterval, "prometheus-scrape-interval", o.scrapeInterval, "Prometheus' scrape interval. A sample older than 2 × this plus --observe-period, against the query's time, is Stale (missing).")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", o.enableHTTP2, "Allow HTTP/2 on the metrics server (off by default: CVE-2023-44487, CVE-2023-39325).")
 }
 
 func (o options) validate() error {
 	if o.observePeriod < time.Second {
 		return fmt.Errorf("--observe-period must be at least 1s, got %s", o.observePeriod)
+	}
+	if o.scrapeInterval < time.Second {
+		return fmt.Errorf("--prometheus-scrape-interval must be at least 1s, got %s", o.scrapeInterval)
 	}
 	if o.maxConcurrent < 1 {
 		return fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", o.maxConcurrent)

@@ -270,8 +270,8 @@ func faultMetrics(sc *Scenario, r *Result) []Metric {
 	for _, s := range r.Steps {
 		if s.Blind {
 			blind++
-			if s.Applied {
-				blindWrites++
+			if s.Applied && s.BlindChange {
+				blindWrites++ // a change made without its own family's signals or the SLO's
 			}
 		}
 	}

@@ -72,8 +72,10 @@ type Step struct {
 	Judgement string
 	Applied   bool
 	Blind     bool // a needed signal was missing
-	Reduction bool // an applied change removed capacity
-	DecideNS  float64
+	// BlindChange: the plan changed a knob whose family's signals (or an SLO signal) were missing.
+	BlindChange bool
+	Reduction   bool // an applied change removed capacity
+	DecideNS    float64
 	// NoOps are proposed changes to the value the knob already has.
 	NoOps int
 
@@ -358,7 +360,7 @@ func (r *runner) control(now float64) {
 			percentiles = append(percentiles, s)
 		}
 	}
-	for _, s := range []signals.Signal{signals.LatencyP50, signals.LatencyP95, signals.LatencyP99} {
+	for _, s := range signals.AlwaysObserved() {
 		if !containsSignal(percentiles, s) {
 			percentiles = append(percentiles, s)
 		}
@@ -384,9 +386,11 @@ func (r *runner) control(now float64) {
 			step.NoOps++
 		}
 	}
-	for _, s := range tuning.NeededSignals(sc.Profile) {
-		if !obs.Has(s) {
-			step.Blind = true
+	step.Blind = !plan.Missing.None()
+	step.BlindChange = len(plan.Missing.SLO) > 0 && len(plan.Changes) > 0
+	for _, fm := range plan.Missing.Families {
+		for _, c := range plan.Changes {
+			step.BlindChange = step.BlindChange || slices.Contains(fm.Knobs, c.Knob)
 		}
 	}
 	if plan.SLOKnown && plan.SLOMet {
@@ -399,16 +403,7 @@ func (r *runner) control(now float64) {
 	if j := plan.Judgement; j != nil {
 		step.Judgement = string(j.Outcome) + ": " + j.Observed
 	}
-	sloMissing := false
-	for _, l := range sc.Profile.SLO.Latency {
-		if s, ok := signals.LatencySignal(string(l.Percentile)); ok && !obs.Has(s) {
-			sloMissing = true
-		}
-	}
-	if sc.Profile.SLO.MaxErrorRate != nil && !obs.Has(signals.ErrorRate) {
-		sloMissing = true
-	}
-	if !sloMissing {
+	if len(plan.Missing.SLO) == 0 {
 		before := r.capacity()
 		writes, reduction := r.apply(now, plan.Changes)
 		step.Wrote, step.CapacityReduced = writes > 0, r.capacity().less(before)
@@ -510,6 +505,10 @@ func (r *runner) observe(now, window float64, at time.Time, percentiles []signal
 			}
 		}
 	}
+	// The reader's one rule for stale samples, with the emulated scrape
+	// interval and the operator's period.
+	obs.Expire(signals.Freshness{ScrapeInterval: time.Duration(ScrapeInterval * float64(time.Second)),
+		ObservePeriod: tuning.SettingsOf(r.sc.Profile).Interval})
 	return obs
 }
 

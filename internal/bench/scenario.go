@@ -6,6 +6,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/signals"
 	"github.com/navius-dev/navius-tuner/internal/sim"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
@@ -134,16 +135,13 @@ func profile(slo SLO, dbMax, reserved int32, hpaMin, hpaMax int32) tuningv1alpha
 	}
 }
 
+// percentileName is the highest percentile of the table at or below p.
 func percentileName(p float64) tuningv1alpha1.Percentile {
-	switch {
-	case p >= 0.999:
-		return tuningv1alpha1.P999
-	case p >= 0.99:
-		return tuningv1alpha1.P99
-	case p >= 0.95:
-		return tuningv1alpha1.P95
-	case p >= 0.9:
-		return tuningv1alpha1.P90
+	name := signals.Percentiles[0].Name
+	for _, row := range signals.Percentiles {
+		if p >= row.Quantile {
+			name = row.Name
+		}
 	}
-	return tuningv1alpha1.P50
+	return tuningv1alpha1.Percentile(name)
 }

@@ -161,7 +161,7 @@ func benchSetup(b *testing.B, n int) ([]Target, *fakeProm, *Observer, *testingcl
 	prom := newFakeProm(b, func(q string) (int, string) { return 200, bodies[family(q)] })
 	// The fake's samples keep their time while the benchmark steps the clock
 	// period by period: it measures the cost of a period, not freshness.
-	o, clk, _ := testObserver(b, Options{MaxSampleAge: 1000 * time.Hour})
+	o, clk, _ := testObserver(b, Options{Freshness: signals.Freshness{ScrapeInterval: 500 * time.Hour}})
 	return targets, prom, o, clk
 }
 

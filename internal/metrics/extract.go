@@ -9,19 +9,15 @@ import (
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
-// reading writes the signals of one family for one target, with the
-// family's freshness: a stale family makes each of its signals Stale.
+// reading writes the signals of one family for one target, each sampled at
+// the family's oldest part (Observer.Observe then expires the stale ones by
+// the one rule, signals.Freshness).
 type reading struct {
-	obs   *signals.Observation
-	at    time.Time
-	stale string
+	obs *signals.Observation
+	at  time.Time
 }
 
 func (r reading) set(s signals.Signal, v float64) {
-	if r.stale != "" {
-		r.obs.SetMissing(s, signals.ReasonStale, r.stale)
-		return
-	}
 	r.obs.Set(s, v, r.at)
 }
 
@@ -40,7 +36,7 @@ func (r reading) miss(s signals.Signal, reason signals.Reason, msg string) {
 
 // newReading takes the freshness of a target's parts: the oldest of the
 // answer's sample time and the newest raw sample ("ts" part).
-func newReading(obs *signals.Observation, parts map[string]series, maxAge time.Duration) reading {
+func newReading(obs *signals.Observation, parts map[string]series) reading {
 	r := reading{obs: obs, at: obs.Time}
 	first := true
 	for part, ss := range parts {
@@ -58,9 +54,6 @@ func newReading(obs *signals.Observation, parts map[string]series, maxAge time.D
 			}
 		}
 	}
-	if age := obs.Time.Sub(r.at); age > maxAge {
-		r.stale = fmt.Sprintf("newest sample is %s old (max %s)", age.Round(time.Second), maxAge)
-	}
 	return r
 }
 
@@ -77,7 +70,7 @@ func one(parts map[string]series, part string) (float64, signals.Reason, string)
 }
 
 // extract fills one target's observation from the group's batch answers.
-func (g *group) extract(obs *signals.Observation, t Target, maxAge time.Duration, indexes map[string]index) {
+func (g *group) extract(obs *signals.Observation, t Target, indexes map[string]index) {
 	for _, fam := range familyOrder {
 		j, ok := g.byFamily[fam]
 		if !ok || !needs(t, fam) {
@@ -95,7 +88,7 @@ func (g *group) extract(obs *signals.Observation, t Target, maxAge time.Duration
 		}
 		ix := indexes[fam]
 		if fam == famWorkload {
-			extractWorkload(obs, t, ix, maxAge)
+			extractWorkload(obs, t, ix)
 			continue
 		}
 		parts := ix[labelsKey(g.keys, func(k string) string { return t.Labels[k] })]
@@ -105,7 +98,7 @@ func (g *group) extract(obs *signals.Observation, t Target, maxAge time.Duration
 			}
 			continue
 		}
-		r := newReading(obs, parts, maxAge)
+		r := newReading(obs, parts)
 		switch fam {
 		case famLatency:
 			extractLatency(r, t, parts)
@@ -269,11 +262,11 @@ func extractCache(r reading, parts map[string]series) {
 
 // extractWorkload reads CPU utilisation (usage over requests, summed over the
 // target's pods, as the HPA computes it) and Redis load per replica.
-func extractWorkload(obs *signals.Observation, t Target, ix index, maxAge time.Duration) {
+func extractWorkload(obs *signals.Observation, t Target, ix index) {
 	notConfigured(obs, t)
 	if wantsCPU(t) {
 		parts := ix[workloadKey("Deployment", t.Workload.Namespace, t.Workload.Name)]
-		r := newReading(obs, parts, maxAge)
+		r := newReading(obs, parts)
 		var usage, requests float64
 		var nu, nr int
 		for part, ss := range parts {
@@ -308,7 +301,7 @@ func extractWorkload(obs *signals.Observation, t Target, ix index, maxAge time.D
 		kind = "Deployment"
 	}
 	parts := ix[workloadKey(kind, t.Redis.Namespace, t.Redis.Name)]
-	r := newReading(obs, parts, maxAge)
+	r := newReading(obs, parts)
 	sums := map[string]float64{}
 	for part, ss := range parts {
 		for _, s := range ss {

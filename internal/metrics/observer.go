@@ -36,7 +36,7 @@ type Target struct {
 	// Overrides replace the default query of individual signals; each costs
 	// one query per period for this profile alone.
 	Overrides tuningv1alpha1.QueryOverrides
-	// Percentiles are the latency signals to compute; nil means p50, p95 and p99.
+	// Percentiles are the latency signals to compute; nil means DefaultPercentiles.
 	Percentiles []signals.Signal
 	// Workload is the target Deployment, which scopes CPU utilisation; nil
 	// leaves CPUUtilization missing (NotConfigured) unless overridden.
@@ -61,8 +61,9 @@ type Workload struct {
 // DefaultWindow is the window of a Target without one.
 const DefaultWindow = 5 * time.Minute
 
-// DefaultPercentiles are computed for a Target without Percentiles.
-var DefaultPercentiles = []signals.Signal{signals.LatencyP50, signals.LatencyP95, signals.LatencyP99}
+// DefaultPercentiles are computed for a Target without Percentiles: those of
+// signals.Percentiles observed for every profile.
+var DefaultPercentiles = signals.AlwaysObserved()
 
 // Options configure an Observer. Zero values take the defaults in brackets.
 type Options struct {
@@ -78,8 +79,10 @@ type Options struct {
 	MaxAttempts int
 	// BackoffBase and BackoffMax bound the exponential backoff between attempts [250ms, 4s].
 	BackoffBase, BackoffMax time.Duration
-	// MaxSampleAge is how old the newest sample of a signal may be before it is Stale [2m].
-	MaxSampleAge time.Duration
+	// Freshness is the one rule for a sample that is too old (Stale): its age
+	// against the query's evaluation time may be at most 2 × the scrape
+	// interval plus the observe period [1m scrape interval, 30s period].
+	Freshness signals.Freshness
 	// MaxMatcherValues is how many distinct values of a label a batch query
 	// lists in its regex matcher; beyond that it matches any value and the
 	// series are filtered client-side [256, Prometheus' set-matcher limit].
@@ -112,9 +115,7 @@ func (o Options) withDefaults() Options {
 	if o.BackoffMax <= 0 {
 		o.BackoffMax = 4 * time.Second
 	}
-	if o.MaxSampleAge <= 0 {
-		o.MaxSampleAge = 2 * time.Minute
-	}
+	o.Freshness = o.Freshness.WithDefaults()
 	if o.MaxMatcherValues <= 0 {
 		o.MaxMatcherValues = 256
 	}
@@ -221,12 +222,15 @@ func (o *Observer) Observe(ctx context.Context, ep Endpoint, targets []Target) m
 		indexes := g.indexAll()
 		for _, ti := range g.targets {
 			obs := out[ti.Key]
-			g.extract(&obs, ti, o.opts.MaxSampleAge, indexes)
+			g.extract(&obs, ti, indexes)
 		}
 		for _, ov := range g.overrides {
 			obs := out[ov.target.Key]
-			applyOverride(&obs, ov, now, o.opts.MaxSampleAge)
+			applyOverride(&obs, ov)
 		}
+	}
+	for _, obs := range out {
+		obs.Expire(o.opts.Freshness)
 	}
 	if n := len(jobs); n > 0 {
 		ctrl.LoggerFrom(ctx).V(1).Info("Observed profiles", "targets", len(targets), "queries", n)
@@ -329,9 +333,6 @@ func percentiles(t Target) []signals.Signal {
 // overrideQueries maps the non-empty overrides to their signals.
 func overrideQueries(q tuningv1alpha1.QueryOverrides) map[signals.Signal]string {
 	all := map[signals.Signal]string{
-		signals.LatencyP50:     q.LatencyP50,
-		signals.LatencyP95:     q.LatencyP95,
-		signals.LatencyP99:     q.LatencyP99,
 		signals.ErrorRate:      q.ErrorRate,
 		signals.Throughput:     q.Throughput,
 		signals.PoolInUse:      q.PoolInUse,
@@ -340,6 +341,9 @@ func overrideQueries(q tuningv1alpha1.QueryOverrides) map[signals.Signal]string 
 		signals.RedisHitRatio:  q.RedisHitRatio,
 		signals.CPUUtilization: q.CPUUtilization,
 		signals.RedisCPU:       q.RedisCPU,
+	}
+	for _, p := range signals.Percentiles {
+		all[p.Signal] = *q.Latency(tuningv1alpha1.Percentile(p.Name))
 	}
 	for s, v := range all {
 		if strings.TrimSpace(v) == "" {
@@ -356,7 +360,7 @@ type override struct {
 	*job
 }
 
-func applyOverride(obs *signals.Observation, ov override, now time.Time, maxAge time.Duration) {
+func applyOverride(obs *signals.Observation, ov override) {
 	if ov.fail != nil {
 		obs.SetMissing(ov.signal, ov.fail.Reason, "override: "+ov.fail.Message)
 		return
@@ -372,12 +376,7 @@ func applyOverride(obs *signals.Observation, ov override, now time.Time, maxAge 
 		return
 	}
 	s := ov.value[0]
-	at := s.Timestamp.Time()
-	if age := now.Sub(at); age > maxAge {
-		obs.SetMissing(ov.signal, signals.ReasonStale, fmt.Sprintf("newest sample is %s old", age.Round(time.Second)))
-		return
-	}
-	obs.Set(ov.signal, float64(s.Value), at)
+	obs.Set(ov.signal, float64(s.Value), s.Timestamp.Time())
 }
 
 // groupKey is what targets must share to be observed by the same batch queries.

@@ -15,7 +15,7 @@ import (
 type Signal string
 
 const (
-	// LatencyP50, LatencyP95, LatencyP99 and LatencyP999 are request latency percentiles, in seconds.
+	// LatencyP50 … LatencyP999 are request latency percentiles, in seconds (see Percentiles).
 	LatencyP50  Signal = "latencyP50"
 	LatencyP90  Signal = "latencyP90"
 	LatencyP95  Signal = "latencyP95"
@@ -49,6 +49,26 @@ const (
 	// Pods is the number of pods that reported metrics.
 	Pods Signal = "pods"
 )
+
+// All lists every signal: the percentiles of the table, then the others.
+func All() []Signal {
+	out := make([]Signal, 0, len(Percentiles)+14)
+	for _, p := range Percentiles {
+		out = append(out, p.Signal)
+	}
+	return append(out, LatencyMean, ErrorRate, Throughput, PoolInUse, PoolMax, PoolWait, DBTime, DBCallRate,
+		MemoryHitRatio, RedisHitRatio, CPUUtilization, RedisCPU, RedisOpsRate, Pods)
+}
+
+// Unread is an observation made at t in which no signal could be read, each
+// for the same reason (the endpoint's credentials could not be read, say).
+func Unread(t time.Time, r Reason, msg string) Observation {
+	o := New(t)
+	for _, s := range All() {
+		o.SetMissing(s, r, msg)
+	}
+	return o
+}
 
 // Reason says why a signal is missing.
 type Reason string
@@ -148,36 +168,72 @@ func (o Observation) MissingSignals() []string {
 	return out
 }
 
+// Percentile is one latency percentile the API accepts.
+type Percentile struct {
+	// Name is the percentile in the API: spec.slo.latency[].percentile, the
+	// field of status.slis and of spec.metrics.queries ("latency" + upper case).
+	Name string
+	// Signal is the latency signal that carries it.
+	Signal Signal
+	// Quantile is the percentile as a quantile, between 0 and 1.
+	Quantile float64
+	// Always: observed and reported for every profile; the others only for a
+	// profile with an objective on them.
+	Always bool
+}
+
+// Percentiles is the one table of latency percentiles, lowest first. The
+// reader's quantiles, status.slis, the query overrides, the operator's
+// navius_tuner_sli series, the baselines and the verdicts all derive from it:
+// a new percentile is a row here, its Signal constant, and its fields in the
+// API (the Percentile enum, SLIs and QueryOverrides).
+var Percentiles = []Percentile{
+	{Name: "p50", Signal: LatencyP50, Quantile: 0.5, Always: true},
+	{Name: "p90", Signal: LatencyP90, Quantile: 0.9},
+	{Name: "p95", Signal: LatencyP95, Quantile: 0.95, Always: true},
+	{Name: "p99", Signal: LatencyP99, Quantile: 0.99, Always: true},
+	{Name: "p999", Signal: LatencyP999, Quantile: 0.999},
+}
+
+// PercentileNamed returns the row of a percentile name such as "p99".
+func PercentileNamed(name string) (Percentile, bool) {
+	for _, p := range Percentiles {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Percentile{}, false
+}
+
+// PercentileOf returns the row of a latency signal.
+func PercentileOf(s Signal) (Percentile, bool) {
+	for _, p := range Percentiles {
+		if p.Signal == s {
+			return p, true
+		}
+	}
+	return Percentile{}, false
+}
+
 // LatencySignal maps a percentile name such as "p99" to its signal.
 func LatencySignal(percentile string) (Signal, bool) {
-	switch percentile {
-	case "p50":
-		return LatencyP50, true
-	case "p90":
-		return LatencyP90, true
-	case "p95":
-		return LatencyP95, true
-	case "p99":
-		return LatencyP99, true
-	case "p999":
-		return LatencyP999, true
-	}
-	return "", false
+	p, ok := PercentileNamed(percentile)
+	return p.Signal, ok
 }
 
 // Quantile returns the quantile (0.5, 0.99, …) of a latency signal.
 func Quantile(s Signal) (float64, bool) {
-	switch s {
-	case LatencyP50:
-		return 0.5, true
-	case LatencyP90:
-		return 0.9, true
-	case LatencyP95:
-		return 0.95, true
-	case LatencyP99:
-		return 0.99, true
-	case LatencyP999:
-		return 0.999, true
+	p, ok := PercentileOf(s)
+	return p.Quantile, ok
+}
+
+// AlwaysObserved lists the latency signals observed for every profile, in the table's order.
+func AlwaysObserved() []Signal {
+	var out []Signal
+	for _, p := range Percentiles {
+		if p.Always {
+			out = append(out, p.Signal)
+		}
 	}
-	return 0, false
+	return out
 }

@@ -199,6 +199,10 @@ func (d *decider) adopt(p proposal) string {
 			notes = append(notes, fmt.Sprintf("%s is blocked: %s", c.Knob, why))
 			continue
 		}
+		if fm, held := d.plan.Missing.family(k.family); held && !p.undo {
+			notes = append(notes, fmt.Sprintf("%s is held: the %s signals are missing (%s)", c.Knob, fm.Family, joinNotes(fm.Signals)))
+			continue
+		}
 		if c.HasFrom && !p.undo {
 			if until, cooling := d.coolOff(c.Knob, c.From, c.To); cooling {
 				notes = append(notes, fmt.Sprintf("%s %d -> %d was undone recently; blocked until %s",

@@ -23,16 +23,18 @@ type decider struct {
 // Modes do not change the plan: Recommend and Off get the same plan as Auto,
 // and the caller decides whether to apply it.
 //
-// In order: hold on missing data, a rollout in progress or an unsettled
-// change; judge the pending decision (keep it, or undo it); then, if an SLO is
+// In order: hold on missing SLO signals, a rollout in progress or an
+// unsettled change (a family whose own signals are missing holds alone, and
+// is unknown to the diagnosis); judge the pending decision (keep it, or undo it); then, if an SLO is
 // breached, diagnose the bottleneck and add capacity to one knob family; if the
 // SLOs hold, give knobs without a value the guide's starting point, and trim
 // cost when the SLOs have held with margin for long enough.
 func Decide(in Input) Plan {
 	s := SettingsOf(in.Spec)
 	d := &decider{in: in, s: s, ks: knobsOf(in.Spec)}
-	d.v = newView(in.Observation, in.Now, s.StaleAfter)
+	d.v = newView(in.Observation)
 	d.slo = evaluateSLO(in.Spec.SLO, d.v.get, d.v.absent)
+	d.plan.Missing = missingOf(d.v, d.ks, d.slo)
 	d.plan.SLOKnown = d.slo.known
 	d.plan.SLOMet = d.slo.met()
 	d.run()
@@ -60,11 +62,16 @@ func (d *decider) run() {
 	}
 }
 
-// holdBeforeActing applies the holds that stop every action: missing data, a
-// rollout in progress and a change that has not settled yet.
+// holdBeforeActing applies the holds that stop every action: missing SLO
+// signals, a rollout in progress and a change that has not settled yet. A
+// family whose own signals are missing is only noted here: it holds alone
+// (see adopt) while the families that can be seen act.
 func (d *decider) holdBeforeActing() bool {
+	for _, fm := range d.plan.Missing.Families {
+		d.plan.Holds = append(d.plan.Holds, "missing data, held: "+fm.String())
+	}
 	var holds []string
-	if missing := d.v.absent(NeededSignals(d.in.Spec)); len(missing) > 0 {
+	if missing := d.plan.Missing.SLO; len(missing) > 0 {
 		holds = append(holds, "missing data: "+joinNotes(missing))
 	}
 	if d.in.State.RolloutInProgress {
@@ -98,7 +105,10 @@ func (d *decider) sloText() string {
 // relieve handles a breached SLO: diagnose, then add capacity to the first
 // diagnosed family that can take it. No diagnosis, no change.
 func (d *decider) relieve() {
-	found, ruledOut := d.diagnose()
+	found, ruledOut, unknown := d.diagnose()
+	if len(unknown) > 0 {
+		defer func() { d.plan.Reason += "; unknown (not measured): " + joinNotes(unknown) }()
+	}
 	if len(found) == 0 {
 		d.plan.Diagnosis = DiagnosisUnknown
 		d.plan.Reason = fmt.Sprintf("%s; no bottleneck found (%s): nothing changed", d.sloText(), joinNotes(ruledOut))

@@ -41,11 +41,22 @@ type finding struct {
 // diagnose attributes the breach to bottlenecks, most direct first: the pool,
 // CPU (HPA), Redis, then the caches; but when the caches miss while the pool
 // is saturated, the caches come first (see preferCache). ruledOut describes
-// what was checked and found fine.
-func (d *decider) diagnose() (found []finding, ruledOut []string) {
+// what was checked and found fine. unknown names the families whose signals
+// are missing: never fine, and a finding one of them could cause instead is
+// dropped unless its saturation is decisive on its own.
+func (d *decider) diagnose() (found []finding, ruledOut, unknown []string) {
 	defer func() { found = preferCache(found) }()
-	for _, check := range []func() (finding, string, bool){d.checkPool, d.checkCPU, d.checkRedis, d.checkCache} {
-		f, note, ok := check()
+	var blind []Family
+	for _, c := range []struct {
+		family Family
+		check  func() (finding, string, bool)
+	}{{FamilyPool, d.checkPool}, {FamilyAutoscaling, d.checkCPU}, {FamilyRedis, d.checkRedis}, {FamilyCache, d.checkCache}} {
+		if fm, held := d.plan.Missing.family(c.family); held {
+			blind = append(blind, c.family)
+			unknown = append(unknown, fmt.Sprintf("%s (%s)", c.family, joinNotes(fm.Signals)))
+			continue
+		}
+		f, note, ok := c.check()
 		switch {
 		case ok:
 			found = append(found, f)
@@ -53,10 +64,44 @@ func (d *decider) diagnose() (found []finding, ruledOut []string) {
 			ruledOut = append(ruledOut, note)
 		}
 	}
-	if len(ruledOut) == 0 {
+	kept := found[:0]
+	for _, f := range found {
+		if by, ok := d.couldBeCausedBy(f, blind); ok && !d.decisive(f) {
+			ruledOut = append(ruledOut, fmt.Sprintf("%s, but %s is unknown and could be the cause: not acted on", f.evidence, by))
+			continue
+		}
+		kept = append(kept, f)
+	}
+	found = kept
+	if len(ruledOut) == 0 && len(unknown) == 0 {
 		ruledOut = append(ruledOut, "no tunable knob declared for the saturation signals")
 	}
-	return found, ruledOut
+	return found, ruledOut, unknown
+}
+
+// couldBeCausedBy names the first blind family that could cause the finding instead.
+func (d *decider) couldBeCausedBy(f finding, blind []Family) (Family, bool) {
+	for _, b := range blind {
+		for _, diag := range couldCause[b] {
+			if diag == f.diagnosis {
+				return b, true
+			}
+		}
+	}
+	return "", false
+}
+
+// decisive: the finding's saturation explains the breach on its own, whatever
+// the unknown families do. A pool whose requests wait for a connection as
+// long as the latency threshold is the bottleneck: no other cause can make
+// the wait for a connection breach the SLO by itself.
+func (d *decider) decisive(f finding) bool {
+	if f.diagnosis != DiagnosisPoolSaturated {
+		return false
+	}
+	wait, ok := d.v.get(signals.PoolWait)
+	limit := d.latencyLimit()
+	return ok && limit > 0 && wait >= limit
 }
 
 // preferCache moves a CacheMisses finding before a PoolSaturated one. Both

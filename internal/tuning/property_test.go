@@ -180,6 +180,7 @@ func (g gen) observation(now time.Time, missingRate float64) signals.Observation
 			o.Set(s, g.value(s), now)
 		}
 	}
+	o.Expire(signals.Freshness{}) // as the reader does
 	return o
 }
 
@@ -292,14 +293,16 @@ func truthOf(s v1.PerformanceProfileSpec) map[Knob]knobTruth {
 	return t
 }
 
-// unusable reports whether a signal is missing, NaN, implausible or older than the staleness limit.
-func unusable(o signals.Observation, s signals.Signal, now time.Time, staleAfter time.Duration) bool {
+// unusable reports whether a signal is missing, NaN or implausible (the
+// reader has already moved stale samples to Missing: see observation).
+func unusable(o signals.Observation, s signals.Signal) bool {
 	v, ok := o.Values[s]
-	return !ok || math.IsNaN(v.Value) || math.IsInf(v.Value, 0) || now.Sub(v.At) > staleAfter || v.Value < 0
+	return !ok || math.IsNaN(v.Value) || math.IsInf(v.Value, 0) || v.Value < 0
 }
 
-// blind: a signal the decision needs cannot be used.
-func blind(in Input) bool {
+// blindTo: an SLO signal cannot be used (every knob must hold), or the
+// knob's family's saturation signals cannot (that family must hold).
+func blindTo(in Input, family Family) bool {
 	s := in.Spec
 	needed := []signals.Signal{signals.LatencyP99, signals.LatencyP95}
 	if s.SLO.MaxErrorRate != nil {
@@ -308,20 +311,29 @@ func blind(in Input) bool {
 	if s.SLO.MinThroughput != nil {
 		needed = append(needed, signals.Throughput)
 	}
-	if s.ConnectionPool != nil && s.ConnectionPool.MaxConnections != nil {
-		needed = append(needed, signals.PoolInUse, signals.PoolWait)
-	}
-	if a := s.Autoscaling; a != nil && (a.MinReplicas != nil || a.MaxReplicas != nil || a.TargetCPUUtilization != nil) {
-		needed = append(needed, signals.CPUUtilization)
-	}
-	if s.Cache != nil && s.Cache.Redis.Replicas != nil {
-		needed = append(needed, signals.RedisCPU)
-	}
-	if s.Cache != nil && (s.Cache.Memory.MaxItems != nil || s.Cache.Memory.TTL != nil) {
-		needed = append(needed, signals.MemoryHitRatio, signals.DBTime)
+	switch family {
+	case FamilyPool:
+		if s.ConnectionPool != nil && s.ConnectionPool.MaxConnections != nil {
+			needed = append(needed, signals.PoolInUse, signals.PoolWait)
+		}
+	case FamilyAutoscaling:
+		if a := s.Autoscaling; a != nil && (a.MinReplicas != nil || a.MaxReplicas != nil || a.TargetCPUUtilization != nil) {
+			needed = append(needed, signals.CPUUtilization)
+		}
+	case FamilyRedis:
+		if s.Cache != nil && s.Cache.Redis.Replicas != nil {
+			needed = append(needed, signals.RedisCPU)
+		}
+	case FamilyCache:
+		if s.Cache != nil && (s.Cache.Memory.MaxItems != nil || s.Cache.Memory.TTL != nil) {
+			needed = append(needed, signals.MemoryHitRatio, signals.DBTime)
+		}
+		if s.Cache != nil && s.Cache.Redis.TTL != nil {
+			needed = append(needed, signals.RedisHitRatio, signals.DBTime)
+		}
 	}
 	for _, sig := range needed {
-		if unusable(in.Observation, sig, in.Now, SettingsOf(s).StaleAfter) {
+		if unusable(in.Observation, sig) {
 			return true
 		}
 	}
@@ -410,8 +422,12 @@ func checkInvariants(in Input, p Plan) error {
 	if len(p.Changes) == 0 {
 		return nil
 	}
-	if blind(in) {
-		return fmt.Errorf("acted with missing data: %+v", p.Changes)
+	undo := p.Diagnosis == DiagnosisRegression || p.Diagnosis == DiagnosisNoImprovement
+	for _, c := range p.Changes {
+		// A rollback restores a value the verdict (on the SLO signals) condemned.
+		if f := truth[c.Knob].family; blindTo(in, f) && !(undo && !blindTo(in, "")) {
+			return fmt.Errorf("changed %s (family %s) with missing data: %+v", c.Knob, f, p.Changes)
+		}
 	}
 	if in.State.RolloutInProgress {
 		return fmt.Errorf("acted during a rollout")
@@ -419,7 +435,6 @@ func checkInvariants(in Input, p Plan) error {
 	if last, ok := lastChange(in.History); ok && in.Now.Sub(last) < s.SettleTime {
 		return fmt.Errorf("acted %s after the last change, settleTime %s", in.Now.Sub(last), s.SettleTime)
 	}
-	undo := p.Diagnosis == DiagnosisRegression || p.Diagnosis == DiagnosisNoImprovement
 	if undo && !restoresPending(in, p, truth) {
 		return fmt.Errorf("a rollback that does not restore the pending decision: %+v", p.Changes)
 	}

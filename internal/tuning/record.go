@@ -35,7 +35,9 @@ func SLIsOf(o signals.Observation) *tuningv1alpha1.SLIs {
 		}
 		return ""
 	}
-	s.P50, s.P95, s.P99 = dur(signals.LatencyP50), dur(signals.LatencyP95), dur(signals.LatencyP99)
+	for _, p := range signals.Percentiles {
+		*s.Latency(tuningv1alpha1.Percentile(p.Name)) = dur(p.Signal)
+	}
 	s.PoolWait = dur(signals.PoolWait)
 	s.ErrorRate = pct(signals.ErrorRate)
 	s.MemoryHitRatio, s.RedisHitRatio = pct(signals.MemoryHitRatio), pct(signals.RedisHitRatio)
@@ -70,14 +72,14 @@ func utilizationOf(r float64) tuningv1alpha1.Utilization {
 // baselineGetter reads recorded SLIs as signal values.
 func baselineGetter(b *tuningv1alpha1.SLIs) func(signals.Signal) (float64, bool) {
 	return func(s signals.Signal) (float64, bool) {
-		var d *metav1.Duration
+		if p, ok := signals.PercentileOf(s); ok {
+			d := *b.Latency(tuningv1alpha1.Percentile(p.Name))
+			if d == nil {
+				return 0, false
+			}
+			return d.Seconds(), true
+		}
 		switch s {
-		case signals.LatencyP50:
-			d = b.P50
-		case signals.LatencyP95:
-			d = b.P95
-		case signals.LatencyP99:
-			d = b.P99
 		case signals.ErrorRate:
 			if b.ErrorRate == "" {
 				return 0, false
@@ -89,10 +91,7 @@ func baselineGetter(b *tuningv1alpha1.SLIs) func(signals.Signal) (float64, bool)
 			}
 			return float64(*b.Throughput), true
 		}
-		if d == nil {
-			return 0, false
-		}
-		return d.Seconds(), true
+		return 0, false
 	}
 }
 

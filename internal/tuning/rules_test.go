@@ -688,19 +688,43 @@ func TestRule6MissingDataMeansHold(t *testing.T) {
 			noChanges(t, p)
 			holdsMention(t, p, "poolWait: NaN")
 		}},
-		{"a stale sample", func(in *Input) {
+		{"a stale sample (the reader's rule): its family is unknown, and it could be what saturates the pool", func(in *Input) {
 			starvedPool(in)
 			in.Observation.Values[signals.CPUUtilization] = signals.Value{Value: 0.5, At: t0.Add(-5 * time.Minute)}
+			in.Observation.Expire(signals.Freshness{})
 		}, func(t *testing.T, p Plan) {
 			noChanges(t, p)
-			holdsMention(t, p, "cpuUtilization: Stale: sampled 5m0s ago")
+			holdsMention(t, p, "cpuUtilization: Stale: newest sample is 5m0s older than the query")
+			if !strings.Contains(p.Reason, "autoscaling is unknown and could be the cause") {
+				t.Fatalf("reason %q", p.Reason)
+			}
 		}},
-		{"never a reduction in the dark", func(in *Input) {
+		{"never a reduction in the dark: a family without its signals is not trimmed", func(in *Input) {
+			comfortable(in)
+			in.State.Values[KnobHPAMinReplicas] = 3 // nothing to trim in autoscaling
+			in.set(map[signals.Signal]float64{signals.RedisCPU: 0.05})
+			delete(in.Observation.Values, signals.RedisCPU)
+		}, func(t *testing.T, p Plan) {
+			if _, ok := changeOf(p, KnobRedisReplicas); ok {
+				t.Fatalf("Redis trimmed without its CPU: %+v", p.Changes)
+			}
+			holdsMention(t, p, "redis (holds redisReplicas): redisCPU: not observed")
+		}},
+		{"a family without its signals does not stop another family's saving", func(in *Input) {
 			comfortable(in)
 			delete(in.Observation.Values, signals.RedisCPU)
 		}, func(t *testing.T, p Plan) {
-			noChanges(t, p)
-			holdsMention(t, p, "redisCPU: not observed")
+			wantChange(t, p, KnobHPAMinReplicas, 8, 7)
+		}},
+		{"no reduction while the family's own signals are missing", func(in *Input) {
+			comfortable(in)
+			delete(in.Observation.Values, signals.CPUUtilization)
+		}, func(t *testing.T, p Plan) {
+			for _, c := range p.Changes {
+				if k, _ := knobsOf(fullSpec()).get(c.Knob); k.family == FamilyAutoscaling {
+					t.Fatalf("autoscaling changed without CPU: %+v", p.Changes)
+				}
+			}
 		}},
 		{"no verdict in the dark", func(in *Input) {
 			pendingPoolRaise(in, 0.200)

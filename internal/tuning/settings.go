@@ -30,8 +30,6 @@ type Settings struct {
 	// the next one: settleTime, but never less than the SLO window, because a
 	// window that still holds data from before the change cannot judge it.
 	SettleFor time.Duration
-	// StaleAfter: a sample older than this (relative to Input.Now) is missing.
-	StaleAfter time.Duration
 	// SustainFor: how long the SLOs must have held with margin before a saving.
 	SustainFor time.Duration
 	// CoolOff: how long a move that was rolled back or reverted stays blocked.
@@ -60,7 +58,6 @@ func SettingsOf(spec tuningv1alpha1.PerformanceProfileSpec) Settings {
 		s.MaxRolloutsPerHour = DefaultMaxRolloutsPerHour
 	}
 	s.SettleFor = max(s.SettleTime, s.Window)
-	s.StaleAfter = max(2*s.Interval, time.Minute)
 	s.SustainFor = max(3*s.Window, 3*s.SettleTime)
 	s.CoolOff = max(30*time.Minute, 6*s.SettleTime)
 	return s

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/signals"
@@ -19,13 +18,15 @@ const (
 	keepRatio   = 0.85
 )
 
-// view is the observation as the engine may use it: fresh, finite, plausible values only.
+// view is the observation as the engine may use it: finite, plausible values
+// only. Whether a value is fresh enough is the reader's call, made once by the
+// rule of signals.Freshness: a stale value is in Observation.Missing already.
 type view struct {
 	vals    map[signals.Signal]float64
 	missing map[signals.Signal]string
 }
 
-func newView(o signals.Observation, now time.Time, staleAfter time.Duration) view {
+func newView(o signals.Observation) view {
 	v := view{vals: map[signals.Signal]float64{}, missing: map[signals.Signal]string{}}
 	for s, m := range o.Missing {
 		v.missing[s] = m.String()
@@ -34,10 +35,6 @@ func newView(o signals.Observation, now time.Time, staleAfter time.Duration) vie
 		switch {
 		case math.IsNaN(x.Value) || math.IsInf(x.Value, 0):
 			v.missing[s] = string(signals.ReasonNaN)
-		case x.At.IsZero():
-			v.missing[s] = string(signals.ReasonStale) + ": no sample time"
-		case now.Sub(x.At) > staleAfter:
-			v.missing[s] = fmt.Sprintf("%s: sampled %s ago", signals.ReasonStale, now.Sub(x.At).Round(time.Second))
 		case !plausible(s, x.Value):
 			v.missing[s] = fmt.Sprintf("%s: implausible value %g", signals.ReasonMalformed, x.Value)
 		default:
@@ -79,8 +76,7 @@ func (v view) absent(ss []signals.Signal) []string {
 	return out
 }
 
-// SLOSignals are the signals the profile's objectives are judged on (the
-// SLOKnown part of NeededSignals).
+// SLOSignals are the signals the profile's objectives are judged on.
 func SLOSignals(spec tuningv1alpha1.PerformanceProfileSpec) []signals.Signal {
 	var out []signals.Signal
 	for _, l := range spec.SLO.Latency {
@@ -93,38 +89,6 @@ func SLOSignals(spec tuningv1alpha1.PerformanceProfileSpec) []signals.Signal {
 	}
 	if spec.SLO.MinThroughput != nil {
 		out = append(out, signals.Throughput)
-	}
-	return out
-}
-
-// NeededSignals are the signals without which Decide changes nothing: those of
-// the SLOs and the saturation signals of every knob family the profile
-// declares. The reconciler can use it for the MetricsAvailable condition.
-func NeededSignals(spec tuningv1alpha1.PerformanceProfileSpec) []signals.Signal {
-	out := SLOSignals(spec)
-	ks := knobsOf(spec)
-	has := func(rs ...knobRole) bool {
-		for _, r := range rs {
-			if _, ok := ks.role(r); ok {
-				return true
-			}
-		}
-		return false
-	}
-	if has(rolePoolMax) {
-		out = append(out, signals.PoolInUse, signals.PoolWait)
-	}
-	if has(roleHPAMin, roleHPAMax, roleHPATarget) {
-		out = append(out, signals.CPUUtilization)
-	}
-	if has(roleRedisReplicas) {
-		out = append(out, signals.RedisCPU)
-	}
-	if has(roleMemoryItems, roleMemoryTTL) {
-		out = append(out, signals.MemoryHitRatio, signals.DBTime)
-	}
-	if has(roleRedisTTL) {
-		out = append(out, signals.RedisHitRatio, signals.DBTime)
 	}
 	return out
 }
@@ -263,17 +227,8 @@ func parsePercent(p tuningv1alpha1.Percent) (float64, bool) {
 }
 
 func percentileName(s signals.Signal) string {
-	switch s {
-	case signals.LatencyP50:
-		return "p50"
-	case signals.LatencyP90:
-		return "p90"
-	case signals.LatencyP95:
-		return "p95"
-	case signals.LatencyP99:
-		return "p99"
-	case signals.LatencyP999:
-		return "p999"
+	if p, ok := signals.PercentileOf(s); ok {
+		return p.Name
 	}
 	return string(s)
 }

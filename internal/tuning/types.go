@@ -129,6 +129,9 @@ type Plan struct {
 	SLOMet bool
 	// SLOKnown is false when the signals needed to judge the SLOs were missing.
 	SLOKnown bool
+	// Missing is what the decision could not see: the SLO signals (every knob
+	// holds) and the knob families held for their own signals.
+	Missing Missing
 	// Baseline are the SLIs the changes start from; record them in the
 	// Decision (Plan.Decision does) so the change can be judged after it settled.
 	Baseline *tuningv1alpha1.SLIs

@@ -2,6 +2,7 @@ package tuning
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -21,10 +22,11 @@ const (
 	helpShare = 0.05
 	// Load that moved by more than 30 % makes before and after incomparable.
 	loadShift = 0.3
+	// Load that moved by more than 15 % biases the comparison: the verdict
+	// waits for the load to come back, at most loadWaitSettles × SettleFor.
+	loadSettleShift = 0.15
+	loadWaitSettles = 2
 )
-
-// compared are the SLIs judged on both sides of a change.
-var compared = []signals.Signal{signals.LatencyP50, signals.LatencyP95, signals.LatencyP99, signals.ErrorRate, signals.Throughput}
 
 // judge gives the verdict on the pending decision once it has settled. It
 // returns true when the plan is complete (a rollback, or a rollback that must wait).
@@ -45,8 +47,16 @@ func (d *decider) judge(pd *tuningv1alpha1.Decision) bool {
 	case diag == DiagnosisOverProvisioned && (!d.slo.met() || d.slo.worst() > keepRatio):
 		return d.undo(pd, tuningv1alpha1.OutcomeRolledBack, DiagnosisRegression,
 			fmt.Sprintf("margin lost after the saving (%s)", observed))
-	case d.loadMoved(base):
+	case d.loadShift(base) > loadShift:
 		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: "load moved, not comparable: " + observed}
+		return false
+	}
+	if hold, wait := d.loadMoving(pd, base); wait {
+		d.plan.Holds = append(d.plan.Holds, hold)
+		d.plan.Reason = d.sloText() + "; holding: " + hold
+		return true
+	} else if hold != "" {
+		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: truncate(hold+": "+observed, 256)}
 		return false
 	}
 	if hold, wait := d.cacheFilling(pd); wait {
@@ -74,10 +84,22 @@ func isRelief(diag Diagnosis) bool {
 	return false
 }
 
-// beforeAfter describes the SLIs against the baseline: "p99 180ms -> 95ms, errors 0.1% -> 0.1%".
+// judged are the SLIs a change is judged on: the profile's objectives, and
+// the load, which says whether before and after are comparable.
+func (d *decider) judged() []signals.Signal {
+	out := SLOSignals(d.in.Spec)
+	for _, s := range out {
+		if s == signals.Throughput {
+			return out
+		}
+	}
+	return append(out, signals.Throughput)
+}
+
+// beforeAfter describes the judged SLIs against the baseline: "p99 180ms -> 95ms, errors 0.1% -> 0.1%".
 func (d *decider) beforeAfter(base func(signals.Signal) (float64, bool)) string {
 	var parts []string
-	for _, s := range compared {
+	for _, s := range d.judged() {
 		b, ok1 := base(s)
 		n, ok2 := d.v.get(s)
 		if !ok1 || !ok2 {
@@ -98,29 +120,67 @@ func (d *decider) beforeAfter(base func(signals.Signal) (float64, bool)) string 
 	return joinNotes(parts)
 }
 
-func (d *decider) loadMoved(base func(signals.Signal) (float64, bool)) bool {
+// loadShift is the relative change of the load since the baseline (0.2 for
+// +20 % or -20 %); 0 when either side is unknown.
+func (d *decider) loadShift(base func(signals.Signal) (float64, bool)) float64 {
 	b, ok1 := base(signals.Throughput)
 	n, ok2 := d.v.get(signals.Throughput)
 	if !ok1 || !ok2 || b <= 0 {
-		return false
+		return 0
 	}
-	return n > b*(1+loadShift) || n < b*(1-loadShift)
+	return math.Abs(n/b - 1)
 }
 
-// regressions lists the SLIs that are worse than the baseline beyond noise.
+// loadMoving compares like with like: while the load is more than
+// loadSettleShift away from the baseline's, latency before and after the
+// change differ by the load as much as by the change (more load looks like
+// "no improvement", less like "it helped"), so the verdict waits for the load
+// to come back, for at most loadWaitSettles × SettleFor after the change
+// settled. It returns the hold and true while waiting; after the wait it
+// returns why the change is kept without a comparison and false; "" and
+// false when the load is comparable.
+func (d *decider) loadMoving(pd *tuningv1alpha1.Decision, base func(signals.Signal) (float64, bool)) (string, bool) {
+	shift := d.loadShift(base)
+	if shift <= loadSettleShift {
+		return "", false
+	}
+	b, _ := base(signals.Throughput)
+	n, _ := d.v.get(signals.Throughput)
+	moved := fmt.Sprintf("load moved %.0f/s -> %.0f/s (%+.0f%%) since the %s change of %s", b, n, (n/b-1)*100, pd.Family, clock(pd.Time.Time))
+	until := pd.Time.Add(d.s.SettleFor * (1 + loadWaitSettles))
+	if !d.in.Now.Before(until) {
+		return fmt.Sprintf("%s, for longer than %s: not comparable, kept", moved, until.Sub(pd.Time.Time)), false
+	}
+	return fmt.Sprintf("the verdict waits: %s; it compares like with like once the load is within %.0f%% of the baseline's, until %s at the latest",
+		moved, loadSettleShift*100, clock(until)), true
+}
+
+// regressions lists the profile's objectives that are worse than the
+// baseline beyond noise. Only what the profile asked for counts: a p50 that
+// grew by 2 ms while the p99 objective was restored is no regression when
+// p50 has no objective.
 func (d *decider) regressions(base func(signals.Signal) (float64, bool)) []string {
 	var out []string
-	for _, s := range []signals.Signal{signals.LatencyP50, signals.LatencyP95, signals.LatencyP99} {
-		b, ok1 := base(s)
-		n, ok2 := d.v.get(s)
-		if ok1 && ok2 && n > b*(1+regressionShare) && n-b >= regressionMinimum {
-			out = append(out, fmt.Sprintf("%s %s -> %s", percentileName(s), fmtSeconds(b), fmtSeconds(n)))
+	for _, o := range d.slo.objectives {
+		b, ok := base(o.signal)
+		if !ok {
+			continue
 		}
-	}
-	b, ok1 := base(signals.ErrorRate)
-	n, ok2 := d.v.get(signals.ErrorRate)
-	if ok1 && ok2 && n > b*errorRegressionFactor && n-b >= errorRegressionPoints {
-		out = append(out, fmt.Sprintf("errors %s -> %s", fmtRatio(b), fmtRatio(n)))
+		n := o.value
+		switch {
+		case o.latency:
+			if n > b*(1+regressionShare) && n-b >= regressionMinimum {
+				out = append(out, fmt.Sprintf("%s %s -> %s", percentileName(o.signal), fmtSeconds(b), fmtSeconds(n)))
+			}
+		case o.signal == signals.ErrorRate:
+			if n > b*errorRegressionFactor && n-b >= errorRegressionPoints {
+				out = append(out, fmt.Sprintf("errors %s -> %s", fmtRatio(b), fmtRatio(n)))
+			}
+		case o.signal == signals.Throughput:
+			if n < o.limit && b >= o.limit {
+				out = append(out, fmt.Sprintf("throughput %.0f/s -> %.0f/s (min %.0f/s)", b, n, o.limit))
+			}
+		}
 	}
 	return out
 }

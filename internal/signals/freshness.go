@@ -1,0 +1,61 @@
+package signals
+
+import (
+	"fmt"
+	"time"
+)
+
+// Defaults of Freshness.
+const (
+	// DefaultScrapeInterval is Prometheus' default scrape interval.
+	DefaultScrapeInterval = time.Minute
+	// DefaultObservePeriod is the manager's default --observe-period.
+	DefaultObservePeriod = 30 * time.Second
+)
+
+// Freshness is the one rule for when a sample is too old to count: its age,
+// measured against the evaluation time of the query that returned it
+// (Observation.Time), may be at most two scrape intervals (one scrape may
+// be missed or still in flight) plus the observe period (how long one batch
+// of queries answers every profile). The reader applies it (Observation.Expire);
+// the engine and the reconciler read the result, Observation.Missing, and
+// never judge an age again.
+type Freshness struct {
+	// ScrapeInterval is Prometheus' scrape interval [DefaultScrapeInterval].
+	ScrapeInterval time.Duration
+	// ObservePeriod is how long one batch answers the profiles [DefaultObservePeriod].
+	ObservePeriod time.Duration
+}
+
+// WithDefaults replaces zero values by the defaults.
+func (f Freshness) WithDefaults() Freshness {
+	if f.ScrapeInterval <= 0 {
+		f.ScrapeInterval = DefaultScrapeInterval
+	}
+	if f.ObservePeriod <= 0 {
+		f.ObservePeriod = DefaultObservePeriod
+	}
+	return f
+}
+
+// MaxAge is the oldest a sample may be, relative to the query's evaluation time.
+func (f Freshness) MaxAge() time.Duration {
+	f = f.WithDefaults()
+	return 2*f.ScrapeInterval + f.ObservePeriod
+}
+
+// Expire moves every value sampled more than f.MaxAge() before the
+// observation's evaluation time (or without a sample time) to Missing, as Stale.
+func (o *Observation) Expire(f Freshness) {
+	f = f.WithDefaults()
+	limit := f.MaxAge()
+	for s, v := range o.Values {
+		switch age := o.Time.Sub(v.At); {
+		case v.At.IsZero():
+			o.SetMissing(s, ReasonStale, "no sample time")
+		case age > limit:
+			o.SetMissing(s, ReasonStale, fmt.Sprintf("newest sample is %s older than the query (max %s: 2 × scrape interval %s + observe period %s)",
+				age.Round(time.Second), limit, f.ScrapeInterval, f.ObservePeriod))
+		}
+	}
+}

@@ -1,0 +1,146 @@
+package tuning
+
+import (
+	"fmt"
+	"strings"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/signals"
+)
+
+// Missing is what one decision could not see, computed once by Decide (and
+// by MissingOf for a reconcile that stopped before deciding). The reconciler
+// reports it as it is, so the MetricsAvailable condition, its Events and the
+// plan always agree.
+type Missing struct {
+	// SLO lists the SLO signals that could not be used, each as "signal: reason".
+	// While one is missing every knob holds: nothing is judged or changed.
+	SLO []string
+	// Families lists the knob families whose own saturation signals could not
+	// be used. Each holds on its own (it is neither raised, reduced nor given a
+	// starting point) and is "unknown" in the diagnosis; the other families act.
+	Families []FamilyMissing
+}
+
+// FamilyMissing is a knob family held for its missing signals.
+type FamilyMissing struct {
+	Family Family
+	// Knobs are the declared knobs the family holds.
+	Knobs []Knob
+	// Signals are the missing signals, each as "signal: reason".
+	Signals []string
+}
+
+// String reads "cache (holds CACHE_TTL, REDIS_TTL): dbTime: Empty".
+func (m FamilyMissing) String() string {
+	knobs := make([]string, len(m.Knobs))
+	for i, k := range m.Knobs {
+		knobs[i] = string(k)
+	}
+	return fmt.Sprintf("%s (holds %s): %s", m.Family, strings.Join(knobs, ", "), joinNotes(m.Signals))
+}
+
+// None reports whether nothing the profile needs is missing.
+func (m Missing) None() bool { return len(m.SLO) == 0 && len(m.Families) == 0 }
+
+// FamilyNotes lists the held families in words, one entry per family.
+func (m Missing) FamilyNotes() []string {
+	out := make([]string, len(m.Families))
+	for i, f := range m.Families {
+		out[i] = f.String()
+	}
+	return out
+}
+
+// family returns the entry of a held family.
+func (m Missing) family(f Family) (FamilyMissing, bool) {
+	for _, fm := range m.Families {
+		if fm.Family == f {
+			return fm, true
+		}
+	}
+	return FamilyMissing{}, false
+}
+
+// MissingOf is what Decide reports as Plan.Missing for this spec and observation.
+func MissingOf(spec tuningv1alpha1.PerformanceProfileSpec, o signals.Observation) Missing {
+	v := newView(o)
+	return missingOf(v, knobsOf(spec), evaluateSLO(spec.SLO, v.get, v.absent))
+}
+
+func missingOf(v view, ks knobSet, slo sloReport) Missing {
+	m := Missing{SLO: slo.missing}
+	for _, f := range familyOrder {
+		absent := v.absent(familySignals(ks, f))
+		if len(absent) == 0 {
+			continue
+		}
+		fm := FamilyMissing{Family: f, Signals: absent}
+		for _, k := range ks.order {
+			if def, _ := ks.get(k); def.family == f {
+				fm.Knobs = append(fm.Knobs, k)
+			}
+		}
+		m.Families = append(m.Families, fm)
+	}
+	return m
+}
+
+// familyOrder lists the families in the order the diagnosis checks them.
+var familyOrder = []Family{FamilyPool, FamilyAutoscaling, FamilyRedis, FamilyCache, FamilyWorkers}
+
+// familySignals are the saturation signals a family needs before it may act:
+// those its diagnosis reads. Empty for a family the profile does not declare
+// (and for workers, which only get the guide's starting point).
+func familySignals(ks knobSet, f Family) []signals.Signal {
+	has := func(rs ...knobRole) bool {
+		for _, r := range rs {
+			if _, ok := ks.role(r); ok {
+				return true
+			}
+		}
+		return false
+	}
+	var out []signals.Signal
+	switch f {
+	case FamilyPool:
+		if has(rolePoolMax) {
+			out = append(out, signals.PoolInUse, signals.PoolWait)
+		}
+	case FamilyAutoscaling:
+		if has(roleHPAMin, roleHPAMax, roleHPATarget) {
+			out = append(out, signals.CPUUtilization)
+		}
+	case FamilyRedis:
+		if has(roleRedisReplicas) {
+			out = append(out, signals.RedisCPU)
+		}
+	case FamilyCache:
+		if has(roleMemoryItems, roleMemoryTTL) {
+			out = append(out, signals.MemoryHitRatio)
+		}
+		if has(roleRedisTTL) {
+			out = append(out, signals.RedisHitRatio)
+		}
+		if len(out) > 0 {
+			out = append(out, signals.DBTime)
+		}
+	}
+	return out
+}
+
+// couldCause lists, for a family whose signals are missing, the diagnoses it
+// could be the real cause of; a finding it could cause is acted on only when
+// its measured saturation is unambiguous (see decisive).
+//
+//   - cache: misses load the database, which lengthens every call; the pool
+//     then looks saturated because the database is (see preferCache).
+//   - autoscaling: CPU-starved pods are slow to return their connections,
+//     so the pool looks saturated because the CPU is.
+//
+// Redis (its CPU) and the pool cause nothing the other families measure:
+// a finding of CPU, Redis or cache misses is its own evidence.
+var couldCause = map[Family][]Diagnosis{
+	FamilyCache:       {DiagnosisPoolSaturated},
+	FamilyAutoscaling: {DiagnosisPoolSaturated},
+}
