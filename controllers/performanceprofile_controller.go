@@ -302,7 +302,7 @@ func (r *PerformanceProfileReconciler) facts(s *scope) status.Facts {
 		} else {
 			m = tuning.MissingOf(p.Spec, s.obs)
 		}
-		f.SLOMissing, f.OtherMissing = m.SLO, m.FamilyNotes()
+		f.SLOMissing, f.FamiliesHeld = m.SLO, m.FamilyNotes()
 	}
 	if s.plan != nil {
 		f.Evaluated, f.SLOKnown, f.SLOMet = true, s.plan.SLOKnown, s.plan.SLOMet

@@ -36,6 +36,10 @@ const (
 	ReasonSLOBreached = "SLOBreached"
 	// ReasonMetricsRead: the needed signals were read.
 	ReasonMetricsRead = "MetricsRead"
+	// ReasonFamiliesHeld: the SLO signals were read, but a knob family's own
+	// signals are missing; the message names each such family and the knobs
+	// it holds, while the other families are tuned.
+	ReasonFamiliesHeld = "FamiliesHeld"
 	// ReasonMetricsUnavailable: SLO signals are missing, empty, NaN or stale; every knob is held.
 	ReasonMetricsUnavailable = "MetricsUnavailable"
 	// ReasonSettling: a change is settling before it is judged.

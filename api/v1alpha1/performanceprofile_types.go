@@ -662,7 +662,7 @@ type SLIs struct {
 	// p50 latency.
 	// +optional
 	P50 *metav1.Duration `json:"p50,omitempty"`
-	// p90 latency, when an objective is set on it.
+	// p90 latency.
 	// +optional
 	P90 *metav1.Duration `json:"p90,omitempty"`
 	// p95 latency.
@@ -671,7 +671,7 @@ type SLIs struct {
 	// p99 latency.
 	// +optional
 	P99 *metav1.Duration `json:"p99,omitempty"`
-	// p999 latency, when an objective is set on it.
+	// p999 latency.
 	// +optional
 	P999 *metav1.Duration `json:"p999,omitempty"`
 	// errorRate is the share of 5xx responses.

@@ -57,8 +57,9 @@ type Facts struct {
 	Observed bool
 	// SLOMissing lists the SLO signals that could not be read, each with its reason.
 	SLOMissing []string
-	// OtherMissing lists other needed signals (saturation) that could not be read.
-	OtherMissing []string
+	// FamiliesHeld lists the knob families held for their missing signals,
+	// each with its knobs and signals (tuning.Missing.FamilyNotes).
+	FamiliesHeld []string
 	// Evaluated is true when the SLOs were evaluated (a plan was made).
 	Evaluated bool
 	SLOKnown  bool
@@ -101,9 +102,9 @@ func SetMetricsAvailable(conds *[]metav1.Condition, f Facts) {
 	case len(f.SLOMissing) > 0:
 		set(conds, f, tuningv1alpha1.ConditionMetricsAvailable, metav1.ConditionFalse, tuningv1alpha1.ReasonMetricsUnavailable,
 			"SLO signals missing, holding every knob: "+strings.Join(f.SLOMissing, "; "))
-	case len(f.OtherMissing) > 0:
-		set(conds, f, tuningv1alpha1.ConditionMetricsAvailable, metav1.ConditionTrue, tuningv1alpha1.ReasonMetricsRead,
-			"SLO signals read; knobs that need these signals are held: "+strings.Join(f.OtherMissing, "; "))
+	case len(f.FamiliesHeld) > 0:
+		set(conds, f, tuningv1alpha1.ConditionMetricsAvailable, metav1.ConditionTrue, tuningv1alpha1.ReasonFamiliesHeld,
+			"SLO signals read; these knob families hold for their missing signals, the others are tuned: "+strings.Join(f.FamiliesHeld, "; "))
 	default:
 		set(conds, f, tuningv1alpha1.ConditionMetricsAvailable, metav1.ConditionTrue, tuningv1alpha1.ReasonMetricsRead,
 			"Every needed signal was read")
@@ -209,6 +210,9 @@ func Transitions(prev, next []metav1.Condition) []metav1.Condition {
 func Healthy(c metav1.Condition) bool {
 	if c.Type == tuningv1alpha1.ConditionStalled {
 		return c.Status != metav1.ConditionTrue
+	}
+	if c.Reason == tuningv1alpha1.ReasonFamiliesHeld {
+		return false // knobs hold until their signals come back
 	}
 	return c.Status != metav1.ConditionFalse
 }
