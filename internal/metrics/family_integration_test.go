@@ -29,21 +29,7 @@ func TestIntegrationExporterWithoutAFamily(t *testing.T) {
 		t.Skip("starts a real Prometheus")
 	}
 	g := NewWithT(t)
-	exp := newExporter()
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				exp.batch()
-			}
-		}
-	}()
+	exp := runExporter(t)
 	lacking := map[string]bool{"db_query_duration_seconds": true, "redis_cpu_sys_seconds_total": true, "redis_cpu_user_seconds_total": true}
 	gather := func() ([]*dto.MetricFamily, error) {
 		all, err := exp.gather()
@@ -55,9 +41,7 @@ func TestIntegrationExporterWithoutAFamily(t *testing.T) {
 		}
 		return out, err
 	}
-	srv := httptest.NewServer(promhttp.HandlerFor(prometheus.GathererFunc(gather), promhttp.HandlerOpts{}))
-	defer srv.Close()
-	prom := promserver.Start(t, promserver.Options{Targets: []string{strings.TrimPrefix(srv.URL, "http://")}})
+	prom := scrape(t, prometheus.GathererFunc(gather))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -75,7 +59,7 @@ func TestIntegrationExporterWithoutAFamily(t *testing.T) {
 	g.Eventually(func() bool {
 		o = obs.Observe(ctx, ep, []Target{target})[target.Key]
 		return o.Has(signals.LatencyP99, signals.LatencyP95, signals.PoolInUse, signals.PoolWait, signals.CPUUtilization, signals.MemoryHitRatio)
-	}).WithContext(ctx).WithTimeout(60 * time.Second).WithPolling(time.Second).Should(BeTrue(), "%v", o.MissingSignals())
+	}).WithContext(ctx).WithTimeout(60*time.Second).WithPolling(time.Second).Should(BeTrue(), "%v", o.MissingSignals())
 	g.Expect(o.Missing[signals.DBTime].Reason).To(Equal(signals.ReasonEmpty))
 	g.Expect(o.Missing[signals.RedisCPU].Reason).To(Equal(signals.ReasonEmpty))
 
@@ -114,4 +98,31 @@ func TestIntegrationExporterWithoutAFamily(t *testing.T) {
 	g.Expect(p.Missing.FamilyNotes()).To(ConsistOf(HavePrefix("cache (holds CACHE_ITEMS): dbTime: Empty")))
 	t.Logf("with Redis: %s", decide(withRedis, tuning.Values{"DB_POOL_MAX": 10, tuning.KnobRedisReplicas: 2}).Reason)
 	t.Logf("with the cache: %s", p.Reason)
+}
+
+// runExporter starts an exporter that adds a batch every 50 ms until the test ends.
+func runExporter(t *testing.T) *exporter {
+	exp := newExporter()
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				exp.batch()
+			}
+		}
+	}()
+	return exp
+}
+
+// scrape serves the gatherer over HTTP and starts a real Prometheus that scrapes it.
+func scrape(t *testing.T, gatherer prometheus.Gatherer) *promserver.Server {
+	srv := httptest.NewServer(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	t.Cleanup(srv.Close)
+	return promserver.Start(t, promserver.Options{Targets: []string{strings.TrimPrefix(srv.URL, "http://")}})
 }

@@ -3,19 +3,15 @@ package metrics
 import (
 	"context"
 	"math"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/navius-dev/navius-tuner/internal/signals"
-	"github.com/navius-dev/navius-tuner/internal/testutil/promserver"
 )
 
 // exporter is a small service whose metrics have known contents: every batch
@@ -133,24 +129,8 @@ func TestIntegrationRealPrometheus(t *testing.T) {
 		t.Skip("starts a real Prometheus")
 	}
 	g := NewWithT(t)
-	exp := newExporter()
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				exp.batch()
-			}
-		}
-	}()
-	srv := httptest.NewServer(promhttp.HandlerFor(prometheus.GathererFunc(exp.gather), promhttp.HandlerOpts{}))
-	defer srv.Close()
-	prom := promserver.Start(t, promserver.Options{Targets: []string{strings.TrimPrefix(srv.URL, "http://")}})
+	exp := runExporter(t)
+	prom := scrape(t, prometheus.GathererFunc(exp.gather))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
