@@ -304,3 +304,37 @@ func toStrings(ks []Knob) []string {
 	}
 	return out
 }
+
+// TestOneRuleForMissing: the engine never judges an age again: a sample the
+// reader accepted (Prometheus' 60 s scrape interval, a batch 30 s old) is
+// used, and what the reader marked missing is missing, with its reason.
+func TestOneRuleForMissing(t *testing.T) {
+	runRules(t, []ruleCase{
+		{"a sample 90 s before the reconcile, from a batch 30 s old, is used", func(in *Input) {
+			starvedPool(in)
+			in.Observation.Time = t0.Add(-30 * time.Second)
+			for s, v := range in.Observation.Values {
+				v.At = t0.Add(-90 * time.Second)
+				in.Observation.Values[s] = v
+			}
+			in.Observation.Expire(signals.Freshness{})
+		}, func(t *testing.T, p Plan) {
+			if !p.Missing.None() {
+				t.Fatalf("missing %+v", p.Missing)
+			}
+			wantChange(t, p, poolMaxEnv, 10, 14)
+		}},
+		{"what the reader expired is missing, with the reader's reason", func(in *Input) {
+			starvedPool(in)
+			v := in.Observation.Values[signals.LatencyP99]
+			v.At = t0.Add(-3 * time.Minute)
+			in.Observation.Values[signals.LatencyP99] = v
+			in.Observation.Expire(signals.Freshness{})
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			if len(p.Missing.SLO) != 1 || !strings.HasPrefix(p.Missing.SLO[0], "latencyP99: Stale: newest sample is 3m0s older than the query (max 2m30s") {
+				t.Fatalf("missing %q", p.Missing.SLO)
+			}
+		}},
+	})
+}
