@@ -137,11 +137,5 @@ func profile(slo SLO, dbMax, reserved int32, hpaMin, hpaMax int32) tuningv1alpha
 
 // percentileName is the highest percentile of the table at or below p.
 func percentileName(p float64) tuningv1alpha1.Percentile {
-	name := signals.Percentiles[0].Name
-	for _, row := range signals.Percentiles {
-		if p >= row.Quantile {
-			name = row.Name
-		}
-	}
-	return tuningv1alpha1.Percentile(name)
+	return tuningv1alpha1.Percentile(signals.PercentileAtMost(p).Name)
 }

@@ -18,6 +18,7 @@ import (
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/bench"
 	"github.com/navius-dev/navius-tuner/internal/harness"
+	"github.com/navius-dev/navius-tuner/internal/signals"
 	"github.com/navius-dev/navius-tuner/internal/sim"
 )
 
@@ -289,13 +290,7 @@ func statusQuantile(s *tuningv1alpha1.SLIs, p float64) float64 {
 	if s == nil {
 		return math.NaN()
 	}
-	d := s.P99
-	switch {
-	case p < 0.99 && p >= 0.95:
-		d = s.P95
-	case p < 0.95:
-		d = s.P50
-	}
+	d := *s.Latency(tuningv1alpha1.Percentile(signals.PercentileAtMost(p).Name))
 	if d == nil {
 		return math.NaN()
 	}

@@ -215,6 +215,18 @@ func PercentileOf(s Signal) (Percentile, bool) {
 	return Percentile{}, false
 }
 
+// PercentileAtMost is the highest percentile of the table at or below the
+// quantile q (the lowest when q is below every row): 0.99 is p99, 0.995 p99.
+func PercentileAtMost(q float64) Percentile {
+	out := Percentiles[0]
+	for _, p := range Percentiles {
+		if q >= p.Quantile {
+			out = p
+		}
+	}
+	return out
+}
+
 // LatencySignal maps a percentile name such as "p99" to its signal.
 func LatencySignal(percentile string) (Signal, bool) {
 	p, ok := PercentileNamed(percentile)

@@ -1,0 +1,49 @@
+package signals
+
+import (
+	"testing"
+	"time"
+)
+
+func TestPercentileTable(t *testing.T) {
+	for i, p := range Percentiles {
+		if i > 0 && p.Quantile <= Percentiles[i-1].Quantile {
+			t.Fatalf("the table is not in increasing order at %s", p.Name)
+		}
+		if s, ok := LatencySignal(p.Name); !ok || s != p.Signal {
+			t.Errorf("LatencySignal(%s) = %s", p.Name, s)
+		}
+		if q, ok := Quantile(p.Signal); !ok || q != p.Quantile {
+			t.Errorf("Quantile(%s) = %v", p.Signal, q)
+		}
+	}
+	for _, tc := range []struct {
+		q    float64
+		want string
+	}{{0.3, "p50"}, {0.5, "p50"}, {0.9, "p90"}, {0.95, "p95"}, {0.99, "p99"}, {0.995, "p99"}, {0.999, "p999"}, {1, "p999"}} {
+		if got := PercentileAtMost(tc.q).Name; got != tc.want {
+			t.Errorf("PercentileAtMost(%v) = %s, want %s", tc.q, got, tc.want)
+		}
+	}
+}
+
+func TestExpire(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	f := Freshness{ScrapeInterval: 15 * time.Second, ObservePeriod: 30 * time.Second} // 60 s
+	o := New(now)
+	o.Set(LatencyP99, 0.1, now.Add(-60*time.Second))
+	o.Set(ErrorRate, 0.01, now.Add(-61*time.Second))
+	o.Values[Throughput] = Value{Value: 10}
+	o.Expire(f)
+	if !o.Has(LatencyP99) {
+		t.Errorf("a sample at the limit was expired: %v", o.MissingSignals())
+	}
+	for _, s := range []Signal{ErrorRate, Throughput} {
+		if m, ok := o.Missing[s]; !ok || m.Reason != ReasonStale {
+			t.Errorf("%s: %+v, want Stale", s, m)
+		}
+	}
+	if got := (Freshness{}).MaxAge(); got != 150*time.Second {
+		t.Errorf("default max age %s, want 2m30s (2 × 1m + 30s)", got)
+	}
+}
