@@ -296,7 +296,7 @@ func (r *PerformanceProfileReconciler) facts(s *scope) status.Facts {
 	if s.observed {
 		// What is missing is the engine's call, made once in Decide; a
 		// reconcile that stopped before deciding asks the same rule.
-		m := tuning.Missing{}
+		var m tuning.Missing
 		if s.plan != nil {
 			m = s.plan.Missing
 		} else {
