@@ -111,7 +111,11 @@ func (d *decider) relieve() {
 	}
 	if len(found) == 0 {
 		d.plan.Diagnosis = DiagnosisUnknown
-		d.plan.Reason = fmt.Sprintf("%s; no bottleneck found (%s): nothing changed", d.sloText(), joinNotes(ruledOut))
+		checked := ""
+		if len(ruledOut) > 0 {
+			checked = " (" + joinNotes(ruledOut) + ")"
+		}
+		d.plan.Reason = fmt.Sprintf("%s; no bottleneck found%s: nothing changed", d.sloText(), checked)
 		return
 	}
 	for i, f := range found {

@@ -338,3 +338,20 @@ func TestOneRuleForMissing(t *testing.T) {
 		}},
 	})
 }
+
+func TestEveryFamilyUnknown(t *testing.T) {
+	runRules(t, []ruleCase{
+		{"no family measured: nothing is fine, nothing changes, and the reason names them all", func(in *Input) {
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180})
+			for _, s := range []signals.Signal{signals.PoolWait, signals.CPUUtilization, signals.RedisCPU, signals.DBTime} {
+				in.Observation.SetMissing(s, signals.ReasonEmpty, "")
+			}
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			want := "no bottleneck found: nothing changed; unknown (not measured): pool (poolWait: Empty); autoscaling (cpuUtilization: Empty); redis (redisCPU: Empty); cache (dbTime: Empty)"
+			if !strings.Contains(p.Reason, want) {
+				t.Fatalf("reason %q\nwant %q", p.Reason, want)
+			}
+		}},
+	})
+}
