@@ -70,3 +70,21 @@ func TestMissingFamilyIsHeldAndNamed(t *testing.T) {
 	evs := h.drainEvents()
 	g.Expect(hasEvent(evs, "Warning", tuningv1alpha1.ReasonFamiliesHeld, "cache (holds CACHE_ITEMS)")).To(BeTrue(), strings.Join(evs, "\n"))
 }
+
+// The condition and the decision read the same verdict on what is missing:
+// a value the engine cannot use (a negative p99) makes MetricsAvailable
+// False, never True beside SLOMet=Unknown.
+func TestMetricsAvailableAgreesWithTheDecision(t *testing.T) {
+	h := newHarness(t)
+	h.deployment(targetName, corev1.EnvVar{Name: poolEnv, Value: "10"})
+	h.create(poolProfile(h.ns, tuningv1alpha1.ModeAuto))
+	v := starvedPool()
+	v[signals.LatencyP99] = -0.1
+	h.observer.set(v, false)
+	_, got := h.period("orders")
+	c := condition(got, tuningv1alpha1.ConditionMetricsAvailable)
+	h.g.Expect(c.Status).To(Equal(metav1.ConditionFalse), c.Message)
+	h.g.Expect(c.Message).To(ContainSubstring("latencyP99: Malformed: implausible value -0.1"))
+	h.g.Expect(condition(got, tuningv1alpha1.ConditionSLOMet).Status).To(Equal(metav1.ConditionUnknown))
+	h.g.Expect(h.envValue(targetName, poolEnv)).To(Equal("10"))
+}
