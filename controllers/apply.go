@@ -7,8 +7,10 @@ import (
 	"strconv"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/actuate"
@@ -27,8 +29,15 @@ const (
 
 // apply writes the plan to the cluster in mode Auto when not paused and the
 // SLO signals were read. Each object is written only when its content changes.
+//
+// Record, then act: before the first write to the workload, the decision is
+// recorded in the status as Pending, with the optimistic lock, and the
+// workload is read again from the API server. A reconcile that started from
+// a stale copy of the profile or of the workload writes nothing and runs
+// again, and every write navius-tuner makes is in the history before it
+// happens (recoverUnrecorded only covers a crash between the two writes).
 func (r *PerformanceProfileReconciler) apply(ctx context.Context, s *scope) error {
-	p, cs, plan := s.profile, s.cluster, s.plan
+	p, plan := s.profile, s.plan
 	if s.settings.Mode != tuningv1alpha1.ModeAuto || s.paused {
 		return nil
 	}
@@ -39,9 +48,14 @@ func (r *PerformanceProfileReconciler) apply(ctx context.Context, s *scope) erro
 	if err := r.ensureManagedHPA(ctx, s); err != nil {
 		return err
 	}
-	writes, err := r.writes(p, cs, plan.Changes)
+	writes, err := r.writes(p, s.cluster, plan.Changes)
 	if err != nil {
 		return err
+	}
+	if len(writes) > 0 {
+		if writes, err = r.recheck(ctx, s); err != nil {
+			return err
+		}
 	}
 	family := string(plan.Family)
 	rollback := plan.Judgement != nil && plan.Judgement.Outcome != tuningv1alpha1.OutcomeKept
@@ -49,24 +63,42 @@ func (r *PerformanceProfileReconciler) apply(ctx context.Context, s *scope) erro
 	if rollback {
 		counter = r.opts.Metrics.rollbacks
 	}
-	for _, w := range writes {
+	before := historyOf(p.Status)
+	var judged *tuningv1alpha1.Decision
+	if j := plan.Judgement; j != nil {
+		if d := status.Judge(&p.Status, j.Outcome, j.Observed); d != nil {
+			judged = d.DeepCopy()
+		}
+	}
+	var recorded *tuningv1alpha1.Decision
+	if d := plan.Decision(s.now); d != nil && len(writes) > 0 {
+		status.Record(&p.Status, *d)
+		recorded = d
+		if err := r.recordPending(ctx, s); err != nil {
+			before.restore(&p.Status)
+			return err
+		}
+	}
+	for i, w := range writes {
 		if err := actuate.Apply(ctx, r.client, w); err != nil {
+			if i == 0 {
+				// Nothing was written: the final status patch takes the
+				// decision out of the history again.
+				before.restore(&p.Status)
+			}
 			counter.WithLabelValues(family, resultFailed).Inc()
 			r.event(p, false, EventApplyFailed, "Apply", fmt.Sprintf("Could not apply the %s change: %v", family, err))
 			return err
 		}
 	}
-	if j := plan.Judgement; j != nil {
-		if d := status.Judge(&p.Status, j.Outcome, j.Observed); d != nil {
-			reason := EventKept
-			if rollback {
-				reason = EventRolledBack
-			}
-			r.event(p, !rollback, reason, "Judge", fmt.Sprintf("The %s change of %s was %s: %s", d.Family, d.Time.UTC().Format("15:04:05"), j.Outcome, j.Observed))
+	if d, j := judged, plan.Judgement; d != nil {
+		reason := EventKept
+		if rollback {
+			reason = EventRolledBack
 		}
+		r.event(p, !rollback, reason, "Judge", fmt.Sprintf("The %s change of %s was %s: %s", d.Family, d.Time.UTC().Format("15:04:05"), j.Outcome, j.Observed))
 	}
-	if d := plan.Decision(s.now); d != nil && len(writes) > 0 {
-		status.Record(&p.Status, *d)
+	if d := recorded; d != nil {
 		counter.WithLabelValues(family, resultApplied).Inc()
 		if !rollback {
 			r.event(p, true, EventAdjusted, "Tune", fmt.Sprintf("%s: %s (%s)", d.Diagnosis, changesString(d.Changes), plan.Reason))
@@ -74,6 +106,54 @@ func (r *PerformanceProfileReconciler) apply(ctx context.Context, s *scope) erro
 		ctrl.LoggerFrom(ctx).Info("Applied changes", "family", family, "changes", changesString(d.Changes), "reason", plan.Reason)
 	}
 	return nil
+}
+
+// recheck reads the profile and its workload from the API server right
+// before a write, and builds the writes from what it read. The plan was made
+// from the cache: when the live knob values, rollout or blocked knobs differ
+// from the cached ones, the plan may be wrong (it could even undo
+// navius-tuner's own last change), so nothing is written and the reconcile
+// runs again.
+func (r *PerformanceProfileReconciler) recheck(ctx context.Context, s *scope) ([]runtime.ApplyConfiguration, error) {
+	live, err := r.readLive(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	if why := changedSince(s.cluster, live); why != "" {
+		return nil, stale("%s", why)
+	}
+	s.cluster = live
+	return r.writes(s.profile, live, s.plan.Changes)
+}
+
+// recordPending patches the status with the decision about to be applied,
+// under the optimistic lock of the profile this reconcile read. When the
+// patch fails, nothing is written to the workload.
+func (r *PerformanceProfileReconciler) recordPending(ctx context.Context, s *scope) error {
+	patch := client.MergeFromWithOptions(s.original, client.MergeFromWithOptimisticLock{})
+	if err := r.client.Status().Patch(ctx, s.profile, patch); err != nil {
+		if apierrors.IsConflict(err) {
+			return stale("PerformanceProfile %s changed before its decision was recorded", s.profile.Name)
+		}
+		return fmt.Errorf("recording the decision before applying it: %w", err)
+	}
+	s.original = s.profile.DeepCopy()
+	return nil
+}
+
+// history is the part of a status that apply changes before it writes.
+type history struct {
+	entries []tuningv1alpha1.Decision
+	last    *tuningv1alpha1.Decision
+}
+
+func historyOf(st tuningv1alpha1.PerformanceProfileStatus) history {
+	cp := st.DeepCopy()
+	return history{entries: cp.History, last: cp.LastAdjustment}
+}
+
+func (h history) restore(st *tuningv1alpha1.PerformanceProfileStatus) {
+	st.History, st.LastAdjustment = h.entries, h.last
 }
 
 // writes builds the apply configurations of a plan's changes, one per object

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -35,5 +36,19 @@ func asStall(err error) (*stallError, bool) {
 
 func asWait(err error) (*waitError, bool) {
 	var e *waitError
+	return e, errors.As(err, &e)
+}
+
+// staleError says the reconcile read a copy of the profile or of its
+// workload that is older than the API server's: it writes nothing and runs
+// again with fresh copies soon after.
+type staleError struct{ what string }
+
+func (e *staleError) Error() string { return "stale read: " + e.what }
+
+func stale(format string, args ...any) error { return &staleError{what: fmt.Sprintf(format, args...)} }
+
+func asStale(err error) (*staleError, bool) {
+	var e *staleError
 	return e, errors.As(err, &e)
 }

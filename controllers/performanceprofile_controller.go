@@ -48,6 +48,10 @@ type Decider func(tuning.Input) tuning.Plan
 type Options struct {
 	// Observer reads the SLIs and saturation signals.
 	Observer Observer
+	// APIReader reads from the API server, not from the cache: the profile
+	// and its workload are read through it right before a write [the
+	// manager's API reader, set by SetupWithManager; the client otherwise].
+	APIReader client.Reader
 	// Recorder emits Events [the manager's recorder for "navius-tuner", set by SetupWithManager].
 	Recorder events.EventRecorder
 	// Clock gives the time [the real clock].
@@ -88,9 +92,21 @@ func NewPerformanceProfileReconciler(c client.Client, opts Options) (*Performanc
 	return &PerformanceProfileReconciler{client: c, opts: opts}, nil
 }
 
+// live is the reader that bypasses the cache.
+func (r *PerformanceProfileReconciler) live() client.Reader {
+	if r.opts.APIReader != nil {
+		return r.opts.APIReader
+	}
+	return r.client
+}
+
 // scope is what one reconcile of one profile learns, phase by phase.
 type scope struct {
-	profile  *tuningv1alpha1.PerformanceProfile
+	profile *tuningv1alpha1.PerformanceProfile
+	// original is the profile as the API server last returned it: the
+	// status patch is computed against it, with its resourceVersion as the
+	// optimistic lock. It moves when apply records a decision.
+	original *tuningv1alpha1.PerformanceProfile
 	settings tuning.Settings
 	paused   bool
 	now      time.Time
@@ -99,7 +115,8 @@ type scope struct {
 	obs        signals.Observation
 	observeErr error
 
-	// block is why the reconcile stopped early, set by finish.
+	// block is why the reconcile stopped early (set by finish), or what
+	// keeps navius-tuner from tuning although it ran (a failed rollout).
 	block *status.Blocker
 
 	cluster *clusterState // nil until read
@@ -141,13 +158,13 @@ func (r *PerformanceProfileReconciler) Reconcile(ctx context.Context, req ctrl.R
 	}
 	s := &scope{
 		profile:  profile,
+		original: profile.DeepCopy(),
 		settings: tuning.SettingsOf(profile.Spec),
 		paused:   profile.Annotations[tuningv1alpha1.PausedAnnotation] == "true",
 		now:      start,
 	}
-	original := profile.DeepCopy()
 	defer func() {
-		result, retErr = r.finish(ctx, s, original, retErr)
+		result, retErr = r.finish(ctx, s, retErr)
 		r.opts.Metrics.reconcileDuration.WithLabelValues(resultLabel(retErr, s)).
 			Observe(r.opts.Clock.Since(start).Seconds())
 	}()
@@ -173,8 +190,15 @@ func resultLabel(err error, s *scope) string {
 
 // finish turns the phases' outcome into the status, patches it once,
 // emits Events on transitions, records metrics and decides the requeue.
-func (r *PerformanceProfileReconciler) finish(ctx context.Context, s *scope, original *tuningv1alpha1.PerformanceProfile, phaseErr error) (ctrl.Result, error) {
+func (r *PerformanceProfileReconciler) finish(ctx context.Context, s *scope, phaseErr error) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
+	original := s.original
+	if se, ok := asStale(phaseErr); ok {
+		// Nothing was written; a status computed from the stale copy would
+		// be wrong too.
+		log.V(1).Info("Read a stale copy; reconciling again with fresh copies", "stale", se.what)
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	}
 	result := ctrl.Result{RequeueAfter: r.opts.Jitter(s.settings.Interval)}
 	if se, ok := asStall(phaseErr); ok {
 		s.block = &status.Blocker{Reason: se.reason, Message: se.message, Stalled: true}
@@ -313,6 +337,11 @@ func (r *PerformanceProfileReconciler) facts(s *scope) status.Facts {
 	if s.cluster != nil {
 		f.RolloutInProgress = s.cluster.state.RolloutInProgress
 		f.Conflicts = s.cluster.conflicts
+		if d := s.cluster.delivery; d != "" {
+			f.Notes = append(f.Notes, fmt.Sprintf(
+				"Deployment %s is managed by %s: each env change navius-tuner makes starts a canary analysis (see docs/gitops.md)",
+				s.cluster.target.Name, d))
+		}
 	}
 	return f
 }
@@ -399,8 +428,13 @@ func (r *PerformanceProfileReconciler) decide(ctx context.Context, s *scope) err
 	if len(kept) == 0 {
 		plan.Family = ""
 	}
+	if f := s.cluster.rolloutFailure; f != nil {
+		// Not an error of the reconcile: the status reports it (Ready
+		// False), and navius-tuner undoes its own failed change.
+		s.block = failedRolloutPlan(p, s.cluster, *f, &plan)
+	}
 	s.plan = &plan
-	s.recommended = kept
+	s.recommended = plan.Changes
 	return nil
 }
 
@@ -408,6 +442,9 @@ func (r *PerformanceProfileReconciler) decide(ctx context.Context, s *scope) err
 func (r *PerformanceProfileReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.opts.Recorder == nil {
 		r.opts.Recorder = mgr.GetEventRecorder(tuningv1alpha1.FieldManager)
+	}
+	if r.opts.APIReader == nil {
+		r.opts.APIReader = mgr.GetAPIReader()
 	}
 	if err := addIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return err

@@ -203,12 +203,7 @@ func TestSteadyStateMakesNoWrites(t *testing.T) {
 func TestCompetingManagerTriggersFieldConflict(t *testing.T) {
 	h := newHarness(t)
 	g := h.g
-	h.deployment(targetName, poolVar("10"))
-	h.create(poolProfile(h.ns, tuningv1alpha1.ModeAuto))
-	h.observer.set(starvedPool(), false)
-	h.period("orders")
-	applied := h.envValue(targetName, poolEnv)
-	g.Expect(applied).NotTo(Equal("10"))
+	h.raisedPool()
 	h.drainEvents()
 
 	// Argo CD self-heal without the ignore rule puts the Git value back.

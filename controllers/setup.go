@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -84,7 +85,8 @@ func (r *PerformanceProfileReconciler) profilesFor(keys func(client.Object) map[
 }
 
 // watches: the profile on spec and annotation changes (pause,
-// reconcile-requested-at); the referenced Deployment, HPA and Redis workload
+// reconcile-requested-at), the other profiles of its target on creation and
+// deletion; the referenced Deployment, HPA and Redis workload
 // on creation, deletion and spec changes (status churn during a rollout is
 // picked up by the periodic requeue).
 func (r *PerformanceProfileReconciler) watches(b *builder.Builder) *builder.Builder {
@@ -92,6 +94,11 @@ func (r *PerformanceProfileReconciler) watches(b *builder.Builder) *builder.Buil
 	return b.
 		For(&tuningv1alpha1.PerformanceProfile{}, builder.WithPredicates(
 			predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		// A profile created or deleted on a target may release or claim it
+		// for the others (TargetClaimed); targetRef is immutable.
+		Watches(&tuningv1alpha1.PerformanceProfile{}, r.profilesFor(func(o client.Object) map[string]string {
+			return map[string]string{indexTarget: o.(*tuningv1alpha1.PerformanceProfile).Spec.TargetRef.Name}
+		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
 		Watches(&appsv1.Deployment{}, r.profilesFor(func(o client.Object) map[string]string {
 			return map[string]string{indexTarget: o.GetName(), indexRedis: redisKey("Deployment", o.GetName())}
 		}), specChanged).

@@ -40,6 +40,10 @@ type clusterState struct {
 
 	state     tuning.State
 	conflicts []status.Conflict
+	// rolloutFailure is set when the target's rollout exceeded its progress deadline.
+	rolloutFailure *rolloutFailure
+	// delivery names the progressive-delivery controller of the target, "" when none.
+	delivery string
 }
 
 // envKnobs lists the env knobs the profile declares: name → whether it holds seconds.
@@ -87,32 +91,31 @@ func parseKnob(v string, seconds bool) (int64, bool) {
 	return 0, false
 }
 
-// readState reads the target, the HPA and the Redis workload into tuning.State.
-func (r *PerformanceProfileReconciler) readState(ctx context.Context, s *scope) error {
-	p := s.profile
+// readCluster reads the target, the HPA and the Redis workload through rd
+// into tuning.State.
+func (r *PerformanceProfileReconciler) readCluster(ctx context.Context, rd client.Reader, p *tuningv1alpha1.PerformanceProfile, now time.Time) (*clusterState, error) {
 	cs := &clusterState{state: tuning.State{Values: tuning.Values{}, Blocked: map[tuning.Knob]string{}}}
-	if err := r.readTarget(ctx, p, cs); err != nil {
-		return err
+	if err := r.readTarget(ctx, rd, p, cs); err != nil {
+		return nil, err
 	}
-	if err := r.readHPA(ctx, p, cs); err != nil {
-		return err
+	if err := r.readHPA(ctx, rd, p, cs); err != nil {
+		return nil, err
 	}
-	if err := r.readRedis(ctx, p, cs); err != nil {
-		return err
+	if err := r.readRedis(ctx, rd, p, cs); err != nil {
+		return nil, err
 	}
-	cs.state.PodsWarmSince = podsWarmSince(cs.target, s.now)
+	cs.state.PodsWarmSince = podsWarmSince(cs.target, now)
 	cs.conflicts = detectConflicts(p, cs)
 	for _, c := range cs.conflicts {
 		cs.state.Blocked[tuning.Knob(c.Knob)] = c.String()
 	}
-	s.cluster = cs
-	return nil
+	return cs, nil
 }
 
-func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, p *tuningv1alpha1.PerformanceProfile, cs *clusterState) error {
+func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client.Reader, p *tuningv1alpha1.PerformanceProfile, cs *clusterState) error {
 	ref := p.Spec.TargetRef
 	d := &appsv1.Deployment{}
-	if err := r.client.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, d); err != nil {
+	if err := rd.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, d); err != nil {
 		if apierrors.IsNotFound(err) {
 			return waitFor(tuningv1alpha1.ReasonTargetNotFound, fmt.Sprintf("Deployment %s/%s not found", p.Namespace, ref.Name))
 		}
@@ -154,6 +157,15 @@ func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, p *tuning
 		}
 	}
 	st.RolloutInProgress = rollingOut(d)
+	cs.rolloutFailure = failedRollout(d)
+	primary := &appsv1.Deployment{}
+	if err := rd.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name + "-primary"}, primary); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return err
+		}
+		primary = nil
+	}
+	cs.delivery = progressiveDelivery(d, primary)
 	st.Replicas = d.Status.ReadyReplicas
 	st.CPULimitMillis = cpuMillis(cs.container)
 	st.MaxSurge = maxSurge(d)
@@ -244,14 +256,14 @@ func hpaName(spec tuningv1alpha1.PerformanceProfileSpec) (name string, managed b
 	return "", false
 }
 
-func (r *PerformanceProfileReconciler) readHPA(ctx context.Context, p *tuningv1alpha1.PerformanceProfile, cs *clusterState) error {
+func (r *PerformanceProfileReconciler) readHPA(ctx context.Context, rd client.Reader, p *tuningv1alpha1.PerformanceProfile, cs *clusterState) error {
 	name, managed := hpaName(p.Spec)
 	if name == "" {
 		return nil
 	}
 	cs.hpaName, cs.hpaManaged = name, managed
 	hpa := &autoscalingv2.HorizontalPodAutoscaler{}
-	if err := r.client.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: name}, hpa); err != nil {
+	if err := rd.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: name}, hpa); err != nil {
 		if apierrors.IsNotFound(err) && managed {
 			return nil // created by the apply phase
 		}
@@ -259,6 +271,11 @@ func (r *PerformanceProfileReconciler) readHPA(ctx context.Context, p *tuningv1a
 			return waitFor(tuningv1alpha1.ReasonHPANotFound, fmt.Sprintf("HorizontalPodAutoscaler %s/%s (spec.autoscaling.hpaRef) not found", p.Namespace, name))
 		}
 		return err
+	}
+	if so := kedaScaledObject(hpa); so != "" && !managed {
+		return stall(tuningv1alpha1.ReasonHPAOwnedByKEDA, fmt.Sprintf(
+			"HorizontalPodAutoscaler %s (spec.autoscaling.hpaRef) is owned by KEDA ScaledObject %s, which writes it back on every loop: KEDA would revert every change navius-tuner made. Set the bounds on the ScaledObject instead and remove spec.autoscaling from this profile",
+			name, so))
 	}
 	if managed && !actuate.ControlledBy(hpa, p) {
 		return stall(tuningv1alpha1.ReasonInvalidSpec, fmt.Sprintf("HorizontalPodAutoscaler %s exists and is not controlled by this profile: set spec.autoscaling.managed.name to another name, or use hpaRef", name))
@@ -286,7 +303,7 @@ func (r *PerformanceProfileReconciler) readHPA(ctx context.Context, p *tuningv1a
 	return nil
 }
 
-func (r *PerformanceProfileReconciler) readRedis(ctx context.Context, p *tuningv1alpha1.PerformanceProfile, cs *clusterState) error {
+func (r *PerformanceProfileReconciler) readRedis(ctx context.Context, rd client.Reader, p *tuningv1alpha1.PerformanceProfile, cs *clusterState) error {
 	c := p.Spec.Cache
 	if c == nil || c.Redis == nil || c.Redis.Replicas == nil {
 		return nil
@@ -296,7 +313,7 @@ func (r *PerformanceProfileReconciler) readRedis(ctx context.Context, p *tuningv
 	if ref.Kind == "StatefulSet" {
 		obj = &appsv1.StatefulSet{}
 	}
-	if err := r.client.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, obj); err != nil {
+	if err := rd.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			return waitFor(tuningv1alpha1.ReasonRedisNotFound, fmt.Sprintf("Redis %s %s/%s (spec.cache.redis.replicas.targetRef) not found", ref.Kind, p.Namespace, ref.Name))
 		}

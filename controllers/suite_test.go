@@ -110,6 +110,14 @@ type harness struct {
 	r        *PerformanceProfileReconciler
 	// workloadWrites counts writes to anything but the profile.
 	workloadWrites atomic.Int64
+	// cachedGet, when set, answers the reconciler's cached reads (not its
+	// API reader) in place of the API server: a lagging cache.
+	cachedGet func(key client.ObjectKey, obj client.Object) (answered bool)
+	// statusPatch, when set, is called before each status patch of the
+	// profile; an error it returns is the patch's answer.
+	statusPatch func() error
+	// onApply, when set, is called before each server-side apply.
+	onApply func()
 }
 
 var nsCounter atomic.Int64
@@ -129,7 +137,25 @@ func newHarness(t *testing.T) *harness {
 	direct, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
 	h.g.Expect(err).NotTo(HaveOccurred())
 	c := interceptor.NewClient(direct, interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if h.cachedGet != nil && h.cachedGet(key, obj) {
+				return nil
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+		List: listWithTargetIndex,
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+			if h.statusPatch != nil {
+				if err := h.statusPatch(); err != nil {
+					return err
+				}
+			}
+			return c.SubResource(sub).Patch(ctx, obj, p, opts...)
+		},
 		Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+			if h.onApply != nil {
+				h.onApply()
+			}
 			h.workloadWrites.Add(1)
 			return c.Apply(ctx, obj, opts...)
 		},
@@ -147,7 +173,7 @@ func newHarness(t *testing.T) *harness {
 		},
 	})
 	r, err := NewPerformanceProfileReconciler(c, Options{
-		Observer: h.observer, Clock: h.clock, Recorder: h.recorder, Metrics: NewMetrics(h.registry),
+		Observer: h.observer, APIReader: direct, Clock: h.clock, Recorder: h.recorder, Metrics: NewMetrics(h.registry),
 		Jitter: func(d time.Duration) time.Duration { return d },
 	})
 	h.g.Expect(err).NotTo(HaveOccurred())
@@ -272,4 +298,43 @@ func hasEvent(evs []string, parts ...string) bool {
 		}
 	}
 	return false
+}
+
+// listWithTargetIndex answers a List of profiles by the target field index
+// as the manager's cache does: the API server has no such field selector.
+func listWithTargetIndex(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+	lo := (&client.ListOptions{}).ApplyOptions(opts)
+	pl, ok := list.(*tuningv1alpha1.PerformanceProfileList)
+	if !ok || lo.FieldSelector == nil {
+		return c.List(ctx, list, opts...)
+	}
+	target, found := lo.FieldSelector.RequiresExactMatch(indexTarget)
+	if !found {
+		return c.List(ctx, list, opts...)
+	}
+	all := &tuningv1alpha1.PerformanceProfileList{}
+	if err := c.List(ctx, all, client.InNamespace(lo.Namespace)); err != nil {
+		return err
+	}
+	pl.Items = nil
+	for _, p := range all.Items {
+		if p.Spec.TargetRef.Name == target {
+			pl.Items = append(pl.Items, p)
+		}
+	}
+	return nil
+}
+
+// raisedPool starts a profile in mode Auto on a Deployment whose pool (10)
+// is starved, and runs one period: navius-tuner raises the pool. It returns
+// the raised value.
+func (h *harness) raisedPool() string {
+	h.t.Helper()
+	h.deployment(targetName, poolVar("10"))
+	h.create(poolProfile(h.ns, tuningv1alpha1.ModeAuto))
+	h.observer.set(starvedPool(), false)
+	h.period("orders")
+	raised := h.envValue(targetName, poolEnv)
+	h.g.Expect(raised).NotTo(Equal("10"), "navius-tuner raises a starved pool")
+	return raised
 }

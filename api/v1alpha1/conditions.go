@@ -68,4 +68,10 @@ const (
 	ReasonNoDiagnosis = "NoDiagnosis"
 	// ReasonReconciling: the first observation has not been made yet.
 	ReasonReconciling = "Reconciling"
+	// ReasonTargetClaimed: an older profile tunes the same Deployment; this one stays away from it.
+	ReasonTargetClaimed = "TargetClaimed"
+	// ReasonHPAOwnedByKEDA: spec.autoscaling.hpaRef names an HPA that a KEDA ScaledObject owns and would reset.
+	ReasonHPAOwnedByKEDA = "HPAOwnedByKEDA"
+	// ReasonRolloutFailed: the target's rollout exceeded its progress deadline.
+	ReasonRolloutFailed = "RolloutFailed"
 )

@@ -72,6 +72,10 @@ type Facts struct {
 	Pending *tuningv1alpha1.Decision
 	// Conflicts are the knobs another field manager took over.
 	Conflicts []Conflict
+	// Notes are what a person should know although nothing stops
+	// navius-tuner (such as a canary controller on the target); Ready's
+	// message carries them while it is True.
+	Notes []string
 }
 
 func set(conds *[]metav1.Condition, f Facts, typ string, st metav1.ConditionStatus, reason, msg string) {
@@ -165,15 +169,23 @@ func SetReady(conds *[]metav1.Condition, f Facts) {
 			"Holding every knob until the SLO signals are back")
 	case f.Paused:
 		set(conds, f, tuningv1alpha1.ConditionReady, metav1.ConditionTrue, tuningv1alpha1.ReasonPaused,
-			fmt.Sprintf("Paused by the %s annotation: only status is written", tuningv1alpha1.PausedAnnotation))
+			withNotes(fmt.Sprintf("Paused by the %s annotation: only status is written", tuningv1alpha1.PausedAnnotation), f))
 	case f.Mode == tuningv1alpha1.ModeOff:
-		set(conds, f, tuningv1alpha1.ConditionReady, metav1.ConditionTrue, tuningv1alpha1.ReasonModeOff, "Mode Off: reporting SLIs only")
+		set(conds, f, tuningv1alpha1.ConditionReady, metav1.ConditionTrue, tuningv1alpha1.ReasonModeOff, withNotes("Mode Off: reporting SLIs only", f))
 	case f.Mode == tuningv1alpha1.ModeRecommend:
 		set(conds, f, tuningv1alpha1.ConditionReady, metav1.ConditionTrue, tuningv1alpha1.ReasonRecommending,
-			"Mode Recommend: status.recommendation holds what Auto would apply")
+			withNotes("Mode Recommend: status.recommendation holds what Auto would apply", f))
 	default:
-		set(conds, f, tuningv1alpha1.ConditionReady, metav1.ConditionTrue, tuningv1alpha1.ReasonSucceeded, "Tuning within the declared bounds")
+		set(conds, f, tuningv1alpha1.ConditionReady, metav1.ConditionTrue, tuningv1alpha1.ReasonSucceeded, withNotes("Tuning within the declared bounds", f))
 	}
+}
+
+// withNotes appends the facts' notes to a message.
+func withNotes(msg string, f Facts) string {
+	if len(f.Notes) == 0 {
+		return msg
+	}
+	return msg + ". Note: " + strings.Join(f.Notes, "; ")
 }
 
 func conflictMessage(cs []Conflict) string {

@@ -40,6 +40,13 @@ func TestSetters(t *testing.T) {
 		{"ready when paused", func(f *Facts) { f.Paused = true }, SetReady, v1.ConditionReady, metav1.ConditionTrue, v1.ReasonPaused, ""},
 		{"ready in mode Off", func(f *Facts) { f.Mode = v1.ModeOff }, SetReady, v1.ConditionReady, metav1.ConditionTrue, v1.ReasonModeOff, ""},
 		{"ready in mode Recommend", func(f *Facts) { f.Mode = v1.ModeRecommend }, SetReady, v1.ConditionReady, metav1.ConditionTrue, v1.ReasonRecommending, ""},
+		{"ready carries a note", func(f *Facts) { f.Notes = []string{"Deployment orders-api is managed by Flagger"} },
+			SetReady, v1.ConditionReady, metav1.ConditionTrue, v1.ReasonSucceeded, "Tuning within the declared bounds. Note: Deployment orders-api is managed by Flagger"},
+		{"ready false on a failed rollout", func(f *Facts) {
+			f.Blocker = &Blocker{Reason: v1.ReasonRolloutFailed, Message: "ProgressDeadlineExceeded"}
+			f.Notes = []string{"managed by Flagger"}
+		},
+			SetReady, v1.ConditionReady, metav1.ConditionFalse, v1.ReasonRolloutFailed, "ProgressDeadlineExceeded"},
 		{"slo met", func(*Facts) {}, SetSLOMet, v1.ConditionSLOMet, metav1.ConditionTrue, v1.ReasonSLOMet, ""},
 		{"slo breached", func(f *Facts) { f.SLOMet, f.SLOMessage = false, "p99 180ms > 100ms" },
 			SetSLOMet, v1.ConditionSLOMet, metav1.ConditionFalse, v1.ReasonSLOBreached, "180ms"},

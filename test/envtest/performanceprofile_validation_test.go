@@ -273,6 +273,8 @@ func TestPerformanceProfileValidation(t *testing.T) {
 			"spec.cache.redis.replicas", "min must be less than or equal to max"},
 		{"redis replicas above 100", []edit{set("spec.cache.redis.replicas.max", `101`)},
 			"spec.cache.redis.replicas.max", "should be less than or equal to 100"},
+		{"redis target is the target Deployment", []edit{set("spec.cache.redis.replicas.targetRef", `{kind: Deployment, name: orders-api}`)},
+			"spec", "cache.redis.replicas.targetRef must not name the target Deployment: navius-tuner would scale the service's own replicas, which its HPA or the Deployment owns"},
 
 		// Autoscaling
 		{"both hpaRef and managed", []edit{set("spec.autoscaling.managed", `{}`)},

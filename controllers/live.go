@@ -1,0 +1,100 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
+)
+
+// readState reads the profile's objects from the cache. When the cache
+// disagrees with the status (a change navius-tuner applied that the status
+// does not know, or a field another manager took over), the objects are read
+// again from the API server: a cache that has not yet seen navius-tuner's
+// own last write shows exactly that, and it must be neither recorded as an
+// Unknown decision nor reported as a conflict.
+func (r *PerformanceProfileReconciler) readState(ctx context.Context, s *scope) error {
+	if err := r.checkClaim(ctx, s.profile); err != nil {
+		return err
+	}
+	cs, err := r.readCluster(ctx, r.client, s.profile, s.now)
+	if err != nil {
+		return err
+	}
+	if len(cs.conflicts) > 0 || len(unrecordedDecisions(s.profile, cs, s.now)) > 0 {
+		if cs, err = r.readLive(ctx, s); err != nil {
+			return err
+		}
+	}
+	s.cluster = cs
+	return nil
+}
+
+// readLive reads the profile and its objects from the API server, bypassing
+// the cache. The profile must still be the copy this reconcile started from
+// (same resourceVersion); otherwise the reconcile is stale and runs again.
+func (r *PerformanceProfileReconciler) readLive(ctx context.Context, s *scope) (*clusterState, error) {
+	live := &tuningv1alpha1.PerformanceProfile{}
+	if err := r.live().Get(ctx, client.ObjectKeyFromObject(s.profile), live); err != nil {
+		return nil, fmt.Errorf("reading PerformanceProfile %s from the API server: %w", s.profile.Name, err)
+	}
+	if live.ResourceVersion != s.original.ResourceVersion {
+		return nil, stale("PerformanceProfile %s is at resourceVersion %s on the API server, the reconcile read %s",
+			s.profile.Name, live.ResourceVersion, s.original.ResourceVersion)
+	}
+	return r.readCluster(ctx, r.live(), s.profile, s.now)
+}
+
+// changedSince says how the live cluster differs from the cached one in what
+// the decision was made from: the knob values, the rollout, the blocked
+// knobs. "" when it does not.
+func changedSince(cached, live *clusterState) string {
+	switch {
+	case !maps.Equal(cached.state.Values, live.state.Values):
+		return fmt.Sprintf("the knob values changed since they were read (%v, now %v)", cached.state.Values, live.state.Values)
+	case cached.state.RolloutInProgress != live.state.RolloutInProgress:
+		return fmt.Sprintf("the target's rollout changed since it was read (rolling out: %t, now %t)",
+			cached.state.RolloutInProgress, live.state.RolloutInProgress)
+	case !slices.Equal(blockedKnobs(cached.state), blockedKnobs(live.state)):
+		return fmt.Sprintf("the blocked knobs changed since they were read (%v, now %v)", blockedKnobs(cached.state), blockedKnobs(live.state))
+	}
+	return ""
+}
+
+func blockedKnobs(st tuning.State) []tuning.Knob {
+	return slices.Sorted(maps.Keys(st.Blocked))
+}
+
+// checkClaim stalls a profile whose target an older profile tunes: both
+// would write as the one field manager navius-tuner, so neither would see
+// the other's changes as a conflict. The oldest profile (creationTimestamp,
+// then name) keeps the target.
+func (r *PerformanceProfileReconciler) checkClaim(ctx context.Context, p *tuningv1alpha1.PerformanceProfile) error {
+	list := &tuningv1alpha1.PerformanceProfileList{}
+	if err := r.client.List(ctx, list, client.InNamespace(p.Namespace), client.MatchingFields{indexTarget: p.Spec.TargetRef.Name}); err != nil {
+		return fmt.Errorf("listing the profiles of Deployment %s: %w", p.Spec.TargetRef.Name, err)
+	}
+	for i := range list.Items {
+		o := &list.Items[i]
+		if o.UID == p.UID || o.Spec.TargetRef.Name != p.Spec.TargetRef.Name || !o.DeletionTimestamp.IsZero() || !claimsBefore(o, p) {
+			continue
+		}
+		return stall(tuningv1alpha1.ReasonTargetClaimed, fmt.Sprintf(
+			"Deployment %s is already tuned by PerformanceProfile %s (created %s): two profiles on one Deployment would undo each other's changes unseen. Delete one of them; this profile resumes when %s is gone",
+			p.Spec.TargetRef.Name, o.Name, o.CreationTimestamp.UTC().Format("2006-01-02T15:04:05Z"), o.Name))
+	}
+	return nil
+}
+
+// claimsBefore: a was created before b (by name when at the same second).
+func claimsBefore(a, b *tuningv1alpha1.PerformanceProfile) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Name < b.Name
+}
