@@ -119,6 +119,7 @@ func (r *PerformanceProfileReconciler) recheck(ctx context.Context, s *scope) ([
 	if err != nil {
 		return nil, err
 	}
+	live.blockConflicts(s.profile)
 	if why := changedSince(s.cluster, live); why != "" {
 		return nil, stale("%s", why)
 	}

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
@@ -14,23 +15,29 @@ import (
 
 // readState reads the profile's objects from the cache. When the cache
 // disagrees with the status (a change navius-tuner applied that the status
-// does not know, or a field another manager took over), the objects are read
-// again from the API server: a cache that has not yet seen navius-tuner's
-// own last write shows exactly that, and it must be neither recorded as an
-// Unknown decision nor reported as a conflict.
+// does not know, a recorded change that is not live, or a field another
+// manager took over), the objects are read again from the API server: a
+// cache that has not yet seen navius-tuner's own last write shows exactly
+// that, and it must be neither recorded as an Unknown decision, nor dropped
+// as unapplied, nor reported as a conflict.
 func (r *PerformanceProfileReconciler) readState(ctx context.Context, s *scope) error {
-	if err := r.checkClaim(ctx, s.profile); err != nil {
+	p := s.profile
+	if err := r.checkClaim(ctx, p); err != nil {
 		return err
 	}
-	cs, err := r.readCluster(ctx, r.client, s.profile, s.now)
+	cs, err := r.readCluster(ctx, r.client, p, s.now)
 	if err != nil {
 		return err
 	}
-	if len(cs.conflicts) > 0 || len(unrecordedDecisions(s.profile, cs, s.now)) > 0 {
+	if unapplied(p, cs) != nil || len(detectConflicts(p, cs)) > 0 || len(unrecordedDecisions(p, cs, s.now)) > 0 {
 		if cs, err = r.readLive(ctx, s); err != nil {
 			return err
 		}
 	}
+	if d := dropUnapplied(p, cs); d != nil {
+		ctrl.LoggerFrom(ctx).Info("Dropped a recorded change that was never applied", "family", d.Family, "changes", changesString(d.Changes))
+	}
+	cs.blockConflicts(p)
 	s.cluster = cs
 	return nil
 }

@@ -2,10 +2,13 @@ package controllers
 
 import (
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
@@ -21,10 +24,11 @@ func TestDecisionIsRecordedBeforeTheWrite(t *testing.T) {
 	h.create(poolProfile(h.ns, tuningv1alpha1.ModeAuto))
 	h.observer.set(starvedPool(), false)
 	var atApply []tuningv1alpha1.Decision
-	h.onApply = func() {
+	h.onApply = func() error {
 		p := &tuningv1alpha1.PerformanceProfile{}
 		g.Expect(env.Client.Get(h.ctx, h.key("orders"), p)).To(Succeed())
 		atApply = p.Status.History
+		return nil
 	}
 
 	_, p := h.period("orders")
@@ -66,6 +70,40 @@ func TestPendingRecordThatFailsItsLockWritesNothing(t *testing.T) {
 	g.Expect(p.Status.History).To(HaveLen(1))
 	g.Expect(p.Status.History[0].Diagnosis).NotTo(Equal(string(tuning.DiagnosisUnknown)))
 	g.Expect(p.Status.History[0].Changes[0].To).To(Equal(h.envValue(targetName, poolEnv)))
+}
+
+// A decision recorded before its write, whose write then failed and whose
+// record could not be taken out again, is dropped by the next reconcile,
+// which decides again instead of letting a change that never happened settle.
+func TestRecordWhoseWriteFailedIsDecidedAgain(t *testing.T) {
+	h := newHarness(t)
+	g := h.g
+	h.deployment(targetName, poolVar("10"))
+	h.create(poolProfile(h.ns, tuningv1alpha1.ModeAuto))
+	h.observer.set(starvedPool(), false)
+	h.onApply = func() error { return apierrors.NewServiceUnavailable("etcd leader changed") }
+	patches := 0
+	h.statusPatch = func() error {
+		if patches++; patches == 2 { // the patch that takes the record out again
+			return apierrors.NewServiceUnavailable("etcd leader changed")
+		}
+		return nil
+	}
+	h.clock.Step(30 * time.Second)
+	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key("orders")})
+	g.Expect(err).To(HaveOccurred())
+	p := &tuningv1alpha1.PerformanceProfile{}
+	g.Expect(env.Client.Get(h.ctx, h.key("orders"), p)).To(Succeed())
+	g.Expect(p.Status.History).To(HaveLen(1), "recorded, not applied")
+	g.Expect(h.envValue(targetName, poolEnv)).To(Equal("10"))
+
+	h.onApply, h.statusPatch = nil, nil
+	_, p = h.period("orders")
+	raised := h.envValue(targetName, poolEnv)
+	g.Expect(raised).NotTo(Equal("10"), "decided and applied again")
+	g.Expect(p.Status.History).To(HaveLen(1))
+	g.Expect(p.Status.History[0].Time.Time).To(Equal(h.clock.Now().Truncate(time.Second)))
+	g.Expect(p.Status.History[0].Changes).To(ConsistOf(tuningv1alpha1.Change{Knob: poolEnv, From: "10", To: raised}))
 }
 
 // scripted makes the decision engine return the given plans in turn; each

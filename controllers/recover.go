@@ -203,3 +203,54 @@ func appliedSince(own actuate.Ownership, t time.Time) bool {
 	}
 	return false
 }
+
+// unapplied is the newest decision of p's status when it is Pending and
+// navius-tuner never wrote it: every knob still holds the value before it,
+// and navius-tuner has not applied to its object since the decision was
+// made. That is a decision recorded before its write, whose write then
+// failed or never came (the operator stopped between the two, or taking the
+// record out again failed). nil when there is none.
+func unapplied(p *tuningv1alpha1.PerformanceProfile, cs *clusterState) *tuningv1alpha1.Decision {
+	n := len(p.Status.History)
+	if n == 0 || p.Status.History[n-1].Outcome != tuningv1alpha1.OutcomePending || len(p.Status.History[n-1].Changes) == 0 {
+		return nil
+	}
+	d := &p.Status.History[n-1]
+	for _, c := range d.Changes {
+		f, ok := cs.field(tuning.Knob(c.Knob))
+		if !ok || f.live == c.To || f.live != c.From || appliedSince(f.own, d.Time.Time) {
+			return nil
+		}
+	}
+	return d
+}
+
+// dropUnapplied takes the unapplied decision out of p's status: left in
+// place it would settle and be judged as if it had been applied. When it was
+// a rollback, the decision it judged is pending again, so the rollback is
+// decided anew. It returns the dropped decision, nil when there is none.
+func dropUnapplied(p *tuningv1alpha1.PerformanceProfile, cs *clusterState) *tuningv1alpha1.Decision {
+	u := unapplied(p, cs)
+	if u == nil {
+		return nil
+	}
+	d := *u
+	st := &p.Status
+	n := len(st.History)
+	st.History = st.History[:n-1]
+	st.LastAdjustment = nil
+	if n > 1 {
+		prev := &st.History[n-2]
+		if isUndo(d.Diagnosis) && (prev.Outcome == tuningv1alpha1.OutcomeRolledBack || prev.Outcome == tuningv1alpha1.OutcomeReverted) {
+			prev.Outcome, prev.Observed = tuningv1alpha1.OutcomePending, ""
+		}
+		last := *prev
+		st.LastAdjustment = &last
+	}
+	return &d
+}
+
+// isUndo: the decision restored the values of an earlier one.
+func isUndo(diagnosis string) bool {
+	return diagnosis == string(tuning.DiagnosisRegression) || diagnosis == string(tuning.DiagnosisNoImprovement)
+}

@@ -91,7 +91,7 @@ func failedRolloutPlan(p *tuningv1alpha1.PerformanceProfile, cs *clusterState, f
 // restoreChanges are the changes that undo the pending decision when the
 // rollout in progress is navius-tuner's own; nil otherwise.
 func restoreChanges(pd *tuningv1alpha1.Decision, cs *clusterState) []tuning.Change {
-	if pd == nil || !pd.Rollout || pd.Diagnosis == string(tuning.DiagnosisRegression) || pd.Diagnosis == string(tuning.DiagnosisNoImprovement) {
+	if pd == nil || !pd.Rollout || isUndo(pd.Diagnosis) {
 		return nil // not an env change, or itself a rollback: never undo an undo
 	}
 	var out []tuning.Change

@@ -92,7 +92,7 @@ func parseKnob(v string, seconds bool) (int64, bool) {
 }
 
 // readCluster reads the target, the HPA and the Redis workload through rd
-// into tuning.State.
+// into tuning.State (without the conflicts: see blockConflicts).
 func (r *PerformanceProfileReconciler) readCluster(ctx context.Context, rd client.Reader, p *tuningv1alpha1.PerformanceProfile, now time.Time) (*clusterState, error) {
 	cs := &clusterState{state: tuning.State{Values: tuning.Values{}, Blocked: map[tuning.Knob]string{}}}
 	if err := r.readTarget(ctx, rd, p, cs); err != nil {
@@ -105,11 +105,16 @@ func (r *PerformanceProfileReconciler) readCluster(ctx context.Context, rd clien
 		return nil, err
 	}
 	cs.state.PodsWarmSince = podsWarmSince(cs.target, now)
+	return cs, nil
+}
+
+// blockConflicts finds the knobs another manager took over (against p's
+// history) and blocks them.
+func (cs *clusterState) blockConflicts(p *tuningv1alpha1.PerformanceProfile) {
 	cs.conflicts = detectConflicts(p, cs)
 	for _, c := range cs.conflicts {
 		cs.state.Blocked[tuning.Knob(c.Knob)] = c.String()
 	}
-	return cs, nil
 }
 
 func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client.Reader, p *tuningv1alpha1.PerformanceProfile, cs *clusterState) error {

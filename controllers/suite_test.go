@@ -116,8 +116,9 @@ type harness struct {
 	// statusPatch, when set, is called before each status patch of the
 	// profile; an error it returns is the patch's answer.
 	statusPatch func() error
-	// onApply, when set, is called before each server-side apply.
-	onApply func()
+	// onApply, when set, is called before each server-side apply; an
+	// error it returns is the apply's answer.
+	onApply func() error
 }
 
 var nsCounter atomic.Int64
@@ -154,7 +155,9 @@ func newHarness(t *testing.T) *harness {
 		},
 		Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
 			if h.onApply != nil {
-				h.onApply()
+				if err := h.onApply(); err != nil {
+					return err
+				}
 			}
 			h.workloadWrites.Add(1)
 			return c.Apply(ctx, obj, opts...)

@@ -185,9 +185,9 @@ func TestAPIFaultsBoundedRetriesNoHotLoopNoDoubleApply(t *testing.T) {
 	ns, p := fastProfile(t)
 
 	// The first two applies are refused (409, then 503), and so are the
-	// first three status patches: the last of them follows the successful
-	// apply, so the change is in the cluster but not in the status. After
-	// that, 5 % of all writes are refused.
+	// first three status patches (the change is recorded before it is
+	// applied, so a refused record stops the apply). After that, 5 % of all
+	// writes are refused.
 	var mu sync.Mutex
 	rnd := rand.New(rand.NewPCG(1, 2))
 	seen := map[string]int{}
@@ -220,7 +220,7 @@ func TestAPIFaultsBoundedRetriesNoHotLoopNoDoubleApply(t *testing.T) {
 	span, n := time.Since(start), tm.reconciles()-startCount
 	h := getProfile(t, ns).Status.History
 	g.Expect(h).To(HaveLen(1), "nothing applied twice")
-	g.Expect(h[0].Reason).To(Equal(controllers.ReasonUnrecorded), "the unrecorded apply was found, not repeated")
+	g.Expect(h[0].Reason).NotTo(Equal(controllers.ReasonUnrecorded), "recorded before it was applied: no change to recover")
 	g.Expect(poolValue(t, ns)).To(Equal(h[0].Changes[0].To))
 	g.Expect(tm.writes.workload.Load()).To(Equal(int64(1)), "one write to the Deployment in all")
 	mu.Lock()

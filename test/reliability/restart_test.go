@@ -13,6 +13,7 @@ import (
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/controllers"
+	"github.com/navius-dev/navius-tuner/internal/actuate"
 )
 
 // restart replaces the reconciler by a fresh one (new client, new
@@ -24,14 +25,17 @@ func (h *blindHarness) restart() {
 	h.writes, h.r = fresh.writes, fresh.r
 }
 
-// statusPatchFailsOnce makes the next status patch fail (the API server is
-// unavailable), as if the operator died between its writes and its status
-// patch. (A conflict is not a crash: the reconciler retries it at once with
-// the newer profile.)
-func statusPatchFailsOnce(w *writes) {
-	used := false
+// statusPatchFailsAfterWrite makes the first status patch after a write to
+// the workload fail (the API server is unavailable), as if the operator
+// died between its writes and its final status patch. (A conflict is not a
+// crash: the reconciler retries it at once with the newer profile.)
+func statusPatchFailsAfterWrite(w *writes) {
+	wrote, used := false, false
 	w.setFault(func(kind string, _ any) error {
-		if kind != "status" || used {
+		if kind == "apply" {
+			wrote = true
+		}
+		if kind != "status" || !wrote || used {
 			return nil
 		}
 		used = true
@@ -39,21 +43,23 @@ func statusPatchFailsOnce(w *writes) {
 	})
 }
 
-// crashingPeriod is a period whose status patch fails after the writes.
+// crashingPeriod is a period whose final status patch fails after the writes.
 func (h *blindHarness) crashingPeriod() {
 	h.t.Helper()
-	statusPatchFailsOnce(h.writes)
+	statusPatchFailsAfterWrite(h.writes)
 	h.clock.Step(interval)
 	_, err := h.r.Reconcile(ctrl.LoggerInto(context.Background(), ctrl.Log),
 		ctrl.Request{NamespacedName: types.NamespacedName{Namespace: h.ns, Name: profile}})
 	NewWithT(h.t).Expect(err).To(HaveOccurred(), "the status patch was refused")
 }
 
-// TestRestartAfterApplyBeforeStatus: the operator applies a change and dies
-// before recording it. The fresh operator finds the change in the cluster
-// (navius-tuner owns the field, its value is not the one the status knew),
-// records it as pending instead of changing again, waits the settle time,
-// and rolls it back when it made things worse.
+// TestRestartAfterApplyBeforeStatus: a change was applied as navius-tuner
+// and never recorded (an operator version that wrote before recording died
+// between the two; the reconciler now records first). The fresh operator
+// finds the change in the cluster (navius-tuner owns the field, its value
+// is not the one the status knew), records it as pending instead of
+// changing again, waits the settle time, and rolls it back when it made
+// things worse.
 func TestRestartAfterApplyBeforeStatus(t *testing.T) {
 	g := NewWithT(t)
 	h2 := newBlindHarness(t)
@@ -64,10 +70,10 @@ func TestRestartAfterApplyBeforeStatus(t *testing.T) {
 	g.Expect(p.Status.Current.Env).To(HaveKeyWithValue(poolEnv, "10"))
 
 	h2.prom.set(healthy, starved)
-	h2.crashingPeriod()
-	raised := poolValue(t, h2.ns)
-	g.Expect(raised).NotTo(Equal("10"), "the change was applied")
-	g.Expect(getProfile(t, h2.ns).Status.History).To(BeEmpty(), "but not recorded")
+	const raised = "15"
+	g.Expect(actuate.Apply(context.Background(), env.Client, actuate.DeploymentEnv(h2.ns, targetName, "app", map[string]string{poolEnv: raised}))).To(Succeed())
+	h2.clock.Step(interval)
+	g.Expect(getProfile(t, h2.ns).Status.History).To(BeEmpty(), "not recorded")
 	changedAt := h2.clock.Now()
 
 	h2.restart()
@@ -103,9 +109,9 @@ func TestRestartAfterApplyBeforeStatus(t *testing.T) {
 }
 
 // TestRestartDuringRollback: the operator rolls a change back and dies
-// before recording it. The fresh operator neither applies the change again
-// nor loses the rollback: the history says RolledBack, the pool keeps the
-// old value, and the rolled-back move stays blocked.
+// before its final status patch. The fresh operator neither applies the
+// change again nor loses the rollback: the history says RolledBack, the pool
+// keeps the old value, and the rolled-back move stays blocked.
 func TestRestartDuringRollback(t *testing.T) {
 	g := NewWithT(t)
 	h := newBlindHarness(t)
@@ -129,11 +135,12 @@ func TestRestartDuringRollback(t *testing.T) {
 	}
 	g.Expect(h.writes.workload.Load()).To(BeZero(), "no repeated change")
 
-	// Settled, and worse: the rollback is applied, then the operator dies.
+	// Settled, and worse: the rollback is recorded and applied, then the
+	// operator dies before its final status patch.
 	h.prom.set(healthy, worse)
 	h.crashingPeriod()
 	g.Expect(poolValue(t, h.ns)).To(Equal("10"), "rolled back")
-	g.Expect(getProfile(t, h.ns).Status.History).To(HaveLen(1), "not recorded")
+	g.Expect(getProfile(t, h.ns).Status.History).To(HaveLen(2), "recorded before it was applied")
 
 	h.restart()
 	rolledOut(t, h.ns)
