@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -83,7 +84,13 @@ func blockedKnobs(st tuning.State) []tuning.Knob {
 // then name) keeps the target.
 func (r *PerformanceProfileReconciler) checkClaim(ctx context.Context, p *tuningv1alpha1.PerformanceProfile) error {
 	list := &tuningv1alpha1.PerformanceProfileList{}
-	if err := r.client.List(ctx, list, client.InNamespace(p.Namespace), client.MatchingFields{indexTarget: p.Spec.TargetRef.Name}); err != nil {
+	err := r.client.List(ctx, list, client.InNamespace(p.Namespace), client.MatchingFields{indexTarget: p.Spec.TargetRef.Name})
+	if apierrors.IsBadRequest(err) {
+		// A client without the manager's cache: the API server has no
+		// such field selector, so the namespace's profiles are filtered here.
+		err = r.client.List(ctx, list, client.InNamespace(p.Namespace))
+	}
+	if err != nil {
 		return fmt.Errorf("listing the profiles of Deployment %s: %w", p.Spec.TargetRef.Name, err)
 	}
 	for i := range list.Items {

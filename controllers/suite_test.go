@@ -144,7 +144,6 @@ func newHarness(t *testing.T) *harness {
 			}
 			return c.Get(ctx, key, obj, opts...)
 		},
-		List: listWithTargetIndex,
 		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
 			if h.statusPatch != nil {
 				if err := h.statusPatch(); err != nil {
@@ -301,31 +300,6 @@ func hasEvent(evs []string, parts ...string) bool {
 		}
 	}
 	return false
-}
-
-// listWithTargetIndex answers a List of profiles by the target field index
-// as the manager's cache does: the API server has no such field selector.
-func listWithTargetIndex(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
-	lo := (&client.ListOptions{}).ApplyOptions(opts)
-	pl, ok := list.(*tuningv1alpha1.PerformanceProfileList)
-	if !ok || lo.FieldSelector == nil {
-		return c.List(ctx, list, opts...)
-	}
-	target, found := lo.FieldSelector.RequiresExactMatch(indexTarget)
-	if !found {
-		return c.List(ctx, list, opts...)
-	}
-	all := &tuningv1alpha1.PerformanceProfileList{}
-	if err := c.List(ctx, all, client.InNamespace(lo.Namespace)); err != nil {
-		return err
-	}
-	pl.Items = nil
-	for _, p := range all.Items {
-		if p.Spec.TargetRef.Name == target {
-			pl.Items = append(pl.Items, p)
-		}
-	}
-	return nil
 }
 
 // raisedPool starts a profile in mode Auto on a Deployment whose pool (10)
