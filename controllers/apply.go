@@ -35,7 +35,9 @@ const (
 // workload is read again from the API server. A reconcile that started from
 // a stale copy of the profile or of the workload writes nothing and runs
 // again, and every write navius-tuner makes is in the history before it
-// happens (recoverUnrecorded only covers a crash between the two writes).
+// happens. A crash between the record and the write leaves a decision that
+// was never applied: the next reconcile drops it (dropUnapplied).
+// recoverUnrecorded remains for a write whose record was lost.
 func (r *PerformanceProfileReconciler) apply(ctx context.Context, s *scope) error {
 	p, plan := s.profile, s.plan
 	if s.settings.Mode != tuningv1alpha1.ModeAuto || s.paused {
