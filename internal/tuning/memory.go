@@ -18,6 +18,8 @@ import (
 const (
 	// RolloutMemory is how long the restart times are kept.
 	RolloutMemory = time.Hour
+	// rolloutWindow is the rollout budget's window: maxRolloutsPerHour restarts in it.
+	rolloutWindow = time.Hour
 	// MaxRememberedRollouts caps the restart times kept; maxRolloutsPerHour is at most 60.
 	MaxRememberedRollouts = 64
 	// MaxRememberedKnobs caps the knob entries: a profile declares at most 13 knobs.
@@ -165,7 +167,7 @@ func (d *decider) knobEntry(knob Knob) *tuningv1alpha1.KnobMemory {
 func rolloutsLastHour(m tuningv1alpha1.Memory, now time.Time) []time.Time {
 	var out []time.Time
 	for _, t := range m.Rollouts {
-		if !t.After(now) && now.Sub(t.Time) < time.Hour {
+		if !t.After(now) && now.Sub(t.Time) < rolloutWindow {
 			out = append(out, t.Time)
 		}
 	}
@@ -184,7 +186,7 @@ func (d *decider) rolloutBudget(extra int) (n int, until time.Time, spent bool) 
 		return n, time.Time{}, false
 	}
 	// The next may start once all but maxRolloutsPerHour−1 of them are an hour old.
-	return n, ts[n-d.s.MaxRolloutsPerHour].Add(time.Hour), true
+	return n, ts[n-d.s.MaxRolloutsPerHour].Add(rolloutWindow), true
 }
 
 // backOffWait is how long a direction waits after level undone moves in a row.
@@ -251,4 +253,41 @@ func (d *decider) backOff(c Change) (Change, string) {
 			c.Knob, c.From, b.Bound, loadShift*100)
 	}
 	return c, ""
+}
+
+// Horizon is how far back one rule looks and where the status keeps what it
+// reads. Horizons lists every rule that looks back; a test checks each
+// against what the status keeps, so a rule cannot outgrow its memory.
+type Horizon struct {
+	Rule string
+	// History is true when the rule reads status.history (which keeps the
+	// newest decisions only); false when it reads status.memory.
+	History bool
+	// Back is how far back the rule looks under the settings.
+	Back func(Settings) time.Duration
+	// Kept is how long status.memory keeps what the rule reads; 0 means
+	// until it is replaced (a single time or value per knob).
+	Kept time.Duration
+}
+
+// maxCacheFill is the longest a verdict on a cache change waits for the caches to fill.
+func maxCacheFill(s Settings) time.Duration { return maxCacheFillSettles * s.SettleTime }
+
+// Horizons are the rules that look back, with their horizons.
+func Horizons() []Horizon {
+	return []Horizon{
+		{Rule: "settling (the newest decision)", History: true,
+			Back: func(s Settings) time.Duration { return s.SettleFor }},
+		{Rule: "verdict on the pending decision", History: true,
+			Back: func(s Settings) time.Duration { return s.SettleFor + maxCacheFill(s) }},
+		{Rule: "savings wait after the last change", History: true,
+			Back: func(s Settings) time.Duration { return s.SustainFor }},
+		{Rule: "rollout budget (restarts, rollbacks included)", Kept: RolloutMemory,
+			Back: func(Settings) time.Duration { return rolloutWindow }},
+		{Rule: "pacing of env savings", Back: func(Settings) time.Duration { return envSavingEvery }},
+		{Rule: "back-off of undone moves", Back: func(s Settings) time.Duration { return s.BackOff << maxBackOffDoublings }},
+		{Rule: "learned bound of undone moves (until new evidence)", Back: func(Settings) time.Duration { return 1<<63 - 1 }},
+		{Rule: "return to the floor or window (raisedFloor, restoreWindow)", Back: func(Settings) time.Duration { return 1<<63 - 1 }},
+		{Rule: "conflict memory (value last applied)", Back: func(Settings) time.Duration { return 1<<63 - 1 }},
+	}
 }
