@@ -270,6 +270,7 @@ func TestScenarioHarmfulRaiseIsNotRetriedInACycle(t *testing.T) {
 			raises = append(raises, fmt.Sprintf("%s %d->%d", clock(s.at), c.From, c.To))
 		}
 	}
+	t.Logf("attempts: %v", raises)
 	if len(raises) == 0 || len(raises) > 2 {
 		t.Fatalf("want 1 or 2 attempts in 6 h, got %d: %v", len(raises), raises)
 	}

@@ -273,6 +273,8 @@ func TestPerformanceProfileValidation(t *testing.T) {
 			"spec.cache.redis.replicas", "min must be less than or equal to max"},
 		{"redis replicas above 100", []edit{set("spec.cache.redis.replicas.max", `101`)},
 			"spec.cache.redis.replicas.max", "should be less than or equal to 100"},
+		{"redis replicas min of zero", []edit{set("spec.cache.redis.replicas.min", `0`)},
+			"spec.cache.redis.replicas.min", "redis replicas min must be at least 1: at 0 replicas there is no Redis CPU to measure"},
 
 		// Autoscaling
 		{"both hpaRef and managed", []edit{set("spec.autoscaling.managed", `{}`)},
