@@ -11,11 +11,11 @@ import (
 
 // decider carries one call of Decide.
 type decider struct {
-	in   Input
-	s    Settings
-	v    view
-	ks   knobSet
-	slo  sloReport
+	in  Input
+	s   Settings
+	v   view
+	ks  knobSet
+	slo sloReport
 	// mem is status.memory (rebuilt from the history when the status has none).
 	mem  tuningv1alpha1.Memory
 	plan Plan
