@@ -728,7 +728,8 @@ type BackOff struct {
 	// +kubebuilder:validation:Maximum=64
 	Level int32 `json:"level"`
 
-	// since is when the last move in this direction was judged and undone.
+	// since is when the last undone move in this direction was made; the
+	// back-off counts from it.
 	// +required
 	Since metav1.Time `json:"since"`
 
