@@ -218,7 +218,7 @@ type proposal struct {
 }
 
 // adopt checks a proposal against the guardrails shared by every rule (blocked
-// knobs, cool-off, bounds, rollout budget) and makes it the plan. It returns
+// knobs, back-off, bounds, rollout budget) and makes it the plan. It returns
 // why it cannot be adopted ("" when it was).
 func (d *decider) adopt(p proposal) string {
 	var keep []Change

@@ -190,7 +190,7 @@ func TestScenarioRegressionIsRolledBack(t *testing.T) {
 		t.Fatalf("pool ended at %d, want 10", got)
 	}
 	if len(w.history) != 2 {
-		t.Fatalf("the same move was repeated within the cool-off: %+v", w.history[2:])
+		t.Fatalf("the same move was repeated within the back-off: %+v", w.history[2:])
 	}
 }
 
