@@ -47,9 +47,6 @@ func (r *PerformanceProfileReconciler) apply(ctx context.Context, s *scope) erro
 		return nil // missing SLO data means hold (the plan holds too)
 	}
 	s.recommended = nil
-	if err := r.ensureManagedHPA(ctx, s); err != nil {
-		return err
-	}
 	writes, err := r.writes(p, s.cluster, plan.Changes)
 	if err != nil {
 		return err
@@ -101,6 +98,9 @@ func (r *PerformanceProfileReconciler) apply(ctx context.Context, s *scope) erro
 		r.event(p, !rollback, reason, "Judge", fmt.Sprintf("The %s change of %s was %s: %s", d.Family, d.Time.UTC().Format("15:04:05"), j.Outcome, j.Observed))
 	}
 	if d := recorded; d != nil {
+		if cs := s.cluster; cs.hpaManaged && cs.hpa == nil && plan.Family == tuning.FamilyAutoscaling {
+			r.event(p, true, EventHPACreated, "Create", fmt.Sprintf("Created HorizontalPodAutoscaler %s for Deployment %s: %s", cs.hpaName, cs.target.Name, changesString(d.Changes)))
+		}
 		counter.WithLabelValues(family, resultApplied).Inc()
 		if !rollback {
 			r.event(p, true, EventAdjusted, "Tune", fmt.Sprintf("%s: %s (%s)", d.Diagnosis, changesString(d.Changes), plan.Reason))
@@ -192,7 +192,7 @@ func (r *PerformanceProfileReconciler) writes(p *tuningv1alpha1.PerformanceProfi
 			out = append(out, w)
 		}
 	}
-	if hpaChanged && cs.hpa != nil {
+	if hpaChanged && (cs.hpa != nil || cs.hpaManaged) {
 		w, err := hpaWrite(p, cs, hpa)
 		if err != nil || w == nil {
 			return out, err
@@ -229,6 +229,9 @@ func envWrite(p *tuningv1alpha1.PerformanceProfile, cs *clusterState, changed ma
 // hpaWrite applies the changed HPA fields: the whole HPA when navius-tuner
 // manages it, otherwise the changed fields plus those navius-tuner owns.
 func hpaWrite(p *tuningv1alpha1.PerformanceProfile, cs *clusterState, changed actuate.HPASettings) (runtime.ApplyConfiguration, error) {
+	if cs.hpa == nil { // the engine's plan creates the managed HPA
+		return actuate.ManagedHPA(p, cs.hpaName, cs.target, changed)
+	}
 	live := actuate.SettingsOf(cs.hpa)
 	if cs.hpaManaged {
 		want := overlay(live, changed)
@@ -248,54 +251,6 @@ func hpaWrite(p *tuningv1alpha1.PerformanceProfile, cs *clusterState, changed ac
 		return nil, nil
 	}
 	return actuate.HPAFields(cs.hpa, want)
-}
-
-// ensureManagedHPA creates the HPA navius-tuner manages when it is missing.
-func (r *PerformanceProfileReconciler) ensureManagedHPA(ctx context.Context, s *scope) error {
-	p, cs := s.profile, s.cluster
-	if !cs.hpaManaged || cs.hpa != nil {
-		return nil
-	}
-	w, err := actuate.ManagedHPA(p, cs.hpaName, cs.target, initialHPA(p.Spec.Autoscaling, cs.target.Spec.Replicas))
-	if err != nil {
-		return err
-	}
-	if err := actuate.Apply(ctx, r.client, w); err != nil {
-		return fmt.Errorf("creating HorizontalPodAutoscaler %s: %w", cs.hpaName, err)
-	}
-	r.event(p, true, EventHPACreated, "Create", fmt.Sprintf("Created HorizontalPodAutoscaler %s for Deployment %s", cs.hpaName, cs.target.Name))
-	return nil
-}
-
-// initialHPA are the settings of a new managed HPA: the lower bounds for the
-// replica counts (at least the current replicas within them), the Kubernetes
-// defaults (80 % CPU, 300 s scale-down window) within their bounds.
-func initialHPA(a *tuningv1alpha1.Autoscaling, replicas *int32) actuate.HPASettings {
-	clamp := func(v int32, rg *tuningv1alpha1.Int32Range) int32 {
-		if rg == nil {
-			return v
-		}
-		return min(max(v, rg.Min), rg.Max)
-	}
-	cur := int32(1)
-	if replicas != nil {
-		cur = max(*replicas, 1)
-	}
-	minR := clamp(1, a.MinReplicas)
-	if a.MinReplicas != nil {
-		minR = a.MinReplicas.Min
-	}
-	maxR := clamp(max(cur, minR), a.MaxReplicas)
-	maxR = max(maxR, minR)
-	cpu := clamp(80, a.TargetCPUUtilization)
-	s := actuate.HPASettings{MinReplicas: &minR, MaxReplicas: &maxR, TargetCPUUtilization: &cpu}
-	if b := a.Behavior; b != nil {
-		w := int32(300)
-		lo, hi := int32(b.ScaleDownStabilizationWindow.Min.Seconds()), int32(b.ScaleDownStabilizationWindow.Max.Seconds())
-		w = min(max(w, lo), hi)
-		s.ScaleDownWindowSeconds = &w
-	}
-	return s
 }
 
 var hpaKnobs = []tuning.Knob{tuning.KnobHPAMinReplicas, tuning.KnobHPAMaxReplicas, tuning.KnobHPATargetCPU, tuning.KnobHPAScaleDownWindowS}

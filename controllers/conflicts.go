@@ -75,7 +75,7 @@ func (cs *clusterState) field(k tuning.Knob) (knobField, bool) {
 // manager's last write, to say the other manager now ignores the field.
 func detectConflicts(p *tuningv1alpha1.PerformanceProfile, cs *clusterState) []status.Conflict {
 	ack, _ := time.Parse(time.RFC3339, p.Annotations[tuningv1alpha1.ReconcileRequestedAnnotation])
-	applied := status.LastApplied(p.Status.History)
+	applied := status.LastApplied(p.Status)
 	knobs := make([]string, 0, len(applied))
 	for k := range applied {
 		knobs = append(knobs, k)

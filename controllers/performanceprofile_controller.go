@@ -330,6 +330,7 @@ func (r *PerformanceProfileReconciler) facts(s *scope) status.Facts {
 	}
 	if s.plan != nil {
 		f.Evaluated, f.SLOKnown, f.SLOMet = true, s.plan.SLOKnown, s.plan.SLOMet
+		f.BudgetExceeded, f.RolloutBudgetSpent = s.plan.BudgetExceeded, s.plan.RolloutBudgetSpent
 		if !s.plan.SLOMet {
 			f.SLOMessage = s.plan.Reason
 		}
@@ -415,6 +416,8 @@ func (r *PerformanceProfileReconciler) decide(ctx context.Context, s *scope) err
 		Observation: s.obs,
 		State:       s.cluster.state,
 		History:     p.Status.History,
+		Memory:      p.Status.Memory,
+		Generation:  p.Generation,
 		Now:         s.now,
 		SLOMetSince: sloMetSince(p),
 	})

@@ -62,7 +62,7 @@ func reverts(changes, prev []tuningv1alpha1.Change) bool {
 // status held before it, and a regression rolls it back to the known value.
 func unrecordedDecisions(p *tuningv1alpha1.PerformanceProfile, cs *clusterState, now time.Time) []tuningv1alpha1.Decision {
 	known := knownValues(p.Status.Current)
-	for k, v := range status.LastApplied(p.Status.History) {
+	for k, v := range status.LastApplied(p.Status) {
 		known[k] = v
 	}
 	byFamily := map[string][]tuningv1alpha1.Change{}

@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
@@ -173,7 +172,7 @@ func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client
 	cs.delivery = progressiveDelivery(d, primary)
 	st.Replicas = d.Status.ReadyReplicas
 	st.CPULimitMillis = cpuMillis(cs.container)
-	st.MaxSurge = maxSurge(d)
+	st.Strategy = strategy(d)
 	return nil
 }
 
@@ -225,24 +224,18 @@ func cpuMillis(c *corev1.Container) int64 {
 	return 0
 }
 
-// maxSurge resolves the rolling update's surge in pods (default 25 %, rounded up).
-func maxSurge(d *appsv1.Deployment) int32 {
+// strategy is the Deployment's update strategy as its spec gives it: the
+// engine resolves the surge and the unavailable pods at the replica count it
+// checks the connection budget for (maxReplicas), not at today's count.
+func strategy(d *appsv1.Deployment) tuning.RolloutStrategy {
 	if d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
-		return 0
+		return tuning.RolloutStrategy{Recreate: true}
 	}
-	surge := intstr.FromString("25%")
-	if ru := d.Spec.Strategy.RollingUpdate; ru != nil && ru.MaxSurge != nil {
-		surge = *ru.MaxSurge
+	var st tuning.RolloutStrategy
+	if ru := d.Spec.Strategy.RollingUpdate; ru != nil {
+		st.MaxSurge, st.MaxUnavailable = ru.MaxSurge, ru.MaxUnavailable
 	}
-	replicas := 1
-	if d.Spec.Replicas != nil {
-		replicas = int(*d.Spec.Replicas)
-	}
-	n, err := intstr.GetScaledValueFromIntOrPercent(&surge, replicas, true)
-	if err != nil {
-		return 0
-	}
-	return int32(n)
+	return st
 }
 
 // hpaName is the HPA the profile tunes: hpaRef, or the managed one (named after the target by default).

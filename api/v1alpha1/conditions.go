@@ -24,6 +24,11 @@ const (
 	ConditionProgressing = "Progressing"
 	// ConditionStalled is True when only a person can unblock the profile.
 	ConditionStalled = "Stalled"
+	// ConditionConnectionBudget is False when the pods can hold more database
+	// connections at the worst moment of a rollout than the budget allows.
+	ConditionConnectionBudget = "ConnectionBudget"
+	// ConditionRolloutBudget is False while maxRolloutsPerHour is spent and env changes wait.
+	ConditionRolloutBudget = "RolloutBudget"
 )
 
 // Condition reasons. docs/api.md lists which condition uses which.
@@ -74,4 +79,14 @@ const (
 	ReasonHPAOwnedByKEDA = "HPAOwnedByKEDA"
 	// ReasonRolloutFailed: the target's rollout exceeded its progress deadline.
 	ReasonRolloutFailed = "RolloutFailed"
+	// ReasonWithinBudget: the connections the pods can hold at the worst moment fit the database budget.
+	ReasonWithinBudget = "WithinBudget"
+	// ReasonBudgetExceeded: the pool and HPA maxReplicas (set by someone
+	// else) exceed the database budget; navius-tuner raises neither.
+	ReasonBudgetExceeded = "BudgetExceeded"
+	// ReasonRolloutsAvailable: an env change may restart the pods now.
+	ReasonRolloutsAvailable = "RolloutsAvailable"
+	// ReasonRolloutBudgetSpent: maxRolloutsPerHour restarts (rollbacks
+	// included) happened in the last hour; env changes wait.
+	ReasonRolloutBudgetSpent = "RolloutBudgetSpent"
 )

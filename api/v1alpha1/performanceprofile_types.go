@@ -480,9 +480,12 @@ type RedisReplicas struct {
 	// +required
 	TargetRef WorkloadRef `json:"targetRef"`
 
-	// min is the fewest replicas navius-tuner may set; at least 0.
+	// min is the fewest replicas navius-tuner may set; at least 1. At 0
+	// replicas there is no Redis CPU to measure, so nothing would ever say
+	// when to scale Redis up again.
 	// +required
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:XValidation:rule="self >= 1",message="redis replicas min must be at least 1: at 0 replicas there is no Redis CPU to measure, so navius-tuner could never tell when to scale Redis up again"
 	Min int32 `json:"min"`
 
 	// max is the most replicas navius-tuner may set; at least min, at most 100.
@@ -652,6 +655,100 @@ type PerformanceProfileStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=10
 	History []Decision `json:"history,omitempty"`
+
+	// memory is what the decision rules remember beyond the last 10
+	// decisions: the restarts of the last hour, the last saving that
+	// restarted the pods, and per knob the last change and the back-off of
+	// moves that were undone. Each rule looks back at most as far as this
+	// keeps (docs/how-it-decides.md lists the horizons).
+	// +optional
+	Memory *Memory `json:"memory,omitempty"`
+}
+
+// Memory is what the decision rules remember for as long as they look back.
+// Its size is bounded: at most 64 restart times and one entry per knob.
+type Memory struct {
+	// rollouts are the times navius-tuner restarted the pods (every env
+	// change, rollbacks included) within the last hour, oldest first; at most 64.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	Rollouts []metav1.Time `json:"rollouts,omitempty"`
+
+	// lastEnvSaving is when navius-tuner last made a saving that restarted the pods.
+	// +optional
+	LastEnvSaving *metav1.Time `json:"lastEnvSaving,omitempty"`
+
+	// knobs hold what is remembered per knob.
+	// +optional
+	// +listType=map
+	// +listMapKey=knob
+	// +kubebuilder:validation:MaxItems=16
+	Knobs []KnobMemory `json:"knobs,omitempty"`
+}
+
+// KnobMemory is what is remembered about one knob.
+type KnobMemory struct {
+	// knob is the knob's name, as in a Change.
+	// +required
+	// +kubebuilder:validation:MaxLength=128
+	Knob string `json:"knob"`
+
+	// lastApplied is the value navius-tuner last applied to the knob.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	LastApplied string `json:"lastApplied,omitempty"`
+
+	// lastChange is when navius-tuner last changed the knob.
+	// +optional
+	LastChange *metav1.Time `json:"lastChange,omitempty"`
+
+	// returnTo is the value the knob goes back to once what moved it has
+	// passed: hpa.minReplicas before a raise for a breached SLO (when the
+	// load drops), the HPA's scale-down window before a back-down (when the
+	// load has settled). Set while that move is the knob's newest change and
+	// was not undone.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	ReturnTo string `json:"returnTo,omitempty"`
+
+	// up is the back-off of raises of the knob that were undone.
+	// +optional
+	Up *BackOff `json:"up,omitempty"`
+
+	// down is the back-off of reductions of the knob that were undone.
+	// +optional
+	Down *BackOff `json:"down,omitempty"`
+}
+
+// BackOff remembers the moves of a knob in one direction that were undone.
+type BackOff struct {
+	// level counts the moves in this direction that were undone in a row;
+	// the wait before the next doubles with each. A move that is kept resets it.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=64
+	Level int32 `json:"level"`
+
+	// since is when the last undone move in this direction was made; the
+	// back-off counts from it.
+	// +required
+	Since metav1.Time `json:"since"`
+
+	// bound is the value at which the last undone move in this direction
+	// regressed. navius-tuner does not move the knob to it or past it again
+	// without new evidence: a load change of more than 30 % since the move,
+	// or a change of the spec.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	Bound string `json:"bound,omitempty"`
+
+	// load is the throughput, in requests per second, when the undone move was made.
+	// +optional
+	Load *int64 `json:"load,omitempty"`
+
+	// generation is the spec's generation when the move was undone.
+	// +optional
+	Generation int64 `json:"generation,omitempty"`
 }
 
 // SLIs are service level indicators as observed. Durations are latencies;

@@ -371,7 +371,7 @@ func (r *runner) control(now float64) {
 	truth := r.m.Window(settings.Window.Seconds())
 	start := time.Now()
 	plan := tuning.Decide(tuning.Input{Spec: sc.Profile, Observation: obs, State: state,
-		History: r.st.History, Now: at, SLOMetSince: r.since})
+		History: r.st.History, Memory: r.st.Memory, Now: at, SLOMetSince: r.since})
 	step := Step{T: now, Reason: plan.Reason, Diagnosis: string(plan.Diagnosis), Holds: plan.Holds,
 		DecideNS: float64(time.Since(start).Nanoseconds()),
 		TrueQ:    truth.Quantile(sc.SLO.Percentile), TrueQMinute: r.m.Window(60).Quantile(sc.SLO.Percentile),
@@ -540,7 +540,7 @@ func (r *runner) state(now float64) tuning.State {
 		}
 	}
 	st.CPULimitMillis = r.d.cpuLm
-	st.MaxSurge = r.d.maxSurge()
+	st.Strategy = tuning.RolloutStrategy{} // the simulated Deployment rolls out as Kubernetes' default: 25 % surge and unavailable
 	if r.hpa != nil {
 		st.HasHPA = true
 		st.Values[tuning.KnobHPAMinReplicas] = int64(r.hpa.Min)

@@ -76,6 +76,12 @@ type Facts struct {
 	// navius-tuner (such as a canary controller on the target); Ready's
 	// message carries them while it is True.
 	Notes []string
+	// BudgetExceeded says how far the pool and maxReplicas exceed the
+	// database's connection budget (tuning.Plan.BudgetExceeded); "" when they fit.
+	BudgetExceeded string
+	// RolloutBudgetSpent says that maxRolloutsPerHour is spent and until when
+	// env changes wait (tuning.Plan.RolloutBudgetSpent); "" when one may start.
+	RolloutBudgetSpent string
 }
 
 func set(conds *[]metav1.Condition, f Facts, typ string, st metav1.ConditionStatus, reason, msg string) {
@@ -94,7 +100,42 @@ func SetAll(conds *[]metav1.Condition, f Facts) {
 	SetSLOMet(conds, f)
 	SetProgressing(conds, f)
 	SetStalled(conds, f)
+	SetConnectionBudget(conds, f)
+	SetRolloutBudget(conds, f)
 	SetReady(conds, f)
+}
+
+// SetConnectionBudget is False, with reason BudgetExceeded, when the pool
+// and HPA maxReplicas that someone else set let the pods hold more database
+// connections at the worst moment of a rollout than the budget allows. It
+// is left as it was when no plan was made.
+func SetConnectionBudget(conds *[]metav1.Condition, f Facts) {
+	switch {
+	case !f.Evaluated:
+		return
+	case f.BudgetExceeded != "":
+		set(conds, f, tuningv1alpha1.ConditionConnectionBudget, metav1.ConditionFalse, tuningv1alpha1.ReasonBudgetExceeded,
+			f.BudgetExceeded+". Lower HPA maxReplicas or the pool max, or raise database.maxConnections if the database allows more")
+	default:
+		set(conds, f, tuningv1alpha1.ConditionConnectionBudget, metav1.ConditionTrue, tuningv1alpha1.ReasonWithinBudget,
+			"The connections the pods can hold at the worst moment of a rollout fit the database budget (or no budget is declared)")
+	}
+}
+
+// SetRolloutBudget is False, with reason RolloutBudgetSpent, while
+// maxRolloutsPerHour restarts (rollbacks included) happened in the last hour
+// and env changes wait. It is left as it was when no plan was made.
+func SetRolloutBudget(conds *[]metav1.Condition, f Facts) {
+	switch {
+	case !f.Evaluated:
+		return
+	case f.RolloutBudgetSpent != "":
+		set(conds, f, tuningv1alpha1.ConditionRolloutBudget, metav1.ConditionFalse, tuningv1alpha1.ReasonRolloutBudgetSpent,
+			"Holding env changes: "+f.RolloutBudgetSpent)
+	default:
+		set(conds, f, tuningv1alpha1.ConditionRolloutBudget, metav1.ConditionTrue, tuningv1alpha1.ReasonRolloutsAvailable,
+			"An env change may restart the pods")
+	}
 }
 
 // SetMetricsAvailable is True when every SLO signal was read.
@@ -225,6 +266,9 @@ func Healthy(c metav1.Condition) bool {
 	}
 	if c.Reason == tuningv1alpha1.ReasonFamiliesHeld {
 		return false // knobs hold until their signals come back
+	}
+	if c.Type == tuningv1alpha1.ConditionRolloutBudget {
+		return true // the guardrail doing its job, not a fault
 	}
 	return c.Status != metav1.ConditionFalse
 }

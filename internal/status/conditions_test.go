@@ -38,6 +38,14 @@ func TestSetters(t *testing.T) {
 		{"ready false without SLO signals", func(f *Facts) { f.SLOMissing = []string{"latencyP99: EndpointDown"} },
 			SetReady, v1.ConditionReady, metav1.ConditionFalse, v1.ReasonMetricsUnavailable, ""},
 		{"ready when paused", func(f *Facts) { f.Paused = true }, SetReady, v1.ConditionReady, metav1.ConditionTrue, v1.ReasonPaused, ""},
+		{"connection budget within", func(*Facts) {}, SetConnectionBudget, v1.ConditionConnectionBudget, metav1.ConditionTrue, v1.ReasonWithinBudget, ""},
+		{"connection budget exceeded names the overshoot", func(f *Facts) {
+			f.BudgetExceeded = "connection budget: a rollout at 20 pods peaks at 25 running + 10 terminating pods × 10 = 350 of 300: 50 connections over the budget"
+		}, SetConnectionBudget, v1.ConditionConnectionBudget, metav1.ConditionFalse, v1.ReasonBudgetExceeded, "50 connections over"},
+		{"rollout budget available", func(*Facts) {}, SetRolloutBudget, v1.ConditionRolloutBudget, metav1.ConditionTrue, v1.ReasonRolloutsAvailable, ""},
+		{"rollout budget spent says until when", func(f *Facts) {
+			f.RolloutBudgetSpent = "3 of 2 restarts in the last hour (rollbacks count): env changes wait until 12:40:00"
+		}, SetRolloutBudget, v1.ConditionRolloutBudget, metav1.ConditionFalse, v1.ReasonRolloutBudgetSpent, "until 12:40:00"},
 		{"ready in mode Off", func(f *Facts) { f.Mode = v1.ModeOff }, SetReady, v1.ConditionReady, metav1.ConditionTrue, v1.ReasonModeOff, ""},
 		{"ready in mode Recommend", func(f *Facts) { f.Mode = v1.ModeRecommend }, SetReady, v1.ConditionReady, metav1.ConditionTrue, v1.ReasonRecommending, ""},
 		{"ready carries a note", func(f *Facts) { f.Notes = []string{"Deployment orders-api is managed by Flagger"} },
@@ -97,7 +105,7 @@ func TestTransitionTimeMovesOnlyOnStatusChange(t *testing.T) {
 	var conds []metav1.Condition
 	f := base()
 	SetAll(&conds, f)
-	g.Expect(conds).To(HaveLen(5))
+	g.Expect(conds).To(HaveLen(7))
 	later := f
 	later.Now, later.Generation = now.Add(time.Minute), 4
 	SetAll(&conds, later)
@@ -126,11 +134,53 @@ func TestHistoryIsBoundedAndJudged(t *testing.T) {
 		Changes: []v1.Change{{Knob: "B", From: "1", To: "2"}}})
 	g.Expect(st.History).To(HaveLen(MaxHistory))
 	g.Expect(Pending(*st).Family).To(Equal("cache"))
-	g.Expect(LastApplied(st.History)).To(Equal(map[string]string{"A": "l", "B": "2"}))
+	g.Expect(LastApplied(*st)).To(Equal(map[string]string{"A": "l", "B": "2"}))
 
 	d := Judge(st, v1.OutcomeRolledBack, "p99 worse")
 	g.Expect(d).NotTo(BeNil())
 	g.Expect(st.LastAdjustment.Outcome).To(Equal(v1.OutcomeRolledBack))
 	g.Expect(Pending(*st)).To(BeNil())
 	g.Expect(Judge(st, v1.OutcomeKept, "")).To(BeNil())
+}
+
+// An overshoot is bad news (a Warning Event); a spent rollout budget is the
+// guardrail doing its job (a Normal Event).
+func TestBudgetConditionsEventKinds(t *testing.T) {
+	g := NewWithT(t)
+	var conds []metav1.Condition
+	SetAll(&conds, base())
+	f := base()
+	f.BudgetExceeded, f.RolloutBudgetSpent = "over by 10", "2 of 2 restarts"
+	prev := append([]metav1.Condition(nil), conds...)
+	SetAll(&conds, f)
+	healthy := map[string]bool{}
+	for _, c := range Transitions(prev, conds) {
+		healthy[c.Reason] = Healthy(c)
+	}
+	g.Expect(healthy).To(Equal(map[string]bool{v1.ReasonBudgetExceeded: false, v1.ReasonRolloutBudgetSpent: true}))
+}
+
+// status.history keeps 10 decisions, but what the rules need for longer
+// stays in status.memory: an env saving 3 h ago, the restarts of the last
+// hour, the value last applied to a knob changed once, long ago.
+func TestMemoryOutlivesTheHistory(t *testing.T) {
+	g := NewWithT(t)
+	st := &v1.PerformanceProfileStatus{}
+	at := func(m int) metav1.Time { return metav1.NewTime(now.Add(time.Duration(m) * time.Minute)) }
+	Record(st, v1.Decision{Time: at(0), Family: "pool", Diagnosis: "OverProvisioned", Rollout: true, Outcome: v1.OutcomePending,
+		Changes: []v1.Change{{Knob: "POOL", From: "20", To: "14"}}})
+	Judge(st, v1.OutcomeKept, "")
+	for i := range 20 {
+		Record(st, v1.Decision{Time: at(60 + 6*i), Family: "autoscaling", Outcome: v1.OutcomeKept,
+			Changes: []v1.Change{{Knob: "hpa.targetCPUUtilization", From: "60", To: "61"}}})
+	}
+	Record(st, v1.Decision{Time: at(180), Family: "cache", Rollout: true, Outcome: v1.OutcomePending,
+		Changes: []v1.Change{{Knob: "TTL", From: "60", To: "120"}}})
+	g.Expect(st.History).To(HaveLen(MaxHistory))
+	for _, d := range st.History {
+		g.Expect(d.Family).NotTo(Equal("pool"), "the saving left the history")
+	}
+	g.Expect(st.Memory.LastEnvSaving.Time).To(Equal(now))
+	g.Expect(st.Memory.Rollouts).To(HaveLen(1), "only the restart of the last hour is kept")
+	g.Expect(LastApplied(*st)).To(HaveKeyWithValue("POOL", "14"))
 }

@@ -2,14 +2,28 @@ package status
 
 import (
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
-// MaxHistory is how many decisions status.history keeps.
+// MaxHistory is how many decisions status.history keeps. The rules that
+// look back further than the newest decisions read status.memory
+// (tuning.Remember keeps it; tuning's horizons list what each rule needs).
 const MaxHistory = 10
 
+// memory is the status' memory, rebuilt from the history when the status
+// was written before the memory existed.
+func memory(st *tuningv1alpha1.PerformanceProfileStatus) *tuningv1alpha1.Memory {
+	if st.Memory == nil {
+		m := tuning.MemoryFrom(st.History, st.ObservedGeneration)
+		st.Memory = &m
+	}
+	return st.Memory
+}
+
 // Record appends an applied decision to the history, keeping the newest
-// MaxHistory, and makes it the last adjustment.
+// MaxHistory, remembers it in status.memory, and makes it the last adjustment.
 func Record(st *tuningv1alpha1.PerformanceProfileStatus, d tuningv1alpha1.Decision) {
+	tuning.Remember(memory(st), d)
 	st.History = append(st.History, d)
 	if n := len(st.History); n > MaxHistory {
 		st.History = append([]tuningv1alpha1.Decision(nil), st.History[n-MaxHistory:]...)
@@ -27,7 +41,9 @@ func Judge(st *tuningv1alpha1.PerformanceProfileStatus, outcome tuningv1alpha1.O
 		if d.Outcome != tuningv1alpha1.OutcomePending {
 			continue
 		}
+		m := memory(st)
 		d.Outcome, d.Observed = outcome, observed
+		tuning.RememberVerdict(m, *d, outcome, st.ObservedGeneration)
 		if la := st.LastAdjustment; la != nil && la.Time.Equal(&d.Time) && la.Family == d.Family {
 			la.Outcome, la.Observed = outcome, observed
 		}
@@ -46,10 +62,20 @@ func Pending(st tuningv1alpha1.PerformanceProfileStatus) *tuningv1alpha1.Decisio
 	return nil
 }
 
-// LastApplied maps every knob in the history to the value navius-tuner last applied to it.
-func LastApplied(history []tuningv1alpha1.Decision) map[string]string {
+// LastApplied maps every knob to the value navius-tuner last applied to it:
+// from status.memory, which keeps every knob however long ago it changed
+// (Record keeps it up to date), else from the history.
+func LastApplied(st tuningv1alpha1.PerformanceProfileStatus) map[string]string {
 	out := map[string]string{}
-	for _, d := range history {
+	if st.Memory != nil {
+		for _, k := range st.Memory.Knobs {
+			if k.LastApplied != "" {
+				out[k.Knob] = k.LastApplied
+			}
+		}
+		return out
+	}
+	for _, d := range st.History {
 		for _, c := range d.Changes {
 			out[c.Knob] = c.To
 		}

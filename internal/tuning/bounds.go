@@ -2,10 +2,9 @@ package tuning
 
 import (
 	"fmt"
-	"strconv"
-	"time"
 
-	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
@@ -57,8 +56,8 @@ func (d *decider) connLimit() (int64, bool) {
 	return int64(p.Database.MaxConnections) - int64(p.Database.Reserved), true
 }
 
-// budgetPods is the most pods that can hold connections at once, before the
-// surge: the HPA's maxReplicas, or the current replicas without an HPA value.
+// budgetPods is the most replicas the Deployment may run: the HPA's
+// maxReplicas, or the current replicas without an HPA value.
 func (d *decider) budgetPods() int64 {
 	if v, ok := d.in.State.Values[KnobHPAMaxReplicas]; ok {
 		return v
@@ -66,7 +65,55 @@ func (d *decider) budgetPods() int64 {
 	return max(int64(d.in.State.Replicas), 1)
 }
 
-func (d *decider) surge() int64 { return max(int64(d.in.State.MaxSurge), 0) }
+// at resolves the strategy at n replicas as the Deployment controller does:
+// the surge rounds up, the unavailable pods round down, and when both come
+// to 0 one pod may be unavailable. An unreadable value counts as n.
+func (r RolloutStrategy) at(n int64) (surge, unavailable int64) {
+	if r.Recreate {
+		return 0, n
+	}
+	def := intstr.FromString("25%")
+	resolve := func(v *intstr.IntOrString, up bool) int64 {
+		if v == nil {
+			v = &def
+		}
+		x, err := intstr.GetScaledValueFromIntOrPercent(v, int(n), up)
+		if err != nil || x < 0 {
+			return n
+		}
+		return int64(x)
+	}
+	surge, unavailable = resolve(r.MaxSurge, true), resolve(r.MaxUnavailable, false)
+	if surge == 0 && unavailable == 0 {
+		unavailable = 1
+	}
+	return surge, unavailable
+}
+
+// rolloutPods is the most pods that hold database connections at once while
+// n replicas roll out: up to n + surge pods run, and the old pods that the
+// last step scaled down (up to surge + unavailable of them) still hold their
+// connections while they terminate. It assumes a pod closes them before the
+// pods of the next step are ready. Recreate stops every old pod first.
+func (r RolloutStrategy) rolloutPods(n int64) (running, terminating int64) {
+	if r.Recreate {
+		return n, 0
+	}
+	surge, unavailable := r.at(n)
+	return n + surge, min(surge+unavailable, n)
+}
+
+// peakConnections is what the database sees at the worst moment at n
+// replicas when the pool max goes from old to next (old = next when it does
+// not change). While the change rolls out, running pods have either pool and
+// the terminating ones the old pool; after it, any later rollout (by anyone)
+// peaks with the new pool on every pod.
+func (d *decider) peakConnections(n, old, next int64) int64 {
+	running, terminating := d.in.State.Strategy.rolloutPods(n)
+	during := running*max(old, next) + terminating*old
+	after := (running + terminating) * next
+	return max(during, after)
+}
 
 // poolSize is the pool max per pod: the knob's value, else what the pods report.
 func (d *decider) poolSize() (int64, bool) {
@@ -81,29 +128,54 @@ func (d *decider) poolSize() (int64, bool) {
 	return 0, false
 }
 
-// budgetText shows the connection budget: "(12 pods + 1 surge) × 14 = 182 of 180".
-func (d *decider) budgetText(pods, pool int64) string {
+// budgetText shows the connection budget at n replicas and pool max next:
+// "connection budget: a rollout at 12 pods peaks at 15 running + 6 terminating pods × 14 = 294 of 180".
+func (d *decider) budgetText(n, old, next int64) string {
 	limit, _ := d.connLimit()
-	return fmt.Sprintf("connection budget (%d pods + %d surge) × %d = %d of %d",
-		pods, d.surge(), pool, (pods+d.surge())*pool, limit)
+	running, terminating := d.in.State.Strategy.rolloutPods(n)
+	return fmt.Sprintf("connection budget: a rollout at %d pods peaks at %d running + %d terminating pods × %d = %d of %d",
+		n, running, terminating, max(old, next), d.peakConnections(n, old, next), limit)
 }
 
-// maxPoolInBudget is the largest pool max the budget allows at the current maxReplicas.
-func (d *decider) maxPoolInBudget() (int64, bool) {
+// maxPoolInBudget is the largest pool max the budget allows at n replicas.
+// A raise peaks after the rollout (every pod on the new pool), so the old
+// pool does not matter for it.
+func (d *decider) maxPoolInBudget(n int64) (int64, bool) {
 	limit, ok := d.connLimit()
 	if !ok {
 		return 0, false
 	}
-	return max(limit/max(d.budgetPods()+d.surge(), 1), 0), true
+	running, terminating := d.in.State.Strategy.rolloutPods(n)
+	return max(limit/max(running+terminating, 1), 0), true
 }
 
-// maxPodsInBudget is the largest HPA maxReplicas the budget allows at pool size pool.
+// maxPodsInBudget is the largest HPA maxReplicas the budget allows at pool max pool.
 func (d *decider) maxPodsInBudget(pool int64) int64 {
 	limit, _ := d.connLimit()
 	if pool <= 0 {
 		return limit
 	}
-	return max(limit/pool-d.surge(), 0)
+	n := limit / pool // the peak is at least n × pool
+	for n > 0 && d.peakConnections(n, pool, pool) > limit {
+		n--
+	}
+	return n
+}
+
+// budgetOvershoot describes how far the current pool and maxReplicas exceed
+// the connection budget; "" when they fit or cannot be checked.
+func (d *decider) budgetOvershoot() string {
+	limit, ok := d.connLimit()
+	pool, known := d.poolSize()
+	if !ok || !known {
+		return ""
+	}
+	n := d.budgetPods()
+	if peak := d.peakConnections(n, pool, pool); peak > limit {
+		return fmt.Sprintf("%s: %d connections over the budget (database.maxConnections − reserved); navius-tuner raises neither the pool nor maxReplicas until they fit",
+			d.budgetText(n, pool, pool), peak-limit)
+	}
+	return ""
 }
 
 // isUndo: the decision restored the values of an earlier one.
@@ -111,50 +183,14 @@ func isUndo(diagnosis string) bool {
 	return Diagnosis(diagnosis) == DiagnosisRegression || Diagnosis(diagnosis) == DiagnosisNoImprovement
 }
 
-// rolloutsLastHour counts the decisions that restarted the pods in the hour
-// before now. Rollbacks are not charged: undoing a change that did not work
-// must not hold the next remedy for the rest of the hour (the change itself
-// is charged).
-func rolloutsLastHour(history []tuningv1alpha1.Decision, now time.Time) int {
-	n := 0
-	for _, h := range history {
-		if h.Rollout && !isUndo(h.Diagnosis) && !h.Time.After(now) && now.Sub(h.Time.Time) < time.Hour {
-			n++
-		}
-	}
-	return n
-}
-
 // rolloutHold says why no env change may start now; "" when one may.
 func (d *decider) rolloutHold() string {
-	n := rolloutsLastHour(d.in.History, d.in.Now)
-	if n < d.s.MaxRolloutsPerHour {
+	n, until, spent := d.rolloutBudget(0)
+	if !spent {
 		return ""
 	}
-	return fmt.Sprintf("rollout budget spent: %d of %d rollouts in the last hour", n, d.s.MaxRolloutsPerHour)
-}
-
-// coolOff says until when a move of knob from→to is blocked because the same
-// move was rolled back or reverted recently.
-func (d *decider) coolOff(knob Knob, from, to int64) (time.Time, bool) {
-	var until time.Time
-	for _, h := range d.in.History {
-		if h.Outcome != tuningv1alpha1.OutcomeRolledBack && h.Outcome != tuningv1alpha1.OutcomeReverted {
-			continue
-		}
-		end := h.Time.Add(d.s.CoolOff)
-		if !d.in.Now.Before(end) {
-			continue
-		}
-		for _, c := range h.Changes {
-			f, err1 := strconv.ParseInt(c.From, 10, 64)
-			t, err2 := strconv.ParseInt(c.To, 10, 64)
-			if Knob(c.Knob) == knob && err1 == nil && err2 == nil && sign(t-f) == sign(to-from) && end.After(until) {
-				until = end
-			}
-		}
-	}
-	return until, !until.IsZero()
+	return fmt.Sprintf("rollout budget spent: %d of %d restarts in the last hour (rollbacks count); the next may start at %s",
+		n, d.s.MaxRolloutsPerHour, clock(until))
 }
 
 func sign(x int64) int {
@@ -174,18 +210,24 @@ type proposal struct {
 	changes   []Change
 	reason    string
 	predicted string
-	// undo restores earlier values: the cool-off of past moves does not apply.
+	// undo restores earlier values: the back-off of past moves does not apply.
 	undo bool
+	// create makes the managed HPA: its knobs the profile does not bound are
+	// set once (the HPA needs them) and not tuned afterwards.
+	create bool
 }
 
 // adopt checks a proposal against the guardrails shared by every rule (blocked
-// knobs, cool-off, bounds, rollout budget) and makes it the plan. It returns
+// knobs, back-off, bounds, rollout budget) and makes it the plan. It returns
 // why it cannot be adopted ("" when it was).
 func (d *decider) adopt(p proposal) string {
 	var keep []Change
 	var notes []string
 	for _, c := range p.changes {
 		k, ok := d.ks.get(c.Knob)
+		if !ok && p.create {
+			k, ok = knobDef{knob: c.Knob, min: c.To, max: c.To}, true
+		}
 		switch {
 		case !ok:
 			continue
@@ -204,9 +246,9 @@ func (d *decider) adopt(p proposal) string {
 			continue
 		}
 		if c.HasFrom && !p.undo {
-			if until, cooling := d.coolOff(c.Knob, c.From, c.To); cooling {
-				notes = append(notes, fmt.Sprintf("%s %d -> %d was undone recently; blocked until %s",
-					c.Knob, c.From, c.To, until.UTC().Format(time.TimeOnly)))
+			var why string
+			if c, why = d.backOff(c); why != "" {
+				notes = append(notes, why)
 				continue
 			}
 		}
@@ -248,26 +290,30 @@ func (d *decider) changeText(cs []Change) string {
 	return joinNotes(parts)
 }
 
-// withinBudget caps raises of the pool max and of maxReplicas so that
-// (maxReplicas + surge) × pool max stays within the database budget, judged on
-// the values after all the changes.
+// withinBudget caps raises of the pool max and of maxReplicas (and the
+// values of an HPA being created) so that the connections at the worst
+// moment of a rollout stay within the database budget, judged on the values
+// after all the changes (peakConnections).
 func (d *decider) withinBudget(cs []Change, notes []string) ([]Change, []string) {
 	limit, ok := d.connLimit()
 	pk, declared := d.ks.role(rolePoolMax)
 	if !ok || !declared {
 		return cs, notes
 	}
-	pool, hasPool := d.poolSize()
-	pods := d.budgetPods()
+	old, hasPool := d.poolSize()
+	next, pods := old, d.budgetPods()
 	for _, c := range cs {
 		switch c.Knob {
 		case pk.knob:
-			pool, hasPool = c.To, true
+			next = c.To
+			if !hasPool {
+				old, hasPool = c.To, true
+			}
 		case KnobHPAMaxReplicas:
 			pods = c.To
 		}
 	}
-	if !hasPool || (pods+d.surge())*pool <= limit {
+	if !hasPool || d.peakConnections(pods, old, next) <= limit {
 		return cs, notes
 	}
 	var keep []Change
@@ -275,15 +321,15 @@ func (d *decider) withinBudget(cs []Change, notes []string) ([]Change, []string)
 		raise := !c.HasFrom || c.To > c.From
 		switch {
 		case raise && c.Knob == pk.knob:
-			c.To = limit / max(pods+d.surge(), 1)
+			c.To, _ = d.maxPoolInBudget(pods)
 		case raise && c.Knob == KnobHPAMaxReplicas:
-			c.To = limit/max(pool, 1) - d.surge()
+			c.To = d.maxPodsInBudget(max(old, next))
 		default:
 			keep = append(keep, c)
 			continue
 		}
 		if k, _ := d.ks.get(c.Knob); (c.HasFrom && c.To <= c.From) || c.To != k.clamp(c.To) {
-			notes = append(notes, fmt.Sprintf("%s not raised: %s", c.Knob, d.budgetText(pods, pool)))
+			notes = append(notes, fmt.Sprintf("%s not raised: %s", c.Knob, d.budgetText(pods, old, next)))
 			continue
 		}
 		keep = append(keep, c)

@@ -11,11 +11,13 @@ import (
 
 // decider carries one call of Decide.
 type decider struct {
-	in   Input
-	s    Settings
-	v    view
-	ks   knobSet
-	slo  sloReport
+	in  Input
+	s   Settings
+	v   view
+	ks  knobSet
+	slo sloReport
+	// mem is status.memory (rebuilt from the history when the status has none).
+	mem  tuningv1alpha1.Memory
 	plan Plan
 }
 
@@ -32,6 +34,11 @@ type decider struct {
 func Decide(in Input) Plan {
 	s := SettingsOf(in.Spec)
 	d := &decider{in: in, s: s, ks: knobsOf(in.Spec)}
+	if in.Memory != nil {
+		d.mem = *in.Memory
+	} else {
+		d.mem = MemoryFrom(in.History, in.Generation)
+	}
 	d.v = newView(in.Observation)
 	d.slo = evaluateSLO(in.Spec.SLO, d.v.get, d.v.absent)
 	d.plan.Missing = missingOf(d.v, d.ks, d.slo)
@@ -41,11 +48,20 @@ func Decide(in Input) Plan {
 	if len(d.plan.Changes) > 0 {
 		d.plan.Baseline = SLIsOf(in.Observation)
 	}
+	d.plan.BudgetExceeded = d.budgetOvershoot()
+	extra := 0
+	if d.plan.Rollout && len(d.plan.Changes) > 0 {
+		extra = 1
+	}
+	if n, until, spent := d.rolloutBudget(extra); spent {
+		d.plan.RolloutBudgetSpent = fmt.Sprintf("%d of %d restarts in the last hour (rollbacks count): env changes wait until %s",
+			n, d.s.MaxRolloutsPerHour, clock(until))
+	}
 	return d.plan
 }
 
 func (d *decider) run() {
-	if d.holdBeforeActing() {
+	if d.holdBeforeActing() || d.createHPA() {
 		return
 	}
 	if pending := pendingDecision(d.in.History); pending != nil {
@@ -242,7 +258,7 @@ func (d *decider) startFamily(f Family) ([]Change, string) {
 			continue
 		}
 		if def.role == rolePoolMax {
-			if limit, ok := d.maxPoolInBudget(); ok && v > limit {
+			if limit, ok := d.maxPoolInBudget(d.budgetPods()); ok && v > limit {
 				v = def.clamp(limit)
 				if v > limit {
 					continue

@@ -95,7 +95,7 @@ func baseInput() Input {
 		Observation: healthy(t0),
 		State: State{
 			Values: fullValues(), Replicas: 4, HasHPA: true, RedisReady: true,
-			CPULimitMillis: 2000, MaxSurge: 1,
+			CPULimitMillis: 2000, // the Kubernetes default strategy: 25 % surge and unavailable
 		},
 		Now: t0,
 	}

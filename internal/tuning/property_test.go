@@ -7,8 +7,11 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	v1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/signals"
@@ -216,6 +219,26 @@ func (g gen) history(spec v1.PerformanceProfileSpec, vals Values, now time.Time)
 	return h
 }
 
+// strategy draws a Deployment strategy: Recreate, or a rolling update whose
+// surge and unavailable pods are absent (25 %), counts or percentages.
+func (g gen) strategy() RolloutStrategy {
+	if g.chance(0.15) {
+		return RolloutStrategy{Recreate: true}
+	}
+	value := func() *intstr.IntOrString {
+		switch g.r.IntN(3) {
+		case 0:
+			return nil
+		case 1:
+			v := intstr.FromInt32(int32(g.between(0, 4)))
+			return &v
+		}
+		v := intstr.FromString(strconv.FormatInt(g.between(0, 100), 10) + "%")
+		return &v
+	}
+	return RolloutStrategy{MaxSurge: value(), MaxUnavailable: value()}
+}
+
 func (g gen) input() Input {
 	spec := g.spec()
 	vals := g.values(spec)
@@ -225,7 +248,7 @@ func (g gen) input() Input {
 		State: State{
 			Values: vals, RolloutInProgress: g.chance(0.1), Replicas: int32(g.between(0, 25)),
 			HPAAtMax: g.chance(0.3), HasHPA: true, RedisReady: g.chance(0.85),
-			CPULimitMillis: g.between(0, 8000), MaxSurge: int32(g.between(0, 3)),
+			CPULimitMillis: g.between(0, 8000), Strategy: g.strategy(),
 		},
 		History: g.history(spec, vals, t0),
 		Now:     t0,
@@ -444,14 +467,52 @@ func checkInvariants(in Input, p Plan) error {
 	if p.Rollout != isEnvFamily(p.Family) {
 		return fmt.Errorf("rollout %v for family %s", p.Rollout, p.Family)
 	}
-	// Rollbacks restore earlier values: they are neither held by the budget nor charged to it.
-	if p.Rollout && !undo && rolloutsLastHour(in.History, in.Now) >= s.MaxRolloutsPerHour {
-		return fmt.Errorf("rollout budget exceeded")
+	// Every restart is charged, rollbacks included; only a rollback may start when the budget is spent.
+	restarts := 0
+	for _, h := range in.History {
+		if h.Rollout && !h.Time.After(in.Now) && in.Now.Sub(h.Time.Time) < time.Hour {
+			restarts++
+		}
+	}
+	if p.Rollout && !undo && restarts >= s.MaxRolloutsPerHour {
+		return fmt.Errorf("rollout budget exceeded: %d restarts in the last hour", restarts)
 	}
 	return checkBudget(in, p, after)
 }
 
-// checkBudget: raising the pool max or maxReplicas keeps (maxReplicas + surge) × pool max within the budget.
+// rollingPeak is the most pods that hold database connections at once while
+// n replicas roll out, worked out here apart from the engine: the Deployment
+// controller rounds a percentage surge up and a percentage of unavailable
+// pods down (one pod may be unavailable when both are 0); up to n + surge
+// pods run, and the old pods of the last step, surge + unavailable of them
+// (at most n), still hold connections while they terminate.
+func rollingPeak(n int64, surge, unavailable *intstr.IntOrString) (running, terminating int64) {
+	resolve := func(v *intstr.IntOrString, roundUp bool) int64 {
+		if v == nil {
+			quarter := intstr.FromString("25%")
+			v = &quarter
+		}
+		if v.Type == intstr.Int {
+			return int64(v.IntVal)
+		}
+		p, _ := strconv.ParseInt(strings.TrimSuffix(v.StrVal, "%"), 10, 64)
+		if roundUp {
+			return (p*n + 99) / 100
+		}
+		return p * n / 100
+	}
+	s, u := resolve(surge, true), resolve(unavailable, false)
+	if s == 0 && u == 0 {
+		u = 1
+	}
+	return n + s, min(s+u, n)
+}
+
+// checkBudget: a plan that raises the pool max or maxReplicas (or creates
+// the HPA) leaves the connections at the worst moment of a rollout within
+// the database budget, counted independently of the engine (rollingPeak):
+// while the pool changes, running pods may all have the larger pool and the
+// terminating ones the old pool; after it, every pod has the new pool.
 func checkBudget(in Input, p Plan, after Values) error {
 	pool := in.Spec.ConnectionPool
 	if pool == nil || pool.Database == nil || pool.MaxConnections == nil {
@@ -464,17 +525,29 @@ func checkBudget(in Input, p Plan, after Values) error {
 			raised = true
 		}
 	}
-	size, ok := after[poolKnob]
+	next, ok := after[poolKnob]
 	if !raised || !ok {
 		return nil
+	}
+	old, ok := in.State.Values[poolKnob]
+	if !ok {
+		old = next
 	}
 	pods, ok := after[KnobHPAMaxReplicas]
 	if !ok {
 		pods = max(int64(in.State.Replicas), 1)
 	}
-	used := (pods + int64(in.State.MaxSurge)) * size
+	st := in.State.Strategy
+	running, terminating := pods, int64(0) // Recreate: every old pod is gone before a new one starts
+	if !st.Recreate {
+		running, terminating = rollingPeak(pods, st.MaxSurge, st.MaxUnavailable)
+	}
+	peakPods := running + terminating
+	during := running*max(old, next) + terminating*old
+	used := max(during, peakPods*next)
 	if limit := int64(pool.Database.MaxConnections - pool.Database.Reserved); used > limit {
-		return fmt.Errorf("connection budget broken: (%d + %d) × %d = %d > %d", pods, in.State.MaxSurge, size, used, limit)
+		return fmt.Errorf("connection budget broken: a rollout at %d pods (%+v) peaks at %d pods, pool %d -> %d: %d > %d",
+			pods, st, peakPods, old, next, used, limit)
 	}
 	return nil
 }

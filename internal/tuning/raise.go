@@ -64,10 +64,10 @@ func (d *decider) raisePool() (proposal, string) {
 		}
 	}
 	to := d.more(k, cur, target)
-	if limit, ok := d.maxPoolInBudget(); ok && to > limit {
+	if limit, ok := d.maxPoolInBudget(d.budgetPods()); ok && to > limit {
 		to = limit
 		if to <= cur {
-			return proposal{}, fmt.Sprintf("%s at %d: %s", k.knob, cur, d.budgetText(d.budgetPods(), cur+1))
+			return proposal{}, fmt.Sprintf("%s at %d: %s", k.knob, cur, d.budgetText(d.budgetPods(), cur, cur+1))
 		}
 	}
 	if to <= cur {
@@ -124,7 +124,7 @@ func (d *decider) raiseHPAMax() (proposal, string) {
 		if limit := d.maxPodsInBudget(pool); to > limit {
 			to = limit
 			if to <= cur {
-				return proposal{}, fmt.Sprintf("%s at %d: %s", k.knob, cur, d.budgetText(cur+1, pool))
+				return proposal{}, fmt.Sprintf("%s at %d: %s", k.knob, cur, d.budgetText(cur+1, pool, pool))
 			}
 		}
 	}

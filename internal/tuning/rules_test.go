@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/intstr"
+
 	v1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
@@ -329,7 +331,7 @@ func TestRule3VerifyAndRollBack(t *testing.T) {
 				t.Fatalf("judged too early: %+v", p.Judgement)
 			}
 		}},
-		{"a rolled-back move is blocked for the cool-off", func(in *Input) {
+		{"a rolled-back move backs off", func(in *Input) {
 			starvedPool(in)
 			in.History = []v1.Decision{decision(t0.Add(-20*time.Minute), FamilyPool, DiagnosisPoolSaturated,
 				v1.OutcomeRolledBack, true, change(poolMaxEnv, "10", "15"))}
@@ -337,9 +339,9 @@ func TestRule3VerifyAndRollBack(t *testing.T) {
 			if _, ok := changeOf(p, poolMaxEnv); ok {
 				t.Fatalf("the rolled-back move was repeated: %+v", p.Changes)
 			}
-			holdsMention(t, p, "undone recently")
+			holdsMention(t, p, "backing off until 12:10:00") // the raise at 11:40 + 30 min
 		}},
-		{"the cool-off ends", func(in *Input) {
+		{"the back-off ends", func(in *Input) {
 			starvedPool(in)
 			in.History = []v1.Decision{decision(t0.Add(-31*time.Minute), FamilyPool, DiagnosisPoolSaturated,
 				v1.OutcomeRolledBack, true, change(poolMaxEnv, "10", "15"))}
@@ -429,34 +431,40 @@ func TestRule3VerifyAndRollBack(t *testing.T) {
 func TestRule4BudgetsAndCouplings(t *testing.T) {
 	budget := func(in *Input) {
 		in.Spec.ConnectionPool.Database = &v1.DatabaseBudget{MaxConnections: 200, Reserved: 20}
+		one, zero := intstr.FromInt32(1), intstr.FromInt32(0)
+		in.State.Strategy = RolloutStrategy{MaxSurge: &one, MaxUnavailable: &zero}
 	}
 	runRules(t, []ruleCase{
 		{"a pool raise stops at the connection budget", func(in *Input) {
 			budget(in)
 			starvedPool(in)
 		}, func(t *testing.T, p Plan) {
-			wantChange(t, p, poolMaxEnv, 10, 13) // (12 max + 1 surge) × 13 = 169 <= 180; × 14 = 182
+			// A rollout at 12 pods: 13 running + 1 terminating = 14 pods; × 12 = 168 <= 180, × 13 = 182.
+			wantChange(t, p, poolMaxEnv, 10, 12)
 		}},
 		{"a pool at the budget is held and the plan says why", func(in *Input) {
 			budget(in)
 			starvedPool(in)
-			in.State.Values[poolMaxEnv] = 13
-			in.set(map[signals.Signal]float64{signals.PoolInUse: 13})
+			in.State.Values[poolMaxEnv] = 12
+			in.set(map[signals.Signal]float64{signals.PoolInUse: 12})
 		}, func(t *testing.T, p Plan) {
 			if _, ok := changeOf(p, poolMaxEnv); ok {
 				t.Fatalf("raised the pool past the budget: %+v", p.Changes)
 			}
-			holdsMention(t, p, "connection budget (12 pods + 1 surge) × 14 = 182 of 180")
+			holdsMention(t, p, "connection budget: a rollout at 12 pods peaks at 13 running + 1 terminating pods × 13 = 182 of 180")
+			if p.BudgetExceeded != "" {
+				t.Fatalf("the pool fits the budget, yet: %s", p.BudgetExceeded)
+			}
 		}},
 		{"a maxReplicas raise stops at the connection budget", func(in *Input) {
 			budget(in)
-			in.State.Values[poolMaxEnv] = 14
+			in.State.Values[poolMaxEnv] = 13
 			in.State.HPAAtMax, in.State.Replicas = true, 10
 			in.State.Values[KnobHPAMaxReplicas] = 10
 			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.CPUUtilization: 0.9,
 				signals.Pods: 10, signals.Throughput: 2000})
 		}, func(t *testing.T, p Plan) {
-			wantChange(t, p, KnobHPAMaxReplicas, 10, 11) // 180/14 = 12 pods, minus 1 surge
+			wantChange(t, p, KnobHPAMaxReplicas, 10, 11) // (11 + 1 surge + 1 terminating) × 13 = 169; at 12, 182
 		}},
 		{"env changes wait for the rollout budget", func(in *Input) {
 			starvedPool(in)
@@ -479,7 +487,8 @@ func TestRule4BudgetsAndCouplings(t *testing.T) {
 		}, func(t *testing.T, p Plan) {
 			wantChange(t, p, poolMaxEnv, 10, 14)
 		}},
-		{"rollbacks are not charged to the rollout budget", func(in *Input) {
+		// Every restart counts (issue 13 §5): a raise and its rollback spend the budget of 2.
+		{"rollbacks are charged to the rollout budget", func(in *Input) {
 			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0.5,
 				signals.RedisHitRatio: 0.4, signals.DBTime: 0.030})
 			in.History = []v1.Decision{
@@ -487,8 +496,12 @@ func TestRule4BudgetsAndCouplings(t *testing.T) {
 				decision(t0.Add(-35*time.Minute), FamilyPool, DiagnosisRegression, v1.OutcomeKept, true, change(poolMaxEnv, "15", "10")),
 			}
 		}, func(t *testing.T, p Plan) {
-			if p.Family != FamilyCache || !p.Rollout {
-				t.Fatalf("the cache remedy was held: %+v, holds %v", p.Changes, p.Holds)
+			if p.Rollout || len(p.Changes) > 0 && isEnvFamily(p.Family) {
+				t.Fatalf("a third restart within the hour: %+v", p.Changes)
+			}
+			holdsMention(t, p, "rollout budget spent: 2 of 2 restarts in the last hour (rollbacks count); the next may start at 12:20:00")
+			if !strings.Contains(p.RolloutBudgetSpent, "until 12:20:00") {
+				t.Fatalf("the plan does not say the profile holds: %q", p.RolloutBudgetSpent)
 			}
 		}},
 		{"a rollback is not held by the rollout budget", func(in *Input) {
@@ -501,6 +514,11 @@ func TestRule4BudgetsAndCouplings(t *testing.T) {
 			}, in.History...)
 		}, func(t *testing.T, p Plan) {
 			wantChange(t, p, poolMaxEnv, 15, 10)
+			// 11:05, 11:10 and the raise at 11:56 (pendingPoolRaise) are three restarts, the
+			// rollback a fourth: the next may start when all but one are an hour old.
+			if !strings.Contains(p.RolloutBudgetSpent, "4 of 2 restarts") || !strings.Contains(p.RolloutBudgetSpent, "until 12:56:00") {
+				t.Fatalf("after the rollback the profile must say it holds: %q", p.RolloutBudgetSpent)
+			}
 		}},
 		{"env changes of one family go out in one rollout", func(in *Input) {
 			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0.5,
@@ -609,7 +627,7 @@ func TestRule5SaveCostOnlyWithMargin(t *testing.T) {
 			in.State.Replicas = 12
 			in.set(map[signals.Signal]float64{signals.Pods: 12, signals.CPUUtilization: 0.2, signals.Throughput: 800})
 		}, func(t *testing.T, p Plan) {
-			wantChange(t, p, KnobHPAScaleDownWindowS, 300, 60) // 12 pods, the load needs 4: 2 × interval
+			wantChange(t, p, KnobHPAScaleDownWindowS, 300, 0) // 12 pods, the load needs 4: the profile's minimum window
 		}},
 		{"back-down: floor and window move in one autoscaling plan", func(in *Input) {
 			in.Spec.Autoscaling.Behavior = &v1.BehaviorTuning{ScaleDownStabilizationWindow: v1.DurationRange{Min: dur(0), Max: dur(10 * time.Minute)}}
@@ -622,8 +640,8 @@ func TestRule5SaveCostOnlyWithMargin(t *testing.T) {
 		}, func(t *testing.T, p Plan) {
 			wantChange(t, p, KnobHPAMinReplicas, 10, 3)
 			c, ok := changeOf(p, KnobHPAScaleDownWindowS)
-			if !ok || c.HasFrom || c.To != 60 {
-				t.Fatalf("want the window unset -> 60, got %+v", p.Changes)
+			if !ok || c.HasFrom || c.To != 0 {
+				t.Fatalf("want the window unset -> 0 (the profile's minimum), got %+v", p.Changes)
 			}
 		}},
 		{"no back-down without margin", func(in *Input) {

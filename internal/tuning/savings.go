@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
-
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
@@ -31,13 +29,14 @@ const (
 	// backDownFactor: pods this many times what the load needs are a load drop
 	// the HPA's scale-down stabilization window holds on to.
 	backDownFactor = 1.5
-	// defaultDownWindowS is the HPA's scale-down stabilization window when its behaviour sets none.
-	defaultDownWindowS = 300
 )
 
 // save trims the most expensive resource one slow step, once every SLO has
 // held with margin for SustainFor and nothing changed for as long.
 func (d *decider) save() {
+	if d.restoreWindow() {
+		return
+	}
 	if w := d.slo.worst(); w > marginRatio {
 		d.plan.Reason = fmt.Sprintf("%s; nothing to do (savings need every objective within %.0f%% of its limit)",
 			d.sloText(), marginRatio*100)
@@ -83,11 +82,9 @@ func (d *decider) envSavingHold(since time.Time) string {
 		return fmt.Sprintf("an env saving (a rolling restart) waits until the SLOs have held for %s (held for %s)",
 			envSavingSustain, held.Round(time.Second))
 	}
-	for _, h := range d.in.History {
-		if h.Rollout && Diagnosis(h.Diagnosis) == DiagnosisOverProvisioned && d.in.Now.Sub(h.Time.Time) < envSavingEvery {
-			return fmt.Sprintf("an env saving was made at %s: the next waits until %s (one per %s)",
-				clock(h.Time.Time), clock(h.Time.Add(envSavingEvery)), envSavingEvery)
-		}
+	if last := d.mem.LastEnvSaving; last != nil && d.in.Now.Sub(last.Time) < envSavingEvery {
+		return fmt.Sprintf("an env saving was made at %s: the next waits until %s (one per %s)",
+			clock(last.Time), clock(last.Add(envSavingEvery)), envSavingEvery)
 	}
 	return ""
 }
@@ -95,10 +92,11 @@ func (d *decider) envSavingHold(since time.Time) string {
 // backDown follows a load drop without waiting for the long savings hold:
 // it returns a floor that this engine raised for a breach to where it was
 // (the HPA keeps what the load needs from there), and shortens the HPA's
-// scale-down stabilization window when the pods far exceed what the load
-// needs, so that the HPA lets them go now rather than after its window. Both
-// are autoscaling knobs: one plan. The SLOs hold with margin (checked by the
-// caller); the change is judged like every saving.
+// scale-down stabilization window to the profile's minimum when the pods far
+// exceed what the load needs, so that the HPA lets them go now rather than
+// after its window (restoreWindow gives it back once the load has settled).
+// Both are autoscaling knobs: one plan. The SLOs hold with margin (checked
+// by the caller); the change is judged like every saving.
 func (d *decider) backDown() bool {
 	need, how, ok := d.replicasNeeded()
 	if !ok {
@@ -110,20 +108,22 @@ func (d *decider) backDown() bool {
 	floor := int64(0)
 	if k, cur, _, has := d.knob(roleHPAMin); has {
 		floor = cur
-		if from, raised := d.raisedFloor(); raised && need < cur && k.clamp(from) < cur {
+		if from, raised := d.returnTo(k.knob); raised && need < cur && k.clamp(from) < cur {
 			floor = k.clamp(from)
 			changes = append(changes, Change{Knob: k.knob, From: cur, HasFrom: true, To: floor})
 			why = append(why, fmt.Sprintf("the floor %d was raised from %d for a breach and the load needs %s", cur, from, how))
 		}
 	}
-	if k, declared := d.ks.role(roleHPAWindow); declared && d.in.State.HasHPA && float64(pods) > backDownFactor*float64(need) && pods > floor {
+	window := time.Duration(0)
+	if k, declared := d.ks.role(roleHPAWindow); declared && d.in.State.HasHPA && d.loadDropped(pods, need) && pods > floor {
 		cur, has := d.in.State.Values[k.knob]
 		if !has {
 			cur = defaultDownWindowS
 		}
-		if to := k.clamp(int64((2 * d.s.Interval).Seconds())); to < cur {
+		if to := k.min; to < cur {
 			changes = append(changes, Change{Knob: k.knob, From: cur, HasFrom: has, To: to})
 			why = append(why, fmt.Sprintf("%d pods run while the load needs %s: the HPA holds them for its %ds scale-down window", pods, how, cur))
+			window = time.Duration(to) * time.Second
 		}
 	}
 	if len(changes) == 0 {
@@ -131,7 +131,7 @@ func (d *decider) backDown() bool {
 	}
 	hold := d.adopt(proposal{family: FamilyAutoscaling, diagnosis: DiagnosisOverProvisioned, changes: changes,
 		reason:    fmt.Sprintf("%s; load dropped: %s", d.sloText(), joinNotes(why)),
-		predicted: fmt.Sprintf("HPA scales down towards %d pods within %s", max(need, floor), 2*d.s.Interval+15*time.Second)})
+		predicted: fmt.Sprintf("HPA scales down towards %d pods within %s", max(need, floor), window+hpaSyncPeriod)})
 	if hold != "" {
 		d.plan.Holds = append(d.plan.Holds, hold)
 		return false
@@ -139,24 +139,53 @@ func (d *decider) backDown() bool {
 	return true
 }
 
-// raisedFloor is the value minReplicas had before this engine last raised it
-// for a breach, when that raise is the newest change of minReplicas and was
-// not undone.
-func (d *decider) raisedFloor() (int64, bool) {
-	for i := len(d.in.History) - 1; i >= 0; i-- {
-		h := d.in.History[i]
-		for _, c := range h.Changes {
-			if Knob(c.Knob) != KnobHPAMinReplicas {
-				continue
-			}
-			from, err1 := strconv.ParseInt(c.From, 10, 64)
-			to, err2 := strconv.ParseInt(c.To, 10, 64)
-			ok := err1 == nil && err2 == nil && to > from && isRelief(Diagnosis(h.Diagnosis)) &&
-				h.Outcome != tuningv1alpha1.OutcomeRolledBack && h.Outcome != tuningv1alpha1.OutcomeReverted
-			return from, ok
-		}
+// hpaSyncPeriod is how often the HPA controller acts (Kubernetes' default).
+const hpaSyncPeriod = 15 * time.Second
+
+// loadDropped: pods run far above what the load needs.
+func (d *decider) loadDropped(pods, need int64) bool {
+	return float64(pods) > backDownFactor*float64(need)
+}
+
+// restoreWindow gives the HPA's scale-down stabilization window back the
+// value a back-down took from it, once the load has settled (the pods no
+// longer far exceed what it needs): without it the HPA's protection against
+// flapping would be gone for good. A longer window only keeps pods longer,
+// so it needs no margin on the SLOs.
+func (d *decider) restoreWindow() bool {
+	k, cur, _, has := d.knob(roleHPAWindow)
+	if !has || !d.in.State.HasHPA {
+		return false
 	}
-	return 0, false
+	was, lowered := d.returnTo(k.knob)
+	if !lowered || k.clamp(was) <= cur {
+		return false
+	}
+	pods := int64(d.pods())
+	need, how, ok := d.replicasNeeded()
+	if !ok || d.loadDropped(pods, need) {
+		return false
+	}
+	to := k.clamp(was)
+	hold := d.adopt(proposal{family: FamilyAutoscaling, diagnosis: DiagnosisLoadSettled,
+		changes: []Change{{Knob: k.knob, From: cur, HasFrom: true, To: to}},
+		reason: fmt.Sprintf("%s; load settled (%d pods, the load needs %s): the scale-down window a back-down shortened returns to %ds",
+			d.sloText(), pods, how, to)})
+	if hold != "" {
+		d.plan.Holds = append(d.plan.Holds, hold)
+		return false
+	}
+	return true
+}
+
+// returnTo is the value the memory says knob goes back to (see Remember).
+func (d *decider) returnTo(knob Knob) (int64, bool) {
+	k := d.knobEntry(knob)
+	if k == nil {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(k.ReturnTo, 10, 64)
+	return v, err == nil
 }
 
 func (d *decider) holdSaving(hold string) {

@@ -23,6 +23,8 @@ type world struct {
 	service  service
 	replicas func(v Values) int32
 	history  []v1.Decision
+	memory   v1.Memory
+	restarts []time.Time // every rollout, rollbacks included
 	now      time.Time
 	metSince time.Time
 	trace    []step
@@ -61,17 +63,21 @@ func (w *world) run(d time.Duration) {
 			vals[k] = v
 		}
 		obs := w.observe()
-		p := Decide(Input{Spec: w.spec, Observation: obs, Now: w.now, History: w.history, SLOMetSince: w.metSince,
+		mem := *w.memory.DeepCopy()
+		p := Decide(Input{Spec: w.spec, Observation: obs, Now: w.now, History: w.history, Memory: &mem,
+			SLOMetSince: w.metSince, Generation: 1,
 			State: State{Values: vals, Replicas: w.replicas(w.values), HasHPA: true, RedisReady: true,
-				CPULimitMillis: 2000, MaxSurge: 1}})
+				CPULimitMillis: 2000}})
 		if p.Judgement != nil {
 			pd := pendingDecision(w.history)
 			pd.Outcome, pd.Observed = p.Judgement.Outcome, p.Judgement.Observed
+			RememberVerdict(&w.memory, *pd, pd.Outcome, 1)
 		}
 		if dec := p.Decision(w.now); dec != nil {
 			for _, c := range p.Changes {
 				w.values[c.Knob] = c.To
 			}
+			Remember(&w.memory, *dec)
 			w.history = append(w.history, *dec)
 			if len(w.history) > 10 {
 				w.history = w.history[1:]
@@ -93,11 +99,20 @@ func (w *world) run(d time.Duration) {
 func (w *world) checkStep(p Plan) {
 	w.t.Helper()
 	pool, pods := w.values[poolMaxEnv], w.values[KnobHPAMaxReplicas]
-	if used := (pods + 1) * pool; used > 380 {
-		w.t.Fatalf("%s: connection budget broken: %d", clock(w.now), used)
+	if running, terminating := rollingPeak(pods, nil, nil); (running+terminating)*pool > 380 {
+		w.t.Fatalf("%s: connection budget broken: %d", clock(w.now), (running+terminating)*pool)
 	}
-	if n := rolloutsLastHour(w.history, w.now); n > 2 {
-		w.t.Fatalf("%s: %d rollouts in the last hour", clock(w.now), n)
+	if p.Rollout && len(p.Changes) > 0 {
+		n := 0
+		for _, at := range w.restarts {
+			if w.now.Sub(at) < time.Hour {
+				n++
+			}
+		}
+		if n >= 2 && !isUndo(string(p.Diagnosis)) {
+			w.t.Fatalf("%s: a rollout after %d restarts in the last hour (rollbacks count)", clock(w.now), n)
+		}
+		w.restarts = append(w.restarts, w.now)
 	}
 }
 
@@ -175,7 +190,7 @@ func TestScenarioRegressionIsRolledBack(t *testing.T) {
 		t.Fatalf("pool ended at %d, want 10", got)
 	}
 	if len(w.history) != 2 {
-		t.Fatalf("the same move was repeated within the cool-off: %+v", w.history[2:])
+		t.Fatalf("the same move was repeated within the back-off: %+v", w.history[2:])
 	}
 }
 

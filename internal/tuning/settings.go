@@ -32,8 +32,9 @@ type Settings struct {
 	SettleFor time.Duration
 	// SustainFor: how long the SLOs must have held with margin before a saving.
 	SustainFor time.Duration
-	// CoolOff: how long a move that was rolled back or reverted stays blocked.
-	CoolOff time.Duration
+	// BackOff is how long a direction of a knob waits after a move in it was
+	// undone; it doubles with each further undone move in a row.
+	BackOff time.Duration
 }
 
 // SettingsOf is the one place that turns zero values into the API defaults.
@@ -59,7 +60,7 @@ func SettingsOf(spec tuningv1alpha1.PerformanceProfileSpec) Settings {
 	}
 	s.SettleFor = max(s.SettleTime, s.Window)
 	s.SustainFor = max(3*s.Window, 3*s.SettleTime)
-	s.CoolOff = max(30*time.Minute, 6*s.SettleTime)
+	s.BackOff = max(30*time.Minute, 6*s.SettleTime)
 	return s
 }
 

@@ -7,6 +7,8 @@ package tuning
 import (
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/intstr"
+
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
@@ -49,6 +51,7 @@ const (
 	DiagnosisRegression      Diagnosis = "Regression"
 	DiagnosisNoImprovement   Diagnosis = "NoImprovement"
 	DiagnosisStartingPoint   Diagnosis = "StartingPoint"
+	DiagnosisLoadSettled     Diagnosis = "LoadSettled"
 )
 
 // Values are knob values as integers: counts as they are, durations in whole
@@ -78,10 +81,20 @@ type State struct {
 	RedisReady bool
 	// CPULimitMillis is the target container's CPU limit (or request when no limit), 0 when unknown.
 	CPULimitMillis int64
-	// MaxSurge is the Deployment's rolling-update surge, in pods.
-	MaxSurge int32
+	// Strategy is the Deployment's update strategy as its spec gives it; the
+	// engine resolves it at the replica count it checks the budget for.
+	Strategy RolloutStrategy
 	// Blocked lists knobs that must not be touched (for example a field conflict with another manager).
 	Blocked map[Knob]string
+}
+
+// RolloutStrategy is a Deployment's update strategy, as given.
+type RolloutStrategy struct {
+	// Recreate: every old pod is gone before a new one starts.
+	Recreate bool
+	// MaxSurge and MaxUnavailable are the rolling update's values (a count
+	// or a percentage); nil is the Kubernetes default, 25 %.
+	MaxSurge, MaxUnavailable *intstr.IntOrString
 }
 
 // Input is everything Decide needs.
@@ -91,6 +104,12 @@ type Input struct {
 	State       State
 	// History is status.history: past decisions, newest last.
 	History []tuningv1alpha1.Decision
+	// Memory is status.memory: what the rules remember beyond the history.
+	// Nil (a status written before it existed) is rebuilt from History.
+	Memory *tuningv1alpha1.Memory
+	// Generation is the profile's metadata.generation: a spec change is new
+	// evidence that lifts the learned bounds of undone moves.
+	Generation int64
 	// Now is injected: the engine never reads a clock.
 	Now time.Time
 	// SLOMetSince is when the SLOs last started to hold without a break (the
@@ -132,6 +151,14 @@ type Plan struct {
 	// Missing is what the decision could not see: the SLO signals (every knob
 	// holds) and the knob families held for their own signals.
 	Missing Missing
+	// BudgetExceeded, when set, says how far the connections the pods can
+	// hold at the worst moment exceed the database budget, with values that
+	// navius-tuner did not set: it raises neither the pool nor maxReplicas
+	// then, and repairs nothing on its own.
+	BudgetExceeded string
+	// RolloutBudgetSpent, when set, says that maxRolloutsPerHour is spent
+	// (counting this plan's rollout) and until when env changes wait.
+	RolloutBudgetSpent string
 	// Baseline are the SLIs the changes start from; record them in the
 	// Decision (Plan.Decision does) so the change can be judged after it settled.
 	Baseline *tuningv1alpha1.SLIs

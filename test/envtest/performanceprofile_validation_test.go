@@ -275,6 +275,8 @@ func TestPerformanceProfileValidation(t *testing.T) {
 			"spec.cache.redis.replicas.max", "should be less than or equal to 100"},
 		{"redis target is the target Deployment", []edit{set("spec.cache.redis.replicas.targetRef", `{kind: Deployment, name: orders-api}`)},
 			"spec", "cache.redis.replicas.targetRef must not name the target Deployment: navius-tuner would scale the service's own replicas, which its HPA or the Deployment owns"},
+		{"redis replicas min of zero", []edit{set("spec.cache.redis.replicas.min", `0`)},
+			"spec.cache.redis.replicas.min", "redis replicas min must be at least 1: at 0 replicas there is no Redis CPU to measure"},
 
 		// Autoscaling
 		{"both hpaRef and managed", []edit{set("spec.autoscaling.managed", `{}`)},

@@ -118,7 +118,7 @@ func decideAll(t *testing.T, spec tuningv1alpha1.PerformanceProfileSpec) {
 		}
 		in := tuning.Input{Spec: spec, Observation: obs, Now: now,
 			State: tuning.State{Values: tuning.Values{}, Replicas: 4, HasHPA: spec.Autoscaling != nil, RedisReady: true,
-				CPULimitMillis: 2000, MaxSurge: 1, Blocked: map[tuning.Knob]string{}}}
+				CPULimitMillis: 2000, Blocked: map[tuning.Knob]string{}}}
 		plan := tuning.Decide(in)
 		for _, c := range plan.Changes {
 			if lo, hi, ok := bounds(spec, c.Knob); ok && (c.To < lo || c.To > hi) {

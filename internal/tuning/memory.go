@@ -1,0 +1,293 @@
+package tuning
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/signals"
+)
+
+// What status.memory keeps, and for how long. status.history keeps only the
+// last 10 decisions (30–50 minutes at a settle time of 3–5 minutes); the
+// rules that look back further read the memory instead (see horizons).
+const (
+	// RolloutMemory is how long the restart times are kept.
+	RolloutMemory = time.Hour
+	// rolloutWindow is the rollout budget's window: maxRolloutsPerHour restarts in it.
+	rolloutWindow = time.Hour
+	// MaxRememberedRollouts caps the restart times kept; maxRolloutsPerHour is at most 60.
+	MaxRememberedRollouts = 64
+	// MaxRememberedKnobs caps the knob entries: a profile declares at most 13 knobs.
+	MaxRememberedKnobs = 16
+	// maxBackOffDoublings caps the back-off at 2^5 = 32 times its first wait.
+	maxBackOffDoublings = 5
+	// closedAfter undone moves in a row, a direction waits for new evidence
+	// whatever the back-off: one retry below the learned bound is allowed, a
+	// second failure closes the direction.
+	closedAfter = 2
+)
+
+// Remember records in m a decision that was applied: the restart it caused,
+// the savings that restarted the pods, and per knob the value, the time and
+// the value to return to later.
+func Remember(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision) {
+	at := d.Time
+	if d.Rollout {
+		m.Rollouts = append(m.Rollouts, at)
+		if Diagnosis(d.Diagnosis) == DiagnosisOverProvisioned {
+			m.LastEnvSaving = at.DeepCopy()
+		}
+	}
+	m.Rollouts = slices.DeleteFunc(m.Rollouts, func(t metav1.Time) bool { return at.Sub(t.Time) >= RolloutMemory })
+	if n := len(m.Rollouts); n > MaxRememberedRollouts {
+		m.Rollouts = slices.Clone(m.Rollouts[n-MaxRememberedRollouts:])
+	}
+	for _, c := range d.Changes {
+		k := knobMemory(m, c.Knob)
+		k.LastApplied = c.To
+		k.LastChange = at.DeepCopy()
+		k.ReturnTo = returnTo(Diagnosis(d.Diagnosis), c)
+	}
+}
+
+// returnTo is the value a change moved the knob away from for a passing
+// condition, "" when it was not such a change: the floor before a raise for
+// a breach, and the HPA's scale-down window before a back-down.
+func returnTo(diag Diagnosis, c tuningv1alpha1.Change) string {
+	from, err1 := strconv.ParseInt(c.From, 10, 64)
+	to, err2 := strconv.ParseInt(c.To, 10, 64)
+	switch {
+	case Knob(c.Knob) == KnobHPAScaleDownWindowS && diag == DiagnosisOverProvisioned && c.From == "" && err2 == nil && to < defaultDownWindowS:
+		return strconv.Itoa(defaultDownWindowS) // the HPA had no behaviour: Kubernetes' default
+	case err1 != nil || err2 != nil:
+		return ""
+	case Knob(c.Knob) == KnobHPAScaleDownWindowS && diag == DiagnosisOverProvisioned && to < from:
+		return c.From
+	case Knob(c.Knob) == KnobHPAMinReplicas && isRelief(diag) && to > from:
+		return c.From
+	}
+	return ""
+}
+
+// RememberVerdict records in m the verdict on decision d, judged for the
+// spec at generation. An undone move raises its direction's back-off level
+// and sets the learned bound (the value it regressed at); a kept move resets
+// the level, and lifts the bound when it reached it.
+func RememberVerdict(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, outcome tuningv1alpha1.Outcome, generation int64) {
+	if isUndo(d.Diagnosis) || outcome == tuningv1alpha1.OutcomePending {
+		return // the verdict on a rollback says nothing about the move it undid
+	}
+	undone := outcome == tuningv1alpha1.OutcomeRolledBack || outcome == tuningv1alpha1.OutcomeReverted
+	for _, c := range d.Changes {
+		from, err1 := strconv.ParseInt(c.From, 10, 64)
+		to, err2 := strconv.ParseInt(c.To, 10, 64)
+		dir := sign(to - from)
+		if err1 != nil || err2 != nil || dir == 0 {
+			continue
+		}
+		k := knobMemory(m, c.Knob)
+		b := &k.Up
+		if dir < 0 {
+			b = &k.Down
+		}
+		if !undone {
+			if *b != nil {
+				(*b).Level = 0
+				if bound, err := strconv.ParseInt((*b).Bound, 10, 64); err == nil && sign(to-bound) != -dir {
+					(*b).Bound = ""
+				}
+			}
+			continue
+		}
+		k.ReturnTo = ""
+		level := int32(1)
+		if *b != nil {
+			level = min((*b).Level+1, 64)
+		}
+		var load *int64
+		if d.Baseline != nil && d.Baseline.Throughput != nil {
+			l := *d.Baseline.Throughput
+			load = &l
+		}
+		*b = &tuningv1alpha1.BackOff{Level: level, Since: d.Time, Bound: c.To, Load: load, Generation: generation}
+	}
+}
+
+// MemoryFrom rebuilds the memory from a history, for a status written before
+// the memory existed: it knows what the last 10 decisions tell.
+func MemoryFrom(history []tuningv1alpha1.Decision, generation int64) tuningv1alpha1.Memory {
+	var m tuningv1alpha1.Memory
+	for _, d := range history {
+		Remember(&m, d)
+		RememberVerdict(&m, d, d.Outcome, generation)
+	}
+	return m
+}
+
+// knobMemory is m's entry for knob, added when missing. Beyond
+// MaxRememberedKnobs (env names that changed), the least recently changed
+// entry makes room.
+func knobMemory(m *tuningv1alpha1.Memory, knob string) *tuningv1alpha1.KnobMemory {
+	for i := range m.Knobs {
+		if m.Knobs[i].Knob == knob {
+			return &m.Knobs[i]
+		}
+	}
+	if len(m.Knobs) >= MaxRememberedKnobs {
+		oldest := 0
+		for i, k := range m.Knobs {
+			if k.LastChange == nil || (m.Knobs[oldest].LastChange != nil && k.LastChange.Before(m.Knobs[oldest].LastChange)) {
+				oldest = i
+			}
+		}
+		m.Knobs = slices.Delete(m.Knobs, oldest, oldest+1)
+	}
+	m.Knobs = append(m.Knobs, tuningv1alpha1.KnobMemory{Knob: knob})
+	return &m.Knobs[len(m.Knobs)-1]
+}
+
+// knobEntry is the memory of knob, nil when nothing is remembered.
+func (d *decider) knobEntry(knob Knob) *tuningv1alpha1.KnobMemory {
+	for i := range d.mem.Knobs {
+		if d.mem.Knobs[i].Knob == string(knob) {
+			return &d.mem.Knobs[i]
+		}
+	}
+	return nil
+}
+
+// rolloutsLastHour are the restarts navius-tuner caused in the hour before
+// now, oldest first. Every restart counts, rollbacks included: each one
+// empties the caches and pools of every pod.
+func rolloutsLastHour(m tuningv1alpha1.Memory, now time.Time) []time.Time {
+	var out []time.Time
+	for _, t := range m.Rollouts {
+		if !t.After(now) && now.Sub(t.Time) < rolloutWindow {
+			out = append(out, t.Time)
+		}
+	}
+	return out
+}
+
+// rolloutBudget says whether the restarts of the last hour, plus extra that
+// this plan adds, spend maxRolloutsPerHour, and until when env changes wait.
+func (d *decider) rolloutBudget(extra int) (n int, until time.Time, spent bool) {
+	ts := rolloutsLastHour(d.mem, d.in.Now)
+	for range extra {
+		ts = append(ts, d.in.Now)
+	}
+	n = len(ts)
+	if n < d.s.MaxRolloutsPerHour {
+		return n, time.Time{}, false
+	}
+	// The next may start once all but maxRolloutsPerHour−1 of them are an hour old.
+	return n, ts[n-d.s.MaxRolloutsPerHour].Add(rolloutWindow), true
+}
+
+// backOffWait is how long a direction waits after level undone moves in a row.
+func (d *decider) backOffWait(level int32) time.Duration {
+	return d.s.BackOff << min(max(level-1, 0), maxBackOffDoublings)
+}
+
+// newEvidence says what lifts a learned bound: the load moved by more than
+// loadShift since the undone move, or the spec changed; "" when nothing did.
+func (d *decider) newEvidence(b *tuningv1alpha1.BackOff) string {
+	if b.Generation != 0 && d.in.Generation != 0 && b.Generation != d.in.Generation {
+		return "the spec changed"
+	}
+	if b.Load == nil || *b.Load <= 0 {
+		return ""
+	}
+	load, ok := d.v.get(signals.Throughput)
+	was := float64(*b.Load)
+	if ok && (load > was*(1+loadShift) || load < was*(1-loadShift)) {
+		return fmt.Sprintf("the load moved from %.0f/s to %.0f/s", was, load)
+	}
+	return ""
+}
+
+// backOff applies the memory of undone moves to a change of a knob: it
+// returns the change (its target capped before a learned bound) or why the
+// move must wait.
+//
+// After an undone move, the same direction waits BackOff, doubled for each
+// further undone move in a row. The value it regressed at (the bound) is not
+// tried again, nor anything past it, until there is new evidence; one retry
+// short of the bound is allowed after the wait, and when that is undone too
+// the direction waits for new evidence at any value.
+func (d *decider) backOff(c Change) (Change, string) {
+	k := d.knobEntry(c.Knob)
+	dir := sign(c.To - c.From)
+	if k == nil || dir == 0 {
+		return c, ""
+	}
+	b, way := k.Up, "raise"
+	if dir < 0 {
+		b, way = k.Down, "reduction"
+	}
+	if b == nil {
+		return c, ""
+	}
+	if until := b.Since.Add(d.backOffWait(b.Level)); b.Level > 0 && d.in.Now.Before(until) {
+		return c, fmt.Sprintf("a %s of %s was undone %d time(s) in a row: backing off until %s",
+			way, c.Knob, b.Level, clock(until))
+	}
+	bound, err := strconv.ParseInt(b.Bound, 10, 64)
+	if err != nil || d.newEvidence(b) != "" {
+		return c, ""
+	}
+	if b.Level >= closedAfter {
+		return c, fmt.Sprintf("a %s of %s was undone %d times in a row (last at %s): waiting for new evidence (the load moving by %.0f%% or a spec change)",
+			way, c.Knob, b.Level, b.Bound, loadShift*100)
+	}
+	if sign(c.To-bound) != -dir {
+		c.To = bound - int64(dir)
+	}
+	if sign(c.To-c.From) != dir {
+		return c, fmt.Sprintf("%s %d regressed at %s: not tried again without new evidence (the load moving by %.0f%% or a spec change)",
+			c.Knob, c.From, b.Bound, loadShift*100)
+	}
+	return c, ""
+}
+
+// Horizon is how far back one rule looks and where the status keeps what it
+// reads. Horizons lists every rule that looks back; a test checks each
+// against what the status keeps, so a rule cannot outgrow its memory.
+type Horizon struct {
+	Rule string
+	// History is true when the rule reads status.history (which keeps the
+	// newest decisions only); false when it reads status.memory.
+	History bool
+	// Back is how far back the rule looks under the settings.
+	Back func(Settings) time.Duration
+	// Kept is how long status.memory keeps what the rule reads; 0 means
+	// until it is replaced (a single time or value per knob).
+	Kept time.Duration
+}
+
+// maxCacheFill is the longest a verdict on a cache change waits for the caches to fill.
+func maxCacheFill(s Settings) time.Duration { return maxCacheFillSettles * s.SettleTime }
+
+// Horizons are the rules that look back, with their horizons.
+func Horizons() []Horizon {
+	return []Horizon{
+		{Rule: "settling (the newest decision)", History: true,
+			Back: func(s Settings) time.Duration { return s.SettleFor }},
+		{Rule: "verdict on the pending decision", History: true,
+			Back: func(s Settings) time.Duration { return s.SettleFor + maxCacheFill(s) }},
+		{Rule: "savings wait after the last change", History: true,
+			Back: func(s Settings) time.Duration { return s.SustainFor }},
+		{Rule: "rollout budget (restarts, rollbacks included)", Kept: RolloutMemory,
+			Back: func(Settings) time.Duration { return rolloutWindow }},
+		{Rule: "pacing of env savings", Back: func(Settings) time.Duration { return envSavingEvery }},
+		{Rule: "back-off of undone moves", Back: func(s Settings) time.Duration { return s.BackOff << maxBackOffDoublings }},
+		{Rule: "learned bound of undone moves (until new evidence)", Back: func(Settings) time.Duration { return 1<<63 - 1 }},
+		{Rule: "return to the floor or window (raisedFloor, restoreWindow)", Back: func(Settings) time.Duration { return 1<<63 - 1 }},
+		{Rule: "conflict memory (value last applied)", Back: func(Settings) time.Duration { return 1<<63 - 1 }},
+	}
+}
