@@ -82,8 +82,8 @@ build: ## Build the manager and perfsim binaries into bin/.
 	go build -trimpath -o bin/perfsim ./cmd/perfsim
 
 .PHONY: run
-run: manifests generate ## Run the manager against the cluster of your current kubeconfig.
-	go run ./cmd/manager
+run: manifests generate ## Run the manager against the cluster of your current kubeconfig (more flags in RUN_ARGS).
+	go run ./cmd/manager $(RUN_ARGS)
 
 .PHONY: demo
 demo: control-plane build ## Start a local control plane, the operator and a simulated service, and watch it tune.
