@@ -8,11 +8,18 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/testutil/promserver"
 )
 
 // The kind path cannot run here (no container engine); these tests check
@@ -54,6 +61,23 @@ func TestKindManifestsDryRun(t *testing.T) {
 	} {
 		g.Expect(r.stdout).To(ContainSubstring(want))
 	}
+
+	// The Prometheus configuration the kind Prometheus loads is valid.
+	var cm struct {
+		Kind string            `json:"kind"`
+		Data map[string]string `json:"data"`
+	}
+	for _, doc := range strings.Split(string(readFile(t, "hack/kind/prometheus.yaml")), "\n---\n") {
+		g.Expect(yaml.Unmarshal([]byte(doc), &cm)).To(Succeed())
+		if cm.Kind == "ConfigMap" {
+			break
+		}
+	}
+	g.Expect(cm.Data).To(HaveKey("prometheus.yml"))
+	config := filepath.Join(t.TempDir(), "prometheus.yml")
+	g.Expect(os.WriteFile(config, []byte(cm.Data["prometheus.yml"]), 0o600)).To(Succeed())
+	check := promtool(t, "check", "config", config)
+	g.Expect(check.err).NotTo(HaveOccurred(), check.String())
 
 	script := string(readFile(t, "hack/kind-e2e.sh"))
 	img := regexp.MustCompile(`(?m)^EXAMPLE_IMG="([^"]+)"`).FindStringSubmatch(script)
@@ -116,4 +140,55 @@ exec "$REAL_KUBECTL" "$@"
 	left, err := filepath.Glob(filepath.Join(dir, "navius-kind-kubeconfig.*"))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(left).To(BeEmpty(), "the script's kubeconfig is removed on exit")
+}
+
+// TestKindExampleProfileBecomesReady runs what hack/kind-e2e.sh e2e waits
+// for, without kind: the example service (cmd/example-service, with the env
+// of hack/kind/example.yaml), a real Prometheus that scrapes it with the
+// labels hack/kind/prometheus.yaml's relabelling gives it (namespace, service
+// from the app label, pod, container), the manager, and the example's
+// Deployment, HPA and profile on the API server, with the profile's Prometheus
+// URL pointed at that Prometheus. The profile must become Ready.
+func TestKindExampleProfileBecomesReady(t *testing.T) {
+	g := NewWithT(t)
+	const ns = "shop-kind"
+	example := string(readFile(t, "hack/kind/example.yaml"))
+	g.Expect(example).To(ContainSubstring(`{name: DB_POOL_MAX_CONNECTIONS, value: "4"}`))
+	g.Expect(string(readFile(t, "hack/kind/prometheus.yaml"))).To(And(
+		ContainSubstring("source_labels: [__meta_kubernetes_namespace]\n            target_label: namespace"),
+		ContainSubstring("source_labels: [__meta_kubernetes_pod_label_app]\n            target_label: service"),
+		ContainSubstring("source_labels: [__meta_kubernetes_pod_name]\n            target_label: pod")))
+
+	bin := filepath.Join(t.TempDir(), "example-service")
+	build := command(t, nil, []string{"CGO_ENABLED=0"}, "go", "build", "-o", bin, "./cmd/example-service")
+	g.Expect(build.err).NotTo(HaveOccurred(), build.String())
+	addr := freeAddr(t)
+	svcCtx, stopSvc := context.WithCancel(context.Background())
+	svc := exec.CommandContext(svcCtx, bin, "--listen="+addr)
+	svc.Env = append(os.Environ(), "DB_POOL_MAX_CONNECTIONS=4")
+	g.Expect(svc.Start()).To(Succeed())
+	t.Cleanup(func() { stopSvc(); _ = svc.Wait() })
+
+	prom := promserver.Start(t, promserver.Options{
+		Targets: []string{addr},
+		Labels:  map[string]string{"namespace": ns, "service": "orders-api", "pod": "orders-api-7d9c5b6f4-x2x8k", "container": "app"},
+	})
+	startLocalManager(t, g)
+
+	manifest := strings.NewReplacer(
+		"name: shop\n", "name: "+ns+"\n",
+		"namespace: shop", "namespace: "+ns,
+		"http://prometheus.monitoring:9090", prom.URL,
+	).Replace(example)
+	r := kubectl(t, []byte(manifest), "apply", "--server-side", "-f", "-")
+	g.Expect(r.err).NotTo(HaveOccurred(), r.String())
+
+	g.Eventually(func(g Gomega) {
+		p := &tuningv1alpha1.PerformanceProfile{}
+		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "orders-api"}, p)).To(Succeed())
+		ready := meta.FindStatusCondition(p.Status.Conditions, tuningv1alpha1.ConditionReady)
+		g.Expect(ready).NotTo(BeNil())
+		g.Expect(ready.Status).To(Equal(metav1.ConditionTrue), "Ready: %s: %s", ready.Reason, ready.Message)
+		g.Expect(p.Status.SLIs).NotTo(BeNil())
+	}, 3*time.Minute, time.Second).Should(Succeed())
 }

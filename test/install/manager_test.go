@@ -104,6 +104,16 @@ func TestManagerRunsWithItsServiceAccount(t *testing.T) {
 // "unable to find leader election namespace: not running in-cluster".
 func TestManagerRunsLocallyWithOnlyAKubeconfig(t *testing.T) {
 	g := NewWithT(t)
+	startLocalManager(t, g)
+	reconcilesAProfile(t, g, "shop-local")
+}
+
+// startLocalManager builds the manager and runs it as `make run` does on a
+// laptop, with the admin kubeconfig and no other setting than its ports (the
+// defaults may be taken on a shared machine); it returns once the manager is
+// ready and stops it when the test ends.
+func startLocalManager(t *testing.T, g Gomega) {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "manager")
 	build := command(t, nil, []string{"CGO_ENABLED=0"}, "go", "build", "-o", bin, "./cmd/manager")
 	g.Expect(build.err).NotTo(HaveOccurred(), build.String())
@@ -111,8 +121,7 @@ func TestManagerRunsLocallyWithOnlyAKubeconfig(t *testing.T) {
 	probeAddr := freeAddr(t)
 	logs, err := os.Create(filepath.Join(t.TempDir(), "manager.log"))
 	g.Expect(err).NotTo(HaveOccurred())
-	runCtx, stop := context.WithCancel(t.Context())
-	// Only the ports are chosen (the defaults may be taken on a shared machine).
+	runCtx, stop := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(runCtx, bin, "--metrics-bind-address=0", "--health-probe-bind-address="+probeAddr)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = logs, logs
@@ -137,7 +146,6 @@ func TestManagerRunsLocallyWithOnlyAKubeconfig(t *testing.T) {
 		}
 		return status(t.Context(), "http://"+probeAddr+"/readyz", "")
 	}, 60*time.Second, 200*time.Millisecond).To(Equal(http.StatusOK))
-	reconcilesAProfile(t, g, "shop-local")
 }
 
 // reconcilesAProfile creates a Deployment, its HPA and a profile whose
