@@ -135,7 +135,7 @@ undeploy: k8s-binaries ## Remove the manager (the workloads it tuned stay as the
 	hack/build-installer.sh "$(KUBECTL)" "$(IMG)" | $(KUBECTL) delete --ignore-not-found -f -
 
 .PHONY: kind-deploy
-kind-deploy: ## Build the image, load it into a kind cluster and deploy (needs Docker and kind).
+kind-deploy: ## Build the manager and example-service images, load them into a kind cluster, deploy with metrics-server and Prometheus (needs Docker and kind; then hack/kind-e2e.sh e2e).
 	hack/kind-e2e.sh deploy
 
 ##@ Tools
