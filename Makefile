@@ -15,13 +15,13 @@ CONTAINER_TOOL ?= docker
 KIND_CLUSTER ?= navius-tuner
 
 # Go test flags for every package. RACE_PKGS are the packages where goroutines
-# share state (the reconciler and its manager, the batched Prometheus reader,
-# the process supervisor of the local cluster, the reliability tests that run
-# the manager under faults): they run under -race. The rest is single-goroutine
+# share state (the reconciler and its manager, the example service of the kind
+# path, the batched Prometheus reader, the process supervisor of the local
+# cluster, the reliability tests that run the manager under faults): they run under -race. The rest is single-goroutine
 # simulation and pure decision code, which -race slows 5-10x and cannot check.
 GO_TEST_FLAGS ?=
 GO_TEST_TIMEOUT ?= 25m
-RACE_PKGS ?= ./cmd/manager/... ./controllers/... ./internal/metrics/... ./internal/localcluster/... ./test/reliability/...
+RACE_PKGS ?= ./cmd/manager/... ./cmd/example-service/... ./controllers/... ./internal/metrics/... ./internal/localcluster/... ./test/reliability/...
 
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
@@ -82,8 +82,8 @@ build: ## Build the manager and perfsim binaries into bin/.
 	go build -trimpath -o bin/perfsim ./cmd/perfsim
 
 .PHONY: run
-run: manifests generate ## Run the manager against the cluster of your current kubeconfig.
-	go run ./cmd/manager
+run: manifests generate ## Run the manager against the cluster of your current kubeconfig (more flags in RUN_ARGS).
+	go run ./cmd/manager $(RUN_ARGS)
 
 .PHONY: demo
 demo: control-plane build ## Start a local control plane, the operator and a simulated service, and watch it tune.
@@ -135,7 +135,7 @@ undeploy: k8s-binaries ## Remove the manager (the workloads it tuned stay as the
 	hack/build-installer.sh "$(KUBECTL)" "$(IMG)" | $(KUBECTL) delete --ignore-not-found -f -
 
 .PHONY: kind-deploy
-kind-deploy: ## Build the image, load it into a kind cluster and deploy (needs Docker and kind).
+kind-deploy: ## Build the manager and example-service images, load them into a kind cluster, deploy with metrics-server and Prometheus (needs Docker and kind; then hack/kind-e2e.sh e2e).
 	hack/kind-e2e.sh deploy
 
 ##@ Tools

@@ -31,10 +31,13 @@ type options struct {
 
 func defaultOptions() options {
 	return options{
-		metricsAddr:      ":8443",
-		secureMetrics:    true,
-		probeAddr:        ":8081",
-		leaderElect:      true,
+		metricsAddr:   ":8443",
+		secureMetrics: true,
+		probeAddr:     ":8081",
+		// Off unless asked for, as kubebuilder does: a manager run from a
+		// laptop (make run) has no namespace of its own to put the Lease in.
+		// The in-cluster manifests (config/manager, the chart) pass --leader-elect.
+		leaderElect:      false,
 		leaderElectionID: "navius-tuner.tuning.navius.io",
 		leaseDuration:    15 * time.Second,
 		renewDeadline:    10 * time.Second,
@@ -52,7 +55,7 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", o.metricsAddr, "Address of the metrics endpoint (:8443 for HTTPS, :8080 for HTTP, 0 to disable).")
 	fs.BoolVar(&o.secureMetrics, "metrics-secure", o.secureMetrics, "Serve metrics over HTTPS with authentication and authorization by the API server.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", o.probeAddr, "Address of the /healthz and /readyz endpoints.")
-	fs.BoolVar(&o.leaderElect, "leader-elect", o.leaderElect, "Elect a leader so that only one replica acts at a time.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", o.leaderElect, "Elect a leader so that only one replica acts at a time (off by default for a run outside the cluster; the in-cluster manifests turn it on).")
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", o.leaderElectionID, "Name of the leader-election Lease.")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", o.leaderElectionNS, "Namespace of the leader-election Lease (default: the manager's own namespace).")
 	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", o.leaseDuration, "How long a non-leader waits before taking over an unrenewed lease.")

@@ -94,16 +94,66 @@ func TestManagerRunsWithItsServiceAccount(t *testing.T) {
 	g.Expect(status(ctx, metricsURL, serviceAccountToken(t, systemNamespace, "stranger"))).To(Equal(http.StatusForbidden))
 	g.Expect(status(ctx, metricsURL, "")).To(Equal(http.StatusUnauthorized))
 
-	reconcilesAProfile(t, g)
+	reconcilesAProfile(t, g, "shop-rbac")
+}
+
+// TestManagerRunsLocallyWithOnlyAKubeconfig runs the manager binary as
+// `make run` does outside a cluster: a kubeconfig and nothing else about
+// leader election (there is no in-cluster namespace to find). It must start
+// and reconcile; before leader election became opt-in it exited with
+// "unable to find leader election namespace: not running in-cluster".
+func TestManagerRunsLocallyWithOnlyAKubeconfig(t *testing.T) {
+	g := NewWithT(t)
+	startLocalManager(t, g)
+	reconcilesAProfile(t, g, "shop-local")
+}
+
+// startLocalManager builds the manager and runs it as `make run` does on a
+// laptop, with the admin kubeconfig and no other setting than its ports (the
+// defaults may be taken on a shared machine); it returns once the manager is
+// ready and stops it when the test ends.
+func startLocalManager(t *testing.T, g Gomega) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "manager")
+	build := command(t, nil, []string{"CGO_ENABLED=0"}, "go", "build", "-o", bin, "./cmd/manager")
+	g.Expect(build.err).NotTo(HaveOccurred(), build.String())
+
+	probeAddr := freeAddr(t)
+	logs, err := os.Create(filepath.Join(t.TempDir(), "manager.log"))
+	g.Expect(err).NotTo(HaveOccurred())
+	runCtx, stop := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(runCtx, bin, "--metrics-bind-address=0", "--health-probe-bind-address="+probeAddr)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	g.Expect(cmd.Start()).To(Succeed())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		stop()
+		<-exited
+		if t.Failed() {
+			out, _ := os.ReadFile(logs.Name())
+			t.Logf("manager log:\n%s", out)
+		}
+	})
+	g.Eventually(func() (int, error) {
+		select {
+		case err := <-exited:
+			exited <- err
+			out, _ := os.ReadFile(logs.Name())
+			return 0, StopTrying(fmt.Sprintf("the manager exited (%v):\n%s", err, out))
+		default:
+		}
+		return status(t.Context(), "http://"+probeAddr+"/readyz", "")
+	}, 60*time.Second, 200*time.Millisecond).To(Equal(http.StatusOK))
 }
 
 // reconcilesAProfile creates a Deployment, its HPA and a profile whose
 // Prometheus is unreachable: the manager, with only its ServiceAccount's
 // rights, must read all three, find the target, and patch the profile's status
 // with MetricsAvailable=False and an Event, never a permission error.
-func reconcilesAProfile(t *testing.T, g Gomega) {
+func reconcilesAProfile(t *testing.T, g Gomega, ns string) {
 	ctx := t.Context()
-	const ns = "shop-rbac"
 	g.Expect(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 	labels := map[string]string{"app": "orders-api"}
 	deploy := &appsv1.Deployment{
@@ -156,14 +206,8 @@ func reconcilesAProfile(t *testing.T, g Gomega) {
 	g.Eventually(func(g Gomega) {
 		got := &tuningv1alpha1.PerformanceProfile{}
 		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(profile), got)).To(Succeed())
-		g.Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
-		available := meta.FindStatusCondition(got.Status.Conditions, tuningv1alpha1.ConditionMetricsAvailable)
-		g.Expect(available).NotTo(BeNil())
-		g.Expect(available.Status).To(Equal(metav1.ConditionFalse))
 		// The HPA and the env knob were read with the manager's rights.
-		g.Expect(got.Status.Current).NotTo(BeNil())
-		g.Expect(got.Status.Current.Env).To(HaveKeyWithValue("DB_POOL_MAX_CONNECTIONS", "10"))
-		g.Expect(got.Status.Current.HPA).NotTo(BeNil())
+		expectReadWithoutMetrics(g, got)
 	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
 
 	g.Eventually(func(g Gomega) {
@@ -171,6 +215,19 @@ func reconcilesAProfile(t *testing.T, g Gomega) {
 		g.Expect(env.Client.List(ctx, events, client.InNamespace(ns))).To(Succeed())
 		g.Expect(events.Items).NotTo(BeEmpty())
 	}, 30*time.Second, 250*time.Millisecond).Should(Succeed())
+}
+
+// expectReadWithoutMetrics: the manager reconciled the profile's generation,
+// found no Prometheus (MetricsAvailable=False), and still read the workload's
+// knobs: DB_POOL_MAX_CONNECTIONS=10 and the HPA.
+func expectReadWithoutMetrics(g Gomega, got *tuningv1alpha1.PerformanceProfile) {
+	g.Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
+	available := meta.FindStatusCondition(got.Status.Conditions, tuningv1alpha1.ConditionMetricsAvailable)
+	g.Expect(available).NotTo(BeNil())
+	g.Expect(available.Status).To(Equal(metav1.ConditionFalse))
+	g.Expect(got.Status.Current).NotTo(BeNil())
+	g.Expect(got.Status.Current.Env).To(HaveKeyWithValue("DB_POOL_MAX_CONNECTIONS", "10"))
+	g.Expect(got.Status.Current.HPA).NotTo(BeNil())
 }
 
 // status GETs url, with a bearer token when given, and returns the status code.
