@@ -144,19 +144,21 @@ func (r *PerformanceProfileReconciler) recordPending(ctx context.Context, s *sco
 	return nil
 }
 
-// history is the part of a status that apply changes before it writes.
+// history is the part of a status that apply changes before it writes:
+// the decisions and the memory that status.Record and status.Judge keep.
 type history struct {
 	entries []tuningv1alpha1.Decision
 	last    *tuningv1alpha1.Decision
+	memory  *tuningv1alpha1.Memory
 }
 
 func historyOf(st tuningv1alpha1.PerformanceProfileStatus) history {
 	cp := st.DeepCopy()
-	return history{entries: cp.History, last: cp.LastAdjustment}
+	return history{entries: cp.History, last: cp.LastAdjustment, memory: cp.Memory}
 }
 
 func (h history) restore(st *tuningv1alpha1.PerformanceProfileStatus) {
-	st.History, st.LastAdjustment = h.entries, h.last
+	st.History, st.LastAdjustment, st.Memory = h.entries, h.last, h.memory
 }
 
 // writes builds the apply configurations of a plan's changes, one per object

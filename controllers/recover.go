@@ -238,6 +238,9 @@ func dropUnapplied(p *tuningv1alpha1.PerformanceProfile, cs *clusterState) *tuni
 	st := &p.Status
 	n := len(st.History)
 	st.History = st.History[:n-1]
+	if st.Memory != nil {
+		tuning.Forget(st.Memory, d)
+	}
 	st.LastAdjustment = nil
 	if n > 1 {
 		prev := &st.History[n-2]

@@ -55,6 +55,37 @@ func Remember(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision) {
 	}
 }
 
+// Forget takes back from m a decision that Remember recorded but that was
+// never applied (the reconciler recorded it, then crashed or failed before
+// the write): its restart is not counted, and each knob it touched is again
+// at the value it had before. The time of the knob's previous change is not
+// kept, so LastChange is cleared; only the eviction order reads it.
+func Forget(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision) {
+	if d.Rollout {
+		if i := slices.IndexFunc(m.Rollouts, func(t metav1.Time) bool { return t.Equal(&d.Time) }); i >= 0 {
+			m.Rollouts = slices.Delete(m.Rollouts, i, i+1)
+		}
+		if m.LastEnvSaving != nil && m.LastEnvSaving.Equal(&d.Time) {
+			m.LastEnvSaving = nil
+		}
+	}
+	for _, c := range d.Changes {
+		for i := range m.Knobs {
+			k := &m.Knobs[i]
+			if k.Knob != c.Knob || k.LastApplied != c.To {
+				continue
+			}
+			k.LastApplied = c.From
+			if k.LastChange != nil && k.LastChange.Equal(&d.Time) {
+				k.LastChange = nil
+			}
+			if k.ReturnTo == returnTo(Diagnosis(d.Diagnosis), c) {
+				k.ReturnTo = ""
+			}
+		}
+	}
+}
+
 // returnTo is the value a change moved the knob away from for a passing
 // condition, "" when it was not such a change: the floor before a raise for
 // a breach, and the HPA's scale-down window before a back-down.
