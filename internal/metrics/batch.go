@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/common/model"
-
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
@@ -86,7 +84,8 @@ func (o *Observer) plan(targets []Target) ([]*group, []invalidTarget) {
 		}
 		g.targets = append(g.targets, t)
 		for s, q := range overrideQueries(t.Overrides) {
-			g.overrides = append(g.overrides, override{target: t, signal: s, job: &job{family: famOverride, query: q}})
+			g.overrides = append(g.overrides, override{target: t, signal: s,
+				job: &job{family: famOverride, query: q, maxSeries: o.opts.MaxSeriesPerProfile}})
 		}
 	}
 	groups := make([]*group, 0, len(order))
@@ -96,7 +95,7 @@ func (o *Observer) plan(targets []Target) ([]*group, []invalidTarget) {
 			a, b := g.overrides[i], g.overrides[j]
 			return a.target.Key < b.target.Key || a.target.Key == b.target.Key && a.signal < b.signal
 		})
-		g.build(o.opts.MaxMatcherValues)
+		g.build(o.opts.MaxMatcherValues, o.opts.MaxSeriesPerProfile)
 		groups = append(groups, g)
 	}
 	return groups, invalid
@@ -141,8 +140,9 @@ func needs(t Target, fam string) bool {
 }
 
 // build writes the group's batch queries: at most one per family, and only
-// for the families some target needs.
-func (g *group) build(maxValues int) {
+// for the families some target needs. Each answer may hold perProfile series
+// per target, plus one target's worth.
+func (g *group) build(maxValues, perProfile int) {
 	ms := make([]matcher, 0, len(g.keys))
 	for _, k := range g.keys {
 		vals := make([]string, 0, len(g.targets))
@@ -213,7 +213,7 @@ func (g *group) build(maxValues int) {
 		if !need {
 			continue
 		}
-		j := &job{family: fam, query: queries[fam]()}
+		j := &job{family: fam, query: queries[fam](), maxSeries: perProfile * (len(g.targets) + 1), wanted: g.filer(fam)}
 		g.jobs = append(g.jobs, j)
 		g.byFamily[fam] = j
 	}
@@ -263,19 +263,16 @@ func (g *group) workloadQuery(maxValues int) string {
 	return union(branches...)
 }
 
-// series are the samples of one part of a batch answer for one target.
-type series []*model.Sample
-
-// index files the samples of a family's answer by target key and part.
+// index files the kept series of a family's answer by target key and part.
 type index map[string]map[string]series
 
-func (ix index) add(key, part string, s *model.Sample) {
+func (ix index) add(key, part string, p point) {
 	m, ok := ix[key]
 	if !ok {
 		m = map[string]series{}
 		ix[key] = m
 	}
-	m[part] = append(m[part], s)
+	m[part] = append(m[part], p)
 }
 
 // labelsKey is the key of a target (or a sample) in an app family's answer.
@@ -292,24 +289,72 @@ func workloadKey(kind, namespace, name string) string {
 	return kind + "\xff" + namespace + "\xff" + name
 }
 
-// indexFamily files a family's answer by target key.
-func (g *group) indexFamily(fam string, vec model.Vector) index {
-	ix := index{}
-	for _, s := range vec {
-		part := string(s.Metric[partLabel])
-		if fam != famWorkload {
-			ix.add(labelsKey(g.keys, func(k string) string { return string(s.Metric[model.LabelName(k)]) }), part, s)
-			continue
+// filer returns what files the series of a family's answer as they are
+// decoded: a series is kept only when it belongs to one of the group's
+// targets, so series of other services, namespaces or workloads that a broad
+// matcher lets through cost nothing once read.
+func (g *group) filer(fam string) func(ix index, metric map[string]string, p point) {
+	if fam != famWorkload {
+		wanted := make(map[string]bool, len(g.targets))
+		for _, t := range g.targets {
+			wanted[labelsKey(g.keys, func(k string) string { return t.Labels[k] })] = true
 		}
-		ns := string(s.Metric["namespace"])
-		if d := string(s.Metric[deployLabel]); d != "" {
-			ix.add(workloadKey("Deployment", ns, d), part, s)
-		}
-		if st := string(s.Metric[stsLabel]); st != "" {
-			ix.add(workloadKey("StatefulSet", ns, st), part, s)
+		return func(ix index, metric map[string]string, p point) {
+			part, known := knownParts[metric[partLabel]]
+			if !known {
+				return
+			}
+			if key := labelsKey(g.keys, func(k string) string { return metric[k] }); wanted[key] {
+				ix.add(key, part, p)
+			}
 		}
 	}
-	return ix
+	wanted := map[string]bool{}
+	for _, t := range g.targets {
+		if wantsCPU(t) {
+			wanted[workloadKey("Deployment", t.Workload.Namespace, t.Workload.Name)] = true
+		}
+		if wantsRedis(t) {
+			wanted[workloadKey(orDeployment(t.Redis.Kind), t.Redis.Namespace, t.Redis.Name)] = true
+		}
+	}
+	return func(ix index, metric map[string]string, p point) {
+		part, known := knownParts[metric[partLabel]]
+		if !known {
+			return
+		}
+		ns := metric["namespace"]
+		if d := metric[deployLabel]; d != "" {
+			if key := workloadKey("Deployment", ns, d); wanted[key] {
+				ix.add(key, part, p)
+			}
+		}
+		if st := metric[stsLabel]; st != "" {
+			if key := workloadKey("StatefulSet", ns, st); wanted[key] {
+				ix.add(key, part, p)
+			}
+		}
+	}
+}
+
+// knownParts are the parts (partLabel values) the extractors read, each
+// mapped to one shared copy of its name.
+var knownParts = func() map[string]string {
+	m := map[string]string{}
+	for _, p := range []string{"bucket", "sum", "count", "ts", "requests", "errors", "pods", "in_use", "max",
+		"wait_sum", "wait_count", "db_sum", "db_count", "cache", "cpu_usage", "cpu_requests",
+		"redis_cpu", "redis_ops", "redis_pods"} {
+		m[p] = p
+	}
+	return m
+}()
+
+// orDeployment is a workload kind, Deployment when unset.
+func orDeployment(kind string) string {
+	if kind == "" {
+		return "Deployment"
+	}
+	return kind
 }
 
 // wantsCPU reports whether the target needs the default CPU query.

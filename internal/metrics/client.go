@@ -11,13 +11,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"path"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
-	"github.com/prometheus/common/model"
 	"k8s.io/utils/clock"
 
 	"github.com/navius-dev/navius-tuner/internal/signals"
@@ -65,8 +65,24 @@ func (ep Endpoint) key() string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// newAPI builds a Prometheus API client for the endpoint.
-func newAPI(ep Endpoint, maxBody int64) (promv1.API, error) {
+// promClient sends instant queries to one endpoint. It is client_golang's
+// request (POST of the form, GET when the server refuses POST) over a plain
+// http.Client, because client_golang's api.Client reads each answer whole
+// before decoding it: here the body is decoded as it arrives (decodeAnswer).
+type promClient struct {
+	queryURL string
+	http     *http.Client
+	// maxBody bounds the body of one answer (Options.MaxResponseBytes).
+	maxBody int64
+}
+
+// newClient builds the client of an endpoint.
+func newClient(ep Endpoint, maxBody int64) (*promClient, error) {
+	u, err := url.Parse(ep.URL)
+	if err != nil {
+		return nil, err
+	}
+	u.Path = path.Join(u.Path, "/api/v1/query")
 	tlsConfig := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		ServerName:         ep.TLS.ServerName,
@@ -87,23 +103,71 @@ func newAPI(ep Endpoint, maxBody int64) (promv1.API, error) {
 		MaxIdleConnsPerHost: 8,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	client, err := api.NewClient(api.Config{
-		Address:      ep.URL,
-		RoundTripper: &authRoundTripper{auth: ep.Auth, next: transport, maxBody: maxBody},
-	})
-	if err != nil {
-		return nil, err
-	}
-	return promv1.NewAPI(client), nil
+	return &promClient{
+		queryURL: u.String(),
+		http:     &http.Client{Transport: &authRoundTripper{auth: ep.Auth, next: transport}},
+		maxBody:  maxBody,
+	}, nil
 }
 
-// authRoundTripper adds credentials and records the HTTP status of the
-// response in the request's context, so errors can be classified by status.
+// query runs one instant query and hands every series of the answer to keep.
+// It returns the HTTP status of the answer (0 when there was none).
+func (c *promClient) query(ctx context.Context, q string, at time.Time, timeout time.Duration, maxSeries int, keep keepFunc) (int, error) {
+	form := url.Values{}
+	form.Set("query", q)
+	form.Set("time", strconv.FormatFloat(float64(at.Unix())+float64(at.Nanosecond())/1e9, 'f', -1, 64))
+	form.Set("timeout", timeout.String())
+	body := form.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.queryURL, strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header["Idempotency-Key"] = nil // lets the transport retry a POST on a dropped keep-alive connection
+	resp, err := c.http.Do(req)
+	if err == nil && (resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented) {
+		drain(resp)
+		if req, err = http.NewRequestWithContext(ctx, http.MethodGet, c.queryURL+"?"+body, nil); err != nil {
+			return 0, err
+		}
+		resp, err = c.http.Do(req)
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer drain(resp)
+	code := resp.StatusCode
+	resp.Body = &limitedBody{rc: resp.Body, left: c.maxBody}
+	// As client_golang: Prometheus answers a refused query with 400 or 422
+	// and an error envelope; any other non-2xx is an HTTP error.
+	if code/100 != 2 && code != http.StatusBadRequest && code != http.StatusUnprocessableEntity {
+		typ := promv1.ErrBadResponse
+		switch code / 100 {
+		case 4:
+			typ = promv1.ErrClient
+		case 5:
+			typ = promv1.ErrServer
+		}
+		return code, &promv1.Error{Type: typ, Msg: fmt.Sprintf("HTTP %d", code)}
+	}
+	err = decodeAnswer(resp.Body, maxSeries, keep)
+	if err == nil && code/100 != 2 {
+		return code, &promv1.Error{Type: promv1.ErrBadResponse, Msg: "inconsistent body for response code"}
+	}
+	return code, err
+}
+
+// drain ends a response so that its connection can be reused: a little of
+// the rest is read, never a whole large answer.
+func drain(resp *http.Response) {
+	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+	_ = resp.Body.Close()
+}
+
+// authRoundTripper adds credentials.
 type authRoundTripper struct {
 	auth Auth
 	next http.RoundTripper
-	// maxBody bounds the body of one answer (Options.MaxResponseBytes).
-	maxBody int64
 }
 
 func (rt *authRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -114,14 +178,7 @@ func (rt *authRoundTripper) RoundTrip(req *http.Request) (*http.Response, error)
 	case rt.auth.Username != "":
 		req.SetBasicAuth(rt.auth.Username, rt.auth.Password)
 	}
-	resp, err := rt.next.RoundTrip(req)
-	if resp != nil {
-		if st, ok := req.Context().Value(statusKey{}).(*statusHolder); ok {
-			st.set(resp.StatusCode)
-		}
-		resp.Body = &limitedBody{rc: resp.Body, left: rt.maxBody}
-	}
-	return resp, err
+	return rt.next.RoundTrip(req)
 }
 
 // errResponseTooLarge fails the read of an answer beyond Options.MaxResponseBytes.
@@ -151,16 +208,6 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 
 func (b *limitedBody) Close() error { return b.rc.Close() }
 
-type statusKey struct{}
-
-type statusHolder struct {
-	mu   sync.Mutex
-	code int
-}
-
-func (s *statusHolder) set(code int) { s.mu.Lock(); s.code = code; s.mu.Unlock() }
-func (s *statusHolder) get() int     { s.mu.Lock(); defer s.mu.Unlock(); return s.code }
-
 // failure is why a query gave no usable answer.
 type failure struct {
 	Reason  signals.Reason
@@ -174,8 +221,8 @@ func (f *failure) Error() string { return string(f.Reason) + ": " + f.Message }
 var errQueryTimeout = errors.New("query timed out")
 
 // queryOnce runs one attempt of an instant query, bounded by timeout on the
-// injected clock.
-func queryOnce(ctx context.Context, clk clock.Clock, papi promv1.API, q string, at time.Time, timeout time.Duration) (model.Value, *failure) {
+// injected clock, and hands every series of the answer to keep.
+func queryOnce(ctx context.Context, clk clock.Clock, c *promClient, q string, at time.Time, timeout time.Duration, maxSeries int, keep keepFunc) *failure {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	timer := clk.NewTimer(timeout)
@@ -187,13 +234,10 @@ func queryOnce(ctx context.Context, clk clock.Clock, papi promv1.API, q string, 
 		case <-ctx.Done():
 		}
 	}()
-	st := &statusHolder{}
-	qctx := context.WithValue(ctx, statusKey{}, st)
-	v, _, _, err := papi.Query(qctx, q, at, promv1.WithTimeout(timeout))
-	if err != nil {
-		return nil, classify(qctx, err, st.get())
+	if status, err := c.query(ctx, q, at, timeout, maxSeries, keep); err != nil {
+		return classify(ctx, err, status)
 	}
-	return v, nil
+	return nil
 }
 
 // classify maps a query error to a signals.Reason and says whether another
@@ -202,6 +246,10 @@ func classify(ctx context.Context, err error, status int) *failure {
 	msg := err.Error()
 	if errors.Is(err, errResponseTooLarge) {
 		return &failure{Reason: signals.ReasonMalformed, Message: msg}
+	}
+	if errors.Is(err, errTooManySeries) {
+		return &failure{Reason: signals.ReasonTooManySeries, Message: msg +
+			": the scope labels (spec.metrics.labels) or an override select far more series than the profiles need"}
 	}
 	if cause := context.Cause(ctx); cause != nil {
 		if errors.Is(cause, errQueryTimeout) {

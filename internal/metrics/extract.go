@@ -3,7 +3,6 @@ package metrics
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"time"
 
 	"github.com/navius-dev/navius-tuner/internal/signals"
@@ -41,9 +40,9 @@ func newReading(obs *signals.Observation, parts map[string]series) reading {
 	first := true
 	for part, ss := range parts {
 		for _, s := range ss {
-			t := s.Timestamp.Time()
+			t := s.At.Time()
 			if part == "ts" {
-				f := float64(s.Value)
+				f := s.Value
 				if math.IsNaN(f) || math.IsInf(f, 0) {
 					continue
 				}
@@ -64,7 +63,7 @@ func one(parts map[string]series, part string) (float64, signals.Reason, string)
 	case 0:
 		return 0, signals.ReasonEmpty, "no series"
 	case 1:
-		return float64(ss[0].Value), "", ""
+		return ss[0].Value, "", ""
 	}
 	return 0, signals.ReasonMultipleSeries, fmt.Sprintf("%d series where one was expected", len(ss))
 }
@@ -143,20 +142,19 @@ func notConfigured(obs *signals.Observation, t Target) {
 
 func extractLatency(r reading, t Target, parts map[string]series) {
 	var buckets []bucket
-	var badLE string
+	badLE := false
 	for _, s := range parts["bucket"] {
-		le, err := strconv.ParseFloat(string(s.Metric["le"]), 64)
-		if err != nil {
-			badLE = string(s.Metric["le"])
+		if s.BadLE {
+			badLE = true
 			continue
 		}
-		buckets = append(buckets, bucket{UpperBound: le, Count: float64(s.Value)})
+		buckets = append(buckets, bucket{UpperBound: s.LE, Count: s.Value})
 	}
 	for _, p := range percentiles(t) {
 		q, _ := signals.Quantile(p)
 		switch {
-		case badLE != "":
-			r.miss(p, signals.ReasonMalformed, fmt.Sprintf("bucket bound le=%q is not a number", badLE))
+		case badLE:
+			r.miss(p, signals.ReasonMalformed, "a bucket bound (label le) is not a number")
 		case len(buckets) == 0:
 			r.miss(p, signals.ReasonEmpty, "no http_request_duration_seconds_bucket series")
 		default:
@@ -236,20 +234,21 @@ func extractPool(r reading, parts map[string]series) {
 func extractCache(r reading, parts map[string]series) {
 	for _, tier := range []struct {
 		name   string
+		tier   cacheTier
 		signal signals.Signal
-	}{{"memory", signals.MemoryHitRatio}, {"redis", signals.RedisHitRatio}} {
+	}{{"memory", tierMemory, signals.MemoryHitRatio}, {"redis", tierRedis, signals.RedisHitRatio}} {
 		var hit, miss float64
 		var seen bool
 		for _, s := range parts["cache"] {
-			if string(s.Metric["tier"]) != tier.name {
+			if s.Tier != tier.tier {
 				continue
 			}
 			seen = true
-			switch s.Metric["result"] {
-			case "hit":
-				hit += float64(s.Value)
-			case "miss":
-				miss += float64(s.Value)
+			switch s.Result {
+			case resultHit:
+				hit += s.Value
+			case resultMiss:
+				miss += s.Value
 			}
 		}
 		if !seen {
@@ -271,15 +270,15 @@ func extractWorkload(obs *signals.Observation, t Target, ix index) {
 		var nu, nr int
 		for part, ss := range parts {
 			for _, s := range ss {
-				if t.Workload.Container != "" && string(s.Metric["container"]) != t.Workload.Container {
+				if t.Workload.Container != "" && s.Container != t.Workload.Container {
 					continue
 				}
 				switch part {
 				case "cpu_usage":
-					usage += float64(s.Value)
+					usage += s.Value
 					nu++
 				case "cpu_requests":
-					requests += float64(s.Value)
+					requests += s.Value
 					nr++
 				}
 			}
@@ -296,16 +295,12 @@ func extractWorkload(obs *signals.Observation, t Target, ix index) {
 	if t.Redis == nil {
 		return
 	}
-	kind := t.Redis.Kind
-	if kind == "" {
-		kind = "Deployment"
-	}
-	parts := ix[workloadKey(kind, t.Redis.Namespace, t.Redis.Name)]
+	parts := ix[workloadKey(orDeployment(t.Redis.Kind), t.Redis.Namespace, t.Redis.Name)]
 	r := newReading(obs, parts)
 	sums := map[string]float64{}
 	for part, ss := range parts {
 		for _, s := range ss {
-			sums[part] += float64(s.Value)
+			sums[part] += s.Value
 		}
 	}
 	if len(parts["redis_pods"]) == 0 || sums["redis_pods"] == 0 {
@@ -332,7 +327,7 @@ func (g *group) indexAll() map[string]index {
 	out := make(map[string]index, len(g.byFamily))
 	for fam, j := range g.byFamily {
 		if j.fail == nil {
-			out[fam] = g.indexFamily(fam, j.value)
+			out[fam] = j.ix
 		}
 	}
 	return out

@@ -119,7 +119,8 @@ func TestResponseSizeIsBounded(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	o, _, _ := testObserver(t, Options{MaxAttempts: 1, MaxResponseBytes: 1 << 20})
+	// No series cap here: the byte limit is what this test is about.
+	o, _, _ := testObserver(t, Options{MaxAttempts: 1, MaxResponseBytes: 1 << 20, MaxSeriesPerProfile: 1 << 30})
 	obs := o.Observe(context.Background(), Endpoint{URL: srv.URL}, []Target{orders("k", "orders")})["k"]
 	m := obs.Missing[signals.Throughput]
 	if m.Reason != signals.ReasonMalformed || !strings.Contains(m.Message, "larger than") {

@@ -14,9 +14,7 @@ import (
 	"sync"
 	"time"
 
-	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/model"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -58,6 +56,13 @@ type Workload struct {
 	Container string
 }
 
+// Defaults of Options.MaxResponseBytes and Options.MaxSeriesPerProfile;
+// docs/operations.md sizes them against the manager's memory limit.
+const (
+	DefaultMaxResponseBytes    = 32 << 20
+	DefaultMaxSeriesPerProfile = 200
+)
+
 // DefaultWindow is the window of a Target without one.
 const DefaultWindow = 5 * time.Minute
 
@@ -89,11 +94,20 @@ type Options struct {
 	MaxMatcherValues int
 	// Concurrency is the number of queries in flight per Observe [4].
 	Concurrency int
-	// MaxResponseBytes bounds the body of one answer, so that a broken or
-	// hostile endpoint cannot exhaust the manager's memory; a larger answer
-	// makes its signals Malformed [128 MiB; a batch of 10,000 profiles is
-	// about 20 MiB].
+	// MaxResponseBytes bounds the body of one answer; a larger answer makes
+	// its signals Malformed [32 MiB]. With MaxSeriesPerProfile it bounds the
+	// memory a broken or hostile endpoint can take: answers are decoded as
+	// they arrive and only the series of the batch's profiles are kept, so
+	// the decoding heap stays within a fraction of the answer's size
+	// (docs/benchmarks/observe.md), at most Concurrency answers at a time.
+	// The largest default answer of 10,000 profiles (latency, 10 buckets
+	// each) is about 14 MiB.
 	MaxResponseBytes int64
+	// MaxSeriesPerProfile caps the series of one answer at this many per
+	// profile of the batch, plus as many again for one profile's worth of
+	// slack; beyond it the family's signals are missing with reason
+	// TooManySeries [200: a latency histogram of up to about 190 buckets].
+	MaxSeriesPerProfile int
 }
 
 func (o Options) withDefaults() Options {
@@ -123,7 +137,10 @@ func (o Options) withDefaults() Options {
 		o.Concurrency = 4
 	}
 	if o.MaxResponseBytes <= 0 {
-		o.MaxResponseBytes = 128 << 20
+		o.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if o.MaxSeriesPerProfile <= 0 {
+		o.MaxSeriesPerProfile = DefaultMaxSeriesPerProfile
 	}
 	return o
 }
@@ -139,7 +156,7 @@ type Observer struct {
 }
 
 type cachedAPI struct {
-	api      promv1.API
+	api      *promClient
 	err      error
 	lastUsed time.Time
 }
@@ -153,7 +170,7 @@ func NewObserver(opts Options) *Observer {
 	return &Observer{opts: opts, metrics: newSelfMetrics(opts.Registerer), clients: map[string]*cachedAPI{}}
 }
 
-func (o *Observer) client(ep Endpoint) (promv1.API, error) {
+func (o *Observer) client(ep Endpoint) (*promClient, error) {
 	now := o.opts.Clock.Now()
 	key := ep.key()
 	o.mu.Lock()
@@ -165,7 +182,7 @@ func (o *Observer) client(ep Endpoint) (promv1.API, error) {
 	}
 	c, ok := o.clients[key]
 	if !ok {
-		a, err := newAPI(ep, o.opts.MaxResponseBytes)
+		a, err := newClient(ep, o.opts.MaxResponseBytes)
 		c = &cachedAPI{api: a, err: err}
 		o.clients[key] = c
 	}
@@ -177,8 +194,51 @@ func (o *Observer) client(ep Endpoint) (promv1.API, error) {
 type job struct {
 	family string
 	query  string
-	value  model.Vector
+	// maxSeries caps the series of the answer.
+	maxSeries int
+	// wanted, for a batch family, says which series to keep: those of the
+	// group's targets (see group.file); nil for an override.
+	wanted func(ix index, metric map[string]string, p point)
+	// ix holds the kept series of a batch family by target key and part.
+	ix index
+	// series counts the series of the answer; first is the first of them
+	// (an override must return exactly one).
+	series int
+	first  point
 	fail   *failure
+}
+
+// keep returns the keepFunc of one attempt, which starts from nothing.
+func (j *job) keep() keepFunc {
+	j.ix, j.series, j.first = index{}, 0, point{}
+	in := interner{}
+	return func(metric map[string]string, p point) {
+		j.series++
+		if j.series == 1 {
+			j.first = p
+		}
+		if j.wanted != nil {
+			p.Container = in.get(p.Container)
+			j.wanted(j.ix, metric, p)
+		}
+	}
+}
+
+// interner shares one copy of the label values that repeat from series to
+// series (container names) among the kept points.
+type interner map[string]string
+
+// maxInterned bounds an interner: values beyond are kept as they come.
+const maxInterned = 4096
+
+func (in interner) get(s string) string {
+	if v, ok := in[s]; ok {
+		return v
+	}
+	if len(in) < maxInterned {
+		in[s] = s
+	}
+	return s
 }
 
 // Observe reads every target from the endpoint and returns one Observation
@@ -239,7 +299,7 @@ func (o *Observer) Observe(ctx context.Context, ep Endpoint, targets []Target) m
 }
 
 // runAll runs the jobs with bounded concurrency.
-func (o *Observer) runAll(ctx context.Context, papi promv1.API, jobs []*job, at time.Time, timeout time.Duration) {
+func (o *Observer) runAll(ctx context.Context, papi *promClient, jobs []*job, at time.Time, timeout time.Duration) {
 	sem := make(chan struct{}, o.opts.Concurrency)
 	var wg sync.WaitGroup
 	for _, j := range jobs {
@@ -247,36 +307,34 @@ func (o *Observer) runAll(ctx context.Context, papi promv1.API, jobs []*job, at 
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			j.value, j.fail = o.query(ctx, papi, j.family, j.query, at, timeout)
+			j.fail = o.query(ctx, papi, j, at, timeout)
 		}()
 	}
 	wg.Wait()
 }
 
-// query runs an instant query with retries, exponential backoff and jitter.
-func (o *Observer) query(ctx context.Context, papi promv1.API, family, q string, at time.Time, timeout time.Duration) (model.Vector, *failure) {
+// query runs a job's instant query with retries, exponential backoff and jitter.
+func (o *Observer) query(ctx context.Context, papi *promClient, j *job, at time.Time, timeout time.Duration) *failure {
 	clk := o.opts.Clock
+	family := j.family
 	for attempt := 1; ; attempt++ {
 		start := clk.Now()
-		v, f := queryOnce(ctx, clk, papi, q, at, timeout)
-		var vec model.Vector
-		if f == nil {
-			vec, f = asVector(v)
-		}
+		f := queryOnce(ctx, clk, papi, j.query, at, timeout, j.maxSeries, j.keep())
 		result := "success"
 		if f != nil {
 			result = "error"
 		}
 		o.metrics.duration.WithLabelValues(family, result).Observe(clk.Since(start).Seconds())
 		if f == nil {
-			return vec, nil
+			return nil
 		}
 		if !f.retry || attempt >= o.opts.MaxAttempts {
 			o.metrics.errors.WithLabelValues(family, string(f.Reason)).Inc()
 			if attempt > 1 {
 				f.Message = fmt.Sprintf("%s (after %d attempts)", f.Message, attempt)
 			}
-			return nil, f
+			j.ix = nil // a failed answer keeps nothing
+			return f
 		}
 		o.metrics.retries.WithLabelValues(family, string(f.Reason)).Inc()
 		wait := clk.NewTimer(backoff(attempt, o.opts.BackoffBase, o.opts.BackoffMax, o.opts.Rand))
@@ -284,23 +342,11 @@ func (o *Observer) query(ctx context.Context, papi promv1.API, family, q string,
 		case <-ctx.Done():
 			wait.Stop()
 			o.metrics.errors.WithLabelValues(family, string(f.Reason)).Inc()
-			return nil, &failure{Reason: f.Reason, Message: f.Message + " (canceled before retrying)"}
+			j.ix = nil
+			return &failure{Reason: f.Reason, Message: f.Message + " (canceled before retrying)"}
 		case <-wait.C():
 		}
 	}
-}
-
-// asVector accepts an instant vector or a scalar (as one unlabelled sample).
-func asVector(v model.Value) (model.Vector, *failure) {
-	switch r := v.(type) {
-	case model.Vector:
-		return r, nil
-	case *model.Scalar:
-		return model.Vector{{Metric: model.Metric{}, Value: r.Value, Timestamp: r.Timestamp}}, nil
-	case nil:
-		return nil, &failure{Reason: signals.ReasonMalformed, Message: "no result"}
-	}
-	return nil, &failure{Reason: signals.ReasonMalformed, Message: fmt.Sprintf("result type %s, want an instant vector", v.Type())}
 }
 
 // markAll records every signal a target would have as missing.
@@ -365,18 +411,18 @@ func applyOverride(obs *signals.Observation, ov override) {
 		obs.SetMissing(ov.signal, ov.fail.Reason, "override: "+ov.fail.Message)
 		return
 	}
-	switch len(ov.value) {
+	switch ov.series {
 	case 0:
 		obs.SetMissing(ov.signal, signals.ReasonEmpty, "override returned no series")
 		return
 	case 1:
 	default:
 		obs.SetMissing(ov.signal, signals.ReasonMultipleSeries,
-			fmt.Sprintf("override returned %d series, want 1", len(ov.value)))
+			fmt.Sprintf("override returned %d series, want 1", ov.series))
 		return
 	}
-	s := ov.value[0]
-	obs.Set(ov.signal, float64(s.Value), s.Timestamp.Time())
+	s := ov.first
+	obs.Set(ov.signal, s.Value, s.At.Time())
 }
 
 // groupKey is what targets must share to be observed by the same batch queries.

@@ -85,6 +85,7 @@ const (
 	ReasonBadQuery       Reason = "BadQuery"       // the query was refused as invalid
 	ReasonUnauthorized   Reason = "Unauthorized"   // 401/403 or the credentials could not be read
 	ReasonNotConfigured  Reason = "NotConfigured"  // the profile gives no scope for the signal (no workload, no Redis)
+	ReasonTooManySeries  Reason = "TooManySeries"  // the answer held more series than the batch may (Options.MaxSeriesPerProfile)
 )
 
 // Value is a signal's value and when it was sampled.
