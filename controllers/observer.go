@@ -2,8 +2,10 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -12,6 +14,7 @@ import (
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/metrics"
 	"github.com/navius-dev/navius-tuner/internal/signals"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
 // PrometheusObserver reads a profile's signals through the metrics Batcher,
@@ -36,10 +39,37 @@ func (o *PrometheusObserver) Forget(profile types.NamespacedName) { o.Batcher.Fo
 // Observe implements Observer.
 func (o *PrometheusObserver) Observe(ctx context.Context, p *tuningv1alpha1.PerformanceProfile) (signals.Observation, error) {
 	ep, err := o.endpoint(ctx, p)
+	var refused *credentialsNotAllowed
+	if errors.As(err, &refused) {
+		// Not an error of the read: every signal is missing for a reason a
+		// person fixes, which MetricsAvailable names.
+		return metrics.Unread(TargetOf(p), time.Time{}, signals.ReasonCredentialsNotAllowed, refused.Error()), nil
+	}
 	if err != nil {
 		return signals.Observation{}, err
 	}
 	return o.Batcher.Observe(ctx, ep, TargetOf(p)), nil
+}
+
+// credentialsNotAllowed is an authSecretRef Secret without the label that
+// allows sending it to Prometheus.
+type credentialsNotAllowed struct{ namespace, name string }
+
+func (e *credentialsNotAllowed) Error() string {
+	return fmt.Sprintf("secret %s/%s is not sent to Prometheus without the label %s=\"true\" (kubectl label secret -n %s %s %s=true)",
+		e.namespace, e.name, tuningv1alpha1.PrometheusCredentialsLabel, e.namespace, e.name, tuningv1alpha1.PrometheusCredentialsLabel)
+}
+
+// sloMissingReasons lists why each missing SLO signal is missing, in the
+// order of the profile's objectives.
+func sloMissingReasons(spec tuningv1alpha1.PerformanceProfileSpec, obs signals.Observation) []signals.Reason {
+	var out []signals.Reason
+	for _, s := range tuning.SLOSignals(spec) {
+		if m, ok := obs.Missing[s]; ok {
+			out = append(out, m.Reason)
+		}
+	}
+	return out
 }
 
 // TargetOf is what the metrics reader needs to know about a profile.
@@ -76,6 +106,11 @@ func (o *PrometheusObserver) endpoint(ctx context.Context, p *tuningv1alpha1.Per
 		sec, err := o.secret(ctx, p.Namespace, ref.Name)
 		if err != nil {
 			return ep, err
+		}
+		// Only a Secret that opts in is sent: the profile's author chooses
+		// the URL, and may not be allowed to read the Secret.
+		if sec.Labels[tuningv1alpha1.PrometheusCredentialsLabel] != "true" {
+			return ep, &credentialsNotAllowed{namespace: p.Namespace, name: ref.Name}
 		}
 		switch {
 		case len(sec.Data["token"]) > 0:

@@ -327,6 +327,7 @@ func (r *PerformanceProfileReconciler) facts(s *scope) status.Facts {
 			m = tuning.MissingOf(p.Spec, s.obs)
 		}
 		f.SLOMissing, f.FamiliesHeld = m.SLO, m.FamilyNotes()
+		f.MetricsReason = status.MetricsReason(sloMissingReasons(p.Spec, s.obs))
 	}
 	if s.plan != nil {
 		f.Evaluated, f.SLOKnown, f.SLOMet = true, s.plan.SLOKnown, s.plan.SLOMet

@@ -89,4 +89,25 @@ const (
 	// ReasonRolloutBudgetSpent: maxRolloutsPerHour restarts (rollbacks
 	// included) happened in the last hour; env changes wait.
 	ReasonRolloutBudgetSpent = "RolloutBudgetSpent"
+	// ReasonTooManySeries: a Prometheus answer held far more series than the
+	// profiles can use (the scope labels or an override select too much); it
+	// was not read, and every knob is held.
+	ReasonTooManySeries = "TooManySeries"
+	// ReasonBucketsTooCoarse: the latency histogram's buckets cannot tell
+	// whether a latency objective holds (no bucket bound above the threshold,
+	// or none close enough below it); every knob is held.
+	ReasonBucketsTooCoarse = "BucketsTooCoarse"
+	// ReasonTooFewSamples: fewer requests in the window than a percentile
+	// needs to count (10/(1−q): 1,000 for p99); every knob is held.
+	ReasonTooFewSamples = "TooFewSamples"
+	// ReasonCredentialsNotAllowed: the authSecretRef Secret lacks the
+	// PrometheusCredentialsLabel, so it is not sent; every knob is held.
+	ReasonCredentialsNotAllowed = "CredentialsNotAllowed"
 )
+
+// PrometheusCredentialsLabel, set to "true" on a Secret, allows navius-tuner
+// to send the Secret's token or password to the URL of the profiles that
+// name it in spec.metrics.prometheus.authSecretRef. Without it, anyone who
+// may create a profile could have any Secret of the namespace sent to a host
+// of their choosing.
+const PrometheusCredentialsLabel = "tuning.navius.io/prometheus-credentials"

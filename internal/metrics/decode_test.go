@@ -62,7 +62,7 @@ func TestTooManySeries(t *testing.T) {
 	// series each) is read whole.
 	targets, bodies := benchData(1000)
 	prom = newFakeProm(t, func(q string) (int, string) { return http.StatusOK, bodies[family(q)] })
-	o, _, _ = testObserver(t, Options{MaxSampleAge: 1000 * time.Hour})
+	o, _, _ = testObserver(t, Options{Freshness: signals.Freshness{ScrapeInterval: 500 * time.Hour}})
 	res := o.Observe(context.Background(), Endpoint{URL: prom.URL}, targets)
 	g.Expect(res[targets[999].Key].Has(signals.LatencyP50, signals.CPUUtilization)).To(BeTrue(), strings.Join(res[targets[999].Key].MissingSignals(), "; "))
 }
@@ -175,7 +175,7 @@ func TestLargestAdmittedAnswerHeap(t *testing.T) {
 				_, _ = w.Write(answers[family(r.Form.Get("query"))])
 			}))
 			defer srv.Close()
-			o, _, _ := testObserver(t, Options{MaxSampleAge: 1000 * time.Hour})
+			o, _, _ := testObserver(t, Options{Freshness: signals.Freshness{ScrapeInterval: 500 * time.Hour}})
 			defer debug.SetGCPercent(debug.SetGCPercent(5))
 			base := heapNow()
 			h := sampleHeap()

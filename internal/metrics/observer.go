@@ -349,6 +349,14 @@ func (o *Observer) query(ctx context.Context, papi *promClient, j *job, at time.
 	}
 }
 
+// Unread is the observation of a target that was not read at all: every
+// signal it would have is missing for the same reason.
+func Unread(t Target, at time.Time, r signals.Reason, msg string) signals.Observation {
+	obs := signals.New(at)
+	markAll(&obs, t, r, msg)
+	return obs
+}
+
 // markAll records every signal a target would have as missing.
 func markAll(obs *signals.Observation, t Target, r signals.Reason, msg string) {
 	for _, s := range targetSignals(t) {

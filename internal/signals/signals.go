@@ -86,6 +86,12 @@ const (
 	ReasonUnauthorized   Reason = "Unauthorized"   // 401/403 or the credentials could not be read
 	ReasonNotConfigured  Reason = "NotConfigured"  // the profile gives no scope for the signal (no workload, no Redis)
 	ReasonTooManySeries  Reason = "TooManySeries"  // the answer held more series than the batch may (Options.MaxSeriesPerProfile)
+	// ReasonBucketsTooCoarse: the histogram cannot tell whether the percentile is within its objective.
+	ReasonBucketsTooCoarse Reason = "BucketsTooCoarse"
+	// ReasonTooFewSamples: fewer requests in the window than the percentile needs.
+	ReasonTooFewSamples Reason = "TooFewSamples"
+	// ReasonCredentialsNotAllowed: the credentials' Secret does not allow being sent to Prometheus.
+	ReasonCredentialsNotAllowed Reason = "CredentialsNotAllowed"
 )
 
 // Value is a signal's value and when it was sampled.

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
 // Blocker is why a reconcile could not complete.
@@ -60,6 +61,9 @@ type Facts struct {
 	// FamiliesHeld lists the knob families held for their missing signals,
 	// each with its knobs and signals (tuning.Missing.FamilyNotes).
 	FamiliesHeld []string
+	// MetricsReason is MetricsAvailable's reason when SLO signals are
+	// missing; empty means MetricsUnavailable (see MetricsReason).
+	MetricsReason string
 	// Evaluated is true when the SLOs were evaluated (a plan was made).
 	Evaluated bool
 	SLOKnown  bool
@@ -145,7 +149,7 @@ func SetMetricsAvailable(conds *[]metav1.Condition, f Facts) {
 		set(conds, f, tuningv1alpha1.ConditionMetricsAvailable, metav1.ConditionUnknown, tuningv1alpha1.ReasonReconciling,
 			"The metrics were not read yet")
 	case len(f.SLOMissing) > 0:
-		set(conds, f, tuningv1alpha1.ConditionMetricsAvailable, metav1.ConditionFalse, tuningv1alpha1.ReasonMetricsUnavailable,
+		set(conds, f, tuningv1alpha1.ConditionMetricsAvailable, metav1.ConditionFalse, orDefault(f.MetricsReason, tuningv1alpha1.ReasonMetricsUnavailable),
 			"SLO signals missing, holding every knob: "+strings.Join(f.SLOMissing, "; "))
 	case len(f.FamiliesHeld) > 0:
 		set(conds, f, tuningv1alpha1.ConditionMetricsAvailable, metav1.ConditionTrue, tuningv1alpha1.ReasonFamiliesHeld,
@@ -237,6 +241,26 @@ func conflictMessage(cs []Conflict) string {
 	return "navius-tuner stopped tuning these knobs: " + strings.Join(parts, "; ") +
 		". Tell the other manager to ignore the field (see docs/gitops.md), then annotate the profile with " +
 		tuningv1alpha1.ReconcileRequestedAnnotation + "=<RFC 3339 time> to resume"
+}
+
+// actionable are the reasons of a missing signal that a person fixes in a
+// known place, so MetricsAvailable names them rather than MetricsUnavailable.
+var actionable = map[signals.Reason]string{
+	signals.ReasonTooManySeries:         tuningv1alpha1.ReasonTooManySeries,
+	signals.ReasonBucketsTooCoarse:      tuningv1alpha1.ReasonBucketsTooCoarse,
+	signals.ReasonTooFewSamples:         tuningv1alpha1.ReasonTooFewSamples,
+	signals.ReasonCredentialsNotAllowed: tuningv1alpha1.ReasonCredentialsNotAllowed,
+}
+
+// MetricsReason is MetricsAvailable's reason for SLO signals missing for
+// these reasons: the first actionable one, in order, else MetricsUnavailable.
+func MetricsReason(reasons []signals.Reason) string {
+	for _, r := range reasons {
+		if c, ok := actionable[r]; ok {
+			return c
+		}
+	}
+	return tuningv1alpha1.ReasonMetricsUnavailable
 }
 
 func orDefault(s, def string) string {

@@ -19,6 +19,9 @@ func SLIsOf(o signals.Observation) *tuningv1alpha1.SLIs {
 	if len(s.Missing) > 32 {
 		s.Missing = s.Missing[:32]
 	}
+	for i, m := range s.Missing { // the API keeps each entry within 256 characters
+		s.Missing[i] = truncate(m, 256)
+	}
 	if !o.Time.IsZero() {
 		t := metav1.NewTime(o.Time)
 		s.ObservedAt = &t

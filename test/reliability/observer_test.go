@@ -64,7 +64,13 @@ func TestPrometheusObserverResolvesSecrets(t *testing.T) {
 		"empty": {"other": []byte("x")},
 		"ca":    {"ca.crt": caPEM},
 	} {
-		g.Expect(env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: data})).To(Succeed())
+		// Credentials are sent only from Secrets that allow it; a CA is not a credential.
+		labels := map[string]string{tuningv1alpha1.PrometheusCredentialsLabel: "true"}
+		if name == "ca" {
+			labels = nil
+		}
+		g.Expect(env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
+			Data: data})).To(Succeed())
 	}
 	obs := &controllers.PrometheusObserver{Secrets: env.Client, Batcher: metrics.NewBatcher(
 		metrics.NewObserver(metrics.Options{Registerer: prometheus.NewRegistry(), MaxAttempts: 1}), metrics.BatcherOptions{Period: time.Minute})}

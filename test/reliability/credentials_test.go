@@ -1,0 +1,84 @@
+package reliability
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/controllers"
+	"github.com/navius-dev/navius-tuner/internal/metrics"
+	"github.com/navius-dev/navius-tuner/internal/signals"
+)
+
+// TestCredentialsNotSentWithoutTheLabel: a profile can name any Secret of
+// its namespace in authSecretRef and choose the URL, so a Secret's token
+// goes out only when the Secret carries the opt-in label. Without it no
+// query is sent with it, every signal is missing with reason
+// CredentialsNotAllowed, and MetricsAvailable says which Secret to label and
+// how; once labelled, the token is sent.
+func TestCredentialsNotSentWithoutTheLabel(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := namespace(t)
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "someone-elses-token"},
+		Data: map[string][]byte{"token": []byte("not-for-you")}}
+	g.Expect(env.Client.Create(ctx, secret)).To(Succeed())
+	ref := &corev1.LocalObjectReference{Name: secret.Name}
+
+	t.Run("the observer sends nothing", func(t *testing.T) {
+		g := NewWithT(t)
+		rec := &authRecorder{}
+		srv := httptest.NewServer(rec)
+		defer srv.Close()
+		obs := &controllers.PrometheusObserver{Secrets: env.Client, Batcher: metrics.NewBatcher(
+			metrics.NewObserver(metrics.Options{Registerer: prometheus.NewRegistry(), MaxAttempts: 1}), metrics.BatcherOptions{Period: time.Minute})}
+		p := poolProfile(ns, srv.URL)
+		p.Spec.Metrics.Prometheus.AuthSecretRef = ref
+		o, err := obs.Observe(ctx, p)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(rec.seen()).To(BeEmpty(), "no query at all, so no token")
+		g.Expect(o.Values).To(BeEmpty())
+		m := o.Missing[signals.LatencyP99]
+		g.Expect(m.Reason).To(Equal(signals.ReasonCredentialsNotAllowed))
+		for _, want := range []string{ns + "/someone-elses-token", tuningv1alpha1.PrometheusCredentialsLabel + `="true"`, "kubectl label secret"} {
+			g.Expect(m.Message).To(ContainSubstring(want))
+		}
+	})
+
+	t.Run("the profile's condition names the Secret and the label", func(t *testing.T) {
+		g := NewWithT(t)
+		clk := clocktesting.NewFakeClock(time.Now().Truncate(time.Second))
+		stepWhileWaiting(t, clk)
+		h := newBlindHarnessOn(t, ns, clk, newFakeProm(t, clk, ns))
+		deployment(t, ns, "10")
+		p := poolProfile(ns, h.prom.URL())
+		p.Spec.Metrics.Prometheus.AuthSecretRef = ref
+		g.Expect(env.Client.Create(ctx, p)).To(Succeed())
+		h.prom.set(healthy, steady)
+
+		c := condition(h.period(), tuningv1alpha1.ConditionMetricsAvailable)
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(Equal(tuningv1alpha1.ReasonCredentialsNotAllowed))
+		g.Expect(c.Message).To(ContainSubstring("someone-elses-token"))
+		g.Expect(c.Message).To(ContainSubstring(tuningv1alpha1.PrometheusCredentialsLabel))
+		g.Expect(h.writes.workload.Load()).To(BeZero())
+
+		// The owner of the Secret allows it: the next period reads the metrics.
+		patch := client.MergeFrom(secret.DeepCopy())
+		secret.Labels = map[string]string{tuningv1alpha1.PrometheusCredentialsLabel: "true"}
+		g.Expect(env.Client.Patch(ctx, secret, patch)).To(Succeed())
+		c = condition(h.period(), tuningv1alpha1.ConditionMetricsAvailable)
+		g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
+		g.Expect(strings.Contains(c.Message, "someone-elses-token")).To(BeFalse())
+	})
+}
