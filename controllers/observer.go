@@ -43,7 +43,7 @@ func (o *PrometheusObserver) Observe(ctx context.Context, p *tuningv1alpha1.Perf
 	if errors.As(err, &refused) {
 		// Not an error of the read: every signal is missing for a reason a
 		// person fixes, which MetricsAvailable names.
-		return metrics.Unread(TargetOf(p), time.Time{}, signals.ReasonCredentialsNotAllowed, refused.Error()), nil
+		return signals.Unread(time.Time{}, signals.ReasonCredentialsNotAllowed, refused.Error()), nil
 	}
 	if err != nil {
 		return signals.Observation{}, err
@@ -89,6 +89,12 @@ func TargetOf(p *tuningv1alpha1.PerformanceProfile) metrics.Target {
 		s, ok := signals.LatencySignal(string(l.Percentile))
 		if ok && !slices.Contains(t.Percentiles, s) {
 			t.Percentiles = append(t.Percentiles, s)
+		}
+		if ok {
+			if t.Thresholds == nil {
+				t.Thresholds = map[signals.Signal]time.Duration{}
+			}
+			t.Thresholds[s] = l.Threshold.Duration
 		}
 	}
 	if c := p.Spec.Cache; c != nil && c.Redis != nil && c.Redis.Replicas != nil {

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"sort"
@@ -22,9 +23,12 @@ const smallDeltaTolerance = 1e-12
 // BucketQuantile in Prometheus v3): buckets sorted by upper bound, equal
 // bounds coalesced, counts forced monotonic, linear interpolation inside the
 // bucket that holds the rank, the lower bound of the first bucket taken as 0
-// (unless the first bound is <= 0), and the highest finite bound returned when
-// the rank falls into the +Inf bucket. It returns NaN when the quantile is
-// undefined: no +Inf bucket, fewer than two buckets, or no observations.
+// (unless the first bound is <= 0). One difference: when the rank falls into
+// the +Inf bucket it returns +Inf, where Prometheus returns the highest finite
+// bound. The quantile is then known to be above that bound and nothing more;
+// reading it as the bound would make an outage meet every objective at or
+// above it. It returns NaN when the quantile is undefined: no +Inf bucket,
+// fewer than two buckets, or no observations.
 func bucketQuantile(q float64, in []bucket) float64 {
 	switch {
 	case math.IsNaN(q):
@@ -62,7 +66,7 @@ func bucketQuantile(q float64, in []bucket) float64 {
 	b := sort.Search(len(buckets)-1, func(i int) bool { return buckets[i].Count >= rank })
 	switch {
 	case b == len(buckets)-1:
-		return buckets[len(buckets)-2].UpperBound
+		return math.Inf(+1)
 	case b == 0 && buckets[0].UpperBound <= 0:
 		return buckets[0].UpperBound
 	}
@@ -126,6 +130,46 @@ func almostEqual(a, b, epsilon float64) bool {
 		return diff < epsilon*minNormal
 	}
 	return diff/math.Min(absSum, math.MaxFloat64) < epsilon
+}
+
+// minObservations is how many observations a window needs before its
+// q-quantile counts: 10/(1−q), so that about ten of them lie above the
+// quantile (20 for p50, 1,000 for p99, 10,000 for p99.9). Fewer, and one slow
+// request moves the percentile across any threshold.
+func minObservations(q float64) float64 {
+	// The small epsilon keeps 10/(1−0.99) = 1000.0000000000009 at 1,000.
+	return math.Ceil(10/(1-q) - 1e-6)
+}
+
+// usefulBoundShare: a histogram measures a latency objective only when it
+// has a bucket bound between this share of the threshold and the threshold.
+// Linear interpolation inside a wider bucket decides a breach by guess.
+// Prometheus' default buckets, whose neighbours differ by at most 2.5×, pass
+// for every threshold between their first and last bound.
+const usefulBoundShare = 0.4
+
+// coarseFor says why the bucket bounds cannot measure a latency threshold
+// (in seconds), or "" when they can: the highest finite bound must lie above
+// the threshold (or a breach could not be told from a met objective), and
+// some bound must lie within [0.4 × threshold, threshold].
+func coarseFor(bounds []float64, threshold float64) string {
+	top, near := math.Inf(-1), false
+	for _, b := range bounds {
+		if math.IsInf(b, 0) {
+			continue
+		}
+		top = max(top, b)
+		if b >= usefulBoundShare*threshold && b <= threshold {
+			near = true
+		}
+	}
+	switch {
+	case top <= threshold:
+		return fmt.Sprintf("the highest finite bucket bound (le=%g) is not above the objective's threshold %gs: a breach cannot be measured", top, threshold)
+	case !near:
+		return fmt.Sprintf("no bucket bound between %gs and the objective's threshold %gs: the percentile is not precise enough to judge it", usefulBoundShare*threshold, threshold)
+	}
+	return ""
 }
 
 // BucketQuantile is bucketQuantile for callers outside the package (tests

@@ -8,6 +8,7 @@ package metrics
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -36,6 +37,9 @@ type Target struct {
 	Overrides tuningv1alpha1.QueryOverrides
 	// Percentiles are the latency signals to compute; nil means DefaultPercentiles.
 	Percentiles []signals.Signal
+	// Thresholds are the latency objectives by percentile: a percentile with
+	// one is missing (BucketsTooCoarse) when the histogram cannot measure it.
+	Thresholds map[signals.Signal]time.Duration
 	// Workload is the target Deployment, which scopes CPU utilisation; nil
 	// leaves CPUUtilization missing (NotConfigured) unless overridden.
 	Workload *Workload
@@ -349,14 +353,6 @@ func (o *Observer) query(ctx context.Context, papi *promClient, j *job, at time.
 	}
 }
 
-// Unread is the observation of a target that was not read at all: every
-// signal it would have is missing for the same reason.
-func Unread(t Target, at time.Time, r signals.Reason, msg string) signals.Observation {
-	obs := signals.New(at)
-	markAll(&obs, t, r, msg)
-	return obs
-}
-
 // markAll records every signal a target would have as missing.
 func markAll(obs *signals.Observation, t Target, r signals.Reason, msg string) {
 	for _, s := range targetSignals(t) {
@@ -430,6 +426,10 @@ func applyOverride(obs *signals.Observation, ov override) {
 		return
 	}
 	s := ov.first
+	if math.IsInf(s.Value, 0) { // an override's own expression: ±Inf is not a measurement
+		obs.SetMissing(ov.signal, signals.ReasonNaN, fmt.Sprintf("override returned %v", s.Value))
+		return
+	}
 	obs.Set(ov.signal, s.Value, s.At.Time())
 }
 

@@ -127,12 +127,15 @@ func New(t time.Time) Observation {
 	return Observation{Time: t, Values: map[Signal]Value{}, Missing: map[Signal]Missing{}}
 }
 
-// Set records a value. NaN and ±Inf are recorded as missing, never as numbers.
+// Set records a value. NaN and ±Inf are recorded as missing, never as
+// numbers, with one exception: a latency percentile may be +Inf, which means
+// above the highest bucket bound (a breach of any objective), not unknown.
 func (o *Observation) Set(s Signal, v float64, at time.Time) {
 	if o.Values == nil {
 		o.Values = map[Signal]Value{}
 	}
-	if math.IsNaN(v) || math.IsInf(v, 0) {
+	_, percentile := Quantile(s)
+	if math.IsNaN(v) || math.IsInf(v, -1) || (math.IsInf(v, +1) && !percentile) {
 		o.SetMissing(s, ReasonNaN, fmt.Sprintf("value %v", v))
 		return
 	}

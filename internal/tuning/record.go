@@ -27,10 +27,16 @@ func SLIsOf(o signals.Observation) *tuningv1alpha1.SLIs {
 		s.ObservedAt = &t
 	}
 	dur := func(sig signals.Signal) *metav1.Duration {
-		if v, ok := o.Get(sig); ok {
-			return &metav1.Duration{Duration: time.Duration(v * float64(time.Second))}
+		v, ok := o.Get(sig)
+		switch {
+		case !ok:
+			return nil
+		case math.IsInf(v, +1) || v*float64(time.Second) >= math.MaxInt64:
+			// Above the highest bucket: the largest duration, so that as a
+			// baseline it compares as worse than any measured latency.
+			return &metav1.Duration{Duration: time.Duration(math.MaxInt64)}
 		}
-		return nil
+		return &metav1.Duration{Duration: time.Duration(v * float64(time.Second))}
 	}
 	pct := func(sig signals.Signal) tuningv1alpha1.Percent {
 		if v, ok := o.Get(sig); ok {
