@@ -78,6 +78,8 @@ func TargetOf(p *tuningv1alpha1.PerformanceProfile) metrics.Target {
 		Key:    types.NamespacedName{Namespace: p.Namespace, Name: p.Name}.String(),
 		Labels: p.Spec.Metrics.Labels,
 		Window: p.Spec.SLO.Window.Duration,
+		// 0 when unset: the metrics package's default.
+		SaturationWindow: p.Spec.Metrics.SaturationWindow.Duration,
 		Workload: &metrics.Workload{Namespace: p.Namespace, Name: p.Spec.TargetRef.Name, Kind: "Deployment",
 			Container: p.Spec.TargetRef.Container},
 		Percentiles: signals.AlwaysObserved(),

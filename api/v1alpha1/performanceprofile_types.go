@@ -222,6 +222,20 @@ type MetricsSource struct {
 	// queries override the default PromQL of individual signals.
 	// +optional
 	Queries *QueryOverrides `json:"queries,omitempty"`
+
+	// saturationWindow is the rate() window of the saturation signals: CPU,
+	// pool connections in use and pool wait, database time, Redis CPU and
+	// throughput. It is shorter than slo.window so that they follow a load
+	// step within a minute or two; the SLO verdicts keep slo.window. Between
+	// 30s and 1h. The default is max(4 × scrape interval, 1m), with the
+	// manager's --prometheus-scrape-interval (default 1m, Prometheus'
+	// default): 4m; 1m at a 15s scrape interval.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="must be a duration such as 30s, 5m or 1h30m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('30s') && duration(self) <= duration('1h')",message="saturationWindow must be between 30s and 1h: rate() needs at least four scrapes in the window, and a longer window no longer follows a load step"
+	SaturationWindow metav1.Duration `json:"saturationWindow,omitzero"`
 }
 
 // PrometheusEndpoint is a Prometheus-compatible query API.

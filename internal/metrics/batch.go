@@ -43,10 +43,14 @@ const (
 	stsLabel        = "navius_sts"
 )
 
-// group is the targets that share label keys and window, and their queries.
+// group is the targets that share label keys and windows, and their queries.
 type group struct {
-	keys      []string
-	window    time.Duration
+	keys   []string
+	window time.Duration
+	// satWindow is the window of the saturation signals (CPU, pool, DB time,
+	// Redis, throughput): shorter than the SLO window, so that they follow a
+	// load step within a minute or two.
+	satWindow time.Duration
 	targets   []Target
 	jobs      []*job
 	byFamily  map[string]*job
@@ -67,6 +71,9 @@ func (o *Observer) plan(targets []Target) ([]*group, []invalidTarget) {
 		if t.Window == 0 {
 			t.Window = DefaultWindow
 		}
+		if t.SaturationWindow == 0 {
+			t.SaturationWindow = SaturationWindowFor(o.opts.Freshness.ScrapeInterval)
+		}
 		if msg := validate(t); msg != "" {
 			invalid = append(invalid, invalidTarget{target: t, reason: msg})
 			continue
@@ -74,7 +81,7 @@ func (o *Observer) plan(targets []Target) ([]*group, []invalidTarget) {
 		k := groupKey(t)
 		g, ok := byKey[k]
 		if !ok {
-			g = &group{window: t.Window, byFamily: map[string]*job{}}
+			g = &group{window: t.Window, satWindow: t.SaturationWindow, byFamily: map[string]*job{}}
 			for l := range t.Labels {
 				g.keys = append(g.keys, l)
 			}
@@ -112,6 +119,9 @@ func validate(t Target) string {
 	}
 	if t.Window < time.Second {
 		return fmt.Sprintf("window %s is shorter than 1s", t.Window)
+	}
+	if t.SaturationWindow < time.Second {
+		return fmt.Sprintf("saturation window %s is shorter than 1s", t.SaturationWindow)
 	}
 	for _, p := range percentiles(t) {
 		if _, ok := signals.Quantile(p); !ok {
@@ -151,14 +161,18 @@ func (g *group) build(maxValues, perProfile int) {
 		}
 		ms = append(ms, anyOf(k, vals, maxValues))
 	}
-	w := promDuration(g.window)
+	// SLO signals (latency, errors, hit ratios) use the SLO window;
+	// saturation signals the saturation window.
+	w, ws := promDuration(g.window), promDuration(g.satWindow)
 	by := byClause(g.keys...)
 	sel := func(metric string, extra ...matcher) string {
 		return selector(metric, append(append([]matcher{}, ms...), extra...)...)
 	}
-	sumRate := func(metric string, extra ...matcher) string {
-		return fmt.Sprintf("sum %s (rate(%s[%s]))", by, sel(metric, extra...), w)
+	sumRateOver := func(window, metric string, extra ...matcher) string {
+		return fmt.Sprintf("sum %s (rate(%s[%s]))", by, sel(metric, extra...), window)
 	}
+	sumRate := func(metric string, extra ...matcher) string { return sumRateOver(w, metric, extra...) }
+	sumRateShort := func(metric string, extra ...matcher) string { return sumRateOver(ws, metric, extra...) }
 	newest := func(metric string) string {
 		return fmt.Sprintf("max %s (timestamp(%s))", by, sel(metric))
 	}
@@ -176,6 +190,7 @@ func (g *group) build(maxValues, perProfile int) {
 			return union(
 				tagged("requests", sumRate("http_requests_total")),
 				tagged("errors", sumRate("http_requests_total", matcher{"status", "=~", "5.."})),
+				tagged("throughput", sumRateShort("http_requests_total")),
 				tagged("pods", fmt.Sprintf("count %s (count %s (%s))", by, byClause(append(append([]string{}, g.keys...), "pod")...),
 					sel("http_requests_total", matcher{"pod", "!=", ""}))),
 				tagged("ts", newest("http_requests_total")),
@@ -184,12 +199,12 @@ func (g *group) build(maxValues, perProfile int) {
 		famPool: func() string {
 			return union(
 				tagged("in_use", fmt.Sprintf("avg %s (avg_over_time(%s[%s]))", by,
-					sel("db_pool_connections", matcher{"state", "=", "in_use"}), w)),
+					sel("db_pool_connections", matcher{"state", "=", "in_use"}), ws)),
 				tagged("max", fmt.Sprintf("avg %s (%s)", by, sel("db_pool_max_connections"))),
-				tagged("wait_sum", sumRate("db_pool_wait_seconds_sum")),
-				tagged("wait_count", sumRate("db_pool_wait_seconds_count")),
-				tagged("db_sum", sumRate("db_query_duration_seconds_sum")),
-				tagged("db_count", sumRate("db_query_duration_seconds_count")),
+				tagged("wait_sum", sumRateShort("db_pool_wait_seconds_sum")),
+				tagged("wait_count", sumRateShort("db_pool_wait_seconds_count")),
+				tagged("db_sum", sumRateShort("db_query_duration_seconds_sum")),
+				tagged("db_count", sumRateShort("db_query_duration_seconds_count")),
 				tagged("ts", newest("db_pool_max_connections")),
 			)
 		},
@@ -232,7 +247,7 @@ func (g *group) workloadQuery(maxValues int) string {
 			redisNS = append(redisNS, t.Redis.Namespace)
 		}
 	}
-	w := promDuration(g.window)
+	w := promDuration(g.satWindow) // CPU and Redis load are saturation signals
 	var branches []string
 	if len(cpuNS) > 0 {
 		ns := anyOf("namespace", cpuNS, maxValues)
@@ -341,7 +356,7 @@ func (g *group) filer(fam string) func(ix index, metric map[string]string, p poi
 // mapped to one shared copy of its name.
 var knownParts = func() map[string]string {
 	m := map[string]string{}
-	for _, p := range []string{"bucket", "sum", "count", "ts", "requests", "errors", "pods", "in_use", "max",
+	for _, p := range []string{"bucket", "sum", "count", "ts", "requests", "errors", "throughput", "pods", "in_use", "max",
 		"wait_sum", "wait_count", "db_sum", "db_count", "cache", "cpu_usage", "cpu_requests",
 		"redis_cpu", "redis_ops", "redis_pods"} {
 		m[p] = p

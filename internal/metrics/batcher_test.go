@@ -137,7 +137,8 @@ func benchData(n int) ([]Target, map[string]string) {
 			lat = append(lat, s(fmt.Sprint(10*(j+1)), l("bucket", "le", le)...))
 		}
 		lat = append(lat, s("3", l("sum")...), s("100", l("count")...), s(fmt.Sprint(t0.Unix()), l("ts")...))
-		traffic = append(traffic, s("100", l("requests")...), s("1", l("errors")...), s("3", l("pods")...), s(fmt.Sprint(t0.Unix()), l("ts")...))
+		traffic = append(traffic, s("100", l("requests")...), s("1", l("errors")...), s("100", l("throughput")...),
+			s("3", l("pods")...), s(fmt.Sprint(t0.Unix()), l("ts")...))
 		pool = append(pool, s("6", l("in_use")...), s("10", l("max")...), s("0.1", l("wait_sum")...), s("20", l("wait_count")...),
 			s("0.5", l("db_sum")...), s("50", l("db_count")...), s(fmt.Sprint(t0.Unix()), l("ts")...))
 		for _, tier := range []string{"memory", "redis"} {

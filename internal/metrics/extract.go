@@ -191,12 +191,17 @@ func extractLatency(r reading, t Target, parts map[string]series) {
 }
 
 func extractTraffic(r reading, parts map[string]series) {
+	// Throughput over the saturation window; the error rate over the SLO
+	// window, with the request rate of that window as its denominator.
+	if tput, rt, mt := one(parts, "throughput"); rt != "" {
+		r.miss(signals.Throughput, rt, "http_requests_total: "+mt)
+	} else {
+		r.set(signals.Throughput, tput)
+	}
 	req, rr, mr := one(parts, "requests")
 	if rr != "" {
-		r.miss(signals.Throughput, rr, "http_requests_total: "+mr)
 		r.miss(signals.ErrorRate, rr, "http_requests_total: "+mr)
 	} else {
-		r.set(signals.Throughput, req)
 		// The 5xx series exist only once a 5xx was counted: with the
 		// request counter present and no 5xx series, the errors are a measured 0.
 		errs, re, me := one(parts, "errors")

@@ -30,8 +30,14 @@ type Target struct {
 	// Labels scope every default query (spec.metrics.labels). Keys must be
 	// Prometheus label names; values are matched literally.
 	Labels map[string]string
-	// Window is the rate()/quantile window (spec.slo.window); 0 means 5m.
+	// Window is the rate()/quantile window of the SLO signals (latency,
+	// errors, cache hit ratios; spec.slo.window); 0 means 5m.
 	Window time.Duration
+	// SaturationWindow is the rate() window of the saturation signals (CPU,
+	// pool in use and wait, DB time and calls, Redis, throughput;
+	// spec.metrics.saturationWindow); 0 means SaturationWindowFor the
+	// Observer's scrape interval (Options.Freshness).
+	SaturationWindow time.Duration
 	// Overrides replace the default query of individual signals; each costs
 	// one query per period for this profile alone.
 	Overrides tuningv1alpha1.QueryOverrides
@@ -73,6 +79,13 @@ const DefaultWindow = 5 * time.Minute
 // DefaultPercentiles are computed for a Target without Percentiles: those of
 // signals.Percentiles observed for every profile.
 var DefaultPercentiles = signals.AlwaysObserved()
+
+// SaturationWindowFor is the saturation window of a Target without one,
+// max(4 × scrape interval, 1m): rate() needs a few scrapes in its window, and
+// a window much longer than that lags a load step.
+func SaturationWindowFor(scrapeInterval time.Duration) time.Duration {
+	return max(4*scrapeInterval, time.Minute)
+}
 
 // Options configure an Observer. Zero values take the defaults in brackets.
 type Options struct {
@@ -440,5 +453,5 @@ func groupKey(t Target) string {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	return strings.Join(keys, ",") + "|" + promDuration(t.Window)
+	return strings.Join(keys, ",") + "|" + promDuration(t.Window) + "|" + promDuration(t.SaturationWindow)
 }

@@ -168,12 +168,13 @@ func TestObserveOddBatchSeries(t *testing.T) {
 		sig     signals.Signal
 		want    signals.Reason
 	}{
-		{"NaN", []sample{s("NaN", app("orders", "requests")...)}, signals.Throughput, signals.ReasonNaN},
-		{"+Inf", []sample{s("+Inf", app("orders", "requests")...)}, signals.Throughput, signals.ReasonNaN},
-		{"several series", []sample{s("1", app("orders", "requests")...), s("2", app("orders", "requests")...)}, signals.Throughput, signals.ReasonMultipleSeries},
-		{"stale by newest sample", []sample{s("1", app("orders", "requests")...), s(fmtUnix(old), app("orders", "ts")...)}, signals.Throughput, signals.ReasonStale},
+		{"NaN", []sample{s("NaN", app("orders", "throughput")...)}, signals.Throughput, signals.ReasonNaN},
+		{"+Inf", []sample{s("+Inf", app("orders", "throughput")...)}, signals.Throughput, signals.ReasonNaN},
+		{"several series", []sample{s("1", app("orders", "throughput")...), s("2", app("orders", "throughput")...)}, signals.Throughput, signals.ReasonMultipleSeries},
+		{"stale by newest sample", []sample{s("1", app("orders", "throughput")...), s(fmtUnix(old), app("orders", "ts")...)}, signals.Throughput, signals.ReasonStale},
+		{"several request series", []sample{s("1", app("orders", "requests")...), s("2", app("orders", "requests")...)}, signals.ErrorRate, signals.ReasonMultipleSeries},
 		{"no requests", []sample{s("0", app("orders", "requests")...)}, signals.ErrorRate, signals.ReasonNaN},
-		{"other profile only", []sample{s("1", app("payments", "requests")...)}, signals.Throughput, signals.ReasonEmpty},
+		{"other profile only", []sample{s("1", app("payments", "throughput")...)}, signals.Throughput, signals.ReasonEmpty},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -50,6 +50,7 @@ spec:
       tls: {caSecretRef: {name: prom-ca, key: ca.crt}}
       timeout: 10s
     labels: {namespace: shop, service: orders-api}
+    saturationWindow: 1m
     queries: {latencyP99: 'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))'}
   connectionPool:
     maxConnections: {env: DB_POOL_MAX_CONNECTIONS, min: 5, max: 25}
@@ -223,6 +224,12 @@ func TestPerformanceProfileValidation(t *testing.T) {
 			"spec.metrics.prometheus.authSecretRef", "authSecretRef.name must name a Secret"},
 		{"timeout of zero", []edit{set("spec.metrics.prometheus.timeout", `0s`)},
 			"spec.metrics.prometheus.timeout", "timeout must be between 1s and 5m"},
+		{"saturation window too short", []edit{set("spec.metrics.saturationWindow", `15s`)},
+			"spec.metrics.saturationWindow", "saturationWindow must be between 30s and 1h: rate() needs at least four scrapes"},
+		{"saturation window too long", []edit{set("spec.metrics.saturationWindow", `2h`)},
+			"spec.metrics.saturationWindow", "saturationWindow must be between 30s and 1h"},
+		{"saturation window not a duration", []edit{set("spec.metrics.saturationWindow", `one minute`)},
+			"spec.metrics.saturationWindow", "must be a duration such as 30s, 5m or 1h30m"},
 		{"label key is not a label name", []edit{set("spec.metrics.labels", `{service-name: orders}`)},
 			"spec.metrics.labels", "labels keys must be Prometheus label names"},
 		{"reserved label name", []edit{set("spec.metrics.labels", `{le: "0.1"}`)},

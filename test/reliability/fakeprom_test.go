@@ -178,6 +178,7 @@ func (f *fakeProm) answer(q string, fl fault, l load) string {
 			series{app("ts"), num(float64(at.Unix()))})
 	case strings.Contains(q, "http_requests_total"):
 		out = append(out, series{app("requests"), num(l.throughput)}, series{app("errors"), num(l.throughput / 1000)},
+			series{app("throughput"), num(l.throughput)},
 			series{app("pods"), "4"}, series{app("ts"), num(float64(at.Unix()))})
 	case strings.Contains(q, "db_pool_max_connections"):
 		out = append(out, series{app("in_use"), num(l.poolInUse)}, series{app("max"), num(l.poolMax)},

@@ -86,6 +86,7 @@ func writeAnswer(buf *bytes.Buffer, q string, svcs []service, now time.Time) {
 			emit(app("ts"), fmt.Sprint(now.Unix()))
 		case strings.Contains(q, "http_requests_total"):
 			emit(app("requests"), "800")
+			emit(app("throughput"), "800")
 			emit(app("errors"), "0.8")
 			emit(app("pods"), "4")
 			emit(app("ts"), fmt.Sprint(now.Unix()))
