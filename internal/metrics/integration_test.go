@@ -137,12 +137,15 @@ func TestIntegrationRealPrometheus(t *testing.T) {
 	obs := NewObserver(Options{Registerer: prometheus.NewRegistry()})
 	ep := Endpoint{URL: prom.URL, Timeout: 10 * time.Second}
 	target := Target{
-		Key:         "shop/orders",
-		Labels:      map[string]string{"namespace": "shop", "service": "orders"},
-		Window:      5 * time.Second,
-		Percentiles: []signals.Signal{signals.LatencyP50, signals.LatencyP90, signals.LatencyP95, signals.LatencyP99},
-		Workload:    &Workload{Namespace: "shop", Name: "orders", Container: "app"},
-		Redis:       &Workload{Namespace: "shop", Name: "redis", Kind: "StatefulSet"},
+		Key:    "shop/orders",
+		Labels: map[string]string{"namespace": "shop", "service": "orders"},
+		Window: 5 * time.Second,
+		// Same window for the saturation signals: the expected values below
+		// are ratios of rates taken over one window.
+		SaturationWindow: 5 * time.Second,
+		Percentiles:      []signals.Signal{signals.LatencyP50, signals.LatencyP90, signals.LatencyP95, signals.LatencyP99},
+		Workload:         &Workload{Namespace: "shop", Name: "orders", Container: "app"},
+		Redis:            &Workload{Namespace: "shop", Name: "redis", Kind: "StatefulSet"},
 	}
 	injected := Target{Key: "evil", Labels: map[string]string{"namespace": "shop", "service": `orders"} or vector(1) or x{a="`}, Window: 5 * time.Second}
 	regex := Target{Key: "regex", Labels: map[string]string{"namespace": "shop", "service": "ord.*"}, Window: 5 * time.Second}
