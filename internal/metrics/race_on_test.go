@@ -1,0 +1,6 @@
+//go:build race
+
+package metrics
+
+// raceEnabled: the race detector multiplies the heap, so memory bounds are not measured under it.
+const raceEnabled = true
