@@ -92,13 +92,33 @@ var errTooManySeries = errors.New("too many series")
 // error envelope is returned as a *promv1.Error, as client_golang does, so
 // that classify treats both alike.
 func decodeAnswer(r io.Reader, maxSeries int, keep keepFunc) error {
-	d := &answerDecoder{dec: json.NewDecoder(r), max: maxSeries, keep: keep}
+	body := &readErr{r: r}
+	d := &answerDecoder{dec: json.NewDecoder(body), max: maxSeries, keep: keep}
 	err := d.envelope()
 	var apiErr *promv1.Error
-	if err == nil || errors.Is(err, errTooManySeries) || errors.Is(err, errResponseTooLarge) || errors.As(err, &apiErr) {
+	switch {
+	case err == nil || errors.Is(err, errTooManySeries) || errors.As(err, &apiErr):
 		return err
+	case body.err != nil:
+		// The body could not be read (too large, connection lost, canceled):
+		// not a malformed answer, classify says what it is.
+		return body.err
 	}
 	return &promv1.Error{Type: promv1.ErrBadResponse, Msg: err.Error()}
+}
+
+// readErr remembers the error of the reader under the decoder, other than EOF.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (b *readErr) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.err = err
+	}
+	return n, err
 }
 
 type answerDecoder struct {

@@ -239,3 +239,24 @@ func (c cannedClient) Do(context.Context, *http.Request) (*http.Response, []byte
 }
 
 var _ api.Client = cannedClient{}
+
+// TestConnectionLostMidAnswerIsRetried: a body cut off by the network is an
+// unreachable endpoint (retried), not a malformed answer (not retried).
+func TestConnectionLostMidAnswerIsRetried(t *testing.T) {
+	g := NewWithT(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "100000")
+		_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[`))
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler) // the connection closes before the promised length
+	}))
+	defer srv.Close()
+	o, clk, _ := testObserver(t, Options{MaxAttempts: 2})
+	autoStep(t, clk, 100*time.Millisecond)
+	tg := orders("k", "orders")
+	tg.Workload, tg.Redis = nil, nil
+	obs := o.Observe(context.Background(), Endpoint{URL: srv.URL}, []Target{tg})["k"]
+	g.Expect(obs.Missing[signals.LatencyP99].Reason).To(Equal(signals.ReasonEndpointDown), obs.Missing[signals.LatencyP99].String())
+	g.Expect(obs.Missing[signals.LatencyP99].Message).To(ContainSubstring("after 2 attempts"))
+}
