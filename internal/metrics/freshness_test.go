@@ -33,7 +33,8 @@ func TestOneRuleForStale(t *testing.T) {
 			prom := newFakeProm(t, func(q string) (int, string) {
 				switch family(q) {
 				case famTraffic:
-					return ok(s("1", app("orders", "requests")...), s(fmtUnix(at), app("orders", "ts")...))
+					return ok(s("1", app("orders", "requests")...), s("1", app("orders", "throughput")...),
+						s(fmtUnix(at), app("orders", "ts")...))
 				case famOverride:
 					x := s("0.2", partLabel, "x")
 					x.at = at
