@@ -228,12 +228,13 @@ func (r *PerformanceProfileReconciler) finish(ctx context.Context, s *scope, pha
 	p.Status.Recommendation = r.recommendation(s, original.Status.Recommendation)
 	status.SetAll(&p.Status.Conditions, facts)
 	for _, c := range status.Transitions(original.Status.Conditions, p.Status.Conditions) {
-		if c.Type == tuningv1alpha1.ConditionProgressing || c.Type == tuningv1alpha1.ConditionStalled {
+		if c.Type == tuningv1alpha1.ConditionProgressing || c.Type == tuningv1alpha1.ConditionStalled || c.Type == tuningv1alpha1.ConditionReconciling {
 			continue // Ready carries the same news
 		}
 		r.event(p, status.Healthy(c), c.Reason, "Reconcile", c.Message)
 	}
 	r.opts.Metrics.report(p.Namespace, p.Name, observation(s), facts.SLOKnown && facts.Evaluated, facts.SLOMet, len(facts.Conflicts))
+	r.opts.Metrics.reportState(p.Namespace, p.Name, p.Status.Conditions, s.paused, s.settings.Mode)
 
 	if statusChanged(original.Status, p.Status, s.now) {
 		// The optimistic lock refuses a patch computed from a stale copy of
