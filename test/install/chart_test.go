@@ -2,6 +2,7 @@ package install_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -127,20 +128,30 @@ func kinds(objs []*unstructured.Unstructured) []string {
 var monitoringCRDs sync.Once
 
 // installMonitoringCRDs installs stand-ins for the Prometheus Operator's
-// ServiceMonitor and PrometheusRule CRDs (kind and group only; the rules
-// themselves are checked with promtool), so that the API server knows the kinds.
+// ServiceMonitor and PrometheusRule CRDs (the rules themselves are checked
+// with promtool), so that the API server knows the kinds.
 func installMonitoringCRDs(t *testing.T) {
 	t.Helper()
 	monitoringCRDs.Do(func() {
-		var docs string
-		for _, k := range []struct{ kind, plural string }{{"ServiceMonitor", "servicemonitors"}, {"PrometheusRule", "prometheusrules"}} {
-			docs += fmt.Sprintf(`---
+		installStandInCRDs(t, "monitoring.coreos.com", [][2]string{{"ServiceMonitor", "servicemonitors"}, {"PrometheusRule", "prometheusrules"}})
+	})
+}
+
+// installStandInCRDs installs CRDs of group with the given kinds and plurals,
+// v1, namespaced, any content: enough for the API server to take objects of
+// those kinds in a dry run.
+func installStandInCRDs(t *testing.T, group string, kinds [][2]string) {
+	t.Helper()
+	var docs string
+	waitFor := []string{"wait", "--for=condition=Established", "--timeout=30s"}
+	for _, k := range kinds {
+		docs += fmt.Sprintf(`---
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: %[2]s.monitoring.coreos.com
+  name: %[2]s.%[4]s
 spec:
-  group: monitoring.coreos.com
+  group: %[4]s
   scope: Namespaced
   names: {kind: %[1]s, listKind: %[1]sList, plural: %[2]s, singular: %[3]s}
   versions:
@@ -151,15 +162,13 @@ spec:
       openAPIV3Schema:
         type: object
         x-kubernetes-preserve-unknown-fields: true
-`, k.kind, k.plural, k.plural[:len(k.plural)-1])
-		}
-		r := kubectl(t, []byte(docs), "apply", "--server-side", "-f", "-")
-		if r.err != nil {
-			t.Fatalf("installing the monitoring CRDs: %s", r)
-		}
-		r = kubectl(t, nil, "wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "crd/prometheusrules.monitoring.coreos.com", "--timeout=30s")
-		if r.err != nil {
-			t.Fatalf("waiting for the monitoring CRDs: %s", r)
-		}
-	})
+`, k[0], k[1], strings.TrimSuffix(k[1], "s"), group)
+		waitFor = append(waitFor, "crd/"+k[1]+"."+group)
+	}
+	if r := kubectl(t, []byte(docs), "apply", "--server-side", "-f", "-"); r.err != nil {
+		t.Fatalf("installing the %s CRDs: %s", group, r)
+	}
+	if r := kubectl(t, nil, waitFor...); r.err != nil {
+		t.Fatalf("waiting for the %s CRDs: %s", group, r)
+	}
 }

@@ -281,3 +281,55 @@ func alertGroups(t *testing.T) []any {
 	}
 	return groups
 }
+
+// TestCertManagerOverlay renders config/certmanager and checks that its parts
+// agree: the manager reads the Certificate's Secret with --metrics-cert-path,
+// the ServiceMonitor verifies with that Secret's CA and a name the
+// certificate holds (the metrics Service's), and the API server takes it all.
+func TestCertManagerOverlay(t *testing.T) {
+	g := NewWithT(t)
+	r := kubectl(t, nil, "kustomize", "config/certmanager")
+	g.Expect(r.err).NotTo(HaveOccurred(), r.String())
+	objs := decodeAll(t, []byte(r.stdout))
+
+	cert := find(t, objs, "Certificate", "navius-tuner-metrics-certs")
+	secret, _, _ := unstructured.NestedString(cert.Object, "spec", "secretName")
+	dnsNames, _, _ := unstructured.NestedStringSlice(cert.Object, "spec", "dnsNames")
+	issuer, _, _ := unstructured.NestedString(cert.Object, "spec", "issuerRef", "name")
+	g.Expect(find(t, objs, "Issuer", issuer).GetNamespace()).To(Equal(cert.GetNamespace()))
+
+	dep := find(t, objs, "Deployment", "navius-tuner-controller-manager")
+	containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+	manager := containers[0].(map[string]any)
+	var certPath string
+	for _, a := range stringList(manager["args"]) {
+		if v, ok := strings.CutPrefix(a, "--metrics-cert-path="); ok {
+			certPath = v
+		}
+	}
+	g.Expect(certPath).NotTo(BeEmpty(), "args: %v", manager["args"])
+	mounts, _, _ := unstructured.NestedSlice(manager, "volumeMounts")
+	volumes, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "volumes")
+	g.Expect(mounts).To(ContainElement(And(HaveKeyWithValue("mountPath", certPath), HaveKeyWithValue("name", "metrics-certs"))))
+	g.Expect(volumes).To(ContainElement(And(
+		HaveKeyWithValue("name", "metrics-certs"),
+		HaveKeyWithValue("secret", HaveKeyWithValue("secretName", secret)))))
+
+	svc := find(t, objs, "Service", "navius-tuner-controller-manager-metrics-service")
+	monitor := find(t, objs, "ServiceMonitor", "navius-tuner-controller-manager-metrics-monitor")
+	endpoints, _, _ := unstructured.NestedSlice(monitor.Object, "spec", "endpoints")
+	g.Expect(endpoints).To(HaveLen(1))
+	tlsConfig, _, _ := unstructured.NestedMap(endpoints[0].(map[string]any), "tlsConfig")
+	g.Expect(tlsConfig).NotTo(HaveKeyWithValue("insecureSkipVerify", true))
+	g.Expect(tlsConfig).To(HaveKeyWithValue("ca", HaveKeyWithValue("secret", And(HaveKeyWithValue("name", secret), HaveKeyWithValue("key", "ca.crt")))))
+	serverName := svc.GetName() + "." + svc.GetNamespace() + ".svc"
+	g.Expect(tlsConfig).To(HaveKeyWithValue("serverName", serverName))
+	g.Expect(dnsNames).To(ContainElement(serverName))
+	g.Expect(monitor.GetNamespace()).To(Equal(cert.GetNamespace()), "the Prometheus Operator reads the CA Secret in the ServiceMonitor's namespace")
+
+	createSystemNamespace(t, []byte(r.stdout))
+	installMonitoringCRDs(t)
+	installStandInCRDs(t, "cert-manager.io", [][2]string{{"Issuer", "issuers"}, {"Certificate", "certificates"}})
+	applied := kubectl(t, []byte(r.stdout), "apply", "--server-side", "--dry-run=server", "-f", "-")
+	g.Expect(applied.err).NotTo(HaveOccurred(), applied.String())
+}
