@@ -219,8 +219,10 @@ func (r *PerformanceProfileReconciler) finish(ctx context.Context, s *scope, pha
 	p := s.profile
 	facts := r.facts(s)
 	p.Status.ObservedGeneration = p.Generation
+	p.Status.Paused = s.paused
 	if s.observed {
 		p.Status.SLIs = tuning.SLIsOf(s.obs)
+		p.Status.SLIs.WorstObjective, p.Status.SLIs.WorstSLI = tuning.WorstObjective(p.Spec.SLO, s.obs)
 	}
 	if s.cluster != nil {
 		p.Status.Current = s.cluster.current()

@@ -161,11 +161,7 @@ func TestManagerRBAC(t *testing.T) {
 // saClient is a client authenticated as a ServiceAccount of systemNamespace.
 func saClient(t *testing.T, name string) client.Client {
 	t.Helper()
-	c, err := client.New(tokenConfig(serviceAccountToken(t, systemNamespace, name)), client.Options{Scheme: env.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return saClientIn(t, systemNamespace, name)
 }
 
 func stringList(v any) []string {
