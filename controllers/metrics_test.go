@@ -29,16 +29,16 @@ func TestMetricsReportAndForget(t *testing.T) {
 	g.Expect(testutil.CollectAndCompare(reg, strings.NewReader(`
 # HELP navius_tuner_slo_compliance 1 when every SLO of the profile held in the latest observation, 0 when one was breached; absent when unknown.
 # TYPE navius_tuner_slo_compliance gauge
-navius_tuner_slo_compliance{profile_namespace="shop",profile="carts"} 1
-navius_tuner_slo_compliance{profile_namespace="shop",profile="orders"} 0
+navius_tuner_slo_compliance{profile="carts",profile_namespace="shop"} 1
+navius_tuner_slo_compliance{profile="orders",profile_namespace="shop"} 0
 # HELP navius_tuner_sli The profile's service level indicators as last observed (latencies in seconds, ratios between 0 and 1, throughput in requests per second).
 # TYPE navius_tuner_sli gauge
-navius_tuner_sli{profile_namespace="shop",profile="carts",sli="latency_p99_seconds"} 0.093
-navius_tuner_sli{profile_namespace="shop",profile="orders",sli="latency_p99_seconds"} 0.093
+navius_tuner_sli{profile="carts",profile_namespace="shop",sli="latency_p99_seconds"} 0.093
+navius_tuner_sli{profile="orders",profile_namespace="shop",sli="latency_p99_seconds"} 0.093
 # HELP navius_tuner_field_conflicts Knobs of the profile that navius-tuner stopped tuning because another field manager took them over.
 # TYPE navius_tuner_field_conflicts gauge
-navius_tuner_field_conflicts{profile_namespace="shop",profile="carts"} 0
-navius_tuner_field_conflicts{profile_namespace="shop",profile="orders"} 1
+navius_tuner_field_conflicts{profile="carts",profile_namespace="shop"} 0
+navius_tuner_field_conflicts{profile="orders",profile_namespace="shop"} 1
 # HELP navius_tuner_adjustments_total Adjustments by knob family and result (applied, failed).
 # TYPE navius_tuner_adjustments_total counter
 navius_tuner_adjustments_total{family="pool",result="applied"} 1
