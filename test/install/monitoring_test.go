@@ -168,10 +168,11 @@ func TestAlertsOnSeriesAsThePrometheusOperatorLabelsThem(t *testing.T) {
 	// (TestPrometheusRulesParse); without them the expected alerts below
 	// need only their labels.
 	for _, gr := range groups {
-		rules, _, _ := unstructured.NestedSlice(gr.(map[string]any), "rules")
+		rules, _, _ := unstructured.NestedSlice(gr.(map[string]any), "rules") // a copy
 		for _, r := range rules {
 			delete(r.(map[string]any), "annotations")
 		}
+		gr.(map[string]any)["rules"] = rules
 	}
 	dir := t.TempDir()
 	data, err := yaml.Marshal(map[string]any{"groups": groups})
