@@ -1,11 +1,8 @@
 package install_test
 
 import (
-	"context"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -57,19 +54,7 @@ func TestChartWatchNamespacesGrantsExactlyThose(t *testing.T) {
 		}
 	}
 	g.Expect(role).NotTo(BeNil())
-	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
-	var granted []access
-	for _, r := range rules {
-		rule := r.(map[string]any)
-		for _, group := range stringList(rule["apiGroups"]) {
-			for _, res := range stringList(rule["resources"]) {
-				resource, sub, _ := strings.Cut(res, "/")
-				for _, verb := range stringList(rule["verbs"]) {
-					granted = append(granted, access{group: group, resource: resource, subresource: sub, verb: verb})
-				}
-			}
-		}
-	}
+	granted := grants(role)
 	g.Expect(granted).To(ContainElement(access{resource: "secrets", verb: "get"}), "Secrets are part of the manager's role")
 	for _, a := range granted {
 		for _, ns := range watched {
@@ -86,37 +71,10 @@ func TestChartWatchNamespacesGrantsExactlyThose(t *testing.T) {
 	g.Expect(allowed(t, c, access{namespace: namespace, group: "coordination.k8s.io", resource: "leases", verb: "update"})).To(BeTrue())
 
 	// The manager with exactly these rights, as the chart runs it.
-	bin := filepath.Join(t.TempDir(), "manager")
-	build := command(t, nil, []string{"CGO_ENABLED=0"}, "go", "build", "-o", bin, "./cmd/manager")
-	g.Expect(build.err).NotTo(HaveOccurred(), build.String())
-	kc := filepath.Join(t.TempDir(), "kubeconfig")
-	g.Expect(writeKubeconfig(kc, env.Config, serviceAccountToken(t, namespace, sa))).To(Succeed())
 	metricsAddr, probeAddr := freeAddr(t), freeAddr(t)
-	logPath := filepath.Join(t.TempDir(), "manager.log")
-	logs, err := os.Create(logPath)
-	g.Expect(err).NotTo(HaveOccurred())
-	runCtx, stop := context.WithCancel(ctx)
-	cmd := exec.CommandContext(runCtx, bin, "--leader-elect", "--leader-election-namespace="+namespace,
-		"--watch-namespaces="+strings.Join(watched, ","),
+	logPath, stopManager := runManager(t, buildManager(t), serviceAccountToken(t, namespace, sa),
+		"--leader-elect", "--leader-election-namespace="+namespace, "--watch-namespaces="+strings.Join(watched, ","),
 		"--metrics-bind-address="+metricsAddr, "--health-probe-bind-address="+probeAddr)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kc)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	g.Expect(cmd.Start()).To(Succeed())
-	stopped := false
-	stopManager := func() {
-		if !stopped {
-			stopped = true
-			stop()
-			_ = cmd.Wait()
-		}
-	}
-	t.Cleanup(func() {
-		stopManager()
-		if t.Failed() {
-			out, _ := os.ReadFile(logPath)
-			t.Logf("manager log:\n%s", out)
-		}
-	})
 	g.Eventually(func() (int, error) { return status(ctx, "http://"+probeAddr+"/readyz", "") }, 30*time.Second, 200*time.Millisecond).To(Equal(http.StatusOK))
 	reconcilesAProfile(t, g, watched[0])
 	stopManager()

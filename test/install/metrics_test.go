@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -45,11 +44,8 @@ func TestMetricsAsAServiceMonitorScrapesThem(t *testing.T) {
 		job       = "navius-tuner-controller-manager-metrics-service"
 	)
 
-	bin := filepath.Join(t.TempDir(), "manager")
 	pkg := "github.com/navius-dev/navius-tuner/internal/version"
-	build := command(t, nil, []string{"CGO_ENABLED=0"}, "go", "build",
-		"-ldflags", "-X "+pkg+".Version="+version+" -X "+pkg+".Revision="+revision, "-o", bin, "./cmd/manager")
-	g.Expect(build.err).NotTo(HaveOccurred(), build.String())
+	bin := buildManager(t, "-ldflags", "-X "+pkg+".Version="+version+" -X "+pkg+".Revision="+revision)
 	v := command(t, nil, nil, bin, "--version")
 	g.Expect(v.err).NotTo(HaveOccurred(), v.String())
 	g.Expect(v.stdout).To(ContainSubstring("navius-tuner " + version + " (revision " + revision))
@@ -83,25 +79,9 @@ func TestMetricsAsAServiceMonitorScrapesThem(t *testing.T) {
 		},
 	})).To(Succeed())
 
-	kc := filepath.Join(t.TempDir(), "kubeconfig")
-	g.Expect(writeKubeconfig(kc, env.Config, "")).To(Succeed())
 	metricsAddr, probeAddr := freeAddr(t), freeAddr(t)
-	logs, err := os.Create(filepath.Join(t.TempDir(), "manager.log"))
-	g.Expect(err).NotTo(HaveOccurred())
-	runCtx, stop := context.WithCancel(ctx)
-	cmd := exec.CommandContext(runCtx, bin, "--leader-elect=false", "--watch-namespaces="+ns,
+	runManager(t, bin, "", "--leader-elect=false", "--watch-namespaces="+ns,
 		"--metrics-bind-address="+metricsAddr, "--health-probe-bind-address="+probeAddr, "--metrics-cert-path="+certDir)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kc)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	g.Expect(cmd.Start()).To(Succeed())
-	t.Cleanup(func() {
-		stop()
-		_ = cmd.Wait()
-		if t.Failed() {
-			out, _ := os.ReadFile(logs.Name())
-			t.Logf("manager log:\n%s", out)
-		}
-	})
 
 	token := scraperToken(t, scraperNS, "prometheus")
 	roots := x509.NewCertPool()
