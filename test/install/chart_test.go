@@ -168,10 +168,13 @@ func TestHelmChart(t *testing.T) {
 		{"image.pullPolicy=Sometimes"},
 		{"leaderElection.leaseDuration=15"},
 	} {
-		r := helm(t, "template", "navius-tuner", "dist/chart", "--set", bad[0])
+		r := helm(t, "template", "navius-tuner", "dist/chart", "--kube-version", testenv.KubernetesVersion, "--set", bad[0])
 		g.Expect(r.err).To(HaveOccurred(), "--set %s was accepted", bad[0])
 		g.Expect(r.stderr).To(ContainSubstring("values don't meet the specifications of the schema"), "--set %s", bad[0])
 	}
+	r = helm(t, "template", "navius-tuner", "dist/chart", "--kube-version", testenv.KubernetesVersion, "--set", "metrics.secure=false", "--set", "metrics.certSecret=tls")
+	g.Expect(r.err).To(HaveOccurred())
+	g.Expect(r.stderr).To(ContainSubstring("metrics.certSecret needs metrics.secure"))
 }
 
 func managerContainer(g Gomega, objs []*unstructured.Unstructured) map[string]any {
