@@ -2,6 +2,11 @@
 
 # Image of the manager.
 IMG ?= ghcr.io/navius-dev/navius-tuner:dev
+# What `manager --version` and navius_tuner_build_info report (internal/version).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+VERSION_PKG = github.com/navius-dev/navius-tuner/internal/version
+LDFLAGS ?= -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION)
 # Version of the Kubernetes control plane built from Go modules for tests, demo and benchmarks.
 K8S_VERSION ?= v1.37.2
 KUBEBUILDER_ASSETS ?= $(CURDIR)/bin/k8s/$(K8S_VERSION)
@@ -78,7 +83,7 @@ test-short: ## Run the fast tests only (no control plane).
 
 .PHONY: build
 build: ## Build the manager and perfsim binaries into bin/.
-	go build -trimpath -o bin/manager ./cmd/manager
+	go build -trimpath -ldflags "$(LDFLAGS)" -o bin/manager ./cmd/manager
 	go build -trimpath -o bin/perfsim ./cmd/perfsim
 
 .PHONY: run
@@ -104,7 +109,7 @@ bench-cluster: control-plane build ## Run the tier-B benchmark scenarios on the 
 
 .PHONY: docker-build
 docker-build: ## Build the manager image (needs a container engine).
-	$(CONTAINER_TOOL) build -t $(IMG) .
+	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t $(IMG) .
 
 .PHONY: docker-push
 docker-push: ## Push the manager image.

@@ -219,8 +219,10 @@ func (r *PerformanceProfileReconciler) finish(ctx context.Context, s *scope, pha
 	p := s.profile
 	facts := r.facts(s)
 	p.Status.ObservedGeneration = p.Generation
+	p.Status.Paused = s.paused
 	if s.observed {
 		p.Status.SLIs = tuning.SLIsOf(s.obs)
+		p.Status.SLIs.WorstObjective, p.Status.SLIs.WorstSLI = tuning.WorstObjective(p.Spec.SLO, s.obs)
 	}
 	if s.cluster != nil {
 		p.Status.Current = s.cluster.current()
@@ -228,12 +230,13 @@ func (r *PerformanceProfileReconciler) finish(ctx context.Context, s *scope, pha
 	p.Status.Recommendation = r.recommendation(s, original.Status.Recommendation)
 	status.SetAll(&p.Status.Conditions, facts)
 	for _, c := range status.Transitions(original.Status.Conditions, p.Status.Conditions) {
-		if c.Type == tuningv1alpha1.ConditionProgressing || c.Type == tuningv1alpha1.ConditionStalled {
+		if c.Type == tuningv1alpha1.ConditionProgressing || c.Type == tuningv1alpha1.ConditionStalled || c.Type == tuningv1alpha1.ConditionReconciling {
 			continue // Ready carries the same news
 		}
 		r.event(p, status.Healthy(c), c.Reason, "Reconcile", c.Message)
 	}
 	r.opts.Metrics.report(p.Namespace, p.Name, observation(s), facts.SLOKnown && facts.Evaluated, facts.SLOMet, len(facts.Conflicts))
+	r.opts.Metrics.reportState(p.Namespace, p.Name, p.Status.Conditions, s.paused, s.settings.Mode)
 
 	if statusChanged(original.Status, p.Status, s.now) {
 		// The optimistic lock refuses a patch computed from a stale copy of

@@ -3,7 +3,8 @@
 # the manager image set to IMG, and refreshes the copies of the CRD, of the
 # generated manager ClusterRole, of the alerts and of the Grafana dashboard that
 # the Helm chart in dist/chart carries (a chart cannot read files outside its
-# directory).
+# directory). The CRD goes to files/crds/, which templates/crds.yaml renders
+# (crds.install, crds.keep), not to crds/, which Helm never upgrades.
 #
 # usage: hack/build-installer.sh KUBECTL IMG > dist/install.yaml
 #
@@ -29,8 +30,8 @@ if [[ "${count}" != "1" ]]; then
 	exit 1
 fi
 
-mkdir -p "${CHART_DIR}/crds" "${CHART_DIR}/files"
-cp "${ROOT}"/config/crd/bases/*.yaml "${CHART_DIR}/crds/"
+mkdir -p "${CHART_DIR}/files/crds"
+cp "${ROOT}"/config/crd/bases/*.yaml "${CHART_DIR}/files/crds/"
 cp "${ROOT}/config/rbac/role.yaml" "${CHART_DIR}/files/manager-role.yaml"
 cp "${ROOT}/config/prometheus/rules.yaml" "${CHART_DIR}/files/prometheus-rule.yaml"
 cp "${ROOT}/config/grafana/navius-tuner.json" "${CHART_DIR}/files/navius-tuner.json"

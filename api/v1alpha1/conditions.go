@@ -29,6 +29,10 @@ const (
 	ConditionConnectionBudget = "ConnectionBudget"
 	// ConditionRolloutBudget is False while maxRolloutsPerHour is spent and env changes wait.
 	ConditionRolloutBudget = "RolloutBudget"
+	// ConditionReconciling is True while navius-tuner works toward Ready and
+	// expects to get there without help (a missing target or metrics); kstatus
+	// (Flux, kpt, cli-utils) reads it as InProgress.
+	ConditionReconciling = "Reconciling"
 )
 
 // Condition reasons. docs/api.md lists which condition uses which.

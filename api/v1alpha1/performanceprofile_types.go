@@ -641,8 +641,14 @@ type PerformanceProfileStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions are Ready (the summary), SLOMet, MetricsAvailable, Progressing
-	// and Stalled, each with a reason and the generation it was computed from.
+	// paused is true while the tuning.navius.io/paused annotation stops every
+	// write to the workload (the PAUSED column).
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+
+	// conditions are Ready (the summary), SLOMet, MetricsAvailable, Progressing,
+	// Stalled and Reconciling (for kstatus), each with a reason and the
+	// generation it was computed from.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -812,6 +818,16 @@ type SLIs struct {
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MaxLength=256
 	Missing []string `json:"missing,omitempty"`
+	// worstObjective is the SLO objective nearest to, or furthest past, its
+	// limit, such as "p99<=100ms" (status.slis only; the OBJECTIVE column).
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	WorstObjective string `json:"worstObjective,omitempty"`
+	// worstSLI is that objective's SLI rounded to three significant digits,
+	// such as "93.1ms" (status.slis only; the SLI column).
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	WorstSLI string `json:"worstSLI,omitempty"`
 }
 
 // KnobValues are the values of the knobs as they are in the cluster.
@@ -942,11 +958,14 @@ type Decision struct {
 // +kubebuilder:resource:shortName=perfprofile;npp,categories=navius
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
 // +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.targetRef.name`
-// +kubebuilder:printcolumn:name="SLO",type=string,JSONPath=`.spec.slo.latency[?(@.percentile=="p99")].threshold`
-// +kubebuilder:printcolumn:name="P99",type=string,JSONPath=`.status.slis.p99`
+// +kubebuilder:printcolumn:name="Objective",type=string,JSONPath=`.status.slis.worstObjective`,description="The SLO objective nearest to, or furthest past, its limit"
+// +kubebuilder:printcolumn:name="SLI",type=string,JSONPath=`.status.slis.worstSLI`,description="That objective's SLI, rounded"
 // +kubebuilder:printcolumn:name="P999",type=string,JSONPath=`.status.slis.p999`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Paused",type=boolean,JSONPath=`.status.paused`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 
 // PerformanceProfile keeps a workload inside its latency SLOs by tuning its
 // connection pool, caches and autoscaling within declared bounds.

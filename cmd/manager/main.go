@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/navius-dev/navius-tuner/internal/version"
 )
 
 func main() {
@@ -17,6 +19,10 @@ func main() {
 	opts.bindFlags(flag.CommandLine)
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if opts.printVersion {
+		fmt.Println(version.Get())
+		return
+	}
 
 	if err := run(opts, zap.New(zap.UseFlagOptions(&zapOpts))); err != nil {
 		fmt.Fprintln(os.Stderr, "navius-tuner:", err)

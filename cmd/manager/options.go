@@ -27,6 +27,12 @@ type options struct {
 	scrapeInterval   time.Duration
 	enableHTTP2      bool
 	pprofAddr        string
+	// metricsCertPath holds tls.crt and tls.key for the metrics endpoint
+	// (a cert-manager Certificate's Secret); empty: a self-signed certificate.
+	metricsCertPath string
+	metricsCertName string
+	metricsCertKey  string
+	printVersion    bool
 }
 
 func defaultOptions() options {
@@ -48,6 +54,10 @@ func defaultOptions() options {
 		queryTimeout:   10 * time.Second,
 		observePeriod:  30 * time.Second,
 		scrapeInterval: signals.DefaultScrapeInterval,
+
+		// The file names of a kubernetes.io/tls Secret.
+		metricsCertName: "tls.crt",
+		metricsCertKey:  "tls.key",
 	}
 }
 
@@ -68,6 +78,10 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.observePeriod, "observe-period", o.observePeriod, "How long one batch of Prometheus queries answers every profile of an endpoint: the oldest data a profile may decide on. Set it to the shortest spec.interval you use; querying faster than Prometheus scrapes gains nothing.")
 	fs.DurationVar(&o.scrapeInterval, "prometheus-scrape-interval", o.scrapeInterval, "Prometheus' scrape interval. A sample older than 2 × this plus --observe-period, against the query's time, is Stale (missing).")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", o.enableHTTP2, "Allow HTTP/2 on the metrics server (off by default: CVE-2023-44487, CVE-2023-39325).")
+	fs.StringVar(&o.metricsCertPath, "metrics-cert-path", o.metricsCertPath, "Directory of the metrics endpoint's certificate and key, reloaded when they change (default: a self-signed certificate).")
+	fs.StringVar(&o.metricsCertName, "metrics-cert-name", o.metricsCertName, "File name of the metrics certificate in --metrics-cert-path.")
+	fs.StringVar(&o.metricsCertKey, "metrics-cert-key", o.metricsCertKey, "File name of the metrics key in --metrics-cert-path.")
+	fs.BoolVar(&o.printVersion, "version", o.printVersion, "Print the version and exit.")
 }
 
 func (o options) validate() error {
@@ -79,6 +93,9 @@ func (o options) validate() error {
 	}
 	if o.maxConcurrent < 1 {
 		return fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", o.maxConcurrent)
+	}
+	if o.metricsCertPath != "" && !o.secureMetrics {
+		return fmt.Errorf("--metrics-cert-path needs --metrics-secure")
 	}
 	if o.leaderElect && o.renewDeadline >= o.leaseDuration {
 		return fmt.Errorf("--leader-elect-renew-deadline (%s) must be shorter than --leader-elect-lease-duration (%s)", o.renewDeadline, o.leaseDuration)

@@ -3,17 +3,22 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"path/filepath"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/controllers"
+	"github.com/navius-dev/navius-tuner/internal/version"
 )
 
 func newScheme() (*runtime.Scheme, error) {
@@ -81,9 +86,30 @@ func run(o options, log logr.Logger) error {
 	if err != nil {
 		return fmt.Errorf("loading the kubeconfig: %w", err)
 	}
-	mgr, err := ctrl.NewManager(cfg, managerOptions(o, scheme))
+	mgrOpts := managerOptions(o, scheme)
+	var certWatcher *certwatcher.CertWatcher
+	if o.metricsCertPath != "" {
+		// As kubebuilder v4 scaffolds: a missing or bad certificate is an
+		// error at start, not a silent self-signed fallback, and a renewed
+		// one (cert-manager rotates it) is served without a restart.
+		certWatcher, err = certwatcher.New(filepath.Join(o.metricsCertPath, o.metricsCertName), filepath.Join(o.metricsCertPath, o.metricsCertKey))
+		if err != nil {
+			return fmt.Errorf("loading the metrics certificate from --metrics-cert-path %s: %w", o.metricsCertPath, err)
+		}
+		mgrOpts.Metrics.TLSOpts = append(mgrOpts.Metrics.TLSOpts, func(c *tls.Config) { c.GetCertificate = certWatcher.GetCertificate })
+	}
+	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
+	}
+	if certWatcher != nil {
+		if err := mgr.Add(certWatcher); err != nil {
+			return err
+		}
+	}
+	info := version.Get()
+	if err := ctrlmetrics.Registry.Register(controllers.NewBuildInfo(info.Version, info.Revision, info.GoVersion)); err != nil {
+		return fmt.Errorf("registering navius_tuner_build_info: %w", err)
 	}
 	if err := setupControllers(mgr, o); err != nil {
 		return fmt.Errorf("setting up the controllers: %w", err)
@@ -94,6 +120,6 @@ func run(o options, log logr.Logger) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	log.Info("Starting navius-tuner", "leaderElection", o.leaderElect, "namespaces", o.namespaces())
+	log.Info("Starting navius-tuner", "version", info.Version, "revision", info.Revision, "leaderElection", o.leaderElect, "namespaces", o.namespaces())
 	return mgr.Start(ctrl.SetupSignalHandler())
 }

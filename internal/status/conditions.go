@@ -107,6 +107,7 @@ func SetAll(conds *[]metav1.Condition, f Facts) {
 	SetConnectionBudget(conds, f)
 	SetRolloutBudget(conds, f)
 	SetReady(conds, f)
+	SetReconciling(conds, f)
 }
 
 // SetConnectionBudget is False, with reason BudgetExceeded, when the pool
@@ -231,6 +232,31 @@ func withNotes(msg string, f Facts) string {
 		return msg
 	}
 	return msg + ". Note: " + strings.Join(f.Notes, "; ")
+}
+
+// SetReconciling follows Ready and Stalled, so that kstatus reads the
+// profile right: True (InProgress) while Ready is False for a reason
+// navius-tuner waits out itself, such as a missing target or missing
+// metrics; False when Ready is True (Current) or Stalled is True (Failed:
+// kstatus reads Reconciling=True first, so it must not hide a stall). A
+// change settling is not Reconciling: tuning never ends, and a GitOps tool
+// waiting for Current would wait on every adjustment. Call it after SetReady
+// and SetStalled.
+func SetReconciling(conds *[]metav1.Condition, f Facts) {
+	ready := meta.FindStatusCondition(*conds, tuningv1alpha1.ConditionReady)
+	stalled := meta.FindStatusCondition(*conds, tuningv1alpha1.ConditionStalled)
+	switch {
+	case stalled != nil && stalled.Status == metav1.ConditionTrue:
+		set(conds, f, tuningv1alpha1.ConditionReconciling, metav1.ConditionFalse, stalled.Reason,
+			"Stalled: waiting for a change by a person")
+	case ready == nil:
+		set(conds, f, tuningv1alpha1.ConditionReconciling, metav1.ConditionTrue, tuningv1alpha1.ReasonReconciling,
+			"Not reconciled yet")
+	case ready.Status == metav1.ConditionTrue:
+		set(conds, f, tuningv1alpha1.ConditionReconciling, metav1.ConditionFalse, ready.Reason, "Reconciled")
+	default:
+		set(conds, f, tuningv1alpha1.ConditionReconciling, metav1.ConditionTrue, ready.Reason, ready.Message)
+	}
 }
 
 func conflictMessage(cs []Conflict) string {

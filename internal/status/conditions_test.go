@@ -5,6 +5,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
@@ -105,7 +106,7 @@ func TestTransitionTimeMovesOnlyOnStatusChange(t *testing.T) {
 	var conds []metav1.Condition
 	f := base()
 	SetAll(&conds, f)
-	g.Expect(conds).To(HaveLen(7))
+	g.Expect(conds).To(HaveLen(8))
 	later := f
 	later.Now, later.Generation = now.Add(time.Minute), 4
 	SetAll(&conds, later)
@@ -183,4 +184,52 @@ func TestMemoryOutlivesTheHistory(t *testing.T) {
 	g.Expect(st.Memory.LastEnvSaving.Time).To(Equal(now))
 	g.Expect(st.Memory.Rollouts).To(HaveLen(1), "only the restart of the last hour is kept")
 	g.Expect(LastApplied(*st)).To(HaveKeyWithValue("POOL", "14"))
+}
+
+// TestSetReconciling: Reconciling follows Ready and Stalled as SetAll computes them.
+func TestSetReconciling(t *testing.T) {
+	conflict := Conflict{Knob: "DB_POOL_MAX_CONNECTIONS", Field: "env[DB_POOL_MAX_CONNECTIONS]", Manager: "flux"}
+	for _, tc := range []struct {
+		name   string
+		facts  func(*Facts)
+		status metav1.ConditionStatus
+		reason string
+		msg    string
+	}{
+		{"not while tuning", func(*Facts) {}, metav1.ConditionFalse, v1.ReasonSucceeded, "Reconciled"},
+		{"not while a change settles", func(f *Facts) { f.Pending = &v1.Decision{Family: "pool", Time: metav1.NewTime(now)} },
+			metav1.ConditionFalse, v1.ReasonSucceeded, ""},
+		{"not when paused", func(f *Facts) { f.Paused = true }, metav1.ConditionFalse, v1.ReasonPaused, ""},
+		{"while the target is missing", func(f *Facts) {
+			f.Blocker = &Blocker{Reason: v1.ReasonTargetNotFound, Message: "Deployment shop/x not found"}
+		}, metav1.ConditionTrue, v1.ReasonTargetNotFound, "shop/x"},
+		{"while SLO signals are missing", func(f *Facts) { f.SLOMissing = []string{"latencyP99: EndpointDown"} },
+			metav1.ConditionTrue, v1.ReasonMetricsUnavailable, ""},
+		{"after a reconcile error", func(f *Facts) { f.Blocker = &Blocker{Reason: v1.ReasonReconciling, Message: "timeout"} },
+			metav1.ConditionTrue, v1.ReasonReconciling, "timeout"},
+		{"not when stalled on a bad spec", func(f *Facts) {
+			f.Blocker = &Blocker{Reason: v1.ReasonInvalidSpec, Message: "no container", Stalled: true}
+		}, metav1.ConditionFalse, v1.ReasonInvalidSpec, "Stalled"},
+		{"not when stalled on a conflict", func(f *Facts) { f.Conflicts = []Conflict{conflict} },
+			metav1.ConditionFalse, v1.ReasonFieldConflict, "Stalled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			f := base()
+			tc.facts(&f)
+			var conds []metav1.Condition
+			SetAll(&conds, f)
+			c := meta.FindStatusCondition(conds, v1.ConditionReconciling)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Status).To(Equal(tc.status))
+			g.Expect(c.Reason).To(Equal(tc.reason))
+			g.Expect(c.Message).To(ContainSubstring(tc.msg))
+			g.Expect(c.ObservedGeneration).To(Equal(f.Generation))
+		})
+	}
+	// Alone, before Ready was ever computed, it says so.
+	g := NewWithT(t)
+	var conds []metav1.Condition
+	SetReconciling(&conds, base())
+	g.Expect(conds).To(ConsistOf(HaveField("Status", metav1.ConditionTrue)))
 }

@@ -230,8 +230,10 @@ func TestPerformanceProfilePrinterColumns(t *testing.T) {
 	g.Expect(env.Client.Create(ctx, u)).To(Succeed())
 	t.Cleanup(func() { _ = env.Client.Delete(ctx, u) })
 	g.Expect(unstructured.SetNestedField(u.Object, map[string]any{
-		"slis":       map[string]any{"p99": "93ms"},
-		"conditions": []any{map[string]any{"type": "Ready", "status": "True", "reason": "Succeeded", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}},
+		"slis":   map[string]any{"p99": "93.123456ms", "worstObjective": "p99<=100ms", "worstSLI": "93.1ms"},
+		"paused": true,
+		"conditions": []any{map[string]any{"type": "Ready", "status": "False", "reason": "TargetNotFound",
+			"message": "Deployment orders-api not found", "lastTransitionTime": "2026-01-01T00:00:00Z"}},
 	}, "status")).To(Succeed())
 	g.Expect(env.Client.Status().Update(ctx, u)).To(Succeed())
 
@@ -240,7 +242,14 @@ func TestPerformanceProfilePrinterColumns(t *testing.T) {
 		g.Expect(err).NotTo(HaveOccurred())
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		g.Expect(lines).To(HaveLen(2), out)
-		g.Expect(strings.Fields(lines[0])).To(Equal([]string{"NAME", "MODE", "TARGET", "SLO", "P99", "READY", "AGE"}), name)
-		g.Expect(strings.Fields(lines[1])[:6]).To(Equal([]string{"printed", "Auto", "orders-api", "100ms", "93ms", "True"}), name)
+		g.Expect(strings.Fields(lines[0])).To(Equal([]string{"NAME", "MODE", "TARGET", "OBJECTIVE", "SLI", "READY", "REASON", "PAUSED", "AGE"}), name)
+		g.Expect(strings.Fields(lines[1])[:8]).To(Equal([]string{"printed", "Auto", "orders-api", "p99<=100ms", "93.1ms", "False", "TargetNotFound", "true"}), name)
 	}
+	// -o wide adds the Ready message.
+	out, err := k.run("get", "npp", "-n", validationNamespace, "--field-selector=metadata.name=printed", "-o", "wide")
+	g.Expect(err).NotTo(HaveOccurred())
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	g.Expect(lines).To(HaveLen(2), out)
+	g.Expect(strings.Fields(lines[0])).To(HaveExactElements("NAME", "MODE", "TARGET", "OBJECTIVE", "SLI", "P999", "READY", "REASON", "PAUSED", "AGE", "MESSAGE"))
+	g.Expect(lines[1]).To(HaveSuffix("Deployment orders-api not found"))
 }

@@ -2,11 +2,14 @@ package install_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/navius-dev/navius-tuner/internal/testenv"
 )
@@ -20,6 +23,19 @@ func TestHelmChart(t *testing.T) {
 
 	createSystemNamespace(t, readFile(t, "dist/install.yaml"))
 	installMonitoringCRDs(t)
+	for _, ns := range []string{"shop", "payments"} {
+		if r := kubectl(t, nil, "create", "namespace", ns); r.err != nil && !strings.Contains(r.stderr, "AlreadyExists") {
+			t.Fatal(r)
+		}
+	}
+	var chart struct {
+		AppVersion string `json:"appVersion"`
+	}
+	g.Expect(yaml.Unmarshal(readFile(t, "dist/chart/Chart.yaml"), &chart)).To(Succeed())
+	g.Expect(chart.AppVersion).NotTo(BeEmpty())
+	generated := decodeAll(t, readFile(t, "config/crd/bases/tuning.navius.io_performanceprofiles.yaml"))
+	g.Expect(generated).To(HaveLen(1))
+	generatedCRD := generated[0]
 
 	cases := []struct {
 		name   string
@@ -30,9 +46,10 @@ func TestHelmChart(t *testing.T) {
 		check: func(g Gomega, objs []*unstructured.Unstructured) {
 			// The same names as dist/install.yaml for the release "navius-tuner".
 			c := managerContainer(g, objs)
-			g.Expect(c["image"]).To(Equal("ghcr.io/navius-dev/navius-tuner:dev"))
+			g.Expect(c["image"]).To(Equal("ghcr.io/navius-dev/navius-tuner:" + chart.AppVersion))
 			g.Expect(c["args"]).To(ContainElements("--leader-elect=true", "--metrics-bind-address=:8443", "--health-probe-bind-address=:8081"))
 			g.Expect(c["args"]).NotTo(ContainElement(HavePrefix("--watch-namespaces")))
+			g.Expect(c["args"]).NotTo(ContainElement(HavePrefix("--metrics-cert-path")))
 			g.Expect(kinds(objs)).To(ContainElements(
 				"CustomResourceDefinition/performanceprofiles.tuning.navius.io",
 				"ServiceAccount/"+managerSA,
@@ -44,6 +61,19 @@ func TestHelmChart(t *testing.T) {
 				"Service/navius-tuner-controller-manager-metrics-service",
 			))
 			g.Expect(kinds(objs)).NotTo(ContainElement(HavePrefix("ServiceMonitor/")))
+			g.Expect(kinds(objs)).NotTo(ContainElement(HavePrefix("PodDisruptionBudget/")))
+			g.Expect(kinds(objs)).NotTo(ContainElement(HavePrefix("NetworkPolicy/")))
+			g.Expect(kinds(objs)).NotTo(ContainElement("Role/navius-tuner-manager-role"))
+			// The CRD is a template (upgraded with the release), the same as
+			// config/crd/bases but kept on uninstall.
+			crd := findKind(g, objs, "CustomResourceDefinition")
+			g.Expect(crd.GetAnnotations()).To(HaveKeyWithValue("helm.sh/resource-policy", "keep"))
+			g.Expect(crd.Object["spec"]).To(Equal(generatedCRD.Object["spec"]))
+			// The restricted Pod Security Standard by default.
+			dep := findKind(g, objs, "Deployment")
+			nonRoot, _, _ := unstructured.NestedBool(dep.Object, "spec", "template", "spec", "securityContext", "runAsNonRoot")
+			g.Expect(nonRoot).To(BeTrue())
+			g.Expect(c["securityContext"]).To(HaveKeyWithValue("readOnlyRootFilesystem", true))
 		},
 	}, {
 		name: "everything on",
@@ -51,39 +81,71 @@ func TestHelmChart(t *testing.T) {
 			"image.repository=registry.example/navius-tuner", "image.tag=v0.1.0",
 			"watchNamespaces={shop,payments}", "replicaCount=2", "resources.limits.memory=1Gi",
 			"serviceMonitor.enabled=true", "prometheusRule.enabled=true", "grafanaDashboard.enabled=true",
+			"serviceMonitor.labels.release=kube-prometheus-stack",
 			"leaderElection.leaseDuration=30s", "logLevel=debug",
+			"podDisruptionBudget.enabled=true", "podDisruptionBudget.minAvailable=1",
+			"networkPolicy.enabled=true", "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.name=monitoring",
+			"securityContext.runAsUser=65532", "metrics.certSecret=navius-tuner-metrics-server-cert",
+			"crds.keep=false",
 		},
 		check: func(g Gomega, objs []*unstructured.Unstructured) {
 			c := managerContainer(g, objs)
 			g.Expect(c["image"]).To(Equal("registry.example/navius-tuner:v0.1.0"))
-			g.Expect(c["args"]).To(ContainElements("--watch-namespaces=shop,payments", "--leader-elect-lease-duration=30s", "--zap-log-level=debug"))
+			g.Expect(c["args"]).To(ContainElements("--watch-namespaces=shop,payments", "--leader-elect-lease-duration=30s", "--zap-log-level=debug",
+				"--metrics-cert-path=/tmp/k8s-metrics-server/metrics-certs"))
 			g.Expect(c["resources"]).To(HaveKeyWithValue("limits", HaveKeyWithValue("memory", "1Gi")))
+			g.Expect(c["securityContext"]).To(HaveKeyWithValue("runAsUser", BeNumerically("==", 65532)))
 			g.Expect(kinds(objs)).To(ContainElements(
 				"ServiceMonitor/navius-tuner-controller-manager-metrics-monitor",
 				"PrometheusRule/navius-tuner-alerts",
 				"ConfigMap/navius-tuner-grafana-dashboard",
+				"PodDisruptionBudget/navius-tuner-controller-manager",
+				"NetworkPolicy/navius-tuner-controller-manager",
 			))
+			// Watched namespaces: a Role in each, no cluster-wide grant.
+			var roles []string
+			for _, o := range objs {
+				if o.GetKind() == "Role" || o.GetKind() == "RoleBinding" {
+					roles = append(roles, o.GetKind()+"/"+o.GetNamespace()+"/"+o.GetName())
+				}
+			}
+			g.Expect(roles).To(ContainElements(
+				"Role/shop/navius-tuner-manager-role", "RoleBinding/shop/navius-tuner-manager-rolebinding",
+				"Role/payments/navius-tuner-manager-role", "RoleBinding/payments/navius-tuner-manager-rolebinding"))
+			g.Expect(kinds(objs)).NotTo(ContainElements("ClusterRole/navius-tuner-manager-role", "ClusterRoleBinding/navius-tuner-manager-rolebinding"))
 			rule := findKind(g, objs, "PrometheusRule")
+			g.Expect(rule.GetLabels()).NotTo(HaveKey("release"))
 			groups, _, _ := unstructured.NestedSlice(rule.Object, "spec", "groups")
 			g.Expect(groups).NotTo(BeEmpty())
+			monitor := findKind(g, objs, "ServiceMonitor")
+			g.Expect(monitor.GetLabels()).To(HaveKeyWithValue("release", "kube-prometheus-stack"))
+			endpoints, _, _ := unstructured.NestedSlice(monitor.Object, "spec", "endpoints")
+			g.Expect(endpoints[0]).To(HaveKeyWithValue("tlsConfig", And(
+				HaveKeyWithValue("insecureSkipVerify", false),
+				HaveKeyWithValue("serverName", "navius-tuner-controller-manager-metrics-service."+systemNamespace+".svc"),
+				HaveKeyWithValue("ca", HaveKeyWithValue("secret", HaveKeyWithValue("name", "navius-tuner-metrics-server-cert"))))))
 			cm := findKind(g, objs, "ConfigMap")
 			dashboard, _, _ := unstructured.NestedString(cm.Object, "data", "navius-tuner.json")
 			g.Expect(dashboard).To(Equal(string(readFileG(g, "config/grafana/navius-tuner.json"))))
+			g.Expect(findKind(g, objs, "PodDisruptionBudget").Object["spec"]).To(HaveKeyWithValue("minAvailable", BeNumerically("==", 1)))
+			g.Expect(findKind(g, objs, "PodDisruptionBudget").Object["spec"]).NotTo(HaveKey("maxUnavailable"))
+			g.Expect(findKind(g, objs, "CustomResourceDefinition").GetAnnotations()).NotTo(HaveKey("helm.sh/resource-policy"))
 		},
 	}, {
-		name:   "no leader election, plain-HTTP metrics, digest",
-		values: []string{"leaderElection.enabled=false", "metrics.secure=false", "metrics.port=8080", "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "serviceMonitor.enabled=true"},
+		name:   "no leader election, plain-HTTP metrics, digest, no CRD",
+		values: []string{"leaderElection.enabled=false", "metrics.secure=false", "metrics.port=8080", "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "serviceMonitor.enabled=true", "crds.install=false"},
 		check: func(g Gomega, objs []*unstructured.Unstructured) {
 			c := managerContainer(g, objs)
 			g.Expect(c["image"]).To(HaveSuffix("@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"))
 			g.Expect(c["args"]).To(ContainElements("--leader-elect=false", "--metrics-bind-address=:8080", "--metrics-secure=false"))
 			g.Expect(kinds(objs)).NotTo(ContainElements("Role/navius-tuner-leader-election-role", "ClusterRole/navius-tuner-metrics-auth-role"))
+			g.Expect(kinds(objs)).NotTo(ContainElement(HavePrefix("CustomResourceDefinition/")))
 		},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			args := []string{"template", "navius-tuner", "dist/chart", "--namespace", systemNamespace, "--include-crds", "--kube-version", testenv.KubernetesVersion}
+			args := []string{"template", "navius-tuner", "dist/chart", "--namespace", systemNamespace, "--kube-version", testenv.KubernetesVersion}
 			for _, v := range tc.values {
 				args = append(args, "--set", v)
 			}
@@ -96,6 +158,23 @@ func TestHelmChart(t *testing.T) {
 			g.Expect(applied.stderr).NotTo(ContainSubstring("PodSecurity"), applied.String())
 		})
 	}
+
+	// values.schema.json refuses what the templates would misread.
+	for _, bad := range [][]string{
+		{"replicaCount=-1"},
+		{"metricz.enabled=true"},
+		{"watchNamespaces={Shop_1}"},
+		{"podDisruptionBudget.maxUnavailable=half"},
+		{"image.pullPolicy=Sometimes"},
+		{"leaderElection.leaseDuration=15"},
+	} {
+		r := helm(t, "template", "navius-tuner", "dist/chart", "--kube-version", testenv.KubernetesVersion, "--set", bad[0])
+		g.Expect(r.err).To(HaveOccurred(), "--set %s was accepted", bad[0])
+		g.Expect(r.stderr).To(ContainSubstring("values don't meet the specifications of the schema"), "--set %s", bad[0])
+	}
+	r = helm(t, "template", "navius-tuner", "dist/chart", "--kube-version", testenv.KubernetesVersion, "--set", "metrics.secure=false", "--set", "metrics.certSecret=tls")
+	g.Expect(r.err).To(HaveOccurred())
+	g.Expect(r.stderr).To(ContainSubstring("metrics.certSecret needs metrics.secure"))
 }
 
 func managerContainer(g Gomega, objs []*unstructured.Unstructured) map[string]any {
@@ -127,20 +206,30 @@ func kinds(objs []*unstructured.Unstructured) []string {
 var monitoringCRDs sync.Once
 
 // installMonitoringCRDs installs stand-ins for the Prometheus Operator's
-// ServiceMonitor and PrometheusRule CRDs (kind and group only; the rules
-// themselves are checked with promtool), so that the API server knows the kinds.
+// ServiceMonitor and PrometheusRule CRDs (the rules themselves are checked
+// with promtool), so that the API server knows the kinds.
 func installMonitoringCRDs(t *testing.T) {
 	t.Helper()
 	monitoringCRDs.Do(func() {
-		var docs string
-		for _, k := range []struct{ kind, plural string }{{"ServiceMonitor", "servicemonitors"}, {"PrometheusRule", "prometheusrules"}} {
-			docs += fmt.Sprintf(`---
+		installStandInCRDs(t, "monitoring.coreos.com", [][2]string{{"ServiceMonitor", "servicemonitors"}, {"PrometheusRule", "prometheusrules"}})
+	})
+}
+
+// installStandInCRDs installs CRDs of group with the given kinds and plurals,
+// v1, namespaced, any content: enough for the API server to take objects of
+// those kinds in a dry run.
+func installStandInCRDs(t *testing.T, group string, kinds [][2]string) {
+	t.Helper()
+	var docs string
+	waitFor := []string{"wait", "--for=condition=Established", "--timeout=30s"}
+	for _, k := range kinds {
+		docs += fmt.Sprintf(`---
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: %[2]s.monitoring.coreos.com
+  name: %[2]s.%[4]s
 spec:
-  group: monitoring.coreos.com
+  group: %[4]s
   scope: Namespaced
   names: {kind: %[1]s, listKind: %[1]sList, plural: %[2]s, singular: %[3]s}
   versions:
@@ -151,15 +240,13 @@ spec:
       openAPIV3Schema:
         type: object
         x-kubernetes-preserve-unknown-fields: true
-`, k.kind, k.plural, k.plural[:len(k.plural)-1])
-		}
-		r := kubectl(t, []byte(docs), "apply", "--server-side", "-f", "-")
-		if r.err != nil {
-			t.Fatalf("installing the monitoring CRDs: %s", r)
-		}
-		r = kubectl(t, nil, "wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "crd/prometheusrules.monitoring.coreos.com", "--timeout=30s")
-		if r.err != nil {
-			t.Fatalf("waiting for the monitoring CRDs: %s", r)
-		}
-	})
+`, k[0], k[1], strings.TrimSuffix(k[1], "s"), group)
+		waitFor = append(waitFor, "crd/"+k[1]+"."+group)
+	}
+	if r := kubectl(t, []byte(docs), "apply", "--server-side", "-f", "-"); r.err != nil {
+		t.Fatalf("installing the %s CRDs: %s", group, r)
+	}
+	if r := kubectl(t, nil, waitFor...); r.err != nil {
+		t.Fatalf("waiting for the %s CRDs: %s", group, r)
+	}
 }

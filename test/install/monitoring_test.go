@@ -154,3 +154,183 @@ func TestMonitoringUsesTheOperatorsMetricNames(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertsOnSeriesAsThePrometheusOperatorLabelsThem runs `promtool test
+// rules` on the alerts with series labelled as a ServiceMonitor scrape labels
+// them (honor_labels false: job is the Service's name, namespace the
+// manager's, the profile's namespace in profile_namespace). A rule that
+// names a job, or reads a profile's namespace from namespace, fails it; so
+// does a stall alert that clears while the profile is still stalled.
+func TestAlertsOnSeriesAsThePrometheusOperatorLabelsThem(t *testing.T) {
+	g := NewWithT(t)
+	groups := alertGroups(t)
+	// The annotations are templates promtool check rules already parses
+	// (TestPrometheusRulesParse); without them the expected alerts below
+	// need only their labels.
+	for _, gr := range groups {
+		rules, _, _ := unstructured.NestedSlice(gr.(map[string]any), "rules") // a copy
+		for _, r := range rules {
+			delete(r.(map[string]any), "annotations")
+		}
+		gr.(map[string]any)["rules"] = rules
+	}
+	dir := t.TempDir()
+	data, err := yaml.Marshal(map[string]any{"groups": groups})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(os.WriteFile(filepath.Join(dir, "rules.yaml"), data, 0o600)).To(Succeed())
+
+	// What a ServiceMonitor scrape adds to every series of the manager.
+	target := `job="navius-tuner-controller-manager-metrics-service", namespace="navius-tuner-system", service="navius-tuner-controller-manager-metrics-service", pod="navius-tuner-controller-manager-6d4cf56db6-x7k2p", instance="10.244.0.17:8443", endpoint="https"`
+	profile := func(extra string) string {
+		return `{` + target + `, profile_namespace="shop", profile="orders-api"` + extra + `}`
+	}
+	tests := fmt.Sprintf(`rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+- interval: 1m
+  input_series:
+  - series: 'navius_tuner_build_info{%[1]s, version="v0.3.0", revision="abc", goversion="go1.26.0"}'
+    values: '1x180'
+  - series: 'leader_election_master_status{%[1]s, name="navius-tuner.tuning.navius.io"}'
+    values: '1x180'
+  - series: 'navius_tuner_slo_compliance%[2]s'
+    values: '0x180'
+  # Stalled from the start and never reconciled again: the condition stays.
+  - series: 'navius_tuner_profile_condition%[3]s'
+    values: '1x180'
+  - series: 'navius_tuner_profile_condition%[4]s'
+    values: '0x180'
+  # The one stalled reconcile, long ago.
+  - series: 'navius_tuner_reconcile_duration_seconds_count{%[1]s, result="stalled"}'
+    values: '1x180'
+  alert_rule_test:
+  - eval_time: 40m
+    alertname: NaviusTunerSLOBreached
+    exp_alerts:
+    - exp_labels: {severity: warning, job: navius-tuner-controller-manager-metrics-service, namespace: navius-tuner-system, service: navius-tuner-controller-manager-metrics-service, pod: navius-tuner-controller-manager-6d4cf56db6-x7k2p, instance: "10.244.0.17:8443", endpoint: https, profile_namespace: shop, profile: orders-api}
+  - eval_time: 170m
+    alertname: NaviusTunerProfileStalled
+    exp_alerts:
+    - exp_labels: {severity: warning, job: navius-tuner-controller-manager-metrics-service, namespace: navius-tuner-system, service: navius-tuner-controller-manager-metrics-service, pod: navius-tuner-controller-manager-6d4cf56db6-x7k2p, instance: "10.244.0.17:8443", endpoint: https, profile_namespace: shop, profile: orders-api, type: Stalled, status: "True"}
+  - eval_time: 170m
+    alertname: NaviusTunerDown
+    exp_alerts: []
+  - eval_time: 170m
+    alertname: NaviusTunerNoLeader
+    exp_alerts: []
+- interval: 1m
+  input_series:
+  - series: 'navius_tuner_build_info{%[1]s, version="v0.3.0", revision="abc", goversion="go1.26.0"}'
+    values: '1x10 _x60'
+  - series: 'leader_election_master_status{%[1]s, name="navius-tuner.tuning.navius.io"}'
+    values: '0x60'
+  # Another operator's controller with the same name is not navius-tuner's.
+  - series: 'leader_election_master_status{job="other", instance="10.0.0.9:8080", name="other"}'
+    values: '1x60'
+  alert_rule_test:
+  - eval_time: 8m
+    alertname: NaviusTunerNoLeader
+    exp_alerts:
+    - exp_labels: {severity: critical}
+  - eval_time: 30m
+    alertname: NaviusTunerDown
+    exp_alerts:
+    - exp_labels: {severity: critical}
+`, target, profile(""), profile(`, type="Stalled", status="True"`), profile(`, type="Stalled", status="False"`))
+	g.Expect(os.WriteFile(filepath.Join(dir, "tests.yaml"), []byte(tests), 0o600)).To(Succeed())
+	r := promtool(t, "test", "rules", filepath.Join(dir, "tests.yaml"))
+	g.Expect(r.err).NotTo(HaveOccurred(), "%s\nrules:\n%s", r, data)
+}
+
+// TestEveryAlertHasARunbook checks that each alert links a section of
+// docs/runbooks.md that exists, and that each section is an alert's.
+func TestEveryAlertHasARunbook(t *testing.T) {
+	g := NewWithT(t)
+	const base = "https://github.com/navius-dev/navius-tuner/blob/main/docs/runbooks.md#"
+	anchors := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^## (\w+)$`).FindAllStringSubmatch(string(readFile(t, "docs/runbooks.md")), -1) {
+		anchors[strings.ToLower(m[1])] = true
+	}
+	linked := map[string]bool{}
+	for _, gr := range alertGroups(t) {
+		rules, _, _ := unstructured.NestedSlice(gr.(map[string]any), "rules")
+		for _, r := range rules {
+			rule := r.(map[string]any)
+			name, ok := rule["alert"].(string)
+			if !ok {
+				continue
+			}
+			url, _, _ := unstructured.NestedString(rule, "annotations", "runbook_url")
+			g.Expect(url).To(Equal(base+strings.ToLower(name)), "alert %s", name)
+			g.Expect(anchors).To(HaveKey(strings.ToLower(name)), "docs/runbooks.md has no section ## %s", name)
+			linked[strings.ToLower(name)] = true
+		}
+	}
+	g.Expect(linked).To(Equal(anchors), "every runbook section belongs to an alert")
+}
+
+// alertGroups returns spec.groups of config/prometheus/rules.yaml.
+func alertGroups(t *testing.T) []any {
+	t.Helper()
+	objs := decodeAll(t, readFile(t, "config/prometheus/rules.yaml"))
+	if len(objs) != 1 {
+		t.Fatalf("config/prometheus/rules.yaml: %d objects, want 1", len(objs))
+	}
+	groups, found, err := unstructured.NestedSlice(objs[0].Object, "spec", "groups")
+	if err != nil || !found {
+		t.Fatalf("config/prometheus/rules.yaml: no spec.groups (%v)", err)
+	}
+	return groups
+}
+
+// TestCertManagerOverlay renders config/certmanager and checks that its parts
+// agree: the manager reads the Certificate's Secret with --metrics-cert-path,
+// the ServiceMonitor verifies with that Secret's CA and a name the
+// certificate holds (the metrics Service's), and the API server takes it all.
+func TestCertManagerOverlay(t *testing.T) {
+	g := NewWithT(t)
+	r := kubectl(t, nil, "kustomize", "config/certmanager")
+	g.Expect(r.err).NotTo(HaveOccurred(), r.String())
+	objs := decodeAll(t, []byte(r.stdout))
+
+	cert := find(t, objs, "Certificate", "navius-tuner-metrics-certs")
+	secret, _, _ := unstructured.NestedString(cert.Object, "spec", "secretName")
+	dnsNames, _, _ := unstructured.NestedStringSlice(cert.Object, "spec", "dnsNames")
+	issuer, _, _ := unstructured.NestedString(cert.Object, "spec", "issuerRef", "name")
+	g.Expect(find(t, objs, "Issuer", issuer).GetNamespace()).To(Equal(cert.GetNamespace()))
+
+	dep := find(t, objs, "Deployment", "navius-tuner-controller-manager")
+	containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+	manager := containers[0].(map[string]any)
+	var certPath string
+	for _, a := range stringList(manager["args"]) {
+		if v, ok := strings.CutPrefix(a, "--metrics-cert-path="); ok {
+			certPath = v
+		}
+	}
+	g.Expect(certPath).NotTo(BeEmpty(), "args: %v", manager["args"])
+	mounts, _, _ := unstructured.NestedSlice(manager, "volumeMounts")
+	volumes, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "volumes")
+	g.Expect(mounts).To(ContainElement(And(HaveKeyWithValue("mountPath", certPath), HaveKeyWithValue("name", "metrics-certs"))))
+	g.Expect(volumes).To(ContainElement(And(
+		HaveKeyWithValue("name", "metrics-certs"),
+		HaveKeyWithValue("secret", HaveKeyWithValue("secretName", secret)))))
+
+	svc := find(t, objs, "Service", "navius-tuner-controller-manager-metrics-service")
+	monitor := find(t, objs, "ServiceMonitor", "navius-tuner-controller-manager-metrics-monitor")
+	endpoints, _, _ := unstructured.NestedSlice(monitor.Object, "spec", "endpoints")
+	g.Expect(endpoints).To(HaveLen(1))
+	tlsConfig, _, _ := unstructured.NestedMap(endpoints[0].(map[string]any), "tlsConfig")
+	g.Expect(tlsConfig).NotTo(HaveKeyWithValue("insecureSkipVerify", true))
+	g.Expect(tlsConfig).To(HaveKeyWithValue("ca", HaveKeyWithValue("secret", And(HaveKeyWithValue("name", secret), HaveKeyWithValue("key", "ca.crt")))))
+	serverName := svc.GetName() + "." + svc.GetNamespace() + ".svc"
+	g.Expect(tlsConfig).To(HaveKeyWithValue("serverName", serverName))
+	g.Expect(dnsNames).To(ContainElement(serverName))
+	g.Expect(monitor.GetNamespace()).To(Equal(cert.GetNamespace()), "the Prometheus Operator reads the CA Secret in the ServiceMonitor's namespace")
+
+	createSystemNamespace(t, []byte(r.stdout))
+	installMonitoringCRDs(t)
+	installStandInCRDs(t, "cert-manager.io", [][2]string{{"Issuer", "issuers"}, {"Certificate", "certificates"}})
+	applied := kubectl(t, []byte(r.stdout), "apply", "--server-side", "--dry-run=server", "-f", "-")
+	g.Expect(applied.err).NotTo(HaveOccurred(), applied.String())
+}

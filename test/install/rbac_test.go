@@ -86,21 +86,8 @@ func TestManagerRBAC(t *testing.T) {
 	objs := installForReal(t)
 	sa := saClient(t, managerSA)
 
-	var granted []access
-	role := find(t, objs, "ClusterRole", "navius-tuner-manager-role")
-	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
-	g.Expect(rules).NotTo(BeEmpty())
-	for _, r := range rules {
-		rule := r.(map[string]any)
-		for _, group := range stringList(rule["apiGroups"]) {
-			for _, res := range stringList(rule["resources"]) {
-				resource, sub, _ := strings.Cut(res, "/")
-				for _, verb := range stringList(rule["verbs"]) {
-					granted = append(granted, access{group: group, resource: resource, subresource: sub, verb: verb})
-				}
-			}
-		}
-	}
+	granted := grants(find(t, objs, "ClusterRole", "navius-tuner-manager-role"))
+	g.Expect(granted).NotTo(BeEmpty())
 	// What the reconciler needs (its +kubebuilder:rbac markers).
 	needed := []access{
 		{group: "tuning.navius.io", resource: "performanceprofiles", verb: "list"},
@@ -158,14 +145,28 @@ func TestManagerRBAC(t *testing.T) {
 	g.Expect(err.Error()).To(ContainSubstring("forbidden"))
 }
 
+// grants lists every request the rules of a Role or ClusterRole allow, without a namespace.
+func grants(role *unstructured.Unstructured) []access {
+	var out []access
+	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
+	for _, r := range rules {
+		rule := r.(map[string]any)
+		for _, group := range stringList(rule["apiGroups"]) {
+			for _, res := range stringList(rule["resources"]) {
+				resource, sub, _ := strings.Cut(res, "/")
+				for _, verb := range stringList(rule["verbs"]) {
+					out = append(out, access{group: group, resource: resource, subresource: sub, verb: verb})
+				}
+			}
+		}
+	}
+	return out
+}
+
 // saClient is a client authenticated as a ServiceAccount of systemNamespace.
 func saClient(t *testing.T, name string) client.Client {
 	t.Helper()
-	c, err := client.New(tokenConfig(serviceAccountToken(t, systemNamespace, name)), client.Options{Scheme: env.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return saClientIn(t, systemNamespace, name)
 }
 
 func stringList(v any) []string {

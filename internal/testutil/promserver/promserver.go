@@ -32,6 +32,19 @@ type Options struct {
 	ScrapeInterval time.Duration
 	// Labels are added to every scraped series (target labels).
 	Labels map[string]string
+	// JobName is the scrape job, the job label of every series [test].
+	JobName string
+	// TargetLabelsWin scrapes as a Prometheus Operator ServiceMonitor does by
+	// default (honor_labels false): a scraped label that Labels or job also
+	// set is renamed exported_<name> and the target's value wins. Without it
+	// the scraped labels win (honor_labels true).
+	TargetLabelsWin bool
+	// Scheme is http or https [http].
+	Scheme string
+	// CAFile is the PEM file of the CA that signs the targets' certificates (https).
+	CAFile string
+	// BearerToken is sent with every scrape when set.
+	BearerToken string
 	// Binary overrides the Prometheus binary [bin/k8s/<version>/prometheus, built when missing].
 	Binary string
 	// StartTimeout bounds the wait until Prometheus is ready [60s].
@@ -174,6 +187,9 @@ func (s *Server) WaitForSeries(ctx context.Context, query string) error {
 	}
 }
 
+// Count returns the number of series query returns now.
+func (s *Server) Count(ctx context.Context, query string) (int, error) { return s.count(ctx, query) }
+
 func (s *Server) count(ctx context.Context, query string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/api/v1/query?query="+url.QueryEscape(query), nil)
 	if err != nil {
@@ -214,17 +230,34 @@ func writeConfig(dir string, opts Options) error {
 			"scrape_timeout":      opts.ScrapeInterval.String(),
 			"evaluation_interval": opts.ScrapeInterval.String(),
 		},
-		"scrape_configs": []any{map[string]any{
-			"job_name":       "test",
-			"honor_labels":   true,
-			"static_configs": []any{group},
-		}},
+		"scrape_configs": []any{scrapeConfig(opts, group)},
 	}
 	data, err := json.MarshalIndent(cfg, "", "  ") // JSON is YAML
 	if err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "prometheus.yml"), data, 0o644)
+}
+
+func scrapeConfig(opts Options, group map[string]any) map[string]any {
+	job := map[string]any{
+		"job_name":       "test",
+		"honor_labels":   !opts.TargetLabelsWin,
+		"static_configs": []any{group},
+	}
+	if opts.JobName != "" {
+		job["job_name"] = opts.JobName
+	}
+	if opts.Scheme != "" {
+		job["scheme"] = opts.Scheme
+	}
+	if opts.CAFile != "" {
+		job["tls_config"] = map[string]any{"ca_file": opts.CAFile}
+	}
+	if opts.BearerToken != "" {
+		job["authorization"] = map[string]any{"type": "Bearer", "credentials": opts.BearerToken}
+	}
+	return job
 }
 
 func freePort() (int, error) {

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"flag"
+	"strings"
+	"testing"
+)
+
+func TestMetricsCertFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		wantErr string
+	}{
+		{nil, ""},
+		{[]string{"--metrics-cert-path=/certs"}, ""},
+		{[]string{"--metrics-cert-path=/certs", "--metrics-secure=false"}, "--metrics-cert-path needs --metrics-secure"},
+	} {
+		o := defaultOptions()
+		fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+		o.bindFlags(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		// A cert-manager Secret's file names by default.
+		if o.metricsCertName != "tls.crt" || o.metricsCertKey != "tls.key" {
+			t.Errorf("%v: cert files %q, %q", tc.args, o.metricsCertName, o.metricsCertKey)
+		}
+		err := o.validate()
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%v: %v", tc.args, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%v: got %v, want %q", tc.args, err, tc.wantErr)
+		}
+	}
+}
