@@ -1,0 +1,110 @@
+package controllers
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/actuate"
+)
+
+// lastApplied is kubectl's copy of the whole object, often the largest annotation.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// CacheTransforms trims the objects the reconciler watches to what it reads
+// (state.go, conflicts.go, recover.go, apply.go) before they enter the
+// manager's cache, which holds every profile and every Deployment,
+// StatefulSet and HPA of the watched namespaces. The trimming lives here,
+// next to the code that reads the objects, so a new read and its field are
+// changed together (cache_test.go compares what the reconciler reads from a
+// trimmed and from a full object). Writes are server-side applies built from
+// scratch and status patches computed between two cached copies, so a
+// trimmed field is never written back.
+func CacheTransforms() map[client.Object]cache.ByObject {
+	return map[client.Object]cache.ByObject{
+		&tuningv1alpha1.PerformanceProfile{}:     {Transform: trimProfile},
+		&appsv1.Deployment{}:                     {Transform: trimDeployment},
+		&appsv1.StatefulSet{}:                    {Transform: trimStatefulSet},
+		&autoscalingv2.HorizontalPodAutoscaler{}: {Transform: trimHPA},
+	}
+}
+
+// trimProfile drops the profile's managedFields (nothing reads who wrote
+// a profile) and kubectl's copy of it.
+func trimProfile(obj any) (any, error) {
+	p, ok := obj.(*tuningv1alpha1.PerformanceProfile)
+	if !ok {
+		return obj, nil
+	}
+	p.ManagedFields = nil
+	delete(p.Annotations, lastApplied)
+	return p, nil
+}
+
+// trimMeta drops kubectl's copy of the object and the managedFields that own
+// no tuned field (actuate.TrimManagedFields). managedFields that cannot be
+// parsed are kept whole: the reconcile that reads them reports the error,
+// where a failing transform would stop the informer.
+func trimMeta(m *metav1.ObjectMeta) {
+	delete(m.Annotations, lastApplied)
+	if mf, err := actuate.TrimManagedFields(m.ManagedFields); err == nil {
+		m.ManagedFields = mf
+	}
+}
+
+// trimDeployment keeps of the pod template the containers' names, env and
+// resources, and of the status conditions the Progressing one's type,
+// status, reason and lastUpdateTime (podsWarmSince).
+func trimDeployment(obj any) (any, error) {
+	d, ok := obj.(*appsv1.Deployment)
+	if !ok {
+		return obj, nil
+	}
+	trimMeta(&d.ObjectMeta)
+	d.Spec.Selector = nil
+	d.Spec.Template = corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: trimContainers(d.Spec.Template.Spec.Containers)}}
+	var conds []appsv1.DeploymentCondition
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentProgressing {
+			conds = append(conds, appsv1.DeploymentCondition{Type: c.Type, Status: c.Status, Reason: c.Reason, LastUpdateTime: c.LastUpdateTime})
+		}
+	}
+	d.Status.Conditions = conds
+	return d, nil
+}
+
+func trimContainers(cs []corev1.Container) []corev1.Container {
+	out := make([]corev1.Container, len(cs))
+	for i, c := range cs {
+		out[i] = corev1.Container{Name: c.Name, Env: c.Env, Resources: corev1.ResourceRequirements{Limits: c.Resources.Limits, Requests: c.Resources.Requests}}
+	}
+	return out
+}
+
+// trimStatefulSet keeps spec.replicas and the status counts (redisReplicas).
+func trimStatefulSet(obj any) (any, error) {
+	s, ok := obj.(*appsv1.StatefulSet)
+	if !ok {
+		return obj, nil
+	}
+	trimMeta(&s.ObjectMeta)
+	s.Spec = appsv1.StatefulSetSpec{Replicas: s.Spec.Replicas}
+	s.Status.Conditions = nil
+	return s, nil
+}
+
+// trimHPA keeps the spec (its metrics are copied into an apply of the CPU
+// target) and status.desiredReplicas (HPAAtMax).
+func trimHPA(obj any) (any, error) {
+	h, ok := obj.(*autoscalingv2.HorizontalPodAutoscaler)
+	if !ok {
+		return obj, nil
+	}
+	trimMeta(&h.ObjectMeta)
+	h.Status = autoscalingv2.HorizontalPodAutoscalerStatus{DesiredReplicas: h.Status.DesiredReplicas}
+	return h, nil
+}

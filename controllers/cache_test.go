@@ -1,0 +1,248 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/actuate"
+	"github.com/navius-dev/navius-tuner/internal/status"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
+)
+
+// cacheReader answers Get from a fixed set of objects, as the manager's cache does.
+type cacheReader struct {
+	client.Client
+	objs []client.Object
+}
+
+func (c cacheReader) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	for _, o := range c.objs {
+		if reflect.TypeOf(o) == reflect.TypeOf(obj) && o.GetNamespace() == key.Namespace && o.GetName() == key.Name {
+			reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(o.DeepCopyObject()).Elem())
+			return nil
+		}
+	}
+	return apierrors.NewNotFound(schema.GroupResource{}, key.Name)
+}
+
+// readOf is everything the reconciler derives from the cached objects.
+type readOf struct {
+	State      tuning.State
+	Conflicts  []status.Conflict
+	Current    *tuningv1alpha1.KnobValues
+	Unrecorded []tuningv1alpha1.Decision
+	OwnedEnv   []string
+	HPAApply   any
+}
+
+func readAll(t *testing.T, p *tuningv1alpha1.PerformanceProfile, now time.Time, objs ...client.Object) readOf {
+	t.Helper()
+	r := &PerformanceProfileReconciler{client: cacheReader{objs: objs}}
+	s := &scope{profile: p, now: now}
+	if err := r.readState(context.Background(), s); err != nil {
+		t.Fatalf("readState: %v", err)
+	}
+	cs := s.cluster
+	hpaApply, err := actuate.HPAFields(cs.hpa, actuate.HPASettings{TargetCPUUtilization: ptr.To[int32](60)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readOf{State: cs.state, Conflicts: cs.conflicts, Current: cs.current(),
+		Unrecorded: unrecordedDecisions(p, cs, now), OwnedEnv: cs.targetOwn.OwnedEnv(tuningv1alpha1.FieldManager, "app"),
+		HPAApply: hpaApply}
+}
+
+// TestCacheTransformsKeepWhatTheReconcilerReads builds the profile's objects
+// on the real API server, written by several field managers (a GitOps tool,
+// navius-tuner, a person with kubectl, the status writers), so their
+// managedFields are real. What the reconciler reads from them (state,
+// conflicts, status.current, unrecorded changes, owned env, the HPA apply)
+// must be the same from the trimmed objects the cache holds as from the
+// full ones, and the trimmed ones must be smaller.
+func TestCacheTransformsKeepWhatTheReconcilerReads(t *testing.T) {
+	h := newHarness(t)
+	g, ctx := h.g, h.ctx
+	gitops, edit := client.FieldOwner("gitops"), client.FieldOwner("kubectl-edit")
+	labels := map[string]string{"app": targetName}
+	warm := metav1.NewTime(time.Date(2026, 2, 28, 9, 0, 0, 0, time.UTC))
+
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: targetName, Labels: labels,
+			Annotations: map[string]string{lastApplied: `{"kind":"Deployment","spec":"..."}`}},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](4),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: map[string]string{"prometheus.io/scrape": "true"}},
+				Spec: corev1.PodSpec{
+					Volumes: []corev1.Volume{{Name: "config", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+					Containers: []corev1.Container{{
+						Name: "app", Image: "orders:1", Command: []string{"/orders", "--serve"},
+						Env: []corev1.EnvVar{{Name: poolEnv, Value: "10"}, {Name: "LOG_LEVEL", Value: "info"},
+							{Name: "WORKER_THREADS", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
+						Resources: corev1.ResourceRequirements{
+							Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
+							Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}},
+						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(8080)}}},
+						VolumeMounts:   []corev1.VolumeMount{{Name: "config", MountPath: "/etc/orders"}},
+					}, {Name: "proxy", Image: "envoy:1", Env: []corev1.EnvVar{{Name: "ADMIN_PORT", Value: "9901"}}}},
+				},
+			},
+		},
+	}
+	g.Expect(env.Client.Create(ctx, d, gitops)).To(Succeed())
+	// navius-tuner applied 12 connections, then a person set 20 with kubectl edit.
+	g.Expect(actuate.Apply(ctx, env.Client, actuate.DeploymentEnv(h.ns, targetName, "app", map[string]string{poolEnv: "12"}))).To(Succeed())
+	g.Expect(env.Client.Get(ctx, h.key(targetName), d)).To(Succeed())
+	for i, e := range d.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == poolEnv {
+			d.Spec.Template.Spec.Containers[0].Env[i].Value = "20"
+		}
+	}
+	g.Expect(env.Client.Update(ctx, d, edit)).To(Succeed())
+	d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: 4, UpdatedReplicas: 4, ReadyReplicas: 4, AvailableReplicas: 4,
+		Conditions: []appsv1.DeploymentCondition{
+			{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable", Message: "Deployment has minimum availability.", LastUpdateTime: warm, LastTransitionTime: warm},
+			{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: deploymentAvailableReason, Message: `ReplicaSet "orders-api-7d9f" has successfully progressed.`, LastUpdateTime: warm, LastTransitionTime: warm},
+		}}
+	g.Expect(env.Client.Status().Update(ctx, d, client.FieldOwner("kube-controller-manager"))).To(Succeed())
+
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: targetName},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: targetName},
+			MinReplicas:    ptr.To[int32](2), MaxReplicas: 10,
+			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
+				Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To[int32](70)}}}},
+		},
+	}
+	g.Expect(env.Client.Create(ctx, hpa, gitops)).To(Succeed())
+	hpaApply, err := actuate.HPAFields(hpa, actuate.HPASettings{MinReplicas: ptr.To[int32](3)})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(actuate.Apply(ctx, env.Client, hpaApply)).To(Succeed())
+	g.Expect(env.Client.Get(ctx, h.key(targetName), hpa)).To(Succeed())
+	hpa.Status = autoscalingv2.HorizontalPodAutoscalerStatus{CurrentReplicas: 4, DesiredReplicas: 10,
+		Conditions: []autoscalingv2.HorizontalPodAutoscalerCondition{{Type: autoscalingv2.ScalingLimited, Status: corev1.ConditionTrue, Reason: "TooManyReplicas", LastTransitionTime: warm}}}
+	g.Expect(env.Client.Status().Update(ctx, hpa, client.FieldOwner("kube-controller-manager"))).To(Succeed())
+
+	redis := &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "redis"},
+		Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](3), ServiceName: "redis",
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "redis"}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "redis"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "redis", Image: "redis:7"}}}},
+			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "data"},
+				Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}}},
+	}
+	g.Expect(env.Client.Create(ctx, redis, gitops)).To(Succeed())
+	redis.Status = appsv1.StatefulSetStatus{ObservedGeneration: redis.Generation, Replicas: 3, ReadyReplicas: 3}
+	g.Expect(env.Client.Status().Update(ctx, redis)).To(Succeed())
+
+	p := poolProfile(h.ns, tuningv1alpha1.ModeAuto)
+	p.Annotations = map[string]string{lastApplied: `{"kind":"PerformanceProfile"}`}
+	p.Spec.Autoscaling = &tuningv1alpha1.Autoscaling{HPARef: &corev1.LocalObjectReference{Name: targetName},
+		MinReplicas: &tuningv1alpha1.Int32Range{Min: 2, Max: 6}}
+	p.Spec.Cache = &tuningv1alpha1.Cache{Redis: &tuningv1alpha1.RedisCache{Replicas: &tuningv1alpha1.RedisReplicas{
+		TargetRef: tuningv1alpha1.WorkloadRef{Kind: "StatefulSet", Name: "redis"}, Min: 1, Max: 5}}}
+	p.Spec.WorkerThreads = &tuningv1alpha1.IntEnvKnob{Env: "WORKER_THREADS", Min: 1, Max: 16}
+	g.Expect(env.Client.Create(ctx, p)).To(Succeed())
+	created := p.CreationTimestamp.Add(-time.Hour) // the applies above came after the profile
+
+	for _, tc := range []struct {
+		name   string
+		status tuningv1alpha1.PerformanceProfileStatus
+	}{
+		{"after an applied change a person overwrote (conflict)", tuningv1alpha1.PerformanceProfileStatus{
+			History: []tuningv1alpha1.Decision{{Time: metav1.NewTime(t0), Family: string(tuning.FamilyPool), Outcome: tuningv1alpha1.OutcomeKept,
+				Changes: []tuningv1alpha1.Change{{Knob: poolEnv, From: "10", To: "12"}}}}}},
+		{"before any status was written (unrecorded applies)", tuningv1alpha1.PerformanceProfileStatus{}},
+		{"with status.current (unrecorded HPA change)", tuningv1alpha1.PerformanceProfileStatus{
+			Current: &tuningv1alpha1.KnobValues{HPA: &tuningv1alpha1.HPAValues{MinReplicas: ptr.To[int32](2), MaxReplicas: 10}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			full := []client.Object{}
+			for _, o := range []client.Object{&appsv1.Deployment{}, &autoscalingv2.HorizontalPodAutoscaler{}, &appsv1.StatefulSet{}} {
+				name := targetName
+				if _, ok := o.(*appsv1.StatefulSet); ok {
+					name = "redis"
+				}
+				g.Expect(env.Client.Get(ctx, h.key(name), o)).To(Succeed())
+				full = append(full, o)
+			}
+			fullP := &tuningv1alpha1.PerformanceProfile{}
+			g.Expect(env.Client.Get(ctx, h.key("orders"), fullP)).To(Succeed())
+			fullP.CreationTimestamp = metav1.NewTime(created)
+			fullP.Status = tc.status
+
+			var trimmed []client.Object
+			for _, o := range full {
+				out, err := transformOf(o)(o.DeepCopyObject())
+				g.Expect(err).NotTo(HaveOccurred())
+				trimmed = append(trimmed, out.(client.Object))
+			}
+			out, err := trimProfile(fullP.DeepCopy())
+			g.Expect(err).NotTo(HaveOccurred())
+			trimmedP := out.(*tuningv1alpha1.PerformanceProfile)
+
+			now := t0.Add(time.Hour)
+			want := readAll(t, fullP, now, full...)
+			got := readAll(t, trimmedP, now, trimmed...)
+			g.Expect(got).To(Equal(want))
+
+			// The case reads what it is meant to: otherwise equality proves little.
+			g.Expect(want.State.PodsWarmSince).To(BeTemporally("==", warm.Time))
+			g.Expect(want.State.Blocked).To(HaveKey(tuning.Knob("WORKER_THREADS")))
+			g.Expect(want.State.HPAAtMax).To(BeTrue())
+			g.Expect(want.OwnedEnv).To(BeEmpty()) // kubectl-edit took the value over
+			if len(tc.status.History) > 0 {
+				g.Expect(want.Conflicts).To(HaveLen(1))
+				g.Expect(want.Conflicts[0].Manager).To(Equal("kubectl-edit"))
+			} else {
+				g.Expect(want.Unrecorded).NotTo(BeEmpty())
+			}
+			for i := range full {
+				t.Logf("%T: %d bytes as JSON, %d trimmed", full[i], size(full[i]), size(trimmed[i]))
+				g.Expect(size(trimmed[i])).To(BeNumerically("<", size(full[i])), "%T trimmed", full[i])
+			}
+			g.Expect(trimmedP.ManagedFields).To(BeNil())
+			g.Expect(trimmedP.Annotations).NotTo(HaveKey(lastApplied))
+		})
+	}
+}
+
+// transformOf is the cache transform of o's type.
+func transformOf(o client.Object) func(any) (any, error) {
+	for k, by := range CacheTransforms() {
+		if reflect.TypeOf(k) == reflect.TypeOf(o) {
+			return by.Transform
+		}
+	}
+	return func(o any) (any, error) { return o, nil }
+}
+
+// size is the object's size as JSON, a proxy for what it costs in the cache.
+func size(o client.Object) int {
+	b, err := json.Marshal(o)
+	if err != nil {
+		return 0
+	}
+	return len(b)
+}
