@@ -14,12 +14,20 @@ import (
 )
 
 // service is one simulated service: a Deployment named name in namespace ns.
-type service struct{ ns, name string }
+// A starved service breaches its p99 objective with a saturated connection
+// pool, so the engine acts on it (raises the pool).
+type service struct {
+	ns, name string
+	starved  bool
+}
+
+// starvedEvery makes one service in starvedEvery starved (10 %).
+const starvedEvery = 10
 
 // batchProm is a fake Prometheus that answers each batched family query of
-// the navius-tuner Observer with the series of every service at once, all of
-// them steady (SLOs met without the margin that savings need), and counts
-// the queries and their latency.
+// the navius-tuner Observer with the series of every service at once: most
+// of them steady (SLOs met without the margin that savings need), the
+// starved ones breaching; it counts the queries and their latency.
 type batchProm struct {
 	mu       sync.Mutex
 	services []service
@@ -77,8 +85,12 @@ func writeAnswer(buf *bytes.Buffer, q string, svcs []service, now time.Time) {
 		}
 		switch {
 		case strings.Contains(q, "http_request_duration_seconds_bucket"):
-			// p99 = 85 ms of a 100 ms objective.
-			for _, b := range [][2]string{{"0.05", "98"}, {"0.12", "100"}, {"1", "100"}, {"+Inf", "100"}} {
+			// p99 = 85 ms of a 100 ms objective; starved: p99 about 0.9 s.
+			buckets := [][2]string{{"0.05", "98"}, {"0.12", "100"}, {"1", "100"}, {"+Inf", "100"}}
+			if s.starved {
+				buckets = [][2]string{{"0.05", "60"}, {"0.12", "90"}, {"1", "100"}, {"+Inf", "100"}}
+			}
+			for _, b := range buckets {
 				emit(app("bucket", "le", b[0]), b[1])
 			}
 			emit(app("sum"), "3")
@@ -90,6 +102,14 @@ func writeAnswer(buf *bytes.Buffer, q string, svcs []service, now time.Time) {
 			emit(app("errors"), "0.8")
 			emit(app("pods"), "4")
 			emit(app("ts"), fmt.Sprint(now.Unix()))
+		case strings.Contains(q, "db_pool_max_connections") && s.starved:
+			// Every connection in use, 40 ms waits for one.
+			emit(app("in_use"), "10")
+			emit(app("max"), "10")
+			emit(app("wait_sum"), "0.8")
+			emit(app("wait_count"), "20")
+			emit(app("db_sum"), "2")
+			emit(app("db_count"), "400")
 		case strings.Contains(q, "db_pool_max_connections"):
 			emit(app("in_use"), "6")
 			emit(app("max"), "10")
