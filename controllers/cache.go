@@ -57,7 +57,7 @@ func trimMeta(m *metav1.ObjectMeta) {
 }
 
 // trimDeployment keeps of the pod template the containers' names, env and
-// resources, and of the status conditions the Progressing one's type,
+// CPU, and of the status conditions the Progressing one's type,
 // status, reason and lastUpdateTime (podsWarmSince).
 func trimDeployment(obj any) (any, error) {
 	d, ok := obj.(*appsv1.Deployment)
@@ -80,9 +80,23 @@ func trimDeployment(obj any) (any, error) {
 func trimContainers(cs []corev1.Container) []corev1.Container {
 	out := make([]corev1.Container, len(cs))
 	for i, c := range cs {
-		out[i] = corev1.Container{Name: c.Name, Env: c.Env, Resources: corev1.ResourceRequirements{Limits: c.Resources.Limits, Requests: c.Resources.Requests}}
+		out[i] = corev1.Container{Name: c.Name, Env: c.Env, Resources: cpuOnly(c.Resources)}
 	}
 	return out
+}
+
+// cpuOnly keeps the one CPU quantity cpuMillis reads: the limit, else the
+// request. Each ResourceList is a map that costs about 600 bytes however
+// few entries it holds: the resources were the largest part of a cached
+// Deployment once its template was trimmed.
+func cpuOnly(r corev1.ResourceRequirements) corev1.ResourceRequirements {
+	if q, ok := r.Limits[corev1.ResourceCPU]; ok {
+		return corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: q}}
+	}
+	if q, ok := r.Requests[corev1.ResourceCPU]; ok {
+		return corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: q}}
+	}
+	return corev1.ResourceRequirements{}
 }
 
 // trimStatefulSet keeps spec.replicas and the status counts (redisReplicas).

@@ -246,3 +246,27 @@ func size(o client.Object) int {
 	}
 	return len(b)
 }
+
+// TestCPUOnlyKeepsWhatCPUMillisReads: the CPU the engine sees is the same
+// from the trimmed resources, with a limit, with only a request, or neither.
+func TestCPUOnlyKeepsWhatCPUMillisReads(t *testing.T) {
+	cpu, mem := corev1.ResourceCPU, corev1.ResourceMemory
+	q := resource.MustParse
+	for _, tc := range []struct {
+		name string
+		r    corev1.ResourceRequirements
+		want int64
+	}{
+		{"limit and request", corev1.ResourceRequirements{Limits: corev1.ResourceList{cpu: q("2"), mem: q("1Gi")}, Requests: corev1.ResourceList{cpu: q("500m")}}, 2000},
+		{"request only", corev1.ResourceRequirements{Limits: corev1.ResourceList{mem: q("1Gi")}, Requests: corev1.ResourceList{cpu: q("500m"), mem: q("1Gi")}}, 500},
+		{"none", corev1.ResourceRequirements{Limits: corev1.ResourceList{mem: q("1Gi")}}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			full := &corev1.Container{Resources: tc.r}
+			trimmed := &corev1.Container{Resources: cpuOnly(tc.r)}
+			if got, want := cpuMillis(trimmed), cpuMillis(full); got != want || want != tc.want {
+				t.Errorf("cpuMillis: trimmed %d, full %d, want %d", got, want, tc.want)
+			}
+		})
+	}
+}
