@@ -34,6 +34,8 @@ type batchProm struct {
 	queries  atomic.Int64
 	bytes    atomic.Int64
 	nanos    atomic.Int64
+	// asked holds when each query arrived.
+	asked []time.Time
 }
 
 func (p *batchProm) setServices(s []service) {
@@ -52,6 +54,7 @@ func (p *batchProm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Lock()
 	svcs := p.services
+	p.asked = append(p.asked, start)
 	p.mu.Unlock()
 	var buf bytes.Buffer
 	writeAnswer(&buf, q, svcs, time.Now())
@@ -60,6 +63,38 @@ func (p *batchProm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.queries.Add(1)
 	p.bytes.Add(int64(n))
 	p.nanos.Add(int64(time.Since(start)))
+}
+
+// maxPerPeriod is the most queries asked in one period since t: the most
+// asked within 25 s of a query that starts a batch (the first after t, or
+// the first more than 5 s after the one before). A 25 s window cannot hold
+// the next regular batch (one period, 30 s, later) but holds any refresh
+// the period added; counting queries over the whole span instead and
+// dividing by its length counts 3 batches in 65 s when they fall at its
+// start and end.
+func (p *batchProm) maxPerPeriod(t time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var since []time.Time
+	for _, a := range p.asked {
+		if !a.Before(t) {
+			since = append(since, a)
+		}
+	}
+	most := 0
+	for i, a := range since {
+		if i > 0 && a.Sub(since[i-1]) <= 5*time.Second {
+			continue // inside a batch
+		}
+		n := 0
+		for _, b := range since[i:] {
+			if b.Sub(a) < 25*time.Second {
+				n++
+			}
+		}
+		most = max(most, n)
+	}
+	return most
 }
 
 // writeAnswer streams the vector of one family for every service.
