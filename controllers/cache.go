@@ -56,9 +56,10 @@ func trimMeta(m *metav1.ObjectMeta) {
 	}
 }
 
-// trimDeployment keeps of the pod template the containers' names, env and
-// CPU, and of the status conditions the Progressing one's type,
-// status, reason and lastUpdateTime (podsWarmSince).
+// trimDeployment keeps of the pod template its annotations
+// (progressiveDelivery) and the containers' names, env and CPU, and of the
+// status conditions the Progressing one without its lastTransitionTime
+// (podsWarmSince, failedRollout).
 func trimDeployment(obj any) (any, error) {
 	d, ok := obj.(*appsv1.Deployment)
 	if !ok {
@@ -66,11 +67,13 @@ func trimDeployment(obj any) (any, error) {
 	}
 	trimMeta(&d.ObjectMeta)
 	d.Spec.Selector = nil
-	d.Spec.Template = corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: trimContainers(d.Spec.Template.Spec.Containers)}}
+	d.Spec.Template = corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Annotations: d.Spec.Template.Annotations},
+		Spec: corev1.PodSpec{Containers: trimContainers(d.Spec.Template.Spec.Containers)}}
 	var conds []appsv1.DeploymentCondition
 	for _, c := range d.Status.Conditions {
 		if c.Type == appsv1.DeploymentProgressing {
-			conds = append(conds, appsv1.DeploymentCondition{Type: c.Type, Status: c.Status, Reason: c.Reason, LastUpdateTime: c.LastUpdateTime})
+			c.LastTransitionTime = metav1.Time{}
+			conds = append(conds, c)
 		}
 	}
 	d.Status.Conditions = conds

@@ -49,23 +49,26 @@ type readOf struct {
 	Unrecorded []tuningv1alpha1.Decision
 	OwnedEnv   []string
 	HPAApply   any
+	Failure    *rolloutFailure
+	Delivery   string
+	Unapplied  *tuningv1alpha1.Decision
 }
 
 func readAll(t *testing.T, p *tuningv1alpha1.PerformanceProfile, now time.Time, objs ...client.Object) readOf {
 	t.Helper()
-	r := &PerformanceProfileReconciler{client: cacheReader{objs: objs}}
-	s := &scope{profile: p, now: now}
-	if err := r.readState(context.Background(), s); err != nil {
-		t.Fatalf("readState: %v", err)
+	r := &PerformanceProfileReconciler{}
+	cs, err := r.readCluster(context.Background(), cacheReader{objs: objs}, p, now)
+	if err != nil {
+		t.Fatalf("readCluster: %v", err)
 	}
-	cs := s.cluster
+	cs.blockConflicts(p)
 	hpaApply, err := actuate.HPAFields(cs.hpa, actuate.HPASettings{TargetCPUUtilization: ptr.To[int32](60)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return readOf{State: cs.state, Conflicts: cs.conflicts, Current: cs.current(),
 		Unrecorded: unrecordedDecisions(p, cs, now), OwnedEnv: cs.targetOwn.OwnedEnv(tuningv1alpha1.FieldManager, "app"),
-		HPAApply: hpaApply}
+		HPAApply: hpaApply, Failure: cs.rolloutFailure, Delivery: cs.delivery, Unapplied: unapplied(p, cs)}
 }
 
 // TestCacheTransformsKeepWhatTheReconcilerReads builds the profile's objects
@@ -74,7 +77,8 @@ func readAll(t *testing.T, p *tuningv1alpha1.PerformanceProfile, now time.Time, 
 // managedFields are real. What the reconciler reads from them (state,
 // conflicts, status.current, unrecorded changes, owned env, the HPA apply)
 // must be the same from the trimmed objects the cache holds as from the
-// full ones, and the trimmed ones must be smaller.
+// full ones, and the trimmed ones must be smaller. The Deployment's pod
+// template carries a Flagger annotation (progressiveDelivery reads it).
 func TestCacheTransformsKeepWhatTheReconcilerReads(t *testing.T) {
 	h := newHarness(t)
 	g, ctx := h.g, h.ctx
@@ -89,7 +93,7 @@ func TestCacheTransformsKeepWhatTheReconcilerReads(t *testing.T) {
 			Replicas: ptr.To[int32](4),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: map[string]string{"prometheus.io/scrape": "true"}},
+				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: map[string]string{"prometheus.io/scrape": "true", "flagger.app/config-tracking": "disabled"}},
 				Spec: corev1.PodSpec{
 					Volumes: []corev1.Volume{{Name: "config", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
 					Containers: []corev1.Container{{
@@ -165,16 +169,23 @@ func TestCacheTransformsKeepWhatTheReconcilerReads(t *testing.T) {
 	g.Expect(env.Client.Create(ctx, p)).To(Succeed())
 	created := p.CreationTimestamp.Add(-time.Hour) // the applies above came after the profile
 
+	deadline := []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse, Reason: progressDeadlineExceeded,
+		Message: `ReplicaSet "orders-api-8c2d" has timed out progressing.`, LastUpdateTime: warm, LastTransitionTime: warm}}
 	for _, tc := range []struct {
 		name   string
 		status tuningv1alpha1.PerformanceProfileStatus
+		// conditions replace the Deployment's, when set.
+		conditions []appsv1.DeploymentCondition
 	}{
 		{"after an applied change a person overwrote (conflict)", tuningv1alpha1.PerformanceProfileStatus{
 			History: []tuningv1alpha1.Decision{{Time: metav1.NewTime(t0), Family: string(tuning.FamilyPool), Outcome: tuningv1alpha1.OutcomeKept,
-				Changes: []tuningv1alpha1.Change{{Knob: poolEnv, From: "10", To: "12"}}}}}},
-		{"before any status was written (unrecorded applies)", tuningv1alpha1.PerformanceProfileStatus{}},
+				Changes: []tuningv1alpha1.Change{{Knob: poolEnv, From: "10", To: "12"}}}}}, nil},
+		{"before any status was written (unrecorded applies)", tuningv1alpha1.PerformanceProfileStatus{}, nil},
 		{"with status.current (unrecorded HPA change)", tuningv1alpha1.PerformanceProfileStatus{
-			Current: &tuningv1alpha1.KnobValues{HPA: &tuningv1alpha1.HPAValues{MinReplicas: ptr.To[int32](2), MaxReplicas: 10}}}},
+			Current: &tuningv1alpha1.KnobValues{HPA: &tuningv1alpha1.HPAValues{MinReplicas: ptr.To[int32](2), MaxReplicas: 10}}}, nil},
+		{"a pending change whose rollout failed", tuningv1alpha1.PerformanceProfileStatus{
+			History: []tuningv1alpha1.Decision{{Time: metav1.NewTime(t0), Family: string(tuning.FamilyPool), Outcome: tuningv1alpha1.OutcomePending,
+				Changes: []tuningv1alpha1.Change{{Knob: poolEnv, From: "10", To: "16"}}}}}, deadline},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -185,6 +196,9 @@ func TestCacheTransformsKeepWhatTheReconcilerReads(t *testing.T) {
 					name = "redis"
 				}
 				g.Expect(env.Client.Get(ctx, h.key(name), o)).To(Succeed())
+				if d, ok := o.(*appsv1.Deployment); ok && tc.conditions != nil {
+					d.Status.Conditions = tc.conditions
+				}
 				full = append(full, o)
 			}
 			fullP := &tuningv1alpha1.PerformanceProfile{}
@@ -208,14 +222,19 @@ func TestCacheTransformsKeepWhatTheReconcilerReads(t *testing.T) {
 			g.Expect(got).To(Equal(want))
 
 			// The case reads what it is meant to: otherwise equality proves little.
-			g.Expect(want.State.PodsWarmSince).To(BeTemporally("==", warm.Time))
+			if tc.conditions == nil {
+				g.Expect(want.State.PodsWarmSince).To(BeTemporally("==", warm.Time))
+			} else {
+				g.Expect(want.Failure).NotTo(BeNil())
+			}
+			g.Expect(want.Delivery).To(ContainSubstring("Flagger"))
 			g.Expect(want.State.Blocked).To(HaveKey(tuning.Knob("WORKER_THREADS")))
 			g.Expect(want.State.HPAAtMax).To(BeTrue())
 			g.Expect(want.OwnedEnv).To(BeEmpty()) // kubectl-edit took the value over
-			if len(tc.status.History) > 0 {
+			if len(tc.status.History) > 0 && tc.conditions == nil {
 				g.Expect(want.Conflicts).To(HaveLen(1))
 				g.Expect(want.Conflicts[0].Manager).To(Equal("kubectl-edit"))
-			} else {
+			} else if tc.conditions == nil {
 				g.Expect(want.Unrecorded).NotTo(BeEmpty())
 			}
 			for i := range full {
