@@ -81,8 +81,9 @@ func startManager(t *testing.T, o managerOptions) *testManager {
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{o.ns: {}}},
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+		// The shipped cache: trimmed objects (controllers.CacheTransforms).
+		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{o.ns: {}}, ByObject: controllers.CacheTransforms()},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 		NewClient: func(cfg *rest.Config, opts client.Options) (client.Client, error) {
 			c, err := client.NewWithWatch(cfg, opts)
 			if err != nil {
