@@ -1,0 +1,59 @@
+package actuate
+
+import (
+	"testing"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+)
+
+// TestTrimManagedFieldsAnswersTheSame: every question the reconciler asks
+// an Ownership (who owns a tuned field, which env navius-tuner owns, when
+// each manager last wrote) has the same answer from the trimmed entries,
+// and what no question can reach is gone.
+func TestTrimManagedFieldsAnswersTheSame(t *testing.T) {
+	g := NewWithT(t)
+	at := ptr.To(metav1.Now())
+	entries := []metav1.ManagedFieldsEntry{
+		{Manager: "navius-tuner", Operation: metav1.ManagedFieldsOperationApply, FieldsType: "FieldsV1", Time: at,
+			FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{".":{},"f:name":{},"f:env":{"k:{\"name\":\"POOL\"}":{".":{},"f:name":{},"f:value":{}}}}}}}}}`)},
+		{Manager: "argocd-controller", Operation: metav1.ManagedFieldsOperationUpdate, FieldsType: "FieldsV1", Time: at,
+			FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:labels":{".":{},"f:app":{}}},"f:spec":{"f:replicas":{},"f:selector":{},"f:template":{"f:metadata":{"f:labels":{}},"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{".":{},"f:image":{},"f:name":{},"f:env":{".":{},"k:{\"name\":\"TTL\"}":{".":{},"f:name":{},"f:value":{}}}}}}}}}`)},
+		{Manager: "hpa-editor", Operation: metav1.ManagedFieldsOperationUpdate, FieldsType: "FieldsV1", Time: at,
+			FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:minReplicas":{},"f:metrics":{},"f:behavior":{"f:scaleDown":{"f:stabilizationWindowSeconds":{},"f:policies":{}}}}}`)},
+		{Manager: "labeler", Operation: metav1.ManagedFieldsOperationUpdate, FieldsType: "FieldsV1", Time: at,
+			FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:annotations":{"f:team":{}}}}`)},
+		{Manager: "kube-controller-manager", Operation: metav1.ManagedFieldsOperationUpdate, Subresource: "status", FieldsType: "FieldsV1",
+			FieldsV1: metav1.NewFieldsV1(`{"f:status":{"f:replicas":{}}}`)},
+	}
+	trimmed, err := TrimManagedFields(entries)
+	g.Expect(err).NotTo(HaveOccurred())
+	full, err := OwnershipOf(&metav1.ObjectMeta{ManagedFields: entries})
+	g.Expect(err).NotTo(HaveOccurred())
+	got, err := OwnershipOf(&metav1.ObjectMeta{ManagedFields: trimmed})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	managers := func(os []Owner) []string {
+		var out []string
+		for _, o := range os {
+			out = append(out, o.Manager+"/"+string(o.Operation)+"/"+o.Time.String())
+		}
+		return out
+	}
+	for _, p := range []fieldpath.Path{ReplicasPath, HPAMinReplicasPath, HPAMaxReplicasPath, HPAMetricsPath, HPAScaleDownWindowPath,
+		EnvValuePath("app", "POOL"), EnvValuePath("app", "TTL"), EnvValuePath("sidecar", "POOL")} {
+		for _, m := range []string{"navius-tuner", "argocd-controller", "hpa-editor"} {
+			g.Expect(got.Owns(m, p)).To(Equal(full.Owns(m, p)), "%s owns %s", m, p)
+			g.Expect(managers(got.Others(m, p))).To(Equal(managers(full.Others(m, p))), "others than %s at %s", m, p)
+		}
+	}
+	g.Expect(got.OwnedEnv("navius-tuner", "app")).To(Equal(full.OwnedEnv("navius-tuner", "app")))
+	g.Expect(managers(got)).To(Equal([]string{"navius-tuner/Apply/" + at.String(), "argocd-controller/Update/" + at.String(), "hpa-editor/Update/" + at.String()}),
+		"the labeler owns no tuned field, the status entry is a subresource's")
+	for i, e := range trimmed {
+		g.Expect(len(e.FieldsV1.Raw)).To(BeNumerically("<=", len(entries[i].FieldsV1.Raw)))
+	}
+	g.Expect(string(trimmed[1].FieldsV1.Raw)).NotTo(ContainSubstring("image"))
+}
