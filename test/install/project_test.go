@@ -71,3 +71,46 @@ func TestProjectFileTellsTheTruth(t *testing.T) {
 	g.Expect(filepath.Join(root, "cmd", "main.go")).NotTo(BeAnExistingFile())
 	g.Expect(filepath.Join(root, "internal", "controller")).NotTo(BeADirectory())
 }
+
+// shipped are the packages the manager binary is built from; README.md's
+// layout table lists them under "What ships". Everything else in the module
+// is the lab that tests, demonstrates and measures them.
+var shipped = []string{
+	"api/v1alpha1",
+	"cmd/manager",
+	"controllers",
+	"internal/actuate",
+	"internal/metrics",
+	"internal/signals",
+	"internal/status",
+	"internal/tuning",
+	"internal/version",
+}
+
+// TestWhatShipsIsWhatTheReadmeSays fails when the manager starts to depend on
+// a lab package (the local cluster, the simulator, the benchmarks, the test
+// helpers) or on plotting, or when README.md's list of what ships drifts from
+// the manager's real import graph.
+func TestWhatShipsIsWhatTheReadmeSays(t *testing.T) {
+	g := NewWithT(t)
+	deps := command(t, nil, nil, "go", "list", "-deps", "./cmd/manager")
+	g.Expect(deps.err).NotTo(HaveOccurred(), deps.String())
+	var own []string
+	for _, p := range strings.Fields(deps.stdout) {
+		g.Expect(p).NotTo(ContainSubstring("gonum.org"), "the manager imports plotting code")
+		if rel, ok := strings.CutPrefix(p, "github.com/navius-dev/navius-tuner/"); ok {
+			own = append(own, rel)
+		}
+	}
+	g.Expect(own).To(ConsistOf(shipped), "the manager's packages changed: update README.md's layout and the list above")
+
+	readme := string(readFile(t, "README.md"))
+	ships, _, ok := strings.Cut(readme[strings.Index(readme, "### What ships"):], "### The lab")
+	g.Expect(ok).To(BeTrue(), "README.md has no '### What ships' followed by '### The lab'")
+	for _, p := range shipped {
+		if p == "cmd/manager" {
+			continue // listed with the manager binary
+		}
+		g.Expect(ships).To(ContainSubstring("`"+p+"`"), "README.md's 'What ships' does not list %s", p)
+	}
+}
