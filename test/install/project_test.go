@@ -43,7 +43,7 @@ func TestProjectFileTellsTheTruth(t *testing.T) {
 		g.Expect(filepath.Base(rel)).To(Equal(r.Version))
 		types, err := os.ReadFile(filepath.Join(root, rel, strings.ToLower(r.Kind)+"_types.go"))
 		g.Expect(err).NotTo(HaveOccurred(), "resource %s: no %s_types.go in %s", r.Kind, strings.ToLower(r.Kind), rel)
-		g.Expect(string(types)).To(ContainSubstring("type "+r.Kind+" struct"))
+		g.Expect(string(types)).To(ContainSubstring("type " + r.Kind + " struct"))
 	}
 
 	layout := map[string]string{}
