@@ -108,11 +108,13 @@ func returnTo(diag Diagnosis, c tuningv1alpha1.Change) string {
 // RememberVerdict records in m the verdict on decision d, judged for the
 // spec at generation. An undone move raises its direction's back-off level
 // and sets the learned bound (the value it regressed at); a kept move resets
-// the level, and lifts the bound when it reached it.
+// the level, and lifts the bound when it reached it. A checked prediction
+// (d.Prediction with what was observed) updates its model's running error.
 func RememberVerdict(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, outcome tuningv1alpha1.Outcome, generation int64) {
 	if isUndo(d.Diagnosis) || outcome == tuningv1alpha1.OutcomePending {
 		return // the verdict on a rollback says nothing about the move it undid
 	}
+	rememberPrediction(m, d.Prediction, d.Time)
 	undone := outcome == tuningv1alpha1.OutcomeRolledBack || outcome == tuningv1alpha1.OutcomeReverted
 	for _, c := range d.Changes {
 		from, err1 := strconv.ParseInt(c.From, 10, 64)

@@ -116,6 +116,7 @@ func (p Plan) Decision(at time.Time) *tuningv1alpha1.Decision {
 		Diagnosis: string(p.Diagnosis),
 		Reason:    truncate(p.Reason, 1024),
 		Predicted: truncate(p.Predicted, 256),
+		Prediction: p.Prediction.DeepCopy(),
 		Baseline:  p.Baseline,
 		Outcome:   tuningv1alpha1.OutcomePending,
 		Rollout:   p.Rollout,
