@@ -183,8 +183,7 @@ func TestCacheModelReadsWhatIsObserved(t *testing.T) {
 		}, func(t *testing.T, p Plan) {
 			items, ttl := after(p, 10000, 60)
 			m := CacheModel{Alpha: ZipfAlpha, TTLFromWrite: true}
-			hit, _ := in0(p).Get(signals.MemoryHitRatio)
-			keys, _ := m.FitKeys(10000, 60*600, hit)
+			keys, _ := m.FitKeys(10000, 60*600, l1Truth.HitRatio(l1TruthKeys, 10000, 60*600))
 			want := m.HitRatio(keys, float64(items), float64(ttl)*600)
 			if got := predicted(t, p); math.Abs(got-want) > 0.002 {
 				t.Fatalf("predicted %.4f, the model at 600 lookups/s per pod gives %.4f", got, want)
@@ -193,29 +192,20 @@ func TestCacheModelReadsWhatIsObserved(t *testing.T) {
 	})
 }
 
-// in0 is the observation a plan was made from: its baseline's signals.
-func in0(p Plan) signals.Observation {
-	o := signals.New(t0)
-	if h, ok := parsePercent(p.Baseline.MemoryHitRatio); ok {
-		o.Set(signals.MemoryHitRatio, h, t0)
-	}
-	return o
-}
-
 func TestTTLFormFollowsTheProfile(t *testing.T) {
 	setup := func(from v1.TTLStart) func(in *Input) {
 		return func(in *Input) {
-			l1Breach(in, 10000, 800)
+			l1Breach(in, 10000, 4000) // 1,000 lookups/s per pod
 			in.Spec.Cache.Memory.TTLCountsFrom = from
+			in.Spec.Cache.Memory.TTL.Max = dur(time.Minute) // the 60 s TTL binds: only the size grows
 		}
 	}
 	check := func(fromWrite bool) func(t *testing.T, p Plan) {
 		return func(t *testing.T, p Plan) {
 			items, ttl := after(p, 10000, 60)
 			m := CacheModel{Alpha: ZipfAlpha, TTLFromWrite: fromWrite}
-			hit, _ := in0(p).Get(signals.MemoryHitRatio)
-			keys, _ := m.FitKeys(10000, 60*200, hit)
-			want := m.HitRatio(keys, float64(items), float64(ttl)*200)
+			keys, _ := m.FitKeys(10000, 60*1000, l1Truth.HitRatio(l1TruthKeys, 10000, 60*1000))
+			want := m.HitRatio(keys, float64(items), float64(ttl)*1000)
 			if got := predicted(t, p); math.Abs(got-want) > 0.002 {
 				t.Fatalf("predicted %.4f, want %.4f (%s)", got, want, p.Predicted)
 			}
@@ -278,7 +268,9 @@ func TestTTLFormsMatchTheirCaches(t *testing.T) {
 func TestFitCacheRecoversTheSkew(t *testing.T) {
 	truth := CacheModel{Alpha: 0.6}
 	const keys = 2e5
-	pt := func(c float64) CachePoint { return CachePoint{Capacity: c, TTLRequests: math.Inf(1), Hit: truth.HitRatio(keys, c, math.Inf(1))} }
+	pt := func(c float64) CachePoint {
+		return CachePoint{Capacity: c, TTLRequests: math.Inf(1), Hit: truth.HitRatio(keys, c, math.Inf(1))}
+	}
 	m, n, fitted, ok := FitCache(false, []CachePoint{pt(10000), pt(2500)})
 	if !ok || !fitted || math.Abs(m.Alpha-0.6) > 0.03 {
 		t.Fatalf("fitted Zipf %.3f (fitted %v, ok %v), want 0.6", m.Alpha, fitted, ok)
