@@ -322,5 +322,6 @@ func Horizons() []Horizon {
 		{Rule: "learned bound of undone moves (until new evidence)", Back: func(Settings) time.Duration { return 1<<63 - 1 }},
 		{Rule: "return to the floor or window (raisedFloor, restoreWindow)", Back: func(Settings) time.Duration { return 1<<63 - 1 }},
 		{Rule: "conflict memory (value last applied)", Back: func(Settings) time.Duration { return 1<<63 - 1 }},
+		{Rule: "running error of each model (scales its next step)", Back: func(Settings) time.Duration { return 1<<63 - 1 }},
 	}
 }
