@@ -46,8 +46,22 @@ func predictionOf(m tuningv1alpha1.Model, s signals.Signal, value float64) *tuni
 	return &tuningv1alpha1.Prediction{Model: m, Signal: string(s), Value: decimalOf(value)}
 }
 
-// decimalOf writes v with 4 significant digits.
+// Decimal's range: the API's pattern has no exponent and at most 24
+// characters, so a value is written with 4 significant digits, below
+// minDecimal as 0 (an Erlang C wait of 1e-30 s) and above maxDecimal as maxDecimal.
+const (
+	minDecimal = 1e-9
+	maxDecimal = 1e15
+)
+
+// decimalOf writes v as an API Decimal.
 func decimalOf(v float64) tuningv1alpha1.Decimal {
+	switch a := math.Abs(v); {
+	case a < minDecimal:
+		v = 0
+	case a > maxDecimal:
+		v = math.Copysign(maxDecimal, v)
+	}
 	return tuningv1alpha1.Decimal(strconv.FormatFloat(roundTo(v, 4), 'f', -1, 64))
 }
 

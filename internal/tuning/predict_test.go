@@ -3,6 +3,7 @@ package tuning
 import (
 	"math"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -281,5 +282,21 @@ func TestFitCacheRecoversTheSkew(t *testing.T) {
 	m, _, fitted, ok = FitCache(false, []CachePoint{pt(10000), pt(10000)})
 	if !ok || fitted || m.Alpha != ZipfAlpha {
 		t.Fatalf("one operating point: Zipf %.3f fitted %v ok %v, want the assumed %.1f", m.Alpha, fitted, ok, ZipfAlpha)
+	}
+}
+
+// Every value a prediction writes fits the API's Decimal (pattern, at most
+// 24 characters): an Erlang C wait of 1e-30 s would otherwise be refused by
+// the API server and the status update with it.
+func TestDecimalsFitTheAPI(t *testing.T) {
+	pattern := regexp.MustCompile(`^-?[0-9]+([.][0-9]+)?$`)
+	for _, v := range []float64{0, 1, -1, 2.5, 0.001088, 1e-30, -1e-30, 1e-9, 1.23456789e-8, 1e30, -1e30, 12345678.9, ErlangWait(200, 10, 0.025)} {
+		d := string(decimalOf(v))
+		if !pattern.MatchString(d) || len(d) > 24 {
+			t.Errorf("decimalOf(%g) = %q does not fit the API", v, d)
+		}
+		if got, ok := parseDecimal(v1.Decimal(d)); !ok || (math.Abs(v) >= 1e-9 && math.Abs(v) <= 1e15 && math.Abs(got-v) > 1e-3*math.Abs(v)) {
+			t.Errorf("decimalOf(%g) = %q reads back as %g", v, d, got)
+		}
 	}
 }
