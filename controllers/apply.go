@@ -65,7 +65,7 @@ func (r *PerformanceProfileReconciler) apply(ctx context.Context, s *scope) erro
 	before := historyOf(p.Status)
 	var judged *tuningv1alpha1.Decision
 	if j := plan.Judgement; j != nil {
-		if d := status.Judge(&p.Status, j.Outcome, j.Observed); d != nil {
+		if d := status.Verdict(&p.Status, *j); d != nil {
 			judged = d.DeepCopy()
 		}
 	}

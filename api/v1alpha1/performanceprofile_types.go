@@ -473,7 +473,26 @@ type MemoryCache struct {
 	// ttl is the env knob for the L1 time to live; its max is the staleness you tolerate.
 	// +optional
 	TTL *DurationEnvKnob `json:"ttl,omitempty"`
+
+	// ttlCountsFrom says when the L1 TTL starts: Write (the default: an entry
+	// expires ttl after it was stored, whatever its hits, as in Caffeine's
+	// expireAfterWrite or ristretto) or Access (each hit restarts the TTL, as
+	// in expireAfterAccess). The cache model predicts the hit ratio with the
+	// TTL form λT/(1+λT) for Write and the LRU form 1−e^(−λT) for Access.
+	// +optional
+	TTLCountsFrom TTLStart `json:"ttlCountsFrom,omitempty"`
 }
+
+// TTLStart is when a cache entry's time to live starts.
+// +kubebuilder:validation:Enum=Write;Access
+type TTLStart string
+
+const (
+	// TTLFromWrite: an entry expires its TTL after it was stored.
+	TTLFromWrite TTLStart = "Write"
+	// TTLFromAccess: each hit restarts the entry's TTL.
+	TTLFromAccess TTLStart = "Access"
+)
 
 // RedisCache is the shared L2 cache.
 type RedisCache struct {
@@ -704,6 +723,85 @@ type Memory struct {
 	// +listMapKey=knob
 	// +kubebuilder:validation:MaxItems=16
 	Knobs []KnobMemory `json:"knobs,omitempty"`
+
+	// models hold the running error of each model whose predictions were
+	// checked against what was observed at the verdict: one entry per model.
+	// A model with a large error takes smaller steps (docs/how-it-decides.md).
+	// +optional
+	// +listType=map
+	// +listMapKey=model
+	// +kubebuilder:validation:MaxItems=8
+	Models []ModelError `json:"models,omitempty"`
+}
+
+// Model names a model behind a model-driven change.
+// +kubebuilder:validation:Enum=Erlang;Replicas;Che;RedisCPU
+type Model string
+
+const (
+	// ModelErlang sizes the pool (Little's law and Erlang C); it predicts the pool wait.
+	ModelErlang Model = "Erlang"
+	// ModelReplicas sizes the pods (load ÷ what a pod serves at the CPU target); it predicts the CPU utilisation.
+	ModelReplicas Model = "Replicas"
+	// ModelChe sizes the L1 cache (Che's approximation, TTL form); it predicts the L1 hit ratio.
+	ModelChe Model = "Che"
+	// ModelRedisCPU sizes the Redis replicas (CPU shared by the replicas); it predicts the CPU per replica.
+	ModelRedisCPU Model = "RedisCPU"
+)
+
+// Decimal is a number written in decimal, such as "0.0125" or "-3".
+// +kubebuilder:validation:MaxLength=24
+// +kubebuilder:validation:Pattern=`^-?[0-9]+([.][0-9]+)?$`
+type Decimal string
+
+// ModelError is the running error of one model.
+type ModelError struct {
+	// model is the model's name.
+	// +required
+	Model Model `json:"model"`
+
+	// error is the model's running relative error: |observed − predicted| ÷
+	// predicted at each verdict, averaged with weight 1/2 on the newest.
+	// +required
+	Error Decimal `json:"error"`
+
+	// samples counts the predictions checked.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	Samples int32 `json:"samples"`
+
+	// lastPrediction is when the newest checked prediction was made.
+	// +optional
+	LastPrediction *metav1.Time `json:"lastPrediction,omitempty"`
+}
+
+// Prediction is the value a model expects a signal to reach after a
+// change, and, once judged, what the signal reached.
+type Prediction struct {
+	// model made the prediction.
+	// +required
+	Model Model `json:"model"`
+
+	// signal is the predicted signal, in the unit of docs/metrics.md:
+	// poolWait (seconds), cpuUtilization or memoryHitRatio (ratios),
+	// redisCPU (cores per replica).
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	Signal string `json:"signal"`
+
+	// value is the predicted value of the signal once the change settled.
+	// +required
+	Value Decimal `json:"value"`
+
+	// observed is the signal's value at the verdict; unset when the
+	// prediction could not be checked (the load moved, or the signal was missing).
+	// +optional
+	Observed Decimal `json:"observed,omitempty"`
+
+	// error is the relative error of the prediction, |observed − value| ÷ value
+	// (for a hit ratio, of the miss ratios); set with observed.
+	// +optional
+	Error Decimal `json:"error,omitempty"`
 }
 
 // KnobMemory is what is remembered about one knob.
@@ -938,6 +1036,10 @@ type Decision struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	Predicted string `json:"predicted,omitempty"`
+	// prediction is the model's numeric prediction for a model-driven
+	// change, checked against what was observed at the verdict.
+	// +optional
+	Prediction *Prediction `json:"prediction,omitempty"`
 	// observed effect once judged.
 	// +optional
 	// +kubebuilder:validation:MaxLength=256

@@ -180,7 +180,7 @@ func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signa
 	obs := signals.New(at)
 	all := append(append([]signals.Signal{}, percentiles...), signals.LatencyMean, signals.ErrorRate, signals.Throughput,
 		signals.Pods, signals.PoolInUse, signals.PoolMax, signals.PoolWait, signals.DBTime, signals.DBCallRate,
-		signals.MemoryHitRatio, signals.RedisHitRatio, signals.CPUUtilization, signals.RedisCPU, signals.RedisOpsRate)
+		signals.MemoryHitRatio, signals.RedisHitRatio, signals.MemoryLookupRate, signals.CPUUtilization, signals.RedisCPU, signals.RedisOpsRate)
 	if p.down {
 		for _, s := range all {
 			obs.SetMissing(s, signals.ReasonEndpointDown, "connection refused")
@@ -294,6 +294,9 @@ func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signa
 		hit, ok1 := p.sumRate("cache_requests_total", now, w, func(l map[string]string) bool { return l["tier"] == tier.name && l["result"] == "hit" })
 		miss, ok2 := p.sumRate("cache_requests_total", now, w, func(l map[string]string) bool { return l["tier"] == tier.name && l["result"] == "miss" })
 		ratio(tier.s, hit, hit+miss, ok1 || ok2, "cache requests")
+		if tier.name == "memory" {
+			set(signals.MemoryLookupRate, hit+miss, ok1 || ok2, `no cache_requests_total{tier="memory"} series`)
+		}
 	}
 	// CPU: usage over the requests of the pods that have a usage series
 	var usage float64

@@ -408,7 +408,7 @@ func (r *runner) control(now float64) {
 		writes, reduction := r.apply(now, plan.Changes)
 		step.Wrote, step.CapacityReduced = writes > 0, r.capacity().less(before)
 		if j := plan.Judgement; j != nil {
-			status.Judge(&r.st, j.Outcome, j.Observed)
+			status.Verdict(&r.st, *j)
 		}
 		if d := plan.Decision(at); d != nil && writes > 0 {
 			status.Record(&r.st, *d)

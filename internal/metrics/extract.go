@@ -124,6 +124,8 @@ func familySignalsOf(t Target, fam string) []signals.Signal {
 			out = append(out, signals.RedisCPU, signals.RedisOpsRate)
 		}
 		return out
+	case famCache:
+		return append(append([]signals.Signal{}, familySignals[fam]...), signals.MemoryLookupRate)
 	}
 	return familySignals[fam]
 }
@@ -270,9 +272,15 @@ func extractCache(r reading, parts map[string]series) {
 		}
 		if !seen {
 			r.miss(tier.signal, signals.ReasonEmpty, fmt.Sprintf("no cache_requests_total{tier=%q} series", tier.name))
+			if tier.name == "memory" {
+				r.miss(signals.MemoryLookupRate, signals.ReasonEmpty, `no cache_requests_total{tier="memory"} series`)
+			}
 			continue
 		}
 		r.setRatio(tier.signal, hit, hit+miss, "cache requests")
+		if tier.name == "memory" {
+			r.set(signals.MemoryLookupRate, hit+miss) // the same series: no extra query
+		}
 	}
 }
 

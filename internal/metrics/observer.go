@@ -382,6 +382,9 @@ func targetSignals(t Target) []signals.Signal {
 			continue
 		}
 		out = append(out, familySignals[f]...)
+		if f == famCache {
+			out = append(out, signals.MemoryLookupRate) // read from the hit ratios' series
+		}
 	}
 	return out
 }

@@ -50,9 +50,12 @@ func TestObserveHealthyBatch(t *testing.T) {
 		signals.DBCallRate:     50,
 		signals.MemoryHitRatio: 0.8,
 		signals.RedisHitRatio:  0.5,
-		signals.CPUUtilization: 0.5, // container "app" only
-		signals.RedisCPU:       0.3,
-		signals.RedisOpsRate:   1500,
+		// L1 lookups from the cache's hit and miss counters (80 + 20/s), in
+		// the same query as the hit ratio: still 5 queries
+		signals.MemoryLookupRate: 100,
+		signals.CPUUtilization:   0.5, // container "app" only
+		signals.RedisCPU:         0.3,
+		signals.RedisOpsRate:     1500,
 	}
 	for sig, v := range want {
 		x, ok := a.Get(sig)

@@ -40,6 +40,11 @@ const (
 	// MemoryHitRatio and RedisHitRatio are cache hit ratios per tier, between 0 and 1.
 	MemoryHitRatio Signal = "memoryHitRatio"
 	RedisHitRatio  Signal = "redisHitRatio"
+	// MemoryLookupRate is L1 cache lookups (hits and misses) per second over
+	// all pods: the request rate the L1 model counts its TTL in. It comes
+	// from the cache's own counters, which differ from HTTP requests when a
+	// request looks up several keys or none.
+	MemoryLookupRate Signal = "memoryLookupRate"
 	// CPUUtilization is CPU use over the CPU request, averaged over pods (1 = 100 %).
 	CPUUtilization Signal = "cpuUtilization"
 	// RedisCPU is the Redis servers' CPU use in cores per replica.
@@ -52,12 +57,12 @@ const (
 
 // All lists every signal: the percentiles of the table, then the others.
 func All() []Signal {
-	out := make([]Signal, 0, len(Percentiles)+14)
+	out := make([]Signal, 0, len(Percentiles)+15)
 	for _, p := range Percentiles {
 		out = append(out, p.Signal)
 	}
 	return append(out, LatencyMean, ErrorRate, Throughput, PoolInUse, PoolMax, PoolWait, DBTime, DBCallRate,
-		MemoryHitRatio, RedisHitRatio, CPUUtilization, RedisCPU, RedisOpsRate, Pods)
+		MemoryHitRatio, RedisHitRatio, MemoryLookupRate, CPUUtilization, RedisCPU, RedisOpsRate, Pods)
 }
 
 // Unread is an observation made at t in which no signal could be read, each

@@ -36,16 +36,25 @@ func Record(st *tuningv1alpha1.PerformanceProfileStatus, d tuningv1alpha1.Decisi
 // when it is the same, the last adjustment). It returns the judged decision,
 // nil when none was pending.
 func Judge(st *tuningv1alpha1.PerformanceProfileStatus, outcome tuningv1alpha1.Outcome, observed string) *tuningv1alpha1.Decision {
+	return Verdict(st, tuning.Judgement{Outcome: outcome, Observed: observed})
+}
+
+// Verdict is Judge for the engine's judgement: it also records the checked
+// prediction in the decision, and its error in the model's running error.
+func Verdict(st *tuningv1alpha1.PerformanceProfileStatus, j tuning.Judgement) *tuningv1alpha1.Decision {
 	for i := len(st.History) - 1; i >= 0; i-- {
 		d := &st.History[i]
 		if d.Outcome != tuningv1alpha1.OutcomePending {
 			continue
 		}
 		m := memory(st)
-		d.Outcome, d.Observed = outcome, observed
-		tuning.RememberVerdict(m, *d, outcome, st.ObservedGeneration)
+		d.Outcome, d.Observed = j.Outcome, j.Observed
+		if j.Prediction != nil {
+			d.Prediction = j.Prediction.DeepCopy()
+		}
+		tuning.RememberVerdict(m, *d, j.Outcome, st.ObservedGeneration)
 		if la := st.LastAdjustment; la != nil && la.Time.Equal(&d.Time) && la.Family == d.Family {
-			la.Outcome, la.Observed = outcome, observed
+			la.Outcome, la.Observed, la.Prediction = d.Outcome, d.Observed, d.Prediction.DeepCopy()
 		}
 		return d
 	}

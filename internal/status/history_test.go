@@ -42,3 +42,45 @@ func TestNoRuleLooksBackFurtherThanTheStatusKeeps(t *testing.T) {
 		t.Errorf("status.memory keeps %d restarts; maxRolloutsPerHour may be 60, plus a rollback", tuning.MaxRememberedRollouts)
 	}
 }
+
+// A verdict records the checked prediction in the decision and folds its
+// error into the model's running error (newest weighted 1/2), one entry per
+// model; a status without memory rebuilds the same from its history.
+func TestVerdictKeepsARunningErrorPerModel(t *testing.T) {
+	st := &v1.PerformanceProfileStatus{}
+	predict := func(at time.Time, m v1.Model, value string) {
+		Record(st, v1.Decision{Time: metav1.NewTime(at), Family: "pool", Diagnosis: "PoolSaturated", Outcome: v1.OutcomePending,
+			Changes:    []v1.Change{{Knob: "DB_POOL_MAX_CONNECTIONS", From: "10", To: "15"}},
+			Prediction: &v1.Prediction{Model: m, Signal: "poolWait", Value: v1.Decimal(value)}})
+	}
+	judge := func(m v1.Model, observed, e string) *v1.Decision {
+		return Verdict(st, tuning.Judgement{Outcome: v1.OutcomeKept, Observed: "ok",
+			Prediction: &v1.Prediction{Model: m, Signal: "poolWait", Value: "0.001", Observed: v1.Decimal(observed), Error: v1.Decimal(e)}})
+	}
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	predict(t0, v1.ModelErlang, "0.001")
+	if d := judge(v1.ModelErlang, "0.003", "2"); d == nil || d.Prediction.Observed != "0.003" || st.LastAdjustment.Prediction.Error != "2" {
+		t.Fatalf("checked prediction not recorded: %+v / %+v", d, st.LastAdjustment)
+	}
+	predict(t0.Add(5*time.Minute), v1.ModelErlang, "0.001")
+	judge(v1.ModelErlang, "0.001", "0")
+	predict(t0.Add(10*time.Minute), v1.ModelChe, "0.9")
+	judge(v1.ModelChe, "0.85", "0.5")
+	want := []v1.ModelError{
+		{Model: v1.ModelErlang, Error: "1", Samples: 2, LastPrediction: &metav1.Time{Time: t0.Add(5 * time.Minute)}},
+		{Model: v1.ModelChe, Error: "0.5", Samples: 1, LastPrediction: &metav1.Time{Time: t0.Add(10 * time.Minute)}},
+	}
+	check := func(what string, got []v1.ModelError) {
+		if len(got) != len(want) {
+			t.Fatalf("%s: models %+v, want %+v", what, got, want)
+		}
+		for i := range want {
+			g, w := got[i], want[i]
+			if g.Model != w.Model || g.Error != w.Error || g.Samples != w.Samples || !g.LastPrediction.Equal(w.LastPrediction) {
+				t.Fatalf("%s: model %d = %+v, want %+v", what, i, g, w)
+			}
+		}
+	}
+	check("memory", st.Memory.Models)
+	check("rebuilt from the history", tuning.MemoryFrom(st.History, 0).Models)
+}

@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
@@ -210,6 +211,8 @@ type proposal struct {
 	changes   []Change
 	reason    string
 	predicted string
+	// prediction is the model's numeric prediction for the changes as proposed.
+	prediction *tuningv1alpha1.Prediction
 	// undo restores earlier values: the back-off of past moves does not apply.
 	undo bool
 	// create makes the managed HPA: its knobs the profile does not bound are
@@ -272,6 +275,9 @@ func (d *decider) adopt(p proposal) string {
 	d.plan.Rollout = isEnvFamily(p.family)
 	d.plan.Reason = p.reason + "; " + d.changeText(keep)
 	d.plan.Predicted = p.predicted
+	if sameTargets(keep, p.changes) { // a capped change is not what the model predicted for
+		d.plan.Prediction = p.prediction
+	}
 	d.plan.Holds = append(d.plan.Holds, notes...)
 	return ""
 }

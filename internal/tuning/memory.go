@@ -108,11 +108,13 @@ func returnTo(diag Diagnosis, c tuningv1alpha1.Change) string {
 // RememberVerdict records in m the verdict on decision d, judged for the
 // spec at generation. An undone move raises its direction's back-off level
 // and sets the learned bound (the value it regressed at); a kept move resets
-// the level, and lifts the bound when it reached it.
+// the level, and lifts the bound when it reached it. A checked prediction
+// (d.Prediction with what was observed) updates its model's running error.
 func RememberVerdict(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, outcome tuningv1alpha1.Outcome, generation int64) {
 	if isUndo(d.Diagnosis) || outcome == tuningv1alpha1.OutcomePending {
 		return // the verdict on a rollback says nothing about the move it undid
 	}
+	rememberPrediction(m, d.Prediction, d.Time)
 	undone := outcome == tuningv1alpha1.OutcomeRolledBack || outcome == tuningv1alpha1.OutcomeReverted
 	for _, c := range d.Changes {
 		from, err1 := strconv.ParseInt(c.From, 10, 64)
@@ -320,5 +322,6 @@ func Horizons() []Horizon {
 		{Rule: "learned bound of undone moves (until new evidence)", Back: func(Settings) time.Duration { return 1<<63 - 1 }},
 		{Rule: "return to the floor or window (raisedFloor, restoreWindow)", Back: func(Settings) time.Duration { return 1<<63 - 1 }},
 		{Rule: "conflict memory (value last applied)", Back: func(Settings) time.Duration { return 1<<63 - 1 }},
+		{Rule: "running error of each model (scales its next step)", Back: func(Settings) time.Duration { return 1<<63 - 1 }},
 	}
 }

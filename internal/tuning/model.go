@@ -87,8 +87,8 @@ func PerPodAtTarget(perPodNow, cpuNow, target float64) float64 {
 	return perPodNow * target / cpuNow
 }
 
-// ZipfAlpha is the key-popularity skew the cache model assumes: no signal
-// reports the skew, and 0.9 is typical of web object popularity.
+// ZipfAlpha is the key-popularity skew the cache model assumes until it has
+// seen the hit ratio at two operating points: 0.9 is typical of web object popularity.
 const ZipfAlpha = 0.9
 
 // zipfBuckets groups the ranks 1..n of a Zipf(alpha) popularity law into
@@ -130,13 +130,33 @@ func (z zipfBuckets) occupancy(t float64) float64 {
 	return s
 }
 
-func (z zipfBuckets) hitRatio(t float64) float64 {
+// hitRatio is the request-weighted hit ratio when the LRU keeps a key for tc
+// requests after its last use and the TTL is ttl requests (+Inf: none). A TTL
+// that counts from the write gives a key of request probability p the TTL
+// cache's hit ratio pT/(1+pT) (a miss stores the key for T, the requests in
+// that time hit); one that counts from the last access is a second LRU clock,
+// 1−e^(−pT). The LRU and the TTL each bound the key's hit ratio.
+func (z zipfBuckets) hitRatio(tc, ttl float64, fromWrite bool) float64 {
+	if !fromWrite {
+		tc, ttl = math.Min(tc, ttl), math.Inf(1)
+	}
 	h := 0.0
 	for i, p := range z.prob {
-		h += z.count[i] * p * -math.Expm1(-p*t)
+		v := 1.0
+		if !math.IsInf(tc, 1) {
+			v = -math.Expm1(-p * tc)
+		}
+		if a := p * ttl; !math.IsInf(ttl, 1) && a/(1+a) < v {
+			v = a / (1 + a)
+		}
+		h += z.count[i] * p * v
 	}
 	return h
 }
+
+// fitIterations of a bisection: the keys to e^(28/2^20), a relative 3e-5;
+// the characteristic time within a factor 4^(1/2^20).
+const fitIterations = 20
 
 // characteristicTime solves occupancy(t) = capacity by bisection (Che).
 func (z zipfBuckets) characteristicTime(capacity float64) float64 {
@@ -145,7 +165,7 @@ func (z zipfBuckets) characteristicTime(capacity float64) float64 {
 	for z.occupancy(hi) < capacity && hi < 1e18 {
 		lo, hi = hi, hi*4
 	}
-	for range 32 {
+	for range fitIterations {
 		mid := math.Sqrt(lo * hi)
 		if z.occupancy(mid) < capacity {
 			lo = mid
@@ -156,43 +176,142 @@ func (z zipfBuckets) characteristicTime(capacity float64) float64 {
 	return hi
 }
 
-// CacheHitRatio is Che's approximation of an LRU cache of capacity items over
-// keys keys with Zipf(alpha) popularity, when each key also expires ttlRequests
-// requests after it was stored (+Inf: no TTL). Time is counted in requests.
-func CacheHitRatio(alpha, keys, capacity, ttlRequests float64) float64 {
-	if capacity <= 0 || keys <= 0 {
-		return 0
-	}
-	z := newZipf(alpha, keys)
-	t := ttlRequests
-	if capacity < keys {
-		t = math.Min(t, z.characteristicTime(capacity))
-	}
-	if math.IsInf(t, 1) {
-		return 1
-	}
-	return z.hitRatio(t)
+// CacheModel is the L1 cache model: keys with Zipf(Alpha) popularity, an
+// LRU of a capacity in items (Che's approximation), and a TTL that counts
+// from the write (TTLFromWrite) or from the last access. Time is counted in
+// cache lookups.
+type CacheModel struct {
+	Alpha        float64
+	TTLFromWrite bool
 }
 
-// FitKeys is the number of keys that explains an observed hit ratio at the
-// current capacity and TTL (the inverse of CacheHitRatio in keys). ok is false
-// when the observation is outside what the model can explain.
-func FitKeys(alpha, capacity, ttlRequests, hit float64) (float64, bool) {
+// HitRatio is the hit ratio of a cache of capacity items over keys keys
+// when each entry expires ttlRequests lookups after its write or last access
+// (+Inf: no TTL).
+func (m CacheModel) HitRatio(keys, capacity, ttlRequests float64) float64 {
+	if capacity <= 0 || keys <= 0 || ttlRequests <= 0 {
+		return 0
+	}
+	z := newZipf(m.Alpha, keys)
+	tc := math.Inf(1)
+	if capacity < keys {
+		tc = z.characteristicTime(capacity)
+	}
+	if math.IsInf(tc, 1) && math.IsInf(ttlRequests, 1) {
+		return 1 // every key stays once stored
+	}
+	return z.hitRatio(tc, ttlRequests, m.TTLFromWrite)
+}
+
+// FitKeys is the number of keys that explains an observed hit ratio at a
+// capacity and TTL (the inverse of HitRatio in keys). ok is false when the
+// observation is outside what the model can explain.
+func (m CacheModel) FitKeys(capacity, ttlRequests, hit float64) (float64, bool) {
 	if capacity < 1 || hit <= 0 || hit >= 1 {
 		return 0, false
 	}
 	lo, hi := math.Log(capacity), math.Log(1e12)
-	if CacheHitRatio(alpha, math.Exp(hi), capacity, ttlRequests) > hit ||
-		CacheHitRatio(alpha, math.Exp(lo)+1, capacity, ttlRequests) < hit {
+	if !math.IsInf(ttlRequests, 1) {
+		lo = 0 // a TTL misses even when every key fits
+	}
+	if m.HitRatio(math.Exp(hi), capacity, ttlRequests) > hit ||
+		m.HitRatio(math.Exp(lo)+1, capacity, ttlRequests) < hit {
 		return 0, false
 	}
-	for range 32 {
+	for range fitIterations {
 		mid := (lo + hi) / 2
-		if CacheHitRatio(alpha, math.Exp(mid), capacity, ttlRequests) > hit {
+		if m.HitRatio(math.Exp(mid), capacity, ttlRequests) > hit {
 			lo = mid
 		} else {
 			hi = mid
 		}
 	}
 	return math.Exp((lo + hi) / 2), true
+}
+
+// CachePoint is one observed operating point of the L1 cache: its hit
+// ratio at a capacity (items) and a TTL (in lookups, +Inf without a TTL).
+type CachePoint struct {
+	Capacity, TTLRequests, Hit float64
+}
+
+// The skews FitCache tries: a grid, refined around the best.
+const (
+	minZipfAlpha  = 0.4
+	maxZipfAlpha  = 1.4
+	zipfAlphaGrid = 0.1
+)
+
+// FitCache fits the cache model to the observed operating points, the
+// current one first: the key count explains the current point exactly, and
+// the skew is the one that best explains the others (least squares on the
+// hit ratio). With fewer than two distinct operating points (capacity or
+// TTL), the skew cannot be told from the key count and is ZipfAlpha. It
+// returns the model, the key count and whether the current point could be
+// explained at all; fitted says whether the skew was fitted.
+func FitCache(ttlFromWrite bool, points []CachePoint) (m CacheModel, keys float64, fitted, ok bool) {
+	m = CacheModel{Alpha: ZipfAlpha, TTLFromWrite: ttlFromWrite}
+	if len(points) == 0 {
+		return m, 0, false, false
+	}
+	cur := points[0]
+	var others []CachePoint
+	for _, p := range points[1:] {
+		if p.Hit > 0 && p.Hit < 1 && (!near(p.Capacity, cur.Capacity) || !near(p.TTLRequests, cur.TTLRequests)) {
+			others = append(others, p)
+		}
+	}
+	if len(others) == 0 {
+		keys, ok = m.FitKeys(cur.Capacity, cur.TTLRequests, cur.Hit)
+		return m, keys, false, ok
+	}
+	cost := func(alpha float64) (float64, float64) {
+		c := CacheModel{Alpha: alpha, TTLFromWrite: ttlFromWrite}
+		n, ok := c.FitKeys(cur.Capacity, cur.TTLRequests, cur.Hit)
+		if !ok {
+			return math.Inf(1), 0
+		}
+		sum := 0.0
+		for _, p := range others {
+			e := c.HitRatio(n, p.Capacity, p.TTLRequests) - p.Hit
+			sum += e * e
+		}
+		return sum, n
+	}
+	// A grid, then the vertex of the parabola through the best grid point
+	// and its neighbours: each cost is a nested fit, so few evaluations.
+	var grid, costs []float64
+	best := -1
+	for a := minZipfAlpha; a <= maxZipfAlpha+1e-9; a += zipfAlphaGrid {
+		c, _ := cost(a)
+		grid, costs = append(grid, a), append(costs, c)
+		if best < 0 || c < costs[best] {
+			best = len(costs) - 1
+		}
+	}
+	if math.IsInf(costs[best], 1) {
+		keys, ok = m.FitKeys(cur.Capacity, cur.TTLRequests, cur.Hit)
+		return m, keys, false, ok
+	}
+	alpha := grid[best]
+	if best > 0 && best < len(grid)-1 {
+		c0, c1, c2 := costs[best-1], costs[best], costs[best+1]
+		if den := c0 - 2*c1 + c2; den > 0 && !math.IsInf(c0, 1) && !math.IsInf(c2, 1) {
+			v := alpha + zipfAlphaGrid*(c0-c2)/(2*den)
+			if c, _ := cost(v); c <= c1 {
+				alpha = v
+			}
+		}
+	}
+	m.Alpha = alpha
+	_, keys = cost(alpha)
+	return m, keys, true, true
+}
+
+// near: a and b differ by less than 1 % (or are both infinite).
+func near(a, b float64) bool {
+	if math.IsInf(a, 1) || math.IsInf(b, 1) {
+		return math.IsInf(a, 1) && math.IsInf(b, 1)
+	}
+	return math.Abs(a-b) <= 0.01*math.Max(math.Abs(a), math.Abs(b))
 }

@@ -120,10 +120,13 @@ func lruHitRatio(alpha float64, keys, capacity, requests int) float64 {
 	return float64(hits) / float64(requests-requests/5)
 }
 
+// lruModel is the cache model without a TTL that counts from the write: Che's LRU.
+var lruModel = CacheModel{Alpha: ZipfAlpha}
+
 func TestCacheHitRatioMatchesLRUSimulation(t *testing.T) {
 	for _, capacity := range []int{100, 500, 2000} {
 		sim := lruHitRatio(ZipfAlpha, 10000, capacity, 300000)
-		che := CacheHitRatio(ZipfAlpha, 10000, float64(capacity), math.Inf(1))
+		che := lruModel.HitRatio(10000, float64(capacity), math.Inf(1))
 		if math.Abs(sim-che) > 0.03 {
 			t.Errorf("capacity %d: Che %.3f, simulated LRU %.3f", capacity, che, sim)
 		}
@@ -131,28 +134,28 @@ func TestCacheHitRatioMatchesLRUSimulation(t *testing.T) {
 }
 
 func TestCacheHitRatioGrowsWithCapacityAndTTL(t *testing.T) {
-	h1 := CacheHitRatio(ZipfAlpha, 1e6, 1e4, math.Inf(1))
-	h2 := CacheHitRatio(ZipfAlpha, 1e6, 2e4, math.Inf(1))
+	h1 := lruModel.HitRatio(1e6, 1e4, math.Inf(1))
+	h2 := lruModel.HitRatio(1e6, 2e4, math.Inf(1))
 	if !(h2 > h1) {
 		t.Fatalf("doubling capacity did not raise the hit ratio: %.3f -> %.3f", h1, h2)
 	}
-	short := CacheHitRatio(ZipfAlpha, 1e6, 1e4, 1000)
+	short := lruModel.HitRatio(1e6, 1e4, 1000)
 	if !(short < h1) {
 		t.Fatalf("a binding TTL should lower the hit ratio: %.3f vs %.3f", short, h1)
 	}
-	if h := CacheHitRatio(ZipfAlpha, 100, 200, math.Inf(1)); h != 1 {
+	if h := lruModel.HitRatio(100, 200, math.Inf(1)); h != 1 {
 		t.Fatalf("a cache larger than the key space should hit always, got %g", h)
 	}
 }
 
 func TestFitKeysInvertsCacheHitRatio(t *testing.T) {
 	want := 3e5
-	h := CacheHitRatio(ZipfAlpha, want, 1e4, math.Inf(1))
-	got, ok := FitKeys(ZipfAlpha, 1e4, math.Inf(1), h)
+	h := lruModel.HitRatio(want, 1e4, math.Inf(1))
+	got, ok := lruModel.FitKeys(1e4, math.Inf(1), h)
 	if !ok || math.Abs(got-want)/want > 0.02 {
 		t.Fatalf("FitKeys = %g (%v), want %g", got, ok, want)
 	}
-	if _, ok := FitKeys(ZipfAlpha, 1e4, math.Inf(1), 1); ok {
+	if _, ok := lruModel.FitKeys(1e4, math.Inf(1), 1); ok {
 		t.Fatal("a hit ratio of 1 cannot be fitted")
 	}
 }

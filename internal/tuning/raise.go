@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
@@ -55,10 +56,12 @@ func (d *decider) raisePool() (proposal, string) {
 	pods := d.pods()
 	maxWait := max(0.001, 0.02*d.latencyLimit())
 	model := ok1 && ok2 && pods >= 1 && calls > 0 && hold > 0
+	var scaled string
+	var need int64
 	if model {
 		// A full pool hides demand: the model's answer only counts when it is above the current size.
-		if need := PoolSizeFor(calls/pods, hold, maxWait); need > cur {
-			target = need
+		if need = PoolSizeFor(calls/pods, hold, maxWait); need > cur {
+			target, scaled = d.modelStep(tuningv1alpha1.ModelErlang, cur, need)
 		} else {
 			model = false
 		}
@@ -78,11 +81,14 @@ func (d *decider) raisePool() (proposal, string) {
 		a := OfferedLoad(calls/pods, hold)
 		wait, _ := d.v.get(signals.PoolWait)
 		after := "still saturated"
-		if w := ErlangWait(to, a, hold); !math.IsInf(w, 1) {
+		w := ErlangWait(to, a, hold)
+		if !math.IsInf(w, 1) {
 			after = fmtSeconds(w)
 		}
 		p.predicted = fmt.Sprintf("pool wait %s -> %s (Little: %.1f busy per pod; Erlang C at %d; model wants %d)",
-			fmtSeconds(wait), after, a, to, target)
+			fmtSeconds(wait), after, a, to, need)
+		p.predicted = joinNotes(append([]string{p.predicted}, nonEmpty(scaled)...))
+		p.prediction = predictionOf(tuningv1alpha1.ModelErlang, signals.PoolWait, w)
 	}
 	return p, ""
 }
@@ -112,8 +118,9 @@ func (d *decider) raiseHPAMax() (proposal, string) {
 	}
 	need, how, ok := d.replicasNeeded()
 	target := cur + 1
+	var scaled string
 	if ok {
-		target = max(need, cur+1)
+		target, scaled = d.modelStep(tuningv1alpha1.ModelReplicas, cur, max(need, cur+1))
 	}
 	to := d.more(k, cur, target)
 	if _, budgeted := d.connLimit(); budgeted {
@@ -133,7 +140,11 @@ func (d *decider) raiseHPAMax() (proposal, string) {
 	}
 	p := proposal{changes: []Change{{Knob: k.knob, From: cur, HasFrom: true, To: to}}}
 	if ok {
-		p.predicted = fmt.Sprintf("HPA may scale to %d pods (needs %s)", to, how)
+		p.predicted = joinNotes(append([]string{fmt.Sprintf("HPA may scale to %d pods (needs %s)", to, how)}, nonEmpty(scaled)...))
+		if cpu, known := d.v.get(signals.CPUUtilization); known {
+			// the HPA scales towards its CPU target, as far as the new ceiling lets it
+			p.prediction = predictionOf(tuningv1alpha1.ModelReplicas, signals.CPUUtilization, max(d.cpuTarget(), cpu*d.pods()/float64(to)))
+		}
 	}
 	return p, ""
 }
@@ -152,6 +163,7 @@ func (d *decider) raiseHPAFloor() (proposal, string) {
 	mk, curMin, _, hasMin := d.knob(roleHPAMin)
 	need, how, ok := d.replicasNeeded()
 	if hasMin && ok && need > max(curMin, int64(d.pods())) {
+		need, scaled := d.modelStep(tuningv1alpha1.ModelReplicas, max(curMin, int64(d.pods())), need)
 		to := mk.clamp(need)
 		if _, curMax, _, hasMax := d.knob(roleHPAMax); hasMax {
 			to = min(to, max(curMax, curMin))
@@ -160,8 +172,9 @@ func (d *decider) raiseHPAFloor() (proposal, string) {
 			cpu, _ := d.v.get(signals.CPUUtilization)
 			return proposal{
 				changes: []Change{{Knob: mk.knob, From: curMin, HasFrom: true, To: to}},
-				predicted: fmt.Sprintf("CPU %s -> %s at %d pods (needs %s)", fmtRatio(cpu),
-					fmtRatio(cpu*d.pods()/float64(to)), to, how),
+				predicted: joinNotes(append([]string{fmt.Sprintf("CPU %s -> %s at %d pods (needs %s)", fmtRatio(cpu),
+					fmtRatio(cpu*d.pods()/float64(to)), to, how)}, nonEmpty(scaled)...)),
+				prediction: predictionOf(tuningv1alpha1.ModelReplicas, signals.CPUUtilization, cpu*d.pods()/float64(to)),
 			}, ""
 		}
 	}
@@ -192,14 +205,16 @@ func (d *decider) raiseRedis() (proposal, string) {
 	}
 	cpu, _ := d.v.get(signals.RedisCPU)
 	need := int64(math.Ceil(cpu * float64(max(cur, 1)) / redisTargetCPU))
-	to := d.more(k, cur, max(need, cur+1))
+	target, scaled := d.modelStep(tuningv1alpha1.ModelRedisCPU, cur, max(need, cur+1))
+	to := d.more(k, cur, target)
 	if to <= cur {
 		return proposal{}, fmt.Sprintf("%s at its bound %d", k.knob, k.max)
 	}
+	after := cpu * float64(max(cur, 1)) / float64(to)
 	return proposal{
-		changes: []Change{{Knob: k.knob, From: cur, HasFrom: true, To: to}},
-		predicted: fmt.Sprintf("Redis CPU %.2f -> %.2f cores per replica",
-			cpu, cpu*float64(max(cur, 1))/float64(to)),
+		changes:    []Change{{Knob: k.knob, From: cur, HasFrom: true, To: to}},
+		predicted:  joinNotes(append([]string{fmt.Sprintf("Redis CPU %.2f -> %.2f cores per replica", cpu, after)}, nonEmpty(scaled)...)),
+		prediction: predictionOf(tuningv1alpha1.ModelRedisCPU, signals.RedisCPU, after),
 	}, ""
 }
 
@@ -255,26 +270,25 @@ func (d *decider) cacheOffStart() (proposal, bool) {
 	return p, true
 }
 
-// growL1 proposes a larger L1: the size (and TTL) Che's approximation says reaches memoryTargetHit.
+// growL1 proposes a larger L1: the size (and TTL) the cache model says reaches memoryTargetHit.
 func (d *decider) growL1(ik knobDef, items int64, itemsOK bool, tk knobDef, ttl int64, ttlOK bool) proposal {
 	var p proposal
 	hit, _ := d.v.get(signals.MemoryHitRatio)
-	rate := 0.0 // cache lookups per second per pod
-	if load, ok := d.v.get(signals.Throughput); ok && d.pods() >= 1 {
-		rate = load / d.pods()
-	}
+	rate, rateNote := d.l1LookupRate()
 	ttlReq := func(s int64) float64 {
 		if !ttlOK || rate <= 0 {
 			return math.Inf(1)
 		}
 		return float64(s) * rate
 	}
-	keys, fitted := 0.0, false
+	var m CacheModel
+	keys, skewFitted, fitted := 0.0, false, false
 	if itemsOK {
-		keys, fitted = FitKeys(ZipfAlpha, float64(items), ttlReq(ttl), hit)
+		m, keys, skewFitted, fitted = FitCache(d.ttlFromWrite(), d.l1Points(ik, items, tk, ttl, hit, rate, ttlOK))
 	}
-	predict := func(c, s int64) float64 { return CacheHitRatio(ZipfAlpha, keys, float64(c), ttlReq(s)) }
+	predict := func(c, s int64) float64 { return m.HitRatio(keys, float64(c), ttlReq(s)) }
 	newItems, newTTL := items, ttl
+	var scaled []string
 	switch {
 	case itemsOK && fitted:
 		// The jump is not bounded by maxStepPercent: every cache step costs a
@@ -304,6 +318,16 @@ func (d *decider) growL1(ik knobDef, items int64, itemsOK bool, tk knobDef, ttl 
 		if newTTL != ttl && predict(newItems, newTTL)-predict(newItems, ttl) < minHitGain {
 			newTTL = ttl
 		}
+		// A model that was wrong before takes a smaller step.
+		for _, v := range []struct {
+			from int64
+			to   *int64
+		}{{items, &newItems}, {ttl, &newTTL}} {
+			var note string
+			if *v.to, note = d.modelStep(tuningv1alpha1.ModelChe, v.from, *v.to); note != "" && len(scaled) == 0 {
+				scaled = append(scaled, note)
+			}
+		}
 		if predict(newItems, newTTL)-hit < minHitGain {
 			newItems, newTTL = items, ttl
 		}
@@ -319,8 +343,21 @@ func (d *decider) growL1(ik knobDef, items int64, itemsOK bool, tk knobDef, ttl 
 		p.changes = append(p.changes, Change{Knob: tk.knob, From: ttl, HasFrom: true, To: newTTL})
 	}
 	if fitted && len(p.changes) > 0 {
-		p.predicted = fmt.Sprintf("L1 hit %s -> %s (Che, Zipf %.1f, ~%.0f keys)",
-			fmtRatio(hit), fmtRatio(predict(newItems, newTTL)), ZipfAlpha, keys)
+		want := predict(newItems, newTTL)
+		skew := "assumed"
+		if skewFitted {
+			skew = "fitted"
+		}
+		form := "TTL from write"
+		if !m.TTLFromWrite {
+			form = "TTL from access"
+		}
+		notes := append([]string{fmt.Sprintf("Che, Zipf %.2g %s, %s, ~%.0f keys", m.Alpha, skew, form, keys)}, scaled...)
+		if rateNote != "" {
+			notes = append(notes, rateNote)
+		}
+		p.predicted = fmt.Sprintf("L1 hit %s -> %s (%s)", fmtRatio(hit), fmtRatio(want), joinNotes(notes))
+		p.prediction = predictionOf(tuningv1alpha1.ModelChe, signals.MemoryHitRatio, want)
 	}
 	return p
 }

@@ -111,14 +111,15 @@ func (p Plan) Decision(at time.Time) *tuningv1alpha1.Decision {
 		return nil
 	}
 	d := &tuningv1alpha1.Decision{
-		Time:      metav1.NewTime(at),
-		Family:    string(p.Family),
-		Diagnosis: string(p.Diagnosis),
-		Reason:    truncate(p.Reason, 1024),
-		Predicted: truncate(p.Predicted, 256),
-		Baseline:  p.Baseline,
-		Outcome:   tuningv1alpha1.OutcomePending,
-		Rollout:   p.Rollout,
+		Time:       metav1.NewTime(at),
+		Family:     string(p.Family),
+		Diagnosis:  string(p.Diagnosis),
+		Reason:     truncate(p.Reason, 1024),
+		Predicted:  truncate(p.Predicted, 256),
+		Prediction: p.Prediction.DeepCopy(),
+		Baseline:   p.Baseline,
+		Outcome:    tuningv1alpha1.OutcomePending,
+		Rollout:    p.Rollout,
 	}
 	for _, c := range p.Changes {
 		d.Changes = append(d.Changes, c.API())

@@ -892,8 +892,9 @@ func TestEstimateDontGrope(t *testing.T) {
 				t.Fatalf("no L1 change: %+v", p.Changes)
 			}
 			rate := 800.0 / 4
-			keys, _ := FitKeys(ZipfAlpha, 10000, 60*rate, 0.75)
-			if h := CacheHitRatio(ZipfAlpha, keys, float64(items), float64(ttl)*rate); h < memoryTargetHit-0.001 {
+			m := CacheModel{Alpha: ZipfAlpha, TTLFromWrite: true}
+			keys, _ := m.FitKeys(10000, 60*rate, 0.75)
+			if h := m.HitRatio(keys, float64(items), float64(ttl)*rate); h < memoryTargetHit-0.001 {
 				t.Fatalf("L1 %d/%ds predicts %.3f, below the target", items, ttl, h)
 			}
 			// A TTL of 600 s (its bound) alone reaches the target: no larger L1 is paid for.

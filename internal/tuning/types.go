@@ -138,6 +138,10 @@ type Plan struct {
 	Reason string
 	// Predicted effect in words, such as "p99 180ms -> 90ms".
 	Predicted string
+	// Prediction is the numeric prediction of a model-driven change (the
+	// value the model expects a signal to reach), nil for other changes;
+	// Plan.Decision records it and the verdict checks it.
+	Prediction *tuningv1alpha1.Prediction
 	// Holds explain why nothing (or less) was done, such as "settling until 12:03:00".
 	Holds []string
 	// Rollout is true when the changes restart the pods (env knobs).
@@ -168,4 +172,9 @@ type Plan struct {
 type Judgement struct {
 	Outcome  tuningv1alpha1.Outcome
 	Observed string
+	// Prediction is the decision's prediction with what was observed and its
+	// error, nil when it had none or it could not be checked (the load moved,
+	// or the signal is missing). RememberVerdict folds it into the model's
+	// running error.
+	Prediction *tuningv1alpha1.Prediction
 }

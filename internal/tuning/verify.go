@@ -28,9 +28,19 @@ const (
 	loadWaitSettles = 2
 )
 
-// judge gives the verdict on the pending decision once it has settled. It
-// returns true when the plan is complete (a rollback, or a rollback that must wait).
+// judge gives the verdict on the pending decision once it has settled, and
+// checks its prediction against what is observed. It returns true when the
+// plan is complete (a rollback, or a rollback that must wait).
 func (d *decider) judge(pd *tuningv1alpha1.Decision) bool {
+	done := d.verdict(pd)
+	if j := d.plan.Judgement; j != nil {
+		j.Prediction = d.checkPrediction(pd)
+	}
+	return done
+}
+
+// verdict keeps or undoes the pending decision.
+func (d *decider) verdict(pd *tuningv1alpha1.Decision) bool {
 	diag := Diagnosis(pd.Diagnosis)
 	if diag == DiagnosisRegression || diag == DiagnosisNoImprovement {
 		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: "previous values restored; " + d.slo.summary()}

@@ -187,6 +187,10 @@ func TestPerformanceProfileValidation(t *testing.T) {
 		{"window shorter than four scrapes", []edit{set("spec.slo.window", `30s`)},
 			"spec.slo.window", "window must be between 1m and 24h"},
 
+		// Cache
+		{"unknown TTL start", []edit{set("spec.cache.memory.ttlCountsFrom", `Sometimes`)},
+			"spec.cache.memory.ttlCountsFrom", `supported values: "Write", "Access"`},
+
 		// Control loop
 		{"unknown mode", []edit{set("spec.mode", `Manual`)},
 			"spec.mode", `supported values: "Auto", "Recommend", "Off"`},
