@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/metrics"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 	"github.com/navius-dev/navius-tuner/internal/sim"
 )
@@ -32,6 +34,31 @@ type prom struct {
 	keep   float64 // seconds of samples kept
 	buf    bytes.Buffer
 	down   bool // the endpoint does not answer (fault injection)
+	// satWindow is the window of the saturation signals (CPU, pool, DB time,
+	// Redis, throughput) in seconds, as the reader's batched queries use it;
+	// 0: the SLO window.
+	satWindow float64
+	// thresholds are the latency objectives in seconds: the reader refuses a
+	// percentile whose buckets cannot measure its threshold.
+	thresholds map[signals.Signal]float64
+}
+
+// readAs reads the series with the windows and objectives the reader would
+// use for spec: the saturation window is spec.metrics.saturationWindow, or
+// the reader's default for a Prometheus that scrapes every ScrapeInterval
+// (the manager's --prometheus-scrape-interval set to match).
+func (p *prom) readAs(spec tuningv1alpha1.PerformanceProfileSpec) {
+	sw := spec.Metrics.SaturationWindow.Duration
+	if sw == 0 {
+		sw = metrics.SaturationWindowFor(time.Duration(ScrapeInterval * float64(time.Second)))
+	}
+	p.satWindow = sw.Seconds()
+	p.thresholds = map[signals.Signal]float64{}
+	for _, l := range spec.SLO.Latency {
+		if s, ok := signals.LatencySignal(string(l.Percentile)); ok {
+			p.thresholds[s] = l.Threshold.Seconds()
+		}
+	}
 }
 
 func newProm(keep float64) *prom {
@@ -236,21 +263,40 @@ func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signa
 			haveBuckets = true
 		}
 	}
+	var buckets []metrics.Bucket
+	if haveBuckets {
+		for i, b := range bounds {
+			buckets = append(buckets, metrics.Bucket{UpperBound: b, Count: cum[i]})
+		}
+		buckets = append(buckets, metrics.Bucket{UpperBound: math.Inf(1), Count: cum[len(bounds)]})
+	}
+	observations := cum[len(bounds)] * w // the +Inf bucket: every request of the window
 	for _, ps := range percentiles {
 		q, _ := signals.Quantile(ps)
-		if !haveBuckets {
-			obs.SetMissing(ps, signals.ReasonEmpty, "no http_request_duration_seconds_bucket series")
+		threshold, ok := p.thresholds[ps]
+		if !ok {
+			threshold = math.NaN()
+		}
+		// The reader's own rule: too coarse buckets, too few requests, +Inf above the top bucket.
+		v, reason, msg := metrics.Percentile(q, buckets, observations, threshold, time.Duration(w*float64(time.Second)))
+		if reason != "" {
+			obs.SetMissing(ps, reason, msg)
 			continue
 		}
-		obs.Set(ps, sim.HistogramQuantile(q, bounds, cum), stamp) // NaN is recorded as missing
+		obs.Set(ps, v, stamp)
 	}
 	sum, ok1 := p.sumRate("http_request_duration_seconds_sum", now, w, nil)
 	cnt, ok2 := p.sumRate("http_request_duration_seconds_count", now, w, nil)
 	ratio(signals.LatencyMean, sum, cnt, ok1 && ok2, "requests")
 	req, ok := p.sumRate("http_requests_total", now, w, nil)
 	errs, _ := p.sumRate("http_requests_total", now, w, func(l map[string]string) bool { return strings.HasPrefix(l["status"], "5") })
-	set(signals.Throughput, req, ok, "no http_requests_total series")
+	sw := w
+	if p.satWindow > 0 {
+		sw = p.satWindow
+	}
 	ratio(signals.ErrorRate, errs, req, ok, "requests")
+	thr, thrOK := p.sumRate("http_requests_total", now, sw, nil)
+	set(signals.Throughput, thr, thrOK, "no http_requests_total series")
 	pods := map[string]bool{}
 	var inUse, inUseN, poolMax, poolMaxN, cpuReq float64
 	for _, s := range p.series {
@@ -261,7 +307,7 @@ func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signa
 			}
 		case "db_pool_connections":
 			if s.labels["state"] == "in_use" {
-				if v, ok := avgOverTime(s, now, w); ok {
+				if v, ok := avgOverTime(s, now, sw); ok {
 					inUse += v
 					inUseN++
 				}
@@ -280,11 +326,11 @@ func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signa
 	set(signals.Pods, float64(len(pods)), len(pods) > 0, "no pods of http_requests_total")
 	ratio(signals.PoolInUse, inUse, inUseN, inUseN > 0, "db_pool_connections series")
 	ratio(signals.PoolMax, poolMax, poolMaxN, poolMaxN > 0, "db_pool_max_connections series")
-	ws, ok1 := p.sumRate("db_pool_wait_seconds_sum", now, w, nil)
-	wc, ok2 := p.sumRate("db_pool_wait_seconds_count", now, w, nil)
+	ws, ok1 := p.sumRate("db_pool_wait_seconds_sum", now, sw, nil)
+	wc, ok2 := p.sumRate("db_pool_wait_seconds_count", now, sw, nil)
 	ratio(signals.PoolWait, ws, wc, ok1 && ok2, "pool waits")
-	ds, ok1 := p.sumRate("db_query_duration_seconds_sum", now, w, nil)
-	dc, ok2 := p.sumRate("db_query_duration_seconds_count", now, w, nil)
+	ds, ok1 := p.sumRate("db_query_duration_seconds_sum", now, sw, nil)
+	dc, ok2 := p.sumRate("db_query_duration_seconds_count", now, sw, nil)
 	ratio(signals.DBTime, ds, dc, ok1 && ok2, "database calls")
 	set(signals.DBCallRate, dc, ok2, "no db_query_duration_seconds_count series")
 	for _, tier := range []struct {
@@ -303,7 +349,7 @@ func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signa
 	uok := false
 	for _, s := range p.series {
 		if s.name == "container_cpu_usage_seconds_total" {
-			if r, ok := rate(s, now, w); ok {
+			if r, ok := rate(s, now, sw); ok {
 				usage += r
 				uok = true
 			}
@@ -321,9 +367,9 @@ func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signa
 			redisPods++
 		}
 	}
-	cpuSys, ok1 := p.sumRate("redis_cpu_sys_seconds_total", now, w, nil)
-	cpuUser, ok2 := p.sumRate("redis_cpu_user_seconds_total", now, w, nil)
-	ops, ok3 := p.sumRate("redis_commands_processed_total", now, w, nil)
+	cpuSys, ok1 := p.sumRate("redis_cpu_sys_seconds_total", now, sw, nil)
+	cpuUser, ok2 := p.sumRate("redis_cpu_user_seconds_total", now, sw, nil)
+	ops, ok3 := p.sumRate("redis_commands_processed_total", now, sw, nil)
 	ratio(signals.RedisCPU, cpuSys+cpuUser, redisPods, ok1 && ok2 && redisPods > 0, "Redis replicas")
 	ratio(signals.RedisOpsRate, ops, redisPods, ok3 && redisPods > 0, "Redis replicas")
 	return obs

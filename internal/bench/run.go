@@ -173,6 +173,7 @@ func Run(sc *Scenario, arm string, seed uint64, fixed *sim.FixedConfig) *Result 
 	if arm == ArmTuner {
 		r.hpa = &HPA{Min: sc.Start.HPAMin, Max: sc.Start.HPAMax, TargetPct: sc.Start.TunerTargetPct}
 		r.prom = newProm(tuning.SettingsOf(sc.Profile).Window.Seconds() + 2*ScrapeInterval + StaleAge)
+		r.prom.readAs(sc.Profile)
 	}
 	r.lastReplicas = r.d.replicas
 	r.loop()

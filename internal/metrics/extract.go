@@ -143,7 +143,7 @@ func notConfigured(obs *signals.Observation, t Target) {
 }
 
 func extractLatency(r reading, t Target, parts map[string]series) {
-	var buckets []bucket
+	var buckets []Bucket
 	var bounds []float64
 	badLE := false
 	observations := math.Inf(-1) // the +Inf bucket: every request of the window
@@ -152,33 +152,29 @@ func extractLatency(r reading, t Target, parts map[string]series) {
 			badLE = true
 			continue
 		}
-		buckets = append(buckets, bucket{UpperBound: s.LE, Count: s.Value})
+		buckets = append(buckets, Bucket{UpperBound: s.LE, Count: s.Value})
 		bounds = append(bounds, s.LE)
 		if math.IsInf(s.LE, +1) {
 			observations = max(observations, s.Value*t.Window.Seconds())
 		}
 	}
 	for _, p := range percentiles(t) {
-		q, _ := signals.Quantile(p)
-		threshold, hasObjective := t.Thresholds[p]
-		switch {
-		case badLE:
+		if badLE {
 			r.miss(p, signals.ReasonMalformed, "a bucket bound (label le) is not a number")
-		case len(buckets) == 0:
-			r.miss(p, signals.ReasonEmpty, "no http_request_duration_seconds_bucket series")
-		case hasObjective && coarseFor(bounds, threshold.Seconds()) != "":
-			r.miss(p, signals.ReasonBucketsTooCoarse, coarseFor(bounds, threshold.Seconds()))
-		case observations >= 0 && observations < minObservations(q):
-			r.miss(p, signals.ReasonTooFewSamples, fmt.Sprintf("%.0f requests in the %s window; the percentile needs at least %.0f",
-				observations, promDuration(t.Window), minObservations(q)))
-		default:
-			v := bucketQuantile(q, buckets)
-			if math.IsNaN(v) {
-				r.miss(p, signals.ReasonNaN, "no requests in the window or no +Inf bucket")
-				continue
-			}
-			r.set(p, v) // +Inf: above the highest bucket, a breach of any objective
+			continue
 		}
+		threshold, hasObjective := t.Thresholds[p]
+		limit := math.NaN()
+		if hasObjective {
+			limit = threshold.Seconds()
+		}
+		q, _ := signals.Quantile(p)
+		v, reason, msg := Percentile(q, buckets, observations, limit, t.Window)
+		if reason != "" {
+			r.miss(p, reason, msg)
+			continue
+		}
+		r.set(p, v) // +Inf: above the highest bucket, a breach of any objective
 	}
 	sum, rs, ms := one(parts, "sum")
 	count, rc, mc := one(parts, "count")

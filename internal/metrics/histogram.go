@@ -5,11 +5,14 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"time"
+
+	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
-// bucket is one cumulative histogram bucket: the number (or rate) of
+// Bucket is one cumulative histogram bucket: the number (or rate) of
 // observations at or below UpperBound.
-type bucket struct {
+type Bucket struct {
 	UpperBound float64
 	Count      float64
 }
@@ -29,7 +32,7 @@ const smallDeltaTolerance = 1e-12
 // reading it as the bound would make an outage meet every objective at or
 // above it. It returns NaN when the quantile is undefined: no +Inf bucket,
 // fewer than two buckets, or no observations.
-func bucketQuantile(q float64, in []bucket) float64 {
+func bucketQuantile(q float64, in []Bucket) float64 {
 	switch {
 	case math.IsNaN(q):
 		return math.NaN()
@@ -41,7 +44,7 @@ func bucketQuantile(q float64, in []bucket) float64 {
 		return math.NaN()
 	}
 	buckets := slices.Clone(in)
-	slices.SortFunc(buckets, func(a, b bucket) int {
+	slices.SortFunc(buckets, func(a, b Bucket) int {
 		switch {
 		case a.UpperBound < b.UpperBound:
 			return -1
@@ -83,7 +86,7 @@ func bucketQuantile(q float64, in []bucket) float64 {
 	return start + (end-start)*(rank/count)
 }
 
-func coalesceBuckets(buckets []bucket) []bucket {
+func coalesceBuckets(buckets []Bucket) []Bucket {
 	last := buckets[0]
 	i := 0
 	for _, b := range buckets[1:] {
@@ -101,7 +104,7 @@ func coalesceBuckets(buckets []bucket) []bucket {
 
 // ensureMonotonic ignores numerically insignificant differences between
 // neighbouring buckets and removes every decrease, as Prometheus does.
-func ensureMonotonic(buckets []bucket) {
+func ensureMonotonic(buckets []Bucket) {
 	prev := buckets[0].Count
 	for i := 1; i < len(buckets); i++ {
 		curr := buckets[i].Count
@@ -172,13 +175,41 @@ func coarseFor(bounds []float64, threshold float64) string {
 	return ""
 }
 
+// Percentile is the one rule for reading a q-quantile from a window's
+// histogram: the bucket bounds must be able to measure the objective's
+// threshold (seconds; NaN when the percentile has no objective), the window
+// must hold at least minObservations(q) requests (observations < 0: unknown),
+// and a rank in the +Inf bucket reads +Inf, a breach of any threshold. It
+// returns the value, or the reason it is missing and a message. The reader
+// and the benchmarks' emulated Prometheus both call it.
+func Percentile(q float64, buckets []Bucket, observations, threshold float64, window time.Duration) (float64, signals.Reason, string) {
+	bounds := make([]float64, len(buckets))
+	for i, b := range buckets {
+		bounds[i] = b.UpperBound
+	}
+	switch {
+	case len(buckets) == 0:
+		return 0, signals.ReasonEmpty, "no http_request_duration_seconds_bucket series"
+	case !math.IsNaN(threshold) && coarseFor(bounds, threshold) != "":
+		return 0, signals.ReasonBucketsTooCoarse, coarseFor(bounds, threshold)
+	case observations >= 0 && observations < minObservations(q):
+		return 0, signals.ReasonTooFewSamples, fmt.Sprintf("%.0f requests in the %s window; the percentile needs at least %.0f",
+			observations, promDuration(window), minObservations(q))
+	}
+	v := bucketQuantile(q, buckets)
+	if math.IsNaN(v) {
+		return 0, signals.ReasonNaN, "no requests in the window or no +Inf bucket"
+	}
+	return v, "", ""
+}
+
 // BucketQuantile is bucketQuantile for callers outside the package (tests
 // that compute the expected value of a known histogram). upperBounds and
 // cumulative counts are parallel slices; the last bound must be +Inf.
 func BucketQuantile(q float64, upperBounds, counts []float64) float64 {
-	bs := make([]bucket, len(upperBounds))
+	bs := make([]Bucket, len(upperBounds))
 	for i := range upperBounds {
-		bs[i] = bucket{UpperBound: upperBounds[i], Count: counts[i]}
+		bs[i] = Bucket{UpperBound: upperBounds[i], Count: counts[i]}
 	}
 	return bucketQuantile(q, bs)
 }

@@ -298,10 +298,10 @@ func TestInvalidTargets(t *testing.T) {
 func TestQuantileEdges(t *testing.T) {
 	g := NewWithT(t)
 	inf := math.Inf(1)
-	b := func(pairs ...float64) []bucket {
-		var out []bucket
+	b := func(pairs ...float64) []Bucket {
+		var out []Bucket
 		for i := 0; i < len(pairs); i += 2 {
-			out = append(out, bucket{pairs[i], pairs[i+1]})
+			out = append(out, Bucket{pairs[i], pairs[i+1]})
 		}
 		return out
 	}
