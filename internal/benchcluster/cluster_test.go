@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/navius-dev/navius-tuner/internal/bench"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
 // TestSmokeB1 runs B1 shrunk to 360 simulated seconds at 4x (about 90 s of
@@ -48,6 +49,11 @@ func TestSmokeB1(t *testing.T) {
 		g.Expect(finite).To(BeNumerically(">", 0), "%s: Prometheus answered a quantile", arm)
 	}
 	g.Expect(s.Arms[bench.ArmTuner].ProfileAt).To(BeNumerically("<", s.Scenario.Warmup))
+	// Every write the operator made was recorded before it was made: no
+	// decision rebuilt as Unknown (only a crash between the two leaves one).
+	for _, d := range s.Arms[bench.ArmTuner].Decisions {
+		g.Expect(d.Diagnosis).NotTo(Equal(string(tuning.DiagnosisUnknown)), "unrecorded write: %s %v (%s)", d.Family, d.Changes, d.Reason)
+	}
 	tb := s.TierBTable()
 	for _, arm := range tb.Arms {
 		for row, st := range tb.Stats[arm] {

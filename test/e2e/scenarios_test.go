@@ -15,6 +15,7 @@ import (
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/harness"
 	"github.com/navius-dev/navius-tuner/internal/sim"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
 // converge bounds how long a scenario may take to reach its outcome once its
@@ -43,11 +44,30 @@ func start(t *testing.T) *scenario {
 	}
 	s := &scenario{t: t, env: e, w: w}
 	t.Cleanup(func() {
+		if !t.Failed() {
+			s.recordedAndWithinBudget()
+		}
 		if t.Failed() {
 			s.dump()
 		}
 	})
 	return s
+}
+
+// recordedAndWithinBudget checks what every scenario must leave behind: no
+// decision rebuilt as Unknown (every write was recorded before it was made;
+// only a crash between the two may leave one, and nothing crashes here) and
+// no connection budget exceeded.
+func (s *scenario) recordedAndWithinBudget() {
+	s.t.Helper()
+	g := NewWithT(s.t)
+	snap := s.snapshot(g)
+	for _, d := range snap.Profile.Status.History {
+		g.Expect(d.Diagnosis).NotTo(Equal(string(tuning.DiagnosisUnknown)),
+			"a write was made without a record: %s %v (%s)", d.Family, d.Changes, d.Reason)
+	}
+	c := meta.FindStatusCondition(snap.Profile.Status.Conditions, tuningv1alpha1.ConditionConnectionBudget)
+	g.Expect(c == nil || c.Status != metav1.ConditionFalse).To(BeTrue(), "connection budget exceeded: %v", c)
 }
 
 // snapshot reads the workload; ground truth over the profile's window in simulated time.
