@@ -425,6 +425,7 @@ func (r *PerformanceProfileReconciler) decide(ctx context.Context, s *scope) err
 		Now:         s.now,
 		SLOMetSince: sloMetSince(p),
 	})
+	status.Learn(&p.Status, plan.CPU)
 	kept := plan.Changes[:0:0]
 	for _, c := range plan.Changes {
 		if _, blocked := s.cluster.state.Blocked[c.Knob]; !blocked {

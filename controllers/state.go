@@ -172,6 +172,9 @@ func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client
 	cs.delivery = progressiveDelivery(d, primary)
 	st.Replicas = d.Status.ReadyReplicas
 	st.CPULimitMillis = cpuMillis(cs.container)
+	if q, ok := cs.container.Resources.Requests[corev1.ResourceCPU]; ok {
+		st.CPURequestMillis = q.MilliValue()
+	}
 	st.Strategy = strategy(d)
 	return nil
 }

@@ -572,9 +572,12 @@ type Autoscaling struct {
 	MaxReplicas *Int32Range `json:"maxReplicas,omitempty"`
 
 	// targetCPUUtilization bounds the HPA's average CPU utilization target, in
-	// percent of the CPU request; between 1 and 100.
+	// percent of the CPU request; between 1 and 1000. A target above 100 runs
+	// the pods above their request, as the HPA allows when the CPU limit is
+	// higher: navius-tuner never sets a target above the limit's share of
+	// the request (200 for a limit twice the request), whatever the bound.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="self.min >= 1 && self.max <= 100",message="targetCPUUtilization must be between 1 and 100 (percent of the CPU request)"
+	// +kubebuilder:validation:XValidation:rule="self.min >= 1 && self.max <= 1000",message="targetCPUUtilization must be between 1 and 1000 (percent of the CPU request; above 100 only where the CPU limit is above the request)"
 	TargetCPUUtilization *Int32Range `json:"targetCPUUtilization,omitempty"`
 
 	// behavior lets navius-tuner tune the HPA's scale-down stabilization window.
@@ -704,6 +707,22 @@ type PerformanceProfileStatus struct {
 	Memory *Memory `json:"memory,omitempty"`
 }
 
+// LearnedCPU is the CPU time one request costs, as navius-tuner measured it.
+type LearnedCPU struct {
+	// perRequest is the CPU time per request (every status counts, errors
+	// and timeouts included): a running average of CPU use ÷ throughput,
+	// taken while CPU is below the HPA's target (a saturated pod hides its
+	// demand in a queue).
+	// +required
+	PerRequest metav1.Duration `json:"perRequest"`
+
+	// samples is how many observations the average holds; past 20 it is
+	// an exponential average over the last 20 or so.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Samples int32 `json:"samples,omitempty"`
+}
+
 // Memory is what the decision rules remember for as long as they look back.
 // Its size is bounded: at most 64 restart times and one entry per knob.
 type Memory struct {
@@ -732,6 +751,12 @@ type Memory struct {
 	// +listMapKey=model
 	// +kubebuilder:validation:MaxItems=8
 	Models []ModelError `json:"models,omitempty"`
+
+	// cpu is the CPU time per request learned from the observations: the
+	// feed-forward floor sizes the HPA's minReplicas from it when the load
+	// steps up (offered load × CPU per request ÷ (target × request)).
+	// +optional
+	CPU *LearnedCPU `json:"cpu,omitempty"`
 }
 
 // Model names a model behind a model-driven change.

@@ -6,7 +6,7 @@ import "math"
 // cluster) with the same metrics as tier A: one column per arm of results.
 func TableOf(sc *Scenario, results map[string][]*Result, seeds []uint64) *Table {
 	cx := &context{staticBestCost: math.NaN(), staticBestTailCost: math.NaN(), staticBestTailQ: math.NaN()}
-	if sc.ID == "B1" && len(sc.Marks) > 0 {
+	if sc.isStep() && len(sc.Marks) > 0 {
 		cx.neededHigh = neededPods(sc.Model, sc.Start.Knobs, sc.Trace(1).RPS(sc.Marks[0]+1), sc.CPURequest)
 		cx.neededLow = neededPods(sc.Model, sc.Start.Knobs, sc.Trace(1).RPS(0), sc.CPURequest)
 	}

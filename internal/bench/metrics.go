@@ -97,7 +97,7 @@ func metricsOf(sc *Scenario, r *Result, cx *context) []Metric {
 		{Name: "unsafe actions (ground truth)", Value: float64(unsafeOf(sc, r).total())},
 	}
 	switch sc.ID {
-	case "B1":
+	case "B1", "B1b":
 		up, down := sc.Marks[0], sc.Marks[1]
 		hold := math.NaN()
 		for i := len(r.Periods) - 1; i >= 0; i-- {

@@ -394,6 +394,7 @@ func (r *runner) control(now float64) {
 			step.BlindChange = step.BlindChange || slices.Contains(fm.Knobs, c.Knob)
 		}
 	}
+	status.Learn(&r.st, plan.CPU)
 	if plan.SLOKnown && plan.SLOMet {
 		if r.since.IsZero() {
 			r.since = at
@@ -541,6 +542,7 @@ func (r *runner) state(now float64) tuning.State {
 		}
 	}
 	st.CPULimitMillis = r.d.cpuLm
+	st.CPURequestMillis = r.d.cpuReq
 	st.Strategy = tuning.RolloutStrategy{} // the simulated Deployment rolls out as Kubernetes' default: 25 % surge and unavailable
 	if r.hpa != nil {
 		st.HasHPA = true

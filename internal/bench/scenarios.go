@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"strings"
+
 	"github.com/navius-dev/navius-tuner/internal/sim"
 )
 
@@ -45,6 +47,14 @@ func core(short bool) []*Scenario {
 	b1.Grid = &sim.Grid{Replicas: []int{14, 15, 16, 17, 18, 20}, PoolMax: []int{10}, L1Items: []int{10000}, L1TTL: []float64{60},
 		L2TTL: []float64{300}, RedisReplicas: []int{1}, PoolMin: 5}
 
+	// B1b: the same step with the CPU limit at the request. A saturated pod
+	// then shows at most 100 % CPU against the 70 % target, so the HPA grows
+	// at most ×1.43 per sync (B1's limit of twice the request lets it grow
+	// ×2.86), and only a controller that sizes from the load can be faster.
+	b1b := base("B1b", "step-5x, CPU limit = request", b1.Duration, b1.Trace)
+	b1b.CPULimit = b1b.CPURequest
+	b1b.Start.Replicas, b1b.Marks, b1b.Grid = b1.Start.Replicas, b1.Marks, b1.Grid
+
 	day := 3600 * f
 	b2 := base("B2", "diurnal", day, func(seed uint64) sim.Trace {
 		d := sim.Diurnal(0.2*Peak, Peak, day)
@@ -62,7 +72,7 @@ func core(short bool) []*Scenario {
 	b3.Grid = &sim.Grid{Replicas: []int{9, 10, 11, 12, 13, 14}, PoolMax: []int{10}, L1Items: []int{10000}, L1TTL: []float64{60},
 		L2TTL: []float64{300}, RedisReplicas: []int{1}, PoolMin: 5}
 
-	return []*Scenario{b1, b2, b3}
+	return []*Scenario{b1, b1b, b2, b3}
 }
 
 // extraScenarios are B4–B7.
@@ -103,7 +113,7 @@ func extraScenarios(short bool) []*Scenario {
 	out = append(out, b4b)
 
 	// B6: faults in the signals during a load drop and a rise, and an operator restart.
-	b6 := core(short)[2] // B3's setting
+	b6 := byID(core(short), "B3") // B3's setting
 	b6.ID, b6.Title = "B6", "faults (tier A: the engine without signals)"
 	b6.Duration = 2700 * f
 	b6.Trace = func(seed uint64) sim.Trace {
@@ -136,3 +146,16 @@ func extraScenarios(short bool) []*Scenario {
 func Scenarios(short bool) []*Scenario {
 	return append(core(short), extraScenarios(short)...)
 }
+
+// byID is the scenario of scs with the given ID, nil when none has it.
+func byID(scs []*Scenario, id string) *Scenario {
+	for _, sc := range scs {
+		if sc.ID == id {
+			return sc
+		}
+	}
+	return nil
+}
+
+// isStep: B1 and its variants, the 5× step whose recovery is measured.
+func (sc *Scenario) isStep() bool { return strings.HasPrefix(sc.ID, "B1") }

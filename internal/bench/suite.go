@@ -87,7 +87,7 @@ func RunSuite(o Options) (*Report, error) {
 			best = &fc
 			logf("%s: static-best %s (%s)", sc.ID, fmtFixed(fc), note)
 		}
-		if sc.ID == "B1" {
+		if sc.isStep() {
 			cx.neededHigh = neededPods(sc.Model, sc.Start.Knobs, sc.Trace(1).RPS(sc.Marks[0]+1), sc.CPURequest)
 			cx.neededLow = neededPods(sc.Model, sc.Start.Knobs, sc.Trace(1).RPS(0), sc.CPURequest)
 		}

@@ -91,3 +91,12 @@ func LastApplied(st tuningv1alpha1.PerformanceProfileStatus) map[string]string {
 	}
 	return out
 }
+
+// Learn keeps what the engine learned with this period's observation
+// (tuning.Plan.CPU, the CPU time per request) in status.memory, in every
+// mode: nil leaves the memory as it is.
+func Learn(st *tuningv1alpha1.PerformanceProfileStatus, cpu *tuningv1alpha1.LearnedCPU) {
+	if cpu != nil {
+		memory(st).CPU = cpu.DeepCopy()
+	}
+}

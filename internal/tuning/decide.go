@@ -19,6 +19,10 @@ type decider struct {
 	// mem is status.memory (rebuilt from the history when the status has none).
 	mem  tuningv1alpha1.Memory
 	plan Plan
+	// sameBreach is the settle hold of a floor raise in a breach that goes
+	// on, when it is the only hold: a higher floor may skip it (see
+	// raiseFloorAgain); nothing else may.
+	sameBreach string
 }
 
 // Decide is the decision engine: a pure, deterministic function of its input.
@@ -44,6 +48,7 @@ func Decide(in Input) Plan {
 	d.plan.Missing = missingOf(d.v, d.ks, d.slo)
 	d.plan.SLOKnown = d.slo.known
 	d.plan.SLOMet = d.slo.met()
+	d.plan.CPU = d.learnCPU()
 	d.run()
 	if len(d.plan.Changes) > 0 {
 		d.plan.Baseline = SLIsOf(in.Observation)
@@ -62,6 +67,13 @@ func Decide(in Input) Plan {
 
 func (d *decider) run() {
 	if d.holdBeforeActing() || d.createHPA() {
+		return
+	}
+	if d.sameBreach != "" {
+		if !d.raiseFloorAgain() {
+			d.plan.Holds = append(d.plan.Holds, d.sameBreach)
+			d.plan.Reason = d.sloText() + "; holding: " + d.sameBreach
+		}
 		return
 	}
 	if pending := pendingDecision(d.in.History); pending != nil {
@@ -93,9 +105,15 @@ func (d *decider) holdBeforeActing() bool {
 	if d.in.State.RolloutInProgress {
 		holds = append(holds, "rollout in progress")
 	}
+	settling := ""
 	if last, ok := lastChange(d.in.History); ok && d.in.Now.Before(last.Add(d.s.SettleFor)) {
-		holds = append(holds, fmt.Sprintf("settling until %s (last change %s, settling %s: the longer of settleTime and the SLO window)",
-			clock(last.Add(d.s.SettleFor)), clock(last), d.s.SettleFor))
+		settling = fmt.Sprintf("settling until %s (last change %s, settling %s: the longer of settleTime and the SLO window)",
+			clock(last.Add(d.s.SettleFor)), clock(last), d.s.SettleFor)
+		holds = append(holds, settling)
+	}
+	if len(holds) == 1 && settling != "" && d.floorRaiseContinues() {
+		d.sameBreach = settling // only a higher floor may skip it (run)
+		return false
 	}
 	if len(holds) == 0 {
 		return false

@@ -208,6 +208,14 @@ func (d *decider) checkCPU() (finding, string, bool) {
 		return finding{diagnosis: DiagnosisCPUSaturated, family: FamilyAutoscaling,
 			evidence: "CPU saturated: " + text}, "", true
 	}
+	// A pod at its CPU limit shows no more than the limit, and the pods the
+	// HPA just added count with their request but no use yet (their first
+	// rate needs two scrapes): the load and the learned CPU per request say
+	// what the CPU cannot.
+	if need, how, ok := d.feedForward(); ok && float64(need) >= cpuHotFactor*d.pods() {
+		return finding{diagnosis: DiagnosisCPUSaturated, family: FamilyAutoscaling,
+			evidence: fmt.Sprintf("CPU saturated: %s, and the load needs %s while %.0f run", text, how, d.pods())}, "", true
+	}
 	return finding{}, text, false
 }
 

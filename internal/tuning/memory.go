@@ -51,7 +51,7 @@ func Remember(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision) {
 		k := knobMemory(m, c.Knob)
 		k.LastApplied = c.To
 		k.LastChange = at.DeepCopy()
-		k.ReturnTo = returnTo(Diagnosis(d.Diagnosis), c)
+		k.ReturnTo = stackedReturnTo(k.ReturnTo, returnTo(Diagnosis(d.Diagnosis), c), c)
 	}
 }
 
@@ -103,6 +103,22 @@ func returnTo(diag Diagnosis, c tuningv1alpha1.Change) string {
 		return c.From
 	}
 	return ""
+}
+
+// stackedReturnTo keeps the value a knob returns to when a raise for a
+// breach lands on an earlier one that is still to be returned (the floor
+// raised again in the same breach): the floor goes back to where it was
+// before the breach, not to the first raise.
+func stackedReturnTo(was, now string, c tuningv1alpha1.Change) string {
+	if was == "" || now == "" || Knob(c.Knob) != KnobHPAMinReplicas {
+		return now
+	}
+	w, err1 := strconv.ParseInt(was, 10, 64)
+	n, err2 := strconv.ParseInt(now, 10, 64)
+	if err1 == nil && err2 == nil && w < n {
+		return was
+	}
+	return now
 }
 
 // RememberVerdict records in m the verdict on decision d, judged for the

@@ -93,8 +93,14 @@ func (d *decider) raisePool() (proposal, string) {
 	return p, ""
 }
 
-// replicasNeeded is the pods the current load needs at the HPA's CPU target.
+// replicasNeeded is the pods the current load needs at the HPA's CPU target:
+// from the load and the learned CPU per request when one was learned (the
+// feed-forward answer, which a saturated pod's capped CPU does not hide),
+// else from the CPU the pods use now (the HPA's own formula).
 func (d *decider) replicasNeeded() (int64, string, bool) {
+	if n, how, ok := d.feedForward(); ok {
+		return n, how, true
+	}
 	cpu, ok := d.v.get(signals.CPUUtilization)
 	pods := d.pods()
 	if !ok || pods < 1 || cpu <= 0 {
@@ -152,8 +158,9 @@ func (d *decider) raiseHPAMax() (proposal, string) {
 // raiseHPAFloor lifts minReplicas to what the load needs now (faster than the
 // HPA's climb); when the HPA already runs that many pods, it lowers the CPU target.
 //
-// The floor jumps to the model's answer in one step, bounded by maxReplicas
-// (which the connection budget bounds) but not by maxStepPercent: the SLO is
+// The floor jumps to the model's answer in one step (the feed-forward answer
+// when a CPU per request was learned, see replicasNeeded), bounded by
+// maxReplicas and the connection budget but not by maxStepPercent: the SLO is
 // breached, the model (load ÷ what a pod serves at the target) gives the
 // answer, and the HPA itself may double the pods every 15 s, so a step of
 // maxStepPercent per settleTime would be slower than the HPA it is meant to
@@ -167,6 +174,13 @@ func (d *decider) raiseHPAFloor() (proposal, string) {
 		to := mk.clamp(need)
 		if _, curMax, _, hasMax := d.knob(roleHPAMax); hasMax {
 			to = min(to, max(curMax, curMin))
+		}
+		// maxReplicas is budgeted when it is raised; one the user set above
+		// the budget does not let the floor past it.
+		if _, budgeted := d.connLimit(); budgeted {
+			if pool, known := d.poolSize(); known {
+				to = min(to, max(d.maxPodsInBudget(pool), curMin))
+			}
 		}
 		if to > max(curMin, int64(d.pods())) { // a floor at or below the running pods does nothing now
 			cpu, _ := d.v.get(signals.CPUUtilization)

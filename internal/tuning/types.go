@@ -81,6 +81,9 @@ type State struct {
 	RedisReady bool
 	// CPULimitMillis is the target container's CPU limit (or request when no limit), 0 when unknown.
 	CPULimitMillis int64
+	// CPURequestMillis is the target container's CPU request (what the HPA's
+	// utilisation is a share of), 0 when unknown.
+	CPURequestMillis int64
 	// Strategy is the Deployment's update strategy as its spec gives it; the
 	// engine resolves it at the replica count it checks the budget for.
 	Strategy RolloutStrategy
@@ -163,6 +166,10 @@ type Plan struct {
 	// RolloutBudgetSpent, when set, says that maxRolloutsPerHour is spent
 	// (counting this plan's rollout) and until when env changes wait.
 	RolloutBudgetSpent string
+	// CPU, when set, is the CPU time per request learned with this
+	// observation: the caller keeps it in status.memory.cpu (status.Learn),
+	// in every mode, whether or not anything changes.
+	CPU *tuningv1alpha1.LearnedCPU
 	// Baseline are the SLIs the changes start from; record them in the
 	// Decision (Plan.Decision does) so the change can be judged after it settled.
 	Baseline *tuningv1alpha1.SLIs
