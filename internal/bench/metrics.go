@@ -28,6 +28,8 @@ type context struct {
 	// staticBestTailCost and staticBestTailQ are its cost per hour and worst
 	// minute's SLO percentile (seconds) over the last TailSeconds (NaN: none).
 	staticBestTailCost, staticBestTailQ float64
+	// oracle is B2's fewest replica-minutes that meet the SLO every minute, by seed.
+	oracle map[uint64]float64
 }
 
 // setStaticBest sets the static-best figures from its runs (means over seeds).
@@ -142,8 +144,14 @@ func metricsOf(sc *Scenario, r *Result, cx *context) []Metric {
 			{Name: "reversals after the step down", Value: float64(reversals)},
 		}, common...)
 	case "B2":
+		oracle, ok := cx.oracle[r.Seed]
+		if !ok {
+			oracle = math.NaN()
+		}
 		return append([]Metric{
 			{Name: "replica-minutes", Value: r.PodSeconds / 60, Compare: true},
+			{Name: "oracle: fewest replica-minutes meeting the SLO every minute", Value: oracle},
+			{Name: "replica-minutes over the oracle's", Value: r.PodSeconds/60/oracle - 1, Digits: 2},
 			{Name: "DB-connection-minutes (open)", Value: r.ConnSeconds / 60, Compare: true},
 			{Name: "Redis-replica-minutes", Value: r.RedisSeconds / 60, Compare: true},
 		}, common...)

@@ -3,6 +3,7 @@ package bench
 import (
 	"strings"
 
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/sim"
 )
 
@@ -62,6 +63,8 @@ func core(short bool) []*Scenario {
 		return sim.Spike(sim.Spike(n, 0.4*Peak, 0.3*day, 60), 0.4*Peak, 0.7*day, 60)
 	})
 	b2.Start.Replicas = 4
+	// the user allows CPU targets up to the limit's share of the request (200 %), as the HPA does
+	b2.Profile.Autoscaling.TargetCPUUtilization = &tuningv1alpha1.Int32Range{Min: 50, Max: 200}
 	b2.Grid = &sim.Grid{Replicas: []int{16, 18, 20, 22, 24}, PoolMax: []int{10}, L1Items: []int{10000, 50000}, L1TTL: []float64{60},
 		L2TTL: []float64{300}, RedisReplicas: []int{1}, PoolMin: 5}
 

@@ -87,6 +87,13 @@ func RunSuite(o Options) (*Report, error) {
 			best = &fc
 			logf("%s: static-best %s (%s)", sc.ID, fmtFixed(fc), note)
 		}
+		if sc.ID == "B2" {
+			cx.oracle = map[uint64]float64{}
+			for _, seed := range seeds {
+				cx.oracle[seed], _ = OracleReplicaMinutes(sc, seed)
+				logf("%s: oracle %.0f replica-minutes (seed %d)", sc.ID, cx.oracle[seed], seed)
+			}
+		}
 		if sc.isStep() {
 			cx.neededHigh = neededPods(sc.Model, sc.Start.Knobs, sc.Trace(1).RPS(sc.Marks[0]+1), sc.CPURequest)
 			cx.neededLow = neededPods(sc.Model, sc.Start.Knobs, sc.Trace(1).RPS(0), sc.CPURequest)

@@ -61,6 +61,9 @@ func targets(t *Table) []TargetRow {
 		rm, rmh := get(tu, "replica-minutes"), get(hpa, "replica-minutes")
 		add("no more violating minutes than hpa-cpu70", fmtStat(v, 0)+" vs "+fmtStat(vh, 0), yesNo(v.Mean <= vh.Mean))
 		add("≥ 30 % fewer replica-minutes", fmt.Sprintf("%s vs %s (×%s)", fmtStat(rm, 0), fmtStat(rmh, 0), f(rm.Mean/rmh.Mean, 2)), yesNo(rm.Mean <= 0.7*rmh.Mean))
+		o, over := get(tu, "oracle: fewest replica-minutes meeting the SLO every minute"), get(tu, "replica-minutes over the oracle's")
+		add("within 10 % of the oracle (fewest replica-minutes meeting the SLO every minute)",
+			fmt.Sprintf("%s vs oracle %s (%s)", fmtStat(rm, 0), fmtStat(o, 0), signedPct(over)), yesNo(!math.IsNaN(over.Mean) && worst(over) <= 0.1))
 		var dom []string
 		for _, a := range t.Arms {
 			if _, ok := hpaPct(a); !ok {

@@ -315,3 +315,36 @@ func near(a, b float64) bool {
 	}
 	return math.Abs(a-b) <= 0.01*math.Max(math.Abs(a), math.Abs(b))
 }
+
+// maxLimitShare is the highest share of its CPU limit TargetForMargin lets a
+// pod run at: the queueing delay grows without bound towards the limit.
+const maxLimitShare = 0.9
+
+// TargetForMargin is the largest CPU target (a share of the request) at
+// which the latency percentile lat observed at utilisation cpu (of the
+// request) is predicted to stay at or under goal, for pods whose limit is
+// headroom times their request. The model is processor sharing on the
+// limit: a request's CPU time stretches by 1 ÷ (1 − ρ), ρ = utilisation ×
+// request ÷ limit. cpuTail is the percentile's CPU part at no load (the CPU
+// time per request times the percentile's factor of an exponential
+// distribution, −ln(1 − q)); only that part grows with ρ, the rest (database,
+// cache, network) does not. With cpuTail 0 (unknown) the whole latency
+// grows with ρ, which is conservative. The answer is never above
+// maxLimitShare of the limit, and 0 when the latency is at or above the goal.
+func TargetForMargin(cpu, headroom, lat, goal, cpuTail float64) float64 {
+	if cpu <= 0 || headroom <= 0 || lat <= 0 || goal <= lat {
+		return 0
+	}
+	rho := cpu / headroom
+	if rho >= 1 {
+		return 0
+	}
+	var most float64
+	if cpuTail > 0 {
+		// lat(ρ) = lat + cpuTail × (1/(1−ρ) − 1/(1−ρ_now)) ≤ goal
+		most = 1 - 1/(1/(1-rho)+(goal-lat)/cpuTail)
+	} else {
+		most = 1 - (1-rho)*lat/goal
+	}
+	return math.Min(most, maxLimitShare) * headroom
+}

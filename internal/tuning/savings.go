@@ -230,9 +230,14 @@ func (d *decider) trimHPAMin() (proposal, string) {
 	}, ""
 }
 
-// trimHPATarget raises the HPA's CPU target one slow step when the HPA scales
-// above its floor: the latency has margin, so each pod may run hotter and the
-// HPA keeps fewer of them.
+// trimHPATarget raises the HPA's CPU target when the HPA scales above its
+// floor: the latency has margin, so each pod may run hotter and the HPA
+// keeps fewer of them. It jumps to the model's answer (TargetForMargin):
+// the largest target predicted to keep every latency objective under
+// marginRatio of its threshold, never above the CPU limit's share of the
+// request (a pod cannot use more, so the HPA would never scale up). Without
+// the model (no CPU limit or request known) it takes one slow step, at most
+// to 100 % of the request.
 func (d *decider) trimHPATarget() (proposal, string) {
 	k, cur, _, has := d.knob(roleHPATarget)
 	if !has {
@@ -242,18 +247,62 @@ func (d *decider) trimHPATarget() (proposal, string) {
 	if _, floor, _, hasMin := d.knob(roleHPAMin); hasMin && pods <= floor {
 		return proposal{}, fmt.Sprintf("HPA runs at its minimum %d pods: a higher CPU target saves nothing now", floor)
 	}
-	to := d.less(k, cur, k.max)
-	if to <= cur {
-		return proposal{}, fmt.Sprintf("%s at its bound %d%%", k.knob, k.max)
-	}
 	cpu, _ := d.v.get(signals.CPUUtilization)
-	return proposal{
+	want, how, model := d.targetForMargin(cpu)
+	to := min(want, k.max)
+	if !model {
+		to = min(d.less(k, cur, k.max), max(cur, 100))
+	}
+	if to <= cur {
+		if model {
+			return proposal{}, fmt.Sprintf("%s %d%% is at the model's answer (%s) or its bound %d%%", k.knob, cur, how, k.max)
+		}
+		return proposal{}, fmt.Sprintf("%s at its bound %d%%", k.knob, min(k.max, max(cur, 100)))
+	}
+	p := proposal{
 		family:  FamilyAutoscaling,
 		changes: []Change{{Knob: k.knob, From: cur, HasFrom: true, To: to}},
 		reason:  fmt.Sprintf("HPA scales %d pods at %d%% CPU target (CPU %s)", pods, cur, fmtRatio(cpu)),
 		predicted: fmt.Sprintf("HPA wants %.0f pods instead of %d (%s CPU ÷ %d%% target)",
 			math.Ceil(float64(pods)*cpu/(float64(to)/100)-1e-9), pods, fmtRatio(cpu), to),
-	}, ""
+	}
+	if model {
+		p.predicted += "; " + how
+	}
+	return p, ""
+}
+
+// targetForMargin is the model's CPU target (percent of the request) for
+// the latency objectives observed now at CPU utilisation cpu; false when the
+// CPU request or limit, the CPU or a latency objective is unknown.
+func (d *decider) targetForMargin(cpu float64) (int64, string, bool) {
+	req, limit := d.in.State.CPURequestMillis, d.in.State.CPULimitMillis
+	if req <= 0 || limit <= 0 || cpu <= 0 {
+		return 0, "", false
+	}
+	headroom := float64(limit) / float64(req)
+	best, how := math.Inf(1), ""
+	for _, o := range d.slo.objectives {
+		if !o.latency {
+			continue
+		}
+		tail := 0.0
+		if c, ok := d.cpuPerRequest(); ok {
+			if q, ok := signals.Quantile(o.signal); ok && q < 1 {
+				tail = c * -math.Log(1-q)
+			}
+		}
+		t := TargetForMargin(cpu, headroom, o.value, marginRatio*o.limit, tail)
+		if t < best {
+			best = t
+			how = fmt.Sprintf("%s %s at CPU %s predicted under %s up to %.0f%% (limit %.0f%% of the request)",
+				percentileName(o.signal), fmtSeconds(o.value), fmtRatio(cpu), fmtSeconds(marginRatio*o.limit), t*100, headroom*100)
+		}
+	}
+	if math.IsInf(best, 1) {
+		return 0, "", false
+	}
+	return int64(math.Floor(best*100 + 1e-9)), how, true
 }
 
 // trimRedis removes a read replica when the others can carry its load at redisTargetCPU.
