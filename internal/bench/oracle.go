@@ -27,7 +27,7 @@ func OracleReplicaMinutes(sc *Scenario, seed uint64) (float64, []int) {
 	meets := func(end float64, n int) bool {
 		start := end - 60 - oracleWarmup
 		opts := sim.GridOptions{Config: cfg, Duration: 60 + oracleWarmup, Warmup: oracleWarmup,
-			Trace: sim.TraceFunc(func(t float64) float64 { return trace.RPS(max(start+t, 0)) }),
+			Trace:            sim.TraceFunc(func(t float64) float64 { return trace.RPS(max(start+t, 0)) }),
 			CPURequestMillis: sc.CPURequest, CPULimitMillis: sc.CPULimit, SLO: slo}
 		return sim.Evaluate(opts, sim.FixedConfig{Replicas: n, Knobs: sc.Start.Knobs, RedisReplicas: sc.Start.RedisReplicas}).Meets
 	}

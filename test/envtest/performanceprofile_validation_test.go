@@ -152,6 +152,11 @@ func TestPerformanceProfileValidation(t *testing.T) {
 		g := NewWithT(t)
 		g.Expect(env.Client.Create(context.Background(), profileFrom(g, validProfile), dryRun...)).To(Succeed())
 	})
+	t.Run("a CPU target above 100% is valid (the HPA allows it where the limit is above the request)", func(t *testing.T) {
+		g := NewWithT(t)
+		u := profileFrom(g, validProfile, set("spec.autoscaling.targetCPUUtilization", `{min: 50, max: 200}`))
+		g.Expect(env.Client.Create(context.Background(), u, dryRun...)).To(Succeed())
+	})
 
 	cases := []struct {
 		name    string
@@ -306,8 +311,10 @@ func TestPerformanceProfileValidation(t *testing.T) {
 			"spec.autoscaling", "minReplicas.min must be less than or equal to maxReplicas.max"},
 		{"replica range min above max", []edit{set("spec.autoscaling.maxReplicas", `{min: 30, max: 4}`)},
 			"spec.autoscaling.maxReplicas", "min must be less than or equal to max"},
-		{"CPU target above 100%", []edit{set("spec.autoscaling.targetCPUUtilization", `{min: 50, max: 120}`)},
-			"spec.autoscaling.targetCPUUtilization", "targetCPUUtilization must be between 1 and 100 (percent of the CPU request)"},
+		{"CPU target above 1000%", []edit{set("spec.autoscaling.targetCPUUtilization", `{min: 50, max: 1001}`)},
+			"spec.autoscaling.targetCPUUtilization", "targetCPUUtilization must be between 1 and 1000 (percent of the CPU request; above 100 only where the CPU limit is above the request)"},
+		{"CPU target of 0%", []edit{set("spec.autoscaling.targetCPUUtilization", `{min: 0, max: 85}`)},
+			"spec.autoscaling.targetCPUUtilization", "targetCPUUtilization must be between 1 and 1000 (percent of the CPU request; above 100 only where the CPU limit is above the request)"},
 		{"stabilization window above the HPA's limit", []edit{set("spec.autoscaling.behavior.scaleDownStabilizationWindow", `{min: 1m, max: 2h}`)},
 			"spec.autoscaling.behavior", "scaleDownStabilizationWindow.max must be at most 1h"},
 		{"stabilization window min above max", []edit{set("spec.autoscaling.behavior.scaleDownStabilizationWindow", `{min: 10m, max: 1m}`)},
