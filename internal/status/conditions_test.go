@@ -233,3 +233,14 @@ func TestSetReconciling(t *testing.T) {
 	SetReconciling(&conds, base())
 	g.Expect(conds).To(ConsistOf(HaveField("Status", metav1.ConditionTrue)))
 }
+
+// The CPU per request the engine learns is kept in status.memory.cpu, and a
+// period that learned nothing leaves it as it was.
+func TestLearnKeepsTheCPUPerRequest(t *testing.T) {
+	g := NewWithT(t)
+	st := &v1.PerformanceProfileStatus{}
+	Learn(st, &v1.LearnedCPU{PerRequest: metav1.Duration{Duration: 8 * time.Millisecond}, Samples: 3})
+	Learn(st, nil)
+	g.Expect(st.Memory).NotTo(BeNil())
+	g.Expect(st.Memory.CPU).To(Equal(&v1.LearnedCPU{PerRequest: metav1.Duration{Duration: 8 * time.Millisecond}, Samples: 3}))
+}
