@@ -84,6 +84,12 @@ func TestHPAUpstream(t *testing.T) {
 	if got := h2.Sync(330, 10, make([]float64, 10), 0, 500); got != 2 {
 		t.Errorf("after the window: got %d, want the minimum 2", got)
 	}
+	// a window set to 0 (stabilizationWindowSeconds: 0) is no stabilisation, not the default
+	h4 := &HPA{Min: 2, Max: 20, TargetPct: 70, DownWindow: 0, DownWindowSet: true}
+	h4.Sync(15, 10, make([]float64, 10), 0, 500)
+	if got := h4.Sync(30, 10, make([]float64, 10), 0, 500); got != 2 {
+		t.Errorf("window 0: got %d, want the minimum 2 at once", got)
+	}
 	// unready pods count as idle when scaling up
 	h3 := &HPA{Min: 1, Max: 20, TargetPct: 50}
 	if got := h3.Sync(15, 4, []float64{500, 500}, 2, 500); got != 4 {

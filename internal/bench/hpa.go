@@ -10,8 +10,11 @@ import "math"
 type HPA struct {
 	Min, Max  int32
 	TargetPct int32
-	// DownWindow is the scale-down stabilisation window in seconds (default 300).
-	DownWindow float64
+	// DownWindow is the scale-down stabilisation window in seconds when
+	// DownWindowSet (0 is then no stabilisation, as upstream's
+	// stabilizationWindowSeconds: 0); unset, the upstream default of 300 s.
+	DownWindow    float64
+	DownWindowSet bool
 	// Desired is status.desiredReplicas after the last sync.
 	Desired int32
 
@@ -63,12 +66,17 @@ func (h *HPA) Sync(now float64, current int32, readyUsage []float64, unready int
 	return h.normalize(now, current, desired)
 }
 
+// Window is the scale-down stabilisation window in force, in seconds.
+func (h *HPA) Window() float64 {
+	if !h.DownWindowSet {
+		return hpaDownWindow
+	}
+	return h.DownWindow
+}
+
 // normalize applies the stabilisation windows, the rate limits and the bounds.
 func (h *HPA) normalize(now float64, current, desired int32) int32 {
-	win := h.DownWindow
-	if win <= 0 {
-		win = hpaDownWindow
-	}
+	win := h.Window()
 	h.recs = append(h.recs, hpaRec{now, desired})
 	keep := h.recs[:0]
 	down := desired

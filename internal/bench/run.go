@@ -438,10 +438,7 @@ func (r *runner) capacity() capacity {
 	c := capacity{knobs: sim.KnobsFromEnv(r.d.env, r.d.defaults), redis: r.redis}
 	if r.hpa != nil {
 		c.hpaMin, c.hpaMax, c.hpaTarget = r.hpa.Min, r.hpa.Max, r.hpa.TargetPct
-		c.hpaDownWindow = r.hpa.DownWindow
-		if c.hpaDownWindow <= 0 {
-			c.hpaDownWindow = hpaDownWindow // unset: the upstream default
-		}
+		c.hpaDownWindow = r.hpa.Window()
 	}
 	return c
 }
@@ -549,7 +546,7 @@ func (r *runner) state(now float64) tuning.State {
 		st.Values[tuning.KnobHPAMinReplicas] = int64(r.hpa.Min)
 		st.Values[tuning.KnobHPAMaxReplicas] = int64(r.hpa.Max)
 		st.Values[tuning.KnobHPATargetCPU] = int64(r.hpa.TargetPct)
-		if r.hpa.DownWindow > 0 { // unset: the HPA's behaviour has none (upstream default 300 s)
+		if r.hpa.DownWindowSet { // unset: the HPA's behaviour has none (upstream default 300 s)
 			st.Values[tuning.KnobHPAScaleDownWindowS] = int64(r.hpa.DownWindow)
 		}
 		st.HPAAtMax = r.hpa.Desired >= r.hpa.Max
@@ -594,8 +591,8 @@ func (r *runner) apply(now float64, changes []tuning.Change) (writes int, reduct
 				hpaChanged = true
 			}
 		case tuning.KnobHPAScaleDownWindowS:
-			if r.hpa != nil && r.hpa.DownWindow != float64(c.To) {
-				r.hpa.DownWindow = float64(c.To)
+			if r.hpa != nil && (!r.hpa.DownWindowSet || r.hpa.DownWindow != float64(c.To)) {
+				r.hpa.DownWindow, r.hpa.DownWindowSet = float64(c.To), true
 				hpaChanged = true
 			}
 		default:
