@@ -243,3 +243,59 @@ func TestPodsForLoad(t *testing.T) {
 		}
 	}
 }
+
+// A window back-down, and its restore, do not hold the savings for
+// SustainFor; the restore carries a CPU-target trim that is due; and a
+// target raised under the same load is not mistaken for a load drop.
+func TestScaleDownWindowAndTheTargetTrim(t *testing.T) {
+	window := func(in *Input) {
+		in.Spec.Autoscaling.Behavior = &v1.BehaviorTuning{ScaleDownStabilizationWindow: v1.DurationRange{Min: dur(0), Max: dur(10 * time.Minute)}}
+		in.Spec.Autoscaling.TargetCPUUtilization = &v1.Int32Range{Min: 50, Max: 300}
+		in.State.CPURequestMillis, in.State.CPULimitMillis = 1000, 2000
+		in.SLOMetSince = t0.Add(-time.Hour)
+	}
+	runRules(t, []ruleCase{
+		{"a window back-down 6 minutes ago does not hold the target trim", func(in *Input) {
+			window(in)
+			in.State.Values[KnobHPAScaleDownWindowS] = 0
+			in.State.Replicas = 8
+			in.set(map[signals.Signal]float64{signals.Pods: 8, signals.CPUUtilization: 0.4})
+			in.History = []v1.Decision{decision(t0.Add(-20*time.Minute), FamilyAutoscaling, DiagnosisOverProvisioned,
+				v1.OutcomeKept, false, change(KnobHPAScaleDownWindowS, "300", "0"))}
+			rememberAll(in, in.History)
+			in.History[0].Time.Time = t0.Add(-6 * time.Minute)
+		}, func(t *testing.T, p Plan) {
+			if _, ok := changeOf(p, KnobHPATargetCPU); !ok {
+				t.Fatalf("no target trim: %+v (reason %q, holds %q)", p.Changes, p.Reason, p.Holds)
+			}
+		}},
+		{"the restore carries a target trim that is due, judged as a saving", func(in *Input) {
+			window(in)
+			in.State.Values[KnobHPAScaleDownWindowS] = 0
+			rememberAll(in, []v1.Decision{decision(t0.Add(-20*time.Minute), FamilyAutoscaling, DiagnosisOverProvisioned,
+				v1.OutcomeKept, false, change(KnobHPAScaleDownWindowS, "300", "0"))})
+			in.set(map[signals.Signal]float64{signals.Pods: 4, signals.CPUUtilization: 0.5})
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, KnobHPAScaleDownWindowS, 0, 300)
+			if _, ok := changeOf(p, KnobHPATargetCPU); !ok || p.Diagnosis != DiagnosisOverProvisioned {
+				t.Fatalf("want the restore with a target trim as a saving, got %+v (%s)", p.Changes, p.Diagnosis)
+			}
+		}},
+		{"pods above the need after a target raise under the same load: the window stays", func(in *Input) {
+			window(in)
+			in.State.Values[KnobHPAScaleDownWindowS] = 300
+			in.State.Values[KnobHPATargetCPU] = 140
+			in.State.Replicas = 12
+			in.set(map[signals.Signal]float64{signals.Pods: 12, signals.CPUUtilization: 0.5, signals.Throughput: 800})
+			d := decision(t0.Add(-10*time.Minute), FamilyAutoscaling, DiagnosisOverProvisioned,
+				v1.OutcomeKept, false, change(KnobHPATargetCPU, "65", "140"))
+			tp := int64(780)
+			d.Baseline = &v1.SLIs{Throughput: &tp}
+			in.History = []v1.Decision{d}
+		}, func(t *testing.T, p Plan) {
+			if _, ok := changeOf(p, KnobHPAScaleDownWindowS); ok {
+				t.Fatalf("the window was shortened: %+v (reason %q)", p.Changes, p.Reason)
+			}
+		}},
+	})
+}

@@ -210,6 +210,7 @@ func TestScaleDownWindowIsRestored(t *testing.T) {
 	runRules(t, []ruleCase{
 		{"restored once the pods no longer far exceed the load", func(in *Input) {
 			backedDown(in)
+			in.SLOMetSince = t0.Add(-5 * time.Minute) // no saving due: the restore goes alone
 			in.set(map[signals.Signal]float64{signals.Pods: 4, signals.CPUUtilization: 0.5, signals.Throughput: 800})
 		}, func(t *testing.T, p Plan) {
 			wantChange(t, p, KnobHPAScaleDownWindowS, 0, 300)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
@@ -51,7 +52,7 @@ func (d *decider) save() {
 			d.s.SustainFor, sinceText(since)))
 		return
 	}
-	if last, ok := lastChange(d.in.History); ok && d.in.Now.Sub(last) < d.s.SustainFor {
+	if last, ok := lastChange(capacityChanges(d.in.History)); ok && d.in.Now.Sub(last) < d.s.SustainFor {
 		d.holdSaving(fmt.Sprintf("saving waits until %s (%s after the last change)",
 			clock(last.Add(d.s.SustainFor)), d.s.SustainFor))
 		return
@@ -74,6 +75,24 @@ func (d *decider) save() {
 		}
 	}
 	d.plan.Reason = fmt.Sprintf("%s; nothing to trim: %s", d.sloText(), joinNotes(notes))
+}
+
+// capacityChanges are the decisions that changed what the workload runs
+// on: all but those that only moved the HPA's scale-down window (a
+// back-down after a load drop, or its restore). The window decides how soon
+// the HPA lets idle pods go, not what the load needs, so the savings do not
+// wait SustainFor after it (settling still applies to every change).
+func capacityChanges(h []tuningv1alpha1.Decision) []tuningv1alpha1.Decision {
+	var out []tuningv1alpha1.Decision
+	for _, dec := range h {
+		for _, c := range dec.Changes {
+			if Knob(c.Knob) != KnobHPAScaleDownWindowS {
+				out = append(out, dec)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // envSavingHold paces the savings that restart the pods; "" when one may start.
@@ -115,7 +134,7 @@ func (d *decider) backDown() bool {
 		}
 	}
 	window := time.Duration(0)
-	if k, declared := d.ks.role(roleHPAWindow); declared && d.in.State.HasHPA && d.loadDropped(pods, need) && pods > floor {
+	if k, declared := d.ks.role(roleHPAWindow); declared && d.in.State.HasHPA && d.loadDropped(pods, need) && pods > floor && !d.targetRaisedUnderLoad() {
 		cur, has := d.in.State.Values[k.knob]
 		if !has {
 			cur = defaultDownWindowS
@@ -137,6 +156,30 @@ func (d *decider) backDown() bool {
 		return false
 	}
 	return true
+}
+
+// targetRaisedUnderLoad: the newest change raised the HPA's CPU target and
+// the load has not fallen below what it was then. The pods then exceed what
+// the load needs because the target rose, not because the load dropped: the
+// HPA lets them go at its own pace, with its scale-down window, which keeps
+// them for a burst while the pods run hotter.
+func (d *decider) targetRaisedUnderLoad() bool {
+	n := len(d.in.History)
+	if n == 0 {
+		return false
+	}
+	last := d.in.History[n-1]
+	raised := false
+	for _, c := range last.Changes {
+		from, err1 := strconv.ParseInt(c.From, 10, 64)
+		to, err2 := strconv.ParseInt(c.To, 10, 64)
+		raised = raised || (Knob(c.Knob) == KnobHPATargetCPU && err1 == nil && err2 == nil && to > from)
+	}
+	load, ok := d.v.get(signals.Throughput)
+	if !raised || !ok || last.Baseline == nil || last.Baseline.Throughput == nil {
+		return false
+	}
+	return load >= float64(*last.Baseline.Throughput)/backDownFactor
 }
 
 // hpaSyncPeriod is how often the HPA controller acts (Kubernetes' default).
@@ -167,15 +210,38 @@ func (d *decider) restoreWindow() bool {
 		return false
 	}
 	to := k.clamp(was)
-	hold := d.adopt(proposal{family: FamilyAutoscaling, diagnosis: DiagnosisLoadSettled,
+	p := proposal{family: FamilyAutoscaling, diagnosis: DiagnosisLoadSettled,
 		changes: []Change{{Knob: k.knob, From: cur, HasFrom: true, To: to}},
 		reason: fmt.Sprintf("%s; load settled (%d pods, the load needs %s): the scale-down window a back-down shortened returns to %ds",
-			d.sloText(), pods, how, to)})
+			d.sloText(), pods, how, to)}
+	if t, ok := d.targetTrimDue(); ok {
+		// one plan, judged as a saving: the restore alone would hold the trim for a settle time
+		p.changes = append(p.changes, t.changes...)
+		p.diagnosis = DiagnosisOverProvisioned
+		p.reason += "; and " + t.reason
+		p.predicted = t.predicted
+	}
+	hold := d.adopt(p)
 	if hold != "" {
 		d.plan.Holds = append(d.plan.Holds, hold)
 		return false
 	}
 	return true
+}
+
+// targetTrimDue is the CPU-target trim when a saving may be made now (every
+// objective within the margin, held for SustainFor, no capacity change for
+// as long); false otherwise.
+func (d *decider) targetTrimDue() (proposal, bool) {
+	since := d.in.SLOMetSince
+	if d.slo.worst() > marginRatio || since.IsZero() || d.in.Now.Sub(since) < d.s.SustainFor {
+		return proposal{}, false
+	}
+	if last, ok := lastChange(capacityChanges(d.in.History)); ok && d.in.Now.Sub(last) < d.s.SustainFor {
+		return proposal{}, false
+	}
+	p, why := d.trimHPATarget()
+	return p, why == "" && len(p.changes) > 0
 }
 
 // returnTo is the value the memory says knob goes back to (see Remember).
