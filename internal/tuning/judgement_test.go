@@ -184,6 +184,26 @@ func TestVerdictsCompareLikeWithLike(t *testing.T) {
 				t.Fatalf("observed %q", p.Judgement.Observed)
 			}
 		}},
+		{"errors that start with the change are a regression whatever the load did", func(in *Input) {
+			// the e2e case: a pool raise the database refuses, while the
+			// observed load was still rising (26/s -> 65/s)
+			pendingRaise(in, map[signals.Signal]float64{signals.LatencyP99: 1.16, signals.Throughput: 26, signals.ErrorRate: 0.0002},
+				map[signals.Signal]float64{signals.LatencyP99: 0.312, signals.Throughput: 65, signals.ErrorRate: 0.30})
+		}, func(t *testing.T, p Plan) {
+			outcome(t, p, v1.OutcomeRolledBack)
+			if !strings.Contains(p.Judgement.Observed, "started with the change") {
+				t.Fatalf("observed %q", p.Judgement.Observed)
+			}
+		}},
+		{"errors that rose with the load but stay within the objective: not comparable, kept", func(in *Input) {
+			pendingRaise(in, map[signals.Signal]float64{signals.LatencyP99: 1.16, signals.Throughput: 26, signals.ErrorRate: 0.0002},
+				map[signals.Signal]float64{signals.LatencyP99: 0.312, signals.Throughput: 65, signals.ErrorRate: 0.005})
+		}, func(t *testing.T, p Plan) {
+			outcome(t, p, v1.OutcomeKept)
+			if !strings.Contains(p.Judgement.Observed, "not comparable") {
+				t.Fatalf("observed %q", p.Judgement.Observed)
+			}
+		}},
 		{"a load drop does not make a regression look like help", func(in *Input) {
 			pendingRaise(in, map[signals.Signal]float64{signals.LatencyP99: 0.150, signals.Throughput: 800},
 				map[signals.Signal]float64{signals.LatencyP99: 0.120, signals.Throughput: 640})

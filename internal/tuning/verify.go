@@ -57,6 +57,11 @@ func (d *decider) verdict(pd *tuningv1alpha1.Decision) bool {
 	case diag == DiagnosisOverProvisioned && (!d.slo.met() || d.slo.worst() > keepRatio):
 		return d.undo(pd, tuningv1alpha1.OutcomeRolledBack, DiagnosisRegression,
 			fmt.Sprintf("margin lost after the saving (%s)", observed))
+	case diag != DiagnosisOverProvisioned && d.newErrors(base) != "":
+		// Whatever the load did: more load slows a service before it fails
+		// requests, and requests that start failing right after a change are
+		// what a harmful change looks like (a pool the database refuses).
+		return d.undo(pd, tuningv1alpha1.OutcomeRolledBack, DiagnosisRegression, "regression: "+d.newErrors(base))
 	case d.loadShift(base) > loadShift:
 		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: "load moved, not comparable: " + observed}
 		return false
@@ -163,6 +168,23 @@ func (d *decider) loadMoving(pd *tuningv1alpha1.Decision, base func(signals.Sign
 	}
 	return fmt.Sprintf("the verdict waits: %s; it compares like with like once the load is within %.0f%% of the baseline's, until %s at the latest",
 		moved, loadSettleShift*100, clock(until)), true
+}
+
+// newErrors describes an error-rate objective that the baseline met and
+// that is now breached and worse beyond noise; "" otherwise. Unlike latency,
+// it is judged without comparing loads.
+func (d *decider) newErrors(base func(signals.Signal) (float64, bool)) string {
+	for _, o := range d.slo.objectives {
+		if o.signal != signals.ErrorRate {
+			continue
+		}
+		b, ok := base(o.signal)
+		n := o.value
+		if ok && b <= o.limit && n > o.limit && n > b*errorRegressionFactor && n-b >= errorRegressionPoints {
+			return fmt.Sprintf("errors %s -> %s (objective %s), started with the change", fmtRatio(b), fmtRatio(n), fmtRatio(o.limit))
+		}
+	}
+	return ""
 }
 
 // regressions lists the profile's objectives that are worse than the
