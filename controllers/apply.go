@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/actuate"
@@ -40,11 +41,8 @@ const (
 // recoverUnrecorded remains for a write whose record was lost.
 func (r *PerformanceProfileReconciler) apply(ctx context.Context, s *scope) error {
 	p, plan := s.profile, s.plan
-	if s.settings.Mode != tuningv1alpha1.ModeAuto || s.paused {
+	if !status.MayWrite(s.settings.Mode, s.paused, *plan) {
 		return nil
-	}
-	if len(plan.Missing.SLO) > 0 {
-		return nil // missing SLO data means hold (the plan holds too)
 	}
 	s.recommended = nil
 	writes, err := r.writes(p, s.cluster, plan.Changes)
@@ -62,19 +60,10 @@ func (r *PerformanceProfileReconciler) apply(ctx context.Context, s *scope) erro
 	if rollback {
 		counter = r.opts.Metrics.rollbacks
 	}
-	before := historyOf(p.Status)
-	var judged *tuningv1alpha1.Decision
-	if j := plan.Judgement; j != nil {
-		if d := status.Verdict(&p.Status, *j); d != nil {
-			judged = d.DeepCopy()
-		}
-	}
-	var recorded *tuningv1alpha1.Decision
-	if d := plan.Decision(s.now); d != nil && len(writes) > 0 {
-		status.Record(&p.Status, *d)
-		recorded = d
+	committed := status.Commit(&p.Status, *plan, s.now, len(writes) > 0)
+	if committed.Recorded != nil {
 		if err := r.recordPending(ctx, s); err != nil {
-			before.restore(&p.Status)
+			committed.Undo(&p.Status)
 			return err
 		}
 	}
@@ -83,29 +72,29 @@ func (r *PerformanceProfileReconciler) apply(ctx context.Context, s *scope) erro
 			if i == 0 {
 				// Nothing was written: the final status patch takes the
 				// decision out of the history again.
-				before.restore(&p.Status)
+				committed.Undo(&p.Status)
 			}
 			counter.WithLabelValues(family, resultFailed).Inc()
 			r.event(p, false, EventApplyFailed, "Apply", fmt.Sprintf("Could not apply the %s change: %v", family, err))
 			return err
 		}
 	}
-	if d, j := judged, plan.Judgement; d != nil {
+	if d, j := committed.Judged, plan.Judgement; d != nil {
 		reason := EventKept
 		if rollback {
 			reason = EventRolledBack
 		}
 		r.event(p, !rollback, reason, "Judge", fmt.Sprintf("The %s change of %s was %s: %s", d.Family, d.Time.UTC().Format("15:04:05"), j.Outcome, j.Observed))
 	}
-	if d := recorded; d != nil {
+	if d := committed.Recorded; d != nil {
 		if cs := s.cluster; cs.hpaManaged && cs.hpa == nil && plan.Family == tuning.FamilyAutoscaling {
-			r.event(p, true, EventHPACreated, "Create", fmt.Sprintf("Created HorizontalPodAutoscaler %s for Deployment %s: %s", cs.hpaName, cs.target.Name, changesString(d.Changes)))
+			r.event(p, true, EventHPACreated, "Create", fmt.Sprintf("Created HorizontalPodAutoscaler %s for Deployment %s: %s", cs.hpaName, cs.target.Name, status.ChangesString(d.Changes)))
 		}
 		counter.WithLabelValues(family, resultApplied).Inc()
 		if !rollback {
-			r.event(p, true, EventAdjusted, "Tune", fmt.Sprintf("%s: %s (%s)", d.Diagnosis, changesString(d.Changes), plan.Reason))
+			r.event(p, true, EventAdjusted, "Tune", fmt.Sprintf("%s: %s (%s)", d.Diagnosis, status.ChangesString(d.Changes), plan.Reason))
 		}
-		ctrl.LoggerFrom(ctx).Info("Applied changes", "family", family, "changes", changesString(d.Changes), "reason", plan.Reason)
+		ctrl.LoggerFrom(ctx).Info("Applied changes", "family", family, "changes", status.ChangesString(d.Changes), "reason", plan.Reason)
 	}
 	return nil
 }
@@ -144,57 +133,34 @@ func (r *PerformanceProfileReconciler) recordPending(ctx context.Context, s *sco
 	return nil
 }
 
-// history is the part of a status that apply changes before it writes:
-// the decisions and the memory that status.Record and status.Judge keep.
-type history struct {
-	entries []tuningv1alpha1.Decision
-	last    *tuningv1alpha1.Decision
-	memory  *tuningv1alpha1.Memory
-}
-
-func historyOf(st tuningv1alpha1.PerformanceProfileStatus) history {
-	cp := st.DeepCopy()
-	return history{entries: cp.History, last: cp.LastAdjustment, memory: cp.Memory}
-}
-
-func (h history) restore(st *tuningv1alpha1.PerformanceProfileStatus) {
-	st.History, st.LastAdjustment, st.Memory = h.entries, h.last, h.memory
-}
-
 // writes builds the apply configurations of a plan's changes, one per object
 // whose tuned fields change. Every field navius-tuner already owns on that
 // object is applied again with its live value, so ownership is kept.
 func (r *PerformanceProfileReconciler) writes(p *tuningv1alpha1.PerformanceProfile, cs *clusterState, changes []tuning.Change) ([]runtime.ApplyConfiguration, error) {
+	routed := tuning.Route(changes)
 	env, hpa := map[string]string{}, actuate.HPASettings{}
-	var redis *int32
-	hpaChanged := false
-	for _, c := range changes {
-		switch {
-		case c.Knob == tuning.KnobRedisReplicas:
-			n := int32(c.To)
-			redis = &n
-		case hpaSlot(&hpa, c.Knob) != nil:
-			n := int32(c.To)
-			*hpaSlot(&hpa, c.Knob) = &n
-			hpaChanged = true
-		default:
-			env[string(c.Knob)] = strconv.FormatInt(c.To, 10)
-		}
+	for k, v := range routed.Env {
+		env[string(k)] = strconv.FormatInt(v, 10)
+	}
+	for k, v := range routed.HPA {
+		n := int32(v)
+		*hpaSlot(&hpa, k) = &n
 	}
 	var out []runtime.ApplyConfiguration
 	if w := envWrite(p, cs, env); w != nil {
 		out = append(out, w)
 	}
-	if redis != nil && cs.redis != nil {
-		if n, _ := redisReplicas(cs.redis); n != *redis {
-			w, err := actuate.Replicas(cs.redisRef.Kind, p.Namespace, cs.redisRef.Name, *redis)
+	if routed.RedisReplicas != nil && cs.redis != nil {
+		want := int32(*routed.RedisReplicas)
+		if n, _ := redisReplicas(cs.redis); n != want {
+			w, err := actuate.Replicas(cs.redisRef.Kind, p.Namespace, cs.redisRef.Name, want)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, w)
 		}
 	}
-	if hpaChanged && (cs.hpa != nil || cs.hpaManaged) {
+	if len(routed.HPA) > 0 && (cs.hpa != nil || cs.hpaManaged) {
 		w, err := hpaWrite(p, cs, hpa)
 		if err != nil || w == nil {
 			return out, err
@@ -255,22 +221,32 @@ func hpaWrite(p *tuningv1alpha1.PerformanceProfile, cs *clusterState, changed ac
 	return actuate.HPAFields(cs.hpa, want)
 }
 
-var hpaKnobs = []tuning.Knob{tuning.KnobHPAMinReplicas, tuning.KnobHPAMaxReplicas, tuning.KnobHPATargetCPU, tuning.KnobHPAScaleDownWindowS}
+// hpaKnobs are the catalogue's HPA knobs.
+var hpaKnobs = tuning.HPAKnobs()
 
-// hpaSlot is the field of s that holds knob k; nil when k is not an HPA knob.
-func hpaSlot(s *actuate.HPASettings, k tuning.Knob) **int32 {
-	switch k {
-	case tuning.KnobHPAMinReplicas:
-		return &s.MinReplicas
-	case tuning.KnobHPAMaxReplicas:
-		return &s.MaxReplicas
-	case tuning.KnobHPATargetCPU:
-		return &s.TargetCPUUtilization
-	case tuning.KnobHPAScaleDownWindowS:
-		return &s.ScaleDownWindowSeconds
-	}
-	return nil
+// hpaField is where an HPA knob lives: its field in actuate.HPASettings, its
+// path in managedFields and its name as a person reads it.
+type hpaField struct {
+	slot func(*actuate.HPASettings) **int32
+	path fieldpath.Path
+	name string
 }
+
+// hpaFields maps each HPA knob of the catalogue (tuning.HPAKnobs) to its
+// field; TestHPAFieldsCoverCatalogue keeps the two in step.
+var hpaFields = map[tuning.Knob]hpaField{
+	tuning.KnobHPAMinReplicas: {func(s *actuate.HPASettings) **int32 { return &s.MinReplicas },
+		actuate.HPAMinReplicasPath, "spec.minReplicas"},
+	tuning.KnobHPAMaxReplicas: {func(s *actuate.HPASettings) **int32 { return &s.MaxReplicas },
+		actuate.HPAMaxReplicasPath, "spec.maxReplicas"},
+	tuning.KnobHPATargetCPU: {func(s *actuate.HPASettings) **int32 { return &s.TargetCPUUtilization },
+		actuate.HPAMetricsPath, "spec.metrics"},
+	tuning.KnobHPAScaleDownWindowS: {func(s *actuate.HPASettings) **int32 { return &s.ScaleDownWindowSeconds },
+		actuate.HPAScaleDownWindowPath, "spec.behavior.scaleDown.stabilizationWindowSeconds"},
+}
+
+// hpaSlot is the field of s that holds HPA knob k.
+func hpaSlot(s *actuate.HPASettings, k tuning.Knob) **int32 { return hpaFields[k].slot(s) }
 
 // overlay returns base with every field set in top replaced.
 func overlay(base, top actuate.HPASettings) actuate.HPASettings {
@@ -290,18 +266,6 @@ func equalSettings(a, b actuate.HPASettings) bool {
 		}
 	}
 	return true
-}
-
-func changesString(cs []tuningv1alpha1.Change) string {
-	parts := make([]string, len(cs))
-	for i, c := range cs {
-		from := c.From
-		if from == "" {
-			from = "<unset>"
-		}
-		parts[i] = fmt.Sprintf("%s %s→%s", c.Knob, from, c.To)
-	}
-	return strings.Join(parts, ", ")
 }
 
 func truncate(s string, n int) string {

@@ -31,32 +31,21 @@ func (cs *clusterState) field(k tuning.Knob) (knobField, bool) {
 		}
 		return strconv.FormatInt(int64(*v), 10)
 	}
-	switch k {
-	case tuning.KnobRedisReplicas:
+	if tuning.PlaceOf(k) == tuning.PlaceRedisReplicas {
 		if cs.redis == nil {
 			return knobField{}, false
 		}
 		n, _ := redisReplicas(cs.redis)
 		return knobField{own: cs.redisOwn, path: actuate.ReplicasPath, live: i32(&n),
 			name: cs.redisRef.Kind + " " + cs.redis.GetName() + " spec.replicas"}, true
-	case tuning.KnobHPAMinReplicas, tuning.KnobHPAMaxReplicas, tuning.KnobHPATargetCPU, tuning.KnobHPAScaleDownWindowS:
+	}
+	if h, ok := hpaFields[k]; ok {
 		if cs.hpa == nil {
 			return knobField{}, false
 		}
 		set := actuate.SettingsOf(cs.hpa)
-		f := knobField{own: cs.hpaOwn}
-		switch k {
-		case tuning.KnobHPAMinReplicas:
-			f.path, f.live, f.name = actuate.HPAMinReplicasPath, i32(set.MinReplicas), "spec.minReplicas"
-		case tuning.KnobHPAMaxReplicas:
-			f.path, f.live, f.name = actuate.HPAMaxReplicasPath, i32(set.MaxReplicas), "spec.maxReplicas"
-		case tuning.KnobHPATargetCPU:
-			f.path, f.live, f.name = actuate.HPAMetricsPath, i32(set.TargetCPUUtilization), "spec.metrics"
-		default:
-			f.path, f.live, f.name = actuate.HPAScaleDownWindowPath, i32(set.ScaleDownWindowSeconds), "spec.behavior.scaleDown.stabilizationWindowSeconds"
-		}
-		f.name = "HorizontalPodAutoscaler " + cs.hpa.Name + " " + f.name
-		return f, true
+		return knobField{own: cs.hpaOwn, path: h.path, live: i32(*h.slot(&set)),
+			name: "HorizontalPodAutoscaler " + cs.hpa.Name + " " + h.name}, true
 	}
 	if cs.target == nil {
 		return knobField{}, false
@@ -104,11 +93,11 @@ func (cs *clusterState) current() *tuningv1alpha1.KnobValues {
 		kv.Replicas = &r
 	}
 	for k, v := range cs.state.Values {
-		switch k {
-		case tuning.KnobRedisReplicas:
+		switch tuning.PlaceOf(k) {
+		case tuning.PlaceRedisReplicas:
 			n := int32(v)
 			kv.RedisReplicas = &n
-		case tuning.KnobHPAMinReplicas, tuning.KnobHPAMaxReplicas, tuning.KnobHPATargetCPU, tuning.KnobHPAScaleDownWindowS:
+		case tuning.PlaceHPA: // from the HPA itself, below
 		default:
 			if kv.Env == nil {
 				kv.Env = map[string]string{}

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/status"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
@@ -43,7 +44,7 @@ func TestManagedHPAComesFromTheEnginePlan(t *testing.T) {
 	d := p.Status.History[0]
 	g.Expect(d.Family).To(Equal(string(tuning.FamilyAutoscaling)))
 	g.Expect(d.Outcome).To(Equal(tuningv1alpha1.OutcomePending))
-	g.Expect(changesString(d.Changes)).To(ContainSubstring("hpa.minReplicas <unset>→4"))
+	g.Expect(status.ChangesString(d.Changes)).To(ContainSubstring("hpa.minReplicas <unset>→4"))
 	g.Expect(hasEvent(h.drainEvents(), "Normal", EventHPACreated)).To(BeTrue())
 }
 

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/status"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
@@ -36,7 +37,7 @@ func (r *PerformanceProfileReconciler) readState(ctx context.Context, s *scope) 
 		}
 	}
 	if d := dropUnapplied(p, cs); d != nil {
-		ctrl.LoggerFrom(ctx).Info("Dropped a recorded change that was never applied", "family", d.Family, "changes", changesString(d.Changes))
+		ctrl.LoggerFrom(ctx).Info("Dropped a recorded change that was never applied", "family", d.Family, "changes", status.ChangesString(d.Changes))
 	}
 	cs.blockConflicts(p)
 	s.cluster = cs

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +13,7 @@ import (
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/metrics"
 	"github.com/navius-dev/navius-tuner/internal/signals"
+	"github.com/navius-dev/navius-tuner/internal/status"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
@@ -82,17 +82,14 @@ func TargetOf(p *tuningv1alpha1.PerformanceProfile) metrics.Target {
 		SaturationWindow: p.Spec.Metrics.SaturationWindow.Duration,
 		Workload: &metrics.Workload{Namespace: p.Namespace, Name: p.Spec.TargetRef.Name, Kind: "Deployment",
 			Container: p.Spec.TargetRef.Container},
-		Percentiles: signals.AlwaysObserved(),
+		// The same list tier A observes.
+		Percentiles: status.ObservedPercentiles(p.Spec),
 	}
 	if q := p.Spec.Metrics.Queries; q != nil {
 		t.Overrides = *q
 	}
 	for _, l := range p.Spec.SLO.Latency {
-		s, ok := signals.LatencySignal(string(l.Percentile))
-		if ok && !slices.Contains(t.Percentiles, s) {
-			t.Percentiles = append(t.Percentiles, s)
-		}
-		if ok {
+		if s, ok := signals.LatencySignal(string(l.Percentile)); ok {
 			if t.Thresholds == nil {
 				t.Thresholds = map[signals.Signal]time.Duration{}
 			}

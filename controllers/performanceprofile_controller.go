@@ -12,7 +12,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
@@ -217,18 +216,7 @@ func (r *PerformanceProfileReconciler) finish(ctx context.Context, s *scope, pha
 	}
 
 	p := s.profile
-	facts := r.facts(s)
-	p.Status.ObservedGeneration = p.Generation
-	p.Status.Paused = s.paused
-	if s.observed {
-		p.Status.SLIs = tuning.SLIsOf(s.obs)
-		p.Status.SLIs.WorstObjective, p.Status.SLIs.WorstSLI = tuning.WorstObjective(p.Spec.SLO, s.obs)
-	}
-	if s.cluster != nil {
-		p.Status.Current = s.cluster.current()
-	}
-	p.Status.Recommendation = r.recommendation(s, original.Status.Recommendation)
-	status.SetAll(&p.Status.Conditions, facts)
+	facts := summarize(s, original.Status.Recommendation)
 	for _, c := range status.Transitions(original.Status.Conditions, p.Status.Conditions) {
 		if c.Type == tuningv1alpha1.ConditionProgressing || c.Type == tuningv1alpha1.ConditionStalled || c.Type == tuningv1alpha1.ConditionReconciling {
 			continue // Ready carries the same news
@@ -308,8 +296,29 @@ func observation(s *scope) *signals.Observation {
 	return &s.obs
 }
 
+// summarize turns what the phases learned into the profile's status (no
+// client, no clock: the status assembly of finish, as a pure step) and
+// returns the facts the conditions were set from. prev is the
+// recommendation the profile had.
+func summarize(s *scope, prev *tuningv1alpha1.Recommendation) status.Facts {
+	p := s.profile
+	f := facts(s)
+	p.Status.ObservedGeneration = p.Generation
+	p.Status.Paused = s.paused
+	if s.observed {
+		p.Status.SLIs = tuning.SLIsOf(s.obs)
+		p.Status.SLIs.WorstObjective, p.Status.SLIs.WorstSLI = tuning.WorstObjective(p.Spec.SLO, s.obs)
+	}
+	if s.cluster != nil {
+		p.Status.Current = s.cluster.current()
+	}
+	p.Status.Recommendation = recommendation(s, prev)
+	status.SetAll(&p.Status.Conditions, f)
+	return f
+}
+
 // facts gathers what the condition setters need.
-func (r *PerformanceProfileReconciler) facts(s *scope) status.Facts {
+func facts(s *scope) status.Facts {
 	p := s.profile
 	f := status.Facts{
 		Generation: p.Generation,
@@ -320,24 +329,16 @@ func (r *PerformanceProfileReconciler) facts(s *scope) status.Facts {
 		Observed:   s.observed,
 		Pending:    status.Pending(p.Status),
 	}
-	if s.observed {
-		// What is missing is the engine's call, made once in Decide; a
-		// reconcile that stopped before deciding asks the same rule.
-		var m tuning.Missing
-		if s.plan != nil {
-			m = s.plan.Missing
-		} else {
-			m = tuning.MissingOf(p.Spec, s.obs)
-		}
-		f.SLOMissing, f.FamiliesHeld = m.SLO, m.FamilyNotes()
-		f.MetricsReason = status.MetricsReason(sloMissingReasons(p.Spec, s.obs))
-	}
+	// What is missing is the engine's call, made once in Decide; a
+	// reconcile that stopped before deciding asks the same rule.
 	if s.plan != nil {
-		f.Evaluated, f.SLOKnown, f.SLOMet = true, s.plan.SLOKnown, s.plan.SLOMet
-		f.BudgetExceeded, f.RolloutBudgetSpent = s.plan.BudgetExceeded, s.plan.RolloutBudgetSpent
-		if !s.plan.SLOMet {
-			f.SLOMessage = s.plan.Reason
-		}
+		status.PlanFacts(&f, *s.plan)
+	} else if s.observed {
+		m := tuning.MissingOf(p.Spec, s.obs)
+		f.SLOMissing, f.FamiliesHeld = m.SLO, m.FamilyNotes()
+	}
+	if s.observed {
+		f.MetricsReason = status.MetricsReason(sloMissingReasons(p.Spec, s.obs))
 	}
 	if s.cluster != nil {
 		f.RolloutInProgress = s.cluster.state.RolloutInProgress
@@ -353,7 +354,7 @@ func (r *PerformanceProfileReconciler) facts(s *scope) status.Facts {
 
 // recommendation is what Recommend mode (or Auto while paused) publishes;
 // its time only moves when its content does.
-func (r *PerformanceProfileReconciler) recommendation(s *scope, prev *tuningv1alpha1.Recommendation) *tuningv1alpha1.Recommendation {
+func recommendation(s *scope, prev *tuningv1alpha1.Recommendation) *tuningv1alpha1.Recommendation {
 	if s.plan == nil || s.settings.Mode == tuningv1alpha1.ModeOff || (s.settings.Mode == tuningv1alpha1.ModeAuto && !s.paused) {
 		return nil
 	}
@@ -382,15 +383,6 @@ func (r *PerformanceProfileReconciler) event(p *tuningv1alpha1.PerformanceProfil
 	r.opts.Recorder.Eventf(p, nil, typ, reason, action, "%s", truncate(note, 1024))
 }
 
-// sloMetSince is when the SLOs started to hold, from the SLOMet condition.
-func sloMetSince(p *tuningv1alpha1.PerformanceProfile) time.Time {
-	c := meta.FindStatusCondition(p.Status.Conditions, tuningv1alpha1.ConditionSLOMet)
-	if c == nil || c.Status != metav1.ConditionTrue {
-		return time.Time{}
-	}
-	return c.LastTransitionTime.Time
-}
-
 // observe reads the signals. A failed read is not an error of the reconcile:
 // the signals are missing, and missing data means hold.
 func (r *PerformanceProfileReconciler) observe(ctx context.Context, s *scope) error {
@@ -413,7 +405,7 @@ func (r *PerformanceProfileReconciler) decide(ctx context.Context, s *scope) err
 	// The history is the engine's memory: a change the status missed is
 	// recorded before deciding, so it settles and can be rolled back.
 	for _, d := range recoverUnrecorded(p, s.cluster, s.now) {
-		ctrl.LoggerFrom(ctx).Info("Recorded a change applied before a restart", "family", d.Family, "changes", changesString(d.Changes))
+		ctrl.LoggerFrom(ctx).Info("Recorded a change applied before a restart", "family", d.Family, "changes", status.ChangesString(d.Changes))
 	}
 	plan := r.opts.Decide(tuning.Input{
 		Spec:        p.Spec,
@@ -423,19 +415,10 @@ func (r *PerformanceProfileReconciler) decide(ctx context.Context, s *scope) err
 		Memory:      p.Status.Memory,
 		Generation:  p.Generation,
 		Now:         s.now,
-		SLOMetSince: sloMetSince(p),
+		SLOMetSince: status.SLOMetSince(p.Status),
 	})
 	status.Learn(&p.Status, plan.CPU)
-	kept := plan.Changes[:0:0]
-	for _, c := range plan.Changes {
-		if _, blocked := s.cluster.state.Blocked[c.Knob]; !blocked {
-			kept = append(kept, c)
-		}
-	}
-	plan.Changes = kept
-	if len(kept) == 0 {
-		plan.Family = ""
-	}
+	status.Allow(&plan, s.cluster.state.Blocked)
 	if f := s.cluster.rolloutFailure; f != nil {
 		// Not an error of the reconcile: the status reports it (Ready
 		// False), and navius-tuner undoes its own failed change.

@@ -109,7 +109,7 @@ func unrecordedDecisions(p *tuningv1alpha1.PerformanceProfile, cs *clusterState,
 			Time: metav1.NewTime(now), Family: fam, Changes: changes,
 			Diagnosis: string(tuning.DiagnosisUnknown), Reason: ReasonUnrecorded,
 			Baseline: p.Status.SLIs.DeepCopy(), Outcome: tuningv1alpha1.OutcomePending,
-			Rollout: fam == string(tuning.FamilyPool) || fam == string(tuning.FamilyCache) || fam == string(tuning.FamilyWorkers),
+			Rollout: tuning.IsEnvFamily(tuning.Family(fam)),
 		}
 		out = append(out, d)
 	}
@@ -132,65 +132,22 @@ func knownValues(cur *tuningv1alpha1.KnobValues) map[string]string {
 	}
 	i32(tuning.KnobRedisReplicas, cur.RedisReplicas)
 	if h := cur.HPA; h != nil {
-		i32(tuning.KnobHPAMinReplicas, h.MinReplicas)
+		set := actuate.HPASettings{MinReplicas: h.MinReplicas, TargetCPUUtilization: h.TargetCPUUtilization,
+			ScaleDownWindowSeconds: h.ScaleDownStabilizationSeconds}
 		if h.MaxReplicas > 0 {
-			i32(tuning.KnobHPAMaxReplicas, &h.MaxReplicas)
+			set.MaxReplicas = &h.MaxReplicas
 		}
-		i32(tuning.KnobHPATargetCPU, h.TargetCPUUtilization)
-		i32(tuning.KnobHPAScaleDownWindowS, h.ScaleDownStabilizationSeconds)
+		for _, k := range hpaKnobs {
+			i32(k, *hpaSlot(&set, k))
+		}
 	}
 	return out
 }
 
-// knobFamily is the family a knob of the spec belongs to; "" when the spec has no such knob.
+// knobFamily is the family a knob of the spec belongs to (from the
+// catalogue); "" when the spec has no such env knob.
 func knobFamily(spec tuningv1alpha1.PerformanceProfileSpec, k tuning.Knob) string {
-	switch k {
-	case tuning.KnobRedisReplicas:
-		return string(tuning.FamilyRedis)
-	case tuning.KnobHPAMinReplicas, tuning.KnobHPAMaxReplicas, tuning.KnobHPATargetCPU, tuning.KnobHPAScaleDownWindowS:
-		return string(tuning.FamilyAutoscaling)
-	}
-	name := string(k)
-	is := func(env ...string) bool { return slices.Contains(env, name) }
-	if cp := spec.ConnectionPool; cp != nil {
-		var envs []string
-		if cp.MaxConnections != nil {
-			envs = append(envs, cp.MaxConnections.Env)
-		}
-		if cp.MinConnections != nil {
-			envs = append(envs, cp.MinConnections.Env)
-		}
-		if cp.MaxLifetime != nil {
-			envs = append(envs, cp.MaxLifetime.Env)
-		}
-		if cp.IdleTimeout != nil {
-			envs = append(envs, cp.IdleTimeout.Env)
-		}
-		if is(envs...) {
-			return string(tuning.FamilyPool)
-		}
-	}
-	if w := spec.WorkerThreads; w != nil && w.Env == name {
-		return string(tuning.FamilyWorkers)
-	}
-	if c := spec.Cache; c != nil {
-		var envs []string
-		if m := c.Memory; m != nil {
-			if m.MaxItems != nil {
-				envs = append(envs, m.MaxItems.Env)
-			}
-			if m.TTL != nil {
-				envs = append(envs, m.TTL.Env)
-			}
-		}
-		if r := c.Redis; r != nil && r.TTL != nil {
-			envs = append(envs, r.TTL.Env)
-		}
-		if is(envs...) {
-			return string(tuning.FamilyCache)
-		}
-	}
-	return ""
+	return string(tuning.FamilyOf(spec, k))
 }
 
 // appliedSince reports whether navius-tuner's server-side apply to the object

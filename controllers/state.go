@@ -3,8 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"math"
-	"strconv"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -43,51 +41,6 @@ type clusterState struct {
 	rolloutFailure *rolloutFailure
 	// delivery names the progressive-delivery controller of the target, "" when none.
 	delivery string
-}
-
-// envKnobs lists the env knobs the profile declares: name → whether it holds seconds.
-func envKnobs(spec tuningv1alpha1.PerformanceProfileSpec) map[string]bool {
-	out := map[string]bool{}
-	addInt := func(k *tuningv1alpha1.IntEnvKnob) {
-		if k != nil {
-			out[k.Env] = false
-		}
-	}
-	addDur := func(k *tuningv1alpha1.DurationEnvKnob) {
-		if k != nil {
-			out[k.Env] = true
-		}
-	}
-	if p := spec.ConnectionPool; p != nil {
-		addInt(p.MaxConnections)
-		addInt(p.MinConnections)
-		addDur(p.MaxLifetime)
-		addDur(p.IdleTimeout)
-	}
-	addInt(spec.WorkerThreads)
-	if c := spec.Cache; c != nil {
-		if m := c.Memory; m != nil {
-			addInt(m.MaxItems)
-			addDur(m.TTL)
-		}
-		if rc := c.Redis; rc != nil {
-			addDur(rc.TTL)
-		}
-	}
-	return out
-}
-
-// parseKnob reads an env value: an integer, or for a seconds knob also a Go duration such as 30s.
-func parseKnob(v string, seconds bool) (int64, bool) {
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		return n, true
-	}
-	if seconds {
-		if d, err := time.ParseDuration(v); err == nil {
-			return int64(math.Round(d.Seconds())), true
-		}
-	}
-	return 0, false
 }
 
 // readCluster reads the target, the HPA and the Redis workload through rd
@@ -144,8 +97,11 @@ func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client
 	env, fromRef := actuate.EnvValues(cs.container)
 	cs.env = env
 	st := &cs.state
-	for name, seconds := range envKnobs(p.Spec) {
-		k := tuning.Knob(name)
+	for _, info := range tuning.Knobs(p.Spec) {
+		if info.Place != tuning.PlaceEnv {
+			continue
+		}
+		k, name := info.Knob, string(info.Knob)
 		if fromRef[name] {
 			st.Blocked[k] = fmt.Sprintf("env %s is set through valueFrom; navius-tuner only sets literal values", name)
 			continue
@@ -154,7 +110,7 @@ func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client
 		if !ok {
 			continue
 		}
-		if n, ok := parseKnob(v, seconds); ok {
+		if n, ok := info.Parse(v); ok {
 			st.Values[k] = n
 		} else {
 			st.Blocked[k] = fmt.Sprintf("env %s=%q is not a number", name, v)
@@ -292,11 +248,8 @@ func (r *PerformanceProfileReconciler) readHPA(ctx context.Context, rd client.Re
 	st := &cs.state
 	st.HasHPA = true
 	set := actuate.SettingsOf(hpa)
-	for k, v := range map[tuning.Knob]*int32{
-		tuning.KnobHPAMinReplicas: set.MinReplicas, tuning.KnobHPAMaxReplicas: set.MaxReplicas,
-		tuning.KnobHPATargetCPU: set.TargetCPUUtilization, tuning.KnobHPAScaleDownWindowS: set.ScaleDownWindowSeconds,
-	} {
-		if v != nil {
+	for _, k := range hpaKnobs {
+		if v := *hpaSlot(&set, k); v != nil {
 			st.Values[k] = int64(*v)
 		}
 	}

@@ -131,8 +131,9 @@ type runner struct {
 	redisT float64
 	prom   *prom
 	st     tuningv1alpha1.PerformanceProfileStatus
-	since  time.Time // SLOMet since
 	res    *Result
+	// decide is the engine: tuning.Decide (a test may script it).
+	decide func(tuning.Input) tuning.Plan
 
 	lastReplicas int32
 	lastDir      int
@@ -149,7 +150,7 @@ func Run(sc *Scenario, arm string, seed uint64, fixed *sim.FixedConfig) *Result 
 	cfg := sc.Model
 	cfg.Seed = seed
 	r := &runner{sc: sc, arm: arm, seed: seed, m: sim.New(cfg),
-		res: &Result{Scenario: sc.ID, Arm: arm, Seed: seed}}
+		res: &Result{Scenario: sc.ID, Arm: arm, Seed: seed}, decide: tuning.Decide}
 	r.m.SetTrace(sc.Trace(seed))
 	knobs, replicas, redis := sc.Start.Knobs, sc.Start.Replicas, sc.Start.RedisReplicas
 	if arm == ArmStaticBest && fixed != nil {
@@ -354,27 +355,23 @@ func (r *runner) control(now float64) {
 			return // the operator is down
 		}
 	}
+	// The period's bookkeeping is the manager's (internal/status/period.go):
+	// what is observed, SLOMetSince, blocked knobs, the write gate, the
+	// routing, the judge-then-record order, the conditions and the change strings.
 	settings := tuning.SettingsOf(sc.Profile)
-	var percentiles []signals.Signal
-	for _, l := range sc.Profile.SLO.Latency {
-		if s, ok := signals.LatencySignal(string(l.Percentile)); ok {
-			percentiles = append(percentiles, s)
-		}
-	}
-	for _, s := range signals.AlwaysObserved() {
-		if !containsSignal(percentiles, s) {
-			percentiles = append(percentiles, s)
-		}
-	}
+	percentiles := status.ObservedPercentiles(sc.Profile)
 	at := wall(now)
 	obs := r.observe(now, settings.Window.Seconds(), at, percentiles)
 	state := r.state(now)
 	truth := r.m.Window(settings.Window.Seconds())
 	start := time.Now()
-	plan := tuning.Decide(tuning.Input{Spec: sc.Profile, Observation: obs, State: state,
-		History: r.st.History, Memory: r.st.Memory, Now: at, SLOMetSince: r.since})
+	plan := r.decide(tuning.Input{Spec: sc.Profile, Observation: obs, State: state,
+		History: r.st.History, Memory: r.st.Memory, Now: at, SLOMetSince: status.SLOMetSince(r.st)})
+	decideNS := float64(time.Since(start).Nanoseconds())
+	status.Learn(&r.st, plan.CPU)
+	status.Allow(&plan, state.Blocked)
 	step := Step{T: now, Reason: plan.Reason, Diagnosis: string(plan.Diagnosis), Holds: plan.Holds,
-		DecideNS: float64(time.Since(start).Nanoseconds()),
+		DecideNS: decideNS,
 		TrueQ:    truth.Quantile(sc.SLO.Percentile), TrueQMinute: r.m.Window(60).Quantile(sc.SLO.Percentile),
 		TrueErr: truth.ErrorRate(), ObservedQ: math.NaN()}
 	if s, ok := signals.LatencySignal(string(percentileName(sc.SLO.Percentile))); ok {
@@ -394,34 +391,24 @@ func (r *runner) control(now float64) {
 			step.BlindChange = step.BlindChange || slices.Contains(fm.Knobs, c.Knob)
 		}
 	}
-	status.Learn(&r.st, plan.CPU)
-	if plan.SLOKnown && plan.SLOMet {
-		if r.since.IsZero() {
-			r.since = at
-		}
-	} else {
-		r.since = time.Time{}
-	}
 	if j := plan.Judgement; j != nil {
 		step.Judgement = string(j.Outcome) + ": " + j.Observed
 	}
-	if len(plan.Missing.SLO) == 0 {
+	if status.MayWrite(settings.Mode, false, plan) {
 		before := r.capacity()
 		writes, reduction := r.apply(now, plan.Changes)
 		step.Wrote, step.CapacityReduced = writes > 0, r.capacity().less(before)
-		if j := plan.Judgement; j != nil {
-			status.Verdict(&r.st, *j)
-		}
-		if d := plan.Decision(at); d != nil && writes > 0 {
-			status.Record(&r.st, *d)
+		// The emulated writes cannot fail, so recording after them leaves
+		// the same status as the manager's record-then-write.
+		if d := status.Commit(&r.st, plan, at, writes > 0).Recorded; d != nil {
 			step.Applied, step.Reduction = true, reduction
-			var parts []string
-			for _, c := range d.Changes {
-				parts = append(parts, fmt.Sprintf("%s %s→%s", c.Knob, orUnset(c.From), c.To))
-			}
-			step.Changes = strings.Join(parts, ", ")
+			step.Changes = status.ChangesString(d.Changes)
 		}
 	}
+	f := status.Facts{Now: at, Mode: settings.Mode, Observed: true, Pending: status.Pending(r.st),
+		RolloutInProgress: state.RolloutInProgress}
+	status.PlanFacts(&f, plan)
+	status.SetAll(&r.st.Conditions, f)
 	r.res.Steps = append(r.res.Steps, step)
 }
 
@@ -451,22 +438,6 @@ func (c capacity) less(b capacity) bool {
 	return k.PoolMax < o.PoolMax || k.PoolMin < o.PoolMin || k.L1Items < o.L1Items || k.L1TTL < o.L1TTL ||
 		k.L2TTL < o.L2TTL || c.redis < b.redis || c.hpaMin < b.hpaMin || c.hpaMax < b.hpaMax ||
 		c.hpaTarget > b.hpaTarget || c.hpaDownWindow < b.hpaDownWindow
-}
-
-func orUnset(s string) string {
-	if s == "" {
-		return "<unset>"
-	}
-	return s
-}
-
-func containsSignal(ss []signals.Signal, s signals.Signal) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // StaleAge is how old the newest samples are during a stale fault, in seconds.
@@ -514,19 +485,14 @@ func (r *runner) observe(now, window float64, at time.Time, percentiles []signal
 // state reads tuning.State from the emulated cluster, as the reconciler does.
 func (r *runner) state(now float64) tuning.State {
 	st := tuning.State{Values: tuning.Values{}, Blocked: map[tuning.Knob]string{}}
-	for name, seconds := range envKnobs(r.sc.Profile) {
-		v, ok := r.d.env[name]
-		if !ok {
+	for _, k := range tuning.Knobs(r.sc.Profile) {
+		if k.Place != tuning.PlaceEnv {
 			continue
 		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil && seconds {
-			if d, err2 := time.ParseDuration(v); err2 == nil {
-				n, err = int64(d.Seconds()), nil
+		if v, ok := r.d.env[string(k.Knob)]; ok {
+			if n, ok := k.Parse(v); ok {
+				st.Values[k.Knob] = n
 			}
-		}
-		if err == nil {
-			st.Values[tuning.Knob(name)] = n
 		}
 	}
 	st.RolloutInProgress = r.d.rollingOut()
@@ -563,44 +529,33 @@ func (r *runner) apply(now float64, changes []tuning.Change) (writes int, reduct
 	for k, v := range r.d.env {
 		env[k] = v
 	}
-	envChanged, hpaChanged := false, false
 	for _, c := range changes {
 		if c.HasFrom && ((c.Knob == tuning.KnobHPATargetCPU) != (c.To < c.From)) && c.To != c.From {
 			reduction = true // less capacity: a lower value, or a higher CPU target
 		}
-		switch c.Knob {
-		case tuning.KnobRedisReplicas:
-			if n := int(c.To); n != r.redis {
-				if n > r.redis {
-					r.redisT = now + RedisStartSeconds
-				} else {
-					r.redisN = n
-					r.m.SetRedisReplicas(n)
-				}
-				r.redis = n
-				writes++
-			}
-		case tuning.KnobHPAMinReplicas, tuning.KnobHPAMaxReplicas, tuning.KnobHPATargetCPU:
-			if r.hpa == nil {
-				continue
-			}
-			slot := map[tuning.Knob]*int32{tuning.KnobHPAMinReplicas: &r.hpa.Min, tuning.KnobHPAMaxReplicas: &r.hpa.Max,
-				tuning.KnobHPATargetCPU: &r.hpa.TargetPct}[c.Knob]
-			if int64(*slot) != c.To {
-				*slot = int32(c.To)
-				hpaChanged = true
-			}
-		case tuning.KnobHPAScaleDownWindowS:
-			if r.hpa != nil && (!r.hpa.DownWindowSet || r.hpa.DownWindow != float64(c.To)) {
-				r.hpa.DownWindow, r.hpa.DownWindowSet = float64(c.To), true
-				hpaChanged = true
-			}
-		default:
-			v := strconv.FormatInt(c.To, 10)
-			if env[string(c.Knob)] != v {
-				env[string(c.Knob)] = v
-				envChanged = true
-			}
+	}
+	routed := tuning.Route(changes)
+	if n := routed.RedisReplicas; n != nil && int(*n) != r.redis {
+		if int(*n) > r.redis {
+			r.redisT = now + RedisStartSeconds
+		} else {
+			r.redisN = int(*n)
+			r.m.SetRedisReplicas(r.redisN)
+		}
+		r.redis = int(*n)
+		writes++
+	}
+	hpaChanged := false
+	if r.hpa != nil {
+		for k, v := range routed.HPA {
+			hpaChanged = r.hpa.set(k, v) || hpaChanged
+		}
+	}
+	envChanged := false
+	for k, v := range routed.Env {
+		if s := strconv.FormatInt(v, 10); env[string(k)] != s {
+			env[string(k)] = s
+			envChanged = true
 		}
 	}
 	if hpaChanged {
@@ -618,31 +573,30 @@ func (r *runner) apply(now float64, changes []tuning.Change) (writes int, reduct
 	return writes, reduction
 }
 
-// envKnobs lists the env knobs a profile declares: name → whether it holds seconds.
-func envKnobs(spec tuningv1alpha1.PerformanceProfileSpec) map[string]bool {
-	out := map[string]bool{}
-	if p := spec.ConnectionPool; p != nil {
-		if p.MaxConnections != nil {
-			out[p.MaxConnections.Env] = false
-		}
-		if p.MinConnections != nil {
-			out[p.MinConnections.Env] = false
-		}
-	}
-	if c := spec.Cache; c != nil {
-		if m := c.Memory; m != nil {
-			if m.MaxItems != nil {
-				out[m.MaxItems.Env] = false
-			}
-			if m.TTL != nil {
-				out[m.TTL.Env] = true
-			}
-		}
-		if c.Redis != nil && c.Redis.TTL != nil {
-			out[c.Redis.TTL.Env] = true
-		}
-	}
-	return out
-}
-
 func pct(r float64) string { return strconv.FormatFloat(r*100, 'f', -1, 64) + "%" }
+
+// set sets knob k of the emulated HPA to v; it reports whether the value changed.
+func (h *HPA) set(k tuning.Knob, v int64) bool {
+	var slot *int32
+	switch k {
+	case tuning.KnobHPAMinReplicas:
+		slot = &h.Min
+	case tuning.KnobHPAMaxReplicas:
+		slot = &h.Max
+	case tuning.KnobHPATargetCPU:
+		slot = &h.TargetPct
+	case tuning.KnobHPAScaleDownWindowS:
+		if h.DownWindowSet && h.DownWindow == float64(v) {
+			return false
+		}
+		h.DownWindow, h.DownWindowSet = float64(v), true
+		return true
+	default:
+		return false
+	}
+	if int64(*slot) == v {
+		return false
+	}
+	*slot = int32(v)
+	return true
+}

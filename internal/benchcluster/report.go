@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/navius-dev/navius-tuner/internal/bench"
+	"github.com/navius-dev/navius-tuner/internal/status"
 )
 
 func num(x float64, digits int) string {
@@ -136,23 +137,12 @@ func (r *Report) Markdown() string {
 		if ds := s.Arms[bench.ArmTuner].Decisions; len(ds) > 0 {
 			fmt.Fprintf(&b, "The operator's decisions (status.history, newest %d):\n\n", len(ds))
 			for _, d := range ds {
-				var ch []string
-				for _, c := range d.Changes {
-					ch = append(ch, fmt.Sprintf("%s %s→%s", c.Knob, orUnset(c.From), c.To))
-				}
-				fmt.Fprintf(&b, "- %s [%s] %s: %s\n", d.Family, d.Outcome, d.Diagnosis, strings.Join(ch, ", "))
+				fmt.Fprintf(&b, "- %s [%s] %s: %s\n", d.Family, d.Outcome, d.Diagnosis, status.ChangesString(d.Changes))
 			}
 			b.WriteString("\n")
 		}
 	}
 	return b.String()
-}
-
-func orUnset(s string) string {
-	if s == "" {
-		return "<unset>"
-	}
-	return s
 }
 
 func signedPct(x float64) string {

@@ -2,6 +2,7 @@ package tuning
 
 import (
 	"math"
+	"strconv"
 	"time"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
@@ -37,6 +38,144 @@ const (
 	roleHPAWindow
 )
 
+// Place is where a knob lives in the cluster.
+type Place int
+
+const (
+	// PlaceEnv is a literal env variable of the target container: changing
+	// it rolls the pods.
+	PlaceEnv Place = iota + 1
+	// PlaceHPA is a field of the HorizontalPodAutoscaler.
+	PlaceHPA
+	// PlaceRedisReplicas is spec.replicas of the Redis workload.
+	PlaceRedisReplicas
+)
+
+// Unit of a knob's value.
+const (
+	UnitCount   = ""
+	UnitSeconds = "s"
+	UnitPercent = "%"
+)
+
+// fixedKnobs are the knobs whose names do not come from the profile, in the
+// order the catalogue lists them; every other knob is an env variable named
+// by the profile.
+var fixedKnobs = []struct {
+	knob   Knob
+	family Family
+	place  Place
+}{
+	{KnobRedisReplicas, FamilyRedis, PlaceRedisReplicas},
+	{KnobHPAMinReplicas, FamilyAutoscaling, PlaceHPA},
+	{KnobHPAMaxReplicas, FamilyAutoscaling, PlaceHPA},
+	{KnobHPATargetCPU, FamilyAutoscaling, PlaceHPA},
+	{KnobHPAScaleDownWindowS, FamilyAutoscaling, PlaceHPA},
+}
+
+// PlaceOf is where knob k lives: the fixed knobs' own place, else an env variable.
+func PlaceOf(k Knob) Place {
+	for _, f := range fixedKnobs {
+		if f.knob == k {
+			return f.place
+		}
+	}
+	return PlaceEnv
+}
+
+// HPAKnobs lists the knobs that are fields of the HPA, in the catalogue's order.
+func HPAKnobs() []Knob {
+	var out []Knob
+	for _, f := range fixedKnobs {
+		if f.place == PlaceHPA {
+			out = append(out, f.knob)
+		}
+	}
+	return out
+}
+
+// KnobInfo describes one knob a profile declares: the catalogue's entry.
+type KnobInfo struct {
+	Knob   Knob
+	Family Family
+	Place  Place
+	// Unit is UnitSeconds, UnitPercent or UnitCount.
+	Unit string
+	// Min and Max are the profile's bounds (whole seconds for durations).
+	Min, Max int64
+}
+
+// Rolls reports whether changing the knob restarts the pods (an env change).
+func (k KnobInfo) Rolls() bool { return k.Place == PlaceEnv }
+
+// Parse reads a value of the knob as the cluster holds it: an integer, or
+// for a seconds knob also a Go duration such as 30s (rounded to seconds).
+func (k KnobInfo) Parse(v string) (int64, bool) {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return n, true
+	}
+	if k.Unit == UnitSeconds {
+		if d, err := time.ParseDuration(v); err == nil {
+			return int64(math.Round(d.Seconds())), true
+		}
+	}
+	return 0, false
+}
+
+// Knobs lists the knobs a profile declares, in the profile's order. It is
+// the one catalogue of knobs: what reads or writes a knob derives its
+// family, place and unit from here.
+func Knobs(spec tuningv1alpha1.PerformanceProfileSpec) []KnobInfo {
+	ks := knobsOf(spec)
+	out := make([]KnobInfo, 0, len(ks.order))
+	for _, k := range ks.order {
+		d := ks.byKnob[k]
+		out = append(out, KnobInfo{Knob: k, Family: d.family, Place: PlaceOf(k), Unit: d.unit, Min: d.min, Max: d.max})
+	}
+	return out
+}
+
+// FamilyOf is the family of knob k: the profile's declaration, else the
+// fixed knobs' own family; "" when the profile declares no such env knob.
+func FamilyOf(spec tuningv1alpha1.PerformanceProfileSpec, k Knob) Family {
+	if d, ok := knobsOf(spec).get(k); ok {
+		return d.family
+	}
+	for _, f := range fixedKnobs {
+		if f.knob == k {
+			return f.family
+		}
+	}
+	return ""
+}
+
+// Routed are changes sorted by the object they are written to.
+type Routed struct {
+	// Env holds the env changes, by variable name.
+	Env map[Knob]int64
+	// HPA holds the HPA field changes, by knob.
+	HPA map[Knob]int64
+	// RedisReplicas is the Redis workload's new spec.replicas, nil when unchanged.
+	RedisReplicas *int64
+}
+
+// Route sorts changes by where their knobs live.
+func Route(changes []Change) Routed {
+	r := Routed{Env: map[Knob]int64{}, HPA: map[Knob]int64{}}
+	for _, c := range changes {
+		switch PlaceOf(c.Knob) {
+		case PlaceRedisReplicas:
+			n := c.To
+			r.RedisReplicas = &n
+		case PlaceHPA:
+			r.HPA[c.Knob] = c.To
+		default:
+			r.Env[c.Knob] = c.To
+		}
+	}
+	return r
+}
+
 // knobDef is one knob the profile lets the engine turn, with its bounds.
 type knobDef struct {
 	knob     Knob
@@ -46,7 +185,7 @@ type knobDef struct {
 	env      bool
 	// inverse knobs give more capacity when lowered (the HPA's CPU target).
 	inverse bool
-	unit    string // "s" (seconds), "%" or "" (a count)
+	unit    string // UnitSeconds, UnitPercent or UnitCount
 }
 
 // clamp brings v within the knob's bounds.
@@ -90,7 +229,7 @@ func (ks *knobSet) addInt(r knobRole, f Family, e *tuningv1alpha1.IntEnvKnob) {
 func (ks *knobSet) addDuration(r knobRole, f Family, e *tuningv1alpha1.DurationEnvKnob) {
 	if e != nil {
 		ks.add(knobDef{knob: Knob(e.Env), role: r, family: f, min: ceilSeconds(e.Min.Duration),
-			max: floorSeconds(e.Max.Duration), env: true, unit: "s"})
+			max: floorSeconds(e.Max.Duration), env: true, unit: UnitSeconds})
 	}
 }
 
@@ -125,13 +264,13 @@ func knobsOf(spec tuningv1alpha1.PerformanceProfileSpec) knobSet {
 		}
 	}
 	if a := spec.Autoscaling; a != nil {
-		ks.addRange(KnobHPAMinReplicas, roleHPAMin, a.MinReplicas, "", false)
-		ks.addRange(KnobHPAMaxReplicas, roleHPAMax, a.MaxReplicas, "", false)
-		ks.addRange(KnobHPATargetCPU, roleHPATarget, a.TargetCPUUtilization, "%", true)
+		ks.addRange(KnobHPAMinReplicas, roleHPAMin, a.MinReplicas, UnitCount, false)
+		ks.addRange(KnobHPAMaxReplicas, roleHPAMax, a.MaxReplicas, UnitCount, false)
+		ks.addRange(KnobHPATargetCPU, roleHPATarget, a.TargetCPUUtilization, UnitPercent, true)
 		if b := a.Behavior; b != nil {
 			w := b.ScaleDownStabilizationWindow
 			ks.add(knobDef{knob: KnobHPAScaleDownWindowS, role: roleHPAWindow, family: FamilyAutoscaling,
-				min: ceilSeconds(w.Min.Duration), max: floorSeconds(w.Max.Duration), unit: "s"})
+				min: ceilSeconds(w.Min.Duration), max: floorSeconds(w.Max.Duration), unit: UnitSeconds})
 		}
 	}
 	return ks
@@ -171,6 +310,12 @@ func startingPoint(d knobDef, cpuLimitMillis int64) (int64, bool) {
 
 // isEnvFamily: changes to these families are env changes, one rolling restart each.
 func isEnvFamily(f Family) bool {
+	return IsEnvFamily(f)
+}
+
+// IsEnvFamily reports whether a family's knobs are env variables: each
+// change to it is one rolling restart.
+func IsEnvFamily(f Family) bool {
 	return f == FamilyPool || f == FamilyCache || f == FamilyWorkers
 }
 
