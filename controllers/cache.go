@@ -88,18 +88,21 @@ func trimContainers(cs []corev1.Container) []corev1.Container {
 	return out
 }
 
-// cpuOnly keeps the one CPU quantity cpuMillis reads: the limit, else the
-// request. Each ResourceList is a map that costs about 600 bytes however
-// few entries it holds: the resources were the largest part of a cached
-// Deployment once its template was trimmed.
+// cpuOnly keeps the CPU quantities the reconciler reads: the limit
+// (cpuMillis: the limit, else the request) and the request (the learned CPU
+// per request and the feed-forward floor). Each ResourceList is a map that
+// costs about 600 bytes however few entries it holds: the resources were the
+// largest part of a cached Deployment once its template was trimmed, so the
+// memory and everything else are dropped.
 func cpuOnly(r corev1.ResourceRequirements) corev1.ResourceRequirements {
+	var out corev1.ResourceRequirements
 	if q, ok := r.Limits[corev1.ResourceCPU]; ok {
-		return corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: q}}
+		out.Limits = corev1.ResourceList{corev1.ResourceCPU: q}
 	}
 	if q, ok := r.Requests[corev1.ResourceCPU]; ok {
-		return corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: q}}
+		out.Requests = corev1.ResourceList{corev1.ResourceCPU: q}
 	}
-	return corev1.ResourceRequirements{}
+	return out
 }
 
 // trimStatefulSet keeps spec.replicas and the status counts (redisReplicas).

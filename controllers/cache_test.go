@@ -266,8 +266,9 @@ func size(o client.Object) int {
 	return len(b)
 }
 
-// TestCPUOnlyKeepsWhatCPUMillisReads: the CPU the engine sees is the same
-// from the trimmed resources, with a limit, with only a request, or neither.
+// TestCPUOnlyKeepsWhatCPUMillisReads: the CPU limit and request the engine
+// sees are the same from the trimmed resources, with a limit, with only a
+// request, or neither.
 func TestCPUOnlyKeepsWhatCPUMillisReads(t *testing.T) {
 	cpu, mem := corev1.ResourceCPU, corev1.ResourceMemory
 	q := resource.MustParse
@@ -285,6 +286,10 @@ func TestCPUOnlyKeepsWhatCPUMillisReads(t *testing.T) {
 			trimmed := &corev1.Container{Resources: cpuOnly(tc.r)}
 			if got, want := cpuMillis(trimmed), cpuMillis(full); got != want || want != tc.want {
 				t.Errorf("cpuMillis: trimmed %d, full %d, want %d", got, want, tc.want)
+			}
+			// the request too: the learned CPU per request reads it
+			if got, want := trimmed.Resources.Requests.Cpu().MilliValue(), full.Resources.Requests.Cpu().MilliValue(); got != want {
+				t.Errorf("CPU request: trimmed %d, full %d", got, want)
 			}
 		})
 	}

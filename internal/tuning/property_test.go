@@ -553,10 +553,11 @@ func checkBudget(in Input, p Plan, after Values) error {
 }
 
 func TestPropertiesOverRandomInputs(t *testing.T) {
-	n := 4000
-	if testing.Short() {
-		n = 500
-	}
+	// 4,000 inputs even with -short: savings are rare among random inputs
+	// (about 1 in 300 reaches OverProvisioned, since nothing is reduced while
+	// any signal of the family is missing), and fewer inputs would not reach
+	// that path often enough to prove anything. It takes a few seconds.
+	const n = 4000
 	counts := map[string]int{}
 	for seed := range uint64(n) {
 		in := gen{rand.New(rand.NewPCG(seed, 7))}.input()
