@@ -22,6 +22,11 @@ func TestSelectScenarios(t *testing.T) {
 	g.Expect(scs[1].ID).To(Equal("B7"))
 	g.Expect(scs[0].Arms).To(Equal(Arms))
 
+	scs, err = selectScenarios([]string{"B1b"}, 1)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(scs).To(HaveLen(1))
+	g.Expect(scs[0].ID).To(Equal("B1b"))
+
 	scs, err = selectScenarios([]string{"b4"}, 1)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(scs).To(HaveLen(2))

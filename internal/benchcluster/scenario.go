@@ -35,18 +35,29 @@ func selectScenarios(ids []string, scale float64) ([]*bench.Scenario, error) {
 	all := bench.Scenarios(false)
 	var out []*bench.Scenario
 	for _, id := range ids {
-		found := false
+		// An exact ID selects that scenario (B1 is not B1b); an ID that names
+		// no scenario selects its variants (B4: B4a and B4b).
+		var picked []*bench.Scenario
 		for _, sc := range all {
-			if strings.EqualFold(sc.ID, id) || (len(sc.ID) > 2 && strings.EqualFold(sc.ID[:2], id)) {
-				if !supported(sc.ID) {
-					return nil, fmt.Errorf("%s does not run in tier B (B5 and B6 are measured by their own tests)", sc.ID)
-				}
-				out = append(out, scaled(sc, scale))
-				found = true
+			if strings.EqualFold(sc.ID, id) {
+				picked = append(picked, sc)
 			}
 		}
-		if !found {
+		if len(picked) == 0 {
+			for _, sc := range all {
+				if len(sc.ID) > 2 && strings.EqualFold(sc.ID[:2], id) {
+					picked = append(picked, sc)
+				}
+			}
+		}
+		if len(picked) == 0 {
 			return nil, fmt.Errorf("unknown scenario %q", id)
+		}
+		for _, sc := range picked {
+			if !supported(sc.ID) {
+				return nil, fmt.Errorf("%s does not run in tier B (B5 and B6 are measured by their own tests)", sc.ID)
+			}
+			out = append(out, scaled(sc, scale))
 		}
 	}
 	return out, nil
