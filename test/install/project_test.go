@@ -104,6 +104,17 @@ func TestWhatShipsIsWhatTheReadmeSays(t *testing.T) {
 	}
 	g.Expect(own).To(ConsistOf(shipped), "the manager's packages changed: update README.md's layout and the list above")
 
+	// The image is built from exactly these packages.
+	var copied []string
+	for _, l := range strings.Split(string(readFile(t, "Dockerfile")), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "COPY" && strings.HasSuffix(f[1], "/") && f[1] == f[2] {
+			copied = append(copied, strings.TrimSuffix(f[1], "/"))
+		}
+	}
+	g.Expect(copied).To(ConsistOf(shipped), "the Dockerfile copies other packages than the manager is built from")
+	g.Expect(string(readFile(t, "Dockerfile"))).NotTo(ContainSubstring("go mod download"),
+		"go mod download would fetch every module of go.mod, the lab's plotting code included")
+
 	readme := string(readFile(t, "README.md"))
 	ships, _, ok := strings.Cut(readme[strings.Index(readme, "### What ships"):], "### The lab")
 	g.Expect(ok).To(BeTrue(), "README.md has no '### What ships' followed by '### The lab'")
