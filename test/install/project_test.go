@@ -112,8 +112,10 @@ func TestWhatShipsIsWhatTheReadmeSays(t *testing.T) {
 		}
 	}
 	g.Expect(copied).To(ConsistOf(shipped), "the Dockerfile copies other packages than the manager is built from")
-	g.Expect(string(readFile(t, "Dockerfile"))).NotTo(ContainSubstring("go mod download"),
-		"go mod download would fetch every module of go.mod, the lab's plotting code included")
+	for _, l := range strings.Split(string(readFile(t, "Dockerfile")), "\n") {
+		g.Expect(strings.HasPrefix(strings.TrimSpace(l), "RUN") && strings.Contains(l, "go mod download")).To(BeFalse(),
+			"go mod download would fetch every module of go.mod, the lab's plotting code included")
+	}
 
 	readme := string(readFile(t, "README.md"))
 	ships, _, ok := strings.Cut(readme[strings.Index(readme, "### What ships"):], "### The lab")
