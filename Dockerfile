@@ -17,7 +17,7 @@ COPY api/v1alpha1/ api/v1alpha1/
 COPY cmd/manager/ cmd/manager/
 COPY controllers/ controllers/
 COPY internal/actuate/ internal/actuate/
-COPY internal/metrics/ internal/metrics/
+COPY internal/prom/ internal/prom/
 COPY internal/signals/ internal/signals/
 COPY internal/status/ internal/status/
 COPY internal/tuning/ internal/tuning/

@@ -258,7 +258,7 @@ func scopeWith(mode tuningv1alpha1.Mode, f func(*scope)) *scope {
 }
 
 func observed(values map[signals.Signal]float64) signals.Observation {
-	o := signals.New(helperT0)
+	o := signals.NewObservation(helperT0)
 	for k, v := range values {
 		o.Set(k, v, helperT0)
 	}

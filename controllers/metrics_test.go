@@ -18,7 +18,7 @@ func TestMetricsReportAndForget(t *testing.T) {
 	g := NewWithT(t)
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
-	obs := signals.New(time.Unix(0, 0))
+	obs := signals.NewObservation(time.Unix(0, 0))
 	obs.Set(signals.LatencyP99, 0.093, obs.Time)
 	obs.SetMissing(signals.LatencyP95, signals.ReasonEmpty, "")
 	m.report("shop", "orders", &obs, true, false, 1)

@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
-	"github.com/navius-dev/navius-tuner/internal/metrics"
+	"github.com/navius-dev/navius-tuner/internal/prom"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 	"github.com/navius-dev/navius-tuner/internal/status"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
@@ -25,7 +25,7 @@ type PrometheusObserver struct {
 	// Secrets reads the auth and CA Secrets, such as the manager's APIReader.
 	Secrets client.Reader
 	// Batcher shares one batch per endpoint and period.
-	Batcher *metrics.Batcher
+	Batcher *prom.Batcher
 }
 
 // forgetter is implemented by observers that keep per-profile state.
@@ -73,14 +73,14 @@ func sloMissingReasons(spec tuningv1alpha1.PerformanceProfileSpec, obs signals.O
 }
 
 // TargetOf is what the metrics reader needs to know about a profile.
-func TargetOf(p *tuningv1alpha1.PerformanceProfile) metrics.Target {
-	t := metrics.Target{
+func TargetOf(p *tuningv1alpha1.PerformanceProfile) prom.Target {
+	t := prom.Target{
 		Key:    types.NamespacedName{Namespace: p.Namespace, Name: p.Name}.String(),
 		Labels: p.Spec.Metrics.Labels,
 		Window: p.Spec.SLO.Window.Duration,
 		// 0 when unset: the metrics package's default.
 		SaturationWindow: p.Spec.Metrics.SaturationWindow.Duration,
-		Workload: &metrics.Workload{Namespace: p.Namespace, Name: p.Spec.TargetRef.Name, Kind: "Deployment",
+		Workload: &prom.Workload{Namespace: p.Namespace, Name: p.Spec.TargetRef.Name, Kind: "Deployment",
 			Container: p.Spec.TargetRef.Container},
 		// The same list tier A observes.
 		Percentiles: status.ObservedPercentiles(p.Spec),
@@ -98,15 +98,15 @@ func TargetOf(p *tuningv1alpha1.PerformanceProfile) metrics.Target {
 	}
 	if c := p.Spec.Cache; c != nil && c.Redis != nil && c.Redis.Replicas != nil {
 		ref := c.Redis.Replicas.TargetRef
-		t.Redis = &metrics.Workload{Namespace: p.Namespace, Name: ref.Name, Kind: ref.Kind}
+		t.Redis = &prom.Workload{Namespace: p.Namespace, Name: ref.Name, Kind: ref.Kind}
 	}
 	return t
 }
 
 // endpoint resolves the profile's Prometheus endpoint and its credentials.
-func (o *PrometheusObserver) endpoint(ctx context.Context, p *tuningv1alpha1.PerformanceProfile) (metrics.Endpoint, error) {
+func (o *PrometheusObserver) endpoint(ctx context.Context, p *tuningv1alpha1.PerformanceProfile) (prom.Endpoint, error) {
 	src := p.Spec.Metrics.Prometheus
-	ep := metrics.Endpoint{URL: src.URL, Timeout: src.Timeout.Duration}
+	ep := prom.Endpoint{URL: src.URL, Timeout: src.Timeout.Duration}
 	if ref := src.AuthSecretRef; ref != nil {
 		sec, err := o.secret(ctx, p.Namespace, ref.Name)
 		if err != nil {

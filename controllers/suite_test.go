@@ -61,7 +61,7 @@ func (o *stubObserver) Observe(_ context.Context, _ *tuningv1alpha1.PerformanceP
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := o.clock.Now()
-	obs := signals.New(now)
+	obs := signals.NewObservation(now)
 	for s, v := range o.values {
 		if o.down {
 			obs.SetMissing(s, signals.ReasonEndpointDown, "connection refused")

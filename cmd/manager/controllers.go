@@ -10,7 +10,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/navius-dev/navius-tuner/controllers"
-	"github.com/navius-dev/navius-tuner/internal/metrics"
+	"github.com/navius-dev/navius-tuner/internal/prom"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
@@ -20,9 +20,9 @@ import (
 // number of profiles.
 func setupControllers(mgr ctrl.Manager, o options) error {
 	clk := clock.RealClock{}
-	obs := metrics.NewObserver(metrics.Options{Clock: clk, Registerer: ctrlmetrics.Registry, Timeout: o.queryTimeout,
+	reader := prom.NewReader(prom.Options{Clock: clk, Registerer: ctrlmetrics.Registry, Timeout: o.queryTimeout,
 		Freshness: signals.Freshness{ScrapeInterval: o.scrapeInterval, ObservePeriod: o.observePeriod}})
-	prom := &controllers.PrometheusObserver{
+	source := &controllers.PrometheusObserver{
 		// Secrets are read directly, not cached: the manager never holds every Secret of the cluster.
 		Secrets: mgr.GetAPIReader(),
 		// Deleted profiles are forgotten explicitly; the expiry only drops
@@ -30,10 +30,10 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 		// for a first reconcile (a backlog of thousands of profiles at
 		// start), or the first batch would lose them and every late
 		// reconcile would refresh the whole batch again.
-		Batcher: metrics.NewBatcher(obs, metrics.BatcherOptions{Period: o.observePeriod, Expiry: 15 * time.Minute}),
+		Batcher: prom.NewBatcher(reader, prom.BatcherOptions{Period: o.observePeriod, Expiry: 15 * time.Minute}),
 	}
 	r, err := controllers.NewPerformanceProfileReconciler(mgr.GetClient(), controllers.Options{
-		Observer:                prom,
+		Observer:                source,
 		Clock:                   clk,
 		MaxConcurrentReconciles: o.maxConcurrent,
 	})
@@ -49,7 +49,7 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 		if !mgr.GetCache().WaitForCacheSync(ctx) {
 			return nil
 		}
-		if err := prom.Prime(ctx, mgr.GetClient()); err != nil {
+		if err := source.Prime(ctx, mgr.GetClient()); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "Could not register the profiles with their batches")
 		}
 		return nil

@@ -158,7 +158,7 @@ func BenchmarkDecide(b *testing.B) {
 }
 
 // TestObservationQuantile checks the emulated histogram_quantile against the
-// ground truth, with the reader's own rule (metrics.Percentile): a service
+// ground truth, with the reader's own rule (prom.Percentile): a service
 // whose true p99 lies above the highest finite bucket reads +Inf, a breach of
 // any objective, never the highest bound.
 func TestObservationQuantile(t *testing.T) {

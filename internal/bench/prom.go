@@ -9,7 +9,7 @@ import (
 	"time"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
-	"github.com/navius-dev/navius-tuner/internal/metrics"
+	reader "github.com/navius-dev/navius-tuner/internal/prom"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 	"github.com/navius-dev/navius-tuner/internal/sim"
 )
@@ -50,7 +50,7 @@ type prom struct {
 func (p *prom) readAs(spec tuningv1alpha1.PerformanceProfileSpec) {
 	sw := spec.Metrics.SaturationWindow.Duration
 	if sw == 0 {
-		sw = metrics.SaturationWindowFor(time.Duration(ScrapeInterval * float64(time.Second)))
+		sw = reader.SaturationWindowFor(time.Duration(ScrapeInterval * float64(time.Second)))
 	}
 	p.satWindow = sw.Seconds()
 	p.thresholds = map[signals.Signal]float64{}
@@ -204,7 +204,7 @@ func (p *prom) sumRate(name string, now, w float64, match func(map[string]string
 // now (t0 + now as wall time) for a window of w seconds: the same signals,
 // computed from the scraped series the way the batched PromQL computes them.
 func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signal, redis bool) signals.Observation {
-	obs := signals.New(at)
+	obs := signals.NewObservation(at)
 	all := append(append([]signals.Signal{}, percentiles...), signals.LatencyMean, signals.ErrorRate, signals.Throughput,
 		signals.Pods, signals.PoolInUse, signals.PoolMax, signals.PoolWait, signals.DBTime, signals.DBCallRate,
 		signals.MemoryHitRatio, signals.RedisHitRatio, signals.MemoryLookupRate, signals.CPUUtilization, signals.RedisCPU, signals.RedisOpsRate)
@@ -263,12 +263,12 @@ func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signa
 			haveBuckets = true
 		}
 	}
-	var buckets []metrics.Bucket
+	var buckets []reader.Bucket
 	if haveBuckets {
 		for i, b := range bounds {
-			buckets = append(buckets, metrics.Bucket{UpperBound: b, Count: cum[i]})
+			buckets = append(buckets, reader.Bucket{UpperBound: b, Count: cum[i]})
 		}
-		buckets = append(buckets, metrics.Bucket{UpperBound: math.Inf(1), Count: cum[len(bounds)]})
+		buckets = append(buckets, reader.Bucket{UpperBound: math.Inf(1), Count: cum[len(bounds)]})
 	}
 	observations := cum[len(bounds)] * w // the +Inf bucket: every request of the window
 	for _, ps := range percentiles {
@@ -278,7 +278,7 @@ func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signa
 			threshold = math.NaN()
 		}
 		// The reader's own rule: too coarse buckets, too few requests, +Inf above the top bucket.
-		v, reason, msg := metrics.Percentile(q, buckets, observations, threshold, time.Duration(w*float64(time.Second)))
+		v, reason, msg := reader.Percentile(q, buckets, observations, threshold, time.Duration(w*float64(time.Second)))
 		if reason != "" {
 			obs.SetMissing(ps, reason, msg)
 			continue

@@ -68,7 +68,7 @@ func All() []Signal {
 // Unread is an observation made at t in which no signal could be read, each
 // for the same reason (the endpoint's credentials could not be read, say).
 func Unread(t time.Time, r Reason, msg string) Observation {
-	o := New(t)
+	o := NewObservation(t)
 	for _, s := range All() {
 		o.SetMissing(s, r, msg)
 	}
@@ -127,8 +127,8 @@ type Observation struct {
 	Missing map[Signal]Missing
 }
 
-// New returns an empty observation made at t.
-func New(t time.Time) Observation {
+// NewObservation returns an empty observation made at t.
+func NewObservation(t time.Time) Observation {
 	return Observation{Time: t, Values: map[Signal]Value{}, Missing: map[Signal]Missing{}}
 }
 

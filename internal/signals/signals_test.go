@@ -30,7 +30,7 @@ func TestPercentileTable(t *testing.T) {
 func TestExpire(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	f := Freshness{ScrapeInterval: 15 * time.Second, ObservePeriod: 30 * time.Second} // 60 s
-	o := New(now)
+	o := NewObservation(now)
 	o.Set(LatencyP99, 0.1, now.Add(-60*time.Second))
 	o.Set(ErrorRate, 0.01, now.Add(-61*time.Second))
 	o.Values[Throughput] = Value{Value: 10}

@@ -182,8 +182,8 @@ func TestCPUTargetTrimJumpsToTheModel(t *testing.T) {
 	runRules(t, []ruleCase{
 		{"to the largest target predicted under 0.7 × every latency threshold", saving, func(t *testing.T, p Plan) {
 			// the learned cost: 8 pods × 40 % × 1 core ÷ 800/s = 4 ms; p95 (45 ms of 80) binds
-			p95 := TargetForMargin(0.4, 2, 0.045, 0.7*0.080, 0.004*-math.Log(0.05))
-			p99 := TargetForMargin(0.4, 2, 0.060, 0.7*0.100, 0.004*-math.Log(0.01))
+			p95 := cpuTargetForMargin(0.4, 2, 0.045, 0.7*0.080, 0.004*-math.Log(0.05))
+			p99 := cpuTargetForMargin(0.4, 2, 0.060, 0.7*0.100, 0.004*-math.Log(0.01))
 			want := int64(math.Floor(min(p95, p99)*100 + 1e-9))
 			if want <= 65+7 {
 				t.Fatalf("the model's answer %d is no more than a slow step: the case tests nothing", want)
@@ -220,7 +220,7 @@ func TestTargetForMargin(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := TargetForMargin(tc.cpu, tc.headroom, tc.lat, tc.goal, tc.tail); math.Abs(got-tc.want) > 1e-9 {
+			if got := cpuTargetForMargin(tc.cpu, tc.headroom, tc.lat, tc.goal, tc.tail); math.Abs(got-tc.want) > 1e-9 {
 				t.Fatalf("got %v, want %v", got, tc.want)
 			}
 		})

@@ -74,7 +74,7 @@ func fullValues() Values {
 
 // healthy is an observation of a service well inside its SLOs.
 func healthy(at time.Time) signals.Observation {
-	o := signals.New(at)
+	o := signals.NewObservation(at)
 	for s, v := range map[signals.Signal]float64{
 		signals.LatencyP50: 0.020, signals.LatencyP95: 0.045, signals.LatencyP99: 0.060,
 		signals.ErrorRate: 0.001, signals.Throughput: 800,

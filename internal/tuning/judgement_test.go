@@ -12,7 +12,7 @@ import (
 // The percentile table and the API agree: every row has its status field and
 // its override, and both round-trip through the baseline.
 func TestPercentileTableMatchesTheAPI(t *testing.T) {
-	o := signals.New(t0)
+	o := signals.NewObservation(t0)
 	for i, p := range signals.Percentiles {
 		if (&v1.SLIs{}).Latency(v1.Percentile(p.Name)) == nil || (&v1.QueryOverrides{}).Latency(v1.Percentile(p.Name)) == nil {
 			t.Fatalf("%s has no field in SLIs or QueryOverrides", p.Name)

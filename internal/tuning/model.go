@@ -6,19 +6,19 @@ import "math"
 // be, so the engine can jump towards the answer (still within maxStepPercent)
 // instead of stepping blindly.
 
-// OfferedLoad is Little's law: the mean number of busy connections is the
+// offeredLoad is Little's law: the mean number of busy connections is the
 // arrival rate of database calls (per second) times the time each holds a
 // connection (seconds).
-func OfferedLoad(callsPerSecond, secondsPerCall float64) float64 {
+func offeredLoad(callsPerSecond, secondsPerCall float64) float64 {
 	if callsPerSecond <= 0 || secondsPerCall <= 0 {
 		return 0
 	}
 	return callsPerSecond * secondsPerCall
 }
 
-// ErlangC is the probability that a call has to wait for one of c connections
+// erlangC is the probability that a call has to wait for one of c connections
 // when the offered load is a Erlangs (an M/M/c queue). It is 1 when a >= c.
-func ErlangC(c int64, a float64) float64 {
+func erlangC(c int64, a float64) float64 {
 	if a <= 0 {
 		return 0
 	}
@@ -34,17 +34,17 @@ func ErlangC(c int64, a float64) float64 {
 	return b / (1 - rho + rho*b)
 }
 
-// ErlangWait is the mean time a call waits for a connection with a pool of c
+// erlangWait is the mean time a call waits for a connection with a pool of c
 // connections, offered load a Erlangs and mean hold time s seconds. It is +Inf
 // when the pool cannot keep up (a >= c).
-func ErlangWait(c int64, a, s float64) float64 {
+func erlangWait(c int64, a, s float64) float64 {
 	if a <= 0 || s <= 0 {
 		return 0
 	}
 	if c <= 0 || a >= float64(c) {
 		return math.Inf(1)
 	}
-	return ErlangC(c, a) * s / (float64(c) - a)
+	return erlangC(c, a) * s / (float64(c) - a)
 }
 
 // poolHeadroom is the share added on top of the offered load.
@@ -53,34 +53,34 @@ const poolHeadroom = 1.25
 // maxModelPool bounds the search for a pool size.
 const maxModelPool = 100000
 
-// PoolSizeFor is the connections one pod needs: the offered load plus 25 %
+// poolSizeFor is the connections one pod needs: the offered load plus 25 %
 // headroom, and at least enough that the mean wait predicted by Erlang C is at
 // most maxWait seconds.
-func PoolSizeFor(callsPerSecond, secondsPerCall, maxWait float64) int64 {
-	a := OfferedLoad(callsPerSecond, secondsPerCall)
+func poolSizeFor(callsPerSecond, secondsPerCall, maxWait float64) int64 {
+	a := offeredLoad(callsPerSecond, secondsPerCall)
 	if a == 0 {
 		return 1
 	}
 	c := max(int64(math.Ceil(a*poolHeadroom)), 1)
-	for c < maxModelPool && ErlangWait(c, a, secondsPerCall) > maxWait {
+	for c < maxModelPool && erlangWait(c, a, secondsPerCall) > maxWait {
 		c++
 	}
 	return c
 }
 
-// ReplicasFor is the number of pods that carry load (requests per second) when
+// replicasFor is the number of pods that carry load (requests per second) when
 // each pod serves perPod requests per second at the target utilisation.
-func ReplicasFor(load, perPod float64) int64 {
+func replicasFor(load, perPod float64) int64 {
 	if load <= 0 || perPod <= 0 {
 		return 0
 	}
 	return int64(math.Ceil(load/perPod - 1e-9))
 }
 
-// PerPodAtTarget is what one pod serves at the target CPU utilisation, from
+// perPodAtTarget is what one pod serves at the target CPU utilisation, from
 // what it serves now (perPodNow requests per second at utilisation cpuNow):
 // throughput scales with CPU use.
-func PerPodAtTarget(perPodNow, cpuNow, target float64) float64 {
+func perPodAtTarget(perPodNow, cpuNow, target float64) float64 {
 	if perPodNow <= 0 || cpuNow <= 0 || target <= 0 {
 		return 0
 	}
@@ -242,14 +242,14 @@ const (
 	zipfAlphaGrid = 0.1
 )
 
-// FitCache fits the cache model to the observed operating points, the
+// fitCache fits the cache model to the observed operating points, the
 // current one first: the key count explains the current point exactly, and
 // the skew is the one that best explains the others (least squares on the
 // hit ratio). With fewer than two distinct operating points (capacity or
 // TTL), the skew cannot be told from the key count and is ZipfAlpha. It
 // returns the model, the key count and whether the current point could be
 // explained at all; fitted says whether the skew was fitted.
-func FitCache(ttlFromWrite bool, points []CachePoint) (m CacheModel, keys float64, fitted, ok bool) {
+func fitCache(ttlFromWrite bool, points []CachePoint) (m CacheModel, keys float64, fitted, ok bool) {
 	m = CacheModel{Alpha: ZipfAlpha, TTLFromWrite: ttlFromWrite}
 	if len(points) == 0 {
 		return m, 0, false, false
@@ -320,7 +320,7 @@ func near(a, b float64) bool {
 // pod run at: the queueing delay grows without bound towards the limit.
 const maxLimitShare = 0.9
 
-// TargetForMargin is the largest CPU target (a share of the request) at
+// cpuTargetForMargin is the largest CPU target (a share of the request) at
 // which the latency percentile lat observed at utilisation cpu (of the
 // request) is predicted to stay at or under goal, for pods whose limit is
 // headroom times their request. The model is processor sharing on the
@@ -331,7 +331,7 @@ const maxLimitShare = 0.9
 // cache, network) does not. With cpuTail 0 (unknown) the whole latency
 // grows with ρ, which is conservative. The answer is never above
 // maxLimitShare of the limit, and 0 when the latency is at or above the goal.
-func TargetForMargin(cpu, headroom, lat, goal, cpuTail float64) float64 {
+func cpuTargetForMargin(cpu, headroom, lat, goal, cpuTail float64) float64 {
 	if cpu <= 0 || headroom <= 0 || lat <= 0 || goal <= lat {
 		return 0
 	}

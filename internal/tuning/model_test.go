@@ -22,7 +22,7 @@ func TestErlangCKnownValues(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := ErlangC(tc.c, tc.a); math.Abs(got-tc.want) > 0.001 {
+			if got := erlangC(tc.c, tc.a); math.Abs(got-tc.want) > 0.001 {
 				t.Fatalf("ErlangC(%d, %g) = %.4f, want %.4f", tc.c, tc.a, got, tc.want)
 			}
 		})
@@ -31,19 +31,19 @@ func TestErlangCKnownValues(t *testing.T) {
 
 func TestErlangWaitFallsWithPoolSize(t *testing.T) {
 	a, s := 8.0, 0.01 // 800 calls/s × 10 ms
-	if w := ErlangWait(8, a, s); !math.IsInf(w, 1) {
+	if w := erlangWait(8, a, s); !math.IsInf(w, 1) {
 		t.Fatalf("wait at c = a should be infinite, got %g", w)
 	}
 	prev := math.Inf(1)
 	for c := int64(9); c <= 20; c++ {
-		w := ErlangWait(c, a, s)
+		w := erlangWait(c, a, s)
 		if w >= prev {
 			t.Fatalf("wait did not fall from c=%d to c=%d: %g -> %g", c-1, c, prev, w)
 		}
 		prev = w
 	}
 	// M/M/1 check: W = rho/(mu - lambda) = 0.5/(100-50) = 10 ms.
-	if w := ErlangWait(1, 0.5, 0.01); math.Abs(w-0.01) > 1e-9 {
+	if w := erlangWait(1, 0.5, 0.01); math.Abs(w-0.01) > 1e-9 {
 		t.Fatalf("M/M/1 wait = %g, want 0.01", w)
 	}
 }
@@ -51,31 +51,31 @@ func TestErlangWaitFallsWithPoolSize(t *testing.T) {
 func TestPoolSizeForLittlesLawWithHeadroom(t *testing.T) {
 	// 400 calls/s per pod × 20 ms = 8 busy connections: 8 × 1.25 = 10, and
 	// Erlang C must bring the mean wait under 1 ms.
-	got := PoolSizeFor(400, 0.02, 0.001)
+	got := poolSizeFor(400, 0.02, 0.001)
 	if got < 10 {
 		t.Fatalf("PoolSizeFor = %d, want at least the headroom size 10", got)
 	}
-	if w := ErlangWait(got, 8, 0.02); w > 0.001 {
+	if w := erlangWait(got, 8, 0.02); w > 0.001 {
 		t.Fatalf("predicted wait at %d connections is %g s, want <= 1 ms", got, w)
 	}
-	if w := ErlangWait(got-1, 8, 0.02); got > 10 && w <= 0.001 {
+	if w := erlangWait(got-1, 8, 0.02); got > 10 && w <= 0.001 {
 		t.Fatalf("%d is not the smallest size: %d already waits %g", got, got-1, w)
 	}
-	if got := PoolSizeFor(0, 0.02, 0.001); got != 1 {
+	if got := poolSizeFor(0, 0.02, 0.001); got != 1 {
 		t.Fatalf("no load should need 1 connection, got %d", got)
 	}
 }
 
 func TestReplicasForLoadAtTarget(t *testing.T) {
 	// 4 pods serve 1200 req/s at 90 % CPU: 300/s each, 200/s each at 60 %.
-	perPod := PerPodAtTarget(1200.0/4, 0.9, 0.6)
+	perPod := perPodAtTarget(1200.0/4, 0.9, 0.6)
 	if math.Abs(perPod-200) > 1e-9 {
 		t.Fatalf("PerPodAtTarget = %g, want 200", perPod)
 	}
-	if got := ReplicasFor(1200, perPod); got != 6 {
+	if got := replicasFor(1200, perPod); got != 6 {
 		t.Fatalf("ReplicasFor = %d, want 6", got)
 	}
-	if got := ReplicasFor(1201, perPod); got != 7 {
+	if got := replicasFor(1201, perPod); got != 7 {
 		t.Fatalf("ReplicasFor(1201) = %d, want 7", got)
 	}
 }

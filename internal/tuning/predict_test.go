@@ -26,7 +26,7 @@ func TestPredictionsAreRecordedAndChecked(t *testing.T) {
 		}, func(t *testing.T, p Plan) {
 			c := only(t, p)
 			d := p.Decision(t0)
-			want := ErlangWait(c.To, 10, 0.025) // 400 calls/s per pod × 25 ms
+			want := erlangWait(c.To, 10, 0.025) // 400 calls/s per pod × 25 ms
 			if d.Prediction == nil || d.Prediction.Model != v1.ModelErlang || d.Prediction.Signal != string(signals.PoolWait) {
 				t.Fatalf("prediction %+v", d.Prediction)
 			}
@@ -83,7 +83,7 @@ func TestPredictionsAreRecordedAndChecked(t *testing.T) {
 }
 
 func TestModelErrorScalesTheNextStep(t *testing.T) {
-	need := PoolSizeFor(400, 0.025, 0.02*0.080) // what Erlang C asks for from 10
+	need := poolSizeFor(400, 0.025, 0.02*0.080) // what Erlang C asks for from 10
 	erred := func(e string) func(in *Input) {
 		return func(in *Input) {
 			in.Spec.Guardrails.MaxStepPercent = 400
@@ -272,14 +272,14 @@ func TestFitCacheRecoversTheSkew(t *testing.T) {
 	pt := func(c float64) CachePoint {
 		return CachePoint{Capacity: c, TTLRequests: math.Inf(1), Hit: truth.HitRatio(keys, c, math.Inf(1))}
 	}
-	m, n, fitted, ok := FitCache(false, []CachePoint{pt(10000), pt(2500)})
+	m, n, fitted, ok := fitCache(false, []CachePoint{pt(10000), pt(2500)})
 	if !ok || !fitted || math.Abs(m.Alpha-0.6) > 0.03 {
 		t.Fatalf("fitted Zipf %.3f (fitted %v, ok %v), want 0.6", m.Alpha, fitted, ok)
 	}
 	if got, want := m.HitRatio(n, 80000, math.Inf(1)), truth.HitRatio(keys, 80000, math.Inf(1)); math.Abs(got-want) > 0.01 {
 		t.Fatalf("at 80,000 items the fit predicts %.3f, the cache gives %.3f", got, want)
 	}
-	m, _, fitted, ok = FitCache(false, []CachePoint{pt(10000), pt(10000)})
+	m, _, fitted, ok = fitCache(false, []CachePoint{pt(10000), pt(10000)})
 	if !ok || fitted || m.Alpha != ZipfAlpha {
 		t.Fatalf("one operating point: Zipf %.3f fitted %v ok %v, want the assumed %.1f", m.Alpha, fitted, ok, ZipfAlpha)
 	}
@@ -290,7 +290,7 @@ func TestFitCacheRecoversTheSkew(t *testing.T) {
 // the API server and the status update with it.
 func TestDecimalsFitTheAPI(t *testing.T) {
 	pattern := regexp.MustCompile(`^-?[0-9]+([.][0-9]+)?$`)
-	for _, v := range []float64{0, 1, -1, 2.5, 0.001088, 1e-30, -1e-30, 1e-9, 1.23456789e-8, 1e30, -1e30, 12345678.9, ErlangWait(200, 10, 0.025)} {
+	for _, v := range []float64{0, 1, -1, 2.5, 0.001088, 1e-30, -1e-30, 1e-9, 1.23456789e-8, 1e30, -1e30, 12345678.9, erlangWait(200, 10, 0.025)} {
 		d := string(decimalOf(v))
 		if !pattern.MatchString(d) || len(d) > 24 {
 			t.Errorf("decimalOf(%g) = %q does not fit the API", v, d)

@@ -170,7 +170,7 @@ func (g gen) value(s signals.Signal) float64 {
 }
 
 func (g gen) observation(now time.Time, missingRate float64) signals.Observation {
-	o := signals.New(now)
+	o := signals.NewObservation(now)
 	for _, s := range allSignals {
 		switch x := g.r.Float64(); {
 		case x < missingRate/3:

@@ -60,7 +60,7 @@ func (d *decider) raisePool() (proposal, string) {
 	var need int64
 	if model {
 		// A full pool hides demand: the model's answer only counts when it is above the current size.
-		if need = PoolSizeFor(calls/pods, hold, maxWait); need > cur {
+		if need = poolSizeFor(calls/pods, hold, maxWait); need > cur {
 			target, scaled = d.modelStep(tuningv1alpha1.ModelErlang, cur, need)
 		} else {
 			model = false
@@ -78,10 +78,10 @@ func (d *decider) raisePool() (proposal, string) {
 	}
 	p := proposal{changes: []Change{{Knob: k.knob, From: cur, HasFrom: true, To: to}}}
 	if model {
-		a := OfferedLoad(calls/pods, hold)
+		a := offeredLoad(calls/pods, hold)
 		wait, _ := d.v.get(signals.PoolWait)
 		after := "still saturated"
-		w := ErlangWait(to, a, hold)
+		w := erlangWait(to, a, hold)
 		if !math.IsInf(w, 1) {
 			after = fmtSeconds(w)
 		}
@@ -108,8 +108,8 @@ func (d *decider) replicasNeeded() (int64, string, bool) {
 	}
 	target := d.cpuTarget()
 	if load, ok := d.v.get(signals.Throughput); ok && load > 0 {
-		perPod := PerPodAtTarget(load/pods, cpu, target)
-		n := ReplicasFor(load, perPod)
+		perPod := perPodAtTarget(load/pods, cpu, target)
+		n := replicasFor(load, perPod)
 		return n, fmt.Sprintf("%.0f/s ÷ %.0f/s per pod at %s CPU = %d pods", load, perPod, fmtRatio(target), n), true
 	}
 	n := int64(math.Ceil(pods*cpu/target - 1e-9))
@@ -298,7 +298,7 @@ func (d *decider) growL1(ik knobDef, items int64, itemsOK bool, tk knobDef, ttl 
 	var m CacheModel
 	keys, skewFitted, fitted := 0.0, false, false
 	if itemsOK {
-		m, keys, skewFitted, fitted = FitCache(d.ttlFromWrite(), d.l1Points(ik, items, tk, ttl, hit, rate, ttlOK))
+		m, keys, skewFitted, fitted = fitCache(d.ttlFromWrite(), d.l1Points(ik, items, tk, ttl, hit, rate, ttlOK))
 	}
 	predict := func(c, s int64) float64 { return m.HitRatio(keys, float64(c), ttlReq(s)) }
 	newItems, newTTL := items, ttl

@@ -14,7 +14,7 @@ import (
 // at most 256 characters in the CRD; a long reason message (a Prometheus
 // parse error, a refused Secret) must not make the status patch invalid.
 func TestSLIsOfKeepsMissingWithinTheAPILimit(t *testing.T) {
-	o := signals.New(time.Now())
+	o := signals.NewObservation(time.Now())
 	o.SetMissing(signals.LatencyP99, signals.ReasonBadQuery, strings.Repeat("x", 1000))
 	for _, m := range SLIsOf(o).Missing {
 		if n := utf8.RuneCountInString(m); n > 256 {
@@ -24,7 +24,7 @@ func TestSLIsOfKeepsMissingWithinTheAPILimit(t *testing.T) {
 }
 
 // TestLatencyAboveTheTopBucket: a percentile above the highest bucket bound
-// is +Inf (internal/metrics). The engine reads it as a breach, never as room
+// is +Inf (internal/prom). The engine reads it as a breach, never as room
 // to save; a pool starved that far is still relieved; and status shows it
 // as the largest duration rather than an overflowed, negative one.
 func TestLatencyAboveTheTopBucket(t *testing.T) {

@@ -861,7 +861,7 @@ func TestEstimateDontGrope(t *testing.T) {
 			wide(in)
 			starvedPool(in)
 		}, func(t *testing.T, p Plan) {
-			want := PoolSizeFor(400, 0.025, 0.02*0.080)
+			want := poolSizeFor(400, 0.025, 0.02*0.080)
 			wantChange(t, p, poolMaxEnv, 10, want)
 			if !strings.Contains(p.Predicted, "Erlang C") {
 				t.Fatalf("predicted %q", p.Predicted)

@@ -358,7 +358,7 @@ func (d *decider) targetForMargin(cpu float64) (int64, string, bool) {
 				tail = c * -math.Log(1-q)
 			}
 		}
-		t := TargetForMargin(cpu, headroom, o.value, marginRatio*o.limit, tail)
+		t := cpuTargetForMargin(cpu, headroom, o.value, marginRatio*o.limit, tail)
 		if t < best {
 			best = t
 			how = fmt.Sprintf("%s %s at CPU %s predicted under %s up to %.0f%% (limit %.0f%% of the request)",
@@ -414,7 +414,7 @@ func (d *decider) trimPool() (proposal, string) {
 	pods := d.pods()
 	model := ok1 && ok2 && pods >= 1 && calls > 0 && hold > 0
 	if model {
-		need = max(need, PoolSizeFor(calls/pods, hold, poolIdleWait))
+		need = max(need, poolSizeFor(calls/pods, hold, poolIdleWait))
 	}
 	if need >= cur {
 		return proposal{}, fmt.Sprintf("pool needs its %d connections (%.1f in use)", cur, inUse)
@@ -442,7 +442,7 @@ func (d *decider) trimPool() (proposal, string) {
 	}
 	if model {
 		p.predicted = fmt.Sprintf("pool wait %s -> %s (Erlang C at %d)", fmtSeconds(wait),
-			fmtSeconds(ErlangWait(to, OfferedLoad(calls/pods, hold), hold)), to)
+			fmtSeconds(erlangWait(to, offeredLoad(calls/pods, hold), hold)), to)
 	}
 	return p, ""
 }

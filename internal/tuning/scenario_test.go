@@ -45,7 +45,7 @@ func newWorld(t *testing.T, s service) *world {
 }
 
 func (w *world) observe() signals.Observation {
-	o := signals.New(w.now)
+	o := signals.NewObservation(w.now)
 	for s, v := range healthy(w.now).Values {
 		o.Set(s, v.Value, w.now)
 	}

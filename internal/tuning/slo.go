@@ -45,7 +45,7 @@ func newView(o signals.Observation) view {
 }
 
 // aboveTopBucket: a latency percentile of +Inf lies above the histogram's
-// highest bucket bound (internal/metrics): a breach of any objective, not an
+// highest bucket bound (internal/prom): a breach of any objective, not an
 // unknown value.
 func aboveTopBucket(s signals.Signal, x float64) bool {
 	_, percentile := signals.Quantile(s)

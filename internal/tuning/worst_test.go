@@ -38,7 +38,7 @@ func TestWorstObjective(t *testing.T) {
 		{"nothing read", nil, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := signals.New(time.Unix(0, 0))
+			o := signals.NewObservation(time.Unix(0, 0))
 			for s, v := range tc.values {
 				o.Set(s, v, o.Time)
 			}

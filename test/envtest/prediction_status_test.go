@@ -30,7 +30,7 @@ func TestCheckedPredictionsAreStoredInStatus(t *testing.T) {
 
 	// A starved pool: the engine raises it and predicts the pool wait.
 	at := time.Now().UTC().Truncate(time.Second)
-	obs := signals.New(at)
+	obs := signals.NewObservation(at)
 	for s, v := range map[signals.Signal]float64{
 		signals.LatencyP50: 0.020, signals.LatencyP95: 0.120, signals.LatencyP99: 0.180, signals.ErrorRate: 0.001,
 		signals.Throughput: 800, signals.PoolInUse: 10, signals.PoolMax: 10, signals.PoolWait: 0.040,

@@ -119,13 +119,13 @@ func checkRules(t *testing.T, file map[string]any) {
 
 // TestMonitoringUsesTheOperatorsMetricNames fails when the alerts or the
 // dashboard name a navius_tuner_ metric that the operator does not define (a
-// name in a string literal of controllers/ or internal/metrics/), so that a
+// name in a string literal of controllers/ or internal/prom/), so that a
 // rename does not silently blind them.
 func TestMonitoringUsesTheOperatorsMetricNames(t *testing.T) {
 	g := NewWithT(t)
 	name := regexp.MustCompile(`navius_tuner_[a-z_]*[a-z]`)
 	defined := map[string]bool{}
-	for _, dir := range []string{"controllers", "internal/metrics"} {
+	for _, dir := range []string{"controllers", "internal/prom"} {
 		files, err := filepath.Glob(filepath.Join(root, dir, "*.go"))
 		g.Expect(err).NotTo(HaveOccurred())
 		for _, f := range files {

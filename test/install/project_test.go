@@ -80,7 +80,7 @@ var shipped = []string{
 	"cmd/manager",
 	"controllers",
 	"internal/actuate",
-	"internal/metrics",
+	"internal/prom",
 	"internal/signals",
 	"internal/status",
 	"internal/tuning",

@@ -16,7 +16,7 @@ import (
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/controllers"
-	"github.com/navius-dev/navius-tuner/internal/metrics"
+	"github.com/navius-dev/navius-tuner/internal/prom"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
@@ -40,8 +40,8 @@ func TestCredentialsNotSentWithoutTheLabel(t *testing.T) {
 		rec := &authRecorder{}
 		srv := httptest.NewServer(rec)
 		defer srv.Close()
-		obs := &controllers.PrometheusObserver{Secrets: env.Client, Batcher: metrics.NewBatcher(
-			metrics.NewObserver(metrics.Options{Registerer: prometheus.NewRegistry(), MaxAttempts: 1}), metrics.BatcherOptions{Period: time.Minute})}
+		obs := &controllers.PrometheusObserver{Secrets: env.Client, Batcher: prom.NewBatcher(
+			prom.NewReader(prom.Options{Registerer: prometheus.NewRegistry(), MaxAttempts: 1}), prom.BatcherOptions{Period: time.Minute})}
 		p := poolProfile(ns, srv.URL)
 		p.Spec.Metrics.Prometheus.AuthSecretRef = ref
 		o, err := obs.Observe(ctx, p)

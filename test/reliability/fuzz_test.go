@@ -104,7 +104,7 @@ func FuzzProfileSpec(f *testing.F) {
 func decideAll(t *testing.T, spec tuningv1alpha1.PerformanceProfileSpec) {
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, l := range []load{steady, starved, {p99: 0.01, throughput: 800, poolInUse: 1, poolMax: 50}, {}} {
-		obs := signals.New(now)
+		obs := signals.NewObservation(now)
 		if l.throughput > 0 {
 			for s, v := range map[signals.Signal]float64{
 				signals.LatencyP50: l.p99 / 3, signals.LatencyP90: l.p99 * 0.7, signals.LatencyP95: l.p99 * 0.8, signals.LatencyP99: l.p99,

@@ -38,7 +38,7 @@ func (o *loadObserver) Observe(context.Context, *tuningv1alpha1.PerformanceProfi
 	l := o.l
 	o.mu.Unlock()
 	now := time.Now()
-	obs := signals.New(now)
+	obs := signals.NewObservation(now)
 	for s, v := range map[signals.Signal]float64{
 		signals.LatencyP50: 0.02, signals.LatencyP95: l.p99 * 0.8, signals.LatencyP99: l.p99, signals.LatencyMean: 0.03,
 		signals.ErrorRate: 0.001, signals.Throughput: l.throughput, signals.Pods: 4,

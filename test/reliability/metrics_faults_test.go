@@ -15,7 +15,7 @@ import (
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/controllers"
-	"github.com/navius-dev/navius-tuner/internal/metrics"
+	"github.com/navius-dev/navius-tuner/internal/prom"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
@@ -39,14 +39,14 @@ func newBlindHarness(t *testing.T) *blindHarness {
 
 // newBlindHarnessOn makes a reconciler with its own client, observer and
 // batcher on an existing namespace, clock and fake Prometheus.
-func newBlindHarnessOn(t *testing.T, ns string, clk *clocktesting.FakeClock, prom *fakeProm) *blindHarness {
+func newBlindHarnessOn(t *testing.T, ns string, clk *clocktesting.FakeClock, fake *fakeProm) *blindHarness {
 	t.Helper()
-	h := &blindHarness{t: t, ns: ns, clock: clk, prom: prom, writes: &writes{}}
-	obs := metrics.NewObserver(metrics.Options{Clock: h.clock, Registerer: prometheus.NewRegistry(),
+	h := &blindHarness{t: t, ns: ns, clock: clk, prom: fake, writes: &writes{}}
+	obs := prom.NewReader(prom.Options{Clock: h.clock, Registerer: prometheus.NewRegistry(),
 		Timeout: 2 * time.Second, MaxAttempts: 2, BackoffBase: 100 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
 	r, err := controllers.NewPerformanceProfileReconciler(h.writes.wrap(directClient(t)), controllers.Options{
 		Observer: &controllers.PrometheusObserver{Secrets: env.Client,
-			Batcher: metrics.NewBatcher(obs, metrics.BatcherOptions{Period: interval})},
+			Batcher: prom.NewBatcher(obs, prom.BatcherOptions{Period: interval})},
 		Clock: h.clock, Metrics: controllers.NewMetrics(prometheus.NewRegistry()),
 		Jitter: func(d time.Duration) time.Duration { return d },
 	})

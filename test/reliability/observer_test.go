@@ -17,7 +17,7 @@ import (
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/controllers"
-	"github.com/navius-dev/navius-tuner/internal/metrics"
+	"github.com/navius-dev/navius-tuner/internal/prom"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
@@ -72,8 +72,8 @@ func TestPrometheusObserverResolvesSecrets(t *testing.T) {
 		g.Expect(env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
 			Data: data})).To(Succeed())
 	}
-	obs := &controllers.PrometheusObserver{Secrets: env.Client, Batcher: metrics.NewBatcher(
-		metrics.NewObserver(metrics.Options{Registerer: prometheus.NewRegistry(), MaxAttempts: 1}), metrics.BatcherOptions{Period: time.Minute})}
+	obs := &controllers.PrometheusObserver{Secrets: env.Client, Batcher: prom.NewBatcher(
+		prom.NewReader(prom.Options{Registerer: prometheus.NewRegistry(), MaxAttempts: 1}), prom.BatcherOptions{Period: time.Minute})}
 	profileWith := func(name string, ep tuningv1alpha1.PrometheusEndpoint) *tuningv1alpha1.PerformanceProfile {
 		p := poolProfile(ns, ep.URL)
 		p.Name = name

@@ -21,7 +21,7 @@ import (
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/controllers"
-	"github.com/navius-dev/navius-tuner/internal/metrics"
+	"github.com/navius-dev/navius-tuner/internal/prom"
 	"github.com/navius-dev/navius-tuner/internal/testutil/promserver"
 )
 
@@ -167,10 +167,10 @@ func TestRealPrometheusStopAndRestart(t *testing.T) {
 
 	const batchPeriod = 2 * time.Second
 	w := &writes{}
-	obs := metrics.NewObserver(metrics.Options{Registerer: prometheus.NewRegistry(), MaxAttempts: 2,
+	obs := prom.NewReader(prom.Options{Registerer: prometheus.NewRegistry(), MaxAttempts: 2,
 		BackoffBase: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond})
 	r, err := controllers.NewPerformanceProfileReconciler(w.wrap(directClient(t)), controllers.Options{
-		Observer: &controllers.PrometheusObserver{Secrets: env.Client, Batcher: metrics.NewBatcher(obs, metrics.BatcherOptions{Period: batchPeriod})},
+		Observer: &controllers.PrometheusObserver{Secrets: env.Client, Batcher: prom.NewBatcher(obs, prom.BatcherOptions{Period: batchPeriod})},
 		Metrics:  controllers.NewMetrics(prometheus.NewRegistry()),
 	})
 	g.Expect(err).NotTo(HaveOccurred())

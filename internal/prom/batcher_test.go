@@ -1,4 +1,4 @@
-package metrics
+package prom
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 func TestBatcherSharesOneBatchPerPeriod(t *testing.T) {
 	g := NewWithT(t)
 	prom := newFakeProm(t, healthy("orders", "payments", "search"))
-	o, clk, _ := testObserver(t, Options{})
+	o, clk, _ := testReader(t, Options{})
 	b := NewBatcher(o, BatcherOptions{Period: 30 * time.Second})
 	ep := Endpoint{URL: prom.URL}
 	targets := []Target{orders("shop/orders", "orders"), orders("shop/payments", "payments"), orders("shop/search", "search")}
@@ -62,7 +62,7 @@ func TestBatcherSharesOneBatchPerPeriod(t *testing.T) {
 func TestBatcherForgetsAndExpires(t *testing.T) {
 	g := NewWithT(t)
 	prom := newFakeProm(t, healthy("orders", "payments"))
-	o, clk, _ := testObserver(t, Options{})
+	o, clk, _ := testReader(t, Options{})
 	b := NewBatcher(o, BatcherOptions{Period: 10 * time.Second})
 	ep := Endpoint{URL: prom.URL}
 	a, p := orders("a", "orders"), orders("p", "payments")
@@ -101,7 +101,7 @@ func TestBatcherCanceledCallerDoesNotPoisonTheBatch(t *testing.T) {
 		<-release
 		return healthy("orders")(q)
 	})
-	o, _, _ := testObserver(t, Options{})
+	o, _, _ := testReader(t, Options{})
 	b := NewBatcher(o, BatcherOptions{})
 	ep := Endpoint{URL: prom.URL}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -156,13 +156,13 @@ func benchData(n int) ([]Target, map[string]string) {
 
 var benchSizes = []int{1, 10, 100, 1000, 10000}
 
-// benchSetup serves the canned answers of n profiles and returns an Observer on a fake clock.
-func benchSetup(b *testing.B, n int) ([]Target, *fakeProm, *Observer, *testingclock.FakeClock) {
+// benchSetup serves the canned answers of n profiles and returns a Reader on a fake clock.
+func benchSetup(b *testing.B, n int) ([]Target, *fakeProm, *Reader, *testingclock.FakeClock) {
 	targets, bodies := benchData(n)
 	prom := newFakeProm(b, func(q string) (int, string) { return 200, bodies[family(q)] })
 	// The fake's samples keep their time while the benchmark steps the clock
 	// period by period: it measures the cost of a period, not freshness.
-	o, clk, _ := testObserver(b, Options{Freshness: signals.Freshness{ScrapeInterval: 500 * time.Hour}})
+	o, clk, _ := testReader(b, Options{Freshness: signals.Freshness{ScrapeInterval: 500 * time.Hour}})
 	return targets, prom, o, clk
 }
 

@@ -1,4 +1,4 @@
-package metrics
+package prom
 
 import (
 	"context"
@@ -26,7 +26,7 @@ func orders(key, service string) Target {
 func TestObserveHealthyBatch(t *testing.T) {
 	g := NewWithT(t)
 	prom := newFakeProm(t, healthy("orders", "payments"))
-	o, _, _ := testObserver(t, Options{})
+	o, _, _ := testReader(t, Options{})
 	got := o.Observe(context.Background(), Endpoint{URL: prom.URL}, []Target{
 		orders("shop/orders", "orders"), orders("shop/payments", "payments"),
 	})
@@ -76,7 +76,7 @@ func TestObserveHealthyBatch(t *testing.T) {
 func TestObserveWholePodCPUAndNotConfigured(t *testing.T) {
 	g := NewWithT(t)
 	prom := newFakeProm(t, healthy("orders"))
-	o, _, _ := testObserver(t, Options{})
+	o, _, _ := testReader(t, Options{})
 	whole := orders("a", "orders")
 	whole.Workload.Container = ""
 	bare := Target{Key: "b", Labels: map[string]string{"namespace": "shop", "service": "orders"}}
@@ -128,7 +128,7 @@ func TestObserveOddResponses(t *testing.T) {
 				}
 				return healthy("orders")(q)
 			})
-			o, clk, _ := testObserver(t, Options{})
+			o, clk, _ := testReader(t, Options{})
 			autoStep(t, clk, 100*time.Millisecond)
 			tg := orders("k", "orders")
 			tg.Overrides = tuningv1alpha1.QueryOverrides{LatencyP99: `my_p99{app="orders"}`}
@@ -146,7 +146,7 @@ func TestObserveOddResponses(t *testing.T) {
 		t.Run("batch/"+tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			prom := newFakeProm(t, func(string) (int, string) { return tc.answer() })
-			o, clk, _ := testObserver(t, Options{})
+			o, clk, _ := testReader(t, Options{})
 			autoStep(t, clk, 100*time.Millisecond)
 			obs := o.Observe(context.Background(), Endpoint{URL: prom.URL, Timeout: 10 * time.Second}, []Target{orders("k", "orders")})["k"]
 			g.Expect(obs.Values).To(BeEmpty())
@@ -188,7 +188,7 @@ func TestObserveOddBatchSeries(t *testing.T) {
 				}
 				return healthy("orders")(q)
 			})
-			o, _, _ := testObserver(t, Options{})
+			o, _, _ := testReader(t, Options{})
 			obs := o.Observe(context.Background(), Endpoint{URL: prom.URL}, []Target{orders("k", "orders")})["k"]
 			g.Expect(obs.Missing[tc.sig].Reason).To(Equal(tc.want), obs.Missing[tc.sig].String())
 			g.Expect(obs.Has(signals.LatencyP99, signals.PoolInUse)).To(BeTrue())
@@ -202,7 +202,7 @@ func TestObserveOddBatchSeries(t *testing.T) {
 			}
 			return healthy("orders")(q)
 		})
-		o, _, _ := testObserver(t, Options{})
+		o, _, _ := testReader(t, Options{})
 		obs := o.Observe(context.Background(), Endpoint{URL: prom.URL}, []Target{orders("k", "orders")})["k"]
 		g.Expect(val(obs, signals.ErrorRate)).To(BeNumerically("==", 0))
 		g.Expect(obs.Missing[signals.Pods].Reason).To(Equal(signals.ReasonEmpty))
@@ -224,7 +224,7 @@ func TestRetriesThenSucceeds(t *testing.T) {
 		}
 		return ok(s("0.2"))
 	})
-	o, clk, reg := testObserver(t, Options{MaxAttempts: 3})
+	o, clk, reg := testReader(t, Options{MaxAttempts: 3})
 	autoStep(t, clk, 100*time.Millisecond)
 	tg := orders("k", "orders")
 	tg.Overrides.ErrorRate = "my_errors"
@@ -237,7 +237,7 @@ func TestRetriesThenSucceeds(t *testing.T) {
 func TestNoRetryOnBadQuery(t *testing.T) {
 	g := NewWithT(t)
 	prom := newFakeProm(t, func(string) (int, string) { return http.StatusBadRequest, badQueryJSON })
-	o, _, _ := testObserver(t, Options{MaxAttempts: 5})
+	o, _, _ := testReader(t, Options{MaxAttempts: 5})
 	obs := o.Observe(context.Background(), Endpoint{URL: prom.URL}, []Target{orders("k", "orders")})["k"]
 	g.Expect(obs.Missing[signals.LatencyP99].Reason).To(Equal(signals.ReasonBadQuery))
 	g.Expect(prom.count()).To(Equal(5), "each family once, no retry")
@@ -246,7 +246,7 @@ func TestNoRetryOnBadQuery(t *testing.T) {
 func TestTimeoutIsRetriedThenMissing(t *testing.T) {
 	g := NewWithT(t)
 	prom := newFakeProm(t, func(string) (int, string) { return -1, "" })
-	o, clk, reg := testObserver(t, Options{MaxAttempts: 2})
+	o, clk, reg := testReader(t, Options{MaxAttempts: 2})
 	autoStep(t, clk, time.Second)
 	start := time.Now()
 	obs := o.Observe(context.Background(), Endpoint{URL: prom.URL, Timeout: 10 * time.Second}, []Target{orders("k", "orders")})["k"]
@@ -262,7 +262,7 @@ func TestEndpointDown(t *testing.T) {
 	prom := newFakeProm(t, healthy("orders"))
 	url := prom.URL
 	prom.Close()
-	o, clk, _ := testObserver(t, Options{MaxAttempts: 2})
+	o, clk, _ := testReader(t, Options{MaxAttempts: 2})
 	autoStep(t, clk, time.Minute)
 	obs := o.Observe(context.Background(), Endpoint{URL: url}, []Target{orders("k", "orders")})["k"]
 	g.Expect(obs.Values).To(BeEmpty())
@@ -281,7 +281,7 @@ func TestBackoffIsExponentialWithJitter(t *testing.T) {
 func TestInvalidTargets(t *testing.T) {
 	g := NewWithT(t)
 	prom := newFakeProm(t, healthy("orders"))
-	o, _, _ := testObserver(t, Options{})
+	o, _, _ := testReader(t, Options{})
 	bad := []Target{
 		{Key: "label", Labels: map[string]string{"service) or vector(1) or sum by (x": "a"}},
 		{Key: "window", Labels: map[string]string{"service": "a"}, Window: time.Millisecond},

@@ -1,4 +1,4 @@
-package metrics
+package prom
 
 import (
 	"context"
@@ -53,7 +53,7 @@ func TestLatencyBlindSpots(t *testing.T) {
 				}
 				return ok(append(out, s("1", app("orders", "sum")...), s("10", app("orders", "count")...))...)
 			})
-			o, _, _ := testObserver(t, Options{})
+			o, _, _ := testReader(t, Options{})
 			tg := orders("k", "orders")
 			tg.Percentiles = []signals.Signal{signals.LatencyP99}
 			tg.Thresholds = map[signals.Signal]time.Duration{signals.LatencyP99: tc.threshold}

@@ -1,4 +1,4 @@
-package metrics
+package prom
 
 import (
 	"errors"
@@ -24,7 +24,7 @@ type selfMetrics struct {
 
 // newSelfMetrics registers the metrics in reg (controller-runtime's registry
 // when nil). Registering twice reuses the collectors already registered, so
-// several Observers may share one registry.
+// several Readers may share one registry.
 func newSelfMetrics(reg prometheus.Registerer) *selfMetrics {
 	if reg == nil {
 		reg = crmetrics.Registry

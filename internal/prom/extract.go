@@ -1,4 +1,4 @@
-package metrics
+package prom
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 )
 
 // reading writes the signals of one family for one target, each sampled at
-// the family's oldest part (Observer.Observe then expires the stale ones by
+// the family's oldest part (Reader.Observe then expires the stale ones by
 // the one rule, signals.Freshness).
 type reading struct {
 	obs *signals.Observation

@@ -1,4 +1,4 @@
-package metrics
+package prom
 
 import (
 	"context"
@@ -42,7 +42,7 @@ func TestOneRuleForStale(t *testing.T) {
 				}
 				return healthy("orders")(q)
 			})
-			o, _, _ := testObserver(t, Options{Freshness: tc.freshness})
+			o, _, _ := testReader(t, Options{Freshness: tc.freshness})
 			tg := orders("k", "orders")
 			tg.Overrides = tuningv1alpha1.QueryOverrides{CPUUtilization: `my_cpu{app="orders"}`}
 			obs := o.Observe(context.Background(), Endpoint{URL: prom.URL}, []Target{tg})["k"]
@@ -70,7 +70,7 @@ func TestObservesEveryPercentile(t *testing.T) {
 		}
 		return healthy("orders")(q)
 	})
-	o, _, _ := testObserver(t, Options{})
+	o, _, _ := testReader(t, Options{})
 	tg := orders("k", "orders")
 	tg.Percentiles = append(signals.AlwaysObserved(), signals.LatencyP999)
 	tg.Overrides = tuningv1alpha1.QueryOverrides{LatencyP90: `my_p90{app="orders"}`}

@@ -1,4 +1,4 @@
-package metrics
+package prom
 
 import (
 	"fmt"
@@ -63,7 +63,7 @@ type invalidTarget struct {
 }
 
 // plan validates the targets, groups them and builds the queries.
-func (o *Observer) plan(targets []Target) ([]*group, []invalidTarget) {
+func (o *Reader) plan(targets []Target) ([]*group, []invalidTarget) {
 	var invalid []invalidTarget
 	byKey := map[string]*group{}
 	var order []string

@@ -1,4 +1,4 @@
-package metrics
+package prom
 
 import (
 	"context"
@@ -38,7 +38,7 @@ func TestSaturationSignalsUseTheShortWindow(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			prom := newFakeProm(t, healthy("orders", "payments"))
-			o, _, _ := testObserver(t, Options{Freshness: signals.Freshness{ScrapeInterval: tc.scrape}})
+			o, _, _ := testReader(t, Options{Freshness: signals.Freshness{ScrapeInterval: tc.scrape}})
 			a, b := orders("a", "orders"), orders("b", "payments")
 			for _, tg := range []*Target{&a, &b} {
 				tg.Window, tg.SaturationWindow = 10*time.Minute, tc.saturation

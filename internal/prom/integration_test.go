@@ -1,4 +1,4 @@
-package metrics
+package prom
 
 import (
 	"context"
@@ -134,7 +134,7 @@ func TestIntegrationRealPrometheus(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	obs := NewObserver(Options{Registerer: prometheus.NewRegistry()})
+	obs := NewReader(Options{Registerer: prometheus.NewRegistry()})
 	ep := Endpoint{URL: prom.URL, Timeout: 10 * time.Second}
 	target := Target{
 		Key:    "shop/orders",
@@ -227,7 +227,7 @@ func TestIntegrationRealPrometheus(t *testing.T) {
 
 	// Prometheus stopped: every signal is missing, none is guessed.
 	g.Expect(prom.Stop()).To(Succeed())
-	down := NewObserver(Options{Registerer: prometheus.NewRegistry(), MaxAttempts: 1}).Observe(ctx, ep, []Target{target})[target.Key]
+	down := NewReader(Options{Registerer: prometheus.NewRegistry(), MaxAttempts: 1}).Observe(ctx, ep, []Target{target})[target.Key]
 	g.Expect(down.Values).To(BeEmpty())
 	g.Expect(down.Missing[signals.LatencyP99].Reason).To(Equal(signals.ReasonEndpointDown))
 }

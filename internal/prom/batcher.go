@@ -1,4 +1,4 @@
-package metrics
+package prom
 
 import (
 	"context"
@@ -18,7 +18,7 @@ type BatcherOptions struct {
 	Period time.Duration
 	// Expiry drops a profile that was not asked for in this long [3 × Period].
 	Expiry time.Duration
-	// Clock tells the age of a batch [the Observer's clock].
+	// Clock tells the age of a batch [the Reader's clock].
 	Clock clock.Clock
 }
 
@@ -32,7 +32,7 @@ type BatcherOptions struct {
 // Register (for example from the informer's event handler or a list of the
 // cache at start-up, so that the first batch already covers every profile).
 type Batcher struct {
-	obs  *Observer
+	obs  *Reader
 	opts BatcherOptions
 
 	mu        sync.Mutex
@@ -61,7 +61,7 @@ type registered struct {
 const maxRounds = 4
 
 // NewBatcher returns a Batcher over obs.
-func NewBatcher(obs *Observer, opts BatcherOptions) *Batcher {
+func NewBatcher(obs *Reader, opts BatcherOptions) *Batcher {
 	if opts.Period <= 0 {
 		opts.Period = 30 * time.Second
 	}
@@ -131,7 +131,7 @@ func (b *Batcher) Observe(ctx context.Context, ep Endpoint, t Target) signals.Ob
 		select {
 		case <-wait:
 		case <-ctx.Done():
-			obs := signals.New(b.opts.Clock.Now())
+			obs := signals.NewObservation(b.opts.Clock.Now())
 			markAll(&obs, t, signals.ReasonTimeout, "canceled while waiting for the batch: "+context.Cause(ctx).Error())
 			return obs
 		}
@@ -140,7 +140,7 @@ func (b *Batcher) Observe(ctx context.Context, ep Endpoint, t Target) signals.Ob
 			obs, ok := st.result[t.Key]
 			b.mu.Unlock()
 			if !ok {
-				obs = signals.New(b.opts.Clock.Now())
+				obs = signals.NewObservation(b.opts.Clock.Now())
 				markAll(&obs, t, signals.ReasonTimeout, "the batch did not include the profile")
 			}
 			return obs

@@ -1,9 +1,9 @@
-// Package metrics reads the SLIs and saturation signals of PerformanceProfiles
+// Package prom reads the SLIs and saturation signals of PerformanceProfiles
 // from a Prometheus-compatible HTTP API, in batches: all profiles that share an
 // endpoint are observed with a fixed number of queries per period, whatever
 // their number. The queries and what makes a signal missing are documented in
 // docs/metrics.md.
-package metrics
+package prom
 
 import (
 	"context"
@@ -36,7 +36,7 @@ type Target struct {
 	// SaturationWindow is the rate() window of the saturation signals (CPU,
 	// pool in use and wait, DB time and calls, Redis, throughput;
 	// spec.metrics.saturationWindow); 0 means SaturationWindowFor the
-	// Observer's scrape interval (Options.Freshness).
+	// Reader's scrape interval (Options.Freshness).
 	SaturationWindow time.Duration
 	// Overrides replace the default query of individual signals; each costs
 	// one query per period for this profile alone.
@@ -87,7 +87,7 @@ func SaturationWindowFor(scrapeInterval time.Duration) time.Duration {
 	return max(4*scrapeInterval, time.Minute)
 }
 
-// Options configure an Observer. Zero values take the defaults in brackets.
+// Options configure a Reader. Zero values take the defaults in brackets.
 type Options struct {
 	// Clock drives timeouts, backoff and freshness [the real clock].
 	Clock clock.Clock
@@ -162,9 +162,9 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Observer reads observations from Prometheus-compatible endpoints. It is
+// Reader reads observations from Prometheus-compatible endpoints. It is
 // safe for concurrent use; it keeps one HTTP client per endpoint.
-type Observer struct {
+type Reader struct {
 	opts    Options
 	metrics *selfMetrics
 
@@ -181,13 +181,13 @@ type cachedAPI struct {
 // clientIdleTTL is how long an unused endpoint client is kept.
 const clientIdleTTL = 30 * time.Minute
 
-// NewObserver returns an Observer and registers its metrics.
-func NewObserver(opts Options) *Observer {
+// NewReader returns a Reader and registers its metrics.
+func NewReader(opts Options) *Reader {
 	opts = opts.withDefaults()
-	return &Observer{opts: opts, metrics: newSelfMetrics(opts.Registerer), clients: map[string]*cachedAPI{}}
+	return &Reader{opts: opts, metrics: newSelfMetrics(opts.Registerer), clients: map[string]*cachedAPI{}}
 }
 
-func (o *Observer) client(ep Endpoint) (*promClient, error) {
+func (o *Reader) client(ep Endpoint) (*promClient, error) {
 	now := o.opts.Clock.Now()
 	key := ep.key()
 	o.mu.Lock()
@@ -263,11 +263,11 @@ func (in interner) get(s string) string {
 // targets sharing label keys and window (at most five), whatever the number
 // of targets; every override costs one more query. A signal that could not be
 // read is in Observation.Missing with the reason; nothing is guessed.
-func (o *Observer) Observe(ctx context.Context, ep Endpoint, targets []Target) map[string]signals.Observation {
+func (o *Reader) Observe(ctx context.Context, ep Endpoint, targets []Target) map[string]signals.Observation {
 	now := o.opts.Clock.Now()
 	out := make(map[string]signals.Observation, len(targets))
 	for _, t := range targets {
-		out[t.Key] = signals.New(now)
+		out[t.Key] = signals.NewObservation(now)
 	}
 	papi, err := o.client(ep)
 	if err != nil {
@@ -316,7 +316,7 @@ func (o *Observer) Observe(ctx context.Context, ep Endpoint, targets []Target) m
 }
 
 // runAll runs the jobs with bounded concurrency.
-func (o *Observer) runAll(ctx context.Context, papi *promClient, jobs []*job, at time.Time, timeout time.Duration) {
+func (o *Reader) runAll(ctx context.Context, papi *promClient, jobs []*job, at time.Time, timeout time.Duration) {
 	sem := make(chan struct{}, o.opts.Concurrency)
 	var wg sync.WaitGroup
 	for _, j := range jobs {
@@ -331,7 +331,7 @@ func (o *Observer) runAll(ctx context.Context, papi *promClient, jobs []*job, at
 }
 
 // query runs a job's instant query with retries, exponential backoff and jitter.
-func (o *Observer) query(ctx context.Context, papi *promClient, j *job, at time.Time, timeout time.Duration) *failure {
+func (o *Reader) query(ctx context.Context, papi *promClient, j *job, at time.Time, timeout time.Duration) *failure {
 	clk := o.opts.Clock
 	family := j.family
 	for attempt := 1; ; attempt++ {

@@ -1,4 +1,4 @@
-package metrics
+package prom
 
 import (
 	"encoding/json"
@@ -107,16 +107,16 @@ const (
 
 func ok(ss ...sample) (int, string) { return http.StatusOK, vectorJSON(ss...) }
 
-// testObserver returns an Observer on a fake clock that steps itself
+// testReader returns a Reader on a fake clock that steps itself
 // whenever a timer waits, with a private registry.
-func testObserver(t testing.TB, opts Options) (*Observer, *testingclock.FakeClock, *prometheus.Registry) {
+func testReader(t testing.TB, opts Options) (*Reader, *testingclock.FakeClock, *prometheus.Registry) {
 	clk := testingclock.NewFakeClock(t0)
 	reg := prometheus.NewRegistry()
 	opts.Clock, opts.Registerer = clk, reg
 	if opts.Rand == nil {
 		opts.Rand = func() float64 { return 0.5 }
 	}
-	return NewObserver(opts), clk, reg
+	return NewReader(opts), clk, reg
 }
 
 // val returns a signal's value, NaN when missing.

@@ -1,4 +1,4 @@
-package metrics
+package prom
 
 import (
 	"context"
@@ -53,7 +53,7 @@ func TestLabelValuesCannotInjectPromQL(t *testing.T) {
 		t.Run(strconv.Quote(v), func(t *testing.T) {
 			g := NewWithT(t)
 			prom := newFakeProm(t, func(string) (int, string) { return ok() })
-			o, _, _ := testObserver(t, Options{})
+			o, _, _ := testReader(t, Options{})
 			tg := orders("k", v)
 			tg.Workload.Namespace = v
 			tg.Redis.Namespace = v
@@ -106,7 +106,7 @@ func TestMatcherFallsBackToPresenceBeyondMaxValues(t *testing.T) {
 func TestAuth(t *testing.T) {
 	g := NewWithT(t)
 	prom := newFakeProm(t, healthy("orders"))
-	o, _, _ := testObserver(t, Options{})
+	o, _, _ := testReader(t, Options{})
 	o.Observe(context.Background(), Endpoint{URL: prom.URL, Auth: Auth{BearerToken: "s3cret\n"}}, []Target{orders("k", "orders")})
 	g.Expect(prom.headers[0].Get("Authorization")).To(Equal("Bearer s3cret"))
 	o.Observe(context.Background(), Endpoint{URL: prom.URL, Auth: Auth{Username: "u", Password: "p"}}, []Target{orders("k", "orders")})
@@ -133,7 +133,7 @@ func TestTLS(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			o, _, _ := testObserver(t, Options{MaxAttempts: 1})
+			o, _, _ := testReader(t, Options{MaxAttempts: 1})
 			obs := o.Observe(context.Background(), Endpoint{URL: srv.URL, TLS: tc.tls}, []Target{orders("k", "orders")})["k"]
 			if tc.want {
 				g.Expect(obs.Has(signals.LatencyP99)).To(BeTrue(), strings.Join(obs.MissingSignals(), "; "))
@@ -145,7 +145,7 @@ func TestTLS(t *testing.T) {
 	}
 	t.Run("bad CA PEM", func(t *testing.T) {
 		g := NewWithT(t)
-		o, _, _ := testObserver(t, Options{})
+		o, _, _ := testReader(t, Options{})
 		obs := o.Observe(context.Background(), Endpoint{URL: srv.URL, TLS: TLS{CAPEM: []byte("nope")}}, []Target{orders("k", "orders")})["k"]
 		g.Expect(obs.Missing[signals.LatencyP99].Reason).To(Equal(signals.ReasonEndpointDown))
 	})
@@ -159,7 +159,7 @@ func TestSelfMetrics(t *testing.T) {
 		}
 		return healthy("orders")(q)
 	})
-	o, _, reg := testObserver(t, Options{})
+	o, _, reg := testReader(t, Options{})
 	o.Observe(context.Background(), Endpoint{URL: prom.URL}, []Target{orders("k", "orders")})
 	g.Expect(testutil.CollectAndCompare(reg, strings.NewReader(`
 # HELP navius_tuner_metrics_query_errors_total PromQL queries that gave no usable answer after all retries, by query family and reason.
@@ -167,10 +167,10 @@ func TestSelfMetrics(t *testing.T) {
 navius_tuner_metrics_query_errors_total{family="pool",reason="BadQuery"} 1
 `), QueryErrorsName)).To(Succeed())
 	g.Expect(testutil.CollectAndCount(reg, QueryDurationName)).To(Equal(5), "one series per family and result")
-	// A second Observer on the same registry reuses the collectors.
-	NewObserver(Options{Registerer: reg})
+	// A second Reader on the same registry reuses the collectors.
+	NewReader(Options{Registerer: reg})
 	// controller-runtime's registry is the default.
-	NewObserver(Options{})
+	NewReader(Options{})
 }
 
 func counterValue(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {

@@ -1,4 +1,4 @@
-package metrics
+package prom
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 )
 
 // FuzzObserveResponse feeds arbitrary answers (status code and body) to the
-// Observer for every query of a batch. Whatever the endpoint says, Observe
+// Reader for every query of a batch. Whatever the endpoint says, Observe
 // must not panic, and every signal of the target must end up either as a
 // finite number or as missing with a reason: never both, never neither.
 func FuzzObserveResponse(f *testing.F) {
@@ -53,7 +53,7 @@ func FuzzObserveResponse(f *testing.F) {
 		_, _ = io.WriteString(w, b)
 	}))
 	f.Cleanup(srv.Close)
-	o, _, _ := testObserver(f, Options{MaxAttempts: 1})
+	o, _, _ := testReader(f, Options{MaxAttempts: 1})
 	ep := Endpoint{URL: srv.URL}
 	codes := []int{http.StatusOK, http.StatusServiceUnavailable, http.StatusBadRequest, http.StatusUnauthorized,
 		http.StatusInternalServerError, http.StatusTooManyRequests, http.StatusNoContent, http.StatusMovedPermanently}
@@ -120,7 +120,7 @@ func TestResponseSizeIsBounded(t *testing.T) {
 	}))
 	defer srv.Close()
 	// No series cap here: the byte limit is what this test is about.
-	o, _, _ := testObserver(t, Options{MaxAttempts: 1, MaxResponseBytes: 1 << 20, MaxSeriesPerProfile: 1 << 30})
+	o, _, _ := testReader(t, Options{MaxAttempts: 1, MaxResponseBytes: 1 << 20, MaxSeriesPerProfile: 1 << 30})
 	obs := o.Observe(context.Background(), Endpoint{URL: srv.URL}, []Target{orders("k", "orders")})["k"]
 	m := obs.Missing[signals.Throughput]
 	if m.Reason != signals.ReasonMalformed || !strings.Contains(m.Message, "larger than") {

@@ -1,4 +1,4 @@
-package metrics
+package prom
 
 import (
 	"context"
@@ -45,7 +45,7 @@ func TestIntegrationExporterWithoutAFamily(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	obs := NewObserver(Options{Registerer: prometheus.NewRegistry()})
+	obs := NewReader(Options{Registerer: prometheus.NewRegistry()})
 	ep := Endpoint{URL: prom.URL, Timeout: 10 * time.Second}
 	target := Target{
 		Key:      "shop/orders",

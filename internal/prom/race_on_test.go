@@ -1,6 +1,6 @@
-//go:build !race
+//go:build race
 
-package metrics
+package prom
 
 // raceEnabled: the race detector multiplies the heap, so memory bounds are not measured under it.
-const raceEnabled = false
+const raceEnabled = true

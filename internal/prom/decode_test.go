@@ -1,4 +1,4 @@
-package metrics
+package prom
 
 import (
 	"bytes"
@@ -50,7 +50,7 @@ func TestTooManySeries(t *testing.T) {
 		}
 		return healthy("orders")(q)
 	})
-	o, _, _ := testObserver(t, Options{})
+	o, _, _ := testReader(t, Options{})
 	obs := o.Observe(context.Background(), Endpoint{URL: prom.URL}, []Target{orders("k", "orders")})["k"]
 	for _, sig := range []signals.Signal{signals.LatencyP99, signals.LatencyMean} {
 		g.Expect(obs.Missing[sig].Reason).To(Equal(signals.ReasonTooManySeries), obs.Missing[sig].String())
@@ -62,7 +62,7 @@ func TestTooManySeries(t *testing.T) {
 	// series each) is read whole.
 	targets, bodies := benchData(1000)
 	prom = newFakeProm(t, func(q string) (int, string) { return http.StatusOK, bodies[family(q)] })
-	o, _, _ = testObserver(t, Options{Freshness: signals.Freshness{ScrapeInterval: 500 * time.Hour}})
+	o, _, _ = testReader(t, Options{Freshness: signals.Freshness{ScrapeInterval: 500 * time.Hour}})
 	res := o.Observe(context.Background(), Endpoint{URL: prom.URL}, targets)
 	g.Expect(res[targets[999].Key].Has(signals.LatencyP50, signals.CPUUtilization)).To(BeTrue(), strings.Join(res[targets[999].Key].MissingSignals(), "; "))
 }
@@ -175,7 +175,7 @@ func TestLargestAdmittedAnswerHeap(t *testing.T) {
 				_, _ = w.Write(answers[family(r.Form.Get("query"))])
 			}))
 			defer srv.Close()
-			o, _, _ := testObserver(t, Options{Freshness: signals.Freshness{ScrapeInterval: 500 * time.Hour}})
+			o, _, _ := testReader(t, Options{Freshness: signals.Freshness{ScrapeInterval: 500 * time.Hour}})
 			defer debug.SetGCPercent(debug.SetGCPercent(5))
 			base := heapNow()
 			h := sampleHeap()
@@ -209,7 +209,7 @@ func BenchmarkDecodeAnswer(b *testing.B) {
 		}
 	})
 	b.Run("decoder=stream", func(b *testing.B) {
-		o, _, _ := testObserver(b, Options{})
+		o, _, _ := testReader(b, Options{})
 		groups, _ := o.plan(targets)
 		j := groups[0].byFamily[famLatency]
 		b.SetBytes(int64(len(body)))
@@ -252,7 +252,7 @@ func TestConnectionLostMidAnswerIsRetried(t *testing.T) {
 		panic(http.ErrAbortHandler) // the connection closes before the promised length
 	}))
 	defer srv.Close()
-	o, clk, _ := testObserver(t, Options{MaxAttempts: 2})
+	o, clk, _ := testReader(t, Options{MaxAttempts: 2})
 	autoStep(t, clk, 100*time.Millisecond)
 	tg := orders("k", "orders")
 	tg.Workload, tg.Redis = nil, nil
