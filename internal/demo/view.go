@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"fmt"
@@ -11,7 +11,7 @@ import (
 type view struct {
 	out        io.Writer
 	tty        bool
-	o          demoOptions
+	o          Options
 	kubeconfig string
 	lastPlain  time.Time
 	printed    int // decision lines already printed (plain mode)
@@ -22,7 +22,7 @@ type view struct {
 // rowsShown is how many table rows a terminal shows.
 const rowsShown = 16
 
-func newView(out io.Writer, tty bool, o demoOptions, kubeconfig string) *view {
+func newView(out io.Writer, tty bool, o Options, kubeconfig string) *view {
 	return &view{out: out, tty: tty, o: o, kubeconfig: kubeconfig}
 }
 
@@ -63,8 +63,8 @@ func (v *view) render(r *recorder) {
 	}
 	var b strings.Builder
 	b.WriteString("\033[H\033[2J")
-	fmt.Fprintf(&b, "navius-tuner demo · scenario %s · %gx · SLO %s · Ctrl-C stops and cleans up\n", v.o.scenario, v.o.speed, r.slo)
-	fmt.Fprintf(&b, "watch the profile: KUBECONFIG=%s kubectl get npp -n %s -w\n\n", v.kubeconfig, demoNamespace)
+	fmt.Fprintf(&b, "navius-tuner demo · scenario %s · %gx · SLO %s · Ctrl-C stops and cleans up\n", v.o.Scenario, v.o.Speed, r.slo)
+	fmt.Fprintf(&b, "watch the profile: KUBECONFIG=%s kubectl get npp -n %s -w\n\n", v.kubeconfig, Namespace)
 	b.WriteString(tableHeader + "\n")
 	rows := r.samples
 	// Thin the rows so that the table spans the whole run.

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -52,7 +52,7 @@ type phase struct {
 // recorder polls the workload and keeps what the table, summary and plot need.
 type recorder struct {
 	w        *harness.Workload
-	o        demoOptions
+	o        Options
 	samples  []sample
 	seen     map[string]bool
 	lines    []decisionLine
@@ -66,18 +66,18 @@ type recorder struct {
 	p95, p99 time.Duration
 }
 
-func newRecorder(w *harness.Workload, o demoOptions) *recorder {
+func newRecorder(w *harness.Workload, o Options) *recorder {
 	return &recorder{w: w, o: o, seen: map[string]bool{}, p95: harness.SLOP95, p99: harness.SLOP99,
 		slo: fmt.Sprintf("p95 ≤ %v, p99 ≤ %v", harness.SLOP95, harness.SLOP99)}
 }
 
 // rowWindow is the simulated seconds a row's percentiles cover.
-func (r *recorder) rowWindow() float64 { return max(15, 3*r.o.refresh.Seconds()*r.o.speed) }
+func (r *recorder) rowWindow() float64 { return max(15, 3*r.o.Refresh.Seconds()*r.o.Speed) }
 
 // loop samples until the run's duration has passed or ctx ends.
 func (r *recorder) loop(ctx context.Context, v *view) error {
-	end := time.After(r.o.duration)
-	t := time.NewTicker(r.o.refresh)
+	end := time.After(r.o.Duration)
+	t := time.NewTicker(r.o.Refresh)
 	defer t.Stop()
 	for {
 		select {
@@ -176,7 +176,7 @@ func (r *recorder) decisions(p *tuningv1alpha1.PerformanceProfile, wall time.Dur
 // finish records the "after" phase: the last quarter of the run (at most the
 // model's truth retention).
 func (r *recorder) finish() {
-	secs := min(0.25*r.o.duration.Seconds()*r.o.speed, 900)
+	secs := min(0.25*r.o.Duration.Seconds()*r.o.Speed, 900)
 	if len(r.samples) == 0 {
 		return
 	}
