@@ -76,13 +76,13 @@ func (r *Report) Markdown() string {
 		"same trace and seed. Latency is the model's ground truth per request, never wall-clock timing.\n\n",
 		o.Speed, o.Seed, o.DurationScale, scenarioIDs(r), r.Elapsed.Round(time.Second))
 	b.WriteString("Arms: `tuner` is the operator with the scenario's profile (tier A's, in Auto) tuning the workload's real HPA; " +
-		"`hpa-cpu70` has no profile and the real HPA at 70 % CPU. The tuner's profile is created at half the warm-up, as in tier A.\n\n")
+		"`hpa-cpu70` has no profile and the real HPA at 70 % CPU. The tuner's profile is created at half the warm-up (tier A starts its operator after a full SLO window, at 360 s).\n\n")
 	fmt.Fprintf(&b, "Time compression %gx, one factor for every arm: the trace and the simulated service (%g simulated s per wall s), "+
 		"the HPA sync period (%v), its stabilisation and rate-limit periods (an explicit `behavior`: scale-up max(100 %%, 4 pods) per %v, "+
 		"scale-down after a %v window), the CPU initialisation period and readiness delay, the profile's interval and settle time, "+
 		"and the rollout budget per hour (×%g). Not compressible: the profile's SLO window has the API's minimum of 1 min of wall "+
-		"time, i.e. %g simulated minutes instead of tier A's 1 min, and the engine's own floors in wall time (stale after ≥ 1 min, "+
-		"cool-off ≥ 30 min). The column \"tier A at a … window\" replays tier A's tuner with that window, to tell the window's "+
+		"time, i.e. %g simulated minutes (tier A runs the shipped 5 minutes), and the engine's own floors in wall time (a sample is stale "+
+		"after 2 × the scrape interval plus the observe period; a move that was undone backs off for at least 30 min). The column \"tier A at a … window\" replays tier A's tuner with that window, to tell the window's "+
 		"effect from the cluster's. kwok pods are ready within about a second, where tier A's take %g s to start.\n\n",
 		o.Speed, o.Speed, time.Duration(bench.HPASyncPeriod/o.Speed*float64(time.Second)), time.Duration(math.Max(1, math.Round(bench.HPASyncPeriod/o.Speed)))*time.Second,
 		time.Duration(math.Round(300/o.Speed))*time.Second, o.Speed, effectiveWindowMinutes(o.Speed), bench.StartSeconds)
