@@ -201,16 +201,11 @@ func dropUnapplied(p *tuningv1alpha1.PerformanceProfile, cs *clusterState) *tuni
 	st.LastAdjustment = nil
 	if n > 1 {
 		prev := &st.History[n-2]
-		if isUndo(d.Diagnosis) && (prev.Outcome == tuningv1alpha1.OutcomeRolledBack || prev.Outcome == tuningv1alpha1.OutcomeReverted) {
+		if tuning.IsUndo(d.Diagnosis) && (prev.Outcome == tuningv1alpha1.OutcomeRolledBack || prev.Outcome == tuningv1alpha1.OutcomeReverted) {
 			prev.Outcome, prev.Observed = tuningv1alpha1.OutcomePending, ""
 		}
 		last := *prev
 		st.LastAdjustment = &last
 	}
 	return &d
-}
-
-// isUndo: the decision restored the values of an earlier one.
-func isUndo(diagnosis string) bool {
-	return diagnosis == string(tuning.DiagnosisRegression) || diagnosis == string(tuning.DiagnosisNoImprovement)
 }

@@ -69,10 +69,7 @@ func failedRolloutPlan(p *tuningv1alpha1.PerformanceProfile, cs *clusterState, f
 			target, f)}
 	}
 	when := pd.Time.UTC().Format(time.TimeOnly)
-	observed := "the rollout failed: " + f.String()
-	if len(observed) > 256 {
-		observed = observed[:253] + "..."
-	}
+	observed := truncate("the rollout failed: "+f.String(), 256)
 	*plan = tuning.Plan{
 		Family: tuning.Family(pd.Family), Changes: restore, Diagnosis: tuning.DiagnosisRegression, Rollout: true,
 		Reason:    fmt.Sprintf("the rollout of the %s change of %s failed (%s); restoring the values before it", pd.Family, when, f.reason),
@@ -91,7 +88,7 @@ func failedRolloutPlan(p *tuningv1alpha1.PerformanceProfile, cs *clusterState, f
 // restoreChanges are the changes that undo the pending decision when the
 // rollout in progress is navius-tuner's own; nil otherwise.
 func restoreChanges(pd *tuningv1alpha1.Decision, cs *clusterState) []tuning.Change {
-	if pd == nil || !pd.Rollout || isUndo(pd.Diagnosis) {
+	if pd == nil || !pd.Rollout || tuning.IsUndo(pd.Diagnosis) {
 		return nil // not an env change, or itself a rollback: never undo an undo
 	}
 	var out []tuning.Change

@@ -18,8 +18,8 @@ const oracleWarmup = 2 * ColdStartSeconds
 // the starting knobs) that meet the SLO over that minute when they serve the
 // trace's load of that minute and of the oracleWarmup before it; the sum is
 // what a controller that knew the load in advance and started pods in no
-// time would provision. It also returns the pods of each minute.
-func OracleReplicaMinutes(sc *Scenario, seed uint64) (float64, []int) {
+// time would provision.
+func OracleReplicaMinutes(sc *Scenario, seed uint64) float64 {
 	trace := sc.Trace(seed)
 	cfg := sc.Model
 	cfg.Seed = seed
@@ -32,7 +32,6 @@ func OracleReplicaMinutes(sc *Scenario, seed uint64) (float64, []int) {
 		return sim.Evaluate(opts, sim.FixedConfig{Replicas: n, Knobs: sc.Start.Knobs, RedisReplicas: sc.Start.RedisReplicas}).Meets
 	}
 	var total float64
-	var pods []int
 	prev := 1
 	for end := 60.0; end <= sc.Duration+1e-9; end += 60 {
 		if end <= sc.Warmup {
@@ -50,9 +49,8 @@ func OracleReplicaMinutes(sc *Scenario, seed uint64) (float64, []int) {
 				lo = mid
 			}
 		}
-		pods = append(pods, hi)
 		total += float64(hi)
 		prev = hi
 	}
-	return total, pods
+	return total
 }

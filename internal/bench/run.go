@@ -190,6 +190,7 @@ func (r *runner) loop() {
 	sc, res := r.sc, r.res
 	interval := tuning.SettingsOf(sc.Profile).Interval.Seconds()
 	tunerStart := sc.TunerStart()
+	budget, hasBudget := dbBudget(sc.Profile)
 	var acc struct{ reqs, errs int }
 	for t := 0.0; t < sc.Duration-1e-9; t++ {
 		if r.hpa != nil && t > 0 && math.Mod(t, HPASyncPeriod) == 0 {
@@ -240,7 +241,7 @@ func (r *runner) loop() {
 		if r.prom != nil && math.Mod(now, ScrapeInterval) == 0 {
 			r.prom.scrape(r.m, now)
 		}
-		if budget, ok := dbBudget(sc.Profile); ok && st.ConnsOpen > budget {
+		if hasBudget && st.ConnsOpen > budget {
 			res.SecondsOverDBBudget++
 		}
 		if r.arm == ArmTuner && now >= tunerStart && math.Mod(now, interval) == 0 {
@@ -338,13 +339,10 @@ func (sc *Scenario) TunerStart() float64 {
 	return max(sc.Warmup/2, ColdStartSeconds+tuning.SettingsOf(sc.Profile).Window.Seconds())
 }
 
-// dbBudget is the profile's database connection budget (maxConnections − reserved).
+// dbBudget is the profile's database connection budget, as the engine counts it.
 func dbBudget(spec tuningv1alpha1.PerformanceProfileSpec) (int, bool) {
-	if spec.ConnectionPool == nil || spec.ConnectionPool.Database == nil {
-		return 0, false
-	}
-	db := spec.ConnectionPool.Database
-	return int(db.MaxConnections - db.Reserved), true
+	b, ok := tuning.ConnectionBudget(spec)
+	return int(b), ok
 }
 
 // control is one reconcile of the tuner at time now.

@@ -90,7 +90,7 @@ func RunSuite(o Options) (*Report, error) {
 		if sc.ID == "B2" {
 			cx.oracle = map[uint64]float64{}
 			for _, seed := range seeds {
-				cx.oracle[seed], _ = OracleReplicaMinutes(sc, seed)
+				cx.oracle[seed] = OracleReplicaMinutes(sc, seed)
 				logf("%s: oracle %.0f replica-minutes (seed %d)", sc.ID, cx.oracle[seed], seed)
 			}
 		}

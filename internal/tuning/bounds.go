@@ -48,14 +48,18 @@ func (d *decider) less(k knobDef, from, target int64) int64 {
 	return min(to, from)
 }
 
-// connLimit is the database's connection budget: maxConnections − reserved.
-func (d *decider) connLimit() (int64, bool) {
-	p := d.in.Spec.ConnectionPool
+// ConnectionBudget is the database's connection budget: maxConnections −
+// reserved; false when the profile declares no database.
+func ConnectionBudget(spec tuningv1alpha1.PerformanceProfileSpec) (int64, bool) {
+	p := spec.ConnectionPool
 	if p == nil || p.Database == nil {
 		return 0, false
 	}
 	return int64(p.Database.MaxConnections) - int64(p.Database.Reserved), true
 }
+
+// connLimit is the profile's ConnectionBudget.
+func (d *decider) connLimit() (int64, bool) { return ConnectionBudget(d.in.Spec) }
 
 // budgetPods is the most replicas the Deployment may run: the HPA's
 // maxReplicas, or the current replicas without an HPA value.
@@ -179,8 +183,8 @@ func (d *decider) budgetOvershoot() string {
 	return ""
 }
 
-// isUndo: the decision restored the values of an earlier one.
-func isUndo(diagnosis string) bool {
+// IsUndo: the decision restored the values of an earlier one.
+func IsUndo(diagnosis string) bool {
 	return Diagnosis(diagnosis) == DiagnosisRegression || Diagnosis(diagnosis) == DiagnosisNoImprovement
 }
 

@@ -127,7 +127,7 @@ func stackedReturnTo(was, now string, c tuningv1alpha1.Change) string {
 // the level, and lifts the bound when it reached it. A checked prediction
 // (d.Prediction with what was observed) updates its model's running error.
 func RememberVerdict(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, outcome tuningv1alpha1.Outcome, generation int64) {
-	if isUndo(d.Diagnosis) || outcome == tuningv1alpha1.OutcomePending {
+	if IsUndo(d.Diagnosis) || outcome == tuningv1alpha1.OutcomePending {
 		return // the verdict on a rollback says nothing about the move it undid
 	}
 	rememberPrediction(m, d.Prediction, d.Time)

@@ -86,7 +86,7 @@ func predictionError(s signals.Signal, predicted, observed float64) float64 {
 // baseline (the model predicted for the load it saw), or the signal is missing.
 func (d *decider) checkPrediction(pd *tuningv1alpha1.Decision) *tuningv1alpha1.Prediction {
 	p := pd.Prediction
-	if p == nil || pd.Baseline == nil || isUndo(pd.Diagnosis) {
+	if p == nil || pd.Baseline == nil || IsUndo(pd.Diagnosis) {
 		return nil
 	}
 	want, ok := parseDecimal(p.Value)

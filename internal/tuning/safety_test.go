@@ -267,7 +267,7 @@ func TestScenarioHarmfulRaiseIsNotRetriedInACycle(t *testing.T) {
 	w.run(6 * time.Hour)
 	var raises []string
 	for _, s := range w.trace {
-		if c, ok := changeOf(s.plan, poolMaxEnv); ok && c.To > c.From && !isUndo(string(s.plan.Diagnosis)) {
+		if c, ok := changeOf(s.plan, poolMaxEnv); ok && c.To > c.From && !IsUndo(string(s.plan.Diagnosis)) {
 			raises = append(raises, fmt.Sprintf("%s %d->%d", clock(s.at), c.From, c.To))
 		}
 	}

@@ -109,7 +109,7 @@ func (w *world) checkStep(p Plan) {
 				n++
 			}
 		}
-		if n >= 2 && !isUndo(string(p.Diagnosis)) {
+		if n >= 2 && !IsUndo(string(p.Diagnosis)) {
 			w.t.Fatalf("%s: a rollout after %d restarts in the last hour (rollbacks count)", clock(w.now), n)
 		}
 		w.restarts = append(w.restarts, w.now)
