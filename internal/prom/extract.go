@@ -144,7 +144,6 @@ func notConfigured(obs *signals.Observation, t Target) {
 
 func extractLatency(r reading, t Target, parts map[string]series) {
 	var buckets []Bucket
-	var bounds []float64
 	badLE := false
 	observations := math.Inf(-1) // the +Inf bucket: every request of the window
 	for _, s := range parts["bucket"] {
@@ -153,7 +152,6 @@ func extractLatency(r reading, t Target, parts map[string]series) {
 			continue
 		}
 		buckets = append(buckets, Bucket{UpperBound: s.LE, Count: s.Value})
-		bounds = append(bounds, s.LE)
 		if math.IsInf(s.LE, +1) {
 			observations = max(observations, s.Value*t.Window.Seconds())
 		}

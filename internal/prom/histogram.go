@@ -187,11 +187,15 @@ func Percentile(q float64, buckets []Bucket, observations, threshold float64, wi
 	for i, b := range buckets {
 		bounds[i] = b.UpperBound
 	}
+	coarse := ""
+	if !math.IsNaN(threshold) {
+		coarse = coarseFor(bounds, threshold)
+	}
 	switch {
 	case len(buckets) == 0:
 		return 0, signals.ReasonEmpty, "no http_request_duration_seconds_bucket series"
-	case !math.IsNaN(threshold) && coarseFor(bounds, threshold) != "":
-		return 0, signals.ReasonBucketsTooCoarse, coarseFor(bounds, threshold)
+	case coarse != "":
+		return 0, signals.ReasonBucketsTooCoarse, coarse
 	case observations >= 0 && observations < minObservations(q):
 		return 0, signals.ReasonTooFewSamples, fmt.Sprintf("%.0f requests in the %s window; the percentile needs at least %.0f",
 			observations, promDuration(window), minObservations(q))

@@ -268,7 +268,7 @@ func (d *decider) adopt(p proposal) string {
 		}
 		return fmt.Sprintf("%s: %s", p.family, joinNotes(notes))
 	}
-	if isEnvFamily(p.family) && !p.undo { // a rollback is never held by the budget
+	if IsEnvFamily(p.family) && !p.undo { // a rollback is never held by the budget
 		if hold := d.rolloutHold(); hold != "" {
 			return fmt.Sprintf("%s: %s", p.family, hold)
 		}
@@ -276,7 +276,7 @@ func (d *decider) adopt(p proposal) string {
 	d.plan.Family = p.family
 	d.plan.Diagnosis = p.diagnosis
 	d.plan.Changes = keep
-	d.plan.Rollout = isEnvFamily(p.family)
+	d.plan.Rollout = IsEnvFamily(p.family)
 	d.plan.Reason = p.reason + "; " + d.changeText(keep)
 	d.plan.Predicted = p.predicted
 	if sameTargets(keep, p.changes) { // a capped change is not what the model predicted for

@@ -181,13 +181,13 @@ func (d *decider) relieve() {
 // the guide's starting point (poolStarved); otherwise the pool waits for the
 // cache change's verdict (see poolWaitsForCache).
 func (d *decider) adoptWithEnv(p proposal, rest []finding) bool {
-	if !isEnvFamily(p.family) {
+	if !IsEnvFamily(p.family) {
 		return false
 	}
 	merged, also := p, 0
 	merged.changes = append([]Change(nil), p.changes...)
 	for _, f := range rest {
-		if !isEnvFamily(f.family) || f.family == p.family {
+		if !IsEnvFamily(f.family) || f.family == p.family {
 			continue
 		}
 		if p.family == FamilyCache && f.family == FamilyPool {

@@ -308,11 +308,6 @@ func startingPoint(d knobDef, cpuLimitMillis int64) (int64, bool) {
 	return d.clamp(v), true
 }
 
-// isEnvFamily: changes to these families are env changes, one rolling restart each.
-func isEnvFamily(f Family) bool {
-	return IsEnvFamily(f)
-}
-
 // IsEnvFamily reports whether a family's knobs are env variables: each
 // change to it is one rolling restart.
 func IsEnvFamily(f Family) bool {

@@ -182,10 +182,8 @@ func MemoryFrom(history []tuningv1alpha1.Decision, generation int64) tuningv1alp
 // MaxRememberedKnobs (env names that changed), the least recently changed
 // entry makes room.
 func knobMemory(m *tuningv1alpha1.Memory, knob string) *tuningv1alpha1.KnobMemory {
-	for i := range m.Knobs {
-		if m.Knobs[i].Knob == knob {
-			return &m.Knobs[i]
-		}
+	if k := findKnob(m, knob); k != nil {
+		return k
 	}
 	if len(m.Knobs) >= MaxRememberedKnobs {
 		oldest := 0
@@ -200,14 +198,19 @@ func knobMemory(m *tuningv1alpha1.Memory, knob string) *tuningv1alpha1.KnobMemor
 	return &m.Knobs[len(m.Knobs)-1]
 }
 
-// knobEntry is the memory of knob, nil when nothing is remembered.
-func (d *decider) knobEntry(knob Knob) *tuningv1alpha1.KnobMemory {
-	for i := range d.mem.Knobs {
-		if d.mem.Knobs[i].Knob == string(knob) {
-			return &d.mem.Knobs[i]
+// findKnob is m's entry for knob, nil when nothing is remembered.
+func findKnob(m *tuningv1alpha1.Memory, knob string) *tuningv1alpha1.KnobMemory {
+	for i := range m.Knobs {
+		if m.Knobs[i].Knob == knob {
+			return &m.Knobs[i]
 		}
 	}
 	return nil
+}
+
+// knobEntry is the memory of knob, nil when nothing is remembered.
+func (d *decider) knobEntry(knob Knob) *tuningv1alpha1.KnobMemory {
+	return findKnob(&d.mem, string(knob))
 }
 
 // rolloutsLastHour are the restarts navius-tuner caused in the hour before

@@ -206,7 +206,7 @@ func (g gen) history(spec v1.PerformanceProfileSpec, vals Values, now time.Time)
 			from = ""
 		}
 		d := decision(at, def.family, diags[g.r.IntN(len(diags))], outcomes[g.r.IntN(len(outcomes))],
-			isEnvFamily(def.family), change(k, from, strconv.FormatInt(to, 10)))
+			IsEnvFamily(def.family), change(k, from, strconv.FormatInt(to, 10)))
 		if g.chance(0.8) {
 			d.Baseline = SLIsOf(g.observation(at, 0))
 		}
@@ -429,7 +429,7 @@ func checkInvariants(in Input, p Plan) error {
 			return fmt.Errorf("change of an undeclared knob %s", c.Knob)
 		case c.To < k.min || c.To > k.max:
 			return fmt.Errorf("%s -> %d leaves its bounds %d–%d", c.Knob, c.To, k.min, k.max)
-		case k.family != p.Family && (!isEnvFamily(k.family) || !isEnvFamily(p.Family)):
+		case k.family != p.Family && (!IsEnvFamily(k.family) || !IsEnvFamily(p.Family)):
 			// One family per plan; env families (pool, cache, workers) may share one rollout.
 			return fmt.Errorf("%s (family %s) in a %s plan", c.Knob, k.family, p.Family)
 		case c.HasFrom && c.From != in.State.Values[c.Knob]:
@@ -464,7 +464,7 @@ func checkInvariants(in Input, p Plan) error {
 	if reduces && breached(in) && !undo {
 		return fmt.Errorf("reduced capacity while an SLO is breached: %+v", p.Changes)
 	}
-	if p.Rollout != isEnvFamily(p.Family) {
+	if p.Rollout != IsEnvFamily(p.Family) {
 		return fmt.Errorf("rollout %v for family %s", p.Rollout, p.Family)
 	}
 	// Every restart is charged, rollbacks included; only a rollback may start when the budget is spent.

@@ -473,7 +473,7 @@ func TestRule4BudgetsAndCouplings(t *testing.T) {
 				decision(t0.Add(-20*time.Minute), FamilyPool, DiagnosisPoolSaturated, v1.OutcomeKept, true),
 			}
 		}, func(t *testing.T, p Plan) {
-			if p.Rollout || len(p.Changes) > 0 && isEnvFamily(p.Family) {
+			if p.Rollout || len(p.Changes) > 0 && IsEnvFamily(p.Family) {
 				t.Fatalf("a third rollout within the hour: %+v", p.Changes)
 			}
 			holdsMention(t, p, "rollout budget spent: 2 of 2")
@@ -496,7 +496,7 @@ func TestRule4BudgetsAndCouplings(t *testing.T) {
 				decision(t0.Add(-35*time.Minute), FamilyPool, DiagnosisRegression, v1.OutcomeKept, true, change(poolMaxEnv, "15", "10")),
 			}
 		}, func(t *testing.T, p Plan) {
-			if p.Rollout || len(p.Changes) > 0 && isEnvFamily(p.Family) {
+			if p.Rollout || len(p.Changes) > 0 && IsEnvFamily(p.Family) {
 				t.Fatalf("a third restart within the hour: %+v", p.Changes)
 			}
 			holdsMention(t, p, "rollout budget spent: 2 of 2 restarts in the last hour (rollbacks count); the next may start at 12:20:00")

@@ -60,7 +60,7 @@ func (d *decider) save() {
 	var notes []string
 	for _, trim := range []func() (proposal, string){d.trimHPAMin, d.trimHPATarget, d.trimRedis, d.trimPool} {
 		p, why := trim()
-		if why == "" && isEnvFamily(p.family) {
+		if why == "" && IsEnvFamily(p.family) {
 			why = d.envSavingHold(since)
 		}
 		if why == "" {
