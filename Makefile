@@ -26,7 +26,7 @@ KIND_CLUSTER ?= navius-tuner
 # simulation and pure decision code, which -race slows 5-10x and cannot check.
 GO_TEST_FLAGS ?=
 GO_TEST_TIMEOUT ?= 25m
-RACE_PKGS ?= ./cmd/manager/... ./cmd/example-service/... ./controllers/... ./internal/prom/... ./internal/localcluster/... ./test/reliability/...
+RACE_PKGS ?= ./cmd/manager/... ./cmd/example-service/... ./controllers/... ./internal/prom/... ./internal/lab/localcluster/... ./test/reliability/...
 
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec

@@ -105,7 +105,7 @@ func TestStatusChanged(t *testing.T) {
 func managedEnv(manager string, op metav1.ManagedFieldsOperationType, at time.Time, name string) metav1.ManagedFieldsEntry {
 	raw := fmt.Sprintf(`{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{"f:env":{"k:{\"name\":\"%s\"}":{"f:value":{}}}}}}}}}`, name)
 	return metav1.ManagedFieldsEntry{Manager: manager, Operation: op, Time: ptr.To(metav1.NewTime(at)),
-		APIVersion: "apps/v1", FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(raw)}}
+		APIVersion: "apps/v1", FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(raw)}
 }
 
 // envCluster is the cluster state of a target whose pool env is live, owned by owners.
@@ -175,7 +175,7 @@ func hpaCluster(t *testing.T, managed, exists bool) *clusterState {
 	}
 	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: targetName, ManagedFields: []metav1.ManagedFieldsEntry{{
 		Manager: tuningv1alpha1.FieldManager, Operation: metav1.ManagedFieldsOperationApply, APIVersion: "autoscaling/v2", FieldsType: "FieldsV1",
-		FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:minReplicas":{}}}`)}}}},
+		FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:minReplicas":{}}}`)}}},
 		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To[int32](2), MaxReplicas: 10,
 			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
 				Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To[int32](70)}}}}}}

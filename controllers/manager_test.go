@@ -26,9 +26,9 @@ func TestManagerWatchesTheTarget(t *testing.T) {
 	})
 	g.Expect(err).NotTo(HaveOccurred())
 	clk := clocktesting.NewFakeClock(time.Now())
-	obs := &stubObserver{clock: clk, values: steady()}
+	obs := &stubSource{clock: clk, values: steady()}
 	r, err := NewPerformanceProfileReconciler(mgr.GetClient(), Options{
-		Observer: obs, Clock: clk, Metrics: NewMetrics(prometheus.NewRegistry()),
+		Source: obs, Clock: clk, Metrics: NewMetrics(prometheus.NewRegistry()),
 	})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(r.SetupWithManager(mgr)).To(Succeed())

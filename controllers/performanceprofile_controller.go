@@ -34,19 +34,19 @@ import (
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Observer reads the signals of one profile.
-type Observer interface {
+// SignalSource reads the signals of one profile.
+type SignalSource interface {
 	Observe(ctx context.Context, profile *tuningv1alpha1.PerformanceProfile) (signals.Observation, error)
 }
 
 // Decider is the decision engine: tuning.Decide.
 type Decider func(tuning.Input) tuning.Plan
 
-// Options configure a PerformanceProfileReconciler. Observer is required;
+// Options configure a PerformanceProfileReconciler. Source is required;
 // the others take the defaults in brackets.
 type Options struct {
-	// Observer reads the SLIs and saturation signals.
-	Observer Observer
+	// Source reads the SLIs and saturation signals.
+	Source SignalSource
 	// APIReader reads from the API server, not from the cache: the profile
 	// and its workload are read through it right before a write [the
 	// manager's API reader, set by SetupWithManager; the client otherwise].
@@ -73,8 +73,8 @@ type PerformanceProfileReconciler struct {
 
 // NewPerformanceProfileReconciler returns a reconciler that reads and writes through c.
 func NewPerformanceProfileReconciler(c client.Client, opts Options) (*PerformanceProfileReconciler, error) {
-	if c == nil || opts.Observer == nil {
-		return nil, errors.New("a client and an Observer are required")
+	if c == nil || opts.Source == nil {
+		return nil, errors.New("a client and a SignalSource are required")
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
@@ -146,7 +146,7 @@ func (r *PerformanceProfileReconciler) Reconcile(ctx context.Context, req ctrl.R
 		if apierrors.IsNotFound(err) {
 			// Deleted: the workload is left as it is; only our series go.
 			r.opts.Metrics.forget(req.Namespace, req.Name)
-			if f, ok := r.opts.Observer.(forgetter); ok {
+			if f, ok := r.opts.Source.(forgetter); ok {
 				f.Forget(req.NamespacedName)
 			}
 		}
@@ -386,7 +386,7 @@ func (r *PerformanceProfileReconciler) event(p *tuningv1alpha1.PerformanceProfil
 // observe reads the signals. A failed read is not an error of the reconcile:
 // the signals are missing, and missing data means hold.
 func (r *PerformanceProfileReconciler) observe(ctx context.Context, s *scope) error {
-	obs, err := r.opts.Observer.Observe(ctx, s.profile)
+	obs, err := r.opts.Source.Observe(ctx, s.profile)
 	if err != nil {
 		ctrl.LoggerFrom(ctx).Info("Could not read the metrics", "error", err.Error())
 		obs = signals.Unread(s.now, signals.ReasonUnauthorized, err.Error())

@@ -25,8 +25,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 	"github.com/navius-dev/navius-tuner/internal/signals"
-	"github.com/navius-dev/navius-tuner/internal/testenv"
 )
 
 var env *testenv.Env
@@ -43,21 +43,21 @@ const (
 	targetName = "orders-api"
 )
 
-// stubObserver returns the observation the test sets, stamped with the clock.
-type stubObserver struct {
+// stubSource returns the observation the test sets, stamped with the clock.
+type stubSource struct {
 	mu     sync.Mutex
 	clock  *clocktesting.FakeClock
 	values map[signals.Signal]float64
 	down   bool
 }
 
-func (o *stubObserver) set(values map[signals.Signal]float64, down bool) {
+func (o *stubSource) set(values map[signals.Signal]float64, down bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.values, o.down = values, down
 }
 
-func (o *stubObserver) Observe(_ context.Context, _ *tuningv1alpha1.PerformanceProfile) (signals.Observation, error) {
+func (o *stubSource) Observe(_ context.Context, _ *tuningv1alpha1.PerformanceProfile) (signals.Observation, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := o.clock.Now()
@@ -104,7 +104,7 @@ type harness struct {
 	ctx      context.Context
 	ns       string
 	clock    *clocktesting.FakeClock
-	observer *stubObserver
+	observer *stubSource
 	recorder *events.FakeRecorder
 	registry *prometheus.Registry
 	r        *PerformanceProfileReconciler
@@ -129,7 +129,7 @@ func newHarness(t *testing.T) *harness {
 		clock: clocktesting.NewFakeClock(t0), recorder: events.NewFakeRecorder(100), registry: prometheus.NewRegistry()}
 	h.ns = fmt.Sprintf("ctl-%d", nsCounter.Add(1))
 	h.g.Expect(env.Client.Create(h.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: h.ns}})).To(Succeed())
-	h.observer = &stubObserver{clock: h.clock, values: steady()}
+	h.observer = &stubSource{clock: h.clock, values: steady()}
 	count := func(obj any) {
 		if _, ok := obj.(*tuningv1alpha1.PerformanceProfile); !ok {
 			h.workloadWrites.Add(1)
@@ -175,7 +175,7 @@ func newHarness(t *testing.T) *harness {
 		},
 	})
 	r, err := NewPerformanceProfileReconciler(c, Options{
-		Observer: h.observer, APIReader: direct, Clock: h.clock, Recorder: h.recorder, Metrics: NewMetrics(h.registry),
+		Source: h.observer, APIReader: direct, Clock: h.clock, Recorder: h.recorder, Metrics: NewMetrics(h.registry),
 		Jitter: func(d time.Duration) time.Duration { return d },
 	})
 	h.g.Expect(err).NotTo(HaveOccurred())

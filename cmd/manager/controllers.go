@@ -22,7 +22,7 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 	clk := clock.RealClock{}
 	reader := prom.NewReader(prom.Options{Clock: clk, Registerer: ctrlmetrics.Registry, Timeout: o.queryTimeout,
 		Freshness: signals.Freshness{ScrapeInterval: o.scrapeInterval, ObservePeriod: o.observePeriod}})
-	source := &controllers.PrometheusObserver{
+	source := &controllers.PrometheusSource{
 		// Secrets are read directly, not cached: the manager never holds every Secret of the cluster.
 		Secrets: mgr.GetAPIReader(),
 		// Deleted profiles are forgotten explicitly; the expiry only drops
@@ -33,7 +33,7 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 		Batcher: prom.NewBatcher(reader, prom.BatcherOptions{Period: o.observePeriod, Expiry: 15 * time.Minute}),
 	}
 	r, err := controllers.NewPerformanceProfileReconciler(mgr.GetClient(), controllers.Options{
-		Observer:                source,
+		Source:                  source,
 		Clock:                   clk,
 		MaxConcurrentReconciles: o.maxConcurrent,
 	})

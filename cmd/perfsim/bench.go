@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/navius-dev/navius-tuner/internal/bench"
+	"github.com/navius-dev/navius-tuner/internal/lab/bench"
 )
 
 func init() {

@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/navius-dev/navius-tuner/internal/benchcluster"
+	"github.com/navius-dev/navius-tuner/internal/lab/benchcluster"
 )
 
 func init() {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/navius-dev/navius-tuner/internal/demo"
+	"github.com/navius-dev/navius-tuner/internal/lab/demo"
 )
 
 func init() {
@@ -17,7 +17,7 @@ func init() {
 	}
 }
 
-// runDemo parses the demo's flags; internal/demo runs it.
+// runDemo parses the demo's flags; internal/lab/demo runs it.
 func runDemo(ctx context.Context, args []string) error {
 	var o demo.Options
 	fs := flag.NewFlagSet("perfsim demo", flag.ContinueOnError)

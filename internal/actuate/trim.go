@@ -74,7 +74,7 @@ func TrimManagedFields(entries []metav1.ManagedFieldsEntry) ([]metav1.ManagedFie
 			return nil, fmt.Errorf("writing managedFields of %s: %w", e.Manager, err)
 		}
 		out = append(out, metav1.ManagedFieldsEntry{Manager: e.Manager, Operation: e.Operation, Time: e.Time,
-			APIVersion: e.APIVersion, FieldsType: e.FieldsType, FieldsV1: &metav1.FieldsV1{Raw: raw}})
+			APIVersion: e.APIVersion, FieldsType: e.FieldsType, FieldsV1: metav1.NewFieldsV1(string(raw))})
 	}
 	return out, nil
 }

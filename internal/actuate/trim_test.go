@@ -53,7 +53,7 @@ func TestTrimManagedFieldsAnswersTheSame(t *testing.T) {
 	g.Expect(managers(got)).To(Equal([]string{"navius-tuner/Apply/" + at.String(), "argocd-controller/Update/" + at.String(), "hpa-editor/Update/" + at.String()}),
 		"the labeler owns no tuned field, the status entry is a subresource's")
 	for i, e := range trimmed {
-		g.Expect(len(e.FieldsV1.Raw)).To(BeNumerically("<=", len(entries[i].FieldsV1.Raw)))
+		g.Expect(len(e.FieldsV1.GetRawBytes())).To(BeNumerically("<=", len(entries[i].FieldsV1.GetRawBytes())))
 	}
-	g.Expect(string(trimmed[1].FieldsV1.Raw)).NotTo(ContainSubstring("image"))
+	g.Expect(string(trimmed[1].FieldsV1.GetRawBytes())).NotTo(ContainSubstring("image"))
 }

@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 	testingclock "k8s.io/utils/clock/testing"
 
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
@@ -19,7 +20,7 @@ func TestBatcherSharesOneBatchPerPeriod(t *testing.T) {
 	prom := newFakeProm(t, healthy("orders", "payments", "search"))
 	o, clk, _ := testReader(t, Options{})
 	b := NewBatcher(o, BatcherOptions{Period: 30 * time.Second})
-	ep := Endpoint{URL: prom.URL}
+	ep := Endpoint{URL: prom.URL()}
 	targets := []Target{orders("shop/orders", "orders"), orders("shop/payments", "payments"), orders("shop/search", "search")}
 	for _, tg := range targets {
 		b.Register(ep, tg)
@@ -37,26 +38,26 @@ func TestBatcherSharesOneBatchPerPeriod(t *testing.T) {
 		wg.Wait()
 	}
 	observeAll()
-	g.Expect(prom.count()).To(Equal(5), "one batch for all profiles")
+	g.Expect(prom.Count()).To(Equal(5), "one batch for all profiles")
 	clk.Step(29 * time.Second)
 	observeAll()
-	g.Expect(prom.count()).To(Equal(5), "still fresh")
+	g.Expect(prom.Count()).To(Equal(5), "still fresh")
 	clk.Step(time.Second)
 	observeAll()
-	g.Expect(prom.count()).To(Equal(10), "one refresh after the period")
+	g.Expect(prom.Count()).To(Equal(10), "one refresh after the period")
 
 	// A new profile refreshes the batch for everyone, once.
 	newcomer := orders("shop/new", "payments")
 	g.Expect(b.Observe(context.Background(), ep, newcomer).Has(signals.Throughput)).To(BeTrue())
-	g.Expect(prom.count()).To(Equal(15))
+	g.Expect(prom.Count()).To(Equal(15))
 	observeAll()
-	g.Expect(prom.count()).To(Equal(15))
+	g.Expect(prom.Count()).To(Equal(15))
 
 	// A changed spec is a new batch too.
 	changed := targets[0]
 	changed.Labels = map[string]string{"namespace": "shop", "service": "search"}
 	g.Expect(val(b.Observe(context.Background(), ep, changed), signals.Throughput)).To(BeNumerically("==", 300))
-	g.Expect(prom.count()).To(Equal(20))
+	g.Expect(prom.Count()).To(Equal(20))
 }
 
 func TestBatcherForgetsAndExpires(t *testing.T) {
@@ -64,13 +65,13 @@ func TestBatcherForgetsAndExpires(t *testing.T) {
 	prom := newFakeProm(t, healthy("orders", "payments"))
 	o, clk, _ := testReader(t, Options{})
 	b := NewBatcher(o, BatcherOptions{Period: 10 * time.Second})
-	ep := Endpoint{URL: prom.URL}
+	ep := Endpoint{URL: prom.URL()}
 	a, p := orders("a", "orders"), orders("p", "payments")
 	b.Register(ep, a)
 	b.Register(ep, p)
 	b.Observe(context.Background(), ep, a)
 	lastLatency := func() string {
-		qs := prom.allQueries()
+		qs := prom.QueryTexts()
 		for i := len(qs) - 1; i >= 0; i-- {
 			if family(qs[i]) == famLatency {
 				return qs[i]
@@ -103,18 +104,18 @@ func TestBatcherCanceledCallerDoesNotPoisonTheBatch(t *testing.T) {
 	})
 	o, _, _ := testReader(t, Options{})
 	b := NewBatcher(o, BatcherOptions{})
-	ep := Endpoint{URL: prom.URL}
+	ep := Endpoint{URL: prom.URL()}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan signals.Observation)
 	go func() { done <- b.Observe(ctx, ep, orders("k", "orders")) }()
-	g.Eventually(prom.count).Should(BeNumerically(">", 0))
+	g.Eventually(prom.Count).Should(BeNumerically(">", 0))
 	cancel()
 	canceled := <-done
 	g.Expect(canceled.Missing[signals.LatencyP99].Reason).To(Equal(signals.ReasonTimeout))
 	close(release)
 	obs := b.Observe(context.Background(), ep, orders("k", "orders"))
 	g.Expect(obs.Has(signals.LatencyP99)).To(BeTrue())
-	g.Expect(prom.count()).To(Equal(5), "the refresh survived the canceled caller")
+	g.Expect(prom.Count()).To(Equal(5), "the refresh survived the canceled caller")
 }
 
 // benchData builds n profiles over 100 namespaces and canned answers that
@@ -149,15 +150,15 @@ func benchData(n int) ([]Target, map[string]string) {
 			s("1", "namespace", ns(i), deployLabel, svc, "container", "app", partLabel, "cpu_requests"))
 	}
 	return targets, map[string]string{
-		famLatency: vectorJSON(lat...), famTraffic: vectorJSON(traffic...), famPool: vectorJSON(pool...),
-		famCache: vectorJSON(cache...), famWorkload: vectorJSON(work...),
+		famLatency: testenv.VectorJSON(t0, lat...), famTraffic: testenv.VectorJSON(t0, traffic...), famPool: testenv.VectorJSON(t0, pool...),
+		famCache: testenv.VectorJSON(t0, cache...), famWorkload: testenv.VectorJSON(t0, work...),
 	}
 }
 
 var benchSizes = []int{1, 10, 100, 1000, 10000}
 
 // benchSetup serves the canned answers of n profiles and returns a Reader on a fake clock.
-func benchSetup(b *testing.B, n int) ([]Target, *fakeProm, *Reader, *testingclock.FakeClock) {
+func benchSetup(b *testing.B, n int) ([]Target, *testenv.FakeProm, *Reader, *testingclock.FakeClock) {
 	targets, bodies := benchData(n)
 	prom := newFakeProm(b, func(q string) (int, string) { return 200, bodies[family(q)] })
 	// The fake's samples keep their time while the benchmark steps the clock
@@ -172,7 +173,7 @@ func BenchmarkObservePeriod(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("profiles=%d", n), func(b *testing.B) {
 			targets, prom, o, _ := benchSetup(b, n)
-			ep := Endpoint{URL: prom.URL}
+			ep := Endpoint{URL: prom.URL()}
 			periods := 0
 			for b.Loop() {
 				res := o.Observe(context.Background(), ep, targets)
@@ -181,7 +182,7 @@ func BenchmarkObservePeriod(b *testing.B) {
 				}
 				periods++
 			}
-			b.ReportMetric(float64(prom.count())/float64(periods), "queries/period")
+			b.ReportMetric(float64(prom.Count())/float64(periods), "queries/period")
 		})
 	}
 }
@@ -193,7 +194,7 @@ func BenchmarkBatcherPeriod(b *testing.B) {
 		b.Run(fmt.Sprintf("profiles=%d", n), func(b *testing.B) {
 			targets, prom, o, clk := benchSetup(b, n)
 			bt := NewBatcher(o, BatcherOptions{Period: 30 * time.Second})
-			ep := Endpoint{URL: prom.URL}
+			ep := Endpoint{URL: prom.URL()}
 			for _, tg := range targets {
 				bt.Register(ep, tg)
 			}
@@ -218,7 +219,7 @@ func BenchmarkBatcherPeriod(b *testing.B) {
 				wg.Wait()
 				periods++
 			}
-			b.ReportMetric(float64(prom.count())/float64(periods), "queries/period")
+			b.ReportMetric(float64(prom.Count())/float64(periods), "queries/period")
 		})
 	}
 }

@@ -51,7 +51,7 @@ func TestTooManySeries(t *testing.T) {
 		return healthy("orders")(q)
 	})
 	o, _, _ := testReader(t, Options{})
-	obs := o.Observe(context.Background(), Endpoint{URL: prom.URL}, []Target{orders("k", "orders")})["k"]
+	obs := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, []Target{orders("k", "orders")})["k"]
 	for _, sig := range []signals.Signal{signals.LatencyP99, signals.LatencyMean} {
 		g.Expect(obs.Missing[sig].Reason).To(Equal(signals.ReasonTooManySeries), obs.Missing[sig].String())
 		g.Expect(obs.Missing[sig].Message).To(ContainSubstring("more than 400 series"))
@@ -63,7 +63,7 @@ func TestTooManySeries(t *testing.T) {
 	targets, bodies := benchData(1000)
 	prom = newFakeProm(t, func(q string) (int, string) { return http.StatusOK, bodies[family(q)] })
 	o, _, _ = testReader(t, Options{Freshness: signals.Freshness{ScrapeInterval: 500 * time.Hour}})
-	res := o.Observe(context.Background(), Endpoint{URL: prom.URL}, targets)
+	res := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, targets)
 	g.Expect(res[targets[999].Key].Has(signals.LatencyP50, signals.CPUUtilization)).To(BeTrue(), strings.Join(res[targets[999].Key].MissingSignals(), "; "))
 }
 

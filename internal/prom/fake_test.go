@@ -1,103 +1,39 @@
 package prom
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	testingclock "k8s.io/utils/clock/testing"
 
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
 // t0 is the fake clock's start; canned samples are stamped with it.
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// fakeProm is an httptest Prometheus that answers /api/v1/query with canned JSON.
-type fakeProm struct {
-	*httptest.Server
-	mu      sync.Mutex
-	queries []string
-	headers []http.Header
-	handle  func(q string) (int, string)
-}
-
-func newFakeProm(t testing.TB, handle func(q string) (int, string)) *fakeProm {
-	f := &fakeProm{handle: handle}
-	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.Close)
+// newFakeProm is the tests' one fake Prometheus answering each query with
+// handle's status code and body (-1: hang until the client gives up).
+func newFakeProm(t testing.TB, handle func(q string) (int, string)) *testenv.FakeProm {
+	f := testenv.NewFakeProm(t, nil)
+	f.AnswerRaw(handle)
 	return f
 }
 
-func (f *fakeProm) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	form, _ := url.ParseQuery(string(body))
-	q := form.Get("query")
-	if q == "" {
-		q = r.URL.Query().Get("query")
-	}
-	f.mu.Lock()
-	f.queries = append(f.queries, q)
-	f.headers = append(f.headers, r.Header.Clone())
-	handle := f.handle
-	f.mu.Unlock()
-	code, out := handle(q)
-	if code == -1 { // hang until the client gives up
-		<-r.Context().Done()
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = io.WriteString(w, out)
-}
-
-func (f *fakeProm) count() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.queries)
-}
-
-func (f *fakeProm) allQueries() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string{}, f.queries...)
-}
-
 // sample is one canned series.
-type sample struct {
-	labels map[string]string
-	value  string
-	at     time.Time
-}
+type sample = testenv.Series
 
 func s(value string, kv ...string) sample {
 	l := map[string]string{}
 	for i := 0; i+1 < len(kv); i += 2 {
 		l[kv[i]] = kv[i+1]
 	}
-	return sample{labels: l, value: value, at: t0}
-}
-
-func vectorJSON(ss ...sample) string {
-	type res struct {
-		Metric map[string]string `json:"metric"`
-		Value  [2]any            `json:"value"`
-	}
-	out := make([]res, 0, len(ss))
-	for _, x := range ss {
-		out = append(out, res{Metric: x.labels, Value: [2]any{float64(x.at.UnixMilli()) / 1000, x.value}})
-	}
-	b, _ := json.Marshal(map[string]any{"status": "success", "data": map[string]any{"resultType": "vector", "result": out}})
-	return string(b)
+	return sample{Labels: l, Value: value, At: t0}
 }
 
 const (
@@ -105,7 +41,7 @@ const (
 	unavailable  = "Service Unavailable"
 )
 
-func ok(ss ...sample) (int, string) { return http.StatusOK, vectorJSON(ss...) }
+func ok(ss ...sample) (int, string) { return http.StatusOK, testenv.VectorJSON(t0, ss...) }
 
 // testReader returns a Reader on a fake clock that steps itself
 // whenever a timer waits, with a private registry.
@@ -149,19 +85,12 @@ func autoStep(t testing.TB, clk *testingclock.FakeClock, step time.Duration) {
 	}()
 }
 
-// family names the batch family of a query, for canned handlers.
+// family names the batch family of a query, for canned handlers: the
+// shared fake's reading of the metric contract, checked against the
+// reader's own families by TestFakePromSpeaksTheReadersLanguage.
 func family(q string) string {
-	switch {
-	case strings.Contains(q, "http_request_duration_seconds_bucket"):
-		return famLatency
-	case strings.Contains(q, "http_requests_total"):
-		return famTraffic
-	case strings.Contains(q, "db_pool_max_connections"):
-		return famPool
-	case strings.Contains(q, "cache_requests_total"):
-		return famCache
-	case strings.Contains(q, "container_cpu_usage_seconds_total"), strings.Contains(q, "redis_connected_clients"):
-		return famWorkload
+	if f := testenv.QueryFamily(q); f != "" {
+		return f
 	}
 	return famOverride
 }
@@ -215,5 +144,34 @@ func healthy(services ...string) func(q string) (int, string) {
 			}
 		}
 		return ok(out...)
+	}
+}
+
+// TestFakePromSpeaksTheReadersLanguage: the shared fake Prometheus labels
+// its series and sorts queries into families as the reader does, so a
+// change to the reader's queries cannot leave the fake answering the
+// wrong family.
+func TestFakePromSpeaksTheReadersLanguage(t *testing.T) {
+	if testenv.PartLabel != partLabel || testenv.DeployLabel != deployLabel || testenv.STSLabel != stsLabel {
+		t.Fatalf("the fake's labels %q %q %q are not the reader's %q %q %q",
+			testenv.PartLabel, testenv.DeployLabel, testenv.STSLabel, partLabel, deployLabel, stsLabel)
+	}
+	o, _, _ := testReader(t, Options{})
+	groups, invalid := o.plan([]Target{orders("k", "orders")})
+	if len(groups) != 1 || len(invalid) != 0 {
+		t.Fatalf("want one group of one valid target, got %d groups, %d invalid", len(groups), len(invalid))
+	}
+	seen := 0
+	for _, j := range groups[0].jobs {
+		if j.family == famOverride {
+			continue
+		}
+		seen++
+		if got := testenv.QueryFamily(j.query); got != j.family {
+			t.Errorf("the fake takes the %s query for %q:\n%s", j.family, got, j.query)
+		}
+	}
+	if seen != len(familyOrder) {
+		t.Errorf("the target asked %d families, want all %d", seen, len(familyOrder))
 	}
 }

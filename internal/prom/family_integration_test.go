@@ -14,8 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 	"github.com/navius-dev/navius-tuner/internal/signals"
-	"github.com/navius-dev/navius-tuner/internal/testutil/promserver"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
@@ -121,8 +121,8 @@ func runExporter(t *testing.T) *exporter {
 }
 
 // scrape serves the gatherer over HTTP and starts a real Prometheus that scrapes it.
-func scrape(t *testing.T, gatherer prometheus.Gatherer) *promserver.Server {
+func scrape(t *testing.T, gatherer prometheus.Gatherer) *testenv.Prometheus {
 	srv := httptest.NewServer(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	t.Cleanup(srv.Close)
-	return promserver.Start(t, promserver.Options{Targets: []string{strings.TrimPrefix(srv.URL, "http://")}})
+	return testenv.StartPrometheus(t, testenv.PrometheusOptions{Targets: []string{strings.TrimPrefix(srv.URL, "http://")}})
 }

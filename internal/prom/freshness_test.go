@@ -37,7 +37,7 @@ func TestOneRuleForStale(t *testing.T) {
 						s(fmtUnix(at), app("orders", "ts")...))
 				case famOverride:
 					x := s("0.2", partLabel, "x")
-					x.at = at
+					x.At = at
 					return ok(x)
 				}
 				return healthy("orders")(q)
@@ -45,7 +45,7 @@ func TestOneRuleForStale(t *testing.T) {
 			o, _, _ := testReader(t, Options{Freshness: tc.freshness})
 			tg := orders("k", "orders")
 			tg.Overrides = tuningv1alpha1.QueryOverrides{CPUUtilization: `my_cpu{app="orders"}`}
-			obs := o.Observe(context.Background(), Endpoint{URL: prom.URL}, []Target{tg})["k"]
+			obs := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, []Target{tg})["k"]
 			for _, sig := range []signals.Signal{signals.Throughput, signals.CPUUtilization} {
 				if tc.stale {
 					g.Expect(obs.Missing).To(HaveKey(sig))
@@ -75,7 +75,7 @@ func TestObservesEveryPercentile(t *testing.T) {
 	tg.Percentiles = append(signals.AlwaysObserved(), signals.LatencyP999)
 	tg.Overrides = tuningv1alpha1.QueryOverrides{LatencyP90: `my_p90{app="orders"}`}
 	tg.Percentiles = append(tg.Percentiles, signals.LatencyP90)
-	obs := o.Observe(context.Background(), Endpoint{URL: prom.URL}, []Target{tg})["k"]
+	obs := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, []Target{tg})["k"]
 	g.Expect(obs.Has(signals.LatencyP999)).To(BeTrue(), "%v", obs.MissingSignals())
 	g.Expect(val(obs, signals.LatencyP999)).To(BeNumerically(">=", val(obs, signals.LatencyP99)))
 	g.Expect(val(obs, signals.LatencyP90)).To(Equal(0.7), "the override replaces the computed p90")

@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
@@ -27,10 +28,10 @@ func TestObserveHealthyBatch(t *testing.T) {
 	g := NewWithT(t)
 	prom := newFakeProm(t, healthy("orders", "payments"))
 	o, _, _ := testReader(t, Options{})
-	got := o.Observe(context.Background(), Endpoint{URL: prom.URL}, []Target{
+	got := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, []Target{
 		orders("shop/orders", "orders"), orders("shop/payments", "payments"),
 	})
-	g.Expect(prom.count()).To(Equal(5), "one query per family for both profiles")
+	g.Expect(prom.Count()).To(Equal(5), "one query per family for both profiles")
 
 	a := got["shop/orders"]
 	g.Expect(a.Missing).To(BeEmpty())
@@ -80,7 +81,7 @@ func TestObserveWholePodCPUAndNotConfigured(t *testing.T) {
 	whole := orders("a", "orders")
 	whole.Workload.Container = ""
 	bare := Target{Key: "b", Labels: map[string]string{"namespace": "shop", "service": "orders"}}
-	got := o.Observe(context.Background(), Endpoint{URL: prom.URL}, []Target{whole, bare})
+	got := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, []Target{whole, bare})
 	g.Expect(val(got["a"], signals.CPUUtilization)).To(BeNumerically("~", 0.6/1.1, 1e-9))
 	for _, sig := range []signals.Signal{signals.CPUUtilization, signals.RedisCPU, signals.RedisOpsRate} {
 		g.Expect(got["b"].Missing[sig].Reason).To(Equal(signals.ReasonNotConfigured), string(sig))
@@ -115,7 +116,7 @@ func TestObserveOddResponses(t *testing.T) {
 		}, signals.ReasonMultipleSeries},
 		{"stale sample", func() (int, string) {
 			x := s("1", partLabel, "x")
-			x.at = old
+			x.At = old
 			return ok(x)
 		}, signals.ReasonStale},
 	}
@@ -132,7 +133,7 @@ func TestObserveOddResponses(t *testing.T) {
 			autoStep(t, clk, 100*time.Millisecond)
 			tg := orders("k", "orders")
 			tg.Overrides = tuningv1alpha1.QueryOverrides{LatencyP99: `my_p99{app="orders"}`}
-			obs := o.Observe(context.Background(), Endpoint{URL: prom.URL, Timeout: 10 * time.Second}, []Target{tg})["k"]
+			obs := o.Observe(context.Background(), Endpoint{URL: prom.URL(), Timeout: 10 * time.Second}, []Target{tg})["k"]
 			g.Expect(obs.Missing).To(HaveKey(signals.LatencyP99))
 			g.Expect(obs.Missing[signals.LatencyP99].Reason).To(Equal(tc.want), obs.Missing[signals.LatencyP99].String())
 			g.Expect(obs.Has(signals.LatencyP50, signals.Throughput)).To(BeTrue(), "the batch is unaffected")
@@ -148,7 +149,7 @@ func TestObserveOddResponses(t *testing.T) {
 			prom := newFakeProm(t, func(string) (int, string) { return tc.answer() })
 			o, clk, _ := testReader(t, Options{})
 			autoStep(t, clk, 100*time.Millisecond)
-			obs := o.Observe(context.Background(), Endpoint{URL: prom.URL, Timeout: 10 * time.Second}, []Target{orders("k", "orders")})["k"]
+			obs := o.Observe(context.Background(), Endpoint{URL: prom.URL(), Timeout: 10 * time.Second}, []Target{orders("k", "orders")})["k"]
 			g.Expect(obs.Values).To(BeEmpty())
 			want := tc.want
 			if w, ok := batchWant[tc.name]; ok {
@@ -189,7 +190,7 @@ func TestObserveOddBatchSeries(t *testing.T) {
 				return healthy("orders")(q)
 			})
 			o, _, _ := testReader(t, Options{})
-			obs := o.Observe(context.Background(), Endpoint{URL: prom.URL}, []Target{orders("k", "orders")})["k"]
+			obs := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, []Target{orders("k", "orders")})["k"]
 			g.Expect(obs.Missing[tc.sig].Reason).To(Equal(tc.want), obs.Missing[tc.sig].String())
 			g.Expect(obs.Has(signals.LatencyP99, signals.PoolInUse)).To(BeTrue())
 		})
@@ -203,7 +204,7 @@ func TestObserveOddBatchSeries(t *testing.T) {
 			return healthy("orders")(q)
 		})
 		o, _, _ := testReader(t, Options{})
-		obs := o.Observe(context.Background(), Endpoint{URL: prom.URL}, []Target{orders("k", "orders")})["k"]
+		obs := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, []Target{orders("k", "orders")})["k"]
 		g.Expect(val(obs, signals.ErrorRate)).To(BeNumerically("==", 0))
 		g.Expect(obs.Missing[signals.Pods].Reason).To(Equal(signals.ReasonEmpty))
 	})
@@ -228,7 +229,7 @@ func TestRetriesThenSucceeds(t *testing.T) {
 	autoStep(t, clk, 100*time.Millisecond)
 	tg := orders("k", "orders")
 	tg.Overrides.ErrorRate = "my_errors"
-	obs := o.Observe(context.Background(), Endpoint{URL: prom.URL}, []Target{tg})["k"]
+	obs := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, []Target{tg})["k"]
 	g.Expect(val(obs, signals.ErrorRate)).To(BeNumerically("==", 0.2))
 	g.Expect(calls).To(Equal(3))
 	g.Expect(counterValue(t, reg, QueryRetriesName, map[string]string{"family": "override", "reason": "HTTPError"})).To(BeNumerically("==", 2))
@@ -238,9 +239,9 @@ func TestNoRetryOnBadQuery(t *testing.T) {
 	g := NewWithT(t)
 	prom := newFakeProm(t, func(string) (int, string) { return http.StatusBadRequest, badQueryJSON })
 	o, _, _ := testReader(t, Options{MaxAttempts: 5})
-	obs := o.Observe(context.Background(), Endpoint{URL: prom.URL}, []Target{orders("k", "orders")})["k"]
+	obs := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, []Target{orders("k", "orders")})["k"]
 	g.Expect(obs.Missing[signals.LatencyP99].Reason).To(Equal(signals.ReasonBadQuery))
-	g.Expect(prom.count()).To(Equal(5), "each family once, no retry")
+	g.Expect(prom.Count()).To(Equal(5), "each family once, no retry")
 }
 
 func TestTimeoutIsRetriedThenMissing(t *testing.T) {
@@ -249,19 +250,19 @@ func TestTimeoutIsRetriedThenMissing(t *testing.T) {
 	o, clk, reg := testReader(t, Options{MaxAttempts: 2})
 	autoStep(t, clk, time.Second)
 	start := time.Now()
-	obs := o.Observe(context.Background(), Endpoint{URL: prom.URL, Timeout: 10 * time.Second}, []Target{orders("k", "orders")})["k"]
+	obs := o.Observe(context.Background(), Endpoint{URL: prom.URL(), Timeout: 10 * time.Second}, []Target{orders("k", "orders")})["k"]
 	g.Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second), "the fake clock drives the timeout")
 	g.Expect(obs.Missing[signals.LatencyP99].Reason).To(Equal(signals.ReasonTimeout))
 	g.Expect(obs.Missing[signals.LatencyP99].Message).To(ContainSubstring("after 2 attempts"))
-	g.Expect(prom.count()).To(Equal(10))
+	g.Expect(prom.Count()).To(Equal(10))
 	g.Expect(counterValue(t, reg, QueryErrorsName, map[string]string{"family": "latency", "reason": "Timeout"})).To(BeNumerically("==", 1))
 }
 
 func TestEndpointDown(t *testing.T) {
 	g := NewWithT(t)
 	prom := newFakeProm(t, healthy("orders"))
-	url := prom.URL
-	prom.Close()
+	url := prom.URL()
+	prom.SetFault(testenv.FaultStopped)
 	o, clk, _ := testReader(t, Options{MaxAttempts: 2})
 	autoStep(t, clk, time.Minute)
 	obs := o.Observe(context.Background(), Endpoint{URL: url}, []Target{orders("k", "orders")})["k"]
@@ -287,12 +288,12 @@ func TestInvalidTargets(t *testing.T) {
 		{Key: "window", Labels: map[string]string{"service": "a"}, Window: time.Millisecond},
 		{Key: "percentile", Labels: map[string]string{"service": "a"}, Percentiles: []signals.Signal{signals.Throughput}},
 	}
-	got := o.Observe(context.Background(), Endpoint{URL: prom.URL}, bad)
+	got := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, bad)
 	for _, tg := range bad {
 		g.Expect(got[tg.Key].Values).To(BeEmpty())
 		g.Expect(got[tg.Key].Missing[signals.Throughput].Reason).To(Equal(signals.ReasonBadQuery), tg.Key)
 	}
-	g.Expect(prom.count()).To(BeZero())
+	g.Expect(prom.Count()).To(BeZero())
 }
 
 func TestQuantileEdges(t *testing.T) {

@@ -57,9 +57,9 @@ func TestLabelValuesCannotInjectPromQL(t *testing.T) {
 			tg := orders("k", v)
 			tg.Workload.Namespace = v
 			tg.Redis.Namespace = v
-			o.Observe(context.Background(), Endpoint{URL: prom.URL}, []Target{tg, orders("k2", "plain")})
-			g.Expect(prom.count()).To(Equal(5))
-			for _, q := range prom.allQueries() {
+			o.Observe(context.Background(), Endpoint{URL: prom.URL()}, []Target{tg, orders("k2", "plain")})
+			g.Expect(prom.Count()).To(Equal(5))
+			for _, q := range prom.QueryTexts() {
 				code := stripStrings(q)
 				g.Expect(code).NotTo(ContainSubstring("vector(1)"), q)
 				g.Expect(code).NotTo(ContainSubstring("up{"), q)
@@ -107,16 +107,15 @@ func TestAuth(t *testing.T) {
 	g := NewWithT(t)
 	prom := newFakeProm(t, healthy("orders"))
 	o, _, _ := testReader(t, Options{})
-	o.Observe(context.Background(), Endpoint{URL: prom.URL, Auth: Auth{BearerToken: "s3cret\n"}}, []Target{orders("k", "orders")})
-	g.Expect(prom.headers[0].Get("Authorization")).To(Equal("Bearer s3cret"))
-	o.Observe(context.Background(), Endpoint{URL: prom.URL, Auth: Auth{Username: "u", Password: "p"}}, []Target{orders("k", "orders")})
-	g.Expect(prom.headers[len(prom.headers)-1].Get("Authorization")).To(Equal("Basic dTpw"))
+	o.Observe(context.Background(), Endpoint{URL: prom.URL(), Auth: Auth{BearerToken: "s3cret\n"}}, []Target{orders("k", "orders")})
+	g.Expect(prom.Queries()[0].Header.Get("Authorization")).To(Equal("Bearer s3cret"))
+	o.Observe(context.Background(), Endpoint{URL: prom.URL(), Auth: Auth{Username: "u", Password: "p"}}, []Target{orders("k", "orders")})
+	g.Expect(prom.Queries()[len(prom.Queries())-1].Header.Get("Authorization")).To(Equal("Basic dTpw"))
 	g.Expect(Endpoint{URL: "x", Auth: Auth{BearerToken: "s3cret"}}.key()).NotTo(ContainSubstring("s3cret"))
 }
 
 func TestTLS(t *testing.T) {
-	f := &fakeProm{handle: healthy("orders")}
-	srv := httptest.NewTLSServer(http.HandlerFunc(f.serve))
+	srv := httptest.NewTLSServer(newFakeProm(t, healthy("orders")))
 	t.Cleanup(srv.Close)
 	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
 	cases := []struct {
@@ -160,7 +159,7 @@ func TestSelfMetrics(t *testing.T) {
 		return healthy("orders")(q)
 	})
 	o, _, reg := testReader(t, Options{})
-	o.Observe(context.Background(), Endpoint{URL: prom.URL}, []Target{orders("k", "orders")})
+	o.Observe(context.Background(), Endpoint{URL: prom.URL()}, []Target{orders("k", "orders")})
 	g.Expect(testutil.CollectAndCompare(reg, strings.NewReader(`
 # HELP navius_tuner_metrics_query_errors_total PromQL queries that gave no usable answer after all retries, by query family and reason.
 # TYPE navius_tuner_metrics_query_errors_total counter

@@ -43,12 +43,12 @@ func TestSaturationSignalsUseTheShortWindow(t *testing.T) {
 			for _, tg := range []*Target{&a, &b} {
 				tg.Window, tg.SaturationWindow = 10*time.Minute, tc.saturation
 			}
-			got := o.Observe(context.Background(), Endpoint{URL: prom.URL}, []Target{a, b})
+			got := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, []Target{a, b})
 			g.Expect(got["a"].Has(signals.Throughput, signals.ErrorRate, signals.PoolWait, signals.CPUUtilization)).To(BeTrue(),
 				strings.Join(got["a"].MissingSignals(), "; "))
-			g.Expect(prom.count()).To(BeNumerically("<=", 5), "one query per family for both profiles")
+			g.Expect(prom.Count()).To(BeNumerically("<=", 5), "one query per family for both profiles")
 
-			for _, q := range prom.allQueries() {
+			for _, q := range prom.QueryTexts() {
 				for _, branch := range strings.Split(q, "\n  or ") {
 					m := partRE.FindStringSubmatch(branch)
 					g.Expect(m).To(HaveLen(2), branch)

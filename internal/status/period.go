@@ -16,7 +16,7 @@ import (
 
 // This file is the bookkeeping of one control period around tuning.Decide,
 // shared by the manager (controllers) and the benchmark's emulated operator
-// (internal/bench), so that tier A measures the code the manager runs:
+// (internal/lab/bench), so that tier A measures the code the manager runs:
 //
 //	percentiles := ObservedPercentiles(spec)      // what to observe
 //	plan := tuning.Decide(in)                     // with SLOMetSince(status)

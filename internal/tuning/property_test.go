@@ -448,7 +448,7 @@ func checkInvariants(in Input, p Plan) error {
 	undo := p.Diagnosis == DiagnosisRegression || p.Diagnosis == DiagnosisNoImprovement
 	for _, c := range p.Changes {
 		// A rollback restores a value the verdict (on the SLO signals) condemned.
-		if f := truth[c.Knob].family; blindTo(in, f) && !(undo && !blindTo(in, "")) {
+		if f := truth[c.Knob].family; blindTo(in, f) && (!undo || blindTo(in, "")) {
 			return fmt.Errorf("changed %s (family %s) with missing data: %+v", c.Knob, f, p.Changes)
 		}
 	}

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/navius-dev/navius-tuner/internal/harness"
+	"github.com/navius-dev/navius-tuner/internal/lab/harness"
 )
 
 // speed is the time compression of the simulated service and the controllers.

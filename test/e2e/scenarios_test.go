@@ -13,8 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
-	"github.com/navius-dev/navius-tuner/internal/harness"
-	"github.com/navius-dev/navius-tuner/internal/sim"
+	"github.com/navius-dev/navius-tuner/internal/lab/harness"
+	"github.com/navius-dev/navius-tuner/internal/lab/sim"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 

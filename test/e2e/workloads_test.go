@@ -4,8 +4,8 @@ import (
 	"time"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
-	"github.com/navius-dev/navius-tuner/internal/harness"
-	"github.com/navius-dev/navius-tuner/internal/sim"
+	"github.com/navius-dev/navius-tuner/internal/lab/harness"
+	"github.com/navius-dev/navius-tuner/internal/lab/sim"
 )
 
 // SLOs of the scenarios.

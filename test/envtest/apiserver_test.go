@@ -9,7 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
 
-	"github.com/navius-dev/navius-tuner/internal/testenv"
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 )
 
 var env *testenv.Env

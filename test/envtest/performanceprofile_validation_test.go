@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
-	"github.com/navius-dev/navius-tuner/internal/testenv"
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 )
 
 // validationNamespace holds the objects of the PerformanceProfile validation tests.

@@ -11,7 +11,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/navius-dev/navius-tuner/internal/testenv"
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 )
 
 // TestHelmChart lints the chart and applies what it renders, with default and

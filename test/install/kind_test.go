@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
-	"github.com/navius-dev/navius-tuner/internal/testutil/promserver"
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 )
 
 // The kind path cannot run here (no container engine); these tests check
@@ -169,7 +169,7 @@ func TestKindExampleProfileBecomesReady(t *testing.T) {
 	g.Expect(svc.Start()).To(Succeed())
 	t.Cleanup(func() { stopSvc(); _ = svc.Wait() })
 
-	prom := promserver.Start(t, promserver.Options{
+	prom := testenv.StartPrometheus(t, testenv.PrometheusOptions{
 		Targets: []string{addr},
 		Labels:  map[string]string{"namespace": ns, "service": "orders-api", "pod": "orders-api-7d9c5b6f4-x2x8k", "container": "app"},
 	})

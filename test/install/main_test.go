@@ -1,7 +1,7 @@
 // Package install_test checks what a platform team installs: dist/install.yaml
 // (config/default rendered), the Helm chart in dist/chart, the RBAC they grant
 // to the manager, and the Prometheus and Grafana assets. The API server is a
-// real kube-apiserver (internal/testenv); kubectl, helm and promtool are the
+// real kube-apiserver (internal/lab/testenv); kubectl, helm and promtool are the
 // binaries hack/build-tools.sh builds from Go modules.
 package install_test
 
@@ -20,7 +20,7 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/client-go/rest"
 
-	"github.com/navius-dev/navius-tuner/internal/testenv"
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 )
 
 const (
@@ -53,7 +53,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if env, err = testenv.Start(); err != nil {
+	if env, err = testenv.StartEnvtest(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

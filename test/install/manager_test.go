@@ -108,7 +108,9 @@ func startLocalManager(t *testing.T, g Gomega) {
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		stop()
-		<-exited
+		if err := <-exited; err != nil && t.Failed() {
+			t.Logf("manager exit: %v", err)
+		}
 		if t.Failed() {
 			out, _ := os.ReadFile(logs.Name())
 			t.Logf("manager log:\n%s", out)

@@ -22,7 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
-	"github.com/navius-dev/navius-tuner/internal/testutil/promserver"
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 )
 
 // TestMetricsAsAServiceMonitorScrapesThem runs the manager binary, built with
@@ -105,7 +105,7 @@ func TestMetricsAsAServiceMonitorScrapesThem(t *testing.T) {
 	g.Expect(body).To(ContainSubstring(`navius_tuner_build_info{goversion="go`))
 	g.Expect(body).To(ContainSubstring(`revision="` + revision + `",version="` + version + `"} 1`))
 
-	prom := promserver.Start(t, promserver.Options{
+	prom := testenv.StartPrometheus(t, testenv.PrometheusOptions{
 		Targets:         []string{metricsAddr},
 		JobName:         job,
 		TargetLabelsWin: true,

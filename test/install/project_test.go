@@ -3,6 +3,7 @@ package install_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -125,5 +126,22 @@ func TestWhatShipsIsWhatTheReadmeSays(t *testing.T) {
 			continue // listed with the manager binary
 		}
 		g.Expect(ships).To(ContainSubstring("`"+p+"`"), "README.md's 'What ships' does not list %s", p)
+	}
+
+	// Inside internal/, a package either ships or lives under internal/lab/:
+	// the tree alone tells a newcomer which is which.
+	pkgs := command(t, nil, nil, "go", "list", "./internal/...")
+	g.Expect(pkgs.err).NotTo(HaveOccurred(), pkgs.String())
+	_, lab, _ := strings.Cut(readme, "### The lab")
+	lab, _, _ = strings.Cut(lab, "\n## ")
+	for _, p := range strings.Fields(pkgs.stdout) {
+		rel := strings.TrimPrefix(p, "github.com/navius-dev/navius-tuner/")
+		if slices.Contains(shipped, rel) {
+			continue
+		}
+		g.Expect(rel).To(HavePrefix("internal/lab/"), "%s neither ships nor is in the lab folder internal/lab/", rel)
+		if top := strings.Join(strings.Split(rel, "/")[:3], "/"); top == rel {
+			g.Expect(lab).To(ContainSubstring("`"+rel+"`"), "README.md's 'The lab' does not list %s", rel)
+		}
 	}
 }

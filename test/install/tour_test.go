@@ -169,13 +169,15 @@ func startInBackground(t *testing.T, environ []string, c, readyURL string) {
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		var err error
 		select {
-		case <-exited:
+		case err = <-exited:
 		case <-time.After(30 * time.Second):
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
+			err = <-exited
 		}
 		if t.Failed() {
+			t.Logf("%q exit: %v", c, err)
 			out, _ := os.ReadFile(logs.Name())
 			t.Logf("%q log:\n%s", c, out)
 		}

@@ -40,7 +40,7 @@ func TestCredentialsNotSentWithoutTheLabel(t *testing.T) {
 		rec := &authRecorder{}
 		srv := httptest.NewServer(rec)
 		defer srv.Close()
-		obs := &controllers.PrometheusObserver{Secrets: env.Client, Batcher: prom.NewBatcher(
+		obs := &controllers.PrometheusSource{Secrets: env.Client, Batcher: prom.NewBatcher(
 			prom.NewReader(prom.Options{Registerer: prometheus.NewRegistry(), MaxAttempts: 1}), prom.BatcherOptions{Period: time.Minute})}
 		p := poolProfile(ns, srv.URL)
 		p.Spec.Metrics.Prometheus.AuthSecretRef = ref

@@ -19,8 +19,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 	"github.com/navius-dev/navius-tuner/internal/signals"
-	"github.com/navius-dev/navius-tuner/internal/testenv"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
@@ -103,13 +103,13 @@ func FuzzProfileSpec(f *testing.F) {
 // an over-provisioned and an empty observation.
 func decideAll(t *testing.T, spec tuningv1alpha1.PerformanceProfileSpec) {
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	for _, l := range []load{steady, starved, {p99: 0.01, throughput: 800, poolInUse: 1, poolMax: 50}, {}} {
+	for _, l := range []load{steady, starved, {P99: 0.01, Throughput: 800, PoolInUse: 1, PoolMax: 50}, {}} {
 		obs := signals.NewObservation(now)
-		if l.throughput > 0 {
+		if l.Throughput > 0 {
 			for s, v := range map[signals.Signal]float64{
-				signals.LatencyP50: l.p99 / 3, signals.LatencyP90: l.p99 * 0.7, signals.LatencyP95: l.p99 * 0.8, signals.LatencyP99: l.p99,
-				signals.LatencyMean: l.p99 / 2, signals.ErrorRate: 0.001, signals.Throughput: l.throughput, signals.Pods: 4,
-				signals.PoolInUse: l.poolInUse, signals.PoolMax: l.poolMax, signals.PoolWait: l.poolWait, signals.DBTime: 0.01,
+				signals.LatencyP50: l.P99 / 3, signals.LatencyP90: l.P99 * 0.7, signals.LatencyP95: l.P99 * 0.8, signals.LatencyP99: l.P99,
+				signals.LatencyMean: l.P99 / 2, signals.ErrorRate: 0.001, signals.Throughput: l.Throughput, signals.Pods: 4,
+				signals.PoolInUse: l.PoolInUse, signals.PoolMax: l.PoolMax, signals.PoolWait: l.PoolWait, signals.DBTime: 0.01,
 				signals.DBCallRate: 400, signals.MemoryHitRatio: 0.5, signals.RedisHitRatio: 0.5, signals.CPUUtilization: 0.9,
 				signals.RedisCPU: 0.9, signals.RedisOpsRate: 1000,
 			} {

@@ -29,7 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
-	"github.com/navius-dev/navius-tuner/internal/testenv"
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 )
 
 var env *testenv.Env

@@ -27,22 +27,22 @@ import (
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
-// loadObserver reports a load, stamped with the real clock.
-type loadObserver struct {
+// loadSource reports a load, stamped with the real clock.
+type loadSource struct {
 	mu sync.Mutex
 	l  load
 }
 
-func (o *loadObserver) Observe(context.Context, *tuningv1alpha1.PerformanceProfile) (signals.Observation, error) {
+func (o *loadSource) Observe(context.Context, *tuningv1alpha1.PerformanceProfile) (signals.Observation, error) {
 	o.mu.Lock()
 	l := o.l
 	o.mu.Unlock()
 	now := time.Now()
 	obs := signals.NewObservation(now)
 	for s, v := range map[signals.Signal]float64{
-		signals.LatencyP50: 0.02, signals.LatencyP95: l.p99 * 0.8, signals.LatencyP99: l.p99, signals.LatencyMean: 0.03,
-		signals.ErrorRate: 0.001, signals.Throughput: l.throughput, signals.Pods: 4,
-		signals.PoolInUse: l.poolInUse, signals.PoolMax: l.poolMax, signals.PoolWait: l.poolWait,
+		signals.LatencyP50: 0.02, signals.LatencyP95: l.P99 * 0.8, signals.LatencyP99: l.P99, signals.LatencyMean: 0.03,
+		signals.ErrorRate: 0.001, signals.Throughput: l.Throughput, signals.Pods: 4,
+		signals.PoolInUse: l.PoolInUse, signals.PoolMax: l.PoolMax, signals.PoolWait: l.PoolWait,
 		signals.DBTime: 0.025, signals.DBCallRate: 1600, signals.MemoryHitRatio: 0.92, signals.CPUUtilization: 0.5,
 	} {
 		obs.Set(s, v, now)
@@ -61,7 +61,7 @@ type testManager struct {
 
 type managerOptions struct {
 	ns       string
-	observer controllers.Observer
+	observer controllers.SignalSource
 	// leaderElectionID enables leader election with short leases.
 	leaderElectionID string
 	lease            time.Duration
@@ -105,7 +105,7 @@ func startManager(t *testing.T, o managerOptions) *testManager {
 		t.Fatal(err)
 	}
 	r, err := controllers.NewPerformanceProfileReconciler(mgr.GetClient(), controllers.Options{
-		Observer: o.observer, Metrics: controllers.NewMetrics(tm.registry), MaxConcurrentReconciles: 2,
+		Source: o.observer, Metrics: controllers.NewMetrics(tm.registry), MaxConcurrentReconciles: 2,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +211,7 @@ func TestAPIFaultsBoundedRetriesNoHotLoopNoDoubleApply(t *testing.T) {
 		}
 		return err
 	}
-	tm := startManager(t, managerOptions{ns: ns, observer: &loadObserver{l: starved}, faults: faults})
+	tm := startManager(t, managerOptions{ns: ns, observer: &loadSource{l: starved}, faults: faults})
 
 	// The pool is raised once, and the raise is recorded once.
 	g.Eventually(func() []tuningv1alpha1.Decision { return getProfile(t, ns).Status.History }).
@@ -259,7 +259,7 @@ func TestAPIFaultsBoundedRetriesNoHotLoopNoDoubleApply(t *testing.T) {
 func TestLeaderElectionHandover(t *testing.T) {
 	g := NewWithT(t)
 	ns, _ := fastProfile(t)
-	obs := &loadObserver{l: starved}
+	obs := &loadSource{l: starved}
 	lease := 3 * time.Second
 	a := startManager(t, managerOptions{ns: ns, observer: obs, leaderElectionID: "navius-tuner-test", lease: lease})
 	select {

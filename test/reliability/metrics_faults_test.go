@@ -45,7 +45,7 @@ func newBlindHarnessOn(t *testing.T, ns string, clk *clocktesting.FakeClock, fak
 	obs := prom.NewReader(prom.Options{Clock: h.clock, Registerer: prometheus.NewRegistry(),
 		Timeout: 2 * time.Second, MaxAttempts: 2, BackoffBase: 100 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
 	r, err := controllers.NewPerformanceProfileReconciler(h.writes.wrap(directClient(t)), controllers.Options{
-		Observer: &controllers.PrometheusObserver{Secrets: env.Client,
+		Source: &controllers.PrometheusSource{Secrets: env.Client,
 			Batcher: prom.NewBatcher(obs, prom.BatcherOptions{Period: interval})},
 		Clock: h.clock, Metrics: controllers.NewMetrics(prometheus.NewRegistry()),
 		Jitter: func(d time.Duration) time.Duration { return d },
@@ -150,7 +150,7 @@ func TestMetricsLossNeverReducesAnOverProvisionedService(t *testing.T) {
 	h := newBlindHarness(t)
 	deployment(t, h.ns, "60")
 	g.Expect(env.Client.Create(context.Background(), poolProfile(h.ns, h.prom.URL()))).To(Succeed())
-	idle := load{p99: 0.03, throughput: 800, poolInUse: 2, poolMax: 60, poolWait: 0}
+	idle := load{P99: 0.03, Throughput: 800, PoolInUse: 2, PoolMax: 60, PoolWait: 0, DBTime: 0.025}
 	h.prom.set(healthy, idle)
 	h.period()
 	for _, f := range []fault{stopped, unavailable, nanValues, stale, several} {
@@ -188,7 +188,7 @@ func TestStatusWritesAreBounded(t *testing.T) {
 
 	moving := steady
 	for i := range 20 { // ten minutes, p99 moving by a millisecond each period
-		moving.p99 = steady.p99 + float64(i%2)*0.001
+		moving.P99 = steady.P99 + float64(i%2)*0.001
 		h.prom.set(healthy, moving)
 		h.period()
 	}

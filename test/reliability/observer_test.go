@@ -72,7 +72,7 @@ func TestPrometheusObserverResolvesSecrets(t *testing.T) {
 		g.Expect(env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
 			Data: data})).To(Succeed())
 	}
-	obs := &controllers.PrometheusObserver{Secrets: env.Client, Batcher: prom.NewBatcher(
+	obs := &controllers.PrometheusSource{Secrets: env.Client, Batcher: prom.NewBatcher(
 		prom.NewReader(prom.Options{Registerer: prometheus.NewRegistry(), MaxAttempts: 1}), prom.BatcherOptions{Period: time.Minute})}
 	profileWith := func(name string, ep tuningv1alpha1.PrometheusEndpoint) *tuningv1alpha1.PerformanceProfile {
 		p := poolProfile(ns, ep.URL)

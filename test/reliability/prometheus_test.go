@@ -21,8 +21,8 @@ import (
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/controllers"
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 	"github.com/navius-dev/navius-tuner/internal/prom"
-	"github.com/navius-dev/navius-tuner/internal/testutil/promserver"
 )
 
 // poolExporter is a service whose pool is saturated: every batch (ten per
@@ -154,14 +154,14 @@ func TestRealPrometheusStopAndRestart(t *testing.T) {
 	}()
 	srv := httptest.NewServer(promhttp.HandlerFor(prometheus.GathererFunc(exp.gather), promhttp.HandlerOpts{}))
 	defer srv.Close()
-	scrape := promserver.Options{Targets: []string{strings.TrimPrefix(srv.URL, "http://")}, ScrapeInterval: time.Second}
-	ready := func(s *promserver.Server) {
+	scrape := testenv.PrometheusOptions{Targets: []string{strings.TrimPrefix(srv.URL, "http://")}, ScrapeInterval: time.Second}
+	ready := func(s *testenv.Prometheus) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		g.Expect(s.WaitForSeries(ctx, `count_over_time(http_requests_total[10s]) >= 3`)).To(Succeed())
 	}
 	px := newProxy(t)
-	first := promserver.Start(t, scrape)
+	first := testenv.StartPrometheus(t, scrape)
 	px.backend.Store(strings.TrimPrefix(first.URL, "http://"))
 	ready(first)
 
@@ -170,8 +170,8 @@ func TestRealPrometheusStopAndRestart(t *testing.T) {
 	obs := prom.NewReader(prom.Options{Registerer: prometheus.NewRegistry(), MaxAttempts: 2,
 		BackoffBase: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond})
 	r, err := controllers.NewPerformanceProfileReconciler(w.wrap(directClient(t)), controllers.Options{
-		Observer: &controllers.PrometheusObserver{Secrets: env.Client, Batcher: prom.NewBatcher(obs, prom.BatcherOptions{Period: batchPeriod})},
-		Metrics:  controllers.NewMetrics(prometheus.NewRegistry()),
+		Source:  &controllers.PrometheusSource{Secrets: env.Client, Batcher: prom.NewBatcher(obs, prom.BatcherOptions{Period: batchPeriod})},
+		Metrics: controllers.NewMetrics(prometheus.NewRegistry()),
 	})
 	g.Expect(err).NotTo(HaveOccurred())
 	reconcile := func() *tuningv1alpha1.PerformanceProfile {
@@ -210,7 +210,7 @@ func TestRealPrometheusStopAndRestart(t *testing.T) {
 
 	// A Prometheus answers again at the same address: one batch period later
 	// the metrics are read again.
-	second := promserver.Start(t, scrape)
+	second := testenv.StartPrometheus(t, scrape)
 	px.backend.Store(strings.TrimPrefix(second.URL, "http://"))
 	ready(second)
 	time.Sleep(batchPeriod)

@@ -1,16 +1,11 @@
 package scale
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
-	"net/url"
-	"strings"
 	"sync"
-	"sync/atomic"
+	"testing"
 	"time"
+
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 )
 
 // service is one simulated service: a Deployment named name in namespace ns.
@@ -24,45 +19,45 @@ type service struct {
 // starvedEvery makes one service in starvedEvery starved (10 %).
 const starvedEvery = 10
 
-// batchProm is a fake Prometheus that answers each batched family query of
-// the navius-tuner Observer with the series of every service at once: most
-// of them steady (SLOs met without the margin that savings need), the
-// starved ones breaching; it counts the queries and their latency.
+var (
+	// steady: p99 85 ms of a 100 ms objective, SLOs met without the margin
+	// that savings need.
+	steady = testenv.Load{P99: 0.085, Mean: 0.03, Throughput: 800, PoolInUse: 6, PoolMax: 10, PoolWait: 0.0002, DBTime: 0.005}
+	// starved: p99 about 0.9 s, every connection in use, 40 ms waits for one.
+	starved = testenv.Load{P99: 0.912, Mean: 0.03, Throughput: 800, PoolInUse: 10, PoolMax: 10, PoolWait: 0.040, DBTime: 0.005}
+)
+
+// batchProm is the shared fake Prometheus answering each batched family
+// query of the reader with the series of every service at once.
 type batchProm struct {
+	*testenv.FakeProm
 	mu       sync.Mutex
-	services []service
-	queries  atomic.Int64
-	bytes    atomic.Int64
-	nanos    atomic.Int64
-	// asked holds when each query arrived.
-	asked []time.Time
+	services []testenv.Service
 }
 
-func (p *batchProm) setServices(s []service) {
-	p.mu.Lock()
-	p.services = s
-	p.mu.Unlock()
+func newBatchProm(t *testing.T) *batchProm {
+	p := &batchProm{FakeProm: testenv.NewFakeProm(t, nil)}
+	p.AnswerSeries(func(q string) []testenv.Series {
+		p.mu.Lock()
+		svcs := p.services
+		p.mu.Unlock()
+		return testenv.ServiceSeries(q, svcs...)
+	})
+	return p
 }
 
-func (p *batchProm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	body, _ := io.ReadAll(r.Body)
-	form, _ := url.ParseQuery(string(body))
-	q := form.Get("query")
-	if q == "" {
-		q = r.URL.Query().Get("query")
+func (p *batchProm) setServices(svcs []service) {
+	out := make([]testenv.Service, 0, len(svcs))
+	for _, s := range svcs {
+		l := steady
+		if s.starved {
+			l = starved
+		}
+		out = append(out, testenv.Service{Namespace: s.ns, Name: s.name, Load: l})
 	}
 	p.mu.Lock()
-	svcs := p.services
-	p.asked = append(p.asked, start)
+	p.services = out
 	p.mu.Unlock()
-	var buf bytes.Buffer
-	writeAnswer(&buf, q, svcs, time.Now())
-	w.Header().Set("Content-Type", "application/json")
-	n, _ := w.Write(buf.Bytes())
-	p.queries.Add(1)
-	p.bytes.Add(int64(n))
-	p.nanos.Add(int64(time.Since(start)))
 }
 
 // maxPerPeriod is the most queries asked in one period since t: the most
@@ -73,12 +68,10 @@ func (p *batchProm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // dividing by its length counts 3 batches in 65 s when they fall at its
 // start and end.
 func (p *batchProm) maxPerPeriod(t time.Time) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	var since []time.Time
-	for _, a := range p.asked {
-		if !a.Before(t) {
-			since = append(since, a)
+	for _, q := range p.Queries() {
+		if !q.At.Before(t) {
+			since = append(since, q.At)
 		}
 	}
 	most := 0
@@ -95,73 +88,4 @@ func (p *batchProm) maxPerPeriod(t time.Time) int {
 		most = max(most, n)
 	}
 	return most
-}
-
-// writeAnswer streams the vector of one family for every service.
-func writeAnswer(buf *bytes.Buffer, q string, svcs []service, now time.Time) {
-	ts := float64(now.UnixMilli()) / 1000
-	buf.WriteString(`{"status":"success","data":{"resultType":"vector","result":[`)
-	first := true
-	emit := func(labels map[string]string, v string) {
-		if !first {
-			buf.WriteByte(',')
-		}
-		first = false
-		l, _ := json.Marshal(labels)
-		fmt.Fprintf(buf, `{"metric":%s,"value":[%.3f,%q]}`, l, ts, v)
-	}
-	for _, s := range svcs {
-		app := func(part string, kv ...string) map[string]string {
-			m := map[string]string{"namespace": s.ns, "service": s.name, "navius_part": part}
-			for i := 0; i+1 < len(kv); i += 2 {
-				m[kv[i]] = kv[i+1]
-			}
-			return m
-		}
-		switch {
-		case strings.Contains(q, "http_request_duration_seconds_bucket"):
-			// p99 = 85 ms of a 100 ms objective; starved: p99 about 0.9 s.
-			buckets := [][2]string{{"0.05", "98"}, {"0.12", "100"}, {"1", "100"}, {"+Inf", "100"}}
-			if s.starved {
-				buckets = [][2]string{{"0.05", "60"}, {"0.12", "90"}, {"1", "100"}, {"+Inf", "100"}}
-			}
-			for _, b := range buckets {
-				emit(app("bucket", "le", b[0]), b[1])
-			}
-			emit(app("sum"), "3")
-			emit(app("count"), "100")
-			emit(app("ts"), fmt.Sprint(now.Unix()))
-		case strings.Contains(q, "http_requests_total"):
-			emit(app("requests"), "800")
-			emit(app("throughput"), "800")
-			emit(app("errors"), "0.8")
-			emit(app("pods"), "4")
-			emit(app("ts"), fmt.Sprint(now.Unix()))
-		case strings.Contains(q, "db_pool_max_connections") && s.starved:
-			// Every connection in use, 40 ms waits for one.
-			emit(app("in_use"), "10")
-			emit(app("max"), "10")
-			emit(app("wait_sum"), "0.8")
-			emit(app("wait_count"), "20")
-			emit(app("db_sum"), "2")
-			emit(app("db_count"), "400")
-		case strings.Contains(q, "db_pool_max_connections"):
-			emit(app("in_use"), "6")
-			emit(app("max"), "10")
-			emit(app("wait_sum"), "0.004")
-			emit(app("wait_count"), "20")
-			emit(app("db_sum"), "2")
-			emit(app("db_count"), "400")
-		case strings.Contains(q, "cache_requests_total"):
-			emit(app("cache", "tier", "memory", "result", "hit"), "92")
-			emit(app("cache", "tier", "memory", "result", "miss"), "8")
-		case strings.Contains(q, "container_cpu_usage_seconds_total"):
-			wl := func(part, v string) {
-				emit(map[string]string{"namespace": s.ns, "navius_deploy": s.name, "container": "app", "navius_part": part}, v)
-			}
-			wl("cpu_usage", "2")
-			wl("cpu_requests", "4")
-		}
-	}
-	buf.WriteString(`]}}`)
 }

@@ -10,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/navius-dev/navius-tuner/internal/testenv"
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 )
 
 // rollouts plays the Deployment controller, which envtest does not run:

@@ -18,7 +18,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,7 +39,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
-	"github.com/navius-dev/navius-tuner/internal/testenv"
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 )
 
 var (
@@ -158,18 +157,16 @@ func buildManager(t *testing.T) string {
 func runScale(t *testing.T, bin string, n int) result {
 	t.Helper()
 	ctx := context.Background()
-	env, err := testenv.Start()
+	env, err := testenv.StartEnvtest()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = env.Stop() }()
 
-	prom := &batchProm{}
-	promSrv := httptest.NewServer(prom)
-	defer promSrv.Close()
+	prom := newBatchProm(t)
 
 	start := time.Now()
-	svcs := createProfiles(t, env.Client, n, promSrv.URL)
+	svcs := createProfiles(t, env.Client, n, prom.URL())
 	prom.setServices(svcs)
 	res := result{profiles: n, setup: time.Since(start)}
 	t.Logf("%d profiles with their Deployments and HPAs created in %s", n, res.setup.Round(time.Second))
@@ -218,17 +215,17 @@ func runScale(t *testing.T, bin string, n int) result {
 	res.cpuStart = cpuSeconds(pid)
 	m0 := scrape()
 	res.startRequests = byMethod(m0)
-	res.startQueries = prom.queries.Load()
+	res.startQueries = int64(prom.Count())
 
 	// The steady state: the starved services stay starved and the engine
 	// goes on acting on them (each rollout it starts completes at once:
 	// completeRollouts); the others need nothing.
-	q0, c0, t0 := prom.queries.Load(), cpuSeconds(pid), time.Now()
-	b0, ns0 := prom.bytes.Load(), prom.nanos.Load()
+	q0, c0, t0 := int64(prom.Count()), cpuSeconds(pid), time.Now()
+	b0, busy0 := prom.Served()
 	time.Sleep(*steadyFor)
 	m1 := scrape()
 	res.steadySpan = time.Since(t0)
-	res.steadyQueries = prom.queries.Load() - q0
+	res.steadyQueries = int64(prom.Count()) - q0
 	res.maxPerPeriod = prom.maxPerPeriod(t0)
 	res.cpuSteady = (cpuSeconds(pid) - c0) / res.steadySpan.Seconds()
 	res.steadyRequests = map[string]float64{}
@@ -236,13 +233,14 @@ func runScale(t *testing.T, bin string, n int) result {
 	for k, v := range after {
 		res.steadyRequests[k] = v - res.startRequests[k]
 	}
-	if q := prom.queries.Load(); q > 0 {
-		res.queryLatency = time.Duration(prom.nanos.Load() / q)
-		res.answerBytes = prom.bytes.Load() / q
+	b1, busy1 := prom.Served()
+	if q := int64(prom.Count()); q > 0 {
+		res.queryLatency = busy1 / time.Duration(q)
+		res.answerBytes = b1 / q
 	}
 	if res.steadyQueries > 0 {
-		res.queryLatency = time.Duration((prom.nanos.Load() - ns0) / res.steadyQueries)
-		res.answerBytes = (prom.bytes.Load() - b0) / res.steadyQueries
+		res.queryLatency = (busy1 - busy0) / time.Duration(res.steadyQueries)
+		res.answerBytes = (b1 - b0) / res.steadyQueries
 	}
 	res.peakRSS, res.endRSS = rss(pid)
 	res.heapInuse = m1["go_memstats_heap_inuse_bytes"]

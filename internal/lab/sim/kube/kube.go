@@ -1,0 +1,133 @@
+// Package kube lets the workload model follow real Kubernetes objects: the
+// Running and Ready pods of the target Deployment (their env carries the
+// tuned knobs) and the ready replicas of the Redis StatefulSet.
+package kube
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/navius-dev/navius-tuner/internal/lab/sim"
+)
+
+// Target names what the model follows.
+type Target struct {
+	// Namespace of the workload and of Redis.
+	Namespace string
+	// Selector picks the target Deployment's pods (its spec.selector).
+	Selector labels.Selector
+	// Container whose env and CPU resources are read; empty: the first container.
+	Container string
+	// RedisStatefulSet is the Redis workload's name; empty: Redis is not followed.
+	RedisStatefulSet string
+}
+
+// PodSpecs converts pods into the model's view: only Running, Ready pods
+// that are not being deleted, with the literal env values and the CPU
+// request and limit of the container (env from valueFrom is not resolved).
+// The result is sorted by name.
+func PodSpecs(pods []*corev1.Pod, container string) []sim.PodSpec {
+	var out []sim.PodSpec
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning || !ready(p) {
+			continue
+		}
+		c := pick(p.Spec.Containers, container)
+		if c == nil {
+			continue
+		}
+		env := map[string]string{}
+		for _, e := range c.Env {
+			if e.ValueFrom == nil {
+				env[e.Name] = e.Value
+			}
+		}
+		out = append(out, sim.PodSpec{
+			Name:             p.Name,
+			Env:              env,
+			CPURequestMillis: c.Resources.Requests.Cpu().MilliValue(),
+			CPULimitMillis:   c.Resources.Limits.Cpu().MilliValue(),
+			StartTime:        p.CreationTimestamp.Time,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func ready(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func pick(cs []corev1.Container, name string) *corev1.Container {
+	for i := range cs {
+		if name == "" || cs[i].Name == name {
+			return &cs[i]
+		}
+	}
+	return nil
+}
+
+// Follow keeps m's pods and Redis replicas in step with the cluster until
+// ctx ends: informers on the namespace's pods and StatefulSets call
+// m.SyncPods and m.SetRedisReplicas on every change (and every resync
+// period). It returns once the caches have synced, or an error.
+func Follow(ctx context.Context, cs kubernetes.Interface, m *sim.Model, t Target, resync time.Duration) error {
+	if t.Selector == nil {
+		t.Selector = labels.Everything()
+	}
+	f := informers.NewSharedInformerFactoryWithOptions(cs, resync, informers.WithNamespace(t.Namespace))
+	podLister := f.Core().V1().Pods().Lister()
+	stsLister := f.Apps().V1().StatefulSets().Lister()
+	syncPods := func() {
+		pods, err := podLister.Pods(t.Namespace).List(t.Selector)
+		if err == nil {
+			m.SyncPods(PodSpecs(pods, t.Container))
+		}
+	}
+	syncRedis := func() {
+		if t.RedisStatefulSet == "" {
+			return
+		}
+		if s, err := stsLister.StatefulSets(t.Namespace).Get(t.RedisStatefulSet); err == nil {
+			m.SetRedisReplicas(int(s.Status.ReadyReplicas))
+		}
+	}
+	if _, err := f.Core().V1().Pods().Informer().AddEventHandler(onAnyChange(syncPods)); err != nil {
+		return err
+	}
+	if t.RedisStatefulSet != "" {
+		if _, err := f.Apps().V1().StatefulSets().Informer().AddEventHandler(onAnyChange(syncRedis)); err != nil {
+			return err
+		}
+	}
+	f.Start(ctx.Done())
+	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return fmt.Errorf("informer for %v did not sync", typ)
+		}
+	}
+	syncPods()
+	syncRedis()
+	return nil
+}
+
+func onAnyChange(fn func()) cache.ResourceEventHandlerFuncs {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { fn() },
+		UpdateFunc: func(any, any) { fn() },
+		DeleteFunc: func(any) { fn() },
+	}
+}
