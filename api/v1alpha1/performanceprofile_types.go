@@ -660,7 +660,11 @@ type Guardrails struct {
 // PerformanceProfileStatus is what navius-tuner observed and did.
 type PerformanceProfileStatus struct {
 	// observedGeneration is the generation of the spec the status was computed from.
+	// The API server reads it as 0 until navius-tuner first writes the status,
+	// so that kstatus (Flux's health checks, kpt) sees a profile nobody has
+	// reconciled yet as InProgress, not Current.
 	// +optional
+	// +kubebuilder:default=0
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// paused is true while the tuning.navius.io/paused annotation stops every
@@ -1108,6 +1112,7 @@ type PerformanceProfile struct {
 
 	// status is what navius-tuner observed and did.
 	// +optional
+	// +kubebuilder:default={}
 	Status PerformanceProfileStatus `json:"status,omitempty"`
 }
 
