@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -97,9 +96,8 @@ func restoreChanges(pd *tuningv1alpha1.Decision, cs *clusterState) []tuning.Chan
 		if !ok || f.live != c.To || !f.own.Owns(tuningv1alpha1.FieldManager, f.path) {
 			return nil // the live template is not (only) navius-tuner's change
 		}
-		from, err1 := strconv.ParseInt(c.From, 10, 64)
-		to, err2 := strconv.ParseInt(c.To, 10, 64)
-		if err1 != nil || err2 != nil {
+		from, to, ok := tuning.ChangeValues(c)
+		if !ok {
 			return nil // no known value to go back to
 		}
 		out = append(out, tuning.Change{Knob: tuning.Knob(c.Knob), From: to, HasFrom: true, To: from})

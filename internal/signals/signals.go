@@ -132,15 +132,21 @@ func NewObservation(t time.Time) Observation {
 	return Observation{Time: t, Values: map[Signal]Value{}, Missing: map[Signal]Missing{}}
 }
 
-// Set records a value. NaN and ±Inf are recorded as missing, never as
-// numbers, with one exception: a latency percentile may be +Inf, which means
-// above the highest bucket bound (a breach of any objective), not unknown.
+// Number reports whether v is a value of s rather than a missing one: NaN
+// and ±Inf are never numbers, with one exception: a latency percentile may
+// be +Inf, which means above the highest bucket bound (a breach of any
+// objective), not unknown.
+func Number(s Signal, v float64) bool {
+	_, percentile := Quantile(s)
+	return !math.IsNaN(v) && !math.IsInf(v, -1) && (!math.IsInf(v, +1) || percentile)
+}
+
+// Set records a value, or records it as missing when it is not a Number.
 func (o *Observation) Set(s Signal, v float64, at time.Time) {
 	if o.Values == nil {
 		o.Values = map[Signal]Value{}
 	}
-	_, percentile := Quantile(s)
-	if math.IsNaN(v) || math.IsInf(v, -1) || (math.IsInf(v, +1) && !percentile) {
+	if !Number(s, v) {
 		o.SetMissing(s, ReasonNaN, fmt.Sprintf("value %v", v))
 		return
 	}

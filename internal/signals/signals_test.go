@@ -1,6 +1,7 @@
 package signals
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -45,5 +46,25 @@ func TestExpire(t *testing.T) {
 	}
 	if got := (Freshness{}).MaxAge(); got != 150*time.Second {
 		t.Errorf("default max age %s, want 2m30s (2 × 1m + 30s)", got)
+	}
+}
+
+// TestNumber: the one rule for what is a value and what is missing.
+func TestNumber(t *testing.T) {
+	for _, tc := range []struct {
+		s    Signal
+		v    float64
+		want bool
+	}{
+		{LatencyP99, 0.2, true},
+		{LatencyP99, math.Inf(+1), true}, // above the top bucket: a breach
+		{LatencyP99, math.Inf(-1), false},
+		{LatencyP99, math.NaN(), false},
+		{Throughput, math.Inf(+1), false},
+		{Throughput, 0, true},
+	} {
+		if got := Number(tc.s, tc.v); got != tc.want {
+			t.Errorf("Number(%s, %v) = %v, want %v", tc.s, tc.v, got, tc.want)
+		}
 	}
 }

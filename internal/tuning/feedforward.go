@@ -3,7 +3,6 @@ package tuning
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -108,9 +107,8 @@ func (d *decider) floorRaiseContinues() bool {
 		return false
 	}
 	for _, c := range last.Changes {
-		from, err1 := strconv.ParseInt(c.From, 10, 64)
-		to, err2 := strconv.ParseInt(c.To, 10, 64)
-		if Knob(c.Knob) != KnobHPAMinReplicas || err1 != nil || err2 != nil || to <= from {
+		from, to, ok := ChangeValues(c)
+		if Knob(c.Knob) != KnobHPAMinReplicas || !ok || to <= from {
 			return false
 		}
 	}

@@ -90,12 +90,14 @@ func Forget(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision) {
 // condition, "" when it was not such a change: the floor before a raise for
 // a breach, and the HPA's scale-down window before a back-down.
 func returnTo(diag Diagnosis, c tuningv1alpha1.Change) string {
-	from, err1 := strconv.ParseInt(c.From, 10, 64)
-	to, err2 := strconv.ParseInt(c.To, 10, 64)
+	from, to, ok := ChangeValues(c)
 	switch {
-	case Knob(c.Knob) == KnobHPAScaleDownWindowS && diag == DiagnosisOverProvisioned && c.From == "" && err2 == nil && to < defaultDownWindowS:
-		return strconv.Itoa(defaultDownWindowS) // the HPA had no behaviour: Kubernetes' default
-	case err1 != nil || err2 != nil:
+	case Knob(c.Knob) == KnobHPAScaleDownWindowS && diag == DiagnosisOverProvisioned && c.From == "":
+		if to, err := strconv.ParseInt(c.To, 10, 64); err == nil && to < defaultDownWindowS {
+			return strconv.Itoa(defaultDownWindowS) // the HPA had no behaviour: Kubernetes' default
+		}
+		return ""
+	case !ok:
 		return ""
 	case Knob(c.Knob) == KnobHPAScaleDownWindowS && diag == DiagnosisOverProvisioned && to < from:
 		return c.From
@@ -133,10 +135,9 @@ func RememberVerdict(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, outcom
 	rememberPrediction(m, d.Prediction, d.Time)
 	undone := outcome == tuningv1alpha1.OutcomeRolledBack || outcome == tuningv1alpha1.OutcomeReverted
 	for _, c := range d.Changes {
-		from, err1 := strconv.ParseInt(c.From, 10, 64)
-		to, err2 := strconv.ParseInt(c.To, 10, 64)
+		from, to, ok := ChangeValues(c)
 		dir := sign(to - from)
-		if err1 != nil || err2 != nil || dir == 0 {
+		if !ok || dir == 0 {
 			continue
 		}
 		k := knobMemory(m, c.Knob)

@@ -136,6 +136,14 @@ func (c Change) API() tuningv1alpha1.Change {
 	return tuningv1alpha1.Change{Knob: string(c.Knob), From: from, To: strconv.FormatInt(c.To, 10)}
 }
 
+// ChangeValues reads a recorded change back: both values, ok only when both
+// are numbers (From is empty when the knob had no value before).
+func ChangeValues(c tuningv1alpha1.Change) (from, to int64, ok bool) {
+	from, err1 := strconv.ParseInt(c.From, 10, 64)
+	to, err2 := strconv.ParseInt(c.To, 10, 64)
+	return from, to, err1 == nil && err2 == nil
+}
+
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s

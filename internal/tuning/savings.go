@@ -171,9 +171,8 @@ func (d *decider) targetRaisedUnderLoad() bool {
 	last := d.in.History[n-1]
 	raised := false
 	for _, c := range last.Changes {
-		from, err1 := strconv.ParseInt(c.From, 10, 64)
-		to, err2 := strconv.ParseInt(c.To, 10, 64)
-		raised = raised || (Knob(c.Knob) == KnobHPATargetCPU && err1 == nil && err2 == nil && to > from)
+		from, to, ok := ChangeValues(c)
+		raised = raised || (Knob(c.Knob) == KnobHPATargetCPU && ok && to > from)
 	}
 	load, ok := d.v.get(signals.Throughput)
 	if !raised || !ok || last.Baseline == nil || last.Baseline.Throughput == nil {

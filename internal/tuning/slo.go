@@ -33,7 +33,7 @@ func newView(o signals.Observation) view {
 	}
 	for s, x := range o.Values {
 		switch {
-		case math.IsNaN(x.Value) || math.IsInf(x.Value, 0) && !aboveTopBucket(s, x.Value):
+		case !signals.Number(s, x.Value): // for values put in the map without Set
 			v.missing[s] = string(signals.ReasonNaN)
 		case !plausible(s, x.Value):
 			v.missing[s] = fmt.Sprintf("%s: implausible value %g", signals.ReasonMalformed, x.Value)
@@ -42,14 +42,6 @@ func newView(o signals.Observation) view {
 		}
 	}
 	return v
-}
-
-// aboveTopBucket: a latency percentile of +Inf lies above the histogram's
-// highest bucket bound (internal/prom): a breach of any objective, not an
-// unknown value.
-func aboveTopBucket(s signals.Signal, x float64) bool {
-	_, percentile := signals.Quantile(s)
-	return percentile && math.IsInf(x, +1)
 }
 
 func plausible(s signals.Signal, x float64) bool {

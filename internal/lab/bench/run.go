@@ -74,7 +74,6 @@ type Step struct {
 	Blind     bool // a needed signal was missing
 	// BlindChange: the plan changed a knob whose family's signals (or an SLO signal) were missing.
 	BlindChange bool
-	Reduction   bool // an applied change removed capacity
 	DecideNS    float64
 	// NoOps are proposed changes to the value the knob already has.
 	NoOps int
@@ -416,12 +415,12 @@ func (r *runner) control(now float64) {
 	}
 	if status.MayWrite(settings.Mode, false, plan) {
 		before := r.capacity()
-		writes, reduction := r.apply(now, plan.Changes)
+		writes := r.apply(now, plan.Changes)
 		step.Wrote, step.CapacityReduced = writes > 0, r.capacity().less(before)
 		// The emulated writes cannot fail, so recording after them leaves
 		// the same status as the manager's record-then-write.
 		if d := status.Commit(&r.st, plan, at, writes > 0).Recorded; d != nil {
-			step.Applied, step.Reduction = true, reduction
+			step.Applied = true
 			step.Changes = status.ChangesString(d.Changes)
 		}
 	}
@@ -544,15 +543,10 @@ func (r *runner) state(now float64) tuning.State {
 
 // apply writes a plan's changes: the env (a rollout when it changes), the
 // HPA fields and the Redis replicas, each only when its content changes.
-func (r *runner) apply(now float64, changes []tuning.Change) (writes int, reduction bool) {
+func (r *runner) apply(now float64, changes []tuning.Change) (writes int) {
 	env := map[string]string{}
 	for k, v := range r.d.env {
 		env[k] = v
-	}
-	for _, c := range changes {
-		if c.HasFrom && ((c.Knob == tuning.KnobHPATargetCPU) != (c.To < c.From)) && c.To != c.From {
-			reduction = true // less capacity: a lower value, or a higher CPU target
-		}
 	}
 	routed := tuning.Route(changes)
 	if n := routed.RedisReplicas; n != nil && int(*n) != r.redis {
@@ -591,7 +585,7 @@ func (r *runner) apply(now float64, changes []tuning.Change) (writes int, reduct
 	if writes > 0 && now > r.sc.Warmup {
 		r.res.Writes += writes
 	}
-	return writes, reduction
+	return writes
 }
 
 func pct(r float64) string { return strconv.FormatFloat(r*100, 'f', -1, 64) + "%" }

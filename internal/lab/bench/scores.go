@@ -98,8 +98,8 @@ func metricsOf(sc *Scenario, r *Result, cx *context) []Metric {
 		{Name: "violation rate (minutes)", Value: vm / math.Max(float64(len(r.Minutes)), 1), Compare: true, Digits: 3},
 		{Name: "unsafe actions (ground truth)", Value: float64(unsafeOf(sc, r).total())},
 	}
-	switch sc.ID {
-	case "B1", "B1b":
+	switch {
+	case sc.isStep():
 		up, down := sc.Marks[0], sc.Marks[1]
 		hold := math.NaN()
 		for i := len(r.Periods) - 1; i >= 0; i-- {
@@ -143,7 +143,7 @@ func metricsOf(sc *Scenario, r *Result, cx *context) []Metric {
 			{Name: "seconds back to ≤ 1.1× needed", Value: back, Compare: true},
 			{Name: "reversals after the step down", Value: float64(reversals)},
 		}, common...)
-	case "B2":
+	case sc.ID == "B2":
 		oracle, ok := cx.oracle[r.Seed]
 		if !ok {
 			oracle = math.NaN()
@@ -155,7 +155,7 @@ func metricsOf(sc *Scenario, r *Result, cx *context) []Metric {
 			{Name: "DB-connection-minutes (open)", Value: r.ConnSeconds / 60, Compare: true},
 			{Name: "Redis-replica-minutes", Value: r.RedisSeconds / 60, Compare: true},
 		}, common...)
-	case "B3", "B6":
+	case sc.ID == "B3" || sc.ID == "B6":
 		m := []Metric{
 			{Name: "scale reversals per hour", Value: float64(r.Reversals) / h, Compare: true, Digits: 1},
 			{Name: "… of them within 5 min of a write to the HPA, per hour", Value: float64(r.ReversalsAfterHPAWrite) / h, Digits: 1},
@@ -167,7 +167,7 @@ func metricsOf(sc *Scenario, r *Result, cx *context) []Metric {
 			m = append(m, faultMetrics(sc, r)...)
 		}
 		return append(m, common...)
-	case "B4a", "B4b":
+	case strings.HasPrefix(sc.ID, "B4"):
 		cost := r.Cost / 3600 / h
 		q, tailCost := tailQuantile(sc, r), tailCostPerHour(r)
 		return append([]Metric{
@@ -182,7 +182,7 @@ func metricsOf(sc *Scenario, r *Result, cx *context) []Metric {
 			{Name: "max connections open", Value: float64(r.MaxConnsOpen)},
 			{Name: "seconds over the database budget (open connections)", Value: float64(r.SecondsOverDBBudget)},
 		}, common...)
-	case "B7":
+	case sc.ID == "B7":
 		return append(caseStudy(sc, r), common...)
 	}
 	return common

@@ -39,8 +39,8 @@ func targets(t *Table) []TargetRow {
 	add := func(target, measured string, met string) {
 		out = append(out, TargetRow{ID: id, Target: target, Measured: measured, Met: met})
 	}
-	switch id {
-	case "B1", "B1b":
+	switch {
+	case t.Scenario.isStep():
 		p, ph := get(tu, "periods (30 s) until p99 ≤ SLO holds"), get(hpa, "periods (30 s) until p99 ≤ SLO holds")
 		add("p99 within SLO in ≤ 4 periods", fmtStat(p, 1)+" periods", yesNo(worst(p) <= 4))
 		ratio := ph.Mean / p.Mean
@@ -56,7 +56,7 @@ func targets(t *Table) []TargetRow {
 		add("back down within 2 min", fmtStat(b, 0)+" s (hpa-cpu70: "+fmtStat(get(hpa, "seconds back to ≤ 1.1× needed"), 0)+" s)", yesNo(worst(b) <= 120))
 		rv := get(tu, "reversals after the step down")
 		add("… without reversals", fmtStat(rv, 0), yesNo(worst(rv) == 0))
-	case "B2":
+	case id == "B2":
 		v, vh := get(tu, "SLO-violating minutes"), get(hpa, "SLO-violating minutes")
 		rm, rmh := get(tu, "replica-minutes"), get(hpa, "replica-minutes")
 		add("no more violating minutes than hpa-cpu70", fmtStat(v, 0)+" vs "+fmtStat(vh, 0), yesNo(v.Mean <= vh.Mean))
@@ -79,14 +79,14 @@ func targets(t *Table) []TargetRow {
 			m = strings.Join(dom, ", ")
 		}
 		add("no HPA setting of the sweep dominates it", "dominated by: "+m, yesNo(len(dom) == 0))
-	case "B3":
+	case id == "B3":
 		v := get(tu, "SLO-violating minutes")
 		add("0 violating minutes", fmtStat(v, 0), yesNo(worst(v) == 0))
 		r := get(tu, "scale reversals per hour")
 		add("≤ 2 reversals/h", fmtStat(r, 1)+" (hpa-cpu70: "+fmtStat(get(hpa, "scale reversals per hour"), 1)+")", yesNo(worst(r) <= 2))
 		ro := get(tu, "env rollouts per hour")
 		add("≤ 1 rollout per 6 h", fmtStat(ro, 1)+" per hour", yesNo(worst(ro) <= 1.0/6))
-	case "B4a", "B4b":
+	case strings.HasPrefix(id, "B4"):
 		// At equal p99: the converged tuner (the last 10 minutes) reaches
 		// static-best's p99 within 10 % at no more than 110 % of its cost over
 		// the same minutes; a lower p99 at a higher cost is not "equal p99".
@@ -103,7 +103,7 @@ func targets(t *Table) []TargetRow {
 		pm, over := get(tu, "max Σ pool max (connections provisioned)"), get(tu, "seconds over the database budget (open connections)")
 		add("the connection budget is never exceeded", fmt.Sprintf("max Σ pool max %s of %d; %s s with more open than that", fmtStat(pm, 0), budget, fmtStat(over, 0)),
 			yesNo(worst(pm) <= float64(budget) && worst(over) == 0))
-	case "B5":
+	case id == "B5":
 		// B5's memory, queries and time to reconcile are the real manager's,
 		// measured by test/scale (docs/benchmarks/scale.md), not tier A's.
 		add("10k profiles: ≤ 256 MiB RSS", "not measured in process", "test/scale")
@@ -112,7 +112,7 @@ func targets(t *Table) []TargetRow {
 		add("0 no-op writes", "engine proposed "+fmtStat(n, 0)+" no-op changes; the harness, like the reconciler, writes only changed content", yesNo(n.Mean == 0))
 		e := get(tu, "10k profiles: engine time per 30 s period (s)")
 		add("all reconciled within 2 min of start", "engine share only: "+fmtStat(e, 2)+" s for 10k decisions on one core; judged on the real manager", "test/scale")
-	case "B6":
+	case id == "B6":
 		u := get(tu, "unsafe actions (ground truth)")
 		add("0 unsafe actions", fmt.Sprintf("%s from ground truth: %s reductions while the SLO breached, %s writes on an observation off by > a bucket, %s s over the database budget",
 			fmtStat(u, 0), fmtStat(get(tu, "unsafe: capacity reductions while the SLO truly breaches"), 0),
@@ -123,7 +123,7 @@ func targets(t *Table) []TargetRow {
 		h := get(tu, "decisions per period (hot loop: > 1)")
 		add("no hot loop", fmtStat(h, 2)+" decisions per period", yesNo(worst(h) <= 1.01))
 		add("409 conflicts on 5 % of writes; nothing lost after a restart", "tier A keeps no state outside status; conflicts and a killed process need the API server", "tier B")
-	case "B7":
+	case id == "B7":
 		x := get(tu, "throughput × the 100 req/s start")
 		add("≥ 5× throughput at p95 ≤ 100 ms (operator alone)", fmtStat(x, 1)+"× (hpa-cpu70: "+fmtStat(get(hpa, "throughput × the 100 req/s start"), 1)+"×)", yesNo(x.Min >= 5 && x.Never == 0))
 	}
