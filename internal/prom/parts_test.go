@@ -1,0 +1,37 @@
+package prom
+
+import (
+	"regexp"
+	"slices"
+	"testing"
+)
+
+// TestKnownPartsAreThePartsTheQueriesTag: the extractors keep a series only
+// when its part is in knownParts, so a part tagged in a query but missing
+// there would be dropped without a word, and a part listed but never tagged
+// is dead. The queries of a target that asks every family decide.
+func TestKnownPartsAreThePartsTheQueriesTag(t *testing.T) {
+	o, _, _ := testReader(t, Options{})
+	groups, _ := o.plan([]Target{orders("k", "orders")})
+	tag := regexp.MustCompile(`"` + partLabel + `", "([a-z_0-9]+)", "` + partLabel + `"`)
+	var tagged []string
+	for _, g := range groups {
+		for _, j := range g.jobs {
+			for _, m := range tag.FindAllStringSubmatch(j.query, -1) {
+				if !slices.Contains(tagged, m[1]) {
+					tagged = append(tagged, m[1])
+				}
+			}
+		}
+	}
+	for _, p := range tagged {
+		if _, ok := knownParts[p]; !ok {
+			t.Errorf("the queries tag part %q, which knownParts lacks: its series would be dropped", p)
+		}
+	}
+	for p := range knownParts {
+		if !slices.Contains(tagged, p) {
+			t.Errorf("knownParts lists %q, which no query tags", p)
+		}
+	}
+}
