@@ -250,7 +250,12 @@ func unsafeOf(sc *Scenario, r *Result) unsafeCount {
 // further from the true one than the width of the latency histogram bucket
 // that holds the truth (histogram_quantile's resolution there).
 func offTruth(observed, truth float64) bool {
-	if math.IsNaN(observed) || math.IsInf(observed, 0) {
+	top := sim.LatencyBuckets[len(sim.LatencyBuckets)-1]
+	switch {
+	case math.IsInf(observed, +1):
+		// +Inf says "above the highest bucket bound": right when the truth is.
+		return truth <= top
+	case math.IsNaN(observed) || math.IsInf(observed, -1):
 		return true
 	}
 	return math.Abs(observed-truth) > bucketWidth(truth)

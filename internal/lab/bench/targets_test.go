@@ -168,6 +168,9 @@ func TestOffTruth(t *testing.T) {
 		{10, 12, false},     // above the highest bound: histogram_quantile reads 10
 		{math.NaN(), 0.2, true},
 		{math.Inf(1), 0.2, true},
+		{math.Inf(1), 10, true},     // the truth is the top bound itself, not above it
+		{math.Inf(1), 10.08, false}, // above the top bucket, as the truth is (a step's timeouts)
+		{math.Inf(-1), 0.2, true},
 	} {
 		if got := offTruth(tc.observed, tc.truth); got != tc.want {
 			t.Errorf("offTruth(%v, %v) = %v, want %v", tc.observed, tc.truth, got, tc.want)
