@@ -1,6 +1,7 @@
 package tuning
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -374,4 +375,24 @@ func TestEveryFamilyUnknown(t *testing.T) {
 			}
 		}},
 	})
+}
+
+// TestSLISecondsReadsWhatSLIsOfWrote: a percentile above the top bucket
+// (+Inf) is stored as the largest duration and read back as +Inf; a
+// measured one comes back as it was; an unobserved one is not there.
+func TestSLISecondsReadsWhatSLIsOfWrote(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	o := signals.NewObservation(now)
+	o.Set(signals.LatencyP99, math.Inf(+1), now)
+	o.Set(signals.LatencyP95, 0.25, now)
+	s := SLIsOf(o)
+	if v, ok := SLISeconds(s.P99); !ok || !math.IsInf(v, +1) {
+		t.Errorf("p99 above the top bucket read back as %v, %v; want +Inf", v, ok)
+	}
+	if v, ok := SLISeconds(s.P95); !ok || v != 0.25 {
+		t.Errorf("p95 read back as %v, %v; want 0.25", v, ok)
+	}
+	if _, ok := SLISeconds(s.P50); ok {
+		t.Error("an unobserved p50 read back as observed")
+	}
 }

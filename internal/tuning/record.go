@@ -65,6 +65,19 @@ func SLIsOf(o signals.Observation) *tuningv1alpha1.SLIs {
 	return s
 }
 
+// SLISeconds reads a latency of status.slis back in seconds, as SLIsOf
+// wrote it: the largest duration stands for a percentile above the highest
+// bucket bound, +Inf; ok is false when the latency was not observed.
+func SLISeconds(d *metav1.Duration) (seconds float64, ok bool) {
+	switch {
+	case d == nil:
+		return 0, false
+	case d.Duration == time.Duration(math.MaxInt64):
+		return math.Inf(+1), true
+	}
+	return d.Seconds(), true
+}
+
 // percentOf formats a ratio as an API Percent, clamped to 0–100 %.
 func percentOf(r float64) tuningv1alpha1.Percent {
 	p := math.Round(min(max(r, 0), 1)*100*1000) / 1000

@@ -11,6 +11,8 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/navius-dev/navius-tuner/internal/lab/bench"
+	"github.com/navius-dev/navius-tuner/internal/signals"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
 func TestSelectScenarios(t *testing.T) {
@@ -167,4 +169,19 @@ func TestTicks125(t *testing.T) {
 	}
 	g.Expect(labels).To(Equal([]string{"200", "500"}))
 	g.Expect((ticks125{}).Ticks(1, 1000)).To(HaveLen(10))
+}
+
+// TestStatusAboveTheTopBucketIsInf: the operator's SLI above the top bucket
+// is +Inf in the comparison with the truth (left out, as Prometheus' +Inf
+// is), not a latency of 292 years.
+func TestStatusAboveTheTopBucketIsInf(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	o := signals.NewObservation(now)
+	o.Set(signals.LatencyP99, math.Inf(+1), now)
+	if q := statusQuantile(tuning.SLIsOf(o), 0.99); !math.IsInf(q, +1) {
+		t.Fatalf("statusQuantile = %v, want +Inf", q)
+	}
+	if g := gapOf([]float64{math.Inf(+1), 0.2}, []float64{10.1, 0.2}); g.N != 1 || g.MeanAbsMS != 0 {
+		t.Errorf("gapOf counted the +Inf estimate: %+v", g)
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/navius-dev/navius-tuner/internal/lab/harness"
 	"github.com/navius-dev/navius-tuner/internal/lab/sim"
 	"github.com/navius-dev/navius-tuner/internal/signals"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
 // Extra is what tier B records beside a bench.Sample, at the same time.
@@ -296,11 +297,11 @@ func statusQuantile(s *tuningv1alpha1.SLIs, p float64) float64 {
 	if s == nil {
 		return math.NaN()
 	}
-	d := *s.Latency(tuningv1alpha1.Percentile(signals.PercentileAtMost(p).Name))
-	if d == nil {
+	v, ok := tuning.SLISeconds(*s.Latency(tuningv1alpha1.Percentile(signals.PercentileAtMost(p).Name)))
+	if !ok {
 		return math.NaN()
 	}
-	return d.Seconds()
+	return v
 }
 
 // promQuantile asks Prometheus for the SLO percentile of the workload's
