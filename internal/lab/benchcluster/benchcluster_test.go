@@ -185,3 +185,19 @@ func TestStatusAboveTheTopBucketIsInf(t *testing.T) {
 		t.Errorf("gapOf counted the +Inf estimate: %+v", g)
 	}
 }
+
+// TestTunerStartIsTierAsRule: tier B gives the operator its profile when
+// tier A starts its own (after a first full SLO window), at the window the
+// profile runs with: at 5x the API's 1-minute minimum is tier A's 5
+// simulated minutes, so both start at 360 s; at 10x the window is 10
+// simulated minutes.
+func TestTunerStartIsTierAsRule(t *testing.T) {
+	g := NewWithT(t)
+	scs, err := selectScenarios([]string{"B1", "B3"}, 1)
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, sc := range scs {
+		g.Expect(tunerStart(sc, 5)).To(Equal(sc.TunerStart()), sc.ID)
+		g.Expect(tunerStart(sc, 5)).To(Equal(360.0), sc.ID)
+		g.Expect(tunerStart(sc, 10)).To(Equal(660.0), sc.ID)
+	}
+}

@@ -67,7 +67,11 @@ type recorder struct {
 	c       client.Client
 	promURL string
 	speed   float64
-	profile *tuningv1alpha1.PerformanceProfile // created at Warmup/2 (tuner)
+	profile *tuningv1alpha1.PerformanceProfile // created at tunerStart (tuner)
+	// tunerStart is when the operator gets its profile, in simulated
+	// seconds: tier A's rule (bench.Scenario.TunerStart) at the window the
+	// profile runs with here.
+	tunerStart float64
 	window  time.Duration                      // Prometheus' window (wall)
 	lastEnv string
 	lastHPA string
@@ -117,7 +121,7 @@ func (r *recorder) loop(ctx context.Context) error {
 			sum += float64(v)
 		}
 		run.cpu = append(run.cpu, cpuPoint{T: now, Millis: sum, Pods: len(cpu)})
-		if r.profile != nil && now >= sc.Warmup/2 {
+		if r.profile != nil && now >= r.tunerStart {
 			if err := r.c.Create(ctx, r.profile, client.FieldOwner(harness.FieldManager)); err != nil {
 				return fmt.Errorf("creating the profile: %w", err)
 			}

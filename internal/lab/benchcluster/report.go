@@ -76,7 +76,7 @@ func (r *Report) Markdown() string {
 		"same trace and seed. Latency is the model's ground truth per request, never wall-clock timing.\n\n",
 		o.Speed, o.Seed, o.DurationScale, scenarioIDs(r), r.Elapsed.Round(time.Second))
 	b.WriteString("Arms: `tuner` is the operator with the scenario's profile (tier A's, in Auto) tuning the workload's real HPA; " +
-		"`hpa-cpu70` has no profile and the real HPA at 70 % CPU. The tuner's profile is created at half the warm-up (tier A starts its operator after a full SLO window, at 360 s).\n\n")
+		"`hpa-cpu70` has no profile and the real HPA at 70 % CPU. The tuner's profile is created by tier A's rule for starting its operator (`TunerStart`: max(warm-up / 2, 60 s + the SLO window), the window being the one the profile runs with here), so neither tier's operator sees the simulation's cold start at t = 0.\n\n")
 	fmt.Fprintf(&b, "Time compression %gx, one factor for every arm: the trace and the simulated service (%g simulated s per wall s), "+
 		"the HPA sync period (%v), its stabilisation and rate-limit periods (an explicit `behavior`: scale-up max(100 %%, 4 pods) per %v, "+
 		"scale-down after a %v window), the CPU initialisation period and readiness delay, the profile's interval and settle time, "+

@@ -116,7 +116,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				Result: &bench.Result{Scenario: sc.ID, Arm: arm, Seed: o.Seed}}
 			srun.Arms[arm] = run
 			p := clusterProfile(sc, wo.Namespace, env.Cluster().PrometheusURL(), o.Speed)
-			rec := &recorder{run: run, lastHPAWrite: -1, c: env.Client(), promURL: env.Cluster().PrometheusURL(), speed: o.Speed,
+			rec := &recorder{run: run, lastHPAWrite: -1, tunerStart: tunerStart(sc, o.Speed), c: env.Client(), promURL: env.Cluster().PrometheusURL(), speed: o.Speed,
 				window: p.Spec.SLO.Window.Duration, httpc: &http.Client{Timeout: 5 * time.Second}, logf: logf}
 			if arm == bench.ArmTuner {
 				rec.profile = p

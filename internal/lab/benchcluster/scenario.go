@@ -131,6 +131,13 @@ func effectiveWindow(sc *bench.Scenario, speed float64) float64 {
 	return compress(tuning.SettingsOf(sc.Profile).Window, speed, minWindow).Seconds() * speed
 }
 
+// tunerStart is when tier B gives the operator its profile: tier A's rule
+// (after the service is warm and a first full SLO window of its own)
+// applied to the window the profile runs with once compressed.
+func tunerStart(sc *bench.Scenario, speed float64) float64 {
+	return withWindow(sc, effectiveWindow(sc, speed)).TunerStart()
+}
+
 // withWindow is sc with the profile's SLO window set to seconds (tier A at tier B's window).
 func withWindow(sc *bench.Scenario, seconds float64) *bench.Scenario {
 	out := *sc
