@@ -72,12 +72,12 @@ type recorder struct {
 	// seconds: tier A's rule (bench.Scenario.TunerStart) at the window the
 	// profile runs with here.
 	tunerStart float64
-	window  time.Duration                      // Prometheus' window (wall)
-	lastEnv string
-	lastHPA string
-	lastRed int
-	lastDes int
-	lastDir int
+	window     time.Duration // Prometheus' window (wall)
+	lastEnv    string
+	lastHPA    string
+	lastRed    int
+	lastDes    int
+	lastDir    int
 	// lastHPAWrite is when the HPA's spec last changed after the warm-up (-1: never).
 	lastHPAWrite float64
 	httpc        *http.Client
