@@ -129,19 +129,7 @@ func TestRollingUpdate(t *testing.T) {
 // (B5's tier-A figure: the engine's CPU per profile and period).
 func BenchmarkDecide(b *testing.B) {
 	sc := Scenarios(true)[2]
-	r := &runner{sc: sc, arm: ArmTuner, seed: 1, res: &Result{}}
-	cfg := sc.Model
-	cfg.Seed = 1
-	r.m = sim.New(cfg)
-	r.m.SetTrace(sc.Trace(1))
-	r.d = &deployment{name: "orders-api", replicas: sc.Start.Replicas, env: sc.Start.Knobs.Env(), startSeconds: StartSeconds,
-		cpuReq: sc.CPURequest, cpuLm: sc.CPULimit, defaults: cfg.DefaultKnobs}
-	for range sc.Start.Replicas {
-		r.d.create(-StartSeconds)
-	}
-	r.hpa = &HPA{Min: sc.Start.HPAMin, Max: sc.Start.HPAMax, TargetPct: 70}
-	r.prom = newProm(120)
-	r.redis, r.redisN = 1, 1
+	r := newRunner(sc, ArmTuner, 1, nil)
 	r.m.SyncPods(r.d.readySpecs(0))
 	for now := 1.0; now <= 300; now++ {
 		r.m.Step(1)

@@ -18,19 +18,8 @@ func TestControlRunsTheSharedPeriodScript(t *testing.T) {
 	from := int64(sc.Start.Knobs.PoolMax)
 	script := testenv.Script(tuning.Knob(sim.EnvPoolMax), from)
 	eng := testenv.NewScriptedEngine(script)
-	r := &runner{sc: sc, arm: ArmTuner, seed: 1, res: &Result{}, decide: eng.Decide}
-	cfg := sc.Model
-	cfg.Seed = 1
-	r.m = sim.New(cfg)
-	r.m.SetTrace(sc.Trace(1))
-	r.d = &deployment{name: "orders-api", replicas: sc.Start.Replicas, env: sc.Start.Knobs.Env(), startSeconds: StartSeconds,
-		cpuReq: sc.CPURequest, cpuLm: sc.CPULimit, defaults: cfg.DefaultKnobs}
-	for range sc.Start.Replicas {
-		r.d.create(-StartSeconds)
-	}
-	r.hpa = &HPA{Min: sc.Start.HPAMin, Max: sc.Start.HPAMax, TargetPct: 70}
-	r.prom = newProm(120)
-	r.redis, r.redisN = 1, 1
+	r := newRunner(sc, ArmTuner, 1, nil)
+	r.decide = eng.Decide
 	r.m.SyncPods(r.d.readySpecs(0))
 	interval := tuning.SettingsOf(sc.Profile).Interval.Seconds()
 	for i, p := range script {

@@ -152,6 +152,15 @@ const RedisStartSeconds = 10.0
 // Run plays one arm of a scenario with one seed. fixed is the configuration
 // of the static-best arm (ignored by the others).
 func Run(sc *Scenario, arm string, seed uint64, fixed *sim.FixedConfig) *Result {
+	r := newRunner(sc, arm, seed, fixed)
+	r.loop()
+	return r.res
+}
+
+// newRunner sets one arm of a scenario up at t = 0: the model on the
+// scenario's trace, the starting Deployment with its pods warm-starting,
+// Redis, the HPA of the arm and, for the tuner, its emulated Prometheus.
+func newRunner(sc *Scenario, arm string, seed uint64, fixed *sim.FixedConfig) *runner {
 	cfg := sc.Model
 	cfg.Seed = seed
 	r := &runner{sc: sc, arm: arm, seed: seed, lastHPAWrite: -1, m: sim.New(cfg),
@@ -182,8 +191,7 @@ func Run(sc *Scenario, arm string, seed uint64, fixed *sim.FixedConfig) *Result 
 		r.prom.readAs(sc.Profile)
 	}
 	r.lastReplicas = r.d.replicas
-	r.loop()
-	return r.res
+	return r
 }
 
 func fmtFixed(fc sim.FixedConfig) string {
