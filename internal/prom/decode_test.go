@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
@@ -253,7 +254,7 @@ func TestConnectionLostMidAnswerIsRetried(t *testing.T) {
 	}))
 	defer srv.Close()
 	o, clk, _ := testReader(t, Options{MaxAttempts: 2})
-	autoStep(t, clk, 100*time.Millisecond)
+	testenv.AutoStep(t, clk, 100*time.Millisecond)
 	tg := orders("k", "orders")
 	tg.Workload, tg.Redis = nil, nil
 	obs := o.Observe(context.Background(), Endpoint{URL: srv.URL}, []Target{tg})["k"]

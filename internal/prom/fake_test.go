@@ -64,27 +64,6 @@ func val(o signals.Observation, s signals.Signal) float64 {
 	return v
 }
 
-// autoStep advances clk by step every few milliseconds while something waits
-// on it, until the test ends. Keep step small against the query timeout: a
-// query in flight also waits on the clock (its timeout), so the timeout fires
-// only after timeout/step ticks (5 ms each) of real time.
-func autoStep(t testing.TB, clk *testingclock.FakeClock, step time.Duration) {
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done) })
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(5 * time.Millisecond):
-				if clk.HasWaiters() {
-					clk.Step(step)
-				}
-			}
-		}
-	}()
-}
-
 // family names the batch family of a query, for canned handlers: the
 // shared fake's reading of the metric contract, checked against the
 // reader's own families by TestFakePromSpeaksTheReadersLanguage.

@@ -103,20 +103,7 @@ func TestIntegrationExporterWithoutAFamily(t *testing.T) {
 // runExporter starts an exporter that adds a batch every 50 ms until the test ends.
 func runExporter(t *testing.T) *exporter {
 	exp := newExporter()
-	stop := make(chan struct{})
-	t.Cleanup(func() { close(stop) })
-	go func() {
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				exp.batch()
-			}
-		}
-	}()
+	testenv.Every(t, 50*time.Millisecond, exp.batch)
 	return exp
 }
 

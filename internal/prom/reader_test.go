@@ -130,7 +130,7 @@ func TestObserveOddResponses(t *testing.T) {
 				return healthy("orders")(q)
 			})
 			o, clk, _ := testReader(t, Options{})
-			autoStep(t, clk, 100*time.Millisecond)
+			testenv.AutoStep(t, clk, 100*time.Millisecond)
 			tg := orders("k", "orders")
 			tg.Overrides = tuningv1alpha1.QueryOverrides{LatencyP99: `my_p99{app="orders"}`}
 			obs := o.Observe(context.Background(), Endpoint{URL: prom.URL(), Timeout: 10 * time.Second}, []Target{tg})["k"]
@@ -148,7 +148,7 @@ func TestObserveOddResponses(t *testing.T) {
 			g := NewWithT(t)
 			prom := newFakeProm(t, func(string) (int, string) { return tc.answer() })
 			o, clk, _ := testReader(t, Options{})
-			autoStep(t, clk, 100*time.Millisecond)
+			testenv.AutoStep(t, clk, 100*time.Millisecond)
 			obs := o.Observe(context.Background(), Endpoint{URL: prom.URL(), Timeout: 10 * time.Second}, []Target{orders("k", "orders")})["k"]
 			g.Expect(obs.Values).To(BeEmpty())
 			want := tc.want
@@ -226,7 +226,7 @@ func TestRetriesThenSucceeds(t *testing.T) {
 		return ok(s("0.2"))
 	})
 	o, clk, reg := testReader(t, Options{MaxAttempts: 3})
-	autoStep(t, clk, 100*time.Millisecond)
+	testenv.AutoStep(t, clk, 100*time.Millisecond)
 	tg := orders("k", "orders")
 	tg.Overrides.ErrorRate = "my_errors"
 	obs := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, []Target{tg})["k"]
@@ -248,7 +248,7 @@ func TestTimeoutIsRetriedThenMissing(t *testing.T) {
 	g := NewWithT(t)
 	prom := newFakeProm(t, func(string) (int, string) { return -1, "" })
 	o, clk, reg := testReader(t, Options{MaxAttempts: 2})
-	autoStep(t, clk, time.Second)
+	testenv.AutoStep(t, clk, time.Second)
 	start := time.Now()
 	obs := o.Observe(context.Background(), Endpoint{URL: prom.URL(), Timeout: 10 * time.Second}, []Target{orders("k", "orders")})["k"]
 	g.Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second), "the fake clock drives the timeout")
@@ -264,7 +264,7 @@ func TestEndpointDown(t *testing.T) {
 	url := prom.URL()
 	prom.SetFault(testenv.FaultStopped)
 	o, clk, _ := testReader(t, Options{MaxAttempts: 2})
-	autoStep(t, clk, time.Minute)
+	testenv.AutoStep(t, clk, time.Minute)
 	obs := o.Observe(context.Background(), Endpoint{URL: url}, []Target{orders("k", "orders")})["k"]
 	g.Expect(obs.Values).To(BeEmpty())
 	g.Expect(obs.Missing[signals.Throughput].Reason).To(Equal(signals.ReasonEndpointDown))

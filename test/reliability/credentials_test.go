@@ -16,6 +16,7 @@ import (
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/controllers"
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 	"github.com/navius-dev/navius-tuner/internal/prom"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
@@ -58,7 +59,7 @@ func TestCredentialsNotSentWithoutTheLabel(t *testing.T) {
 	t.Run("the profile's condition names the Secret and the label", func(t *testing.T) {
 		g := NewWithT(t)
 		clk := clocktesting.NewFakeClock(time.Now().Truncate(time.Second))
-		stepWhileWaiting(t, clk)
+		testenv.AutoStep(t, clk, 20*time.Millisecond) // a query that never answers times out after 2 s of fake time
 		h := newBlindHarnessOn(t, ns, clk, newFakeProm(t, clk, ns))
 		deployment(t, ns, "10")
 		p := poolProfile(ns, h.prom.URL())

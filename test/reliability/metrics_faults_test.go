@@ -15,6 +15,7 @@ import (
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/controllers"
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 	"github.com/navius-dev/navius-tuner/internal/prom"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
@@ -33,7 +34,7 @@ type blindHarness struct {
 func newBlindHarness(t *testing.T) *blindHarness {
 	t.Helper()
 	ns, clk := namespace(t), clocktesting.NewFakeClock(time.Now().Truncate(time.Second))
-	stepWhileWaiting(t, clk)
+	testenv.AutoStep(t, clk, 20*time.Millisecond) // a query that never answers times out after 2 s of fake time
 	return newBlindHarnessOn(t, ns, clk, newFakeProm(t, clk, ns))
 }
 
@@ -55,27 +56,6 @@ func newBlindHarnessOn(t *testing.T, ns string, clk *clocktesting.FakeClock, fak
 	}
 	h.r = r
 	return h
-}
-
-// stepWhileWaiting advances clk by 20 ms every few milliseconds while a
-// timer waits on it (a query's timeout, a retry's backoff), so that a
-// query that never answers times out after 2 s of fake time (about 0.5 s of
-// real time).
-func stepWhileWaiting(t *testing.T, clk *clocktesting.FakeClock) {
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done) })
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(5 * time.Millisecond):
-				if clk.HasWaiters() {
-					clk.Step(20 * time.Millisecond)
-				}
-			}
-		}
-	}()
 }
 
 // period advances the clock by one interval and reconciles once.

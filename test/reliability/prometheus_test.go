@@ -138,20 +138,7 @@ func TestRealPrometheusStopAndRestart(t *testing.T) {
 	g := NewWithT(t)
 	ns := namespace(t)
 	exp := newPoolExporter(ns)
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				exp.batch()
-			}
-		}
-	}()
+	testenv.Every(t, 100*time.Millisecond, exp.batch)
 	srv := httptest.NewServer(promhttp.HandlerFor(prometheus.GathererFunc(exp.gather), promhttp.HandlerOpts{}))
 	defer srv.Close()
 	scrape := testenv.PrometheusOptions{Targets: []string{strings.TrimPrefix(srv.URL, "http://")}, ScrapeInterval: time.Second}
