@@ -5,17 +5,16 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
-	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/actuate"
-	"github.com/navius-dev/navius-tuner/internal/status"
+	"github.com/navius-dev/navius-tuner/internal/period"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
@@ -28,8 +27,9 @@ const (
 	EventApplyFailed = "ApplyFailed"
 )
 
-// apply writes the plan to the cluster in mode Auto when not paused and the
-// SLO signals were read. Each object is written only when its content changes.
+// apply carries the plan to the cluster (period.Apply owns the order: gate,
+// prepare, commit, record, write, undo on the first failure), then reports
+// what it did in Events, logs and metrics.
 //
 // Record, then act: before the first write to the workload, the decision is
 // recorded in the status as Pending, with the optimistic lock, and the
@@ -37,48 +37,19 @@ const (
 // a stale copy of the profile or of the workload writes nothing and runs
 // again, and every write navius-tuner makes is in the history before it
 // happens. A crash between the record and the write leaves a decision that
-// was never applied: the next reconcile drops it (dropUnapplied).
-// recoverUnrecorded remains for a write whose record was lost.
+// was never applied: the next reconcile's repair drops it (period.Repair).
 func (r *PerformanceProfileReconciler) apply(ctx context.Context, s *scope) error {
 	p, plan := s.profile, s.plan
-	if !status.MayWrite(s.settings.Mode, s.paused, *plan) {
-		return nil
+	w := &clusterWriter{r: r, ctx: ctx, s: s}
+	committed, written, err := period.Apply(&p.Status, *plan, period.Gate{Mode: s.settings.Mode, Paused: s.paused}, s.now, w)
+	if written {
+		s.recommended = nil
 	}
-	s.recommended = nil
-	writes, err := r.writes(p, s.cluster, plan.Changes)
 	if err != nil {
 		return err
 	}
-	if len(writes) > 0 {
-		if writes, err = r.recheck(ctx, s); err != nil {
-			return err
-		}
-	}
 	family := string(plan.Family)
 	rollback := plan.Judgement != nil && plan.Judgement.Outcome != tuningv1alpha1.OutcomeKept
-	counter := r.opts.Metrics.adjustments
-	if rollback {
-		counter = r.opts.Metrics.rollbacks
-	}
-	committed := status.Commit(&p.Status, *plan, s.now, len(writes) > 0)
-	if committed.Recorded != nil {
-		if err := r.recordPending(ctx, s); err != nil {
-			committed.Undo(&p.Status)
-			return err
-		}
-	}
-	for i, w := range writes {
-		if err := actuate.Apply(ctx, r.client, w); err != nil {
-			if i == 0 {
-				// Nothing was written: the final status patch takes the
-				// decision out of the history again.
-				committed.Undo(&p.Status)
-			}
-			counter.WithLabelValues(family, resultFailed).Inc()
-			r.event(p, false, EventApplyFailed, "Apply", fmt.Sprintf("Could not apply the %s change: %v", family, err))
-			return err
-		}
-	}
 	if d, j := committed.Judged, plan.Judgement; d != nil {
 		reason := EventKept
 		if rollback {
@@ -87,43 +58,49 @@ func (r *PerformanceProfileReconciler) apply(ctx context.Context, s *scope) erro
 		r.event(p, !rollback, reason, "Judge", fmt.Sprintf("The %s change of %s was %s: %s", d.Family, d.Time.UTC().Format("15:04:05"), j.Outcome, j.Observed))
 	}
 	if d := committed.Recorded; d != nil {
-		if cs := s.cluster; cs.hpaManaged && cs.hpa == nil && plan.Family == tuning.FamilyAutoscaling {
-			r.event(p, true, EventHPACreated, "Create", fmt.Sprintf("Created HorizontalPodAutoscaler %s for Deployment %s: %s", cs.hpaName, cs.target.Name, status.ChangesString(d.Changes)))
+		if cs := s.cluster; cs.hpaManaged && cs.objects.HPA == nil && plan.Family == tuning.FamilyAutoscaling {
+			r.event(p, true, EventHPACreated, "Create", fmt.Sprintf("Created HorizontalPodAutoscaler %s for Deployment %s: %s", cs.hpaName, cs.objects.Target.Name, period.ChangesString(d.Changes)))
 		}
-		counter.WithLabelValues(family, resultApplied).Inc()
+		w.counter(rollback).WithLabelValues(family, resultApplied).Inc()
 		if !rollback {
-			r.event(p, true, EventAdjusted, "Tune", fmt.Sprintf("%s: %s (%s)", d.Diagnosis, status.ChangesString(d.Changes), plan.Reason))
+			r.event(p, true, EventAdjusted, "Tune", fmt.Sprintf("%s: %s (%s)", d.Diagnosis, period.ChangesString(d.Changes), plan.Reason))
 		}
-		ctrl.LoggerFrom(ctx).Info("Applied changes", "family", family, "changes", status.ChangesString(d.Changes), "reason", plan.Reason)
+		ctrl.LoggerFrom(ctx).Info("Applied changes", "family", family, "changes", period.ChangesString(d.Changes), "reason", plan.Reason)
 	}
 	return nil
 }
 
-// recheck reads the profile and its workload from the API server right
-// before a write, and builds the writes from what it read. The plan was made
-// from the cache: when the live knob values, rollout or blocked knobs differ
-// from the cached ones, the plan may be wrong (it could even undo
-// navius-tuner's own last change), so nothing is written and the reconcile
-// runs again.
-func (r *PerformanceProfileReconciler) recheck(ctx context.Context, s *scope) ([]runtime.ApplyConfiguration, error) {
-	live, err := r.readLive(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	live.blockConflicts(s.profile)
-	if why := changedSince(s.cluster, live); why != "" {
-		return nil, stale("%s", why)
-	}
-	s.cluster = live
-	return r.writes(s.profile, live, s.plan.Changes)
+// clusterWriter is the manager's period.Writer: it writes with server-side
+// apply, and keeps the record in the profile's status first.
+type clusterWriter struct {
+	r      *PerformanceProfileReconciler
+	ctx    context.Context
+	s      *scope
+	writes []runtime.ApplyConfiguration
 }
 
-// recordPending patches the status with the decision about to be applied,
-// under the optimistic lock of the profile this reconcile read. When the
-// patch fails, nothing is written to the workload.
-func (r *PerformanceProfileReconciler) recordPending(ctx context.Context, s *scope) error {
+// Prepare builds the writes of the changes. The plan was made from the
+// cache: before anything is written, the profile and its workload are read
+// again from the API server, and the writes are built from what was read
+// (recheck).
+func (w *clusterWriter) Prepare(changes []tuning.Change) (int, error) {
+	writes, err := w.r.writes(w.s.profile, w.s.cluster, changes)
+	if err != nil || len(writes) == 0 {
+		return 0, err
+	}
+	if w.writes, err = w.r.recheck(w.ctx, w.s); err != nil {
+		return 0, err
+	}
+	return len(w.writes), nil
+}
+
+// Record patches the status with the decision about to be applied, under
+// the optimistic lock of the profile this reconcile read. When the patch
+// fails, nothing is written to the workload.
+func (w *clusterWriter) Record() error {
+	s := w.s
 	patch := client.MergeFromWithOptions(s.original, client.MergeFromWithOptimisticLock{})
-	if err := r.client.Status().Patch(ctx, s.profile, patch); err != nil {
+	if err := w.r.client.Status().Patch(w.ctx, s.profile, patch); err != nil {
 		if apierrors.IsConflict(err) {
 			return stale("PerformanceProfile %s changed before its decision was recorded", s.profile.Name)
 		}
@@ -131,6 +108,47 @@ func (r *PerformanceProfileReconciler) recordPending(ctx context.Context, s *sco
 	}
 	s.original = s.profile.DeepCopy()
 	return nil
+}
+
+// Write applies the writes in order, stopping at the first failure, which
+// it reports.
+func (w *clusterWriter) Write() (int, error) {
+	plan := w.s.plan
+	for i, ac := range w.writes {
+		if err := actuate.Apply(w.ctx, w.r.client, ac); err != nil {
+			rollback := plan.Judgement != nil && plan.Judgement.Outcome != tuningv1alpha1.OutcomeKept
+			w.counter(rollback).WithLabelValues(string(plan.Family), resultFailed).Inc()
+			w.r.event(w.s.profile, false, EventApplyFailed, "Apply", fmt.Sprintf("Could not apply the %s change: %v", plan.Family, err))
+			return i, err
+		}
+	}
+	return len(w.writes), nil
+}
+
+// counter is the metric a write of the plan counts in.
+func (w *clusterWriter) counter(rollback bool) *prometheus.CounterVec {
+	if rollback {
+		return w.r.opts.Metrics.rollbacks
+	}
+	return w.r.opts.Metrics.adjustments
+}
+
+// recheck reads the profile and its workload from the API server right
+// before a write, and builds the writes from what it read. When the live
+// knob values, rollout or blocked knobs differ from the cached ones, the
+// plan may be wrong (it could even undo navius-tuner's own last change), so
+// nothing is written and the reconcile runs again.
+func (r *PerformanceProfileReconciler) recheck(ctx context.Context, s *scope) ([]runtime.ApplyConfiguration, error) {
+	live, err := r.readLive(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	live.block(period.Conflicts(s.profile, live.world()))
+	if why := changedSince(s.cluster, live); why != "" {
+		return nil, stale("%s", why)
+	}
+	s.cluster = live
+	return r.writes(s.profile, live, s.plan.Changes)
 }
 
 // writes builds the apply configurations of a plan's changes, one per object
@@ -144,15 +162,15 @@ func (r *PerformanceProfileReconciler) writes(p *tuningv1alpha1.PerformanceProfi
 	}
 	for k, v := range routed.HPA {
 		n := int32(v)
-		*hpaSlot(&hpa, k) = &n
+		hpa.Set(k, &n)
 	}
 	var out []runtime.ApplyConfiguration
 	if w := envWrite(p, cs, env); w != nil {
 		out = append(out, w)
 	}
-	if routed.RedisReplicas != nil && cs.redis != nil {
+	if o := cs.objects; routed.RedisReplicas != nil && o.Redis != nil {
 		want := int32(*routed.RedisReplicas)
-		if n, _ := redisReplicas(cs.redis); n != want {
+		if n, _ := actuate.RedisReplicas(o.Redis); n != want {
 			w, err := actuate.Replicas(cs.redisRef.Kind, p.Namespace, cs.redisRef.Name, want)
 			if err != nil {
 				return nil, err
@@ -160,7 +178,7 @@ func (r *PerformanceProfileReconciler) writes(p *tuningv1alpha1.PerformanceProfi
 			out = append(out, w)
 		}
 	}
-	if len(routed.HPA) > 0 && (cs.hpa != nil || cs.hpaManaged) {
+	if len(routed.HPA) > 0 && (cs.objects.HPA != nil || cs.hpaManaged) {
 		w, err := hpaWrite(p, cs, hpa)
 		if err != nil || w == nil {
 			return out, err
@@ -172,114 +190,52 @@ func (r *PerformanceProfileReconciler) writes(p *tuningv1alpha1.PerformanceProfi
 
 // envWrite applies the changed env values plus those navius-tuner owns; nil when nothing changes.
 func envWrite(p *tuningv1alpha1.PerformanceProfile, cs *clusterState, changed map[string]string) runtime.ApplyConfiguration {
-	if len(changed) == 0 || cs.target == nil {
+	o := cs.objects
+	if len(changed) == 0 || o.Target == nil {
 		return nil
 	}
 	env := map[string]string{}
-	for _, n := range cs.targetOwn.OwnedEnv(tuningv1alpha1.FieldManager, cs.container.Name) {
-		if v, ok := cs.env[n]; ok {
+	for _, n := range o.TargetOwn.OwnedEnv(tuningv1alpha1.FieldManager, o.Container) {
+		if v, ok := o.Env[n]; ok {
 			env[n] = v
 		}
 	}
 	maps.Copy(env, changed)
 	same := true
 	for n, v := range changed {
-		if cur, ok := cs.env[n]; !ok || cur != v {
+		if cur, ok := o.Env[n]; !ok || cur != v {
 			same = false
 		}
 	}
 	if same {
 		return nil
 	}
-	return actuate.DeploymentEnv(p.Namespace, cs.target.Name, cs.container.Name, env)
+	return actuate.DeploymentEnv(p.Namespace, o.Target.Name, o.Container, env)
 }
 
 // hpaWrite applies the changed HPA fields: the whole HPA when navius-tuner
 // manages it, otherwise the changed fields plus those navius-tuner owns.
 func hpaWrite(p *tuningv1alpha1.PerformanceProfile, cs *clusterState, changed actuate.HPASettings) (runtime.ApplyConfiguration, error) {
-	if cs.hpa == nil { // the engine's plan creates the managed HPA
-		return actuate.ManagedHPA(p, cs.hpaName, cs.target, changed)
+	o := cs.objects
+	if o.HPA == nil { // the engine's plan creates the managed HPA
+		return actuate.ManagedHPA(p, cs.hpaName, o.Target, changed)
 	}
-	live := actuate.SettingsOf(cs.hpa)
+	live := actuate.SettingsOf(o.HPA)
 	if cs.hpaManaged {
-		want := overlay(live, changed)
-		if equalSettings(want, live) {
+		want := live.Overlay(changed)
+		if want.Equal(live) {
 			return nil, nil
 		}
-		return actuate.ManagedHPA(p, cs.hpaName, cs.target, want)
+		return actuate.ManagedHPA(p, cs.hpaName, o.Target, want)
 	}
 	owned := actuate.HPASettings{}
-	for _, k := range hpaKnobs {
-		if f, ok := cs.field(k); ok && f.own.Owns(tuningv1alpha1.FieldManager, f.path) {
-			*hpaSlot(&owned, k) = *hpaSlot(&live, k)
+	for _, k := range tuning.HPAKnobs() {
+		if f, ok := o.Field(k); ok && f.Ours() {
+			owned.Set(k, live.Get(k))
 		}
 	}
-	want := overlay(owned, changed)
-	if equalSettings(overlay(live, changed), live) {
+	if live.Overlay(changed).Equal(live) {
 		return nil, nil
 	}
-	return actuate.HPAFields(cs.hpa, want)
+	return actuate.HPAFields(o.HPA, owned.Overlay(changed))
 }
-
-// hpaKnobs are the catalogue's HPA knobs.
-var hpaKnobs = tuning.HPAKnobs()
-
-// hpaField is where an HPA knob lives: its field in actuate.HPASettings, its
-// path in managedFields and its name as a person reads it.
-type hpaField struct {
-	slot func(*actuate.HPASettings) **int32
-	path fieldpath.Path
-	name string
-}
-
-// hpaFields maps each HPA knob of the catalogue (tuning.HPAKnobs) to its
-// field; TestHPAFieldsCoverCatalogue keeps the two in step.
-var hpaFields = map[tuning.Knob]hpaField{
-	tuning.KnobHPAMinReplicas: {func(s *actuate.HPASettings) **int32 { return &s.MinReplicas },
-		actuate.HPAMinReplicasPath, "spec.minReplicas"},
-	tuning.KnobHPAMaxReplicas: {func(s *actuate.HPASettings) **int32 { return &s.MaxReplicas },
-		actuate.HPAMaxReplicasPath, "spec.maxReplicas"},
-	tuning.KnobHPATargetCPU: {func(s *actuate.HPASettings) **int32 { return &s.TargetCPUUtilization },
-		actuate.HPAMetricsPath, "spec.metrics"},
-	tuning.KnobHPAScaleDownWindowS: {func(s *actuate.HPASettings) **int32 { return &s.ScaleDownWindowSeconds },
-		actuate.HPAScaleDownWindowPath, "spec.behavior.scaleDown.stabilizationWindowSeconds"},
-}
-
-// hpaSlot is the field of s that holds HPA knob k.
-func hpaSlot(s *actuate.HPASettings, k tuning.Knob) **int32 { return hpaFields[k].slot(s) }
-
-// overlay returns base with every field set in top replaced.
-func overlay(base, top actuate.HPASettings) actuate.HPASettings {
-	for _, k := range hpaKnobs {
-		if v := *hpaSlot(&top, k); v != nil {
-			*hpaSlot(&base, k) = v
-		}
-	}
-	return base
-}
-
-func equalSettings(a, b actuate.HPASettings) bool {
-	for _, k := range hpaKnobs {
-		x, y := *hpaSlot(&a, k), *hpaSlot(&b, k)
-		if (x == nil) != (y == nil) || (x != nil && *x != *y) {
-			return false
-		}
-	}
-	return true
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
-}
-
-func joinNonEmpty(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + "; " + b
-}
-
-func joinHolds(h []string) string { return strings.Join(h, "; ") }

@@ -10,7 +10,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
-	"github.com/navius-dev/navius-tuner/internal/status"
+	"github.com/navius-dev/navius-tuner/internal/period"
 )
 
 // A write that fails takes its decision out of the status entirely,
@@ -30,7 +30,7 @@ func TestFailedWriteLeavesNoMemoryOfIt(t *testing.T) {
 	p := &tuningv1alpha1.PerformanceProfile{}
 	g.Expect(env.Client.Get(h.ctx, h.key("orders"), p)).To(Succeed())
 	g.Expect(p.Status.History).To(BeEmpty(), "the decision was taken out again")
-	g.Expect(status.LastApplied(p.Status)).NotTo(HaveKey(poolEnv), "nor is it remembered as applied")
+	g.Expect(period.LastApplied(p.Status)).NotTo(HaveKey(poolEnv), "nor is it remembered as applied")
 
 	h.onApply = nil
 	_, p = h.period("orders")

@@ -21,7 +21,8 @@ import (
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/actuate"
-	"github.com/navius-dev/navius-tuner/internal/status"
+	"github.com/navius-dev/navius-tuner/internal/conditions"
+	"github.com/navius-dev/navius-tuner/internal/period"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
@@ -44,7 +45,7 @@ func (c cacheReader) Get(_ context.Context, key client.ObjectKey, obj client.Obj
 // readOf is everything the reconciler derives from the cached objects.
 type readOf struct {
 	State      tuning.State
-	Conflicts  []status.Conflict
+	Conflicts  []conditions.Conflict
 	Current    *tuningv1alpha1.KnobValues
 	Unrecorded []tuningv1alpha1.Decision
 	OwnedEnv   []string
@@ -61,14 +62,16 @@ func readAll(t *testing.T, p *tuningv1alpha1.PerformanceProfile, now time.Time, 
 	if err != nil {
 		t.Fatalf("readCluster: %v", err)
 	}
-	cs.blockConflicts(p)
-	hpaApply, err := actuate.HPAFields(cs.hpa, actuate.HPASettings{TargetCPUUtilization: ptr.To[int32](60)})
+	// The repair of the ledger, as readState runs it on a read it trusts.
+	repaired := period.Repair(p.DeepCopy(), cs.world(), now, true)
+	cs.block(repaired.Conflicts)
+	hpaApply, err := actuate.HPAFields(cs.objects.HPA, actuate.HPASettings{TargetCPUUtilization: ptr.To[int32](60)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return readOf{State: cs.state, Conflicts: cs.conflicts, Current: cs.current(),
-		Unrecorded: unrecordedDecisions(p, cs, now), OwnedEnv: cs.targetOwn.OwnedEnv(tuningv1alpha1.FieldManager, "app"),
-		HPAApply: hpaApply, Failure: cs.rolloutFailure, Delivery: cs.delivery, Unapplied: unapplied(p, cs)}
+	return readOf{State: cs.state, Conflicts: cs.conflicts, Current: cs.objects.Current(cs.state.Values),
+		Unrecorded: repaired.Recorded, OwnedEnv: cs.objects.TargetOwn.OwnedEnv(tuningv1alpha1.FieldManager, "app"),
+		HPAApply: hpaApply, Failure: cs.rolloutFailure, Delivery: cs.delivery, Unapplied: repaired.Dropped}
 }
 
 // TestCacheTransformsKeepWhatTheReconcilerReads builds the profile's objects

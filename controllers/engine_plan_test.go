@@ -14,11 +14,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
-	"github.com/navius-dev/navius-tuner/internal/status"
+	"github.com/navius-dev/navius-tuner/internal/period"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
-// The managed HPA is created from the engine's plan (issue 13 §3): its
+// The managed HPA is created from the engine's plan: its
 // floor is the pods ready now, and the creation is in the history.
 func TestManagedHPAComesFromTheEnginePlan(t *testing.T) {
 	h := newHarness(t)
@@ -44,13 +44,13 @@ func TestManagedHPAComesFromTheEnginePlan(t *testing.T) {
 	d := p.Status.History[0]
 	g.Expect(d.Family).To(Equal(string(tuning.FamilyAutoscaling)))
 	g.Expect(d.Outcome).To(Equal(tuningv1alpha1.OutcomePending))
-	g.Expect(status.ChangesString(d.Changes)).To(ContainSubstring("hpa.minReplicas <unset>→4"))
+	g.Expect(period.ChangesString(d.Changes)).To(ContainSubstring("hpa.minReplicas <unset>→4"))
 	g.Expect(hasEvent(h.drainEvents(), "Normal", EventHPACreated)).To(BeTrue())
 }
 
 // An HPA maxReplicas that someone else raised past the connection budget is
 // reported with a condition and a Warning Event, and neither repaired nor
-// grown (issue 13 §2).
+// grown.
 func TestBudgetExceededIsReportedNotRepaired(t *testing.T) {
 	h := newHarness(t)
 	g := h.g
@@ -85,7 +85,7 @@ func TestBudgetExceededIsReportedNotRepaired(t *testing.T) {
 }
 
 // The state carries the rollout strategy as the Deployment gives it, for the
-// engine to resolve at maxReplicas (issue 13 §2).
+// engine to resolve at maxReplicas.
 func TestStrategyIsCarriedAsGiven(t *testing.T) {
 	quarter, two := intstr.FromString("25%"), intstr.FromInt32(2)
 	for _, tc := range []struct {

@@ -11,17 +11,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
-	"github.com/navius-dev/navius-tuner/internal/status"
+	"github.com/navius-dev/navius-tuner/internal/period"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
-// readState reads the profile's objects from the cache. When the cache
-// disagrees with the status (a change navius-tuner applied that the status
-// does not know, a recorded change that is not live, or a field another
-// manager took over), the objects are read again from the API server: a
-// cache that has not yet seen navius-tuner's own last write shows exactly
-// that, and it must be neither recorded as an Unknown decision, nor dropped
-// as unapplied, nor reported as a conflict.
+// readState reads the profile's objects from the cache, repairs the ledger
+// against them (period.Repair), and blocks the knobs another manager took
+// over. When the cache disagrees with the status (a change navius-tuner
+// applied that the status does not know, a recorded change that is not
+// live, or a field another manager took over), the objects are read again
+// from the API server and the repair runs on that read: a cache that has
+// not yet seen navius-tuner's own last write shows exactly that, and it must
+// be neither recorded as an Unknown decision, nor dropped as unapplied, nor
+// reported as a conflict.
 func (r *PerformanceProfileReconciler) readState(ctx context.Context, s *scope) error {
 	p := s.profile
 	if err := r.checkClaim(ctx, p); err != nil {
@@ -31,15 +33,24 @@ func (r *PerformanceProfileReconciler) readState(ctx context.Context, s *scope) 
 	if err != nil {
 		return err
 	}
-	if unapplied(p, cs) != nil || len(detectConflicts(p, cs)) > 0 || len(unrecordedDecisions(p, cs, s.now)) > 0 {
+	repaired := period.Repair(p, cs.world(), s.now, false)
+	if repaired.NeedLive {
 		if cs, err = r.readLive(ctx, s); err != nil {
 			return err
 		}
+		repaired = period.Repair(p, cs.world(), s.now, true)
 	}
-	if d := dropUnapplied(p, cs); d != nil {
-		ctrl.LoggerFrom(ctx).Info("Dropped a recorded change that was never applied", "family", d.Family, "changes", status.ChangesString(d.Changes))
+	log := ctrl.LoggerFrom(ctx)
+	if d := repaired.Dropped; d != nil {
+		log.Info("Dropped a recorded change that was never applied", "family", d.Family, "changes", period.ChangesString(d.Changes))
 	}
-	cs.blockConflicts(p)
+	for _, d := range repaired.Recorded {
+		log.Info("Recorded a change applied before a restart", "family", d.Family, "changes", period.ChangesString(d.Changes))
+	}
+	cs.block(repaired.Conflicts)
+	if f := cs.rolloutFailure; f != nil {
+		cs.state.RolloutFailed = period.RolloutFailure(p.Status, cs.world(), f.reason, f.message)
+	}
 	s.cluster = cs
 	return nil
 }

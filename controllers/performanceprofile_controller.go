@@ -12,7 +12,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
@@ -21,8 +20,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/conditions"
+	"github.com/navius-dev/navius-tuner/internal/period"
 	"github.com/navius-dev/navius-tuner/internal/signals"
-	"github.com/navius-dev/navius-tuner/internal/status"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
@@ -115,8 +115,9 @@ type scope struct {
 	observeErr error
 
 	// block is why the reconcile stopped early (set by finish), or what
-	// keeps navius-tuner from tuning although it ran (a failed rollout).
-	block *status.Blocker
+	// keeps navius-tuner from tuning although it ran (a failed rollout, from
+	// the plan).
+	block *conditions.Blocker
 
 	cluster *clusterState // nil until read
 	plan    *tuning.Plan
@@ -200,28 +201,26 @@ func (r *PerformanceProfileReconciler) finish(ctx context.Context, s *scope, pha
 	}
 	result := ctrl.Result{RequeueAfter: r.opts.Jitter(s.settings.Interval)}
 	if se, ok := asStall(phaseErr); ok {
-		s.block = &status.Blocker{Reason: se.reason, Message: se.message, Stalled: true}
+		s.block = &conditions.Blocker{Reason: se.reason, Message: se.message, Stalled: true}
 		result, phaseErr = ctrl.Result{}, nil
 		log.Info("Stalled until the profile or its target changes", "reason", se.reason, "message", se.message)
 	} else if we, ok := asWait(phaseErr); ok {
-		s.block = &status.Blocker{Reason: we.reason, Message: we.message}
+		s.block = &conditions.Blocker{Reason: we.reason, Message: we.message}
 		if we.after > 0 && we.after < result.RequeueAfter {
 			result.RequeueAfter = we.after
 		}
 		phaseErr = nil
 		log.V(1).Info("Waiting for a dependency", "reason", we.reason, "message", we.message)
 	} else if phaseErr != nil {
-		s.block = &status.Blocker{Reason: tuningv1alpha1.ReasonReconciling, Message: phaseErr.Error()}
+		s.block = &conditions.Blocker{Reason: tuningv1alpha1.ReasonReconciling, Message: phaseErr.Error()}
 		result = ctrl.Result{}
 	}
 
 	p := s.profile
-	facts := summarize(s, original.Status.Recommendation)
-	for _, c := range status.Transitions(original.Status.Conditions, p.Status.Conditions) {
-		if c.Type == tuningv1alpha1.ConditionProgressing || c.Type == tuningv1alpha1.ConditionStalled || c.Type == tuningv1alpha1.ConditionReconciling {
-			continue // Ready carries the same news
-		}
-		r.event(p, status.Healthy(c), c.Reason, "Reconcile", c.Message)
+	facts := period.Summarize(p, summary(s))
+	s.block = facts.Blocker
+	for _, c := range conditions.Announced(original.Status.Conditions, p.Status.Conditions) {
+		r.event(p, conditions.Healthy(c), c.Reason, "Reconcile", c.Message)
 	}
 	r.opts.Metrics.report(p.Namespace, p.Name, observation(s), facts.SLOKnown && facts.Evaluated, facts.SLOMet, len(facts.Conflicts))
 	r.opts.Metrics.reportState(p.Namespace, p.Name, p.Status.Conditions, s.paused, s.settings.Mode)
@@ -296,79 +295,18 @@ func observation(s *scope) *signals.Observation {
 	return &s.obs
 }
 
-// summarize turns what the phases learned into the profile's status (no
-// client, no clock: the status assembly of finish, as a pure step) and
-// returns the facts the conditions were set from. prev is the
-// recommendation the profile had.
-func summarize(s *scope, prev *tuningv1alpha1.Recommendation) status.Facts {
-	p := s.profile
-	f := facts(s)
-	p.Status.ObservedGeneration = p.Generation
-	p.Status.Paused = s.paused
-	if s.observed {
-		p.Status.SLIs = tuning.SLIsOf(s.obs)
-		p.Status.SLIs.WorstObjective, p.Status.SLIs.WorstSLI = tuning.WorstObjective(p.Spec.SLO, s.obs)
-	}
-	if s.cluster != nil {
-		p.Status.Current = s.cluster.current()
-	}
-	p.Status.Recommendation = recommendation(s, prev)
-	status.SetAll(&p.Status.Conditions, f)
-	return f
-}
-
-// facts gathers what the condition setters need.
-func facts(s *scope) status.Facts {
-	p := s.profile
-	f := status.Facts{
-		Generation: p.Generation,
-		Now:        s.now,
-		Mode:       s.settings.Mode,
-		Paused:     s.paused,
-		Blocker:    s.block,
-		Observed:   s.observed,
-		Pending:    status.Pending(p.Status),
-	}
-	// What is missing is the engine's call, made once in Decide; a
-	// reconcile that stopped before deciding asks the same rule.
-	if s.plan != nil {
-		status.PlanFacts(&f, *s.plan)
-	} else if s.observed {
-		m := tuning.MissingOf(p.Spec, s.obs)
-		f.SLOMissing, f.FamiliesHeld = m.SLO, m.FamilyNotes()
-	}
-	if s.observed {
-		f.MetricsReason = status.MetricsReason(sloMissingReasons(p.Spec, s.obs))
-	}
-	if s.cluster != nil {
-		f.RolloutInProgress = s.cluster.state.RolloutInProgress
-		f.Conflicts = s.cluster.conflicts
-		if d := s.cluster.delivery; d != "" {
-			f.Notes = append(f.Notes, fmt.Sprintf(
-				"Deployment %s is managed by %s: each env change navius-tuner makes starts a canary analysis (see docs/gitops.md)",
-				s.cluster.target.Name, d))
+// summary is what the phases learned, for period.Summarize.
+func summary(s *scope) period.Summary {
+	sum := period.Summary{Now: s.now, Mode: s.settings.Mode, Paused: s.paused, Block: s.block,
+		Observation: observation(s), Plan: s.plan, Recommended: s.recommended}
+	if cs := s.cluster; cs != nil {
+		sum.Cluster = &period.Read{Current: cs.objects.Current(cs.state.Values),
+			RolloutInProgress: cs.state.RolloutInProgress, Conflicts: cs.conflicts}
+		if cs.delivery != "" {
+			sum.Cluster.Notes = []string{period.DeliveryNote(cs.objects.Target.Name, cs.delivery)}
 		}
 	}
-	return f
-}
-
-// recommendation is what Recommend mode (or Auto while paused) publishes;
-// its time only moves when its content does.
-func recommendation(s *scope, prev *tuningv1alpha1.Recommendation) *tuningv1alpha1.Recommendation {
-	if s.plan == nil || s.settings.Mode == tuningv1alpha1.ModeOff || (s.settings.Mode == tuningv1alpha1.ModeAuto && !s.paused) {
-		return nil
-	}
-	rec := &tuningv1alpha1.Recommendation{Time: metav1.NewTime(s.now), Reason: truncate(s.plan.Reason, 1024)}
-	if len(s.plan.Holds) > 0 && len(s.recommended) == 0 {
-		rec.Reason = truncate(joinNonEmpty(s.plan.Reason, "holding: "+joinHolds(s.plan.Holds)), 1024)
-	}
-	for _, c := range s.recommended {
-		rec.Changes = append(rec.Changes, c.API())
-	}
-	if prev != nil && prev.Reason == rec.Reason && equality.Semantic.DeepEqual(prev.Changes, rec.Changes) {
-		rec.Time = prev.Time
-	}
-	return rec
+	return sum
 }
 
 // event emits an Event on the profile.
@@ -380,7 +318,7 @@ func (r *PerformanceProfileReconciler) event(p *tuningv1alpha1.PerformanceProfil
 	if !normal {
 		typ = "Warning"
 	}
-	r.opts.Recorder.Eventf(p, nil, typ, reason, action, "%s", truncate(note, 1024))
+	r.opts.Recorder.Eventf(p, nil, typ, reason, action, "%s", tuningv1alpha1.Truncate(note, tuningv1alpha1.MaxEventNoteLength))
 }
 
 // observe reads the signals. A failed read is not an error of the reconcile:
@@ -398,34 +336,12 @@ func (r *PerformanceProfileReconciler) observe(ctx context.Context, s *scope) er
 	return nil
 }
 
-// decide asks the engine for a plan; knobs that must not be touched are
-// dropped from it whatever the engine says.
-func (r *PerformanceProfileReconciler) decide(ctx context.Context, s *scope) error {
+// decide asks the engine for a plan: one call, with the input the period
+// assembles from the profile, the observation and the cluster as read.
+func (r *PerformanceProfileReconciler) decide(_ context.Context, s *scope) error {
 	p := s.profile
-	// The history is the engine's memory: a change the status missed is
-	// recorded before deciding, so it settles and can be rolled back.
-	for _, d := range recoverUnrecorded(p, s.cluster, s.now) {
-		ctrl.LoggerFrom(ctx).Info("Recorded a change applied before a restart", "family", d.Family, "changes", status.ChangesString(d.Changes))
-	}
-	plan := r.opts.Decide(tuning.Input{
-		Spec:        p.Spec,
-		Observation: s.obs,
-		State:       s.cluster.state,
-		History:     p.Status.History,
-		Memory:      p.Status.Memory,
-		Generation:  p.Generation,
-		Now:         s.now,
-		SLOMetSince: status.SLOMetSince(p.Status),
-	})
-	status.Learn(&p.Status, plan.CPU)
-	status.Allow(&plan, s.cluster.state.Blocked)
-	if f := s.cluster.rolloutFailure; f != nil {
-		// Not an error of the reconcile: the status reports it (Ready
-		// False), and navius-tuner undoes its own failed change.
-		s.block = failedRolloutPlan(p, s.cluster, *f, &plan)
-	}
-	s.plan = &plan
-	s.recommended = plan.Changes
+	plan := r.opts.Decide(period.EngineInput(p.Spec, p.Status, p.Generation, s.obs, s.cluster.state, s.now))
+	s.plan, s.recommended = &plan, plan.Changes
 	return nil
 }
 

@@ -13,7 +13,6 @@ import (
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/prom"
 	"github.com/navius-dev/navius-tuner/internal/signals"
-	"github.com/navius-dev/navius-tuner/internal/status"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
@@ -60,18 +59,6 @@ func (e *credentialsNotAllowed) Error() string {
 		e.namespace, e.name, tuningv1alpha1.PrometheusCredentialsLabel, e.namespace, e.name, tuningv1alpha1.PrometheusCredentialsLabel)
 }
 
-// sloMissingReasons lists why each missing SLO signal is missing, in the
-// order of the profile's objectives.
-func sloMissingReasons(spec tuningv1alpha1.PerformanceProfileSpec, obs signals.Observation) []signals.Reason {
-	var out []signals.Reason
-	for _, s := range tuning.SLOSignals(spec) {
-		if m, ok := obs.Missing[s]; ok {
-			out = append(out, m.Reason)
-		}
-	}
-	return out
-}
-
 // TargetOf is what the metrics reader needs to know about a profile.
 func TargetOf(p *tuningv1alpha1.PerformanceProfile) prom.Target {
 	t := prom.Target{
@@ -83,17 +70,17 @@ func TargetOf(p *tuningv1alpha1.PerformanceProfile) prom.Target {
 		Workload: &prom.Workload{Namespace: p.Namespace, Name: p.Spec.TargetRef.Name, Kind: "Deployment",
 			Container: p.Spec.TargetRef.Container},
 		// The same list tier A observes.
-		Percentiles: status.ObservedPercentiles(p.Spec),
+		Percentiles: tuning.ObservedPercentiles(p.Spec),
 	}
 	if q := p.Spec.Metrics.Queries; q != nil {
 		t.Overrides = *q
 	}
-	for _, l := range p.Spec.SLO.Latency {
-		if s, ok := signals.LatencySignal(string(l.Percentile)); ok {
+	for _, o := range tuning.Objectives(p.Spec.SLO) {
+		if o.Latency {
 			if t.Thresholds == nil {
 				t.Thresholds = map[signals.Signal]time.Duration{}
 			}
-			t.Thresholds[s] = l.Threshold.Duration
+			t.Thresholds[o.Signal] = o.Threshold
 		}
 	}
 	if c := p.Spec.Cache; c != nil && c.Redis != nil && c.Redis.Replicas != nil {

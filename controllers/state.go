@@ -14,37 +14,38 @@ import (
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/actuate"
-	"github.com/navius-dev/navius-tuner/internal/status"
+	"github.com/navius-dev/navius-tuner/internal/conditions"
+	"github.com/navius-dev/navius-tuner/internal/period"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
-// clusterState is what the cluster says about the profile's objects.
+// clusterState is what one read of the cluster says about the profile's objects.
 type clusterState struct {
-	target    *appsv1.Deployment
+	// objects locate every knob (actuate's table).
+	objects actuate.Objects
+	// container is the target's tuned container.
 	container *corev1.Container
-	targetOwn actuate.Ownership
-	// env holds the literal env values of the container.
-	env map[string]string
 
-	hpa        *autoscalingv2.HorizontalPodAutoscaler // nil when there is none (yet)
 	hpaName    string
 	hpaManaged bool
-	hpaOwn     actuate.Ownership
 
-	redis    client.Object // *appsv1.StatefulSet or *appsv1.Deployment; nil when not tuned
 	redisRef *tuningv1alpha1.WorkloadRef
-	redisOwn actuate.Ownership
 
 	state     tuning.State
-	conflicts []status.Conflict
+	conflicts []conditions.Conflict
 	// rolloutFailure is set when the target's rollout exceeded its progress deadline.
 	rolloutFailure *rolloutFailure
 	// delivery names the progressive-delivery controller of the target, "" when none.
 	delivery string
 }
 
+// world is what the period code reads of this read of the cluster.
+func (cs *clusterState) world() period.World {
+	return period.World{Objects: &cs.objects, Values: cs.state.Values}
+}
+
 // readCluster reads the target, the HPA and the Redis workload through rd
-// into tuning.State (without the conflicts: see blockConflicts).
+// into tuning.State (without the conflicts: see block).
 func (r *PerformanceProfileReconciler) readCluster(ctx context.Context, rd client.Reader, p *tuningv1alpha1.PerformanceProfile, now time.Time) (*clusterState, error) {
 	cs := &clusterState{state: tuning.State{Values: tuning.Values{}, Blocked: map[tuning.Knob]string{}}}
 	if err := r.readTarget(ctx, rd, p, cs); err != nil {
@@ -56,15 +57,14 @@ func (r *PerformanceProfileReconciler) readCluster(ctx context.Context, rd clien
 	if err := r.readRedis(ctx, rd, p, cs); err != nil {
 		return nil, err
 	}
-	cs.state.PodsWarmSince = podsWarmSince(cs.target, now)
+	cs.state.PodsWarmSince = podsWarmSince(cs.objects.Target, now)
 	return cs, nil
 }
 
-// blockConflicts finds the knobs another manager took over (against p's
-// history) and blocks them.
-func (cs *clusterState) blockConflicts(p *tuningv1alpha1.PerformanceProfile) {
-	cs.conflicts = detectConflicts(p, cs)
-	for _, c := range cs.conflicts {
+// block keeps the engine off the knobs another manager took over.
+func (cs *clusterState) block(conflicts []conditions.Conflict) {
+	cs.conflicts = conflicts
+	for _, c := range conflicts {
 		cs.state.Blocked[tuning.Knob(c.Knob)] = c.String()
 	}
 }
@@ -78,7 +78,7 @@ func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client
 		}
 		return err
 	}
-	cs.target = d
+	cs.objects.Target = d
 	for i := range d.Spec.Template.Spec.Containers {
 		c := &d.Spec.Template.Spec.Containers[i]
 		if ref.Container == "" || c.Name == ref.Container {
@@ -93,9 +93,9 @@ func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client
 	if err != nil {
 		return err
 	}
-	cs.targetOwn = own
+	cs.objects.TargetOwn, cs.objects.Container = own, cs.container.Name
 	env, fromRef := actuate.EnvValues(cs.container)
-	cs.env = env
+	cs.objects.Env = env
 	st := &cs.state
 	for _, info := range tuning.Knobs(p.Spec) {
 		if info.Place != tuning.PlaceEnv {
@@ -244,12 +244,12 @@ func (r *PerformanceProfileReconciler) readHPA(ctx context.Context, rd client.Re
 	if err != nil {
 		return err
 	}
-	cs.hpa, cs.hpaOwn = hpa, own
+	cs.objects.HPA, cs.objects.HPAOwn = hpa, own
 	st := &cs.state
 	st.HasHPA = true
 	set := actuate.SettingsOf(hpa)
-	for _, k := range hpaKnobs {
-		if v := *hpaSlot(&set, k); v != nil {
+	for _, k := range tuning.HPAKnobs() {
+		if v := set.Get(k); v != nil {
 			st.Values[k] = int64(*v)
 		}
 	}
@@ -277,28 +277,9 @@ func (r *PerformanceProfileReconciler) readRedis(ctx context.Context, rd client.
 	if err != nil {
 		return err
 	}
-	cs.redis, cs.redisRef, cs.redisOwn = obj, &ref, own
-	replicas, ready := redisReplicas(obj)
+	cs.objects.Redis, cs.objects.RedisKind, cs.objects.RedisOwn, cs.redisRef = obj, ref.Kind, own, &ref
+	replicas, ready := actuate.RedisReplicas(obj)
 	cs.state.Values[tuning.KnobRedisReplicas] = int64(replicas)
 	cs.state.RedisReady = ready
 	return nil
-}
-
-// redisReplicas reads a StatefulSet's or Deployment's spec.replicas and
-// whether all of them are ready at the current generation.
-func redisReplicas(obj client.Object) (replicas int32, ready bool) {
-	var want *int32
-	var readyN int32
-	var observed int64
-	switch o := obj.(type) {
-	case *appsv1.StatefulSet:
-		want, readyN, observed = o.Spec.Replicas, o.Status.ReadyReplicas, o.Status.ObservedGeneration
-	case *appsv1.Deployment:
-		want, readyN, observed = o.Spec.Replicas, o.Status.ReadyReplicas, o.Status.ObservedGeneration
-	}
-	replicas = 1
-	if want != nil {
-		replicas = *want
-	}
-	return replicas, observed >= obj.GetGeneration() && readyN >= replicas
 }

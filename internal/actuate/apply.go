@@ -84,18 +84,6 @@ type HPASettings struct {
 	ScaleDownWindowSeconds *int32
 }
 
-// SettingsOf reads the tuned fields of an HPA; unset fields stay nil.
-func SettingsOf(hpa *autoscalingv2.HorizontalPodAutoscaler) HPASettings {
-	s := HPASettings{MinReplicas: hpa.Spec.MinReplicas, MaxReplicas: &hpa.Spec.MaxReplicas}
-	if m := cpuMetric(hpa.Spec.Metrics); m != nil {
-		s.TargetCPUUtilization = m.Resource.Target.AverageUtilization
-	}
-	if b := hpa.Spec.Behavior; b != nil && b.ScaleDown != nil {
-		s.ScaleDownWindowSeconds = b.ScaleDown.StabilizationWindowSeconds
-	}
-	return s
-}
-
 // cpuMetric finds the CPU utilization metric in an HPA's metrics.
 func cpuMetric(ms []autoscalingv2.MetricSpec) *autoscalingv2.MetricSpec {
 	for i := range ms {

@@ -140,3 +140,33 @@ func under(s *fieldpath.Set, p fieldpath.Path) *fieldpath.Set {
 	}
 	return s
 }
+
+// AppliedAt is the time of manager's last server-side apply to the object;
+// ok is false when it never applied or the time is unknown. managedFields
+// times have a one-second resolution: compare them with Since.
+func (o Ownership) AppliedAt(manager string) (at time.Time, ok bool) {
+	for _, e := range o {
+		if e.Manager == manager && e.Operation == metav1.ManagedFieldsOperationApply {
+			return e.Time, !e.Time.IsZero()
+		}
+	}
+	return time.Time{}, false
+}
+
+// WroteAfter reports whether a manager other than manager wrote the object
+// after manager's own last write and after t (truncated to managedFields'
+// one-second resolution).
+func (o Ownership) WroteAfter(manager string, t time.Time) bool {
+	ours := t.Truncate(time.Second)
+	for _, e := range o {
+		if e.Manager == manager && e.Time.After(ours) {
+			ours = e.Time
+		}
+	}
+	for _, e := range o {
+		if e.Manager != manager && e.Time.After(ours) {
+			return true
+		}
+	}
+	return false
+}

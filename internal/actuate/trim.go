@@ -10,9 +10,16 @@ import (
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 )
 
-// tunedPaths are the fixed paths of the knobs; the env values (EnvValuePath)
-// are matched by isTuned, as their container and variable names vary.
-var tunedPaths = []fieldpath.Path{ReplicasPath, HPAMinReplicasPath, HPAMaxReplicasPath, HPAMetricsPath, HPAScaleDownWindowPath}
+// tunedPaths are the fixed paths of the knobs (the Redis workload's replicas
+// and the HPA table's fields); the env values (EnvValuePath) are matched by
+// isTuned, as their container and variable names vary.
+var tunedPaths = func() []fieldpath.Path {
+	out := []fieldpath.Path{ReplicasPath}
+	for _, h := range hpaKnobs {
+		out = append(out, h.path)
+	}
+	return out
+}()
 
 // isTuned reports whether p is a field navius-tuner may write: one of
 // tunedPaths, or the value of an env variable of a Deployment's container.

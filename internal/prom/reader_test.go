@@ -309,7 +309,7 @@ func TestQuantileEdges(t *testing.T) {
 	g.Expect(bucketQuantile(0.5, b(1, 0, inf, 0))).To(Satisfy(math.IsNaN), "no observations")
 	g.Expect(bucketQuantile(0.5, b(1, 10))).To(Satisfy(math.IsNaN), "no +Inf bucket")
 	// Prometheus returns the highest finite bound here; navius-tuner returns
-	// +Inf, so that an outage never reads as meeting an objective (issue 14 §3).
+	// +Inf, so that an outage never reads as meeting an objective.
 	g.Expect(bucketQuantile(0.99, b(1, 10, inf, 20))).To(Equal(inf), "rank in +Inf: above every bound")
 	g.Expect(bucketQuantile(0.5, b(inf, 20, 1, 10, 2, 20))).To(Equal(1.0), "unsorted input")
 	g.Expect(bucketQuantile(0.75, b(1, 10, 2, 20, 2, 0, inf, 20))).To(Equal(1.5), "equal bounds coalesced")

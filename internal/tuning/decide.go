@@ -66,6 +66,11 @@ func Decide(in Input) Plan {
 }
 
 func (d *decider) run() {
+	if d.in.State.RolloutFailed != nil {
+		d.noteHeldFamilies()
+		d.undoFailedRollout()
+		return
+	}
 	if d.holdBeforeActing() || d.createHPA() {
 		return
 	}
@@ -76,7 +81,7 @@ func (d *decider) run() {
 		}
 		return
 	}
-	if pending := pendingDecision(d.in.History); pending != nil {
+	if pending := Pending(d.in.History); pending != nil {
 		if d.judge(pending) {
 			return
 		}
@@ -95,9 +100,7 @@ func (d *decider) run() {
 // family whose own signals are missing is only noted here: it holds alone
 // (see adopt) while the families that can be seen act.
 func (d *decider) holdBeforeActing() bool {
-	for _, fm := range d.plan.Missing.Families {
-		d.plan.Holds = append(d.plan.Holds, "missing data, held: "+fm.String())
-	}
+	d.noteHeldFamilies()
 	var holds []string
 	if missing := d.plan.Missing.SLO; len(missing) > 0 {
 		holds = append(holds, "missing data: "+joinNotes(missing))
@@ -297,12 +300,22 @@ func (d *decider) startFamily(f Family) ([]Change, string) {
 
 func coresOf(millis int64) int64 { return (millis + 999) / 1000 }
 
-// pendingDecision is the newest decision still waiting for its verdict.
-func pendingDecision(h []tuningv1alpha1.Decision) *tuningv1alpha1.Decision {
-	for i := len(h) - 1; i >= 0; i-- {
-		if h[i].Outcome == tuningv1alpha1.OutcomePending {
-			return &h[i]
-		}
+// noteHeldFamilies lists the families held for their own missing signals.
+func (d *decider) noteHeldFamilies() {
+	for _, fm := range d.plan.Missing.Families {
+		d.plan.Holds = append(d.plan.Holds, "missing data, held: "+fm.String())
+	}
+}
+
+// Pending is the decision still waiting for its verdict, nil when there is
+// none. The history keeps at most one Pending decision, and it is the
+// newest: a plan's judgement settles the pending decision before its own
+// decision is recorded (period.Commit), and the repair of the history judges
+// it before it records a change the status missed. So only the newest entry
+// is looked at.
+func Pending(h []tuningv1alpha1.Decision) *tuningv1alpha1.Decision {
+	if n := len(h); n > 0 && h[n-1].Outcome == tuningv1alpha1.OutcomePending {
+		return &h[n-1]
 	}
 	return nil
 }

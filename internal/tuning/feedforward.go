@@ -137,6 +137,6 @@ func (d *decider) raiseFloorAgain() bool {
 		return false
 	}
 	d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept,
-		Observed: truncate("superseded by a higher floor in the same breach: "+d.slo.summary(), 256)}
+		Observed: tuningv1alpha1.Truncate("superseded by a higher floor in the same breach: "+d.slo.summary(), tuningv1alpha1.MaxNoteLength)}
 	return true
 }

@@ -262,6 +262,10 @@ func (g gen) input() Input {
 	if g.chance(0.05) && len(vals) > 0 {
 		in.State.Blocked = map[Knob]string{knobsOf(spec).order[0]: "field conflict"}
 	}
+	if g.chance(0.05) {
+		in.State.RolloutInProgress = true
+		in.State.RolloutFailed = &RolloutFailure{Reason: "ProgressDeadlineExceeded", Ours: g.chance(0.5)}
+	}
 	return in
 }
 
@@ -391,7 +395,7 @@ func breached(in Input) bool {
 
 // restoresPending: every change sets a knob back to the value before the pending decision.
 func restoresPending(in Input, p Plan, truth map[Knob]knobTruth) bool {
-	pd := pendingDecision(in.History)
+	pd := Pending(in.History)
 	if pd == nil {
 		return false
 	}
@@ -441,11 +445,24 @@ func checkInvariants(in Input, p Plan) error {
 			reduces = true
 		}
 		after[c.Knob] = c.To
+		if why, blocked := in.State.Blocked[c.Knob]; blocked {
+			return fmt.Errorf("changed %s, which is blocked (%s)", c.Knob, why)
+		}
 	}
 	if len(p.Changes) == 0 {
 		return nil
 	}
 	undo := p.Diagnosis == DiagnosisRegression || p.Diagnosis == DiagnosisNoImprovement
+	if f := in.State.RolloutFailed; f != nil {
+		// The only answer to a failed rollout is to restore what
+		// navius-tuner's own pending env change replaced; its evidence is the
+		// Deployment's verdict, not the signals, and it does not wait for the
+		// rollout or the settle time.
+		if !f.Ours || !undo || !p.Rollout || !restoresPending(in, p, truth) {
+			return fmt.Errorf("a change during a failed rollout that does not restore navius-tuner's own change: %+v", p.Changes)
+		}
+		return nil
+	}
 	for _, c := range p.Changes {
 		// A rollback restores a value the verdict (on the SLO signals) condemned.
 		if f := truth[c.Knob].family; blindTo(in, f) && (!undo || blindTo(in, "")) {

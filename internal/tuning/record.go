@@ -16,11 +16,11 @@ import (
 // Decision). Signals that are missing stay unset and are listed in Missing.
 func SLIsOf(o signals.Observation) *tuningv1alpha1.SLIs {
 	s := &tuningv1alpha1.SLIs{Missing: o.MissingSignals()}
-	if len(s.Missing) > 32 {
-		s.Missing = s.Missing[:32]
+	if len(s.Missing) > tuningv1alpha1.MaxMissingItems {
+		s.Missing = s.Missing[:tuningv1alpha1.MaxMissingItems]
 	}
-	for i, m := range s.Missing { // the API keeps each entry within 256 characters
-		s.Missing[i] = truncate(m, 256)
+	for i, m := range s.Missing { // the API keeps each entry within MaxNoteLength
+		s.Missing[i] = tuningv1alpha1.Truncate(m, tuningv1alpha1.MaxNoteLength)
 	}
 	if !o.Time.IsZero() {
 		t := metav1.NewTime(o.Time)
@@ -127,8 +127,8 @@ func (p Plan) Decision(at time.Time) *tuningv1alpha1.Decision {
 		Time:       metav1.NewTime(at),
 		Family:     string(p.Family),
 		Diagnosis:  string(p.Diagnosis),
-		Reason:     truncate(p.Reason, 1024),
-		Predicted:  truncate(p.Predicted, 256),
+		Reason:     tuningv1alpha1.Truncate(p.Reason, tuningv1alpha1.MaxReasonLength),
+		Predicted:  tuningv1alpha1.Truncate(p.Predicted, tuningv1alpha1.MaxNoteLength),
 		Prediction: p.Prediction.DeepCopy(),
 		Baseline:   p.Baseline,
 		Outcome:    tuningv1alpha1.OutcomePending,
@@ -155,13 +155,6 @@ func ChangeValues(c tuningv1alpha1.Change) (from, to int64, ok bool) {
 	from, err1 := strconv.ParseInt(c.From, 10, 64)
 	to, err2 := strconv.ParseInt(c.To, 10, 64)
 	return from, to, err1 == nil && err2 == nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-1] + "…"
 }
 
 // fmtSeconds prints a latency: "850µs", "42ms", "1.2s".

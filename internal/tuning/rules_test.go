@@ -487,7 +487,7 @@ func TestRule4BudgetsAndCouplings(t *testing.T) {
 		}, func(t *testing.T, p Plan) {
 			wantChange(t, p, poolMaxEnv, 10, 14)
 		}},
-		// Every restart counts (issue 13 §5): a raise and its rollback spend the budget of 2.
+		// Every restart counts: a raise and its rollback spend the budget of 2.
 		{"rollbacks are charged to the rollout budget", func(in *Input) {
 			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0.5,
 				signals.RedisHitRatio: 0.4, signals.DBTime: 0.030})

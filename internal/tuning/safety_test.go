@@ -17,7 +17,7 @@ func intOrString(s string) *intstr.IntOrString { v := intstr.Parse(s); return &v
 
 // The connection budget is what the database sees at the worst moment: a
 // rollout at maxReplicas, its surge counted at maxReplicas, and the old pods
-// that still hold their connections while they terminate (issue 13 §2).
+// that still hold their connections while they terminate.
 func TestBudgetAtTheWorstMoment(t *testing.T) {
 	budget := func(in *Input, limit int32) {
 		in.Spec.ConnectionPool.Database = &v1.DatabaseBudget{MaxConnections: limit + 20, Reserved: 20}
@@ -84,7 +84,7 @@ func TestBudgetAtTheWorstMoment(t *testing.T) {
 	})
 }
 
-// The managed HPA comes from the engine, as a recorded change (issue 13 §3).
+// The managed HPA comes from the engine, as a recorded change.
 func TestManagedHPAIsCreatedByTheEngine(t *testing.T) {
 	managed := func(in *Input) {
 		in.Spec.Autoscaling.Managed = &v1.ManagedHPA{}
@@ -153,7 +153,7 @@ func autoscalingSteps(n int, end time.Time) []v1.Decision {
 }
 
 // The rules look back further than status.history's 10 decisions; what they
-// read outlives them (issue 13 §4).
+// read outlives them.
 func TestRulesRememberBeyondTheHistory(t *testing.T) {
 	runRules(t, []ruleCase{
 		{"an env saving paces the next for 6 hours after it left the history", func(in *Input) {
@@ -198,7 +198,7 @@ func TestRulesRememberBeyondTheHistory(t *testing.T) {
 }
 
 // The HPA's scale-down window that a back-down shortened comes back once the
-// load has settled (issue 13 §7).
+// load has settled.
 func TestScaleDownWindowIsRestored(t *testing.T) {
 	backedDown := func(in *Input) {
 		in.Spec.Autoscaling.Behavior = &v1.BehaviorTuning{ScaleDownStabilizationWindow: v1.DurationRange{Min: dur(0), Max: dur(10 * time.Minute)}}
@@ -261,7 +261,7 @@ func refused(v Values) map[signals.Signal]float64 {
 }
 
 // A raise that the database punishes is tried at most twice in 6 hours,
-// not every cool-off (issue 14 §2).
+// not every cool-off.
 func TestScenarioHarmfulRaiseIsNotRetriedInACycle(t *testing.T) {
 	w := newWorld(t, refused)
 	w.run(6 * time.Hour)

@@ -69,7 +69,7 @@ func (w *world) run(d time.Duration) {
 			State: State{Values: vals, Replicas: w.replicas(w.values), HasHPA: true, RedisReady: true,
 				CPULimitMillis: 2000}})
 		if p.Judgement != nil {
-			pd := pendingDecision(w.history)
+			pd := Pending(w.history)
 			pd.Outcome, pd.Observed = p.Judgement.Outcome, p.Judgement.Observed
 			RememberVerdict(&w.memory, *pd, pd.Outcome, 1)
 		}

@@ -3,9 +3,11 @@ package tuning
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/signals"
@@ -76,19 +78,57 @@ func (v view) absent(ss []signals.Signal) []string {
 	return out
 }
 
+// Objective is one objective of a profile's SLO: the one reading of
+// spec.slo that the engine, the status and the metrics reader share.
+type Objective struct {
+	Signal signals.Signal
+	// Limit is the threshold in the signal's unit (seconds, a ratio,
+	// requests per second); Judged is false when it cannot be judged (an
+	// unreadable percentage, a minimum throughput of zero): the signal is
+	// still needed, but the objective is never breached.
+	Limit  float64
+	Judged bool
+	// Threshold is a latency objective's threshold, 0 for the others.
+	Threshold time.Duration
+	// Latency is a percentile objective; AtLeast is the minimum throughput.
+	Latency, AtLeast bool
+}
+
+// Objectives are the objectives of an SLO, latency first in the profile's order.
+func Objectives(slo tuningv1alpha1.SLO) []Objective {
+	var out []Objective
+	for _, l := range slo.Latency {
+		if s, ok := signals.LatencySignal(string(l.Percentile)); ok {
+			out = append(out, Objective{Signal: s, Limit: l.Threshold.Seconds(), Judged: true, Threshold: l.Threshold.Duration, Latency: true})
+		}
+	}
+	if slo.MaxErrorRate != nil {
+		limit, ok := parsePercent(*slo.MaxErrorRate)
+		out = append(out, Objective{Signal: signals.ErrorRate, Limit: limit, Judged: ok})
+	}
+	if slo.MinThroughput != nil {
+		out = append(out, Objective{Signal: signals.Throughput, Limit: float64(*slo.MinThroughput), Judged: *slo.MinThroughput > 0, AtLeast: true})
+	}
+	return out
+}
+
 // SLOSignals are the signals the profile's objectives are judged on.
 func SLOSignals(spec tuningv1alpha1.PerformanceProfileSpec) []signals.Signal {
 	var out []signals.Signal
-	for _, l := range spec.SLO.Latency {
-		if s, ok := signals.LatencySignal(string(l.Percentile)); ok {
-			out = append(out, s)
+	for _, o := range Objectives(spec.SLO) {
+		out = append(out, o.Signal)
+	}
+	return out
+}
+
+// ObservedPercentiles are the latency signals a profile's period observes:
+// those observed for every profile, then those its SLOs name, in order.
+func ObservedPercentiles(spec tuningv1alpha1.PerformanceProfileSpec) []signals.Signal {
+	out := signals.AlwaysObserved()
+	for _, o := range Objectives(spec.SLO) {
+		if o.Latency && !slices.Contains(out, o.Signal) {
+			out = append(out, o.Signal)
 		}
-	}
-	if spec.SLO.MaxErrorRate != nil {
-		out = append(out, signals.ErrorRate)
-	}
-	if spec.SLO.MinThroughput != nil {
-		out = append(out, signals.Throughput)
 	}
 	return out
 }
@@ -200,18 +240,10 @@ func evaluateSLO(slo tuningv1alpha1.SLO, get func(signals.Signal) (float64, bool
 		}
 		r.objectives = append(r.objectives, o)
 	}
-	for _, l := range slo.Latency {
-		if s, ok := signals.LatencySignal(string(l.Percentile)); ok {
-			add(s, l.Threshold.Seconds(), true, false)
+	for _, o := range Objectives(slo) {
+		if o.Judged {
+			add(o.Signal, o.Limit, o.Latency, o.AtLeast)
 		}
-	}
-	if slo.MaxErrorRate != nil {
-		if limit, ok := parsePercent(*slo.MaxErrorRate); ok {
-			add(signals.ErrorRate, limit, false, false)
-		}
-	}
-	if slo.MinThroughput != nil && *slo.MinThroughput > 0 {
-		add(signals.Throughput, float64(*slo.MinThroughput), false, true)
 	}
 	return r
 }

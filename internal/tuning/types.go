@@ -89,6 +89,27 @@ type State struct {
 	Strategy RolloutStrategy
 	// Blocked lists knobs that must not be touched (for example a field conflict with another manager).
 	Blocked map[Knob]string
+	// RolloutFailed is set when the target's rollout of its current pod
+	// template failed (its progress deadline passed); nil otherwise.
+	RolloutFailed *RolloutFailure
+}
+
+// RolloutFailure is the Deployment controller's verdict that the rollout of
+// the target's current pod template failed.
+type RolloutFailure struct {
+	// Reason and Message are the Deployment's Progressing condition's.
+	Reason, Message string
+	// Ours is true when navius-tuner's pending env change alone started the
+	// rollout: its values are live, navius-tuner owns their fields, and
+	// nobody wrote the Deployment after it.
+	Ours bool
+}
+
+func (f RolloutFailure) String() string {
+	if f.Message == "" {
+		return f.Reason
+	}
+	return f.Reason + ": " + f.Message
 }
 
 // RolloutStrategy is a Deployment's update strategy, as given.
@@ -170,6 +191,10 @@ type Plan struct {
 	// observation: the caller keeps it in status.memory.cpu (status.Learn),
 	// in every mode, whether or not anything changes.
 	CPU *tuningv1alpha1.LearnedCPU
+	// RolloutFailed, when set, says that the target's rollout failed and
+	// what navius-tuner does about it (State.RolloutFailed): the message of
+	// the RolloutFailed condition.
+	RolloutFailed string
 	// Baseline are the SLIs the changes start from; record them in the
 	// Decision (Plan.Decision does) so the change can be judged after it settled.
 	Baseline *tuningv1alpha1.SLIs

@@ -71,7 +71,7 @@ func (d *decider) verdict(pd *tuningv1alpha1.Decision) bool {
 		d.plan.Reason = d.sloText() + "; holding: " + hold
 		return true
 	} else if hold != "" {
-		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: truncate(hold+": "+observed, 256)}
+		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: tuningv1alpha1.Truncate(hold+": "+observed, tuningv1alpha1.MaxNoteLength)}
 		return false
 	}
 	if hold, wait := d.cacheFilling(pd); wait {
@@ -220,7 +220,7 @@ func (d *decider) regressions(base func(signals.Signal) (float64, bool)) []strin
 // undo restores the values the pending decision changed. It returns true: the
 // plan is the rollback, or a hold when the rollback cannot happen yet.
 func (d *decider) undo(pd *tuningv1alpha1.Decision, outcome tuningv1alpha1.Outcome, diag Diagnosis, observed string) bool {
-	observed = truncate(observed, 256)
+	observed = tuningv1alpha1.Truncate(observed, tuningv1alpha1.MaxNoteLength)
 	if !d.s.RollbackOnRegression {
 		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: observed + " (rollbackOnRegression is off)"}
 		return false
@@ -238,7 +238,7 @@ func (d *decider) undo(pd *tuningv1alpha1.Decision, outcome tuningv1alpha1.Outco
 		}
 	}
 	if len(changes) == 0 {
-		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: truncate(observed+"; nothing to restore", 256)}
+		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: tuningv1alpha1.Truncate(observed+"; nothing to restore", tuningv1alpha1.MaxNoteLength)}
 		return false
 	}
 	verdict := &Judgement{Outcome: outcome, Observed: observed}

@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
-	"github.com/navius-dev/navius-tuner/internal/status"
+	"github.com/navius-dev/navius-tuner/internal/conditions"
 )
 
 // TestNeverReconciledProfileIsInProgress: a profile that navius-tuner has
@@ -45,7 +45,7 @@ func TestNeverReconciledProfileIsInProgress(t *testing.T) {
 	var prof tuningv1alpha1.PerformanceProfile
 	g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(p), &prof)).To(Succeed())
 	prof.Status.ObservedGeneration = prof.Generation
-	status.SetAll(&prof.Status.Conditions, status.Facts{Generation: prof.Generation, Now: time.Now(), Mode: prof.Spec.Mode,
+	conditions.SetAll(&prof.Status.Conditions, conditions.Facts{Generation: prof.Generation, Now: time.Now(), Mode: prof.Spec.Mode,
 		Observed: true, Evaluated: true, SLOKnown: true, SLOMet: true})
 	g.Expect(env.Client.Status().Update(ctx, &prof)).To(Succeed())
 	res = read()

@@ -9,8 +9,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/period"
 	"github.com/navius-dev/navius-tuner/internal/signals"
-	"github.com/navius-dev/navius-tuner/internal/status"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
@@ -45,10 +45,10 @@ func TestCheckedPredictionsAreStoredInStatus(t *testing.T) {
 	d := plan.Decision(at)
 	g.Expect(d).NotTo(BeNil(), plan.Reason)
 	g.Expect(d.Prediction).NotTo(BeNil(), plan.Predicted)
-	status.Record(&prof.Status, *d)
+	period.Record(&prof.Status, *d)
 	checked := d.Prediction.DeepCopy()
 	checked.Observed, checked.Error = "0.003", "2"
-	status.Verdict(&prof.Status, tuning.Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: "pool wait 40ms -> 3ms", Prediction: checked})
+	period.Settle(&prof.Status, tuning.Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: "pool wait 40ms -> 3ms", Prediction: checked})
 	g.Expect(env.Client.Status().Update(ctx, &prof)).To(Succeed())
 
 	var got tuningv1alpha1.PerformanceProfile

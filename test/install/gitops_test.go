@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
-	profilestatus "github.com/navius-dev/navius-tuner/internal/status"
+	"github.com/navius-dev/navius-tuner/internal/conditions"
 )
 
 // argoHealthKey is the argocd-cm key of the PerformanceProfile health check.
@@ -156,10 +156,10 @@ func luaValue(l *lua.LState, v any) lua.LValue {
 // profileAfter is a profile whose status the condition setters of
 // internal/status (the ones the reconciler calls) wrote from each period's
 // facts in turn, as the reconciler does on one profile over time.
-func profileAfter(generation int64, periods ...profilestatus.Facts) *tuningv1alpha1.PerformanceProfile {
+func profileAfter(generation int64, periods ...conditions.Facts) *tuningv1alpha1.PerformanceProfile {
 	p := &tuningv1alpha1.PerformanceProfile{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "orders-api", Generation: generation}}
 	for _, f := range periods {
-		profilestatus.SetAll(&p.Status.Conditions, f)
+		conditions.SetAll(&p.Status.Conditions, f)
 		p.Status.ObservedGeneration = f.Generation
 	}
 	return p
@@ -169,8 +169,8 @@ var t0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 
 // period returns the facts of a reconcile n periods after t0 that read every
 // signal and found every SLO met, changed by edit.
-func period(n int, edit func(*profilestatus.Facts)) profilestatus.Facts {
-	f := profilestatus.Facts{
+func period(n int, edit func(*conditions.Facts)) conditions.Facts {
+	f := conditions.Facts{
 		Generation: 1, Now: t0.Add(time.Duration(n) * 30 * time.Second), Mode: tuningv1alpha1.ModeAuto,
 		Observed: true, Evaluated: true, SLOKnown: true, SLOMet: true,
 	}
@@ -180,7 +180,7 @@ func period(n int, edit func(*profilestatus.Facts)) profilestatus.Facts {
 	return f
 }
 
-func metricsDown(f *profilestatus.Facts) {
+func metricsDown(f *conditions.Facts) {
 	f.SLOMissing = []string{"latencyP99: EndpointDown: dial tcp 10.96.0.10:9090: connect: connection refused"}
 	f.SLOKnown, f.SLOMet = false, false
 }
@@ -194,24 +194,24 @@ func TestArgoCDHealthOfOperatorStatuses(t *testing.T) {
 		want    string
 	}{
 		{"tuning, every SLO met", profileAfter(1, period(0, nil)), "Healthy"},
-		{"an SLO breached is the workload's state, not the profile's", profileAfter(1, period(0, func(f *profilestatus.Facts) { f.SLOMet = false })), "Healthy"},
-		{"Recommend mode", profileAfter(1, period(0, func(f *profilestatus.Facts) { f.Mode = tuningv1alpha1.ModeRecommend })), "Healthy"},
-		{"paused", profileAfter(1, period(0, func(f *profilestatus.Facts) { f.Paused = true })), "Suspended"},
-		{"a change settling", profileAfter(1, period(0, func(f *profilestatus.Facts) {
+		{"an SLO breached is the workload's state, not the profile's", profileAfter(1, period(0, func(f *conditions.Facts) { f.SLOMet = false })), "Healthy"},
+		{"Recommend mode", profileAfter(1, period(0, func(f *conditions.Facts) { f.Mode = tuningv1alpha1.ModeRecommend })), "Healthy"},
+		{"paused", profileAfter(1, period(0, func(f *conditions.Facts) { f.Paused = true })), "Suspended"},
+		{"a change settling", profileAfter(1, period(0, func(f *conditions.Facts) {
 			f.Pending = &tuningv1alpha1.Decision{Family: "connectionPool", Time: metav1.NewTime(t0)}
 		})), "Progressing"},
-		{"the target rolling out", profileAfter(1, period(0, func(f *profilestatus.Facts) { f.RolloutInProgress = true })), "Progressing"},
+		{"the target rolling out", profileAfter(1, period(0, func(f *conditions.Facts) { f.RolloutInProgress = true })), "Progressing"},
 		{"Prometheus not answering", profileAfter(1, period(0, metricsDown)), "Progressing"},
-		{"the target not created yet", profileAfter(1, period(0, func(f *profilestatus.Facts) {
+		{"the target not created yet", profileAfter(1, period(0, func(f *conditions.Facts) {
 			f.Evaluated = false
-			f.Blocker = &profilestatus.Blocker{Reason: tuningv1alpha1.ReasonTargetNotFound, Message: "Deployment shop/orders-api does not exist"}
+			f.Blocker = &conditions.Blocker{Reason: tuningv1alpha1.ReasonTargetNotFound, Message: "Deployment shop/orders-api does not exist"}
 		})), "Progressing"},
-		{"an invalid spec", profileAfter(1, period(0, func(f *profilestatus.Facts) {
+		{"an invalid spec", profileAfter(1, period(0, func(f *conditions.Facts) {
 			f.Evaluated = false
-			f.Blocker = &profilestatus.Blocker{Reason: tuningv1alpha1.ReasonInvalidSpec, Message: "container app not found in Deployment orders-api", Stalled: true}
+			f.Blocker = &conditions.Blocker{Reason: tuningv1alpha1.ReasonInvalidSpec, Message: "container app not found in Deployment orders-api", Stalled: true}
 		})), "Degraded"},
-		{"a field conflict", profileAfter(1, period(0, func(f *profilestatus.Facts) {
-			f.Conflicts = []profilestatus.Conflict{{Knob: "connectionPool.maxConnections", Field: "env[DB_POOL_MAX_CONNECTIONS]", Manager: "argocd-controller", Applied: "20", Live: "10"}}
+		{"a field conflict", profileAfter(1, period(0, func(f *conditions.Facts) {
+			f.Conflicts = []conditions.Conflict{{Knob: "connectionPool.maxConnections", Field: "env[DB_POOL_MAX_CONNECTIONS]", Manager: "argocd-controller", Applied: "20", Live: "10"}}
 		})), "Degraded"},
 		{"a new spec not observed yet", profileAfter(2, period(0, nil)), "Progressing"},
 		{"no status yet", profileAfter(1), "Progressing"},
@@ -229,7 +229,7 @@ func TestArgoCDHealthOfOperatorStatuses(t *testing.T) {
 // periods never shows the application as Degraded, and it is Healthy again
 // once the metrics are back.
 func TestArgoCDHealthMetricsBlip(t *testing.T) {
-	periods := []profilestatus.Facts{period(0, nil), period(1, nil), period(2, metricsDown), period(3, nil)}
+	periods := []conditions.Facts{period(0, nil), period(1, nil), period(2, metricsDown), period(3, nil)}
 	var got []string
 	for i := range periods {
 		got = append(got, argoHealth(t, profileAfter(1, periods[:i+1]...)).status)

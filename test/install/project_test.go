@@ -83,7 +83,8 @@ var shipped = []string{
 	"internal/actuate",
 	"internal/prom",
 	"internal/signals",
-	"internal/status",
+	"internal/conditions",
+	"internal/period",
 	"internal/tuning",
 	"internal/version",
 }

@@ -24,6 +24,7 @@ import (
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/controllers"
+	"github.com/navius-dev/navius-tuner/internal/period"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
@@ -221,7 +222,7 @@ func TestAPIFaultsBoundedRetriesNoHotLoopNoDoubleApply(t *testing.T) {
 	span, n := time.Since(start), tm.reconciles()-startCount
 	h := getProfile(t, ns).Status.History
 	g.Expect(h).To(HaveLen(1), "nothing applied twice")
-	g.Expect(h[0].Reason).NotTo(Equal(controllers.ReasonUnrecorded), "recorded before it was applied: no change to recover")
+	g.Expect(h[0].Reason).NotTo(Equal(period.ReasonUnrecorded), "recorded before it was applied: no change to recover")
 	g.Expect(poolValue(t, ns)).To(Equal(h[0].Changes[0].To))
 	g.Expect(tm.writes.workload.Load()).To(Equal(int64(1)), "one write to the Deployment in all")
 	mu.Lock()

@@ -12,8 +12,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
-	"github.com/navius-dev/navius-tuner/controllers"
 	"github.com/navius-dev/navius-tuner/internal/actuate"
+	"github.com/navius-dev/navius-tuner/internal/period"
 )
 
 // restart replaces the reconciler by a fresh one (new client, new
@@ -82,7 +82,7 @@ func TestRestartAfterApplyBeforeStatus(t *testing.T) {
 	d := p.Status.History[0]
 	g.Expect(d.Outcome).To(Equal(tuningv1alpha1.OutcomePending))
 	g.Expect(d.Changes).To(ConsistOf(tuningv1alpha1.Change{Knob: poolEnv, From: "10", To: raised}))
-	g.Expect(d.Reason).To(Equal(controllers.ReasonUnrecorded))
+	g.Expect(d.Reason).To(Equal(period.ReasonUnrecorded))
 	g.Expect(d.Baseline).NotTo(BeNil())
 	g.Expect(condition(p, tuningv1alpha1.ConditionProgressing).Status).To(Equal(metav1.ConditionTrue))
 	g.Expect(h2.writes.workload.Load()).To(BeZero())

@@ -10,8 +10,8 @@ import (
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/lab/sim"
+	"github.com/navius-dev/navius-tuner/internal/period"
 	"github.com/navius-dev/navius-tuner/internal/signals"
-	"github.com/navius-dev/navius-tuner/internal/status"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
@@ -382,21 +382,18 @@ func (r *runner) control(now float64) {
 			return // the operator is down
 		}
 	}
-	// The period's bookkeeping is the manager's (internal/status/period.go):
-	// what is observed, SLOMetSince, blocked knobs, the write gate, the
-	// routing, the judge-then-record order, the conditions and the change strings.
+	// The period is the manager's (internal/period): what is observed, the
+	// engine's input, the write gate and the judge-then-record order
+	// (period.Apply), the status summary and the conditions.
 	settings := tuning.SettingsOf(sc.Profile)
-	percentiles := status.ObservedPercentiles(sc.Profile)
+	percentiles := tuning.ObservedPercentiles(sc.Profile)
 	at := wall(now)
 	obs := r.observe(now, settings.Window.Seconds(), at, percentiles)
 	state := r.state(now)
 	truth := r.m.Window(settings.Window.Seconds())
 	start := time.Now()
-	plan := r.decide(tuning.Input{Spec: sc.Profile, Observation: obs, State: state,
-		History: r.st.History, Memory: r.st.Memory, Now: at, SLOMetSince: status.SLOMetSince(r.st)})
+	plan := r.decide(period.EngineInput(sc.Profile, r.st, 0, obs, state, at))
 	decideNS := float64(time.Since(start).Nanoseconds())
-	status.Learn(&r.st, plan.CPU)
-	status.Allow(&plan, state.Blocked)
 	step := Step{T: now, Reason: plan.Reason, Diagnosis: string(plan.Diagnosis), Holds: plan.Holds,
 		DecideNS: decideNS,
 		TrueQ:    truth.Quantile(sc.SLO.Percentile), TrueQMinute: r.m.Window(60).Quantile(sc.SLO.Percentile),
@@ -421,23 +418,39 @@ func (r *runner) control(now float64) {
 	if j := plan.Judgement; j != nil {
 		step.Judgement = string(j.Outcome) + ": " + j.Observed
 	}
-	if status.MayWrite(settings.Mode, false, plan) {
-		before := r.capacity()
-		writes := r.apply(now, plan.Changes)
-		step.Wrote, step.CapacityReduced = writes > 0, r.capacity().less(before)
-		// The emulated writes cannot fail, so recording after them leaves
-		// the same status as the manager's record-then-write.
-		if d := status.Commit(&r.st, plan, at, writes > 0).Recorded; d != nil {
-			step.Applied = true
-			step.Changes = status.ChangesString(d.Changes)
-		}
+	before := r.capacity()
+	w := &emulatedWriter{r: r, now: now}
+	// The emulated writes cannot fail, so period.Apply's errors are impossible here.
+	c, _, _ := period.Apply(&r.st, plan, period.Gate{Mode: settings.Mode}, at, w)
+	step.Wrote, step.CapacityReduced = w.writes > 0, r.capacity().less(before)
+	if d := c.Recorded; d != nil {
+		step.Applied = true
+		step.Changes = period.ChangesString(d.Changes)
 	}
-	f := status.Facts{Now: at, Mode: settings.Mode, Observed: true, Pending: status.Pending(r.st),
-		RolloutInProgress: state.RolloutInProgress}
-	status.PlanFacts(&f, plan)
-	status.SetAll(&r.st.Conditions, f)
+	prof := tuningv1alpha1.PerformanceProfile{Spec: sc.Profile, Status: r.st}
+	period.Summarize(&prof, period.Summary{Now: at, Mode: settings.Mode, Observation: &obs, Plan: &plan,
+		Cluster: &period.Read{RolloutInProgress: state.RolloutInProgress}})
+	r.st = prof.Status
 	r.res.Steps = append(r.res.Steps, step)
 }
+
+// emulatedWriter is tier A's period.Writer. The emulated cluster cannot
+// fail a write, so the writes happen as they are prepared: recording after
+// them leaves the same status as the manager's record-then-write.
+type emulatedWriter struct {
+	r      *runner
+	now    float64
+	writes int
+}
+
+func (w *emulatedWriter) Prepare(changes []tuning.Change) (int, error) {
+	w.writes = w.r.apply(w.now, changes)
+	return w.writes, nil
+}
+
+func (w *emulatedWriter) Record() error { return nil }
+
+func (w *emulatedWriter) Write() (int, error) { return w.writes, nil }
 
 // capacity is what the emulated cluster provisions, read from the cluster
 // (not from the plan): the env knobs, the HPA's fields and the Redis replicas.

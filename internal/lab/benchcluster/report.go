@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/navius-dev/navius-tuner/internal/lab/bench"
-	"github.com/navius-dev/navius-tuner/internal/status"
+	"github.com/navius-dev/navius-tuner/internal/period"
 )
 
 func num(x float64, digits int) string {
@@ -137,7 +137,7 @@ func (r *Report) Markdown() string {
 		if ds := s.Arms[bench.ArmTuner].Decisions; len(ds) > 0 {
 			fmt.Fprintf(&b, "The operator's decisions (status.history, newest %d):\n\n", len(ds))
 			for _, d := range ds {
-				fmt.Fprintf(&b, "- %s [%s] %s: %s\n", d.Family, d.Outcome, d.Diagnosis, status.ChangesString(d.Changes))
+				fmt.Fprintf(&b, "- %s [%s] %s: %s\n", d.Family, d.Outcome, d.Diagnosis, period.ChangesString(d.Changes))
 			}
 			b.WriteString("\n")
 		}

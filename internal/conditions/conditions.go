@@ -1,6 +1,8 @@
-// Package status computes a PerformanceProfile's conditions and history from
-// what one reconcile learned. Every function is pure: no client, no clock.
-package status
+// Package conditions computes a PerformanceProfile's conditions from what
+// one reconcile learned, and which of their transitions are announced as
+// Events. Every function is pure: no client, no clock. It knows nothing of
+// the decision engine: the period package turns a plan into Facts.
+package conditions
 
 import (
 	"fmt"
@@ -304,6 +306,21 @@ func Transitions(prev, next []metav1.Condition) []metav1.Condition {
 		if p == nil || p.Status != c.Status || p.Reason != c.Reason {
 			out = append(out, c)
 		}
+	}
+	return out
+}
+
+// Announced lists the transitions from prev to next that are announced as
+// Events: every one but Progressing, Stalled and Reconciling, whose news
+// Ready carries too (an Event for each would say the same thing twice).
+func Announced(prev, next []metav1.Condition) []metav1.Condition {
+	var out []metav1.Condition
+	for _, c := range Transitions(prev, next) {
+		switch c.Type {
+		case tuningv1alpha1.ConditionProgressing, tuningv1alpha1.ConditionStalled, tuningv1alpha1.ConditionReconciling:
+			continue
+		}
+		out = append(out, c)
 	}
 	return out
 }

@@ -1,4 +1,4 @@
-package status
+package conditions
 
 import (
 	"testing"
@@ -124,26 +124,6 @@ func TestTransitionTimeMovesOnlyOnStatusChange(t *testing.T) {
 	g.Expect(Healthy(changed[0])).To(BeFalse())
 }
 
-func TestHistoryIsBoundedAndJudged(t *testing.T) {
-	g := NewWithT(t)
-	st := &v1.PerformanceProfileStatus{}
-	for i := range 12 {
-		Record(st, v1.Decision{Time: metav1.NewTime(now.Add(time.Duration(i) * time.Minute)), Family: "pool",
-			Outcome: v1.OutcomeKept, Changes: []v1.Change{{Knob: "A", From: "1", To: string(rune('a' + i))}}})
-	}
-	Record(st, v1.Decision{Time: metav1.NewTime(now.Add(time.Hour)), Family: "cache", Outcome: v1.OutcomePending,
-		Changes: []v1.Change{{Knob: "B", From: "1", To: "2"}}})
-	g.Expect(st.History).To(HaveLen(MaxHistory))
-	g.Expect(Pending(*st).Family).To(Equal("cache"))
-	g.Expect(LastApplied(*st)).To(Equal(map[string]string{"A": "l", "B": "2"}))
-
-	d := Judge(st, v1.OutcomeRolledBack, "p99 worse")
-	g.Expect(d).NotTo(BeNil())
-	g.Expect(st.LastAdjustment.Outcome).To(Equal(v1.OutcomeRolledBack))
-	g.Expect(Pending(*st)).To(BeNil())
-	g.Expect(Judge(st, v1.OutcomeKept, "")).To(BeNil())
-}
-
 // An overshoot is bad news (a Warning Event); a spent rollout budget is the
 // guardrail doing its job (a Normal Event).
 func TestBudgetConditionsEventKinds(t *testing.T) {
@@ -159,31 +139,6 @@ func TestBudgetConditionsEventKinds(t *testing.T) {
 		healthy[c.Reason] = Healthy(c)
 	}
 	g.Expect(healthy).To(Equal(map[string]bool{v1.ReasonBudgetExceeded: false, v1.ReasonRolloutBudgetSpent: true}))
-}
-
-// status.history keeps 10 decisions, but what the rules need for longer
-// stays in status.memory: an env saving 3 h ago, the restarts of the last
-// hour, the value last applied to a knob changed once, long ago.
-func TestMemoryOutlivesTheHistory(t *testing.T) {
-	g := NewWithT(t)
-	st := &v1.PerformanceProfileStatus{}
-	at := func(m int) metav1.Time { return metav1.NewTime(now.Add(time.Duration(m) * time.Minute)) }
-	Record(st, v1.Decision{Time: at(0), Family: "pool", Diagnosis: "OverProvisioned", Rollout: true, Outcome: v1.OutcomePending,
-		Changes: []v1.Change{{Knob: "POOL", From: "20", To: "14"}}})
-	Judge(st, v1.OutcomeKept, "")
-	for i := range 20 {
-		Record(st, v1.Decision{Time: at(60 + 6*i), Family: "autoscaling", Outcome: v1.OutcomeKept,
-			Changes: []v1.Change{{Knob: "hpa.targetCPUUtilization", From: "60", To: "61"}}})
-	}
-	Record(st, v1.Decision{Time: at(180), Family: "cache", Rollout: true, Outcome: v1.OutcomePending,
-		Changes: []v1.Change{{Knob: "TTL", From: "60", To: "120"}}})
-	g.Expect(st.History).To(HaveLen(MaxHistory))
-	for _, d := range st.History {
-		g.Expect(d.Family).NotTo(Equal("pool"), "the saving left the history")
-	}
-	g.Expect(st.Memory.LastEnvSaving.Time).To(Equal(now))
-	g.Expect(st.Memory.Rollouts).To(HaveLen(1), "only the restart of the last hour is kept")
-	g.Expect(LastApplied(*st)).To(HaveKeyWithValue("POOL", "14"))
 }
 
 // TestSetReconciling: Reconciling follows Ready and Stalled as SetAll computes them.
@@ -232,15 +187,4 @@ func TestSetReconciling(t *testing.T) {
 	var conds []metav1.Condition
 	SetReconciling(&conds, base())
 	g.Expect(conds).To(ConsistOf(HaveField("Status", metav1.ConditionTrue)))
-}
-
-// The CPU per request the engine learns is kept in status.memory.cpu, and a
-// period that learned nothing leaves it as it was.
-func TestLearnKeepsTheCPUPerRequest(t *testing.T) {
-	g := NewWithT(t)
-	st := &v1.PerformanceProfileStatus{}
-	Learn(st, &v1.LearnedCPU{PerRequest: metav1.Duration{Duration: 8 * time.Millisecond}, Samples: 3})
-	Learn(st, nil)
-	g.Expect(st.Memory).NotTo(BeNil())
-	g.Expect(st.Memory.CPU).To(Equal(&v1.LearnedCPU{PerRequest: metav1.Duration{Duration: 8 * time.Millisecond}, Samples: 3}))
 }

@@ -1,4 +1,4 @@
-package status
+package period
 
 import (
 	"slices"
@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
-	"github.com/navius-dev/navius-tuner/internal/signals"
+	"github.com/navius-dev/navius-tuner/internal/conditions"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
@@ -17,36 +17,6 @@ var (
 	poolUp   = tuning.Change{Knob: "POOL_MAX", From: 10, HasFrom: true, To: 20}
 	ttlUp    = tuning.Change{Knob: "L1_TTL", From: 60, HasFrom: true, To: 120}
 )
-
-func TestAllowDropsBlockedKnobs(t *testing.T) {
-	for _, tc := range []struct {
-		name       string
-		changes    []tuning.Change
-		blocked    map[tuning.Knob]string
-		want       []tuning.Knob
-		wantFamily tuning.Family
-	}{
-		{"nothing blocked", []tuning.Change{poolUp, ttlUp}, nil, []tuning.Knob{"POOL_MAX", "L1_TTL"}, tuning.FamilyPool},
-		{"one of two blocked", []tuning.Change{poolUp, ttlUp}, map[tuning.Knob]string{"L1_TTL": "argocd"}, []tuning.Knob{"POOL_MAX"}, tuning.FamilyPool},
-		{"all blocked: no family", []tuning.Change{poolUp}, map[tuning.Knob]string{"POOL_MAX": "valueFrom"}, nil, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			orig := slices.Clone(tc.changes)
-			plan := tuning.Plan{Family: tuning.FamilyPool, Changes: tc.changes}
-			Allow(&plan, tc.blocked)
-			var got []tuning.Knob
-			for _, c := range plan.Changes {
-				got = append(got, c.Knob)
-			}
-			if !slices.Equal(got, tc.want) || plan.Family != tc.wantFamily {
-				t.Errorf("changes %v family %q, want %v %q", got, plan.Family, tc.want, tc.wantFamily)
-			}
-			if !slices.Equal(tc.changes, orig) {
-				t.Error("the engine's slice was modified")
-			}
-		})
-	}
-}
 
 func TestMayWrite(t *testing.T) {
 	missing := tuning.Plan{Missing: tuning.Missing{SLO: []string{"p99: no samples"}}}
@@ -173,9 +143,9 @@ func TestSLOMetSinceFollowsThePlans(t *testing.T) {
 		{met, 0}, {met, 0}, {tuning.Plan{SLOKnown: true}, -1}, {tuning.Plan{}, -1}, {met, 4}, {met, 4},
 	} {
 		now := periodT0.Add(time.Duration(i) * time.Minute)
-		f := Facts{Now: now, Mode: v1.ModeAuto, Observed: true}
+		f := conditions.Facts{Now: now, Mode: v1.ModeAuto, Observed: true}
 		PlanFacts(&f, tc.plan)
-		SetAll(&st.Conditions, f)
+		conditions.SetAll(&st.Conditions, f)
 		want := time.Time{}
 		if tc.want >= 0 {
 			want = periodT0.Add(time.Duration(tc.want) * time.Minute)
@@ -189,7 +159,7 @@ func TestSLOMetSinceFollowsThePlans(t *testing.T) {
 func TestPlanFacts(t *testing.T) {
 	plan := tuning.Plan{SLOKnown: true, Reason: "p99 180ms over 100ms", BudgetExceeded: "over", RolloutBudgetSpent: "until 13:00",
 		Missing: tuning.Missing{SLO: []string{"p95: no samples"}, Families: []tuning.FamilyMissing{{Family: tuning.FamilyCache}}}}
-	f := Facts{SLOMessage: "stale"}
+	f := conditions.Facts{SLOMessage: "stale"}
 	PlanFacts(&f, plan)
 	if !f.Evaluated || !f.SLOKnown || f.SLOMet || f.SLOMessage != plan.Reason || f.BudgetExceeded != "over" ||
 		f.RolloutBudgetSpent != "until 13:00" || !slices.Equal(f.SLOMissing, plan.Missing.SLO) || len(f.FamiliesHeld) != 1 {
@@ -205,22 +175,5 @@ func TestChangesString(t *testing.T) {
 	got := ChangesString([]v1.Change{{Knob: "POOL_MAX", From: "10", To: "20"}, {Knob: "hpa.minReplicas", To: "3"}})
 	if want := "POOL_MAX 10→20, hpa.minReplicas <unset>→3"; got != want {
 		t.Errorf("%q, want %q", got, want)
-	}
-}
-
-func TestObservedPercentiles(t *testing.T) {
-	spec := v1.PerformanceProfileSpec{SLO: v1.SLO{Latency: []v1.LatencyObjective{{Percentile: v1.P99}, {Percentile: v1.P95}}}}
-	got := ObservedPercentiles(spec)
-	for _, s := range append(signals.AlwaysObserved(), signals.LatencyP95, signals.LatencyP99) {
-		if !slices.Contains(got, s) {
-			t.Errorf("%v lacks %s", got, s)
-		}
-	}
-	seen := map[signals.Signal]bool{}
-	for _, s := range got {
-		if seen[s] {
-			t.Errorf("%s twice in %v", s, got)
-		}
-		seen[s] = true
 	}
 }

@@ -1,9 +1,10 @@
-package status
+package period
 
 import (
 	"testing"
 	"time"
 
+	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
@@ -54,7 +55,7 @@ func TestVerdictKeepsARunningErrorPerModel(t *testing.T) {
 			Prediction: &v1.Prediction{Model: m, Signal: "poolWait", Value: v1.Decimal(value)}})
 	}
 	judge := func(m v1.Model, observed, e string) *v1.Decision {
-		return Verdict(st, tuning.Judgement{Outcome: v1.OutcomeKept, Observed: "ok",
+		return Settle(st, tuning.Judgement{Outcome: v1.OutcomeKept, Observed: "ok",
 			Prediction: &v1.Prediction{Model: m, Signal: "poolWait", Value: "0.001", Observed: v1.Decimal(observed), Error: v1.Decimal(e)}})
 	}
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -84,3 +85,60 @@ func TestVerdictKeepsARunningErrorPerModel(t *testing.T) {
 	check("memory", st.Memory.Models)
 	check("rebuilt from the history", tuning.MemoryFrom(st.History, 0).Models)
 }
+func TestHistoryIsBoundedAndJudged(t *testing.T) {
+	g := NewWithT(t)
+	st := &v1.PerformanceProfileStatus{}
+	for i := range 12 {
+		Record(st, v1.Decision{Time: metav1.NewTime(now.Add(time.Duration(i) * time.Minute)), Family: "pool",
+			Outcome: v1.OutcomeKept, Changes: []v1.Change{{Knob: "A", From: "1", To: string(rune('a' + i))}}})
+	}
+	Record(st, v1.Decision{Time: metav1.NewTime(now.Add(time.Hour)), Family: "cache", Outcome: v1.OutcomePending,
+		Changes: []v1.Change{{Knob: "B", From: "1", To: "2"}}})
+	g.Expect(st.History).To(HaveLen(MaxHistory))
+	g.Expect(Pending(*st).Family).To(Equal("cache"))
+	g.Expect(LastApplied(*st)).To(Equal(map[string]string{"A": "l", "B": "2"}))
+
+	d := Settle(st, tuning.Judgement{Outcome: v1.OutcomeRolledBack, Observed: "p99 worse"})
+	g.Expect(d).NotTo(BeNil())
+	g.Expect(st.LastAdjustment.Outcome).To(Equal(v1.OutcomeRolledBack))
+	g.Expect(Pending(*st)).To(BeNil())
+	g.Expect(Settle(st, tuning.Judgement{Outcome: v1.OutcomeKept})).To(BeNil())
+}
+
+// status.history keeps 10 decisions, but what the rules need for longer
+// stays in status.memory: an env saving 3 h ago, the restarts of the last
+// hour, the value last applied to a knob changed once, long ago.
+func TestMemoryOutlivesTheHistory(t *testing.T) {
+	g := NewWithT(t)
+	st := &v1.PerformanceProfileStatus{}
+	at := func(m int) metav1.Time { return metav1.NewTime(now.Add(time.Duration(m) * time.Minute)) }
+	Record(st, v1.Decision{Time: at(0), Family: "pool", Diagnosis: "OverProvisioned", Rollout: true, Outcome: v1.OutcomePending,
+		Changes: []v1.Change{{Knob: "POOL", From: "20", To: "14"}}})
+	Settle(st, tuning.Judgement{Outcome: v1.OutcomeKept})
+	for i := range 20 {
+		Record(st, v1.Decision{Time: at(60 + 6*i), Family: "autoscaling", Outcome: v1.OutcomeKept,
+			Changes: []v1.Change{{Knob: "hpa.targetCPUUtilization", From: "60", To: "61"}}})
+	}
+	Record(st, v1.Decision{Time: at(180), Family: "cache", Rollout: true, Outcome: v1.OutcomePending,
+		Changes: []v1.Change{{Knob: "TTL", From: "60", To: "120"}}})
+	g.Expect(st.History).To(HaveLen(MaxHistory))
+	for _, d := range st.History {
+		g.Expect(d.Family).NotTo(Equal("pool"), "the saving left the history")
+	}
+	g.Expect(st.Memory.LastEnvSaving.Time).To(Equal(now))
+	g.Expect(st.Memory.Rollouts).To(HaveLen(1), "only the restart of the last hour is kept")
+	g.Expect(LastApplied(*st)).To(HaveKeyWithValue("POOL", "14"))
+}
+
+// The CPU per request the engine learns is kept in status.memory.cpu, and a
+// period that learned nothing leaves it as it was.
+func TestLearnKeepsTheCPUPerRequest(t *testing.T) {
+	g := NewWithT(t)
+	st := &v1.PerformanceProfileStatus{}
+	Learn(st, &v1.LearnedCPU{PerRequest: metav1.Duration{Duration: 8 * time.Millisecond}, Samples: 3})
+	Learn(st, nil)
+	g.Expect(st.Memory).NotTo(BeNil())
+	g.Expect(st.Memory.CPU).To(Equal(&v1.LearnedCPU{PerRequest: metav1.Duration{Duration: 8 * time.Millisecond}, Samples: 3}))
+}
+
+var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

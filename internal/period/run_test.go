@@ -1,23 +1,78 @@
-// This file: a script of control periods that the manager's
-// reconciler (controllers) and the benchmark's emulated operator
-// (internal/lab/bench) both run with a scripted engine: both must leave the same
-// status history and report the same SLOMetSince, so a change to one path's
-// bookkeeping after tuning.Decide that the other does not share fails both
-// tests.
-
-package testenv
+package period
 
 import (
 	"fmt"
+	"slices"
+	"testing"
 	"time"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
-	"github.com/navius-dev/navius-tuner/internal/status"
+	"github.com/navius-dev/navius-tuner/internal/signals"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
-// Period is one control period of the script.
-type Period struct {
+// A period is: the engine's input (EngineInput), one call of the engine,
+// Apply through a writer, and Summarize. The manager's reconciler and tier
+// A's emulated operator both run exactly these functions; this script of
+// periods checks the history they leave and the SLOMetSince the engine is
+// given, with a scripted engine and a writer that holds one knob.
+func TestPeriodScript(t *testing.T) {
+	const knob = tuning.Knob("DB_POOL_MAX_CONNECTIONS")
+	spec := tuningv1alpha1.PerformanceProfileSpec{
+		TargetRef: tuningv1alpha1.TargetRef{Name: "orders"},
+		SLO:       tuningv1alpha1.SLO{Latency: []tuningv1alpha1.LatencyObjective{{Percentile: tuningv1alpha1.P99}}},
+	}
+	sc := script(knob, 10)
+	eng := newScriptedEngine(sc)
+	w := &valueWriter{values: tuning.Values{knob: 10}}
+	p := &tuningv1alpha1.PerformanceProfile{Spec: spec}
+	for i, want := range sc {
+		now := periodT0.Add(time.Duration(i) * time.Minute)
+		obs := signals.Observation{Time: now}
+		plan := eng.Decide(EngineInput(p.Spec, p.Status, p.Generation, obs, tuning.State{Values: w.values}, now))
+		if _, _, err := Apply(&p.Status, plan, Gate{Mode: tuningv1alpha1.ModeAuto}, now, w); err != nil {
+			t.Fatalf("period %d: %v", i, err)
+		}
+		Summarize(p, Summary{Now: now, Mode: tuningv1alpha1.ModeAuto, Observation: &obs, Plan: &plan})
+		if got := historyEntries(p.Status); !slices.Equal(got, want.History) {
+			t.Fatalf("period %d: history %q, want %q", i, got, want.History)
+		}
+	}
+	if len(eng.Errors) > 0 {
+		t.Fatal(eng.Errors)
+	}
+	if got := w.values[knob]; got != 20 {
+		t.Errorf("the knob is %d after the script, want 20 (the last change wrote it back)", got)
+	}
+}
+
+// valueWriter holds knob values, and counts a write per change of one.
+type valueWriter struct {
+	values  tuning.Values
+	pending []tuning.Change
+}
+
+func (w *valueWriter) Prepare(changes []tuning.Change) (int, error) {
+	w.pending = nil
+	for _, c := range changes {
+		if w.values[c.Knob] != c.To {
+			w.pending = append(w.pending, c)
+		}
+	}
+	return len(w.pending), nil
+}
+
+func (w *valueWriter) Record() error { return nil }
+
+func (w *valueWriter) Write() (int, error) {
+	for _, c := range w.pending {
+		w.values[c.Knob] = c.To
+	}
+	return len(w.pending), nil
+}
+
+// scriptPeriod is one control period of the script.
+type scriptPeriod struct {
 	// Plan is the engine's answer in this period.
 	Plan tuning.Plan
 	// History is the status history after the period, one entry per
@@ -28,9 +83,9 @@ type Period struct {
 	Since int
 }
 
-// Script is the periods for an env knob (a pool knob of the profile) whose
+// script is the periods for an env knob (a pool knob of the profile) whose
 // value is from at the start.
-func Script(knob tuning.Knob, from int64) []Period {
+func script(knob tuning.Knob, from int64) []scriptPeriod {
 	up, up2 := from*2, from*3
 	ch := func(a, b int64) []tuning.Change {
 		return []tuning.Change{{Knob: knob, From: a, HasFrom: true, To: b}}
@@ -45,7 +100,7 @@ func Script(knob tuning.Knob, from int64) []Period {
 		return p
 	}
 	pending := func(a, b int64) string { return "pool Pending " + str(a, b) }
-	return []Period{
+	return []scriptPeriod{
 		// The SLOs hold: nothing to do.
 		{Plan: met, Since: -1},
 		// A breach raises the pool: recorded Pending.
@@ -75,29 +130,29 @@ func Script(knob tuning.Knob, from int64) []Period {
 	}
 }
 
-// HistoryEntries is a status history in the script's form.
-func HistoryEntries(st tuningv1alpha1.PerformanceProfileStatus) []string {
+// historyEntries is a status history in the script's form.
+func historyEntries(st tuningv1alpha1.PerformanceProfileStatus) []string {
 	var out []string
 	for _, d := range st.History {
-		out = append(out, fmt.Sprintf("%s %s %s", d.Family, d.Outcome, status.ChangesString(d.Changes)))
+		out = append(out, fmt.Sprintf("%s %s %s", d.Family, d.Outcome, ChangesString(d.Changes)))
 	}
 	return out
 }
 
-// ScriptedEngine answers with the script's plans and checks what it is asked: the
+// scriptedEngine answers with the script's plans and checks what it is asked: the
 // periods' times, and SLOMetSince against the script.
-type ScriptedEngine struct {
-	script []Period
+type scriptedEngine struct {
+	script []scriptPeriod
 	times  []time.Time
 	// Errors are the mismatches seen.
 	Errors []string
 }
 
-// NewScriptedEngine returns an engine playing script.
-func NewScriptedEngine(script []Period) *ScriptedEngine { return &ScriptedEngine{script: script} }
+// newScriptedEngine returns an engine playing script.
+func newScriptedEngine(script []scriptPeriod) *scriptedEngine { return &scriptedEngine{script: script} }
 
 // Decide implements the engine for the period it is asked in.
-func (e *ScriptedEngine) Decide(in tuning.Input) tuning.Plan {
+func (e *scriptedEngine) Decide(in tuning.Input) tuning.Plan {
 	i := len(e.times)
 	e.times = append(e.times, in.Now)
 	if i >= len(e.script) {
