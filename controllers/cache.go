@@ -16,7 +16,7 @@ import (
 const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 // CacheTransforms trims the objects the reconciler watches to what it reads
-// (state.go, conflicts.go, recover.go, apply.go) before they enter the
+// (state.go, live.go, apply.go, and the period's repair through them) before they enter the
 // manager's cache, which holds every profile and every Deployment,
 // StatefulSet and HPA of the watched namespaces. The trimming lives here,
 // next to the code that reads the objects, so a new read and its field are

@@ -3,7 +3,6 @@ package controllers
 import (
 	"errors"
 	"fmt"
-	"time"
 )
 
 // stallError is a problem only a person can fix (a bad spec): the profile is
@@ -21,7 +20,6 @@ func stall(reason, message string) error { return &stallError{reason: reason, me
 // soon as a watch sees the dependency appear.
 type waitError struct {
 	reason, message string
-	after           time.Duration
 }
 
 func (e *waitError) Error() string { return e.reason + ": " + e.message }

@@ -206,9 +206,6 @@ func (r *PerformanceProfileReconciler) finish(ctx context.Context, s *scope, pha
 		log.Info("Stalled until the profile or its target changes", "reason", se.reason, "message", se.message)
 	} else if we, ok := asWait(phaseErr); ok {
 		s.block = &conditions.Blocker{Reason: we.reason, Message: we.message}
-		if we.after > 0 && we.after < result.RequeueAfter {
-			result.RequeueAfter = we.after
-		}
 		phaseErr = nil
 		log.V(1).Info("Waiting for a dependency", "reason", we.reason, "message", we.message)
 	} else if phaseErr != nil {

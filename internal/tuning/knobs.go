@@ -105,9 +105,6 @@ type KnobInfo struct {
 	Min, Max int64
 }
 
-// Rolls reports whether changing the knob restarts the pods (an env change).
-func (k KnobInfo) Rolls() bool { return k.Place == PlaceEnv }
-
 // Parse reads a value of the knob as the cluster holds it: an integer, or
 // for a seconds knob also a Go duration such as 30s (rounded to seconds).
 func (k KnobInfo) Parse(v string) (int64, bool) {
@@ -182,7 +179,6 @@ type knobDef struct {
 	role     knobRole
 	family   Family
 	min, max int64
-	env      bool
 	// inverse knobs give more capacity when lowered (the HPA's CPU target).
 	inverse bool
 	unit    string // UnitSeconds, UnitPercent or UnitCount
@@ -222,14 +218,14 @@ func (ks *knobSet) add(d knobDef) {
 
 func (ks *knobSet) addInt(r knobRole, f Family, e *tuningv1alpha1.IntEnvKnob) {
 	if e != nil {
-		ks.add(knobDef{knob: Knob(e.Env), role: r, family: f, min: int64(e.Min), max: int64(e.Max), env: true})
+		ks.add(knobDef{knob: Knob(e.Env), role: r, family: f, min: int64(e.Min), max: int64(e.Max)})
 	}
 }
 
 func (ks *knobSet) addDuration(r knobRole, f Family, e *tuningv1alpha1.DurationEnvKnob) {
 	if e != nil {
 		ks.add(knobDef{knob: Knob(e.Env), role: r, family: f, min: ceilSeconds(e.Min.Duration),
-			max: floorSeconds(e.Max.Duration), env: true, unit: UnitSeconds})
+			max: floorSeconds(e.Max.Duration), unit: UnitSeconds})
 	}
 }
 

@@ -154,7 +154,7 @@ func luaValue(l *lua.LState, v any) lua.LValue {
 }
 
 // profileAfter is a profile whose status the condition setters of
-// internal/status (the ones the reconciler calls) wrote from each period's
+// internal/conditions (the ones the reconciler calls) wrote from each period's
 // facts in turn, as the reconciler does on one profile over time.
 func profileAfter(generation int64, periods ...conditions.Facts) *tuningv1alpha1.PerformanceProfile {
 	p := &tuningv1alpha1.PerformanceProfile{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "orders-api", Generation: generation}}

@@ -12,6 +12,7 @@ import (
 	"github.com/navius-dev/navius-tuner/internal/lab/sim"
 	reader "github.com/navius-dev/navius-tuner/internal/prom"
 	"github.com/navius-dev/navius-tuner/internal/signals"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
 // ScrapeInterval is the emulated Prometheus scrape interval, in seconds.
@@ -54,9 +55,9 @@ func (p *prom) readAs(spec tuningv1alpha1.PerformanceProfileSpec) {
 	}
 	p.satWindow = sw.Seconds()
 	p.thresholds = map[signals.Signal]float64{}
-	for _, l := range spec.SLO.Latency {
-		if s, ok := signals.LatencySignal(string(l.Percentile)); ok {
-			p.thresholds[s] = l.Threshold.Seconds()
+	for _, o := range tuning.Objectives(spec.SLO) {
+		if o.Latency {
+			p.thresholds[o.Signal] = o.Limit
 		}
 	}
 }

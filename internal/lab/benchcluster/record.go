@@ -196,15 +196,7 @@ func (r *recorder) sample(ctx context.Context, t float64) error {
 	if err := r.c.Get(ctx, key, &hpa); err != nil {
 		return err
 	}
-	if hpa.Spec.MinReplicas != nil {
-		s.HPAMin = *hpa.Spec.MinReplicas
-	}
-	s.HPAMax = hpa.Spec.MaxReplicas
-	for _, m := range hpa.Spec.Metrics {
-		if m.Resource != nil && m.Resource.Target.AverageUtilization != nil {
-			s.HPATarget = *m.Resource.Target.AverageUtilization
-		}
-	}
+	s.HPAMin, s.HPAMax, s.HPATarget = harness.HPASettings(&hpa)
 	x.HPADesired, x.HPACurrent = int(hpa.Status.DesiredReplicas), int(hpa.Status.CurrentReplicas)
 	var sts appsv1.StatefulSet
 	if err := r.c.Get(ctx, client.ObjectKey{Namespace: w.Namespace, Name: harness.RedisName}, &sts); err != nil {

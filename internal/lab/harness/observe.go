@@ -8,9 +8,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/actuate"
 	"github.com/navius-dev/navius-tuner/internal/lab/sim"
 )
 
@@ -68,15 +70,7 @@ func (w *Workload) Snapshot(ctx context.Context, windowSim float64) (Snapshot, e
 	var hpa autoscalingv2.HorizontalPodAutoscaler
 	switch err := c.Get(ctx, key, &hpa); {
 	case err == nil:
-		if hpa.Spec.MinReplicas != nil {
-			s.HPAMin = *hpa.Spec.MinReplicas
-		}
-		s.HPAMax = hpa.Spec.MaxReplicas
-		for _, m := range hpa.Spec.Metrics {
-			if m.Resource != nil && m.Resource.Target.AverageUtilization != nil {
-				s.HPATarget = *m.Resource.Target.AverageUtilization
-			}
-		}
+		s.HPAMin, s.HPAMax, s.HPATarget = HPASettings(&hpa)
 	case !apierrors.IsNotFound(err):
 		return s, err
 	}
@@ -104,4 +98,11 @@ func (s Snapshot) EnvInt(name string) int {
 		return -1
 	}
 	return v
+}
+
+// HPASettings reads an HPA's floor, ceiling and CPU target as navius-tuner
+// reads them (actuate.SettingsOf); 0 for a field that is unset.
+func HPASettings(hpa *autoscalingv2.HorizontalPodAutoscaler) (minReplicas, maxReplicas, targetCPU int32) {
+	set := actuate.SettingsOf(hpa)
+	return ptr.Deref(set.MinReplicas, 0), ptr.Deref(set.MaxReplicas, 0), ptr.Deref(set.TargetCPUUtilization, 0)
 }
