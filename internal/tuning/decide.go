@@ -29,7 +29,8 @@ type decider struct {
 // Modes do not change the plan: Recommend and Off get the same plan as Auto,
 // and the caller decides whether to apply it.
 //
-// In order: hold on missing SLO signals, a rollout in progress or an
+// In order (the steps list below names them): answer a failed rollout of
+// the target; hold on missing SLO signals, a rollout in progress or an
 // unsettled change (a family whose own signals are missing holds alone, and
 // is unknown to the diagnosis); judge the pending decision (keep it, or undo it); then, if an SLO is
 // breached, diagnose the bottleneck and add capacity to one knob family; if the
@@ -65,34 +66,78 @@ func Decide(in Input) Plan {
 	return d.plan
 }
 
+// decideStep is one step of Decide: a function of the input and of the plan so
+// far that adds to the plan, and reports whether the plan is complete (no
+// later step runs then).
+type decideStep struct {
+	name string
+	run  func(*decider) bool
+}
+
+// steps are Decide's steps, in order: the first that completes the plan
+// ends it.
+var steps = []decideStep{
+	{"answer a failed rollout", (*decider).answerFailedRollout},
+	{"hold before acting", (*decider).holdBeforeActing},
+	{"create the managed HPA", (*decider).createHPA},
+	{"raise the floor again in the same breach", (*decider).continueBreach},
+	{"judge the pending decision", (*decider).judgePending},
+	{"relieve a breach", (*decider).relieveBreach},
+	{"give knobs their starting point", (*decider).startingPoints},
+	{"trim cost", (*decider).trimCost},
+}
+
 func (d *decider) run() {
-	if d.in.State.RolloutFailed != nil {
-		d.noteHeldFamilies()
-		d.undoFailedRollout()
-		return
-	}
-	if d.holdBeforeActing() || d.createHPA() {
-		return
-	}
-	if d.sameBreach != "" {
-		if !d.raiseFloorAgain() {
-			d.plan.Holds = append(d.plan.Holds, d.sameBreach)
-			d.plan.Reason = d.sloText() + "; holding: " + d.sameBreach
-		}
-		return
-	}
-	if pending := Pending(d.in.History); pending != nil {
-		if d.judge(pending) {
+	for _, s := range steps {
+		if s.run(d) {
 			return
 		}
 	}
-	switch {
-	case !d.slo.met():
-		d.relieve()
-	case d.startingPoints():
-	default:
-		d.save()
+}
+
+// answerFailedRollout: a failed rollout of the target is answered alone
+// (undoFailedRollout), noting the families held for missing signals.
+func (d *decider) answerFailedRollout() bool {
+	if d.in.State.RolloutFailed == nil {
+		return false
 	}
+	d.noteHeldFamilies()
+	d.undoFailedRollout()
+	return true
+}
+
+// continueBreach: while a floor raise settles in a breach that goes on, only
+// a higher floor may skip the settle time (holdBeforeActing left it open).
+func (d *decider) continueBreach() bool {
+	if d.sameBreach == "" {
+		return false
+	}
+	if !d.raiseFloorAgain() {
+		d.plan.Holds = append(d.plan.Holds, d.sameBreach)
+		d.plan.Reason = d.sloText() + "; holding: " + d.sameBreach
+	}
+	return true
+}
+
+// judgePending gives the pending decision its verdict; an undo or a hold completes the plan.
+func (d *decider) judgePending() bool {
+	pending := Pending(d.in.History)
+	return pending != nil && d.judge(pending)
+}
+
+// relieveBreach adds capacity to the bottleneck of a breached SLO.
+func (d *decider) relieveBreach() bool {
+	if d.slo.met() {
+		return false
+	}
+	d.relieve()
+	return true
+}
+
+// trimCost saves what the SLOs' margin allows, last of all.
+func (d *decider) trimCost() bool {
+	d.save()
+	return true
 }
 
 // holdBeforeActing applies the holds that stop every action: missing SLO

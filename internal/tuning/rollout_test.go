@@ -53,3 +53,23 @@ func TestFailedRolloutIsAnsweredByTheEngine(t *testing.T) {
 		}
 	}
 }
+
+// Decide's steps run in the order the list names, each alone: a step that
+// does not apply leaves the plan as it found it and lets the next one run.
+func TestStepsAreANamedList(t *testing.T) {
+	var names []string
+	for _, s := range steps {
+		names = append(names, s.name)
+	}
+	want := []string{"answer a failed rollout", "hold before acting", "create the managed HPA",
+		"raise the floor again in the same breach", "judge the pending decision", "relieve a breach",
+		"give knobs their starting point", "trim cost"}
+	if strings.Join(names, "|") != strings.Join(want, "|") {
+		t.Errorf("steps %q, want %q", names, want)
+	}
+	// Alone: without a failed rollout the first step does nothing.
+	d := &decider{in: Input{Spec: fullSpec(), State: State{Values: fullValues()}}, ks: knobsOf(fullSpec())}
+	if steps[0].run(d) || len(d.plan.Holds) != 0 || len(d.plan.Changes) != 0 {
+		t.Errorf("the failed-rollout step acted without a failed rollout: %+v", d.plan)
+	}
+}
