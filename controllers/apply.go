@@ -14,6 +14,7 @@ import (
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/actuate"
+	"github.com/navius-dev/navius-tuner/internal/guard"
 	"github.com/navius-dev/navius-tuner/internal/period"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
@@ -25,6 +26,7 @@ const (
 	EventKept        = "Kept"
 	EventHPACreated  = "HPACreated"
 	EventApplyFailed = "ApplyFailed"
+	EventRefused     = "ChangeRefused"
 )
 
 // apply carries the plan to the cluster (period.Apply owns the order: gate,
@@ -39,6 +41,9 @@ const (
 // happens. A crash between the record and the write leaves a decision that
 // was never applied: the next reconcile's repair drops it (period.Repair).
 func (r *PerformanceProfileReconciler) apply(ctx context.Context, s *scope) error {
+	if err := r.guard(ctx, s); err != nil {
+		return err
+	}
 	p, plan := s.profile, s.plan
 	w := &clusterWriter{r: r, ctx: ctx, s: s}
 	committed, written, err := period.Apply(&p.Status, *plan, period.Gate{Mode: s.settings.Mode, Paused: s.paused}, s.now, w)
@@ -66,6 +71,29 @@ func (r *PerformanceProfileReconciler) apply(ctx context.Context, s *scope) erro
 			r.event(p, true, EventAdjusted, "Tune", fmt.Sprintf("%s: %s (%s)", d.Diagnosis, period.ChangesString(d.Changes), plan.Reason))
 		}
 		ctrl.LoggerFrom(ctx).Info("Applied changes", "family", family, "changes", period.ChangesString(d.Changes), "reason", plan.Reason)
+	}
+	return nil
+}
+
+// guard passes the plan through the last gate (guard.Check): what it
+// refuses is neither applied nor recommended, and each refusal is reported.
+// A candidate write first reads the target's KEDA ScaledObjects from the
+// API server: their maximum counts among the pods the target can run.
+func (r *PerformanceProfileReconciler) guard(ctx context.Context, s *scope) error {
+	if len(s.plan.Changes) == 0 {
+		return nil
+	}
+	cs := s.cluster
+	if err := r.readScaledObjects(ctx, s.profile, cs); err != nil {
+		return err
+	}
+	unknown := map[tuning.Knob]string{}
+	maps.Copy(unknown, cs.unknown)
+	plan, refused := guard.Check(guard.World{Spec: s.profile.Spec, State: cs.state, History: s.profile.Status.History,
+		Observation: s.obs, Unknown: unknown, Claimed: s.claimed}, *s.plan)
+	s.plan, s.recommended, s.refused = &plan, plan.Changes, refused
+	for _, rf := range refused {
+		r.event(s.profile, false, EventRefused, "Guard", rf.String())
 	}
 	return nil
 }

@@ -57,7 +57,8 @@ func trimMeta(m *metav1.ObjectMeta) {
 }
 
 // trimDeployment keeps of the pod template its annotations
-// (progressiveDelivery) and the containers' names, env and CPU, and of the
+// (progressiveDelivery), the grace period (the connection budget) and the
+// containers' names, env, envFrom and CPU, and of the
 // status conditions the Progressing one without its lastTransitionTime
 // (podsWarmSince, failedRollout).
 func trimDeployment(obj any) (any, error) {
@@ -68,7 +69,8 @@ func trimDeployment(obj any) (any, error) {
 	trimMeta(&d.ObjectMeta)
 	d.Spec.Selector = nil
 	d.Spec.Template = corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Annotations: d.Spec.Template.Annotations},
-		Spec: corev1.PodSpec{Containers: trimContainers(d.Spec.Template.Spec.Containers)}}
+		Spec: corev1.PodSpec{Containers: trimContainers(d.Spec.Template.Spec.Containers),
+			TerminationGracePeriodSeconds: d.Spec.Template.Spec.TerminationGracePeriodSeconds}}
 	var conds []appsv1.DeploymentCondition
 	for _, c := range d.Status.Conditions {
 		if c.Type == appsv1.DeploymentProgressing {
@@ -83,7 +85,10 @@ func trimDeployment(obj any) (any, error) {
 func trimContainers(cs []corev1.Container) []corev1.Container {
 	out := make([]corev1.Container, len(cs))
 	for i, c := range cs {
-		out[i] = corev1.Container{Name: c.Name, Env: c.Env, Resources: cpuOnly(c.Resources)}
+		out[i] = corev1.Container{Name: c.Name, Env: c.Env, EnvFrom: c.EnvFrom, Resources: cpuOnly(c.Resources)}
+		if p := c.ReadinessProbe; p != nil && p.InitialDelaySeconds > 0 { // the least time a rollout step takes
+			out[i].ReadinessProbe = &corev1.Probe{InitialDelaySeconds: p.InitialDelaySeconds}
+		}
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -42,6 +43,19 @@ func (c cacheReader) Get(_ context.Context, key client.ObjectKey, obj client.Obj
 	return apierrors.NewNotFound(schema.GroupResource{}, key.Name)
 }
 
+func (c cacheReader) List(_ context.Context, list client.ObjectList, _ ...client.ListOption) error {
+	hpas, ok := list.(*autoscalingv2.HorizontalPodAutoscalerList)
+	if !ok {
+		return fmt.Errorf("cacheReader lists HPAs only, not %T", list)
+	}
+	for _, o := range c.objs {
+		if h, ok := o.(*autoscalingv2.HorizontalPodAutoscaler); ok {
+			hpas.Items = append(hpas.Items, *h.DeepCopy())
+		}
+	}
+	return nil
+}
+
 // readOf is everything the reconciler derives from the cached objects.
 type readOf struct {
 	State      tuning.State
@@ -58,7 +72,7 @@ type readOf struct {
 func readAll(t *testing.T, p *tuningv1alpha1.PerformanceProfile, now time.Time, objs ...client.Object) readOf {
 	t.Helper()
 	r := &PerformanceProfileReconciler{}
-	cs, err := r.readCluster(context.Background(), cacheReader{objs: objs}, p, now)
+	cs, err := r.readCluster(context.Background(), cacheReader{objs: objs}, p, nil, now)
 	if err != nil {
 		t.Fatalf("readCluster: %v", err)
 	}

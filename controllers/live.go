@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -26,10 +27,12 @@ import (
 // reported as a conflict.
 func (r *PerformanceProfileReconciler) readState(ctx context.Context, s *scope) error {
 	p := s.profile
-	if err := r.checkClaim(ctx, p); err != nil {
+	claimed, err := r.checkClaim(ctx, p)
+	if err != nil {
 		return err
 	}
-	cs, err := r.readCluster(ctx, r.client, p, s.now)
+	s.claimed = claimed
+	cs, err := r.readCluster(ctx, r.client, p, s.claimed, s.now)
 	if err != nil {
 		return err
 	}
@@ -67,7 +70,7 @@ func (r *PerformanceProfileReconciler) readLive(ctx context.Context, s *scope) (
 		return nil, stale("PerformanceProfile %s is at resourceVersion %s on the API server, the reconcile read %s",
 			s.profile.Name, live.ResourceVersion, s.original.ResourceVersion)
 	}
-	return r.readCluster(ctx, r.live(), s.profile, s.now)
+	return r.readCluster(ctx, r.live(), s.profile, s.claimed, s.now)
 }
 
 // changedSince says how the live cluster differs from the cached one in what
@@ -93,26 +96,78 @@ func blockedKnobs(st tuning.State) []tuning.Knob {
 // checkClaim stalls a profile whose target an older profile tunes: both
 // would write as the one field manager navius-tuner, so neither would see
 // the other's changes as a conflict. The oldest profile (creationTimestamp,
-// then name) keeps the target.
-func (r *PerformanceProfileReconciler) checkClaim(ctx context.Context, p *tuningv1alpha1.PerformanceProfile) error {
-	list := &tuningv1alpha1.PerformanceProfileList{}
-	err := r.client.List(ctx, list, client.InNamespace(p.Namespace), client.MatchingFields{indexTarget: p.Spec.TargetRef.Name})
-	if apierrors.IsBadRequest(err) {
-		// A client without the manager's cache: the API server has no
-		// such field selector, so the namespace's profiles are filtered here.
-		err = r.client.List(ctx, list, client.InNamespace(p.Namespace))
+// then name) keeps the target. It returns the knobs on the other objects
+// an older profile tunes too (the HPA, the Redis workload): this profile
+// neither reads them as its own nor writes them.
+func (r *PerformanceProfileReconciler) checkClaim(ctx context.Context, p *tuningv1alpha1.PerformanceProfile) (map[tuning.Knob]string, error) {
+	hpa, _ := hpaName(p.Spec)
+	redis := redisRefOf(p.Spec)
+	keys := map[string]string{indexTarget: p.Spec.TargetRef.Name}
+	if hpa != "" {
+		keys[indexHPA] = hpa
 	}
+	if redis != nil {
+		keys[indexRedis] = redisKey(redis.Kind, redis.Name)
+	}
+	others, err := r.profilesSharing(ctx, p.Namespace, keys)
 	if err != nil {
-		return fmt.Errorf("listing the profiles of Deployment %s: %w", p.Spec.TargetRef.Name, err)
+		return nil, err
 	}
-	for i := range list.Items {
-		o := &list.Items[i]
-		if o.UID == p.UID || o.Spec.TargetRef.Name != p.Spec.TargetRef.Name || !o.DeletionTimestamp.IsZero() || !claimsBefore(o, p) {
+	claimed := map[tuning.Knob]string{}
+	for _, o := range others {
+		if o.UID == p.UID || !o.DeletionTimestamp.IsZero() || !claimsBefore(o, p) {
 			continue
 		}
-		return stall(tuningv1alpha1.ReasonTargetClaimed, fmt.Sprintf(
-			"Deployment %s is already tuned by PerformanceProfile %s (created %s): two profiles on one Deployment would undo each other's changes unseen. Delete one of them; this profile resumes when %s is gone",
-			p.Spec.TargetRef.Name, o.Name, o.CreationTimestamp.UTC().Format("2006-01-02T15:04:05Z"), o.Name))
+		if o.Spec.TargetRef.Name == p.Spec.TargetRef.Name {
+			return nil, stall(tuningv1alpha1.ReasonTargetClaimed, fmt.Sprintf(
+				"Deployment %s is already tuned by PerformanceProfile %s (created %s): two profiles on one Deployment would undo each other's changes unseen. Delete one of them; this profile resumes when %s is gone",
+				p.Spec.TargetRef.Name, o.Name, o.CreationTimestamp.UTC().Format("2006-01-02T15:04:05Z"), o.Name))
+		}
+		by := "PerformanceProfile " + o.Name
+		if other, _ := hpaName(o.Spec); hpa != "" && other == hpa {
+			for _, k := range tuning.HPAKnobs() {
+				claimed[k] = by
+			}
+		}
+		if other := redisRefOf(o.Spec); redis != nil && other != nil && *other == *redis {
+			claimed[tuning.KnobRedisReplicas] = by
+		}
+	}
+	return claimed, nil
+}
+
+// profilesSharing lists the profiles of namespace ns whose index fields
+// have the given values (the manager's cache indexes them), each once.
+func (r *PerformanceProfileReconciler) profilesSharing(ctx context.Context, ns string, keys map[string]string) ([]*tuningv1alpha1.PerformanceProfile, error) {
+	seen := map[types.UID]bool{}
+	var out []*tuningv1alpha1.PerformanceProfile
+	for field, value := range keys {
+		list := &tuningv1alpha1.PerformanceProfileList{}
+		err := r.client.List(ctx, list, client.InNamespace(ns), client.MatchingFields{field: value})
+		if apierrors.IsBadRequest(err) {
+			// A client without the manager's cache: the API server has no
+			// such field selector, so the namespace's profiles are listed
+			// and the caller compares their fields.
+			err = r.client.List(ctx, list, client.InNamespace(ns))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing the profiles of namespace %s: %w", ns, err)
+		}
+		for i := range list.Items {
+			if o := &list.Items[i]; !seen[o.UID] {
+				seen[o.UID] = true
+				out = append(out, o)
+			}
+		}
+	}
+	return out, nil
+}
+
+// redisRefOf is the Redis workload a profile tunes, nil when none.
+func redisRefOf(spec tuningv1alpha1.PerformanceProfileSpec) *tuningv1alpha1.WorkloadRef {
+	if c := spec.Cache; c != nil && c.Redis != nil && c.Redis.Replicas != nil {
+		ref := c.Redis.Replicas.TargetRef
+		return &ref
 	}
 	return nil
 }

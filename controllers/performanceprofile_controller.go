@@ -21,6 +21,7 @@ import (
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/conditions"
+	"github.com/navius-dev/navius-tuner/internal/guard"
 	"github.com/navius-dev/navius-tuner/internal/period"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
@@ -32,6 +33,8 @@ import (
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
+// +kubebuilder:rbac:groups=keda.sh,resources=scaledobjects,verbs=list
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // SignalSource reads the signals of one profile.
@@ -119,10 +122,14 @@ type scope struct {
 	// the plan).
 	block *conditions.Blocker
 
+	// claimed are the knobs on objects an older profile tunes too (checkClaim).
+	claimed map[tuning.Knob]string
 	cluster *clusterState // nil until read
 	plan    *tuning.Plan
 	// recommended is the part of the plan that is published, not applied.
 	recommended []tuning.Change
+	// refused are the changes the guard refused.
+	refused []guard.Refusal
 }
 
 type phase struct {
@@ -296,6 +303,9 @@ func observation(s *scope) *signals.Observation {
 func summary(s *scope) period.Summary {
 	sum := period.Summary{Now: s.now, Mode: s.settings.Mode, Paused: s.paused, Block: s.block,
 		Observation: observation(s), Plan: s.plan, Recommended: s.recommended}
+	for _, rf := range s.refused {
+		sum.Refused = append(sum.Refused, rf.String())
+	}
 	if cs := s.cluster; cs != nil {
 		sum.Cluster = &period.Read{Current: cs.objects.Current(cs.state.Values),
 			RolloutInProgress: cs.state.RolloutInProgress, Conflicts: cs.conflicts}

@@ -3,13 +3,18 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
@@ -37,6 +42,17 @@ type clusterState struct {
 	rolloutFailure *rolloutFailure
 	// delivery names the progressive-delivery controller of the target, "" when none.
 	delivery string
+	// fromEnvFrom are the values the container's envFrom ConfigMaps give
+	// (objects.Env holds them under the literal values: a literal env entry
+	// overrides them, so navius-tuner tunes such a knob with one); unreadable says why an env knob without a literal or
+	// ConfigMap value may still be set where navius-tuner cannot read it
+	// (a Secret), "" when it cannot.
+	fromEnvFrom map[string]string
+	unreadable  string
+	// unknown are the knobs whose current value cannot be read, with why.
+	unknown map[tuning.Knob]string
+	// claimed are the knobs on an object another profile claims, with which.
+	claimed map[tuning.Knob]string
 }
 
 // world is what the period code reads of this read of the cluster.
@@ -46,8 +62,10 @@ func (cs *clusterState) world() period.World {
 
 // readCluster reads the target, the HPA and the Redis workload through rd
 // into tuning.State (without the conflicts: see block).
-func (r *PerformanceProfileReconciler) readCluster(ctx context.Context, rd client.Reader, p *tuningv1alpha1.PerformanceProfile, now time.Time) (*clusterState, error) {
-	cs := &clusterState{state: tuning.State{Values: tuning.Values{}, Blocked: map[tuning.Knob]string{}}}
+func (r *PerformanceProfileReconciler) readCluster(ctx context.Context, rd client.Reader, p *tuningv1alpha1.PerformanceProfile,
+	claimed map[tuning.Knob]string, now time.Time) (*clusterState, error) {
+	cs := &clusterState{state: tuning.State{Values: tuning.Values{}, Blocked: map[tuning.Knob]string{}},
+		unknown: map[tuning.Knob]string{}, claimed: claimed}
 	if err := r.readTarget(ctx, rd, p, cs); err != nil {
 		return nil, err
 	}
@@ -55,6 +73,9 @@ func (r *PerformanceProfileReconciler) readCluster(ctx context.Context, rd clien
 		return nil, err
 	}
 	if err := r.readRedis(ctx, rd, p, cs); err != nil {
+		return nil, err
+	}
+	if err := r.readScalers(ctx, rd, p, cs); err != nil {
 		return nil, err
 	}
 	cs.state.PodsWarmSince = podsWarmSince(cs.objects.Target, now)
@@ -79,8 +100,18 @@ func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client
 		return err
 	}
 	cs.objects.Target = d
-	for i := range d.Spec.Template.Spec.Containers {
-		c := &d.Spec.Template.Spec.Containers[i]
+	containers := d.Spec.Template.Spec.Containers
+	if ref.Container == "" && len(containers) > 1 {
+		names := make([]string, len(containers))
+		for i, c := range containers {
+			names[i] = c.Name
+		}
+		return stall(tuningv1alpha1.ReasonInvalidSpec, fmt.Sprintf(
+			"Deployment %s has %d containers (%s): name the one to tune in spec.targetRef.container (navius-tuner never guesses: a sidecar listed first would receive the changes)",
+			ref.Name, len(containers), strings.Join(names, ", ")))
+	}
+	for i := range containers {
+		c := &containers[i]
 		if ref.Container == "" || c.Name == ref.Container {
 			cs.container = c
 			break
@@ -96,6 +127,14 @@ func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client
 	cs.objects.TargetOwn, cs.objects.Container = own, cs.container.Name
 	env, fromRef := actuate.EnvValues(cs.container)
 	cs.objects.Env = env
+	if err := r.readEnvFrom(ctx, p.Namespace, cs); err != nil {
+		return err
+	}
+	for name, v := range cs.fromEnvFrom {
+		if _, literal := env[name]; !literal && !fromRef[name] {
+			env[name] = v // a literal entry navius-tuner writes will override it
+		}
+	}
 	st := &cs.state
 	for _, info := range tuning.Knobs(p.Spec) {
 		if info.Place != tuning.PlaceEnv {
@@ -108,6 +147,9 @@ func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client
 		}
 		v, ok := env[name]
 		if !ok {
+			if why := cs.unreadable; why != "" {
+				cs.unknown[k] = why
+			}
 			continue
 		}
 		if n, ok := info.Parse(v); ok {
@@ -127,6 +169,13 @@ func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client
 	}
 	cs.delivery = progressiveDelivery(d, primary)
 	st.Replicas = d.Status.ReadyReplicas
+	st.PodsCeiling = max(ptr.Deref(d.Spec.Replicas, 1), d.Status.Replicas)
+	st.Terminating = ptr.Deref(d.Status.TerminatingReplicas, 0)
+	st.GraceSeconds = ptr.Deref(d.Spec.Template.Spec.TerminationGracePeriodSeconds, corev1.DefaultTerminationGracePeriodSeconds)
+	st.StepSeconds = int64(d.Spec.MinReadySeconds)
+	if rp := cs.container.ReadinessProbe; rp != nil {
+		st.StepSeconds += int64(rp.InitialDelaySeconds)
+	}
 	st.CPULimitMillis = cpuMillis(cs.container)
 	if q, ok := cs.container.Resources.Requests[corev1.ResourceCPU]; ok {
 		st.CPURequestMillis = q.MilliValue()
@@ -244,9 +293,12 @@ func (r *PerformanceProfileReconciler) readHPA(ctx context.Context, rd client.Re
 	if err != nil {
 		return err
 	}
-	cs.objects.HPA, cs.objects.HPAOwn = hpa, own
 	st := &cs.state
 	st.HasHPA = true
+	if _, taken := cs.claimed[tuning.KnobHPAMaxReplicas]; taken {
+		return nil // another profile tunes it: its maximum counts as another scaler's (readScalers)
+	}
+	cs.objects.HPA, cs.objects.HPAOwn = hpa, own
 	set := actuate.SettingsOf(hpa)
 	for _, k := range tuning.HPAKnobs() {
 		if v := set.Get(k); v != nil {
@@ -263,6 +315,9 @@ func (r *PerformanceProfileReconciler) readRedis(ctx context.Context, rd client.
 		return nil
 	}
 	ref := c.Redis.Replicas.TargetRef
+	if _, taken := cs.claimed[tuning.KnobRedisReplicas]; taken {
+		return nil // another profile tunes it: neither read as this profile's nor written
+	}
 	var obj client.Object = &appsv1.Deployment{}
 	if ref.Kind == "StatefulSet" {
 		obj = &appsv1.StatefulSet{}
@@ -283,3 +338,88 @@ func (r *PerformanceProfileReconciler) readRedis(ctx context.Context, rd client.
 	cs.state.RedisReady = ready
 	return nil
 }
+
+// readEnvFrom reads the values the container's envFrom gives: the data of
+// its ConfigMaps (read from the API server: the manager caches no
+// ConfigMap), in order, each with its prefix. A Secret's contents are never
+// read: an env knob it may set is not known (cs.unreadable).
+func (r *PerformanceProfileReconciler) readEnvFrom(ctx context.Context, ns string, cs *clusterState) error {
+	cs.fromEnvFrom = map[string]string{}
+	for _, src := range cs.container.EnvFrom {
+		switch {
+		case src.ConfigMapRef != nil:
+			cm := &corev1.ConfigMap{}
+			if err := r.live().Get(ctx, types.NamespacedName{Namespace: ns, Name: src.ConfigMapRef.Name}, cm); err != nil {
+				if apierrors.IsNotFound(err) {
+					continue // an optional ConfigMap that is not there sets nothing
+				}
+				return fmt.Errorf("reading ConfigMap %s (envFrom of container %s): %w", src.ConfigMapRef.Name, cs.container.Name, err)
+			}
+			for k, v := range cm.Data {
+				cs.fromEnvFrom[src.Prefix+k] = v
+			}
+		case src.SecretRef != nil:
+			cs.unreadable = fmt.Sprintf("container %s takes env from Secret %s, whose contents navius-tuner does not read", cs.container.Name, src.SecretRef.Name)
+		}
+	}
+	return nil
+}
+
+// readScalers counts the maximum of every other autoscaler of the target in
+// the most pods it can run (tuning.State.PodsCeiling): the HPAs whose scale
+// target it is, declared in the profile or not (KEDA's ScaledObjects work
+// through such an HPA too). The profile's own HPA is a knob, not a ceiling.
+func (r *PerformanceProfileReconciler) readScalers(ctx context.Context, rd client.Reader, p *tuningv1alpha1.PerformanceProfile, cs *clusterState) error {
+	list := &autoscalingv2.HorizontalPodAutoscalerList{}
+	if err := rd.List(ctx, list, client.InNamespace(p.Namespace)); err != nil {
+		return fmt.Errorf("listing the HorizontalPodAutoscalers of namespace %s: %w", p.Namespace, err)
+	}
+	for i := range list.Items {
+		h := &list.Items[i]
+		ref := h.Spec.ScaleTargetRef
+		if ref.Kind != "Deployment" || ref.Name != p.Spec.TargetRef.Name || (cs.objects.HPA != nil && h.Name == cs.objects.HPA.Name) {
+			continue
+		}
+		cs.state.HasHPA = true
+		cs.state.PodsCeiling = max(cs.state.PodsCeiling, h.Spec.MaxReplicas)
+	}
+	return nil
+}
+
+// scaledObjects is KEDA's ScaledObject list, read as unstructured: KEDA's
+// types are not a dependency, and its CRD may not be installed.
+var scaledObjects = schema.GroupVersionKind{Group: "keda.sh", Version: "v1alpha1", Kind: "ScaledObjectList"}
+
+// readScaledObjects counts the maxReplicaCount of every KEDA ScaledObject
+// whose target is the profile's Deployment in the most pods it can run
+// (an HPA that KEDA has not created yet, or a paused one, is not seen by
+// readScalers). They are read from the API server, only for a candidate
+// write: caching them would watch every ScaledObject of the cluster. A
+// cluster without KEDA has none.
+func (r *PerformanceProfileReconciler) readScaledObjects(ctx context.Context, p *tuningv1alpha1.PerformanceProfile, cs *clusterState) error {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(scaledObjects)
+	if err := r.live().List(ctx, list, client.InNamespace(p.Namespace)); err != nil {
+		if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("listing the KEDA ScaledObjects of namespace %s: %w", p.Namespace, err)
+	}
+	for _, so := range list.Items {
+		kind, _, _ := unstructured.NestedString(so.Object, "spec", "scaleTargetRef", "kind")
+		name, _, _ := unstructured.NestedString(so.Object, "spec", "scaleTargetRef", "name")
+		if (kind != "" && kind != "Deployment") || name != p.Spec.TargetRef.Name {
+			continue
+		}
+		n, found, _ := unstructured.NestedInt64(so.Object, "spec", "maxReplicaCount")
+		if !found {
+			n = kedaDefaultMaxReplicas
+		}
+		cs.state.HasHPA = true
+		cs.state.PodsCeiling = max(cs.state.PodsCeiling, int32(n))
+	}
+	return nil
+}
+
+// kedaDefaultMaxReplicas is a ScaledObject's maxReplicaCount when unset.
+const kedaDefaultMaxReplicas = 100

@@ -29,6 +29,8 @@ type Summary struct {
 	Recommended []tuning.Change
 	// Cluster is what was read of the cluster, nil when it was not read.
 	Cluster *Read
+	// Refused are the guard's refusals of the plan's changes, in words.
+	Refused []string
 }
 
 // Read is what a period read of the cluster, as the status reports it.
@@ -90,6 +92,9 @@ func facts(p *tuningv1alpha1.PerformanceProfile, s Summary) conditions.Facts {
 	}
 	if s.Observation != nil {
 		f.MetricsReason = conditions.MetricsReason(sloMissingReasons(p.Spec, *s.Observation))
+	}
+	if len(s.Refused) > 0 {
+		f.Notes = append(f.Notes, "the safety guard refused "+strings.Join(s.Refused, "; "))
 	}
 	if c := s.Cluster; c != nil {
 		f.RolloutInProgress = c.RolloutInProgress

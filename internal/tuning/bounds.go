@@ -61,14 +61,21 @@ func ConnectionBudget(spec tuningv1alpha1.PerformanceProfileSpec) (int64, bool) 
 // connLimit is the profile's ConnectionBudget.
 func (d *decider) connLimit() (int64, bool) { return ConnectionBudget(d.in.Spec) }
 
-// budgetPods is the most replicas the Deployment may run: the HPA's
-// maxReplicas, or the current replicas without an HPA value.
-func (d *decider) budgetPods() int64 {
-	if v, ok := d.in.State.Values[KnobHPAMaxReplicas]; ok {
-		return v
+// budgetPods is the most replicas the Deployment may run (BudgetPods).
+func (d *decider) budgetPods() int64 { return BudgetPods(d.in.State, d.in.State.Values) }
+
+// BudgetPods is the most replicas the Deployment may run with the knob
+// values vals: the tuned HPA's maxReplicas, every other scaler's maximum,
+// spec.replicas and status.replicas (State.PodsCeiling), and the ready
+// replicas; at least 1. Whoever scales the Deployment, it cannot run more.
+func BudgetPods(st State, vals Values) int64 {
+	n := max(int64(st.Replicas), int64(st.PodsCeiling), 1)
+	if v, ok := vals[KnobHPAMaxReplicas]; ok {
+		n = max(n, v)
 	}
-	return max(int64(d.in.State.Replicas), 1)
+	return n
 }
+
 
 // at resolves the strategy at n replicas as the Deployment controller does:
 // the surge rounds up, the unavailable pods round down, and when both come
@@ -95,29 +102,44 @@ func (r RolloutStrategy) at(n int64) (surge, unavailable int64) {
 	return surge, unavailable
 }
 
-// rolloutPods is the most pods that hold database connections at once while
-// n replicas roll out: up to n + surge pods run, and the old pods that the
-// last step scaled down (up to surge + unavailable of them) still hold their
-// connections while they terminate. It assumes a pod closes them before the
-// pods of the next step are ready. Recreate stops every old pod first.
-func (r RolloutStrategy) rolloutPods(n int64) (running, terminating int64) {
-	if r.Recreate {
-		return n, 0
+// RolloutPods is the most pods that hold database connections at once while
+// n replicas roll out: up to n + surge pods run, and the old pods scaled down
+// within the grace period still hold their connections while they
+// terminate, besides the pods already terminating. Each step scales down at
+// most surge + unavailable old pods and lasts at least StepSeconds, so
+// within a grace period of G seconds at most G/StepSeconds + 1 steps'
+// pods terminate at once (every old pod when nothing bounds a step).
+// Recreate starts no new pod before every old one is gone.
+func (st State) RolloutPods(n int64) (running, terminating int64) {
+	already := int64(st.Terminating)
+	if st.Strategy.Recreate {
+		return n, already
 	}
-	surge, unavailable := r.at(n)
-	return n + surge, min(surge+unavailable, n)
+	surge, unavailable := st.Strategy.at(n)
+	overlapping := n
+	if st.StepSeconds > 0 {
+		overlapping = min((surge+unavailable)*(max(st.GraceSeconds, 0)/st.StepSeconds+1), n)
+	}
+	return n + surge, overlapping + already
 }
 
-// peakConnections is what the database sees at the worst moment at n
+// PeakConnections is what the database sees at the worst moment at n
 // replicas when the pool max goes from old to next (old = next when it does
-// not change). While the change rolls out, running pods have either pool and
-// the terminating ones the old pool; after it, any later rollout (by anyone)
-// peaks with the new pool on every pod.
-func (d *decider) peakConnections(n, old, next int64) int64 {
-	running, terminating := d.in.State.Strategy.rolloutPods(n)
-	during := running*max(old, next) + terminating*old
+// not change). While the change rolls out, the running pods hold at most
+// either n old pools and the surge's new ones, or every running pod the new
+// pool, and the terminating ones the old pool; after it, any later rollout
+// (by anyone) peaks with the new pool on every pod.
+func (st State) PeakConnections(n, old, next int64) int64 {
+	running, terminating := st.RolloutPods(n)
+	surge := running - n
+	during := max(n*old+surge*next, running*next) + terminating*old
 	after := (running + terminating) * next
 	return max(during, after)
+}
+
+// peakConnections is the state's PeakConnections.
+func (d *decider) peakConnections(n, old, next int64) int64 {
+	return d.in.State.PeakConnections(n, old, next)
 }
 
 // poolSize is the pool max per pod: the knob's value, else what the pods report.
@@ -137,7 +159,7 @@ func (d *decider) poolSize() (int64, bool) {
 // "connection budget: a rollout at 12 pods peaks at 15 running + 6 terminating pods × 14 = 294 of 180".
 func (d *decider) budgetText(n, old, next int64) string {
 	limit, _ := d.connLimit()
-	running, terminating := d.in.State.Strategy.rolloutPods(n)
+	running, terminating := d.in.State.RolloutPods(n)
 	return fmt.Sprintf("connection budget: a rollout at %d pods peaks at %d running + %d terminating pods × %d = %d of %d",
 		n, running, terminating, max(old, next), d.peakConnections(n, old, next), limit)
 }
@@ -150,7 +172,7 @@ func (d *decider) maxPoolInBudget(n int64) (int64, bool) {
 	if !ok {
 		return 0, false
 	}
-	running, terminating := d.in.State.Strategy.rolloutPods(n)
+	running, terminating := d.in.State.RolloutPods(n)
 	return max(limit/max(running+terminating, 1), 0), true
 }
 
@@ -312,6 +334,7 @@ func (d *decider) withinBudget(cs []Change, notes []string) ([]Change, []string)
 	}
 	old, hasPool := d.poolSize()
 	next, pods := old, d.budgetPods()
+	was := d.peakConnections(pods, old, old)
 	for _, c := range cs {
 		switch c.Knob {
 		case pk.knob:
@@ -320,10 +343,12 @@ func (d *decider) withinBudget(cs []Change, notes []string) ([]Change, []string)
 				old, hasPool = c.To, true
 			}
 		case KnobHPAMaxReplicas:
-			pods = c.To
+			pods = BudgetPods(d.in.State, Values{KnobHPAMaxReplicas: c.To})
 		}
 	}
-	if !hasPool || d.peakConnections(pods, old, next) <= limit {
+	// A raise that does not raise the worst moment (maxReplicas below the
+	// pods another scaler or spec.replicas already allows) needs no room.
+	if peak := d.peakConnections(pods, old, next); !hasPool || peak <= limit || (peak <= was && old == next) {
 		return cs, notes
 	}
 	var keep []Change

@@ -78,7 +78,7 @@ func TestFeedForwardFloor(t *testing.T) {
 			in.State.Values[KnobHPAMaxReplicas] = 30
 			in.Spec.ConnectionPool.Database = &v1.DatabaseBudget{MaxConnections: 100}
 		}, func(t *testing.T, p Plan) {
-			d := &decider{in: Input{Spec: fullSpec(), State: State{Values: fullValues()}}, ks: knobsOf(fullSpec())}
+			d := &decider{in: Input{Spec: fullSpec(), State: State{Values: fullValues(), GraceSeconds: 30, StepSeconds: 40}}, ks: knobsOf(fullSpec())}
 			d.in.Spec.ConnectionPool.Database = &v1.DatabaseBudget{MaxConnections: 100}
 			limit := d.maxPodsInBudget(10)
 			if limit >= 12 {

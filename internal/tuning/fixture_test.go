@@ -96,6 +96,9 @@ func baseInput() Input {
 		State: State{
 			Values: fullValues(), Replicas: 4, HasHPA: true, RedisReady: true,
 			CPULimitMillis: 2000, // the Kubernetes default strategy: 25 % surge and unavailable
+			// The default grace period, and pods that take longer than it to
+			// become ready: one step's pods terminate at a time.
+			GraceSeconds: 30, StepSeconds: 40,
 		},
 		Now: t0,
 	}

@@ -103,6 +103,8 @@ type KnobInfo struct {
 	Unit string
 	// Min and Max are the profile's bounds (whole seconds for durations).
 	Min, Max int64
+	// Inverse knobs give more capacity when lowered (the HPA's CPU target).
+	Inverse bool
 }
 
 // Parse reads a value of the knob as the cluster holds it: an integer, or
@@ -127,7 +129,7 @@ func Knobs(spec tuningv1alpha1.PerformanceProfileSpec) []KnobInfo {
 	out := make([]KnobInfo, 0, len(ks.order))
 	for _, k := range ks.order {
 		d := ks.byKnob[k]
-		out = append(out, KnobInfo{Knob: k, Family: d.family, Place: PlaceOf(k), Unit: d.unit, Min: d.min, Max: d.max})
+		out = append(out, KnobInfo{Knob: k, Family: d.family, Place: PlaceOf(k), Unit: d.unit, Min: d.min, Max: d.max, Inverse: d.inverse})
 	}
 	return out
 }

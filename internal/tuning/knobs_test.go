@@ -24,7 +24,7 @@ func TestKnobsCatalogue(t *testing.T) {
 		KnobRedisReplicas:       {Family: FamilyRedis, Place: PlaceRedisReplicas, Unit: UnitCount, Min: 1, Max: 5},
 		KnobHPAMinReplicas:      {Family: FamilyAutoscaling, Place: PlaceHPA, Unit: UnitCount, Min: 2, Max: 10},
 		KnobHPAMaxReplicas:      {Family: FamilyAutoscaling, Place: PlaceHPA, Unit: UnitCount, Min: 4, Max: 30},
-		KnobHPATargetCPU:        {Family: FamilyAutoscaling, Place: PlaceHPA, Unit: UnitPercent, Min: 50, Max: 85},
+		KnobHPATargetCPU:        {Family: FamilyAutoscaling, Place: PlaceHPA, Unit: UnitPercent, Min: 50, Max: 85, Inverse: true},
 		KnobHPAScaleDownWindowS: {Family: FamilyAutoscaling, Place: PlaceHPA, Unit: UnitSeconds, Min: 60, Max: 600},
 	}
 	got := Knobs(spec)

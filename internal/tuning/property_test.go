@@ -262,6 +262,14 @@ func (g gen) input() Input {
 	if g.chance(0.05) && len(vals) > 0 {
 		in.State.Blocked = map[Knob]string{knobsOf(spec).order[0]: "field conflict"}
 	}
+	if g.chance(0.3) { // a scaler the profile does not name, or a person's spec.replicas
+		in.State.PodsCeiling = int32(g.between(0, 40))
+	}
+	if g.chance(0.2) {
+		in.State.Terminating = int32(g.between(0, 6))
+	}
+	in.State.GraceSeconds = []int64{0, 10, 30, 30, 30, 60, 600}[g.r.IntN(7)]
+	in.State.StepSeconds = []int64{0, 5, 20, 60}[g.r.IntN(4)]
 	if g.chance(0.05) {
 		in.State.RolloutInProgress = true
 		in.State.RolloutFailed = &RolloutFailure{Reason: "ProgressDeadlineExceeded", Ours: g.chance(0.5)}
@@ -550,21 +558,42 @@ func checkBudget(in Input, p Plan, after Values) error {
 	if !ok {
 		old = next
 	}
-	pods, ok := after[KnobHPAMaxReplicas]
-	if !ok {
-		pods = max(int64(in.State.Replicas), 1)
+	// The most pods the Deployment can have, whoever scales it: its ready
+	// and declared replicas, every scaler's maximum.
+	mostPods := func(vals Values) int64 {
+		n := max(int64(in.State.Replicas), int64(in.State.PodsCeiling), 1)
+		if v, ok := vals[KnobHPAMaxReplicas]; ok && v > n {
+			n = v
+		}
+		return n
 	}
-	st := in.State.Strategy
-	running, terminating := pods, int64(0) // Recreate: every old pod is gone before a new one starts
-	if !st.Recreate {
-		running, terminating = rollingPeak(pods, st.MaxSurge, st.MaxUnavailable)
+	peak := func(pods, old, next int64) (int64, int64) {
+		st := in.State.Strategy
+		running, terminating := pods, int64(0) // Recreate: every old pod is gone before a new one starts
+		if !st.Recreate {
+			running, terminating = rollingPeak(pods, st.MaxSurge, st.MaxUnavailable)
+		}
+		// The old pods scaled down within one grace period still hold their
+		// connections: one batch per step, a step lasting StepSeconds at least.
+		if !st.Recreate {
+			batch := terminating
+			steps := pods // nothing bounds a step: every old pod at once
+			if in.State.StepSeconds > 0 {
+				steps = in.State.GraceSeconds/in.State.StepSeconds + 1
+			}
+			terminating = min(batch*steps, pods)
+		}
+		terminating += int64(in.State.Terminating)
+		during := running*max(old, next) + terminating*old
+		return max(during, (running+terminating)*next), running + terminating
 	}
-	peakPods := running + terminating
-	during := running*max(old, next) + terminating*old
-	used := max(during, peakPods*next)
-	if limit := int64(pool.Database.MaxConnections - pool.Database.Reserved); used > limit {
-		return fmt.Errorf("connection budget broken: a rollout at %d pods (%+v) peaks at %d pods, pool %d -> %d: %d > %d",
-			pods, st, peakPods, old, next, used, limit)
+	limit := int64(pool.Database.MaxConnections - pool.Database.Reserved)
+	pods := mostPods(after)
+	used, peakPods := peak(pods, old, next)
+	was, _ := peak(mostPods(in.State.Values), old, old)
+	if used > limit && used > was {
+		return fmt.Errorf("connection budget broken: a rollout at %d pods (%+v) peaks at %d pods, pool %d -> %d: %d > %d (was %d)",
+			pods, in.State.Strategy, peakPods, old, next, used, limit, was)
 	}
 	return nil
 }

@@ -66,7 +66,7 @@ func (w *world) run(d time.Duration) {
 		mem := *w.memory.DeepCopy()
 		p := Decide(Input{Spec: w.spec, Observation: obs, Now: w.now, History: w.history, Memory: &mem,
 			SLOMetSince: w.metSince, Generation: 1,
-			State: State{Values: vals, Replicas: w.replicas(w.values), HasHPA: true, RedisReady: true,
+			State: State{Values: vals, Replicas: w.replicas(w.values), HasHPA: true, RedisReady: true, GraceSeconds: 30, StepSeconds: 40,
 				CPULimitMillis: 2000}})
 		if p.Judgement != nil {
 			pd := Pending(w.history)

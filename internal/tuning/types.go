@@ -73,6 +73,24 @@ type State struct {
 	PodsWarmSince time.Time
 	// Replicas is the target's current number of ready replicas.
 	Replicas int32
+	// PodsCeiling is the most pods the Deployment can run whoever scales it,
+	// apart from the HPA the profile tunes: the largest of its
+	// spec.replicas, its status.replicas and the maximum of every other
+	// scaler (an HPA or a KEDA ScaledObject) whose target it is, declared in
+	// the profile or not. 0 when unknown.
+	PodsCeiling int32
+	// Terminating is how many of the Deployment's pods are terminating now
+	// (status.terminatingReplicas): they hold their connections until they
+	// are gone.
+	Terminating int32
+	// GraceSeconds is the pods' terminationGracePeriodSeconds (Kubernetes'
+	// default is 30): a terminating pod may hold its connections that long.
+	GraceSeconds int64
+	// StepSeconds is the least time one step of a rollout takes (a new pod
+	// cannot be available sooner: the Deployment's minReadySeconds plus the
+	// container's readiness initialDelaySeconds); 0 when nothing bounds it,
+	// and then every old pod may still be terminating at once.
+	StepSeconds int64
 	// HPAAtMax is true when the HPA's desired replicas equal its maxReplicas.
 	HPAAtMax bool
 	// HasHPA is true when an HPA drives the target (never write Deployment replicas then).

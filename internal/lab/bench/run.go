@@ -9,6 +9,9 @@ import (
 	"time"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/navius-dev/navius-tuner/internal/guard"
 	"github.com/navius-dev/navius-tuner/internal/lab/sim"
 	"github.com/navius-dev/navius-tuner/internal/period"
 	"github.com/navius-dev/navius-tuner/internal/signals"
@@ -77,6 +80,8 @@ type Step struct {
 	DecideNS    float64
 	// NoOps are proposed changes to the value the knob already has.
 	NoOps int
+	// Refused are the changes the guard refused.
+	Refused int
 
 	// Ground truth at the decision, for B6's unsafe actions (counted by the
 	// harness, independently of the engine's notion of missing data).
@@ -394,6 +399,8 @@ func (r *runner) control(now float64) {
 	start := time.Now()
 	plan := r.decide(period.EngineInput(sc.Profile, r.st, 0, obs, state, at))
 	decideNS := float64(time.Since(start).Nanoseconds())
+	// The last gate, as in the manager.
+	plan, refused := guard.Check(guard.World{Spec: sc.Profile, State: state, History: r.st.History, Observation: obs}, plan)
 	step := Step{T: now, Reason: plan.Reason, Diagnosis: string(plan.Diagnosis), Holds: plan.Holds,
 		DecideNS: decideNS,
 		TrueQ:    truth.Quantile(sc.SLO.Percentile), TrueQMinute: r.m.Window(60).Quantile(sc.SLO.Percentile),
@@ -422,6 +429,7 @@ func (r *runner) control(now float64) {
 	w := &emulatedWriter{r: r, now: now}
 	// The emulated writes cannot fail, so period.Apply's errors are impossible here.
 	c, _, _ := period.Apply(&r.st, plan, period.Gate{Mode: settings.Mode}, at, w)
+	step.Refused = len(refused)
 	step.Wrote, step.CapacityReduced = w.writes > 0, r.capacity().less(before)
 	if d := c.Recorded; d != nil {
 		step.Applied = true
@@ -544,6 +552,12 @@ func (r *runner) state(now float64) tuning.State {
 			st.Replicas++
 		}
 	}
+	// The most pods the Deployment runs, as the reconciler reads it:
+	// spec.replicas and the pods that exist (status.replicas).
+	st.PodsCeiling = max(r.d.replicas, int32(len(r.d.pods)))
+	// The emulated pods are ready StartSeconds after they start, and
+	// terminate within Kubernetes' default grace period.
+	st.GraceSeconds, st.StepSeconds = corev1.DefaultTerminationGracePeriodSeconds, int64(StartSeconds)
 	st.CPULimitMillis = r.d.cpuLm
 	st.CPURequestMillis = r.d.cpuReq
 	st.Strategy = tuning.RolloutStrategy{} // the simulated Deployment rolls out as Kubernetes' default: 25 % surge and unavailable
