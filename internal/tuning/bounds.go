@@ -76,7 +76,6 @@ func BudgetPods(st State, vals Values) int64 {
 	return n
 }
 
-
 // at resolves the strategy at n replicas as the Deployment controller does:
 // the surge rounds up, the unavailable pods round down, and when both come
 // to 0 one pod may be unavailable. An unreadable value counts as n.
