@@ -52,7 +52,17 @@ func (r *PerformanceProfileReconciler) readState(ctx context.Context, s *scope) 
 	}
 	cs.block(repaired.Conflicts)
 	if f := cs.rolloutFailure; f != nil {
-		cs.state.RolloutFailed = period.RolloutFailure(p.Status, cs.world(), f.reason, f.message)
+		// Whose rollout failed is read from every manager's managedFields:
+		// the cache keeps only those of tuned fields, so a `kubectl set
+		// image` or `rollout restart` after navius-tuner's change would not
+		// be seen in it.
+		live := cs
+		if !repaired.NeedLive {
+			if live, err = r.readLive(ctx, s); err != nil {
+				return err
+			}
+		}
+		cs.state.RolloutFailed = period.RolloutFailure(p.Status, live.world(), f.reason, f.message)
 	}
 	s.cluster = cs
 	return nil

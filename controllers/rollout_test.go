@@ -70,8 +70,10 @@ func TestFailedRolloutOfOwnChangeIsReverted(t *testing.T) {
 	g.Expect(condition(p, tuningv1alpha1.ConditionReady).Reason).NotTo(Equal(tuningv1alpha1.ReasonRolloutFailed))
 }
 
-// A failed rollout that someone else started (here: a new image after
-// navius-tuner's change) is reported and left alone.
+// A failed rollout that someone else started (here: `kubectl set image`
+// after navius-tuner's change, a field manager that owns no tuned field, so
+// the cache's trimmed managedFields do not show it) is reported and left
+// alone.
 func TestFailedRolloutSomeoneElseStartedIsReported(t *testing.T) {
 	h := newHarness(t)
 	g := h.g
@@ -80,7 +82,7 @@ func TestFailedRolloutSomeoneElseStartedIsReported(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond) // managedFields times have a one-second resolution
 	d := h.getDeployment(targetName)
 	d.Spec.Template.Spec.Containers[0].Image = "orders:2"
-	g.Expect(env.Client.Update(h.ctx, d, client.FieldOwner("gitops"))).To(Succeed())
+	g.Expect(env.Client.Update(h.ctx, d, client.FieldOwner("kubectl-set"))).To(Succeed())
 	h.failRollout(targetName)
 	writes := h.workloadWrites.Load()
 	h.drainEvents()

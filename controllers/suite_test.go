@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -142,7 +143,19 @@ func newHarness(t *testing.T) *harness {
 			if h.cachedGet != nil && h.cachedGet(key, obj) {
 				return nil
 			}
-			return c.Get(ctx, key, obj, opts...)
+			if err := c.Get(ctx, key, obj, opts...); err != nil {
+				return err
+			}
+			// The reconciler's client reads as the manager's cache does:
+			// trimmed by the cache transforms (the API reader is not).
+			for kind, by := range CacheTransforms() {
+				if reflect.TypeOf(kind) == reflect.TypeOf(obj) {
+					if _, err := by.Transform(obj); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
 		},
 		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
 			if h.statusPatch != nil {
