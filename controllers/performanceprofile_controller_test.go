@@ -191,10 +191,15 @@ func TestSteadyStateMakesNoWrites(t *testing.T) {
 	h.observer.set(steady(), false)
 
 	var p *tuningv1alpha1.PerformanceProfile
+	for range 3 { // the first status, the SLOs starting to hold
+		_, p = h.period("orders")
+	}
+	statusWrites := h.statusWrites.Load()
 	for range 40 { // 20 minutes of periods
 		_, p = h.period("orders")
 	}
 	g.Expect(h.workloadWrites.Load()).To(BeZero())
+	g.Expect(h.statusWrites.Load()-statusWrites).To(BeZero(), "status patches while nothing moved")
 	g.Expect(condition(p, tuningv1alpha1.ConditionSLOMet).Status).To(Equal(metav1.ConditionTrue))
 	g.Expect(condition(p, tuningv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
 	g.Expect(p.Status.Current.Env).To(HaveKeyWithValue(poolEnv, "10"))

@@ -111,6 +111,8 @@ type harness struct {
 	r        *PerformanceProfileReconciler
 	// workloadWrites counts writes to anything but the profile.
 	workloadWrites atomic.Int64
+	// statusWrites counts the patches of the profile's status.
+	statusWrites atomic.Int64
 	// cachedGet, when set, answers the reconciler's cached reads (not its
 	// API reader) in place of the API server: a lagging cache.
 	cachedGet func(key client.ObjectKey, obj client.Object) (answered bool)
@@ -163,6 +165,7 @@ func newHarness(t *testing.T) *harness {
 					return err
 				}
 			}
+			h.statusWrites.Add(1)
 			return c.SubResource(sub).Patch(ctx, obj, p, opts...)
 		},
 		Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {

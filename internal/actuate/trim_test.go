@@ -2,6 +2,7 @@ package actuate
 
 import (
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -52,6 +53,24 @@ func TestTrimManagedFieldsAnswersTheSame(t *testing.T) {
 	g.Expect(got.OwnedEnv("navius-tuner", "app")).To(Equal(full.OwnedEnv("navius-tuner", "app")))
 	g.Expect(managers(got)).To(Equal([]string{"navius-tuner/Apply/" + at.String(), "argocd-controller/Update/" + at.String(), "hpa-editor/Update/" + at.String()}),
 		"the labeler owns no tuned field, the status entry is a subresource's")
+	gotAt, gotOK := got.AppliedAt("navius-tuner")
+	fullAt, fullOK := full.AppliedAt("navius-tuner")
+	g.Expect(gotAt).To(Equal(fullAt))
+	g.Expect(gotOK).To(Equal(fullOK))
+	// Who wrote the object after navius-tuner is NOT answered the same: a
+	// manager that owns no tuned field (a `kubectl set image`) is dropped.
+	// That is why the owner of a failed rollout is read from the live object
+	// (controllers readState), never from the cache.
+	later := append([]metav1.ManagedFieldsEntry(nil), entries...)
+	later[3].Time = ptr.To(metav1.NewTime(at.Add(time.Minute)))
+	laterFull, err := OwnershipOf(&metav1.ObjectMeta{ManagedFields: later})
+	g.Expect(err).NotTo(HaveOccurred())
+	laterTrimmedEntries, err := TrimManagedFields(later)
+	g.Expect(err).NotTo(HaveOccurred())
+	laterTrimmed, err := OwnershipOf(&metav1.ObjectMeta{ManagedFields: laterTrimmedEntries})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(laterFull.WroteAfter("navius-tuner", at.Time)).To(BeTrue())
+	g.Expect(laterTrimmed.WroteAfter("navius-tuner", at.Time)).To(BeFalse())
 	for i, e := range trimmed {
 		g.Expect(len(e.FieldsV1.GetRawBytes())).To(BeNumerically("<=", len(entries[i].FieldsV1.GetRawBytes())))
 	}
