@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -87,15 +89,51 @@ func (r *PerformanceProfileReconciler) guard(ctx context.Context, s *scope) erro
 	if err := r.readScaledObjects(ctx, s.profile, cs); err != nil {
 		return err
 	}
+	shared, err := r.sharedBudget(ctx, s.profile)
+	if err != nil {
+		return err
+	}
 	unknown := map[tuning.Knob]string{}
 	maps.Copy(unknown, cs.unknown)
 	plan, refused := guard.Check(guard.World{Spec: s.profile.Spec, State: cs.state, History: s.profile.Status.History,
-		Observation: s.obs, Unknown: unknown, Claimed: s.claimed}, *s.plan)
+		Observation: s.obs, Unknown: unknown, Claimed: s.claimed, Shared: shared}, *s.plan)
 	s.plan, s.recommended, s.refused = &plan, plan.Changes, refused
 	for _, rf := range refused {
 		r.event(s.profile, false, EventRefused, "Guard", rf.String())
 	}
 	return nil
+}
+
+// sharedBudget is the budget of the database p names as the namespace's
+// profiles that name it share it: the smallest maxConnections − reserved
+// any of them declares, and what the others' pods can hold at their worst
+// moments (their status.peakConnections). nil when no other profile names it.
+func (r *PerformanceProfileReconciler) sharedBudget(ctx context.Context, p *tuningv1alpha1.PerformanceProfile) (*guard.Shared, error) {
+	name := databaseName(p.Spec)
+	if name == "" {
+		return nil, nil
+	}
+	others, err := r.profilesSharing(ctx, p.Namespace, map[string]string{indexDatabase: name})
+	if err != nil {
+		return nil, err
+	}
+	own, _ := tuning.ConnectionBudget(p.Spec)
+	sh := &guard.Shared{Budget: own}
+	for _, o := range others {
+		if o.UID == p.UID || databaseName(o.Spec) != name || !o.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if b, ok := tuning.ConnectionBudget(o.Spec); ok {
+			sh.Budget = min(sh.Budget, b)
+		}
+		sh.Others += ptr.Deref(o.Status.PeakConnections, 0)
+		sh.Profiles = append(sh.Profiles, o.Name)
+	}
+	if len(sh.Profiles) == 0 {
+		return nil, nil
+	}
+	slices.Sort(sh.Profiles)
+	return sh, nil
 }
 
 // clusterWriter is the manager's period.Writer: it writes with server-side

@@ -170,3 +170,32 @@ func TestSecondProfileOnARedisLeavesIt(t *testing.T) {
 	}
 	g.Expect(p.Status.Current.RedisReplicas).To(BeNil())
 }
+
+// Two profiles name one database: the connections both can hold at their
+// worst moments share the smallest budget either declares, so the second
+// one's raise that fits its own budget alone is refused, naming the first.
+func TestProfilesOnOneDatabaseShareItsBudget(t *testing.T) {
+	h := newHarness(t)
+	g := h.g
+	h.deployment(targetName, poolVar("10"))
+	h.deployment("checkout", poolVar("10"))
+	shared := func(p *tuningv1alpha1.PerformanceProfile) {
+		p.Spec.ConnectionPool.Database = &tuningv1alpha1.DatabaseBudget{Name: "orders-db", MaxConnections: 200}
+	}
+	first := poolProfile(h.ns, tuningv1alpha1.ModeAuto)
+	shared(first)
+	h.create(first)
+	_, first = h.period("orders")
+	// 4 pods + 1 surge running, all 4 old ones terminating, pool 10.
+	g.Expect(first.Status.PeakConnections).To(Equal(ptr.To[int64](90)))
+
+	second := poolProfile(h.ns, tuningv1alpha1.ModeAuto)
+	second.Name, second.Spec.TargetRef.Name = "payments", "checkout"
+	shared(second)
+	h.create(second)
+	h.observer.set(starvedPool(), false)
+	h.drainEvents()
+	h.period("payments")
+	g.Expect(h.envValue("checkout", poolEnv)).To(Equal("10"), "raised past the budget the two profiles share")
+	g.Expect(hasEvent(h.drainEvents(), "Warning", EventRefused, "shared with orders")).To(BeTrue())
+}

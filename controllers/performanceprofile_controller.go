@@ -309,6 +309,9 @@ func summary(s *scope) period.Summary {
 	if cs := s.cluster; cs != nil {
 		sum.Cluster = &period.Read{Current: cs.objects.Current(cs.state.Values),
 			RolloutInProgress: cs.state.RolloutInProgress, Conflicts: cs.conflicts}
+		if peak, ok := tuning.WorstMoment(s.profile.Spec, cs.state, cs.state.Values, s.obs); ok {
+			sum.Cluster.PeakConnections = &peak
+		}
 		if cs.delivery != "" {
 			sum.Cluster.Notes = []string{period.DeliveryNote(cs.objects.Target.Name, cs.delivery)}
 		}

@@ -30,15 +30,31 @@ const (
 	indexHPA = ".spec.autoscaling.hpa"
 	// indexRedis: the Redis workload as "Kind/name".
 	indexRedis = ".spec.cache.redis.replicas.targetRef"
+	// indexDatabase: the database the profile names, to share its budget.
+	indexDatabase = ".spec.connectionPool.database.name"
 )
 
 func redisKey(kind, name string) string { return kind + "/" + name }
+
+// databaseName is the database a profile names, "" when none.
+func databaseName(spec tuningv1alpha1.PerformanceProfileSpec) string {
+	if c := spec.ConnectionPool; c != nil && c.Database != nil {
+		return c.Database.Name
+	}
+	return ""
+}
 
 func addIndexes(ctx context.Context, fi client.FieldIndexer) error {
 	indexes := map[string]func(*tuningv1alpha1.PerformanceProfile) []string{
 		indexTarget: func(p *tuningv1alpha1.PerformanceProfile) []string { return []string{p.Spec.TargetRef.Name} },
 		indexHPA: func(p *tuningv1alpha1.PerformanceProfile) []string {
 			if name, _ := hpaName(p.Spec); name != "" {
+				return []string{name}
+			}
+			return nil
+		},
+		indexDatabase: func(p *tuningv1alpha1.PerformanceProfile) []string {
+			if name := databaseName(p.Spec); name != "" {
 				return []string{name}
 			}
 			return nil

@@ -440,6 +440,16 @@ type ConnectionPool struct {
 // DatabaseBudget is the shared database's connection limit.
 // +kubebuilder:validation:XValidation:rule="self.reserved < self.maxConnections",message="reserved must be less than maxConnections"
 type DatabaseBudget struct {
+	// name names the database when several profiles of this namespace
+	// share it: profiles that name the same database share its budget (the
+	// connections each can hold at its worst moment are summed against the
+	// smallest maxConnections − reserved any of them declares). A profile
+	// cannot name another namespace's database.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name,omitempty"`
+
 	// maxConnections is the database's connection limit (max_connections); at least 1.
 	// +required
 	// +kubebuilder:validation:Minimum=1
@@ -671,6 +681,13 @@ type PerformanceProfileStatus struct {
 	// write to the workload (the PAUSED column).
 	// +optional
 	Paused bool `json:"paused,omitempty"`
+
+	// peakConnections is how many database connections the target's pods
+	// can hold at the worst moment of a rollout with the values they run
+	// (the most pods any scaler allows, surge and terminating pods
+	// included); profiles that name the same database sum it.
+	// +optional
+	PeakConnections *int64 `json:"peakConnections,omitempty"`
 
 	// conditions are Ready (the summary), SLOMet, MetricsAvailable, Progressing,
 	// Stalled and Reconciling (for kstatus), each with a reason and the

@@ -26,6 +26,9 @@
 //     knob's family is the diagnosed bottleneck.
 //  4. No write to anything another profile claims (World.Claimed: the
 //     target, the HPA, the Redis workload).
+//  5. Profiles that name one database share its budget (World.Shared): the
+//     others' worst moments plus this one's stay within the smallest budget
+//     any of them declares, or this one's change does not raise its own.
 //
 // Invariants 1 and 4 apply to every change; 2 and 3 in the order above.
 package guard
@@ -33,6 +36,7 @@ package guard
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/signals"
@@ -53,6 +57,20 @@ type World struct {
 	Unknown map[tuning.Knob]string
 	// Claimed are the knobs on an object another profile claims, with which.
 	Claimed map[tuning.Knob]string
+	// Shared is the database's budget as the profiles that name it share
+	// it, nil when no other profile names it.
+	Shared *Shared
+}
+
+// Shared is a database budget several profiles of a namespace share.
+type Shared struct {
+	// Budget is the smallest maxConnections − reserved any of them declares.
+	Budget int64
+	// Others is what the other profiles' pods can hold at their worst
+	// moments (their status.peakConnections).
+	Others int64
+	// Profiles names the other profiles.
+	Profiles []string
 }
 
 // Refusal is a change the guard refused, and why.
@@ -211,22 +229,16 @@ func (g *checker) breached() bool {
 	return g.plan.SLOKnown && !g.plan.SLOMet && len(g.plan.Missing.SLO) == 0
 }
 
-// budget applies invariant 1 to the changes left; "" when they fit.
+// budget applies invariants 1 and 5 to the changes left; "" when they fit.
 func (g *checker) budget(cs []tuning.Change) string {
 	limit, ok := tuning.ConnectionBudget(g.w.Spec)
-	pool := g.w.Spec.ConnectionPool
-	if !ok || len(cs) == 0 || pool == nil || pool.MaxConnections == nil {
+	if !ok || len(cs) == 0 {
 		return ""
 	}
-	poolKnob := tuning.Knob(pool.MaxConnections.Env)
 	st := g.w.State
-	old, known := st.Values[poolKnob]
+	was, known := tuning.WorstMoment(g.w.Spec, st, st.Values, g.w.Observation)
 	if !known {
-		reported, ok := g.reported(g.knobs[poolKnob])
-		if !ok {
-			return ""
-		}
-		old = reported
+		return ""
 	}
 	after := tuning.Values{}
 	for k, v := range st.Values {
@@ -237,19 +249,37 @@ func (g *checker) budget(cs []tuning.Change) string {
 		after[c.Knob] = c.To
 		rollout = rollout || tuning.PlaceOf(c.Knob) == tuning.PlaceEnv
 	}
-	next, ok := after[poolKnob]
+	old, next := g.poolSizes(after)
+	peak := st.PeakConnections(tuning.BudgetPods(st, after), old, next)
+	shared := ""
+	if sh := g.w.Shared; sh != nil {
+		limit = min(limit, sh.Budget)
+		was, peak = was+sh.Others, peak+sh.Others
+		shared = fmt.Sprintf(" shared with %s", strings.Join(sh.Profiles, ", "))
+	}
+	switch {
+	case peak > limit && peak > was:
+		return fmt.Sprintf("the connections at the worst moment would rise from %d to %d, over the budget of %d%s", was, peak, limit, shared)
+	case was > limit && rollout && peak >= was:
+		return fmt.Sprintf("the budget%s is already exceeded (%d of %d at the worst moment): no rollout starts unless it lowers the peak", shared, was, limit)
+	}
+	return ""
+}
+
+// poolSizes are the pool max before and after: the knob's value, else what
+// the pods report.
+func (g *checker) poolSizes(after tuning.Values) (old, next int64) {
+	pool := g.w.Spec.ConnectionPool
+	k := tuning.Knob(pool.MaxConnections.Env)
+	old, ok := g.w.State.Values[k]
+	if !ok {
+		old, _ = g.reported(g.knobs[k])
+	}
+	next, ok = after[k]
 	if !ok {
 		next = old
 	}
-	was := st.PeakConnections(tuning.BudgetPods(st, st.Values), old, old)
-	peak := st.PeakConnections(tuning.BudgetPods(st, after), old, next)
-	switch {
-	case peak > limit && peak > was:
-		return fmt.Sprintf("the connections at the worst moment would rise from %d to %d, over the budget of %d", was, peak, limit)
-	case was > limit && rollout && peak >= was:
-		return fmt.Sprintf("the budget is already exceeded (%d of %d at the worst moment): no rollout starts unless it lowers the peak", was, limit)
-	}
-	return ""
+	return old, next
 }
 
 // reduces reports whether a change takes capacity away.

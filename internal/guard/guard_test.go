@@ -69,6 +69,11 @@ func TestInvariants(t *testing.T) {
 		{"terminating pods count", func(w *World) { w.Spec = budgetSpec(110); w.State.Terminating = 5 },
 			breach(tuning.Plan{Family: tuning.FamilyPool, Rollout: true, Diagnosis: tuning.DiagnosisPoolSaturated,
 				Changes: []tuning.Change{change(poolKnob, 10, 11)}}), false, "over the budget of 110"},
+		{"a raise that fits this profile's budget but not the one it shares", func(w *World) {
+			w.Spec = budgetSpec(300)
+			w.Shared = &Shared{Budget: 250, Others: 120, Profiles: []string{"checkout"}}
+		}, breach(tuning.Plan{Family: tuning.FamilyPool, Rollout: true, Diagnosis: tuning.DiagnosisPoolSaturated,
+			Changes: []tuning.Change{change(poolKnob, 10, 12)}}), false, "shared with checkout"},
 		{"a reduction while the SLO is breached", func(w *World) { w.Spec = budgetSpec(1000) },
 			breach(tuning.Plan{Family: tuning.FamilyPool, Rollout: true, Diagnosis: tuning.DiagnosisOverProvisioned,
 				Changes: []tuning.Change{change(poolKnob, 10, 8)}}), false, "while the SLO is breached"},

@@ -36,7 +36,9 @@ type Summary struct {
 // Read is what a period read of the cluster, as the status reports it.
 type Read struct {
 	// Current is status.current.
-	Current           *tuningv1alpha1.KnobValues
+	Current *tuningv1alpha1.KnobValues
+	// PeakConnections is status.peakConnections (tuning.WorstMoment), nil when unknown.
+	PeakConnections   *int64
 	RolloutInProgress bool
 	Conflicts         []conditions.Conflict
 	// Notes are what a person should know although nothing stops navius-tuner.
@@ -58,7 +60,7 @@ func Summarize(p *tuningv1alpha1.PerformanceProfile, s Summary) conditions.Facts
 		st.SLIs.WorstObjective, st.SLIs.WorstSLI = tuning.WorstObjective(p.Spec.SLO, *s.Observation)
 	}
 	if s.Cluster != nil {
-		st.Current = s.Cluster.Current
+		st.Current, st.PeakConnections = s.Cluster.Current, s.Cluster.PeakConnections
 	}
 	if s.Plan != nil {
 		Learn(st, s.Plan.CPU)

@@ -58,6 +58,27 @@ func ConnectionBudget(spec tuningv1alpha1.PerformanceProfileSpec) (int64, bool) 
 	return int64(p.Database.MaxConnections) - int64(p.Database.Reserved), true
 }
 
+// WorstMoment is how many connections the pods can hold at the worst moment
+// of a rollout with the values vals (a rollout by anyone, at the most pods
+// the Deployment can run): the pool max is the knob's value, else what the
+// pods report. ok is false when the profile declares no pool or its size is
+// unknown.
+func WorstMoment(spec tuningv1alpha1.PerformanceProfileSpec, st State, vals Values, obs signals.Observation) (int64, bool) {
+	pool := spec.ConnectionPool
+	if pool == nil || pool.MaxConnections == nil {
+		return 0, false
+	}
+	size, ok := vals[Knob(pool.MaxConnections.Env)]
+	if !ok {
+		v, reported := obs.Get(signals.PoolMax)
+		if !reported || v <= 0 {
+			return 0, false
+		}
+		size = int64(v)
+	}
+	return st.PeakConnections(BudgetPods(st, vals), size, size), true
+}
+
 // connLimit is the profile's ConnectionBudget.
 func (d *decider) connLimit() (int64, bool) { return ConnectionBudget(d.in.Spec) }
 
