@@ -19,7 +19,9 @@ COPY controllers/ controllers/
 COPY internal/actuate/ internal/actuate/
 COPY internal/prom/ internal/prom/
 COPY internal/signals/ internal/signals/
-COPY internal/status/ internal/status/
+COPY internal/conditions/ internal/conditions/
+COPY internal/guard/ internal/guard/
+COPY internal/period/ internal/period/
 COPY internal/tuning/ internal/tuning/
 COPY internal/version/ internal/version/
 

@@ -84,6 +84,7 @@ var shipped = []string{
 	"internal/prom",
 	"internal/signals",
 	"internal/conditions",
+	"internal/guard",
 	"internal/period",
 	"internal/tuning",
 	"internal/version",
