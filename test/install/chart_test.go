@@ -2,6 +2,7 @@ package install_test
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -249,4 +250,53 @@ spec:
 	if r := kubectl(t, nil, waitFor...); r.err != nil {
 		t.Fatalf("waiting for the %s CRDs: %s", group, r)
 	}
+}
+
+// TestChartReadmeNamesEveryValue: the README that `helm package` ships (and
+// Artifact Hub shows) names every top-level value of values.yaml, and no
+// value that is not there.
+func TestChartReadmeNamesEveryValue(t *testing.T) {
+	g := NewWithT(t)
+	var values map[string]any
+	g.Expect(yaml.Unmarshal(readFile(t, "dist/chart/values.yaml"), &values)).To(Succeed())
+	readme := string(readFile(t, "dist/chart/README.md"))
+	table := readme[strings.Index(readme, "## Values"):]
+	named := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| ([^|]+)\\|").FindAllStringSubmatch(table, -1) {
+		for _, name := range regexp.MustCompile("`([A-Za-z]+)[.`]").FindAllStringSubmatch(m[1], -1) {
+			named[name[1]] = true
+		}
+	}
+	for k := range values {
+		g.Expect(named).To(HaveKey(k), "dist/chart/README.md does not name the value %s", k)
+	}
+	for k := range named {
+		g.Expect(values).To(HaveKey(k), "dist/chart/README.md names %s, which values.yaml does not have", k)
+	}
+}
+
+// TestChartNotesSayHowToInstallFromACheckout: the chart of a checkout (its
+// appVersion is dev, which no registry holds) says after install how to
+// build, push and use an image; with an image of a release it does not.
+func TestChartNotesSayHowToInstallFromACheckout(t *testing.T) {
+	g := NewWithT(t)
+	notes := func(set ...string) string {
+		// Without the CRD: the API server's CRD belongs to no release, and a
+		// dry run still checks that it may adopt it.
+		args := []string{"install", "navius-tuner", "dist/chart", "--dry-run=client", "--kubeconfig", kubeconfig, "-n", systemNamespace, "--set", "crds.install=false"}
+		for _, s := range set {
+			args = append(args, "--set", s)
+		}
+		r := helm(t, args...)
+		g.Expect(r.err).NotTo(HaveOccurred(), r.String())
+		i := strings.Index(r.stdout, "NOTES:")
+		g.Expect(i).To(BeNumerically(">=", 0), r.stdout)
+		return r.stdout[i:]
+	}
+	fromCheckout := notes()
+	g.Expect(fromCheckout).To(ContainSubstring("ghcr.io/navius-dev/navius-tuner:dev"))
+	g.Expect(fromCheckout).To(ContainSubstring("make docker-build docker-push IMG=<registry>/navius-tuner:<tag>"))
+	g.Expect(fromCheckout).To(ContainSubstring("make deploy IMG=<registry>/navius-tuner:<tag>"))
+	g.Expect(fromCheckout).To(ContainSubstring("--reset-then-reuse-values"))
+	g.Expect(notes("image.tag=v1.2.3")).NotTo(ContainSubstring("make docker-build"))
 }

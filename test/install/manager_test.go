@@ -216,7 +216,8 @@ func expectReadWithoutMetrics(g Gomega, got *tuningv1alpha1.PerformanceProfile) 
 func buildManager(t *testing.T, flags ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "manager")
-	args := append(append([]string{"build"}, flags...), "-o", bin, "./cmd/manager")
+	// -trimpath as make release builds: the two share the compiled packages.
+	args := append(append([]string{"build", "-trimpath"}, flags...), "-o", bin, "./cmd/manager")
 	if r := command(t, nil, []string{"CGO_ENABLED=0"}, "go", args...); r.err != nil {
 		t.Fatalf("building the manager: %s", r)
 	}

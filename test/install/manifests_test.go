@@ -20,14 +20,14 @@ import (
 // generated files are not what `make build-installer` writes now.
 func TestInstallerIsFresh(t *testing.T) {
 	g := NewWithT(t)
-	rendered := kubectl(t, nil, "kustomize", "config/default")
+	rendered := command(t, nil, nil, kustomize(t), "build", "config/default")
 	g.Expect(rendered.err).NotTo(HaveOccurred(), rendered.String())
 	g.Expect(string(readFile(t, "dist/install.yaml"))).To(Equal(rendered.stdout),
 		"dist/install.yaml is stale: run 'make build-installer' and commit it")
 
 	chart := t.TempDir()
 	const img = "registry.example:5000/platform/navius-tuner@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-	built := command(t, nil, []string{"CHART_DIR=" + chart}, filepath.Join(root, "hack", "build-installer.sh"), filepath.Join(assets, "kubectl"), img)
+	built := command(t, nil, []string{"CHART_DIR=" + chart}, filepath.Join(root, "hack", "build-installer.sh"), kustomize(t), img)
 	g.Expect(built.err).NotTo(HaveOccurred(), built.String())
 	// The installer is config/default with one line changed: the image.
 	want := strings.Replace(rendered.stdout, "image: "+defaultIMG+"\n", "image: "+img+"\n", 1)

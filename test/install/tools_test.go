@@ -1,0 +1,75 @@
+package install_test
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+)
+
+// TestBuildToolsLocksWithoutFlock runs hack/build-tools.sh on a PATH without
+// flock, as on a Mac: two runs at once build a tool once (the second waits
+// on the mkdir lock, then finds it built); a run whose tool is there returns
+// at once even while another holds the lock; and a lock whose owner died is
+// taken over.
+func TestBuildToolsLocksWithoutFlock(t *testing.T) {
+	g := NewWithT(t)
+	bin := t.TempDir()
+	environ := []string{"PATH=" + pathWithout(t, "flock"), "LOCALBIN=" + bin}
+	script := filepath.Join(root, "hack", "build-tools.sh")
+
+	var wg sync.WaitGroup
+	outs := make([]result, 2)
+	for i := range outs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i] = command(t, nil, environ, script, "actionlint")
+		}()
+	}
+	wg.Wait()
+	builds := 0
+	for _, r := range outs {
+		g.Expect(r.err).NotTo(HaveOccurred(), r.String())
+		g.Expect(r.stderr).NotTo(ContainSubstring("flock"))
+		builds += strings.Count(r.stdout, ">> building actionlint")
+	}
+	g.Expect(builds).To(Equal(1), "two runs at once built the tool twice:\n%s\n%s", outs[0], outs[1])
+	g.Expect(filepath.Join(bin, "actionlint")).To(BeARegularFile())
+	lock := filepath.Join(bin, ".build-tools.lock.d")
+	g.Expect(lock).NotTo(BeADirectory(), "the lock is released")
+
+	// Held by a live process (this test): a run with nothing to build does not wait.
+	g.Expect(os.Mkdir(lock, 0o755)).To(Succeed())
+	g.Expect(os.WriteFile(filepath.Join(lock, "pid"), []byte(strconv.Itoa(os.Getpid())), 0o644)).To(Succeed())
+	start := time.Now()
+	r := command(t, nil, environ, script, "actionlint")
+	g.Expect(r.err).NotTo(HaveOccurred(), r.String())
+	g.Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
+	g.Expect(r.stdout).NotTo(ContainSubstring("waiting"))
+
+	// Held by a process that is gone: the next build takes it over.
+	g.Expect(os.RemoveAll(lock)).To(Succeed())
+	g.Expect(os.Mkdir(lock, 0o755)).To(Succeed())
+	g.Expect(os.WriteFile(filepath.Join(lock, "pid"), []byte("2147483646"), 0o644)).To(Succeed())
+	g.Expect(os.Remove(filepath.Join(bin, "actionlint"))).To(Succeed())
+	r = command(t, nil, environ, script, "actionlint")
+	g.Expect(r.err).NotTo(HaveOccurred(), r.String())
+	g.Expect(r.stdout).To(ContainSubstring(">> built " + filepath.Join(bin, "actionlint")))
+	g.Expect(lock).NotTo(BeADirectory())
+}
+
+// TestMakeRunBindsNoFixedPort: `make run` turns the metrics and probe
+// endpoints off, so two can run side by side and nothing else must leave 8443
+// and 8081 free; RUN_ARGS comes after and turns them back on.
+func TestMakeRunBindsNoFixedPort(t *testing.T) {
+	g := NewWithT(t)
+	r := command(t, nil, nil, "make", "--no-print-directory", "-n", "run", "RUN_ARGS=--health-probe-bind-address=:8081")
+	g.Expect(r.err).NotTo(HaveOccurred(), r.String())
+	g.Expect(r.stdout).To(ContainSubstring("go run ./cmd/manager --metrics-bind-address=0 --health-probe-bind-address=0 --health-probe-bind-address=:8081\n"))
+}
