@@ -262,7 +262,7 @@ func TestChartReadmeNamesEveryValue(t *testing.T) {
 	readme := string(readFile(t, "dist/chart/README.md"))
 	table := readme[strings.Index(readme, "## Values"):]
 	named := map[string]bool{}
-	for _, m := range regexp.MustCompile("(?m)^\\| ([^|]+)\\|").FindAllStringSubmatch(table, -1) {
+	for _, m := range regexp.MustCompile(`(?m)^\| ([^|]+)\|`).FindAllStringSubmatch(table, -1) {
 		for _, name := range regexp.MustCompile("`([A-Za-z]+)[.`]").FindAllStringSubmatch(m[1], -1) {
 			named[name[1]] = true
 		}

@@ -151,7 +151,7 @@ func TestReleaseWritesItsFiles(t *testing.T) {
 
 	// SHA256SUMS names every other file and verifies.
 	sums := strings.Fields(string(readAbs(t, filepath.Join(dir, "SHA256SUMS"))))
-	g.Expect(len(sums)).To(Equal(2 * (len(names) - 1)))
+	g.Expect(sums).To(HaveLen(2 * (len(names) - 1)))
 	check := exec.Command("sha256sum", "--check", "--strict", "SHA256SUMS")
 	check.Dir = dir
 	out, err := check.CombinedOutput()
