@@ -378,7 +378,8 @@ func TestPerformanceProfileDefaults(t *testing.T) {
 	g.Expect(s.Mode).To(Equal(tuningv1alpha1.ModeAuto))
 	g.Expect(s.Interval.Duration).To(Equal(30 * time.Second))
 	g.Expect(s.SLO.Window.Duration).To(Equal(5 * time.Minute))
-	g.Expect(s.Metrics.Prometheus.Timeout.Duration).To(Equal(10 * time.Second))
+	// No default: the manager's --prometheus-timeout applies to a profile without one.
+	g.Expect(s.Metrics.Prometheus.Timeout.Duration).To(BeZero())
 	g.Expect(s.ConnectionPool.Database.Reserved).To(BeZero())
 	g.Expect(s.Guardrails).To(Equal(tuningv1alpha1.Guardrails{
 		MaxStepPercent:       50,
