@@ -47,19 +47,7 @@ func TestPrometheusTimeoutFlagBoundsQueriesOfProfilesWithoutOne(t *testing.T) {
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	profile := &tuningv1alpha1.PerformanceProfile{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "orders-api"},
-		Spec: tuningv1alpha1.PerformanceProfileSpec{
-			TargetRef: tuningv1alpha1.TargetRef{Name: "orders-api", Container: "app"},
-			SLO: tuningv1alpha1.SLO{Latency: []tuningv1alpha1.LatencyObjective{
-				{Percentile: tuningv1alpha1.P99, Threshold: metav1.Duration{Duration: 100 * time.Millisecond}},
-			}},
-			Metrics: tuningv1alpha1.MetricsSource{
-				Prometheus: tuningv1alpha1.PrometheusEndpoint{URL: hang.URL},
-				Labels:     map[string]string{"namespace": ns, "service": "orders-api"},
-			},
-		},
-	}
+	profile := ordersProfile(ns, hang.URL)
 	g.Expect(env.Client.Create(ctx, profile)).To(Succeed())
 	stored := &tuningv1alpha1.PerformanceProfile{}
 	g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(profile), stored)).To(Succeed())
