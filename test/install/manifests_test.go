@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -163,4 +165,30 @@ func TestManagerDeployment(t *testing.T) {
 	g.Expect(sa).To(Equal(managerSA))
 	find(t, objs, "ServiceAccount", managerSA)
 	find(t, objs, "Service", "navius-tuner-controller-manager-metrics-service")
+}
+
+// TestCRDFitsClientSideApply measures the CRD as client-side apply stores it
+// (compact JSON in the last-applied-configuration annotation, whose limit is
+// 256 KiB with every other annotation) against what docs/install.md says, and
+// has the API server accept a client-side apply of it (a server-side dry run).
+func TestCRDFitsClientSideApply(t *testing.T) {
+	g := NewWithT(t)
+	const rel = "config/crd/bases/tuning.navius.io_performanceprofiles.yaml"
+	crds := decodeAll(t, readFile(t, rel))
+	g.Expect(crds).To(HaveLen(1))
+	raw, err := crds[0].MarshalJSON()
+	g.Expect(err).NotTo(HaveOccurred())
+	const limit = 256 * 1024
+	t.Logf("%s: %d bytes of JSON (the annotation limit is %d)", rel, len(raw), limit)
+	g.Expect(len(raw)).To(BeNumerically("<", limit/2), "the CRD nears the annotation limit: docs/install.md must say client-side apply fails")
+
+	doc := strings.Join(strings.Fields(string(readFile(t, "docs/install.md"))), " ")
+	m := regexp.MustCompile(`it is about ([0-9]+) KiB as JSON, well under the 256 KiB`).FindStringSubmatch(doc)
+	g.Expect(m).To(HaveLen(2), "docs/install.md no longer says how large the CRD is")
+	stated, err := strconv.Atoi(m[1])
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(float64(len(raw))/1024).To(BeNumerically("~", stated, 0.15*float64(stated)), "docs/install.md says the CRD is about %d KiB", stated)
+
+	r := kubectl(t, nil, "apply", "--dry-run=server", "-f", rel)
+	g.Expect(r.err).NotTo(HaveOccurred(), r.String())
 }
