@@ -7,8 +7,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
@@ -22,9 +20,7 @@ func TestApiDocShowsThePrinterColumns(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
 	const ns = "shop-columns"
-	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
+	ensureNamespace(t, ns)
 	profile := ordersProfile(ns, "http://prometheus.monitoring:9090")
 	g.Expect(env.Client.Create(ctx, profile)).To(Succeed())
 	now := metav1.Now()

@@ -19,6 +19,9 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
 	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
@@ -141,6 +144,14 @@ func command(t *testing.T, stdin []byte, environ []string, name string, args ...
 func kubectl(t *testing.T, stdin []byte, args ...string) result {
 	t.Helper()
 	return command(t, stdin, []string{"KUBECONFIG=" + kubeconfig}, filepath.Join(assets, "kubectl"), args...)
+}
+
+// ensureNamespace creates the namespace ns unless it exists.
+func ensureNamespace(t *testing.T, ns string) {
+	t.Helper()
+	if err := env.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
 }
 
 // localBin is where hack/build-tools.sh puts the code tools: LOCALBIN, else bin/.

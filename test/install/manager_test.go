@@ -134,9 +134,7 @@ func startLocalManager(t *testing.T, g Gomega) {
 // with MetricsAvailable=False and an Event, never a permission error.
 func reconcilesAProfile(t *testing.T, g Gomega, ns string) {
 	ctx := t.Context()
-	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		g.Expect(err).NotTo(HaveOccurred())
-	}
+	ensureNamespace(t, ns)
 	labels := map[string]string{"app": "orders-api"}
 	deploy := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "orders-api"},

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -44,9 +42,7 @@ func TestPrometheusTimeoutFlagBoundsQueriesOfProfilesWithoutOne(t *testing.T) {
 	t.Cleanup(hang.Close)
 
 	const ns = "shop-timeout"
-	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
+	ensureNamespace(t, ns)
 	profile := ordersProfile(ns, hang.URL)
 	g.Expect(env.Client.Create(ctx, profile)).To(Succeed())
 	stored := &tuningv1alpha1.PerformanceProfile{}
