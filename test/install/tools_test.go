@@ -10,6 +10,8 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // TestBuildToolsLocksWithoutFlock runs hack/build-tools.sh on a PATH without
@@ -72,4 +74,31 @@ func TestMakeRunBindsNoFixedPort(t *testing.T) {
 	r := command(t, nil, nil, "make", "--no-print-directory", "-n", "run", "RUN_ARGS=--health-probe-bind-address=:8081")
 	g.Expect(r.err).NotTo(HaveOccurred(), r.String())
 	g.Expect(r.stdout).To(ContainSubstring("go run ./cmd/manager --metrics-bind-address=0 --health-probe-bind-address=0 --health-probe-bind-address=:8081\n"))
+}
+
+// TestMakeDeployFromACheckout runs install.md's way to install before the
+// first release, `make deploy IMG=...`, as on a laptop: the kubectl on PATH,
+// no flock, and no control plane (KUBEBUILDER_ASSETS points at an empty
+// directory, which make must leave empty: deploy builds only kustomize). The
+// manager's Deployment then runs the image given.
+func TestMakeDeployFromACheckout(t *testing.T) {
+	g := NewWithT(t)
+	const img = "registry.example:5000/team/navius-tuner:v0.0.0-checkout"
+	noControlPlane := t.TempDir()
+	r := command(t, nil, []string{
+		"KUBECONFIG=" + kubeconfig,
+		"PATH=" + assets + string(os.PathListSeparator) + pathWithout(t, "flock"),
+		"KUBEBUILDER_ASSETS=" + noControlPlane,
+	}, "make", "--no-print-directory", "deploy", "IMG="+img)
+	g.Expect(r.err).NotTo(HaveOccurred(), r.String())
+	entries, err := os.ReadDir(noControlPlane)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(entries).To(BeEmpty(), "make deploy built part of the control plane")
+	g.Expect(r.stdout).To(ContainSubstring("deployment.apps/navius-tuner-controller-manager serverside-applied"))
+
+	dep := &appsv1.Deployment{}
+	g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: systemNamespace, Name: "navius-tuner-controller-manager"}, dep)).To(Succeed())
+	g.Expect(dep.Spec.Template.Spec.Containers[0].Image).To(Equal(img))
+	// Put back the image the other tests' dist/install.yaml has.
+	installForReal(t)
 }
