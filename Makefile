@@ -155,7 +155,7 @@ release-files: ## Print the names of the files `make release` writes (the releas
 	@$(RELEASE_ENV) hack/release.sh files
 
 .PHONY: release-image
-release-image: ## Build the release image $(IMAGE_REPO):$(VERSION) for this machine's platform from what `make release` staged.
+release-image: ## Build the release image IMAGE_REPO:VERSION for this machine's platform from what `make release` staged.
 	$(CONTAINER_TOOL) build --build-arg TARGETOS=linux --build-arg TARGETARCH=$$(go env GOARCH) -t $(IMAGE_REPO):$(VERSION) $(RELEASE_IMAGE_CONTEXT)
 
 ##@ Deployment
@@ -176,8 +176,8 @@ deploy: manifests kustomize ## Deploy the manager with image IMG to the cluster 
 	CHART_DIR= hack/build-installer.sh "$(KUSTOMIZE)" "$(IMG)" | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy
-undeploy: kustomize ## Remove the manager (the workloads it tuned stay as they are).
-	CHART_DIR= hack/build-installer.sh "$(KUSTOMIZE)" "$(IMG)" | $(KUBECTL) delete --ignore-not-found -f -
+undeploy: kustomize ## Remove the manager; the CRD and the profiles stay (make uninstall removes them), the workloads it tuned stay as they are.
+	CHART_DIR= hack/build-installer.sh "$(KUSTOMIZE)" "$(IMG)" config/release | $(KUBECTL) delete --ignore-not-found -f -
 
 .PHONY: kind-deploy
 kind-deploy: ## Build the manager and example-service images, load them into a kind cluster, deploy with metrics-server and Prometheus (needs Docker and kind; then hack/kind-e2e.sh e2e).

@@ -102,3 +102,22 @@ func TestMakeDeployFromACheckout(t *testing.T) {
 	// Put back the image the other tests' dist/install.yaml has.
 	installForReal(t)
 }
+
+// TestMakeUndeployKeepsTheProfiles runs `make undeploy` with a kubectl on
+// PATH that deletes in a server-side dry run: it removes the manager and
+// everything it runs with, and not the CRD, which would take every
+// PerformanceProfile with it (that is `make uninstall`).
+func TestMakeUndeployKeepsTheProfiles(t *testing.T) {
+	g := NewWithT(t)
+	installForReal(t)
+	dryRun := t.TempDir()
+	g.Expect(os.WriteFile(filepath.Join(dryRun, "kubectl"), []byte("#!/usr/bin/env bash\nexec \""+filepath.Join(assets, "kubectl")+"\" \"$@\" --dry-run=server\n"), 0o755)).To(Succeed())
+	r := command(t, nil, []string{
+		"KUBECONFIG=" + kubeconfig,
+		"PATH=" + dryRun + string(os.PathListSeparator) + os.Getenv("PATH"),
+	}, "make", "--no-print-directory", "undeploy")
+	g.Expect(r.err).NotTo(HaveOccurred(), r.String())
+	g.Expect(r.stdout).To(ContainSubstring(`deployment.apps "navius-tuner-controller-manager" deleted from navius-tuner-system namespace (server dry run)`))
+	g.Expect(r.stdout).To(ContainSubstring(`namespace "navius-tuner-system" deleted (server dry run)`))
+	g.Expect(r.stdout).NotTo(ContainSubstring("customresourcedefinition"))
+}
