@@ -15,7 +15,12 @@ export KUBEBUILDER_ASSETS
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
-KUBECTL ?= $(KUBEBUILDER_ASSETS)/kubectl
+KUSTOMIZE ?= $(LOCALBIN)/kustomize
+ACTIONLINT ?= $(LOCALBIN)/actionlint
+HELM ?= $(LOCALBIN)/helm
+# The kubectl that install, deploy and their opposites apply with: yours, on PATH.
+KUBECTL ?= kubectl
+export LOCALBIN
 CONTAINER_TOOL ?= docker
 KIND_CLUSTER ?= navius-tuner
 
@@ -59,8 +64,9 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: lint
-lint: golangci-lint ## Run golangci-lint.
+lint: golangci-lint actionlint ## Run golangci-lint, and actionlint on the GitHub workflows.
 	$(GOLANGCI_LINT) run ./...
+	$(ACTIONLINT) .github/workflows/*.yaml
 
 .PHONY: verify
 verify: ## Fail when generated code, CRDs or go.mod/go.sum are stale.
@@ -88,7 +94,12 @@ build: ## Build the manager and perfsim binaries into bin/.
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster of your current kubeconfig (more flags in RUN_ARGS).
-	go run ./cmd/manager $(RUN_ARGS)
+	go run ./cmd/manager $(RUN_FLAGS) $(RUN_ARGS)
+
+# make run serves no metrics and no probes, so that two can run side by side
+# and nothing else on the machine has to leave 8443 and 8081 free; RUN_ARGS
+# comes after these and wins (RUN_ARGS=--health-probe-bind-address=:8081).
+RUN_FLAGS ?= --metrics-bind-address=0 --health-probe-bind-address=0
 
 .PHONY: demo
 demo: control-plane build ## Start a local control plane, the operator and a simulated service, and watch it tune.
@@ -116,28 +127,57 @@ docker-push: ## Push the manager image.
 	$(CONTAINER_TOOL) push $(IMG)
 
 .PHONY: build-installer
-build-installer: manifests generate k8s-binaries ## Write dist/install.yaml: the CRD and everything the manager needs.
+build-installer: manifests generate kustomize ## Write dist/install.yaml: the CRD and everything the manager needs.
 	mkdir -p dist
-	cd config/manager && $(KUBECTL) kustomize . >/dev/null
-	hack/build-installer.sh "$(KUBECTL)" "$(IMG)" > dist/install.yaml
+	hack/build-installer.sh "$(KUSTOMIZE)" "$(IMG)" > dist/install.yaml.tmp
+	mv dist/install.yaml.tmp dist/install.yaml
+
+##@ Release
+
+# Where `make release` writes a release's files (gitignored).
+RELEASE_DIR ?= _release/$(VERSION)
+# Where it stages the build context of the release image (Dockerfile.release).
+RELEASE_IMAGE_CONTEXT ?= $(RELEASE_DIR).image
+RELEASE_PLATFORMS ?= linux/amd64 linux/arm64
+# The registry repository of the release image; the release's manifests and
+# chart run $(IMAGE_REPO):$(VERSION).
+IMAGE_REPO ?= ghcr.io/navius-dev/navius-tuner
+RELEASE_ENV = VERSION="$(VERSION)" RELEASE_DIR="$(RELEASE_DIR)" RELEASE_IMAGE_CONTEXT="$(RELEASE_IMAGE_CONTEXT)" \
+	RELEASE_PLATFORMS="$(RELEASE_PLATFORMS)" IMAGE_REPO="$(IMAGE_REPO)" LDFLAGS="$(LDFLAGS)" \
+	KUSTOMIZE="$(KUSTOMIZE)" HELM="$(HELM)"
+
+.PHONY: release
+release: kustomize helm ## Write release VERSION=vX.Y.Z into RELEASE_DIR: CRDs, manager manifests, chart, binaries, SBOM, SHA256SUMS; stage the image context.
+	$(RELEASE_ENV) hack/release.sh build
+
+.PHONY: release-files
+release-files: ## Print the names of the files `make release` writes (the release workflow uploads them).
+	@$(RELEASE_ENV) hack/release.sh files
+
+.PHONY: release-image
+release-image: ## Build the release image IMAGE_REPO:VERSION for this machine's platform from what `make release` staged.
+	$(CONTAINER_TOOL) build --build-arg TARGETOS=linux --build-arg TARGETARCH=$$(go env GOARCH) -t $(IMAGE_REPO):$(VERSION) $(RELEASE_IMAGE_CONTEXT)
 
 ##@ Deployment
 
+# These apply with the kubectl on your PATH (KUBECTL) and render with the
+# pinned kustomize, built from Go modules on first use: no control plane is built.
+
 .PHONY: install
-install: manifests k8s-binaries ## Install the CRD into the cluster of your current kubeconfig.
-	$(KUBECTL) kustomize config/crd | $(KUBECTL) apply --server-side -f -
+install: manifests kustomize ## Install the CRD into the cluster of your current kubeconfig.
+	$(KUSTOMIZE) build config/crd | $(KUBECTL) apply --server-side -f -
 
 .PHONY: uninstall
-uninstall: k8s-binaries ## Remove the CRD (and every PerformanceProfile) from the cluster.
-	$(KUBECTL) kustomize config/crd | $(KUBECTL) delete --ignore-not-found -f -
+uninstall: kustomize ## Remove the CRD (and every PerformanceProfile) from the cluster.
+	$(KUSTOMIZE) build config/crd | $(KUBECTL) delete --ignore-not-found -f -
 
 .PHONY: deploy
-deploy: manifests k8s-binaries ## Deploy the manager with image IMG to the cluster of your current kubeconfig.
-	hack/build-installer.sh "$(KUBECTL)" "$(IMG)" | $(KUBECTL) apply --server-side -f -
+deploy: manifests kustomize ## Deploy the manager with image IMG to the cluster of your current kubeconfig.
+	CHART_DIR= hack/build-installer.sh "$(KUSTOMIZE)" "$(IMG)" | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy
-undeploy: k8s-binaries ## Remove the manager (the workloads it tuned stay as they are).
-	hack/build-installer.sh "$(KUBECTL)" "$(IMG)" | $(KUBECTL) delete --ignore-not-found -f -
+undeploy: kustomize ## Remove the manager; the CRD and the profiles stay (make uninstall removes them), the workloads it tuned stay as they are.
+	CHART_DIR= hack/build-installer.sh "$(KUSTOMIZE)" "$(IMG)" config/release | $(KUBECTL) delete --ignore-not-found -f -
 
 .PHONY: kind-deploy
 kind-deploy: ## Build the manager and example-service images, load them into a kind cluster, deploy with metrics-server and Prometheus (needs Docker and kind; then hack/kind-e2e.sh e2e).
@@ -164,3 +204,11 @@ golangci-lint: ## Build golangci-lint into bin/.
 .PHONY: helm
 helm: ## Build helm into bin/ (the chart tests render and lint dist/chart with it).
 	@hack/build-tools.sh helm
+
+.PHONY: kustomize
+kustomize: ## Build kustomize into bin/ (renders config/ for build-installer, deploy and release).
+	@hack/build-tools.sh kustomize
+
+.PHONY: actionlint
+actionlint: ## Build actionlint into bin/ (make lint checks .github/workflows with it).
+	@hack/build-tools.sh actionlint

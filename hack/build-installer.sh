@@ -6,35 +6,42 @@
 # directory). The CRD goes to files/crds/, which templates/crds.yaml renders
 # (crds.install, crds.keep), not to crds/, which Helm never upgrades.
 #
-# usage: hack/build-installer.sh KUBECTL IMG > dist/install.yaml
+# usage: hack/build-installer.sh KUSTOMIZE IMG [KUSTOMIZATION] > dist/install.yaml
 #
-# CHART_DIR (default dist/chart) is where the chart's copies go.
+# KUSTOMIZE is the kustomize binary that hack/build-tools.sh builds from its
+# pinned module, so the output does not depend on the kubectl of the machine.
+# KUSTOMIZATION (default config/default) is the directory rendered; it must
+# hold the manager's Deployment. CHART_DIR (default dist/chart) is where the
+# chart's copies go; set it empty to leave the chart alone (make release).
 set -euo pipefail
 
-if [[ $# -ne 2 ]]; then
-	echo "usage: $0 KUBECTL IMG" >&2
+if [[ $# -lt 2 || $# -gt 3 ]]; then
+	echo "usage: $0 KUSTOMIZE IMG [KUSTOMIZATION]" >&2
 	exit 2
 fi
-KUBECTL="$1"
+KUSTOMIZE="$1"
 IMG="$2"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CHART_DIR="${CHART_DIR:-${ROOT}/dist/chart}"
+KUSTOMIZATION="${3:-${ROOT}/config/default}"
+CHART_DIR="${CHART_DIR-${ROOT}/dist/chart}"
 
 # The image config/manager/kustomization.yaml sets (the Makefile's default IMG).
 DEFAULT_IMG="ghcr.io/navius-dev/navius-tuner:dev"
 
-rendered="$("${KUBECTL}" kustomize "${ROOT}/config/default")"
+rendered="$("${KUSTOMIZE}" build "${KUSTOMIZATION}")"
 count="$(grep -c "^ *image: ${DEFAULT_IMG}\$" <<<"${rendered}" || true)"
 if [[ "${count}" != "1" ]]; then
-	echo "$0: expected exactly one 'image: ${DEFAULT_IMG}' in config/default, found ${count}: keep config/manager/kustomization.yaml and this script in step" >&2
+	echo "$0: expected exactly one 'image: ${DEFAULT_IMG}' in ${KUSTOMIZATION}, found ${count}: keep config/manager/kustomization.yaml and this script in step" >&2
 	exit 1
 fi
 
-mkdir -p "${CHART_DIR}/files/crds"
-cp "${ROOT}"/config/crd/bases/*.yaml "${CHART_DIR}/files/crds/"
-cp "${ROOT}/config/rbac/role.yaml" "${CHART_DIR}/files/manager-role.yaml"
-cp "${ROOT}/config/prometheus/rules.yaml" "${CHART_DIR}/files/prometheus-rule.yaml"
-cp "${ROOT}/config/grafana/navius-tuner.json" "${CHART_DIR}/files/navius-tuner.json"
+if [[ -n "${CHART_DIR}" ]]; then
+	mkdir -p "${CHART_DIR}/files/crds"
+	cp "${ROOT}"/config/crd/bases/*.yaml "${CHART_DIR}/files/crds/"
+	cp "${ROOT}/config/rbac/role.yaml" "${CHART_DIR}/files/manager-role.yaml"
+	cp "${ROOT}/config/prometheus/rules.yaml" "${CHART_DIR}/files/prometheus-rule.yaml"
+	cp "${ROOT}/config/grafana/navius-tuner.json" "${CHART_DIR}/files/navius-tuner.json"
+fi
 
 # A fixed string, not a pattern: IMG may hold '/', ':', '@' or '.'.
 while IFS= read -r line; do

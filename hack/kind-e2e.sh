@@ -94,7 +94,8 @@ deploy() {
 	"${CONTAINER_TOOL}" build -f "${MANIFESTS}/example-service.Dockerfile" -t "${EXAMPLE_IMG}" "${ROOT}"
 	"${KIND}" load docker-image "${IMG}" "${EXAMPLE_IMG}" --name "${KIND_CLUSTER}"
 	kubectl_kind apply --server-side -f "${MANIFESTS}/metrics-server.yaml" -f "${MANIFESTS}/prometheus.yaml"
-	hack/build-installer.sh "${KUBECTL}" "${IMG}" | kubectl_kind apply --server-side -f -
+	hack/build-tools.sh kustomize
+	CHART_DIR="" hack/build-installer.sh "${LOCALBIN:-${ROOT}/bin}/kustomize" "${IMG}" | kubectl_kind apply --server-side -f -
 	rollout kube-system metrics-server
 	rollout monitoring prometheus
 	rollout "${NAMESPACE}" "${DEPLOYMENT}"

@@ -257,9 +257,9 @@ type PrometheusEndpoint struct {
 	// +optional
 	TLS *TLSConfig `json:"tls,omitempty"`
 
-	// timeout bounds each query. Between 1s and 5m; defaults to 10s.
+	// timeout bounds each query. Between 1s and 5m; when unset, the manager's
+	// --prometheus-timeout (10s unless set; the chart's prometheusTimeout).
 	// +optional
-	// +kubebuilder:default="10s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="must be a duration such as 30s, 5m or 1h30m"

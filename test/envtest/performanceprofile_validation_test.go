@@ -378,7 +378,8 @@ func TestPerformanceProfileDefaults(t *testing.T) {
 	g.Expect(s.Mode).To(Equal(tuningv1alpha1.ModeAuto))
 	g.Expect(s.Interval.Duration).To(Equal(30 * time.Second))
 	g.Expect(s.SLO.Window.Duration).To(Equal(5 * time.Minute))
-	g.Expect(s.Metrics.Prometheus.Timeout.Duration).To(Equal(10 * time.Second))
+	// No default: the manager's --prometheus-timeout applies to a profile without one.
+	g.Expect(s.Metrics.Prometheus.Timeout.Duration).To(BeZero())
 	g.Expect(s.ConnectionPool.Database.Reserved).To(BeZero())
 	g.Expect(s.Guardrails).To(Equal(tuningv1alpha1.Guardrails{
 		MaxStepPercent:       50,
@@ -388,7 +389,8 @@ func TestPerformanceProfileDefaults(t *testing.T) {
 	}))
 }
 
-// Every sample under config/samples is accepted, and the kustomization lists them all.
+// Every sample under config/samples is accepted, and the kustomization lists
+// them all, with the workloads they tune.
 func TestPerformanceProfileSamples(t *testing.T) {
 	g := NewWithT(t)
 	ensureNamespace(g, validationNamespace)
@@ -412,7 +414,8 @@ func TestPerformanceProfileSamples(t *testing.T) {
 		}
 	}
 	g.Expect(samples).To(HaveLen(3))
-	g.Expect(k.Resources).To(ConsistOf(samples))
+	// The profiles, and workloads/: what they tune (test/install applies both).
+	g.Expect(k.Resources).To(ConsistOf(append(samples, "workloads")))
 
 	for _, name := range samples {
 		t.Run(name, func(t *testing.T) {

@@ -2,6 +2,9 @@ package install_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -249,4 +252,114 @@ spec:
 	if r := kubectl(t, nil, waitFor...); r.err != nil {
 		t.Fatalf("waiting for the %s CRDs: %s", group, r)
 	}
+}
+
+// TestChartReadmeNamesEveryValue: the README that `helm package` ships (and
+// Artifact Hub shows) names every top-level value of values.yaml, and no
+// value that is not there.
+func TestChartReadmeNamesEveryValue(t *testing.T) {
+	g := NewWithT(t)
+	var values map[string]any
+	g.Expect(yaml.Unmarshal(readFile(t, "dist/chart/values.yaml"), &values)).To(Succeed())
+	readme := string(readFile(t, "dist/chart/README.md"))
+	table := readme[strings.Index(readme, "## Values"):]
+	named := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^\| ([^|]+)\|`).FindAllStringSubmatch(table, -1) {
+		for _, name := range regexp.MustCompile("`([A-Za-z]+)[.`]").FindAllStringSubmatch(m[1], -1) {
+			named[name[1]] = true
+		}
+	}
+	for k := range values {
+		g.Expect(named).To(HaveKey(k), "dist/chart/README.md does not name the value %s", k)
+	}
+	for k := range named {
+		g.Expect(values).To(HaveKey(k), "dist/chart/README.md names %s, which values.yaml does not have", k)
+	}
+}
+
+// TestChartNotesSayHowToInstallFromACheckout: the chart of a checkout (its
+// appVersion is dev, which no registry holds) says after install how to
+// build, push and use an image; with an image of a release it does not.
+func TestChartNotesSayHowToInstallFromACheckout(t *testing.T) {
+	g := NewWithT(t)
+	notes := func(set ...string) string {
+		// Without the CRD: the API server's CRD belongs to no release, and a
+		// dry run still checks that it may adopt it.
+		args := []string{"install", "navius-tuner", "dist/chart", "--dry-run=client", "--kubeconfig", kubeconfig, "-n", systemNamespace, "--set", "crds.install=false"}
+		for _, s := range set {
+			args = append(args, "--set", s)
+		}
+		r := helm(t, args...)
+		g.Expect(r.err).NotTo(HaveOccurred(), r.String())
+		i := strings.Index(r.stdout, "NOTES:")
+		g.Expect(i).To(BeNumerically(">=", 0), r.stdout)
+		return r.stdout[i:]
+	}
+	fromCheckout := notes()
+	g.Expect(fromCheckout).To(ContainSubstring("ghcr.io/navius-dev/navius-tuner:dev"))
+	g.Expect(fromCheckout).To(ContainSubstring("make docker-build docker-push IMG=<registry>/navius-tuner:<tag>"))
+	g.Expect(fromCheckout).To(ContainSubstring("make deploy IMG=<registry>/navius-tuner:<tag>"))
+	g.Expect(fromCheckout).To(ContainSubstring("--reset-then-reuse-values"))
+	g.Expect(notes("image.tag=v1.2.3")).NotTo(ContainSubstring("make docker-build"))
+}
+
+// renderChart renders dist/chart for the Kubernetes version of the tests
+// into the namespace ns, with the values of a values file.
+func renderChart(t *testing.T, ns, values string) result {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(file, []byte(values), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return helm(t, "template", "navius-tuner", "dist/chart", "--kube-version", testenv.KubernetesVersion, "-n", ns, "-f", file)
+}
+
+// TestChartEnvSpreadAndNamespace: extraEnv reaches the manager container
+// (proxies, GOMEMLIMIT), topologySpreadConstraints the pod, and
+// namespace.create renders the release's namespace enforcing the restricted
+// Pod Security Standard, which the API server accepts with the manager's pod
+// in it (a server-side dry run). The defaults render none of them, and the
+// schema rejects an env entry without a name.
+func TestChartEnvSpreadAndNamespace(t *testing.T) {
+	g := NewWithT(t)
+	r := renderChart(t, "navius-psa", "{}")
+	g.Expect(r.err).NotTo(HaveOccurred(), r.String())
+	defaults := decodeAll(t, []byte(r.stdout))
+	g.Expect(kinds(defaults)).NotTo(ContainElement(HavePrefix("Namespace/")))
+	g.Expect(managerContainer(g, defaults)).NotTo(HaveKey("env"))
+
+	r = renderChart(t, "navius-psa", `
+namespace: {create: true, labels: {team: platform}}
+crds: {install: false}
+extraEnv:
+- {name: HTTPS_PROXY, value: "http://proxy.example:3128"}
+- {name: NO_PROXY, value: "10.0.0.0/8,.svc,.cluster.local"}
+- name: GOMEMLIMIT
+  valueFrom: {resourceFieldRef: {containerName: manager, resource: limits.memory}}
+topologySpreadConstraints:
+- {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: ScheduleAnyway,
+   labelSelector: {matchLabels: {app.kubernetes.io/name: navius-tuner}}}
+`)
+	g.Expect(r.err).NotTo(HaveOccurred(), r.String())
+	objs := decodeAll(t, []byte(r.stdout))
+	ns := findKind(g, objs, "Namespace")
+	g.Expect(ns.GetName()).To(Equal("navius-psa"))
+	g.Expect(ns.GetLabels()).To(HaveKeyWithValue("pod-security.kubernetes.io/enforce", "restricted"))
+	g.Expect(ns.GetLabels()).To(HaveKeyWithValue("team", "platform"))
+	env := managerContainer(g, objs)["env"]
+	g.Expect(env).To(ContainElement(HaveKeyWithValue("name", "HTTPS_PROXY")))
+	g.Expect(env).To(ContainElement(And(HaveKeyWithValue("name", "GOMEMLIMIT"), HaveKey("valueFrom"))))
+	spread, _, _ := unstructured.NestedSlice(findKind(g, objs, "Deployment").Object, "spec", "template", "spec", "topologySpreadConstraints")
+	g.Expect(spread).To(HaveLen(1))
+
+	// The namespace first, then everything in it: the API server takes the
+	// manager's pod under the restricted standard.
+	installMonitoringCRDs(t)
+	apply := kubectl(t, []byte(r.stdout), "apply", "--server-side", "--force-conflicts", "-f", "-")
+	g.Expect(apply.err).NotTo(HaveOccurred(), apply.String())
+	g.Expect(apply.stderr).NotTo(ContainSubstring("violate PodSecurity"), apply.String())
+
+	r = renderChart(t, "navius-psa", "extraEnv: [{value: x}]\n")
+	g.Expect(r.err).To(HaveOccurred())
+	g.Expect(r.stderr).To(ContainSubstring("name"))
 }

@@ -25,15 +25,16 @@ import (
 // The kind path cannot run here (no container engine); these tests check
 // what can be checked without one.
 
-// TestKindScriptPassesShellcheck lints hack/kind-e2e.sh. shellcheck is a
-// Debian package (.ci/run installs it); a missing shellcheck fails the test
-// rather than skipping it.
-func TestKindScriptPassesShellcheck(t *testing.T) {
+// TestScriptsPassShellcheck lints the shell scripts: the kind path, the
+// installer, the tool builder, the release and CI's. shellcheck is a Debian
+// package (.ci/run installs it); a missing shellcheck fails the test rather
+// than skipping it.
+func TestScriptsPassShellcheck(t *testing.T) {
 	bin, err := exec.LookPath("shellcheck")
 	if err != nil {
 		t.Fatal("shellcheck is not installed: `apt-get install shellcheck` (the Debian package; .ci/run installs it)")
 	}
-	r := command(t, nil, nil, bin, "hack/kind-e2e.sh", "hack/build-installer.sh")
+	r := command(t, nil, nil, bin, "hack/kind-e2e.sh", "hack/build-installer.sh", "hack/build-tools.sh", "hack/release.sh", ".ci/run")
 	if r.err != nil {
 		t.Fatalf("shellcheck:\n%s", r)
 	}

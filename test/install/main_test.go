@@ -13,11 +13,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
 	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
@@ -37,6 +41,8 @@ var (
 	root       string
 	assets     string
 	kubeconfig string
+	// scratch is a directory the package's tests share, removed at the end.
+	scratch string
 )
 
 func TestMain(m *testing.M) {
@@ -68,6 +74,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
+	scratch = dir
 	kubeconfig = filepath.Join(dir, "kubeconfig")
 	if err := writeKubeconfig(kubeconfig, env.Config, ""); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -139,6 +146,67 @@ func kubectl(t *testing.T, stdin []byte, args ...string) result {
 	return command(t, stdin, []string{"KUBECONFIG=" + kubeconfig}, filepath.Join(assets, "kubectl"), args...)
 }
 
+// ensureNamespace creates the namespace ns unless it exists.
+func ensureNamespace(t *testing.T, ns string) {
+	t.Helper()
+	if err := env.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+}
+
+// localBin is where hack/build-tools.sh puts the code tools: LOCALBIN, else bin/.
+func localBin() string {
+	if dir := os.Getenv("LOCALBIN"); dir != "" {
+		return dir
+	}
+	return filepath.Join(root, "bin")
+}
+
+// pathWithout returns a PATH like this process's with no directory that
+// holds any of names: each such directory is replaced by a copy made of
+// symbolic links to everything else in it. It stands for a machine without
+// those commands, such as macOS, which has no flock.
+func pathWithout(t *testing.T, names ...string) string {
+	t.Helper()
+	var dirs []string
+	for i, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		holds := false
+		for _, n := range names {
+			if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+				holds = true
+			}
+		}
+		if !holds {
+			dirs = append(dirs, dir)
+			continue
+		}
+		shadow := filepath.Join(t.TempDir(), fmt.Sprintf("path-%d", i))
+		if err := os.Mkdir(shadow, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if slices.Contains(names, e.Name()) {
+				continue
+			}
+			if err := os.Symlink(filepath.Join(dir, e.Name()), filepath.Join(shadow, e.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dirs = append(dirs, shadow)
+	}
+	return strings.Join(dirs, string(os.PathListSeparator))
+}
+
+// kustomize returns the kustomize built from its pinned module.
+func kustomize(t *testing.T) string {
+	t.Helper()
+	return tool(t, "kustomize", filepath.Join(localBin(), "kustomize"))
+}
+
 // tool returns the path of a binary from hack/build-tools.sh, building it when missing.
 func tool(t *testing.T, target, path string) string {
 	t.Helper()
@@ -152,7 +220,7 @@ func tool(t *testing.T, target, path string) string {
 
 func helm(t *testing.T, args ...string) result {
 	t.Helper()
-	bin := tool(t, "helm", filepath.Join(root, "bin", "helm"))
+	bin := tool(t, "helm", filepath.Join(localBin(), "helm"))
 	// Keep helm's caches and config out of the home directory.
 	home := t.TempDir()
 	return command(t, nil, []string{

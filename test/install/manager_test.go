@@ -134,9 +134,7 @@ func startLocalManager(t *testing.T, g Gomega) {
 // with MetricsAvailable=False and an Event, never a permission error.
 func reconcilesAProfile(t *testing.T, g Gomega, ns string) {
 	ctx := t.Context()
-	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		g.Expect(err).NotTo(HaveOccurred())
-	}
+	ensureNamespace(t, ns)
 	labels := map[string]string{"app": "orders-api"}
 	deploy := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "orders-api"},
@@ -162,26 +160,14 @@ func reconcilesAProfile(t *testing.T, g Gomega, ns string) {
 		},
 	}
 	g.Expect(env.Client.Create(ctx, hpa)).To(Succeed())
-	profile := &tuningv1alpha1.PerformanceProfile{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "orders-api"},
-		Spec: tuningv1alpha1.PerformanceProfileSpec{
-			TargetRef: tuningv1alpha1.TargetRef{Name: "orders-api", Container: "app"},
-			SLO: tuningv1alpha1.SLO{Latency: []tuningv1alpha1.LatencyObjective{
-				{Percentile: tuningv1alpha1.P99, Threshold: metav1.Duration{Duration: 100 * time.Millisecond}},
-			}},
-			Metrics: tuningv1alpha1.MetricsSource{
-				// Nothing listens here: the reconcile must end in MetricsAvailable=False.
-				Prometheus: tuningv1alpha1.PrometheusEndpoint{URL: "http://" + freeAddr(t)},
-				Labels:     map[string]string{"namespace": ns, "service": "orders-api"},
-			},
-			ConnectionPool: &tuningv1alpha1.ConnectionPool{
-				MaxConnections: &tuningv1alpha1.IntEnvKnob{Env: "DB_POOL_MAX_CONNECTIONS", Min: 5, Max: 50},
-			},
-			Autoscaling: &tuningv1alpha1.Autoscaling{
-				HPARef:      &corev1.LocalObjectReference{Name: "orders-api"},
-				MinReplicas: &tuningv1alpha1.Int32Range{Min: 1, Max: 4},
-			},
-		},
+	// Nothing listens at the URL: the reconcile must end in MetricsAvailable=False.
+	profile := ordersProfile(ns, "http://"+freeAddr(t))
+	profile.Spec.ConnectionPool = &tuningv1alpha1.ConnectionPool{
+		MaxConnections: &tuningv1alpha1.IntEnvKnob{Env: "DB_POOL_MAX_CONNECTIONS", Min: 5, Max: 50},
+	}
+	profile.Spec.Autoscaling = &tuningv1alpha1.Autoscaling{
+		HPARef:      &corev1.LocalObjectReference{Name: "orders-api"},
+		MinReplicas: &tuningv1alpha1.Int32Range{Min: 1, Max: 4},
 	}
 	g.Expect(env.Client.Create(ctx, profile)).To(Succeed())
 
@@ -197,6 +183,24 @@ func reconcilesAProfile(t *testing.T, g Gomega, ns string) {
 		g.Expect(env.Client.List(ctx, events, client.InNamespace(ns))).To(Succeed())
 		g.Expect(events.Items).NotTo(BeEmpty())
 	}, 30*time.Second, 250*time.Millisecond).Should(Succeed())
+}
+
+// ordersProfile is a profile of the Deployment orders-api in ns, with a p99
+// objective of 100ms read from the Prometheus at url, and no knob.
+func ordersProfile(ns, url string) *tuningv1alpha1.PerformanceProfile {
+	return &tuningv1alpha1.PerformanceProfile{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "orders-api"},
+		Spec: tuningv1alpha1.PerformanceProfileSpec{
+			TargetRef: tuningv1alpha1.TargetRef{Name: "orders-api", Container: "app"},
+			SLO: tuningv1alpha1.SLO{Latency: []tuningv1alpha1.LatencyObjective{
+				{Percentile: tuningv1alpha1.P99, Threshold: metav1.Duration{Duration: 100 * time.Millisecond}},
+			}},
+			Metrics: tuningv1alpha1.MetricsSource{
+				Prometheus: tuningv1alpha1.PrometheusEndpoint{URL: url},
+				Labels:     map[string]string{"namespace": ns, "service": "orders-api"},
+			},
+		},
+	}
 }
 
 // expectReadWithoutMetrics: the manager reconciled the profile's generation,
@@ -216,7 +220,8 @@ func expectReadWithoutMetrics(g Gomega, got *tuningv1alpha1.PerformanceProfile) 
 func buildManager(t *testing.T, flags ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "manager")
-	args := append(append([]string{"build"}, flags...), "-o", bin, "./cmd/manager")
+	// -trimpath as make release builds: the two share the compiled packages.
+	args := append(append([]string{"build", "-trimpath"}, flags...), "-o", bin, "./cmd/manager")
 	if r := command(t, nil, []string{"CGO_ENABLED=0"}, "go", args...); r.err != nil {
 		t.Fatalf("building the manager: %s", r)
 	}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -20,14 +22,14 @@ import (
 // generated files are not what `make build-installer` writes now.
 func TestInstallerIsFresh(t *testing.T) {
 	g := NewWithT(t)
-	rendered := kubectl(t, nil, "kustomize", "config/default")
+	rendered := command(t, nil, nil, kustomize(t), "build", "config/default")
 	g.Expect(rendered.err).NotTo(HaveOccurred(), rendered.String())
 	g.Expect(string(readFile(t, "dist/install.yaml"))).To(Equal(rendered.stdout),
 		"dist/install.yaml is stale: run 'make build-installer' and commit it")
 
 	chart := t.TempDir()
 	const img = "registry.example:5000/platform/navius-tuner@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-	built := command(t, nil, []string{"CHART_DIR=" + chart}, filepath.Join(root, "hack", "build-installer.sh"), filepath.Join(assets, "kubectl"), img)
+	built := command(t, nil, []string{"CHART_DIR=" + chart}, filepath.Join(root, "hack", "build-installer.sh"), kustomize(t), img)
 	g.Expect(built.err).NotTo(HaveOccurred(), built.String())
 	// The installer is config/default with one line changed: the image.
 	want := strings.Replace(rendered.stdout, "image: "+defaultIMG+"\n", "image: "+img+"\n", 1)
@@ -163,4 +165,30 @@ func TestManagerDeployment(t *testing.T) {
 	g.Expect(sa).To(Equal(managerSA))
 	find(t, objs, "ServiceAccount", managerSA)
 	find(t, objs, "Service", "navius-tuner-controller-manager-metrics-service")
+}
+
+// TestCRDFitsClientSideApply measures the CRD as client-side apply stores it
+// (compact JSON in the last-applied-configuration annotation, whose limit is
+// 256 KiB with every other annotation) against what docs/install.md says, and
+// has the API server accept a client-side apply of it (a server-side dry run).
+func TestCRDFitsClientSideApply(t *testing.T) {
+	g := NewWithT(t)
+	const rel = "config/crd/bases/tuning.navius.io_performanceprofiles.yaml"
+	crds := decodeAll(t, readFile(t, rel))
+	g.Expect(crds).To(HaveLen(1))
+	raw, err := crds[0].MarshalJSON()
+	g.Expect(err).NotTo(HaveOccurred())
+	const limit = 256 * 1024
+	t.Logf("%s: %d bytes of JSON (the annotation limit is %d)", rel, len(raw), limit)
+	g.Expect(len(raw)).To(BeNumerically("<", limit/2), "the CRD nears the annotation limit: docs/install.md must say client-side apply fails")
+
+	doc := strings.Join(strings.Fields(string(readFile(t, "docs/install.md"))), " ")
+	m := regexp.MustCompile(`it is about ([0-9]+) KiB as JSON, well under the 256 KiB`).FindStringSubmatch(doc)
+	g.Expect(m).To(HaveLen(2), "docs/install.md no longer says how large the CRD is")
+	stated, err := strconv.Atoi(m[1])
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(float64(len(raw))/1024).To(BeNumerically("~", stated, 0.15*float64(stated)), "docs/install.md says the CRD is about %d KiB", stated)
+
+	r := kubectl(t, nil, "apply", "--dry-run=server", "-f", rel)
+	g.Expect(r.err).NotTo(HaveOccurred(), r.String())
 }

@@ -10,7 +10,9 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 )
 
@@ -333,4 +335,88 @@ func TestCertManagerOverlay(t *testing.T) {
 	installStandInCRDs(t, "cert-manager.io", [][2]string{{"Issuer", "issuers"}, {"Certificate", "certificates"}})
 	applied := kubectl(t, []byte(r.stdout), "apply", "--server-side", "--dry-run=server", "-f", "-")
 	g.Expect(applied.err).NotTo(HaveOccurred(), applied.String())
+}
+
+// TestServiceMonitorScrapesWithItsOwnToken: the ServiceMonitors of
+// config/prometheus, config/certmanager and the chart authenticate with
+// `authorization` from a Secret (not the deprecated bearerTokenFile), and
+// ship that Secret: a service-account token, in the ServiceMonitor's
+// namespace, of a ServiceAccount they ship and bind to the metrics-reader
+// ClusterRole. Applied to the API server, a token of that ServiceAccount may
+// get /metrics, the request the manager's endpoint authorizes.
+func TestServiceMonitorScrapesWithItsOwnToken(t *testing.T) {
+	installForReal(t)
+	installMonitoringCRDs(t)
+	for _, src := range []struct {
+		name   string
+		apply  bool
+		render func() result
+	}{
+		{"config/prometheus", true, func() result { return command(t, nil, nil, kustomize(t), "build", "config/prometheus") }},
+		{"config/certmanager", false, func() result { return command(t, nil, nil, kustomize(t), "build", "config/certmanager") }},
+		{"dist/chart", true, func() result {
+			return renderChart(t, systemNamespace, "serviceMonitor: {enabled: true}\ncrds: {install: false}\n")
+		}},
+	} {
+		t.Run(src.name, func(t *testing.T) {
+			g := NewWithT(t)
+			r := src.render()
+			g.Expect(r.err).NotTo(HaveOccurred(), r.String())
+			objs := decodeAll(t, []byte(r.stdout))
+			monitor := findKind(g, objs, "ServiceMonitor")
+			endpoints, _, _ := unstructured.NestedSlice(monitor.Object, "spec", "endpoints")
+			g.Expect(endpoints).To(HaveLen(1))
+			ep := endpoints[0].(map[string]any)
+			g.Expect(ep).NotTo(HaveKey("bearerTokenFile"))
+			g.Expect(ep).To(HaveKeyWithValue("authorization", HaveKeyWithValue("type", "Bearer")))
+			creds := ep["authorization"].(map[string]any)["credentials"].(map[string]any)
+			g.Expect(creds).To(HaveKeyWithValue("key", "token"))
+
+			secret := find(t, objs, "Secret", creds["name"].(string))
+			g.Expect(secret.GetNamespace()).To(Equal(monitor.GetNamespace()), "the Prometheus Operator reads the Secret from the ServiceMonitor's namespace")
+			g.Expect(secret.Object["type"]).To(Equal("kubernetes.io/service-account-token"))
+			scraper := secret.GetAnnotations()["kubernetes.io/service-account.name"]
+			g.Expect(find(t, objs, "ServiceAccount", scraper).GetNamespace()).To(Equal(monitor.GetNamespace()))
+			var bound []string
+			for _, o := range objs {
+				if o.GetKind() != "ClusterRoleBinding" {
+					continue
+				}
+				subjects, _, _ := unstructured.NestedSlice(o.Object, "subjects")
+				for _, s := range subjects {
+					if s.(map[string]any)["name"] == scraper {
+						role, _, _ := unstructured.NestedString(o.Object, "roleRef", "name")
+						bound = append(bound, role)
+					}
+				}
+			}
+			g.Expect(bound).To(Equal([]string{"navius-tuner-metrics-reader"}))
+			if !src.apply {
+				return
+			}
+
+			// Only the scrape's objects: the chart's Deployment differs from
+			// the one installForReal applied in ways the API server does not let change.
+			var docs []string
+			for _, o := range objs {
+				if o.GetKind() == "ServiceMonitor" || strings.Contains(o.GetName(), "metrics-scraper") {
+					b, err := yaml.Marshal(o.Object)
+					g.Expect(err).NotTo(HaveOccurred())
+					docs = append(docs, string(b))
+				}
+			}
+			g.Expect(docs).To(HaveLen(4), "the ServiceMonitor, the scraper's ServiceAccount, its token Secret and its binding")
+			a := kubectl(t, []byte(strings.Join(docs, "---\n")), "apply", "--server-side", "--force-conflicts", "-f", "-")
+			g.Expect(a.err).NotTo(HaveOccurred(), a.String())
+			// The token controller, which fills the Secret, does not run
+			// here; a TokenRequest gives a token of the same ServiceAccount.
+			c, err := client.New(tokenConfig(serviceAccountToken(t, monitor.GetNamespace(), scraper)), client.Options{Scheme: env.Scheme})
+			g.Expect(err).NotTo(HaveOccurred())
+			review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+				NonResourceAttributes: &authorizationv1.NonResourceAttributes{Path: "/metrics", Verb: "get"},
+			}}
+			g.Expect(c.Create(t.Context(), review)).To(Succeed())
+			g.Expect(review.Status.Allowed).To(BeTrue(), "the scraper's token may not get /metrics: %s", review.Status.Reason)
+		})
+	}
 }

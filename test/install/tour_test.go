@@ -2,11 +2,13 @@ package install_test
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +19,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/prom"
+	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
 // tourSample is the profile the README's tour shows and applies.
@@ -97,9 +101,10 @@ func TestReadmeTourShowsTheSampleItApplies(t *testing.T) {
 
 // TestReadmeTour runs every command of the README's tour, in order, as a user
 // would: against the local API server (the kubeconfig is the only setting),
-// with the kubectl built from Go modules first on PATH, and the manager that
-// `make run` starts running in the background. Editing a command in the README
-// changes what this test runs; a command that fails fails the test.
+// with the kubectl built from Go modules first on PATH and no flock on it (a
+// Mac has none), and the manager that `make run` starts running in the
+// background. Editing a command in the README changes what this test runs; a
+// command that fails fails the test.
 func TestReadmeTour(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
@@ -114,7 +119,7 @@ func TestReadmeTour(t *testing.T) {
 	probe := freeAddr(t)
 	environ := []string{
 		"KUBECONFIG=" + kubeconfig,
-		"PATH=" + assets + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"PATH=" + assets + string(os.PathListSeparator) + pathWithout(t, "flock"),
 		// Ports of this test's own choosing: the defaults may be taken on a
 		// shared machine. Leader election and everything else keep their defaults.
 		"RUN_ARGS=--metrics-bind-address=0 --health-probe-bind-address=" + probe,
@@ -197,4 +202,29 @@ func startInBackground(t *testing.T, environ []string, c, readyURL string) {
 		}
 	}
 	t.Fatalf("README tour command %q: not ready at %s within 10 minutes", c, readyURL)
+}
+
+// TestReadmeSaysHowManyRequestsAPercentileNeeds checks the README's figures
+// of TooFewSamples against the reader: p99 and p95 read TooFewSamples one
+// request below the count the README names and a value at it, and the rate it
+// names is that count over the default 5-minute window.
+func TestReadmeSaysHowManyRequestsAPercentileNeeds(t *testing.T) {
+	g := NewWithT(t)
+	readme := strings.Join(strings.Fields(string(readFile(t, "README.md"))), " ")
+	m := regexp.MustCompile(`p99 needs ([0-9,]+) of them, about ([0-9.]+) requests per second; p95 needs ([0-9,]+), ([0-9.]+) per second`).FindStringSubmatch(readme)
+	g.Expect(m).To(HaveLen(5), "README.md no longer says how many requests p99 and p95 need")
+	window := 5 * time.Minute
+	for _, c := range []struct {
+		q           float64
+		count, rate string
+	}{{0.99, m[1], m[2]}, {0.95, m[3], m[4]}} {
+		n, err := strconv.Atoi(strings.ReplaceAll(c.count, ",", ""))
+		g.Expect(err).NotTo(HaveOccurred())
+		buckets := []prom.Bucket{{UpperBound: 0.05, Count: float64(n)}, {UpperBound: 0.1, Count: float64(n)}, {UpperBound: 0.25, Count: float64(n)}, {UpperBound: math.Inf(1), Count: float64(n)}}
+		_, reason, msg := prom.Percentile(c.q, buckets, float64(n-1), 0.1, window)
+		g.Expect(reason).To(Equal(signals.ReasonTooFewSamples), "p%.0f with %d requests: %s", c.q*100, n-1, msg)
+		_, reason, msg = prom.Percentile(c.q, buckets, float64(n), 0.1, window)
+		g.Expect(reason).To(BeEmpty(), "p%.0f with %d requests: %s", c.q*100, n, msg)
+		g.Expect(c.rate).To(Equal(strconv.FormatFloat(float64(n)/window.Seconds(), 'f', 1, 64)))
+	}
 }
