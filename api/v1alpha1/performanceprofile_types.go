@@ -1108,7 +1108,6 @@ type Decision struct {
 // +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.targetRef.name`
 // +kubebuilder:printcolumn:name="Objective",type=string,JSONPath=`.status.slis.worstObjective`,description="The SLO objective nearest to, or furthest past, its limit"
 // +kubebuilder:printcolumn:name="SLI",type=string,JSONPath=`.status.slis.worstSLI`,description="That objective's SLI, rounded"
-// +kubebuilder:printcolumn:name="P999",type=string,JSONPath=`.status.slis.p999`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Paused",type=boolean,JSONPath=`.status.paused`

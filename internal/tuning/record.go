@@ -95,11 +95,7 @@ func utilizationOf(r float64) tuningv1alpha1.Utilization {
 func baselineGetter(b *tuningv1alpha1.SLIs) func(signals.Signal) (float64, bool) {
 	return func(s signals.Signal) (float64, bool) {
 		if p, ok := signals.PercentileOf(s); ok {
-			d := *b.Latency(tuningv1alpha1.Percentile(p.Name))
-			if d == nil {
-				return 0, false
-			}
-			return d.Seconds(), true
+			return SLISeconds(*b.Latency(tuningv1alpha1.Percentile(p.Name)))
 		}
 		switch s {
 		case signals.ErrorRate:
@@ -157,11 +153,15 @@ func ChangeValues(c tuningv1alpha1.Change) (from, to int64, ok bool) {
 	return from, to, err1 == nil && err2 == nil
 }
 
-// fmtSeconds prints a latency: "850µs", "42ms", "1.2s".
+// AboveTopBucket is how a latency above the histogram's highest bucket
+// bound (+Inf, stored as the largest duration) is said to people.
+const AboveTopBucket = "above the top bucket"
+
+// fmtSeconds prints a latency: "850µs", "42ms", "1.2s", or AboveTopBucket.
 func fmtSeconds(s float64) string {
 	switch {
 	case math.IsInf(s, 1):
-		return "∞"
+		return AboveTopBucket
 	case s < 0.001:
 		return fmt.Sprintf("%.0fµs", s*1e6)
 	case s < 1:

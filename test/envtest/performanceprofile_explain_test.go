@@ -245,11 +245,18 @@ func TestPerformanceProfilePrinterColumns(t *testing.T) {
 		g.Expect(strings.Fields(lines[0])).To(Equal([]string{"NAME", "MODE", "TARGET", "OBJECTIVE", "SLI", "READY", "REASON", "PAUSED", "AGE"}), name)
 		g.Expect(strings.Fields(lines[1])[:8]).To(Equal([]string{"printed", "Auto", "orders-api", "p99<=100ms", "93.1ms", "False", "TargetNotFound", "true"}), name)
 	}
-	// -o wide adds the Ready message.
+	// -o wide adds the Ready message, and no raw latency: a p999 above the
+	// top bucket is stored as the largest duration, which only the SLI
+	// column says in words.
+	slis := map[string]any{"p999": "2562047h47m16.854775807s", "worstObjective": "p999<=200ms", "worstSLI": "above the top bucket"}
+	g.Expect(unstructured.SetNestedField(u.Object, slis, "status", "slis")).To(Succeed())
+	g.Expect(env.Client.Status().Update(ctx, u)).To(Succeed())
 	out, err := k.run("get", "npp", "-n", validationNamespace, "--field-selector=metadata.name=printed", "-o", "wide")
 	g.Expect(err).NotTo(HaveOccurred())
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	g.Expect(lines).To(HaveLen(2), out)
-	g.Expect(strings.Fields(lines[0])).To(HaveExactElements("NAME", "MODE", "TARGET", "OBJECTIVE", "SLI", "P999", "READY", "REASON", "PAUSED", "AGE", "MESSAGE"))
+	g.Expect(strings.Fields(lines[0])).To(HaveExactElements("NAME", "MODE", "TARGET", "OBJECTIVE", "SLI", "READY", "REASON", "PAUSED", "AGE", "MESSAGE"))
+	g.Expect(lines[1]).To(ContainSubstring("p999<=200ms   above the top bucket"))
+	g.Expect(lines[1]).NotTo(ContainSubstring("2562047h"))
 	g.Expect(lines[1]).To(HaveSuffix("Deployment orders-api not found"))
 }
