@@ -146,8 +146,8 @@ func (d *decider) loadShift(base func(signals.Signal) (float64, bool)) float64 {
 	return math.Abs(n/b - 1)
 }
 
-// loadMoving compares like with like: while the load is more than
-// loadSettleShift away from the baseline's, latency before and after the
+// loadMoving compares like with like: while the load is unknown on either
+// side (loadUnknown) or more than loadSettleShift away from the baseline's, latency before and after the
 // change differ by the load as much as by the change (more load looks like
 // "no improvement", less like "it helped"), so the verdict waits for the load
 // to come back, for at most loadWaitSettles × SettleFor after the change
@@ -155,19 +155,40 @@ func (d *decider) loadShift(base func(signals.Signal) (float64, bool)) float64 {
 // returns why the change is kept without a comparison and false; "" and
 // false when the load is comparable.
 func (d *decider) loadMoving(pd *tuningv1alpha1.Decision, base func(signals.Signal) (float64, bool)) (string, bool) {
-	shift := d.loadShift(base)
-	if shift <= loadSettleShift {
-		return "", false
+	moved := d.loadUnknown(pd, base)
+	if moved == "" {
+		if d.loadShift(base) <= loadSettleShift {
+			return "", false
+		}
+		b, _ := base(signals.Throughput)
+		n, _ := d.v.get(signals.Throughput)
+		moved = fmt.Sprintf("load moved %.0f/s -> %.0f/s (%+.0f%%) since the %s change of %s", b, n, (n/b-1)*100, pd.Family, clock(pd.Time.Time))
 	}
-	b, _ := base(signals.Throughput)
-	n, _ := d.v.get(signals.Throughput)
-	moved := fmt.Sprintf("load moved %.0f/s -> %.0f/s (%+.0f%%) since the %s change of %s", b, n, (n/b-1)*100, pd.Family, clock(pd.Time.Time))
 	until := pd.Time.Add(d.s.SettleFor * (1 + loadWaitSettles))
 	if !d.in.Now.Before(until) {
 		return fmt.Sprintf("%s, for longer than %s: not comparable, kept", moved, until.Sub(pd.Time.Time)), false
 	}
 	return fmt.Sprintf("the verdict waits: %s; it compares like with like once the load is within %.0f%% of the baseline's, until %s at the latest",
 		moved, loadSettleShift*100, clock(until)), true
+}
+
+// loadUnknown says why the load before and after a change judged on its
+// latency cannot be compared: the throughput is missing now or in the
+// baseline; "" when both are known, or for a saving (whose lost margin is
+// judged whatever the load did). Without it the like-with-like check would be
+// silently off and a slower service under more load would read as a regression.
+func (d *decider) loadUnknown(pd *tuningv1alpha1.Decision, base func(signals.Signal) (float64, bool)) string {
+	if Diagnosis(pd.Diagnosis) == DiagnosisOverProvisioned {
+		return ""
+	}
+	if _, ok := base(signals.Throughput); !ok {
+		return fmt.Sprintf("the throughput is missing in the baseline of the %s change of %s", pd.Family, clock(pd.Time.Time))
+	}
+	if _, ok := d.v.get(signals.Throughput); !ok {
+		return fmt.Sprintf("the throughput is missing (%s) since the %s change of %s",
+			joinNotes(d.v.absent([]signals.Signal{signals.Throughput})), pd.Family, clock(pd.Time.Time))
+	}
+	return ""
 }
 
 // newErrors describes an error-rate objective that the baseline met and
