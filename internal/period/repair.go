@@ -191,7 +191,8 @@ func unapplied(st tuningv1alpha1.PerformanceProfileStatus, w World) *tuningv1alp
 // dropUnapplied takes the unapplied decision out of the status: left in
 // place it would settle and be judged as if it had been applied. When it was
 // a rollback, the decision it judged is pending again, so the rollback is
-// decided anew. It returns the dropped decision, nil when there is none.
+// decided anew, and that decision's verdict is forgotten from the memory
+// (tuning.ForgetVerdict) so that it counts once. It returns the dropped decision, nil when there is none.
 func dropUnapplied(st *tuningv1alpha1.PerformanceProfileStatus, w World) *tuningv1alpha1.Decision {
 	u := unapplied(*st, w)
 	if u == nil {
@@ -207,6 +208,9 @@ func dropUnapplied(st *tuningv1alpha1.PerformanceProfileStatus, w World) *tuning
 	if n > 1 {
 		prev := &st.History[n-2]
 		if tuning.IsUndo(d.Diagnosis) && (prev.Outcome == tuningv1alpha1.OutcomeRolledBack || prev.Outcome == tuningv1alpha1.OutcomeReverted) {
+			if st.Memory != nil { // its verdict is given anew: counted once
+				tuning.ForgetVerdict(st.Memory, *prev, prev.Outcome)
+			}
 			prev.Outcome, prev.Observed = tuningv1alpha1.OutcomePending, ""
 		}
 		last := *prev

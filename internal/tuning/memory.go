@@ -168,6 +168,48 @@ func RememberVerdict(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, outcom
 	}
 }
 
+// ForgetVerdict takes back from m the verdict RememberVerdict recorded on
+// decision d with outcome, when the rollback that carried it out was never
+// applied and d is pending again: the verdict will be given anew, and
+// counting it twice would raise the back-off a second level for one
+// regression. An undone move's back-off, recognised by its Since (d's time)
+// and Bound (the value d moved to), goes down a level, or away at level 1;
+// the Since, Bound and load of an older level are not kept, so a level
+// above 1 keeps this verdict's. The checked prediction's sample is taken out
+// of its model's running error when it is the model's newest. A kept
+// verdict, or one on a rollback, recorded no back-off and is left alone.
+func ForgetVerdict(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, outcome tuningv1alpha1.Outcome) {
+	if IsUndo(d.Diagnosis) || (outcome != tuningv1alpha1.OutcomeRolledBack && outcome != tuningv1alpha1.OutcomeReverted) {
+		return
+	}
+	forgetPrediction(m, d.Prediction, d.Time)
+	for _, c := range d.Changes {
+		from, to, ok := ChangeValues(c)
+		dir := sign(to - from)
+		if !ok || dir == 0 {
+			continue
+		}
+		for i := range m.Knobs {
+			k := &m.Knobs[i]
+			if k.Knob != c.Knob {
+				continue
+			}
+			b := &k.Up
+			if dir < 0 {
+				b = &k.Down
+			}
+			if *b == nil || !(*b).Since.Equal(&d.Time) || (*b).Bound != c.To {
+				continue
+			}
+			if (*b).Level <= 1 {
+				*b = nil
+			} else {
+				(*b).Level--
+			}
+		}
+	}
+}
+
 // MemoryFrom rebuilds the memory from a history, for a status written before
 // the memory existed: it knows what the last 10 decisions tell.
 func MemoryFrom(history []tuningv1alpha1.Decision, generation int64) tuningv1alpha1.Memory {

@@ -107,14 +107,11 @@ func (d *decider) checkPrediction(pd *tuningv1alpha1.Decision) *tuningv1alpha1.P
 // rememberPrediction folds a checked prediction, made at at, into its
 // model's running error in m.
 func rememberPrediction(m *tuningv1alpha1.Memory, p *tuningv1alpha1.Prediction, at metav1.Time) {
-	if p == nil {
+	e, ok := checkedError(p)
+	if !ok {
 		return
 	}
-	e, ok := parseDecimal(p.Error)
-	if !ok || p.Observed == "" {
-		return
-	}
-	i := slices.IndexFunc(m.Models, func(me tuningv1alpha1.ModelError) bool { return me.Model == p.Model })
+	i := modelIndex(m, p.Model)
 	if i < 0 {
 		m.Models = append(m.Models, tuningv1alpha1.ModelError{Model: p.Model})
 		i = len(m.Models) - 1
@@ -126,6 +123,45 @@ func rememberPrediction(m *tuningv1alpha1.Memory, p *tuningv1alpha1.Prediction, 
 	me.Error = decimalOf(min(e, maxRecordedError))
 	me.Samples = min(me.Samples+1, math.MaxInt32-1)
 	me.LastPrediction = at.DeepCopy()
+}
+
+// checkedError is the relative error of a checked prediction; false when p
+// is nil or was not checked.
+func checkedError(p *tuningv1alpha1.Prediction) (float64, bool) {
+	if p == nil || p.Observed == "" {
+		return 0, false
+	}
+	return parseDecimal(p.Error)
+}
+
+// modelIndex is the index of model's running error in m, -1 when none.
+func modelIndex(m *tuningv1alpha1.Memory, model tuningv1alpha1.Model) int {
+	return slices.IndexFunc(m.Models, func(me tuningv1alpha1.ModelError) bool { return me.Model == model })
+}
+
+// forgetPrediction takes back the sample rememberPrediction folded in for
+// the prediction p made at at, when it is its model's newest: the running
+// error before it, the inverse of the weighted mean (within the recorded
+// rounding), and one sample less.
+func forgetPrediction(m *tuningv1alpha1.Memory, p *tuningv1alpha1.Prediction, at metav1.Time) {
+	e, ok := checkedError(p)
+	if !ok {
+		return
+	}
+	i := modelIndex(m, p.Model)
+	if i < 0 || m.Models[i].LastPrediction == nil || !m.Models[i].LastPrediction.Equal(&at) {
+		return
+	}
+	me := &m.Models[i]
+	if me.Samples <= 1 {
+		m.Models = slices.Delete(m.Models, i, i+1)
+		return
+	}
+	me.Samples--
+	me.LastPrediction = nil
+	if cur, ok := parseDecimal(me.Error); ok {
+		me.Error = decimalOf(max(0, (cur-newestErrorWeight*min(e, maxRecordedError))/(1-newestErrorWeight)))
+	}
 }
 
 // modelError is model m's running relative error; 0 when none was checked yet.
