@@ -176,6 +176,9 @@ func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client
 	if rp := cs.container.ReadinessProbe; rp != nil {
 		st.StepSeconds += int64(rp.InitialDelaySeconds)
 	}
+	if d.Spec.Replicas != nil {
+		st.SpecReplicas = *d.Spec.Replicas
+	}
 	st.CPULimitMillis = cpuMillis(cs.container)
 	if q, ok := cs.container.Resources.Requests[corev1.ResourceCPU]; ok {
 		st.CPURequestMillis = q.MilliValue()

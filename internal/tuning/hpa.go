@@ -11,8 +11,9 @@ const (
 
 // createHPA proposes the HPA the profile asks navius-tuner to manage when it
 // does not exist yet, as one recorded change like any other:
-//   - minReplicas at least the pods ready now (within its bounds), so the new
-//     HPA scales nothing down before a verdict on the SLOs allows it;
+//   - minReplicas at least the Deployment's spec.replicas, and the pods ready
+//     now when more (within its bounds), so the new HPA scales nothing down
+//     before a verdict on the SLOs allows it: pods still starting count;
 //   - maxReplicas the larger of that and the lower bound, capped by the
 //     connection budget at the worst moment of a rollout;
 //   - Kubernetes' defaults (80 % CPU, a 300 s scale-down window) within bounds.
@@ -31,8 +32,12 @@ func (d *decider) createHPA() bool {
 		return v
 	}
 	ready := max(int64(d.in.State.Replicas), 1)
-	minR := value(roleHPAMin, ready)
-	maxR := max(value(roleHPAMax, max(ready, minR)), minR)
+	start, from := ready, fmt.Sprintf("the %d pods ready now", ready)
+	if spec := int64(d.in.State.SpecReplicas); spec > ready {
+		start, from = spec, fmt.Sprintf("the Deployment's %d replicas (%d ready now)", spec, ready)
+	}
+	minR := value(roleHPAMin, start)
+	maxR := max(value(roleHPAMax, max(start, minR)), minR)
 	note := ""
 	if _, budgeted := d.connLimit(); budgeted {
 		if pool, known := d.poolSize(); known && d.maxPodsInBudget(pool) < maxR {
@@ -54,8 +59,8 @@ func (d *decider) createHPA() bool {
 		changes = append(changes, Change{Knob: KnobHPAScaleDownWindowS, To: value(roleHPAWindow, defaultDownWindowS)})
 	}
 	hold := d.adopt(proposal{family: FamilyAutoscaling, diagnosis: DiagnosisStartingPoint, changes: changes, create: true,
-		reason: fmt.Sprintf("%s; the managed HPA does not exist: created with minReplicas at the %d pods ready now%s",
-			d.sloText(), ready, note)})
+		reason: fmt.Sprintf("%s; the managed HPA does not exist: created with minReplicas at %s%s",
+			d.sloText(), from, note)})
 	if hold != "" {
 		d.plan.Holds = append(d.plan.Holds, hold)
 		d.plan.Reason = d.sloText() + "; " + hold

@@ -125,6 +125,19 @@ func TestManagedHPAIsCreatedByTheEngine(t *testing.T) {
 			noChanges(t, p)
 			holdsMention(t, p, "managed HPA not created")
 		}},
+		{"minReplicas never below the Deployment's spec.replicas while some pods are not ready", func(in *Input) {
+			managed(in)
+			in.State.SpecReplicas = 10
+		}, func(t *testing.T, p Plan) {
+			minR, _ := changeOf(p, KnobHPAMinReplicas)
+			maxR, _ := changeOf(p, KnobHPAMaxReplicas)
+			if minR.To < 10 || maxR.To < 10 {
+				t.Fatalf("minReplicas %d, maxReplicas %d: the Deployment's 10 replicas would be scaled down to the 6 ready", minR.To, maxR.To)
+			}
+			if !strings.Contains(p.Reason, "10 replicas") {
+				t.Fatalf("reason %q does not say what minReplicas starts from", p.Reason)
+			}
+		}},
 		{"an existing HPA is not created again", func(in *Input) {
 			in.Spec.Autoscaling.Managed = &v1.ManagedHPA{}
 		}, func(t *testing.T, p Plan) {

@@ -93,6 +93,9 @@ type State struct {
 	StepSeconds int64
 	// HPAAtMax is true when the HPA's desired replicas equal its maxReplicas.
 	HPAAtMax bool
+	// SpecReplicas is the target Deployment's spec.replicas (what it is
+	// asked to run, ready or not), 0 when unknown.
+	SpecReplicas int32
 	// HasHPA is true when an HPA drives the target (never write Deployment replicas then).
 	HasHPA bool
 	// RedisReady is true when every Redis replica is ready.

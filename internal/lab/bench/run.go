@@ -558,6 +558,7 @@ func (r *runner) state(now float64) tuning.State {
 	// The emulated pods are ready StartSeconds after they start, and
 	// terminate within Kubernetes' default grace period.
 	st.GraceSeconds, st.StepSeconds = corev1.DefaultTerminationGracePeriodSeconds, int64(StartSeconds)
+	st.SpecReplicas = r.d.replicas
 	st.CPULimitMillis = r.d.cpuLm
 	st.CPURequestMillis = r.d.cpuReq
 	st.Strategy = tuning.RolloutStrategy{} // the simulated Deployment rolls out as Kubernetes' default: 25 % surge and unavailable
