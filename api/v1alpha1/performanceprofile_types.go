@@ -939,7 +939,7 @@ type SLIs struct {
 	// errorRate is the share of 5xx responses.
 	// +optional
 	ErrorRate Percent `json:"errorRate,omitempty"`
-	// throughput in requests per second, rounded.
+	// throughput in requests per second over the SLO window, rounded.
 	// +optional
 	Throughput *int64 `json:"throughput,omitempty"`
 	// poolUtilization is connections in use over the pool maximum.

@@ -188,7 +188,8 @@ func extractLatency(r reading, t Target, parts map[string]series) {
 
 func extractTraffic(r reading, parts map[string]series) {
 	// Throughput over the saturation window; the error rate over the SLO
-	// window, with the request rate of that window as its denominator.
+	// window, with the request rate of that window (ThroughputWindow) as
+	// its denominator.
 	if tput, rt, mt := one(parts, "throughput"); rt != "" {
 		r.miss(signals.Throughput, rt, "http_requests_total: "+mt)
 	} else {
@@ -197,7 +198,9 @@ func extractTraffic(r reading, parts map[string]series) {
 	req, rr, mr := one(parts, "requests")
 	if rr != "" {
 		r.miss(signals.ErrorRate, rr, "http_requests_total: "+mr)
+		r.miss(signals.ThroughputWindow, rr, "http_requests_total: "+mr)
 	} else {
+		r.set(signals.ThroughputWindow, req)
 		// The 5xx series exist only once a 5xx was counted: with the
 		// request counter present and no 5xx series, the errors are a measured 0.
 		errs, re, me := one(parts, "errors")

@@ -25,8 +25,13 @@ const (
 	LatencyMean Signal = "latencyMean"
 	// ErrorRate is the share of 5xx responses, between 0 and 1.
 	ErrorRate Signal = "errorRate"
-	// Throughput is requests per second over all pods.
+	// Throughput is requests per second over all pods, over the saturation
+	// window (a minute): it follows a load step quickly.
 	Throughput Signal = "throughput"
+	// ThroughputWindow is requests per second over all pods over the SLO
+	// window, the window of the latencies and the error rate: the load that
+	// SLIs measured over that window are compared at.
+	ThroughputWindow Signal = "throughputWindow"
 	// PoolInUse is the average number of pool connections in use per pod.
 	PoolInUse Signal = "poolInUse"
 	// PoolMax is the average pool maximum per pod, as the pods report it.
@@ -57,11 +62,11 @@ const (
 
 // All lists every signal: the percentiles of the table, then the others.
 func All() []Signal {
-	out := make([]Signal, 0, len(Percentiles)+15)
+	out := make([]Signal, 0, len(Percentiles)+16)
 	for _, p := range Percentiles {
 		out = append(out, p.Signal)
 	}
-	return append(out, LatencyMean, ErrorRate, Throughput, PoolInUse, PoolMax, PoolWait, DBTime, DBCallRate,
+	return append(out, LatencyMean, ErrorRate, Throughput, ThroughputWindow, PoolInUse, PoolMax, PoolWait, DBTime, DBCallRate,
 		MemoryHitRatio, RedisHitRatio, MemoryLookupRate, CPUUtilization, RedisCPU, RedisOpsRate, Pods)
 }
 

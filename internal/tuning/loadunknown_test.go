@@ -52,3 +52,30 @@ func TestVerdictWithoutThroughputHolds(t *testing.T) {
 		}},
 	})
 }
+
+// The verdict compares the loads of the window its latencies are measured
+// over: a burst in the last minute (the one-minute throughput) neither makes
+// a regression incomparable nor hides one.
+func TestVerdictComparesLoadsOverTheSLOWindow(t *testing.T) {
+	slower := func(minute, window float64) func(in *Input) {
+		return func(in *Input) {
+			onlyObjective(in, v1.P99, 100*time.Millisecond)
+			pendingRaise(in, map[signals.Signal]float64{signals.LatencyP99: 0.150, signals.ThroughputWindow: 800},
+				map[signals.Signal]float64{signals.LatencyP99: 0.190, signals.Throughput: minute, signals.ThroughputWindow: window})
+		}
+	}
+	runRules(t, []ruleCase{
+		{"a one-minute burst over a steady window load: the regression is judged", slower(1100, 830), func(t *testing.T, p Plan) {
+			outcome(t, p, v1.OutcomeRolledBack)
+			if !strings.Contains(p.Judgement.Observed, "p99 150ms -> 190ms") {
+				t.Fatalf("observed %q", p.Judgement.Observed)
+			}
+		}},
+		{"a window load that moved 40 % while the last minute is back: not comparable", slower(800, 1120), func(t *testing.T, p Plan) {
+			outcome(t, p, v1.OutcomeKept)
+			if want := "load 800/s -> 1120/s"; !strings.Contains(p.Judgement.Observed, want) {
+				t.Fatalf("observed %q, want %q", p.Judgement.Observed, want)
+			}
+		}},
+	})
+}

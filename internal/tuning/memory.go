@@ -9,7 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
-	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
 // What status.memory keeps, and for how long. status.history keeps only the
@@ -298,7 +297,7 @@ func (d *decider) newEvidence(b *tuningv1alpha1.BackOff) string {
 	if b.Load == nil || *b.Load <= 0 {
 		return ""
 	}
-	load, ok := d.v.get(signals.Throughput)
+	load, ok := d.v.windowLoad() // the baseline's load, over the same window
 	was := float64(*b.Load)
 	if ok && (load > was*(1+loadShift) || load < was*(1-loadShift)) {
 		return fmt.Sprintf("the load moved from %.0f/s to %.0f/s", was, load)

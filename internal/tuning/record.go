@@ -53,7 +53,7 @@ func SLIsOf(o signals.Observation) *tuningv1alpha1.SLIs {
 	if v, ok := o.Get(signals.CPUUtilization); ok {
 		s.CPUUtilization = utilizationOf(v)
 	}
-	if v, ok := o.Get(signals.Throughput); ok {
+	if v, ok := newView(o).windowLoad(); ok {
 		n := int64(math.Round(v))
 		s.Throughput = &n
 	}

@@ -174,7 +174,7 @@ func (d *decider) targetRaisedUnderLoad() bool {
 		from, to, ok := ChangeValues(c)
 		raised = raised || (Knob(c.Knob) == KnobHPATargetCPU && ok && to > from)
 	}
-	load, ok := d.v.get(signals.Throughput)
+	load, ok := d.v.windowLoad() // the baseline's load, over the same window
 	if !raised || !ok || last.Baseline == nil || last.Baseline.Throughput == nil {
 		return false
 	}

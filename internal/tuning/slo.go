@@ -59,6 +59,18 @@ func (v view) get(s signals.Signal) (float64, bool) {
 	return x, ok
 }
 
+// windowLoad is the load over the SLO window, the window the latencies and
+// the error rate are measured over: what a baseline's throughput is and what
+// the verdict compares it with. The saturation window's throughput stands in
+// when the window's is not known (a profile whose throughput query is
+// overridden and whose services export no http_requests_total).
+func (v view) windowLoad() (float64, bool) {
+	if x, ok := v.get(signals.ThroughputWindow); ok {
+		return x, true
+	}
+	return v.get(signals.Throughput)
+}
+
 // absent lists the given signals that are not usable, as "signal: reason", sorted.
 func (v view) absent(ss []signals.Signal) []string {
 	var out []string

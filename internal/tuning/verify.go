@@ -117,6 +117,9 @@ func (d *decider) beforeAfter(base func(signals.Signal) (float64, bool)) string 
 	for _, s := range d.judged() {
 		b, ok1 := base(s)
 		n, ok2 := d.v.get(s)
+		if s == signals.Throughput {
+			n, ok2 = d.v.windowLoad()
+		}
 		if !ok1 || !ok2 {
 			continue
 		}
@@ -135,11 +138,13 @@ func (d *decider) beforeAfter(base func(signals.Signal) (float64, bool)) string 
 	return joinNotes(parts)
 }
 
-// loadShift is the relative change of the load since the baseline (0.2 for
-// +20 % or -20 %); 0 when either side is unknown.
+// loadShift is the relative change of the load over the SLO window since
+// the baseline (0.2 for +20 % or -20 %); 0 when either side is unknown. Both
+// sides are loads over the SLO window, the window of the latencies they
+// compare (a minute's load would see a burst the latencies average out).
 func (d *decider) loadShift(base func(signals.Signal) (float64, bool)) float64 {
 	b, ok1 := base(signals.Throughput)
-	n, ok2 := d.v.get(signals.Throughput)
+	n, ok2 := d.v.windowLoad()
 	if !ok1 || !ok2 || b <= 0 {
 		return 0
 	}
@@ -161,7 +166,7 @@ func (d *decider) loadMoving(pd *tuningv1alpha1.Decision, base func(signals.Sign
 			return "", false
 		}
 		b, _ := base(signals.Throughput)
-		n, _ := d.v.get(signals.Throughput)
+		n, _ := d.v.windowLoad()
 		moved = fmt.Sprintf("load moved %.0f/s -> %.0f/s (%+.0f%%) since the %s change of %s", b, n, (n/b-1)*100, pd.Family, clock(pd.Time.Time))
 	}
 	until := pd.Time.Add(d.s.SettleFor * (1 + loadWaitSettles))
@@ -184,9 +189,9 @@ func (d *decider) loadUnknown(pd *tuningv1alpha1.Decision, base func(signals.Sig
 	if _, ok := base(signals.Throughput); !ok {
 		return fmt.Sprintf("the throughput is missing in the baseline of the %s change of %s", pd.Family, clock(pd.Time.Time))
 	}
-	if _, ok := d.v.get(signals.Throughput); !ok {
+	if _, ok := d.v.windowLoad(); !ok {
 		return fmt.Sprintf("the throughput is missing (%s) since the %s change of %s",
-			joinNotes(d.v.absent([]signals.Signal{signals.Throughput})), pd.Family, clock(pd.Time.Time))
+			joinNotes(d.v.absent([]signals.Signal{signals.ThroughputWindow, signals.Throughput})), pd.Family, clock(pd.Time.Time))
 	}
 	return ""
 }

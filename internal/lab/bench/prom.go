@@ -206,7 +206,7 @@ func (p *prom) sumRate(name string, now, w float64, match func(map[string]string
 // computed from the scraped series the way the batched PromQL computes them.
 func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signal) signals.Observation {
 	obs := signals.NewObservation(at)
-	all := append(append([]signals.Signal{}, percentiles...), signals.LatencyMean, signals.ErrorRate, signals.Throughput,
+	all := append(append([]signals.Signal{}, percentiles...), signals.LatencyMean, signals.ErrorRate, signals.Throughput, signals.ThroughputWindow,
 		signals.Pods, signals.PoolInUse, signals.PoolMax, signals.PoolWait, signals.DBTime, signals.DBCallRate,
 		signals.MemoryHitRatio, signals.RedisHitRatio, signals.MemoryLookupRate, signals.CPUUtilization, signals.RedisCPU, signals.RedisOpsRate)
 	if p.down {
@@ -296,6 +296,7 @@ func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signa
 		sw = p.satWindow
 	}
 	ratio(signals.ErrorRate, errs, req, ok, "requests")
+	set(signals.ThroughputWindow, req, ok, "no http_requests_total series")
 	thr, thrOK := p.sumRate("http_requests_total", now, sw, nil)
 	set(signals.Throughput, thr, thrOK, "no http_requests_total series")
 	pods := map[string]bool{}
