@@ -88,10 +88,11 @@ func (b *Batcher) register(ep Endpoint, t Target) (*endpointState, string) {
 		st = &endpointState{ep: ep, targets: map[string]*registered{}}
 		b.endpoints[k] = st
 	}
-	// A profile moved to another endpoint leaves the old one.
+	// A profile moved to another endpoint (a new URL, a rotated token)
+	// leaves the old one, which is freed once no profile uses it.
 	for otherKey, other := range b.endpoints {
 		if otherKey != k {
-			delete(other.targets, t.Key)
+			b.leave(otherKey, other, t.Key)
 		}
 	}
 	p := fingerprint(t)
@@ -99,16 +100,35 @@ func (b *Batcher) register(ep Endpoint, t Target) (*endpointState, string) {
 	return st, p
 }
 
-// Forget removes a profile (deleted, or its metrics source changed).
+// Forget removes a profile (deleted, or its metrics source changed), and
+// frees an endpoint no profile uses any more.
 func (b *Batcher) Forget(key string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for k, st := range b.endpoints {
-		delete(st.targets, key)
-		if len(st.targets) == 0 && st.inflight == nil {
-			delete(b.endpoints, k)
-		}
+		b.leave(k, st, key)
 	}
+}
+
+// leave takes profile key off the endpoint st (at map key k): its target and
+// its observation of the latest batch. An endpoint left without profiles is
+// freed with the Reader's client for it, at once or, while a refresh runs,
+// when the refresh ends. The caller holds b.mu.
+func (b *Batcher) leave(k string, st *endpointState, key string) {
+	delete(st.targets, key)
+	delete(st.result, key)
+	delete(st.prints, key)
+	b.freeIfUnused(k, st)
+}
+
+// freeIfUnused frees the endpoint st when no profile uses it and no
+// refresh runs. The caller holds b.mu.
+func (b *Batcher) freeIfUnused(k string, st *endpointState) {
+	if len(st.targets) > 0 || st.inflight != nil || b.endpoints[k] != st {
+		return
+	}
+	delete(b.endpoints, k)
+	b.obs.forget(st.ep)
 }
 
 // Observe returns the profile's observation from the endpoint's batch,
@@ -170,8 +190,15 @@ func (b *Batcher) startRefresh(ctx context.Context, st *endpointState) {
 	go func() {
 		result := b.obs.Observe(ctx, st.ep, targets)
 		b.mu.Lock()
+		for key := range result { // profiles that left during the refresh
+			if _, ok := st.targets[key]; !ok {
+				delete(result, key)
+				delete(prints, key)
+			}
+		}
 		st.result, st.prints, st.at = result, prints, now
 		st.inflight = nil
+		b.freeIfUnused(st.ep.key(), st)
 		b.mu.Unlock()
 		close(done)
 	}()

@@ -207,6 +207,20 @@ func (o *Reader) client(ep Endpoint) (*promClient, error) {
 	return c.api, c.err
 }
 
+// forget drops the client of an endpoint no profile uses any more (its URL
+// or credentials changed, or its profiles are gone), closing its idle
+// connections, rather than keeping it for clientIdleTTL.
+func (o *Reader) forget(ep Endpoint) {
+	key := ep.key()
+	o.mu.Lock()
+	c, ok := o.clients[key]
+	delete(o.clients, key)
+	o.mu.Unlock()
+	if ok && c.api != nil {
+		c.api.http.CloseIdleConnections()
+	}
+}
+
 // job is one query of a period: a batch family for a group, or an override.
 type job struct {
 	family string
