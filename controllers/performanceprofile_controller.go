@@ -257,13 +257,13 @@ func (r *PerformanceProfileReconciler) finish(ctx context.Context, s *scope, pha
 const staleRetry = 500 * time.Millisecond
 
 // slisRefresh is how often status.slis is rewritten when nothing else in
-// the status changed (never when its values are the same): the values move
-// a little every period, and writing
-// each period would cost every profile a status write per period (at 10,000
-// profiles and 30s, over 300 writes per second). Fresh values are in the
-// navius_tuner_sli metric every period, and in the status with every other
-// change (a condition, an adjustment).
-const slisRefresh = 5 * time.Minute
+// the status changed: rewriting the SLIs (at least observedAt) every period
+// would cost every profile a status write per period (at 10,000 profiles and
+// 30s, over 300 writes per second). Fresh values are in the navius_tuner_sli
+// metric every period, and in the status with every other change (a
+// condition, an adjustment). period.Learn rewrites the learned CPU per
+// request alone only when it moved, and with this refresh otherwise.
+const slisRefresh = period.SLIsRefresh
 
 // statusChanged reports whether the new status must be written.
 func statusChanged(old, cur tuningv1alpha1.PerformanceProfileStatus, now time.Time) bool {

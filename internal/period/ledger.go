@@ -2,6 +2,7 @@ package period
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -86,13 +87,41 @@ func LastApplied(st tuningv1alpha1.PerformanceProfileStatus) map[string]string {
 	return out
 }
 
+// SLIsRefresh is how often status.slis is rewritten when nothing else in
+// the status changed (the reconciler's write rule): a status write per
+// profile and period would cost, at 10,000 profiles and 30 s, over 300
+// writes per second.
+const SLIsRefresh = 5 * time.Minute
+
+// learnShare: the learned CPU per request is rewritten alone when it moved
+// by more than this share of the stored value.
+const learnShare = 0.05
+
 // Learn keeps what the engine learned with this period's observation
 // (tuning.Plan.CPU, the CPU time per request) in status.memory, in every
-// mode: nil leaves the memory as it is.
-func Learn(st *tuningv1alpha1.PerformanceProfileStatus, cpu *tuningv1alpha1.LearnedCPU) {
-	if cpu != nil {
-		memory(st).CPU = cpu.DeepCopy()
+// mode: nil leaves the memory as it is. It does not rewrite it every
+// period, which would be a status write per profile and period: only
+//   - when it moved by more than learnShare (5 %: the pods it sizes are
+//     ceil(load × cost ÷ …), so a smaller error rarely changes a count);
+//   - while its sample count grows, up to tuning.MaxCPUSamples (at most 19
+//     writes over a profile's life, 10 minutes at 30 s): the count is the
+//     running average's weight, and the first samples move it most;
+//   - or when the SLIs' refresh writes the status anyway (SLIsRefresh after
+//     status.slis was written, whose time st still holds when Learn runs
+//     first): the samples between two writes are dropped (the engine folds
+//     each one into the stored average), but a slow drift is still learned,
+//     one sample per refresh, at no extra write.
+func Learn(st *tuningv1alpha1.PerformanceProfileStatus, cpu *tuningv1alpha1.LearnedCPU, now time.Time) {
+	if cpu == nil {
+		return
 	}
+	m := memory(st)
+	if old := m.CPU; old != nil && old.Samples >= cpu.Samples && old.PerRequest.Duration > 0 &&
+		math.Abs(float64(cpu.PerRequest.Duration-old.PerRequest.Duration)) <= learnShare*float64(old.PerRequest.Duration) &&
+		(st.SLIs == nil || st.SLIs.ObservedAt == nil || now.Sub(st.SLIs.ObservedAt.Time) < SLIsRefresh) {
+		return
+	}
+	m.CPU = cpu.DeepCopy()
 }
 
 // Committed is what Commit changed in a status.

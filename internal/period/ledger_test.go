@@ -135,8 +135,8 @@ func TestMemoryOutlivesTheHistory(t *testing.T) {
 func TestLearnKeepsTheCPUPerRequest(t *testing.T) {
 	g := NewWithT(t)
 	st := &v1.PerformanceProfileStatus{}
-	Learn(st, &v1.LearnedCPU{PerRequest: metav1.Duration{Duration: 8 * time.Millisecond}, Samples: 3})
-	Learn(st, nil)
+	Learn(st, &v1.LearnedCPU{PerRequest: metav1.Duration{Duration: 8 * time.Millisecond}, Samples: 3}, now)
+	Learn(st, nil, now)
 	g.Expect(st.Memory).NotTo(BeNil())
 	g.Expect(st.Memory.CPU).To(Equal(&v1.LearnedCPU{PerRequest: metav1.Duration{Duration: 8 * time.Millisecond}, Samples: 3}))
 }

@@ -55,15 +55,15 @@ func Summarize(p *tuningv1alpha1.PerformanceProfile, s Summary) conditions.Facts
 	f := facts(p, s)
 	st.ObservedGeneration = p.Generation
 	st.Paused = s.Paused
+	if s.Plan != nil { // before the SLIs: Learn reads when they were written
+		Learn(st, s.Plan.CPU, s.Now)
+	}
 	if s.Observation != nil {
 		st.SLIs = tuning.SLIsOf(*s.Observation)
 		st.SLIs.WorstObjective, st.SLIs.WorstSLI = tuning.WorstObjective(p.Spec.SLO, *s.Observation)
 	}
 	if s.Cluster != nil {
 		st.Current, st.PeakConnections = s.Cluster.Current, s.Cluster.PeakConnections
-	}
-	if s.Plan != nil {
-		Learn(st, s.Plan.CPU)
 	}
 	st.Recommendation = recommendation(s, prev)
 	conditions.SetAll(&st.Conditions, f)
