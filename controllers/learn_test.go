@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/period"
 )
 
 // The CPU time per request the engine learns reaches status.memory.cpu in
@@ -32,4 +33,13 @@ func TestLearnedCPUPerRequestIsKeptInStatus(t *testing.T) {
 	g.Expect(p.Status.Memory.CPU).To(Equal(&tuningv1alpha1.LearnedCPU{PerRequest: metav1.Duration{Duration: 1250 * time.Microsecond}, Samples: 1}))
 	_, p = h.period("orders")
 	g.Expect(p.Status.Memory.CPU.Samples).To(Equal(int32(2)))
+}
+
+// The reconciler rewrites status.slis alone every slisRefresh, and
+// period.Learn lets the learned CPU ride along with that write: both use
+// the same interval.
+func TestSLIsRefreshIsTheLedgers(t *testing.T) {
+	if slisRefresh != period.SLIsRefresh {
+		t.Fatalf("slisRefresh %s, period.SLIsRefresh %s", slisRefresh, period.SLIsRefresh)
+	}
 }

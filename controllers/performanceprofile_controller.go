@@ -262,8 +262,9 @@ const staleRetry = 500 * time.Millisecond
 // 30s, over 300 writes per second). Fresh values are in the navius_tuner_sli
 // metric every period, and in the status with every other change (a
 // condition, an adjustment). period.Learn rewrites the learned CPU per
-// request alone only when it moved, and with this refresh otherwise.
-const slisRefresh = period.SLIsRefresh
+// request alone only when it moved, and with this refresh otherwise
+// (period.SLIsRefresh is the same: TestSLIsRefreshIsTheLedgers).
+const slisRefresh = 5 * time.Minute
 
 // statusChanged reports whether the new status must be written.
 func statusChanged(old, cur tuningv1alpha1.PerformanceProfileStatus, now time.Time) bool {
