@@ -85,23 +85,34 @@ func (r *PerformanceProfileReconciler) guard(ctx context.Context, s *scope) erro
 	if len(s.plan.Changes) == 0 {
 		return nil
 	}
-	cs := s.cluster
-	if err := r.readScaledObjects(ctx, s.profile, cs); err != nil {
-		return err
-	}
-	shared, err := r.sharedBudget(ctx, s.profile)
+	w, err := r.guardWorld(ctx, s)
 	if err != nil {
 		return err
 	}
-	unknown := map[tuning.Knob]string{}
-	maps.Copy(unknown, cs.unknown)
-	plan, refused := guard.Check(guard.World{Spec: s.profile.Spec, State: cs.state, History: s.profile.Status.History,
-		Observation: s.obs, Unknown: unknown, Claimed: s.claimed, Shared: shared}, *s.plan)
+	plan, refused := guard.Check(w, *s.plan)
 	s.plan, s.recommended, s.refused = &plan, plan.Changes, refused
 	for _, rf := range refused {
 		r.event(s.profile, false, EventRefused, "Guard", rf.String())
 	}
 	return nil
+}
+
+// guardWorld is what the guard sees of the cluster as s.cluster read it:
+// with the target's KEDA ScaledObjects and the budget shared with other
+// profiles, read for a candidate write only.
+func (r *PerformanceProfileReconciler) guardWorld(ctx context.Context, s *scope) (guard.World, error) {
+	cs := s.cluster
+	if err := r.readScaledObjects(ctx, s.profile, cs); err != nil {
+		return guard.World{}, err
+	}
+	shared, err := r.sharedBudget(ctx, s.profile)
+	if err != nil {
+		return guard.World{}, err
+	}
+	unknown := map[tuning.Knob]string{}
+	maps.Copy(unknown, cs.unknown)
+	return guard.World{Spec: s.profile.Spec, State: cs.state, History: s.profile.Status.History,
+		Observation: s.obs, Unknown: unknown, Claimed: s.claimed, Shared: shared}, nil
 }
 
 // sharedBudget is the budget of the database p names as the namespace's
@@ -113,7 +124,7 @@ func (r *PerformanceProfileReconciler) sharedBudget(ctx context.Context, p *tuni
 	if name == "" {
 		return nil, nil
 	}
-	others, err := r.profilesSharing(ctx, p.Namespace, map[string]string{indexDatabase: name})
+	others, err := r.profilesSharing(ctx, p.Namespace, []indexKey{{indexDatabase, name}})
 	if err != nil {
 		return nil, err
 	}
@@ -214,6 +225,15 @@ func (r *PerformanceProfileReconciler) recheck(ctx context.Context, s *scope) ([
 		return nil, stale("%s", why)
 	}
 	s.cluster = live
+	// The guard again, on what the API server holds now: a scaler or a
+	// ConfigMap the cache had not seen yet must not let a change through.
+	w, err := r.guardWorld(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	if _, refused := guard.Check(w, *s.plan); len(refused) > 0 {
+		return nil, stale("the guard refuses on the live read what it allowed on the cached one: %s", refused[0])
+	}
 	return r.writes(s.profile, live, s.plan.Changes)
 }
 

@@ -112,12 +112,16 @@ func blockedKnobs(st tuning.State) []tuning.Knob {
 func (r *PerformanceProfileReconciler) checkClaim(ctx context.Context, p *tuningv1alpha1.PerformanceProfile) (map[tuning.Knob]string, error) {
 	hpa, _ := hpaName(p.Spec)
 	redis := redisRefOf(p.Spec)
-	keys := map[string]string{indexTarget: p.Spec.TargetRef.Name}
+	target := p.Spec.TargetRef.Name
+	keys := []indexKey{{indexTarget, target}, {indexRedis, redisKey("Deployment", target)}}
 	if hpa != "" {
-		keys[indexHPA] = hpa
+		keys = append(keys, indexKey{indexHPA, hpa})
 	}
 	if redis != nil {
-		keys[indexRedis] = redisKey(redis.Kind, redis.Name)
+		keys = append(keys, indexKey{indexRedis, redisKey(redis.Kind, redis.Name)})
+		if redis.Kind == "Deployment" {
+			keys = append(keys, indexKey{indexTarget, redis.Name})
+		}
 	}
 	others, err := r.profilesSharing(ctx, p.Namespace, keys)
 	if err != nil {
@@ -128,12 +132,16 @@ func (r *PerformanceProfileReconciler) checkClaim(ctx context.Context, p *tuning
 		if o.UID == p.UID || !o.DeletionTimestamp.IsZero() || !claimsBefore(o, p) {
 			continue
 		}
-		if o.Spec.TargetRef.Name == p.Spec.TargetRef.Name {
+		otherRedis := redisRefOf(o.Spec)
+		if o.Spec.TargetRef.Name == target || (otherRedis != nil && otherRedis.Kind == "Deployment" && otherRedis.Name == target) {
 			return nil, stall(tuningv1alpha1.ReasonTargetClaimed, fmt.Sprintf(
 				"Deployment %s is already tuned by PerformanceProfile %s (created %s): two profiles on one Deployment would undo each other's changes unseen. Delete one of them; this profile resumes when %s is gone",
-				p.Spec.TargetRef.Name, o.Name, o.CreationTimestamp.UTC().Format("2006-01-02T15:04:05Z"), o.Name))
+				target, o.Name, o.CreationTimestamp.UTC().Format("2006-01-02T15:04:05Z"), o.Name))
 		}
 		by := "PerformanceProfile " + o.Name
+		if redis != nil && redis.Kind == "Deployment" && o.Spec.TargetRef.Name == redis.Name {
+			claimed[tuning.KnobRedisReplicas] = by // its target is this profile's Redis
+		}
 		if other, _ := hpaName(o.Spec); hpa != "" && other == hpa {
 			for _, k := range tuning.HPAKnobs() {
 				claimed[k] = by
@@ -146,12 +154,16 @@ func (r *PerformanceProfileReconciler) checkClaim(ctx context.Context, p *tuning
 	return claimed, nil
 }
 
+// indexKey is an index field of the profiles and a value of it.
+type indexKey struct{ field, value string }
+
 // profilesSharing lists the profiles of namespace ns whose index fields
 // have the given values (the manager's cache indexes them), each once.
-func (r *PerformanceProfileReconciler) profilesSharing(ctx context.Context, ns string, keys map[string]string) ([]*tuningv1alpha1.PerformanceProfile, error) {
+func (r *PerformanceProfileReconciler) profilesSharing(ctx context.Context, ns string, keys []indexKey) ([]*tuningv1alpha1.PerformanceProfile, error) {
 	seen := map[types.UID]bool{}
 	var out []*tuningv1alpha1.PerformanceProfile
-	for field, value := range keys {
+	for _, key := range keys {
+		field, value := key.field, key.value
 		list := &tuningv1alpha1.PerformanceProfileList{}
 		err := r.client.List(ctx, list, client.InNamespace(ns), client.MatchingFields{field: value})
 		if apierrors.IsBadRequest(err) {

@@ -142,7 +142,8 @@ func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client
 		}
 		k, name := info.Knob, string(info.Knob)
 		if fromRef[name] {
-			st.Blocked[k] = fmt.Sprintf("env %s is set through valueFrom; navius-tuner only sets literal values", name)
+			why := fmt.Sprintf("env %s is set through valueFrom; navius-tuner only sets literal values", name)
+			st.Blocked[k], cs.unknown[k] = why, why
 			continue
 		}
 		v, ok := env[name]
@@ -362,6 +363,9 @@ func (r *PerformanceProfileReconciler) readEnvFrom(ctx context.Context, ns strin
 				cs.fromEnvFrom[src.Prefix+k] = v
 			}
 		case src.SecretRef != nil:
+			// A later source wins: any key may now come from the Secret,
+			// whose contents are never read, until a later ConfigMap sets it.
+			clear(cs.fromEnvFrom)
 			cs.unreadable = fmt.Sprintf("container %s takes env from Secret %s, whose contents navius-tuner does not read", cs.container.Name, src.SecretRef.Name)
 		}
 	}

@@ -324,6 +324,10 @@ func hasEvent(evs []string, parts ...string) bool {
 func (h *harness) raisedPool() string {
 	h.t.Helper()
 	h.deployment(targetName, poolVar("10"))
+	// managedFields times have a one-second resolution: a write in the same
+	// second as the Deployment's creation could be either's, and navius-tuner
+	// then never claims a failed rollout as its own.
+	time.Sleep(1100 * time.Millisecond)
 	h.create(poolProfile(h.ns, tuningv1alpha1.ModeAuto))
 	h.observer.set(starvedPool(), false)
 	h.period("orders")

@@ -153,9 +153,10 @@ func (o Ownership) AppliedAt(manager string) (at time.Time, ok bool) {
 	return time.Time{}, false
 }
 
-// WroteAfter reports whether a manager other than manager wrote the object
-// after manager's own last write and after t (truncated to managedFields'
-// one-second resolution).
+// WroteAfter reports whether a manager other than manager may have written
+// the object after manager's own last write and after t. managedFields
+// times have a one-second resolution: a write in the same second as
+// manager's may have come after it, so it counts.
 func (o Ownership) WroteAfter(manager string, t time.Time) bool {
 	ours := t.Truncate(time.Second)
 	for _, e := range o {
@@ -164,7 +165,7 @@ func (o Ownership) WroteAfter(manager string, t time.Time) bool {
 		}
 	}
 	for _, e := range o {
-		if e.Manager != manager && e.Time.After(ours) {
+		if e.Manager != manager && !e.Time.IsZero() && !e.Time.Before(ours) {
 			return true
 		}
 	}

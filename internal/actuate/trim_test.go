@@ -62,6 +62,8 @@ func TestTrimManagedFieldsAnswersTheSame(t *testing.T) {
 	// That is why the owner of a failed rollout is read from the live object
 	// (controllers readState), never from the cache.
 	later := append([]metav1.ManagedFieldsEntry(nil), entries...)
+	later[1].Time = ptr.To(metav1.NewTime(at.Add(-time.Minute)))
+	later[2].Time = ptr.To(metav1.NewTime(at.Add(-time.Minute)))
 	later[3].Time = ptr.To(metav1.NewTime(at.Add(time.Minute)))
 	laterFull, err := OwnershipOf(&metav1.ObjectMeta{ManagedFields: later})
 	g.Expect(err).NotTo(HaveOccurred())

@@ -108,6 +108,20 @@ func Check(w World, plan tuning.Plan) (tuning.Plan, []Refusal) {
 		}
 		kept = nil
 	}
+	undoing := plan.Judgement != nil && plan.Judgement.Outcome != tuningv1alpha1.OutcomeKept
+	creating := false
+	for _, c := range plan.Changes {
+		creating = creating || (tuning.PlaceOf(c.Knob) == tuning.PlaceHPA && !c.HasFrom)
+	}
+	if len(refused) > 0 && (undoing || creating || plan.Prediction != nil) {
+		// Part of an undo is no undo (the pending decision would be
+		// orphaned beside a new one), an HPA is created whole, and a
+		// prediction was made for the whole plan: all of it waits.
+		for _, c := range kept {
+			refused = append(refused, Refusal{Change: c, Reason: "a part of the same plan was refused"})
+		}
+		kept = nil
+	}
 	if len(refused) == 0 {
 		plan.Changes = kept
 		return plan, nil
@@ -116,11 +130,27 @@ func Check(w World, plan tuning.Plan) (tuning.Plan, []Refusal) {
 	out.Changes = kept
 	if len(kept) == 0 {
 		out.Family, out.Rollout, out.Prediction, out.Predicted = "", false, nil, ""
+		why := make([]string, len(refused))
+		for i, r := range refused {
+			why[i] = r.String()
+		}
+		out.Reason = joinNonEmpty(plan.Reason, "the safety guard refused it: "+strings.Join(why, "; "))
+		if plan.RolloutFailed != "" {
+			out.RolloutFailed = "The rollout of the target failed; navius-tuner's restore of its change was refused by the safety guard (" +
+				strings.Join(why, "; ") + "), so tuning holds until the Deployment's owner acts"
+		}
 	}
-	if j := plan.Judgement; j != nil && j.Outcome != tuningv1alpha1.OutcomeKept {
+	if undoing {
 		out.Judgement = nil // the undo did not happen: the pending decision is decided again
 	}
 	return out, refused
+}
+
+func joinNonEmpty(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
 
 type checker struct {
@@ -158,9 +188,21 @@ func (g *checker) check(c tuning.Change) (tuning.Change, string) {
 	if why, ok := g.w.Unknown[c.Knob]; ok {
 		return c, "its current value is not known (" + why + ")"
 	}
+	if why, ok := g.w.State.Blocked[c.Knob]; ok {
+		return c, "it is blocked (" + why + ")"
+	}
 	k, declared := g.knobs[c.Knob]
 	if !declared {
-		return c, "the profile does not declare it"
+		if tuning.PlaceOf(c.Knob) == tuning.PlaceEnv {
+			return c, "the profile does not declare it"
+		}
+		// The engine creates the managed HPA with every field it needs.
+		k = tuning.KnobInfo{Knob: c.Knob, Family: tuning.FamilyAutoscaling, Place: tuning.PlaceOf(c.Knob), Min: c.To, Max: c.To}
+	}
+	if !c.HasFrom && k.Place == tuning.PlaceHPA {
+		if why := g.createsHPA(c); why != "" {
+			return c, why
+		}
 	}
 	restore := false
 	if from, ok := g.restores[c.Knob]; ok && g.undo && (c.To == from || c.To == clamp(from, k)) {
@@ -177,6 +219,22 @@ func (g *checker) check(c tuning.Change) (tuning.Change, string) {
 		}
 	}
 	return c, ""
+}
+
+// createsHPA decides a field of an HPA navius-tuner creates: not beside
+// another scaler of the Deployment, and its maximum below the replicas the
+// Deployment runs now is a reduction (invariant 2).
+func (g *checker) createsHPA(c tuning.Change) string {
+	st := g.w.State
+	if st.HasHPA {
+		return "another autoscaler scales the Deployment: navius-tuner does not create a second one"
+	}
+	running := max(int64(st.SpecReplicas), int64(st.Replicas))
+	if c.Knob == tuning.KnobHPAMaxReplicas && c.To < running {
+		k := g.knobs[c.Knob]
+		return g.reductionHeld(k)
+	}
+	return ""
 }
 
 // unknownStart decides a change of a knob with no value in the pod spec
@@ -238,6 +296,11 @@ func (g *checker) budget(cs []tuning.Change) string {
 	st := g.w.State
 	was, known := tuning.WorstMoment(g.w.Spec, st, st.Values, g.w.Observation)
 	if !known {
+		for _, c := range cs {
+			if c.Knob == tuning.KnobHPAMaxReplicas && (!c.HasFrom || c.To > c.From) {
+				return "the pool size is not known (no literal value, none reported, or not a positive number): more pods cannot be shown to fit the budget"
+			}
+		}
 		return ""
 	}
 	after := tuning.Values{}

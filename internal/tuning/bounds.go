@@ -58,6 +58,10 @@ func ConnectionBudget(spec tuningv1alpha1.PerformanceProfileSpec) (int64, bool) 
 	return int64(p.Database.MaxConnections) - int64(p.Database.Reserved), true
 }
 
+// maxPoolSize bounds the pool sizes and pod counts the budget arithmetic
+// accepts (no database allows more connections; no overflow below it).
+const maxPoolSize = 1 << 20
+
 // WorstMoment is how many connections the pods can hold at the worst moment
 // of a rollout with the values vals (a rollout by anyone, at the most pods
 // the Deployment can run): the pool max is the knob's value, else what the
@@ -71,12 +75,17 @@ func WorstMoment(spec tuningv1alpha1.PerformanceProfileSpec, st State, vals Valu
 	size, ok := vals[Knob(pool.MaxConnections.Env)]
 	if !ok {
 		v, reported := obs.Get(signals.PoolMax)
-		if !reported || v <= 0 {
+		if !reported || v <= 0 || v > maxPoolSize {
 			return 0, false
 		}
 		size = int64(v)
 	}
-	return st.PeakConnections(BudgetPods(st, vals), size, size), true
+	// 0 or less means unlimited to many pools; a size past any database's
+	// limit would overflow the arithmetic: neither can be budgeted.
+	if size <= 0 || size > maxPoolSize {
+		return 0, false
+	}
+	return st.PeakConnections(min(BudgetPods(st, vals), maxPoolSize), size, size), true
 }
 
 // connLimit is the profile's ConnectionBudget.
