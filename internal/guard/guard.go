@@ -111,7 +111,7 @@ func Check(w World, plan tuning.Plan) (tuning.Plan, []Refusal) {
 	undoing := plan.Judgement != nil && plan.Judgement.Outcome != tuningv1alpha1.OutcomeKept
 	creating := false
 	for _, c := range plan.Changes {
-		creating = creating || (tuning.PlaceOf(c.Knob) == tuning.PlaceHPA && !c.HasFrom)
+		creating = creating || (tuning.PlaceOf(c.Knob) == tuning.PlaceHPA && !c.HasFrom && g.creatingHPA())
 	}
 	if len(refused) > 0 && (undoing || creating || plan.Prediction != nil) {
 		// Part of an undo is no undo (the pending decision would be
@@ -199,7 +199,7 @@ func (g *checker) check(c tuning.Change) (tuning.Change, string) {
 		// The engine creates the managed HPA with every field it needs.
 		k = tuning.KnobInfo{Knob: c.Knob, Family: tuning.FamilyAutoscaling, Place: tuning.PlaceOf(c.Knob), Min: c.To, Max: c.To}
 	}
-	if !c.HasFrom && k.Place == tuning.PlaceHPA {
+	if !c.HasFrom && k.Place == tuning.PlaceHPA && g.creatingHPA() {
 		if why := g.createsHPA(c); why != "" {
 			return c, why
 		}
@@ -219,6 +219,13 @@ func (g *checker) check(c tuning.Change) (tuning.Change, string) {
 		}
 	}
 	return c, ""
+}
+
+// creatingHPA reports whether the profile's HPA does not exist yet: an HPA
+// always has a maxReplicas.
+func (g *checker) creatingHPA() bool {
+	_, exists := g.w.State.Values[tuning.KnobHPAMaxReplicas]
+	return !exists
 }
 
 // createsHPA decides a field of an HPA navius-tuner creates: not beside

@@ -74,6 +74,13 @@ func TestInvariants(t *testing.T) {
 			w.Shared = &Shared{Budget: 250, Others: 120, Profiles: []string{"checkout"}}
 		}, breach(tuning.Plan{Family: tuning.FamilyPool, Rollout: true, Diagnosis: tuning.DiagnosisPoolSaturated,
 			Changes: []tuning.Change{change(poolKnob, 10, 12)}}), false, "shared with checkout"},
+		{"a field an existing HPA does not set is not the creation of an HPA", func(w *World) {
+			w.Spec = budgetSpec(1000)
+			w.State.Values[tuning.KnobHPAMaxReplicas], w.State.HasHPA = 10, true
+			w.Spec.Autoscaling.Behavior = &tuningv1alpha1.BehaviorTuning{ScaleDownStabilizationWindow: tuningv1alpha1.DurationRange{
+				Min: metav1.Duration{}, Max: metav1.Duration{Duration: 10 * time.Minute}}}
+		}, met(tuning.Plan{Family: tuning.FamilyAutoscaling, Diagnosis: tuning.DiagnosisOverProvisioned,
+			Changes: []tuning.Change{{Knob: tuning.KnobHPAScaleDownWindowS, To: 60}}}), true, ""},
 		{"a reduction while the SLO is breached", func(w *World) { w.Spec = budgetSpec(1000) },
 			breach(tuning.Plan{Family: tuning.FamilyPool, Rollout: true, Diagnosis: tuning.DiagnosisOverProvisioned,
 				Changes: []tuning.Change{change(poolKnob, 10, 8)}}), false, "while the SLO is breached"},
