@@ -77,7 +77,7 @@ func TestSecretFedKnobIsHeld(t *testing.T) {
 	h.observer.set(misses, false)
 	writes := h.workloadWrites.Load()
 	for range 3 {
-		_, p = h.period("orders")
+		h.period("orders")
 	}
 	g.Expect(h.workloadWrites.Load()).To(Equal(writes), "nothing written")
 	g.Expect(h.envValue(targetName, "CACHE_MEMORY_MAX_ITEMS")).To(BeEmpty())
@@ -88,8 +88,8 @@ func TestSecretFedKnobIsHeld(t *testing.T) {
 func TestSidecarFirstNeedsTheContainerNamed(t *testing.T) {
 	h := newHarness(t)
 	g := h.g
-	d := h.deployment(targetName, poolVar("10"))
-	d = h.getDeployment(targetName)
+	h.deployment(targetName, poolVar("10"))
+	d := h.getDeployment(targetName)
 	d.Spec.Template.Spec.Containers = append([]corev1.Container{{Name: "istio-proxy", Image: "proxy:1"}}, d.Spec.Template.Spec.Containers...)
 	g.Expect(env.Client.Update(h.ctx, d, client.FieldOwner("gitops"))).To(Succeed())
 	h.rolledOut(targetName)
