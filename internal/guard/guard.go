@@ -261,17 +261,13 @@ func (g *checker) unknownStart(c *tuning.Change, k tuning.KnobInfo) string {
 }
 
 // reported is the knob's current value as the pods report it: the pool
-// size for the pool's maximum.
+// size, for the pool's maximum (tuning.PoolSize without a value).
 func (g *checker) reported(k tuning.KnobInfo) (int64, bool) {
 	pool := g.w.Spec.ConnectionPool
 	if pool == nil || pool.MaxConnections == nil || tuning.Knob(pool.MaxConnections.Env) != k.Knob {
 		return 0, false
 	}
-	v, ok := g.w.Observation.Get(signals.PoolMax)
-	if !ok || v <= 0 {
-		return 0, false
-	}
-	return int64(v), true
+	return tuning.PoolSize(g.w.Spec, nil, g.w.Observation.Get)
 }
 
 // reductionHeld says why a reduction must wait (invariant 2); "" when it may go.
@@ -339,17 +335,11 @@ func (g *checker) budget(cs []tuning.Change) string {
 // poolSizes are the pool max before and after: the knob's value, else what
 // the pods report.
 func (g *checker) poolSizes(after tuning.Values) (old, next int64) {
-	pool := g.w.Spec.ConnectionPool
-	k := tuning.Knob(pool.MaxConnections.Env)
-	old, ok := g.w.State.Values[k]
-	if !ok {
-		old, _ = g.reported(g.knobs[k])
+	old, _ = tuning.PoolSize(g.w.Spec, g.w.State.Values, g.w.Observation.Get)
+	if next, ok := tuning.PoolSize(g.w.Spec, after, func(signals.Signal) (float64, bool) { return 0, false }); ok {
+		return old, next
 	}
-	next, ok = after[k]
-	if !ok {
-		next = old
-	}
-	return old, next
+	return old, old
 }
 
 // reduces reports whether a change takes capacity away.

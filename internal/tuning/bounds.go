@@ -68,21 +68,13 @@ const maxPoolSize = 1 << 20
 // pods report. ok is false when the profile declares no pool or its size is
 // unknown.
 func WorstMoment(spec tuningv1alpha1.PerformanceProfileSpec, st State, vals Values, obs signals.Observation) (int64, bool) {
-	pool := spec.ConnectionPool
-	if pool == nil || pool.MaxConnections == nil {
+	if pool := spec.ConnectionPool; pool == nil || pool.MaxConnections == nil {
 		return 0, false
 	}
-	size, ok := vals[Knob(pool.MaxConnections.Env)]
-	if !ok {
-		v, reported := obs.Get(signals.PoolMax)
-		if !reported || v <= 0 || v > maxPoolSize {
-			return 0, false
-		}
-		size = int64(v)
-	}
-	// 0 or less means unlimited to many pools; a size past any database's
+	size, ok := PoolSize(spec, vals, obs.Get)
+	// Unknown, 0 or less means unlimited to many pools; a size past any database's
 	// limit would overflow the arithmetic: neither can be budgeted.
-	if size <= 0 || size > maxPoolSize {
+	if !ok || size <= 0 || size > maxPoolSize {
 		return 0, false
 	}
 	return st.PeakConnections(min(BudgetPods(st, vals), maxPoolSize), size, size), true
@@ -172,13 +164,19 @@ func (d *decider) peakConnections(n, old, next int64) int64 {
 }
 
 // poolSize is the pool max per pod: the knob's value, else what the pods report.
-func (d *decider) poolSize() (int64, bool) {
-	if k, ok := d.ks.role(rolePoolMax); ok {
-		if v, ok := d.in.State.Values[k.knob]; ok {
+func (d *decider) poolSize() (int64, bool) { return PoolSize(d.in.Spec, d.in.State.Values, d.v.get) }
+
+// PoolSize is the pool max per pod with the knob values vals: the pool
+// knob's value, else the positive size the pods report (read through get).
+// ok is false when the profile declares no pool knob and the pods report
+// none, or neither is known.
+func PoolSize(spec tuningv1alpha1.PerformanceProfileSpec, vals Values, get func(signals.Signal) (float64, bool)) (int64, bool) {
+	if pool := spec.ConnectionPool; pool != nil && pool.MaxConnections != nil {
+		if v, ok := vals[Knob(pool.MaxConnections.Env)]; ok {
 			return v, true
 		}
 	}
-	if v, ok := d.v.get(signals.PoolMax); ok && v > 0 {
+	if v, ok := get(signals.PoolMax); ok && v > 0 {
 		return int64(v), true
 	}
 	return 0, false
