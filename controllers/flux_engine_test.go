@@ -35,7 +35,7 @@ func fluxRecipe(t *testing.T, ns string) []jsondiff.IgnoreRule {
 	var k kustomizev1.Kustomization
 	found := false
 	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(page), -1) {
-		if strings.Contains(m[1], "kind: Kustomization") {
+		if strings.Contains(m[1], "kind: Kustomization") && strings.Contains(m[1], "\n  ignore:") {
 			if err := yaml.UnmarshalStrict([]byte(m[1]), &k); err != nil {
 				t.Fatalf("%s: the Kustomization is not Flux's: %v", gitopsDoc, err)
 			}
@@ -137,7 +137,7 @@ func TestFluxApplyEngineAndTheGitOpsRecipe(t *testing.T) {
 			}
 			g.Expect(sync()).To(HaveEach(ssa.CreatedAction))
 			if recipe {
-				g.Expect(env.Client.Patch(h.ctx, coOwnership(t, h.ns), client.Apply, client.FieldOwner(tuningv1alpha1.FieldManager))).To(Succeed())
+				g.Expect(env.Client.Apply(h.ctx, client.ApplyConfigurationFromUnstructured(coOwnership(t, h.ns)), client.FieldOwner(tuningv1alpha1.FieldManager))).To(Succeed())
 				opts.DriftIgnoreRules = fluxRecipe(t, h.ns)
 				g.Expect(sync()).To(HaveEach(ssa.UnchangedAction), "the handover changes nothing Flux applies")
 			}

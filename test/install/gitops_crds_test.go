@@ -93,20 +93,21 @@ func TestGitOpsRecipesAgainstTheToolsCRDs(t *testing.T) {
 	}
 	blocks := yamlBlocks(t, "docs/gitops.md")
 	created := map[string]bool{}
-	for _, kind := range []string{"kind: Kustomization", "kind: HelmRelease", "kind: Application"} {
+	// The Flux recipe, Flux's health checks, the HelmRelease and Argo CD's Application.
+	for _, marker := range []string{"\n  ignore:", "healthCheckExprs:", "kind: HelmRelease", "kind: Application"} {
 		u := &unstructured.Unstructured{}
-		g.Expect(yaml.Unmarshal([]byte(blockWith(t, blocks, kind, "docs/gitops.md")), &u.Object)).To(Succeed())
+		g.Expect(yaml.Unmarshal([]byte(blockWith(t, blocks, marker, "docs/gitops.md")), &u.Object)).To(Succeed())
 		elided(u)
 		if u.GetNamespace() == "" {
 			u.SetNamespace("shop")
 		}
 		g.Expect(env.Client.Create(ctx, u, client.FieldValidation(metav1.FieldValidationStrict))).To(Succeed(), "docs/gitops.md's %s", u.GetKind())
-		created[u.GetKind()] = true
+		created[u.GetKind()+"/"+u.GetName()] = true
 	}
-	g.Expect(created).To(HaveLen(3))
+	g.Expect(created).To(HaveLen(4))
 
 	old := &unstructured.Unstructured{}
-	g.Expect(yaml.Unmarshal([]byte(strings.Replace(blockWith(t, blocks, "kind: Kustomization", "docs/gitops.md"), "  ignore:", "  driftIgnoreRules:", 1)), &old.Object)).To(Succeed())
+	g.Expect(yaml.Unmarshal([]byte(strings.Replace(blockWith(t, blocks, "\n  ignore:", "docs/gitops.md"), "  ignore:", "  driftIgnoreRules:", 1)), &old.Object)).To(Succeed())
 	elided(old)
 	old.SetName("shop-old-recipe")
 	err := env.Client.Create(ctx, old, client.FieldValidation(metav1.FieldValidationStrict))

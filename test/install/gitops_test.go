@@ -22,6 +22,7 @@ import (
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/conditions"
+	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
 // argoHealthKey is the argocd-cm key of the PerformanceProfile health check.
@@ -182,6 +183,14 @@ func period(n int, edit func(*conditions.Facts)) conditions.Facts {
 	return f
 }
 
+// noTraffic is a period on a cluster that serves too few requests for a
+// percentile: the SLO signals are missing for TooFewSamples.
+func noTraffic(f *conditions.Facts) {
+	f.SLOMissing = []string{"latencyP99: TooFewSamples: 3 requests in the window, 200 needed for p99"}
+	f.MetricsReason = conditions.MetricsReason([]signals.Reason{signals.ReasonTooFewSamples})
+	f.SLOKnown, f.SLOMet = false, false
+}
+
 func metricsDown(f *conditions.Facts) {
 	f.SLOMissing = []string{"latencyP99: EndpointDown: dial tcp 10.96.0.10:9090: connect: connection refused"}
 	f.SLOKnown, f.SLOMet = false, false
@@ -204,6 +213,8 @@ func TestArgoCDHealthOfOperatorStatuses(t *testing.T) {
 		})), "Progressing"},
 		{"the target rolling out", profileAfter(1, period(0, func(f *conditions.Facts) { f.RolloutInProgress = true })), "Progressing"},
 		{"Prometheus not answering", profileAfter(1, period(0, metricsDown)), "Progressing"},
+		{"reconciled, waiting for traffic", profileAfter(1, period(0, noTraffic)), "Healthy"},
+		{"waiting for traffic on a new spec not observed yet", profileAfter(2, period(0, noTraffic)), "Progressing"},
 		{"the target not created yet", profileAfter(1, period(0, func(f *conditions.Facts) {
 			f.Evaluated = false
 			f.Blocker = &conditions.Blocker{Reason: tuningv1alpha1.ReasonTargetNotFound, Message: "Deployment shop/orders-api does not exist"}
@@ -342,7 +353,7 @@ func TestFluxIgnorePathsPointAtTheTunedFields(t *testing.T) {
 	var kustomization kustomizev1.Kustomization
 	var release helmv2.HelmRelease
 	blocks := yamlBlocks(t, "docs/gitops.md")
-	g.Expect(yaml.UnmarshalStrict([]byte(blockWith(t, blocks, "kind: Kustomization", "docs/gitops.md")), &kustomization)).To(Succeed())
+	g.Expect(yaml.UnmarshalStrict([]byte(blockWith(t, blocks, "\n  ignore:", "docs/gitops.md")), &kustomization)).To(Succeed())
 	g.Expect(yaml.UnmarshalStrict([]byte(blockWith(t, blocks, "driftDetection:", "docs/gitops.md")), &release)).To(Succeed())
 	g.Expect(kustomization.APIVersion + "/" + kustomization.Kind).To(Equal("kustomize.toolkit.fluxcd.io/v1/Kustomization"))
 	g.Expect(release.APIVersion + "/" + release.Kind).To(Equal("helm.toolkit.fluxcd.io/v2/HelmRelease"))
