@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -397,8 +398,7 @@ func classify(ctx context.Context, err error, status int) *failure {
 	if errors.As(err, &tokenErr) {
 		return &failure{Reason: signals.ReasonUnauthorized, Message: "OAuth2 token endpoint: " + tokenErr.Error()}
 	}
-	var alert tls.AlertError
-	if errors.As(err, &alert) && clientCertRefused(alert) {
+	if clientCertRefused(err) {
 		return &failure{Reason: signals.ReasonUnauthorized, Message: "TLS: the server refused the client certificate: " + msg}
 	}
 	var certErr *tls.CertificateVerificationError
@@ -414,13 +414,18 @@ func classify(ctx context.Context, err error, status int) *failure {
 }
 
 // clientCertRefused tells the TLS alerts a server sends when it refuses the
-// client's certificate, or asks for one the client did not send.
-func clientCertRefused(a tls.AlertError) bool {
-	switch a {
-	case 42, 43, 44, 45, 46, 48, 49, 116: // bad, unsupported, revoked, expired, unknown certificate; unknown CA; access denied; certificate required
-		return true
+// client's certificate, or asks for one the client did not send. crypto/tls
+// reports a received alert as a net.OpError "remote error" over an
+// unexported type, so the alert is told by its text (crypto/tls' names of
+// the alerts: bad, unsupported, revoked, expired or unknown certificate,
+// unknown certificate authority, certificate required, access denied).
+func clientCertRefused(err error) bool {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
+		return false
 	}
-	return false
+	alert := op.Err.Error()
+	return strings.Contains(alert, "certificate") || strings.Contains(alert, "access denied")
 }
 
 // backoff returns the wait before attempt n+1 (n >= 1): exponential from
