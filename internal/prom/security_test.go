@@ -1,6 +1,7 @@
 package prom
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/pem"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -270,4 +272,44 @@ func counterValue(t testing.TB, reg *prometheus.Registry, name string, labels ma
 		}
 	}
 	return 0
+}
+
+// The answer is asked for compressed (prometheus/common's transport does not
+// ask) and decompressed as it is decoded; the body limit bounds the
+// decompressed answer, so a small compressed body cannot expand without end.
+func TestGzipAnswersAreDecodedWithinTheLimit(t *testing.T) {
+	var askedGzip atomic.Bool
+	gzipped := func(pad int) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			askedGzip.Store(strings.Contains(r.Header.Get("Accept-Encoding"), "gzip"))
+			_ = r.ParseForm()
+			code, body := healthy("orders")(r.Form.Get("query"))
+			// Blanks before the result: 1 MiB of them compresses to about 1 KiB.
+			body = strings.Replace(body, `"result":[`, `"result":[`+strings.Repeat(" ", pad), 1)
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Encoding", "gzip")
+			w.WriteHeader(code)
+			zw := gzip.NewWriter(w)
+			_, _ = zw.Write([]byte(body))
+			_ = zw.Close()
+		}
+	}
+	t.Run("decoded", func(t *testing.T) {
+		g := NewWithT(t)
+		srv := httptest.NewServer(gzipped(0))
+		t.Cleanup(srv.Close)
+		o, _, _ := testReader(t, Options{MaxAttempts: 1})
+		obs := o.Observe(context.Background(), Endpoint{URL: srv.URL}, []Target{orders("k", "orders")})["k"]
+		g.Expect(askedGzip.Load()).To(BeTrue(), "Accept-Encoding: gzip")
+		g.Expect(obs.Has(signals.LatencyP99)).To(BeTrue(), strings.Join(obs.MissingSignals(), "; "))
+	})
+	t.Run("beyond the limit once decompressed", func(t *testing.T) {
+		g := NewWithT(t)
+		srv := httptest.NewServer(gzipped(1 << 20))
+		t.Cleanup(srv.Close)
+		o, _, _ := testReader(t, Options{MaxAttempts: 1, MaxResponseBytes: 64 << 10})
+		obs := o.Observe(context.Background(), Endpoint{URL: srv.URL}, []Target{orders("k", "orders")})["k"]
+		g.Expect(obs.Missing[signals.LatencyP99].Reason).To(Equal(signals.ReasonMalformed))
+		g.Expect(obs.Missing[signals.LatencyP99].Message).To(ContainSubstring("larger than the limit"))
+	})
 }
