@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -473,5 +474,28 @@ func TestPerformanceProfileSamples(t *testing.T) {
 			var p tuningv1alpha1.PerformanceProfile
 			g.Expect(yaml.UnmarshalStrict(doc, &p)).To(Succeed())
 		})
+	}
+}
+
+// Every spec.metrics.prometheus example of install.md's "Prometheus
+// credentials" section is accepted by the CRD as written (placeholders such
+// as <tenant-id> filled in), so that the page never shows a field the API
+// refuses.
+func TestInstallCredentialExamplesAreValid(t *testing.T) {
+	g := NewWithT(t)
+	ensureNamespace(g, validationNamespace)
+	root, err := testenv.RepoRoot()
+	g.Expect(err).NotTo(HaveOccurred())
+	page, err := os.ReadFile(filepath.Join(root, "docs", "install.md"))
+	g.Expect(err).NotTo(HaveOccurred())
+	section, _, _ := strings.Cut(string(page[strings.Index(string(page), "## Prometheus credentials"):]), "\n## ")
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(section, -1)
+	g.Expect(len(blocks)).To(BeNumerically(">=", 6), "an example per way to connect")
+	placeholder := regexp.MustCompile(`<[a-z-]+>`)
+	for _, b := range blocks {
+		example := placeholder.ReplaceAllString(b[1], "x1")
+		err := env.Client.Create(context.Background(), profileFrom(g, validProfile, set("spec.metrics.prometheus", example)),
+			client.DryRunAll, client.FieldValidation("Strict"))
+		g.Expect(err).NotTo(HaveOccurred(), "install.md's example:\n%s", b[1])
 	}
 }
