@@ -2,10 +2,7 @@ package guard
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,14 +11,16 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/lab/rolling"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
 // This file checks the guard against clusters as they really are, with an
 // oracle that shares nothing with the engine or the guard: it counts the
-// database connections second by second through a simulated rolling update,
-// re-deriving the Deployment controller's arithmetic, with the pods every
+// database connections second by second through a simulated rolling update
+// (package rolling, which re-derives the Deployment controller's arithmetic
+// and is checked against the real controller-manager), with the pods every
 // scaler of the Deployment may run.
 
 // cluster is one generated shape of a real cluster.
@@ -53,96 +52,17 @@ func (c cluster) maxPods(declaredMax int64) int64 {
 	return n
 }
 
-// fence resolves maxSurge (rounded up) and maxUnavailable (rounded down) at
-// n replicas, as the Deployment controller does; both 0 means 1 unavailable.
-func fence(surge, unavail intstr.IntOrString, n int64) (int64, int64) {
-	res := func(v intstr.IntOrString, up bool) int64 {
-		if v.Type == intstr.Int {
-			return int64(v.IntVal)
-		}
-		p, _ := strconv.ParseFloat(strings.TrimSuffix(v.StrVal, "%"), 64)
-		x := p * float64(n) / 100
-		if up {
-			return int64(math.Ceil(x))
-		}
-		return int64(math.Floor(x))
-	}
-	s, u := res(surge, true), res(unavail, false)
-	if s == 0 && u == 0 {
-		u = 1
-	}
-	return s, u
-}
-
-// simulate rolls n replicas from pool old to pool next, one second at a
-// time, and returns the most connections the database holds at once: old
-// pods that run or still terminate (for grace seconds) hold old, new pods
-// (from their start) hold next, and the pods already terminating hold old.
-func (c cluster) simulate(n, old, next int64) int64 {
-	readyAfter := max(c.step, 1)
-	type pod struct{ at int64 }
-	oldRunning := n
-	var newPods, gone []pod
-	peak := int64(0)
-	surge, unavail := fence(c.surge, c.unavail, n)
-	for t := int64(0); t < 100000; t++ {
-		avail := int64(0)
-		for _, p := range newPods {
-			if t-p.at >= readyAfter {
-				avail++
-			}
-		}
-		if c.recreate {
-			if oldRunning > 0 {
-				for range oldRunning {
-					gone = append(gone, pod{t})
-				}
-				oldRunning = 0
-			}
-			stillGoing := false
-			for _, g := range gone {
-				if t-g.at < c.grace {
-					stillGoing = true
-				}
-			}
-			for !stillGoing && int64(len(newPods)) < n {
-				newPods = append(newPods, pod{t})
-			}
-		} else {
-			for int64(len(newPods)) < n && oldRunning+int64(len(newPods)) < n+surge {
-				newPods = append(newPods, pod{t})
-			}
-			newUnavailable := int64(len(newPods)) - avail
-			down := min(oldRunning, oldRunning+int64(len(newPods))-(n-unavail)-newUnavailable)
-			for range max(down, 0) {
-				gone = append(gone, pod{t})
-				oldRunning--
-			}
-		}
-		conns := oldRunning*old + int64(len(newPods))*next
-		draining := false
-		for _, g := range gone {
-			if t-g.at < c.grace {
-				conns += old
-				draining = true
-			}
-		}
-		if t < c.grace {
-			conns += c.terminating * old
-			draining = true
-		}
-		peak = max(peak, conns)
-		if oldRunning == 0 && avail == n && !draining {
-			break
-		}
-	}
-	return peak
+// rollout is how the cluster's Deployment replaces its pods.
+func (c cluster) rollout() rolling.Rollout {
+	return rolling.Rollout{MaxSurge: c.surge, MaxUnavailable: c.unavail, Recreate: c.recreate,
+		GraceSeconds: c.grace, StepSeconds: c.step, Terminating: c.terminating}
 }
 
 // worst is the oracle's worst moment with pool old → next at n pods: the
 // rollout of the change, and any later rollout with the new pool.
 func (c cluster) worst(n, old, next int64) int64 {
-	return max(c.simulate(n, old, next), c.simulate(n, next, next))
+	r := c.rollout()
+	return max(r.PeakConnections(n, old, next), r.PeakConnections(n, next, next))
 }
 
 // world is what the reconciler reads of the cluster (controllers/state.go).

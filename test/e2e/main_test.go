@@ -29,6 +29,10 @@ var (
 		env       *harness.Env
 		err       error
 		workloads map[string]*harness.Workload // by test name
+		// watchers check each workload's invariants from the API server's
+		// watches, from its creation to the end of the suite.
+		watchers    map[string]*watcher
+		stopWatches context.CancelFunc
 	}
 	suiteStart time.Time
 )
@@ -79,6 +83,9 @@ func env(t *testing.T) *harness.Env {
 // operator's first baseline covers a whole window), then creates their profiles.
 func startWorkloads(ctx context.Context, e *harness.Env) error {
 	shared.workloads = map[string]*harness.Workload{}
+	shared.watchers = map[string]*watcher{}
+	watchCtx, stop := context.WithCancel(context.Background())
+	shared.stopWatches = stop
 	for name, opts := range workloads() {
 		opts.Namespace = "e2e-" + strings.ToLower(strings.TrimPrefix(name, "Test"))
 		opts.DeferProfile = true
@@ -87,6 +94,11 @@ func startWorkloads(ctx context.Context, e *harness.Env) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		shared.workloads[name] = w
+		inv, err := watchInvariants(watchCtx, e, w)
+		if err != nil {
+			return fmt.Errorf("%s: watching: %w", name, err)
+		}
+		shared.watchers[name] = inv
 	}
 	select {
 	case <-time.After(harness.ProfileWindow + 5*time.Second):
@@ -105,6 +117,9 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	suiteStart = time.Now()
 	code := m.Run()
+	if shared.stopWatches != nil {
+		shared.stopWatches()
+	}
 	if shared.env != nil {
 		fmt.Fprintf(os.Stderr, "e2e: suite took %v; cluster at the end:\n%s", time.Since(suiteStart).Round(time.Second), shared.env.Cluster().Stats())
 		if err := shared.env.Stop(); err != nil {

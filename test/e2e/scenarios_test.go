@@ -57,11 +57,16 @@ func start(t *testing.T) *scenario {
 // recordedAndWithinBudget checks what every scenario must leave behind: no
 // decision rebuilt as Unknown (every write was recorded before it was made;
 // only a crash between the two may leave one, and nothing crashes here) and
-// no connection budget exceeded.
+// no connection budget exceeded, both as the operator reports them and as
+// the watches of the API server saw them (every pod's pool, every change of
+// the template).
 func (s *scenario) recordedAndWithinBudget() {
 	s.t.Helper()
 	g := NewWithT(s.t)
 	snap := s.snapshot(g)
+	inv := shared.watchers[s.t.Name()]
+	g.Expect(inv.check(snap.Profile)).To(BeEmpty(), "the invariants seen from the API server")
+	s.t.Logf("from the API server's watches: %s", inv.describe())
 	for _, d := range snap.Profile.Status.History {
 		g.Expect(d.Diagnosis).NotTo(Equal(string(tuning.DiagnosisUnknown)),
 			"a write was made without a record: %s %v (%s)", d.Family, d.Changes, d.Reason)
@@ -281,4 +286,34 @@ func TestRegressionIsRolledBack(t *testing.T) {
 func percent(p tuningv1alpha1.Percent) float64 {
 	v, _ := strconv.ParseFloat(strings.TrimSuffix(string(p), "%"), 64)
 	return v
+}
+
+// TestHostileShapesKeepTheInvariants: the guide's starved pool, with the
+// pool set through a ConfigMap, a sidecar listed first (the profile names
+// the container) and an HPA the profile does not name. The operator must
+// read the pool from the ConfigMap, raise it with a literal entry in the
+// service's container only, record the ConfigMap's value as the change's
+// From, and keep every pod the HPA may run within the budget; the watches
+// check the budget and the record (recordedAndWithinBudget).
+func TestHostileShapesKeepTheInvariants(t *testing.T) {
+	s := start(t)
+	before := strconv.Itoa(sim.CaseStudyBefore.PoolMax)
+	s.eventually(converge, func(g Gomega, snap harness.Snapshot) {
+		g.Expect(snap.EnvInt(sim.EnvPoolMax)).To(BeNumerically(">", sim.CaseStudyBefore.PoolMax), "pool raised")
+		ds := decisions(snap.Profile, "pool")
+		g.Expect(ds).NotTo(BeEmpty())
+		g.Expect(ds[0].Changes).To(ContainElement(tuningv1alpha1.Change{Knob: sim.EnvPoolMax, From: before, To: strconv.Itoa(snap.EnvInt(sim.EnvPoolMax))}),
+			"the first raise starts from the ConfigMap's value")
+		g.Expect(snap.SidecarEnv["proxy"][sim.EnvPoolMax]).To(Equal(before), "the sidecar listed first is not written")
+	})
+	snap := s.snapshot(NewWithT(t))
+	for _, d := range decisions(snap.Profile, "pool") {
+		for _, ch := range d.Changes {
+			to, err := strconv.Atoi(ch.To)
+			if err == nil && int64(to)*(2*hostileHPAMax+2) > hostileBudget {
+				t.Errorf("pool %d: at the HPA's %d pods, a rollout's surge and the pods still terminating exceed the budget of %d",
+					to, hostileHPAMax, hostileBudget)
+			}
+		}
+	}
 }

@@ -16,6 +16,12 @@ const (
 	regressionSLO              = 400 * time.Millisecond
 )
 
+// The hostile scenario's undeclared HPA ceiling and database budget.
+const (
+	hostileHPAMax = 6
+	hostileBudget = 100
+)
+
 // workloads are the scenarios' services, by test name. Each runs in the
 // namespace e2e-<name>; all are created when the cluster comes up.
 func workloads() map[string]harness.WorkloadOptions {
@@ -41,6 +47,17 @@ func workloads() map[string]harness.WorkloadOptions {
 				onlyLatency(p, p95(loadStepP95), p99(loadStepP99))
 				p.Spec.ConnectionPool = nil
 				p.Spec.Cache = nil
+			}},
+		// The case study "before" as clusters really are: the pool comes from
+		// a ConfigMap, a sidecar is listed first, and an HPA the profile does
+		// not name may run up to 6 pods, all of which the budget of 100
+		// connections must hold.
+		"TestHostileShapesKeepTheInvariants": {Trace: sim.Constant(100), KnobsFromConfigMap: true, SidecarFirst: true,
+			HPA: &harness.HPAOptions{MinReplicas: 2, MaxReplicas: hostileHPAMax, TargetCPU: 70},
+			Profile: func(p *tuningv1alpha1.PerformanceProfile) {
+				withPoolOnly(regressionSLO)(p)
+				p.Spec.Autoscaling = nil
+				p.Spec.ConnectionPool.Database = &tuningv1alpha1.DatabaseBudget{MaxConnections: hostileBudget}
 			}},
 		// The case study "before", but the database accepts 10 connections
 		// while the profile declares a budget of 200.

@@ -7,6 +7,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -14,6 +15,7 @@ import (
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/actuate"
 	"github.com/navius-dev/navius-tuner/internal/lab/sim"
+	"github.com/navius-dev/navius-tuner/internal/lab/sim/kube"
 )
 
 // Snapshot is a workload as the cluster and the model see it at one moment.
@@ -28,8 +30,11 @@ type Snapshot struct {
 	Last   sim.StepStats
 	Window sim.WindowStats
 
-	// Env is the Deployment's pod-template env of the app container.
-	Env map[string]string
+	// Env is the Deployment's pod-template env of the app container, with
+	// its envFrom ConfigMaps resolved as the kubelet does; SidecarEnv the
+	// same for the other containers, by name.
+	Env        map[string]string
+	SidecarEnv map[string]map[string]string
 	// Replicas are the Deployment's ready replicas; Desired its spec.replicas.
 	Replicas, Desired int32
 	// HPA settings (zero without an HPA).
@@ -60,12 +65,23 @@ func (w *Workload) Snapshot(ctx context.Context, windowSim float64) (Snapshot, e
 	if d.Spec.Replicas != nil {
 		s.Desired = *d.Spec.Replicas
 	}
-	for _, ct := range d.Spec.Template.Spec.Containers {
-		if ct.Name == Container {
-			for _, e := range ct.Env {
-				s.Env[e.Name] = e.Value
-			}
+	configMaps := func(name string) (map[string]string, bool) {
+		var cm corev1.ConfigMap
+		if err := c.Get(ctx, client.ObjectKey{Namespace: w.Namespace, Name: name}, &cm); err != nil {
+			return nil, false
 		}
+		return cm.Data, true
+	}
+	for i := range d.Spec.Template.Spec.Containers {
+		ct := &d.Spec.Template.Spec.Containers[i]
+		if ct.Name == Container {
+			s.Env = kube.ContainerEnv(ct, configMaps)
+			continue
+		}
+		if s.SidecarEnv == nil {
+			s.SidecarEnv = map[string]map[string]string{}
+		}
+		s.SidecarEnv[ct.Name] = kube.ContainerEnv(ct, configMaps)
 	}
 	var hpa autoscalingv2.HorizontalPodAutoscaler
 	switch err := c.Get(ctx, key, &hpa); {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -55,6 +56,12 @@ type WorkloadOptions struct {
 	CPURequest, CPULimit string
 	// HPA, when not nil, creates an HPA; DefaultHPA is what most want.
 	HPA *HPAOptions
+	// KnobsFromConfigMap puts the knobs' env values in a ConfigMap
+	// (<name>-settings) that the container takes with envFrom, as many
+	// services keep their settings, instead of literal env entries.
+	KnobsFromConfigMap bool
+	// SidecarFirst lists a sidecar container before the service's own.
+	SidecarFirst bool
 	// RedisReplicas of the Redis StatefulSet. Zero: 1.
 	RedisReplicas int32
 	// Trace is the load in simulated time from the workload's creation. Nil: 100 req/s.
@@ -272,6 +279,29 @@ func workloadObjects(o WorkloadOptions) ([]client.Object, error) {
 		vars = append(vars, corev1.EnvVar{Name: n, Value: env[n]})
 	}
 	ns := o.Namespace
+	var settings *corev1.ConfigMap
+	var envFrom []corev1.EnvFromSource
+	if o.KnobsFromConfigMap {
+		settings = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: o.Name + "-settings"}, Data: env}
+		envFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: settings.Name}}}}
+		vars = nil
+	}
+	containers := []corev1.Container{{
+		Name:    Container,
+		Image:   "example.invalid/" + o.Name + ":1",
+		Env:     vars,
+		EnvFrom: envFrom,
+		Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: req, corev1.ResourceMemory: resource.MustParse("256Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceCPU: limit, corev1.ResourceMemory: resource.MustParse("256Mi")},
+		},
+	}}
+	if o.SidecarFirst {
+		// The sidecar carries the same knob names, so that a write to the
+		// wrong container would show.
+		sidecar := corev1.Container{Name: "proxy", Image: "example.invalid/proxy:1", Env: slices.Clone(vars), EnvFrom: envFrom}
+		containers = append([]corev1.Container{sidecar}, containers...)
+	}
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
 		&appsv1.Deployment{
@@ -283,20 +313,15 @@ func workloadObjects(o WorkloadOptions) ([]client.Object, error) {
 					ObjectMeta: metav1.ObjectMeta{Labels: podLabels(o.Name)},
 					Spec: corev1.PodSpec{
 						Tolerations: []corev1.Toleration{localcluster.FakeNodeToleration()},
-						Containers: []corev1.Container{{
-							Name:  Container,
-							Image: "example.invalid/" + o.Name + ":1",
-							Env:   vars,
-							Resources: corev1.ResourceRequirements{
-								Requests: corev1.ResourceList{corev1.ResourceCPU: req, corev1.ResourceMemory: resource.MustParse("256Mi")},
-								Limits:   corev1.ResourceList{corev1.ResourceCPU: limit, corev1.ResourceMemory: resource.MustParse("256Mi")},
-							},
-						}},
+						Containers:  containers,
 					},
 				},
 			},
 		},
 		redisStatefulSet(ns, o.RedisReplicas),
+	}
+	if settings != nil {
+		objs = append([]client.Object{objs[0], settings}, objs[1:]...)
 	}
 	if o.HPA != nil {
 		objs = append(objs, &autoscalingv2.HorizontalPodAutoscaler{

@@ -199,6 +199,10 @@ func TestLocalCluster(t *testing.T) {
 		t.Logf("new target scraped and queryable after %v", time.Since(start).Round(time.Millisecond))
 	})
 
+	t.Run("rolling updates peak where the guard's oracle counts", func(t *testing.T) {
+		checkRollingOracle(ctx, t, c)
+	})
+
 	stats := c.Stats()
 	t.Logf("with 8 pods:\n%s", stats)
 	for _, cs := range stats.Components {

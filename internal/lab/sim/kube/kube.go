@@ -30,11 +30,39 @@ type Target struct {
 	RedisStatefulSet string
 }
 
+// ConfigMaps looks up a ConfigMap's data by name, in the pods' namespace.
+type ConfigMaps func(name string) (map[string]string, bool)
+
+// ContainerEnv is the environment the container runs with, as the kubelet
+// builds it: the envFrom ConfigMaps in order (with their prefix), then the
+// literal env entries, which override them. valueFrom entries and Secrets
+// are not resolved; a missing ConfigMap contributes nothing.
+func ContainerEnv(c *corev1.Container, configMaps ConfigMaps) map[string]string {
+	env := map[string]string{}
+	for _, from := range c.EnvFrom {
+		if from.ConfigMapRef == nil || configMaps == nil {
+			continue
+		}
+		data, ok := configMaps(from.ConfigMapRef.Name)
+		if !ok {
+			continue
+		}
+		for k, v := range data {
+			env[from.Prefix+k] = v
+		}
+	}
+	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			env[e.Name] = e.Value
+		}
+	}
+	return env
+}
+
 // PodSpecs converts pods into the model's view: only Running, Ready pods
-// that are not being deleted, with the literal env values and the CPU
-// request and limit of the container (env from valueFrom is not resolved).
-// The result is sorted by name.
-func PodSpecs(pods []*corev1.Pod, container string) []sim.PodSpec {
+// that are not being deleted, with the container's env (ContainerEnv) and
+// its CPU request and limit. The result is sorted by name.
+func PodSpecs(pods []*corev1.Pod, container string, configMaps ConfigMaps) []sim.PodSpec {
 	var out []sim.PodSpec
 	for _, p := range pods {
 		if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning || !ready(p) {
@@ -44,15 +72,9 @@ func PodSpecs(pods []*corev1.Pod, container string) []sim.PodSpec {
 		if c == nil {
 			continue
 		}
-		env := map[string]string{}
-		for _, e := range c.Env {
-			if e.ValueFrom == nil {
-				env[e.Name] = e.Value
-			}
-		}
 		out = append(out, sim.PodSpec{
 			Name:             p.Name,
-			Env:              env,
+			Env:              ContainerEnv(c, configMaps),
 			CPURequestMillis: c.Resources.Requests.Cpu().MilliValue(),
 			CPULimitMillis:   c.Resources.Limits.Cpu().MilliValue(),
 			StartTime:        p.CreationTimestamp.Time,
@@ -81,8 +103,8 @@ func pick(cs []corev1.Container, name string) *corev1.Container {
 }
 
 // Follow keeps m's pods and Redis replicas in step with the cluster until
-// ctx ends: informers on the namespace's pods and StatefulSets call
-// m.SyncPods and m.SetRedisReplicas on every change (and every resync
+// ctx ends: informers on the namespace's pods, ConfigMaps and StatefulSets
+// call m.SyncPods and m.SetRedisReplicas on every change (and every resync
 // period). It returns once the caches have synced, or an error.
 func Follow(ctx context.Context, cs kubernetes.Interface, m *sim.Model, t Target, resync time.Duration) error {
 	if t.Selector == nil {
@@ -91,10 +113,18 @@ func Follow(ctx context.Context, cs kubernetes.Interface, m *sim.Model, t Target
 	f := informers.NewSharedInformerFactoryWithOptions(cs, resync, informers.WithNamespace(t.Namespace))
 	podLister := f.Core().V1().Pods().Lister()
 	stsLister := f.Apps().V1().StatefulSets().Lister()
+	cmLister := f.Core().V1().ConfigMaps().Lister()
+	configMaps := func(name string) (map[string]string, bool) {
+		cm, err := cmLister.ConfigMaps(t.Namespace).Get(name)
+		if err != nil {
+			return nil, false
+		}
+		return cm.Data, true
+	}
 	syncPods := func() {
 		pods, err := podLister.Pods(t.Namespace).List(t.Selector)
 		if err == nil {
-			m.SyncPods(PodSpecs(pods, t.Container))
+			m.SyncPods(PodSpecs(pods, t.Container, configMaps))
 		}
 	}
 	syncRedis := func() {
@@ -106,6 +136,9 @@ func Follow(ctx context.Context, cs kubernetes.Interface, m *sim.Model, t Target
 		}
 	}
 	if _, err := f.Core().V1().Pods().Informer().AddEventHandler(onAnyChange(syncPods)); err != nil {
+		return err
+	}
+	if _, err := f.Core().V1().ConfigMaps().Informer().AddEventHandler(onAnyChange(syncPods)); err != nil {
 		return err
 	}
 	if t.RedisStatefulSet != "" {

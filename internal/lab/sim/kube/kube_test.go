@@ -41,7 +41,7 @@ func TestPodSpecs(t *testing.T) {
 		pod("unready", corev1.PodRunning, corev1.ConditionFalse, false),
 		pod("terminating", corev1.PodRunning, corev1.ConditionTrue, true),
 	}
-	got := PodSpecs(pods, "app")
+	got := PodSpecs(pods, "app", nil)
 	if len(got) != 2 || got[0].Name != "a" || got[1].Name != "b" {
 		t.Fatalf("got %+v", got)
 	}
@@ -50,10 +50,40 @@ func TestPodSpecs(t *testing.T) {
 		!s.StartTime.Equal(time.Unix(100, 0)) {
 		t.Errorf("spec %+v", s)
 	}
-	if got := PodSpecs(pods, "missing"); len(got) != 0 {
+	if got := PodSpecs(pods, "missing", nil); len(got) != 0 {
 		t.Errorf("unknown container: %+v", got)
 	}
-	if got := PodSpecs(pods, ""); len(got) != 2 || got[0].CPULimitMillis != 0 {
+	if got := PodSpecs(pods, "", nil); len(got) != 2 || got[0].CPULimitMillis != 0 {
 		t.Errorf("first container: %+v", got)
+	}
+}
+
+// The env is built as the kubelet builds it: envFrom ConfigMaps in order,
+// with their prefix, and literal entries over them.
+func TestContainerEnvResolvesConfigMapsUnderLiterals(t *testing.T) {
+	c := &corev1.Container{
+		EnvFrom: []corev1.EnvFromSource{
+			{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}},
+			{Prefix: "X_", ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}},
+			{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "absent"}}},
+			{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}}},
+		},
+		Env: []corev1.EnvVar{{Name: "POOL", Value: "12"}, {Name: "REF", ValueFrom: &corev1.EnvVarSource{}}},
+	}
+	maps := func(name string) (map[string]string, bool) {
+		if name == "settings" {
+			return map[string]string{"POOL": "50", "TTL": "60"}, true
+		}
+		return nil, false
+	}
+	got := ContainerEnv(c, maps)
+	want := map[string]string{"POOL": "12", "TTL": "60", "X_POOL": "50", "X_TTL": "60"}
+	if len(got) != len(want) {
+		t.Fatalf("env %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s=%q, want %q (env %v)", k, got[k], v, got)
+		}
 	}
 }
