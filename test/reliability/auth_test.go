@@ -25,6 +25,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -210,7 +211,7 @@ func verifySigV4(r *http.Request, accessKeyID, secretKey, region, service string
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	signed := strings.Split(fields["SignedHeaders"], ";")
-	if !sort.StringsAreSorted(signed) || !contains(signed, "host") || !contains(signed, "x-amz-date") {
+	if !sort.StringsAreSorted(signed) || !slices.Contains(signed, "host") || !slices.Contains(signed, "x-amz-date") {
 		return fmt.Errorf("signed headers %v must be sorted and cover host and x-amz-date", signed)
 	}
 	var canonicalHeaders strings.Builder
@@ -249,15 +250,6 @@ func hmacSHA256(key []byte, data string) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(data))
 	return m.Sum(nil)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // escapePath is the canonical URI: the path as sent, / when empty. (AWS
@@ -318,11 +310,11 @@ func TestAuthModesThroughAVerifyingProxy(t *testing.T) {
 	testenv.Every(t, 100*time.Millisecond, exp.batch)
 	metricsSrv := httptest.NewServer(promhttp.HandlerFor(prometheus.GathererFunc(exp.gather), promhttp.HandlerOpts{}))
 	defer metricsSrv.Close()
-	real := testenv.StartPrometheus(t, testenv.PrometheusOptions{Targets: []string{strings.TrimPrefix(metricsSrv.URL, "http://")},
+	backend := testenv.StartPrometheus(t, testenv.PrometheusOptions{Targets: []string{strings.TrimPrefix(metricsSrv.URL, "http://")},
 		ScrapeInterval: time.Second})
 	waitCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	NewWithT(t).Expect(real.WaitForSeries(waitCtx, `count_over_time(http_requests_total[10s]) >= 3`)).To(Succeed())
+	NewWithT(t).Expect(backend.WaitForSeries(waitCtx, `count_over_time(http_requests_total[10s]) >= 3`)).To(Succeed())
 
 	serverCA := issueCert(t, nil, "server CA", 0)
 	serverCert := issueCert(t, serverCA, "prometheus-gateway", x509.ExtKeyUsageServerAuth)
@@ -386,7 +378,7 @@ func TestAuthModesThroughAVerifyingProxy(t *testing.T) {
 		clientAuth tls.ClientAuthType
 		check      func(*http.Request) (int, error)
 		// right sets the right credential and returns the endpoint; wrong breaks the credential.
-		right, wrong func(t *testing.T, url string) tuningv1alpha1.PrometheusEndpoint
+		right, wrong func(t *testing.T, proxyURL string) tuningv1alpha1.PrometheusEndpoint
 		// refused is what MetricsAvailable says with the wrong credential.
 		refused []string
 	}{{
@@ -512,7 +504,7 @@ func TestAuthModesThroughAVerifyingProxy(t *testing.T) {
 			if clientAuth == 0 {
 				clientAuth = tls.VerifyClientCertIfGiven
 			}
-			vp := newVerifyingProxy(t, real.URL, serverCert, clientCA, clientAuth, m.check)
+			vp := newVerifyingProxy(t, backend.URL, serverCert, clientCA, clientAuth, m.check)
 
 			useEndpoint(g, m.right(t, vp.srv.URL))
 			g.Eventually(func(g Gomega) {
