@@ -151,15 +151,15 @@ func collectFileFields(v reflect.Value, prefix string, names *[]string) {
 				continue
 			}
 			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-			path := prefix + name
+			field := prefix + name
 			if name == "" { // inline
-				path = strings.TrimSuffix(prefix, ".")
+				field = strings.TrimSuffix(prefix, ".")
 			}
 			if (strings.HasSuffix(name, "_file") || strings.HasSuffix(name, "_ref") || name == "files") && !v.Field(i).IsZero() {
-				*names = append(*names, path)
+				*names = append(*names, field)
 				continue
 			}
-			next := path + "."
+			next := field + "."
 			if name == "" {
 				next = prefix
 			}
