@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
+
+	"github.com/prometheus/common/config"
+	"github.com/prometheus/sigv4"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -50,8 +55,10 @@ func (o *PrometheusSource) Observe(ctx context.Context, p *tuningv1alpha1.Perfor
 	return o.Batcher.Observe(ctx, ep, TargetOf(p)), nil
 }
 
-// credentialsNotAllowed is an authSecretRef Secret without the label that
-// allows sending it to Prometheus.
+// credentialsNotAllowed is a credentials Secret (authSecretRef,
+// oauth2.clientSecretRef, sigv4.credentialsSecretRef,
+// tls.clientCertSecretRef) without the label that allows sending it to
+// Prometheus.
 type credentialsNotAllowed struct{ namespace, name string }
 
 func (e *credentialsNotAllowed) Error() string {
@@ -90,42 +97,109 @@ func TargetOf(p *tuningv1alpha1.PerformanceProfile) prom.Target {
 	return t
 }
 
-// endpoint resolves the profile's Prometheus endpoint and its credentials.
+// endpoint resolves the profile's Prometheus endpoint and its credentials
+// into prometheus/common's HTTP client configuration, every secret inline:
+// nothing in it names a file of the manager's.
 func (o *PrometheusSource) endpoint(ctx context.Context, p *tuningv1alpha1.PerformanceProfile) (prom.Endpoint, error) {
 	src := p.Spec.Metrics.Prometheus
-	ep := prom.Endpoint{URL: src.URL, Timeout: src.Timeout.Duration}
+	ep := prom.Endpoint{URL: src.URL, Timeout: src.Timeout.Duration,
+		// As Prometheus' own default: follow redirects (the credentials are
+		// not sent to another host), HTTP/2 when the server offers it.
+		HTTP: config.HTTPClientConfig{FollowRedirects: true, EnableHTTP2: true}}
+	cfg := &ep.HTTP
 	if ref := src.AuthSecretRef; ref != nil {
-		sec, err := o.secret(ctx, p.Namespace, ref.Name)
+		sec, err := o.credentials(ctx, p.Namespace, ref.Name)
 		if err != nil {
 			return ep, err
 		}
-		// Only a Secret that opts in is sent: the profile's author chooses
-		// the URL, and may not be allowed to read the Secret.
-		if sec.Labels[tuningv1alpha1.PrometheusCredentialsLabel] != "true" {
-			return ep, &credentialsNotAllowed{namespace: p.Namespace, name: ref.Name}
-		}
 		switch {
 		case len(sec.Data["token"]) > 0:
-			ep.Auth.BearerToken = string(sec.Data["token"])
+			cfg.Authorization = &config.Authorization{Type: "Bearer", Credentials: config.Secret(strings.TrimSpace(string(sec.Data["token"])))}
 		case len(sec.Data["username"]) > 0:
-			ep.Auth.Username, ep.Auth.Password = string(sec.Data["username"]), string(sec.Data["password"])
+			cfg.BasicAuth = &config.BasicAuth{Username: string(sec.Data["username"]), Password: config.Secret(sec.Data["password"])}
 		default:
 			return ep, fmt.Errorf("secret %s/%s (spec.metrics.prometheus.authSecretRef) has neither a token nor a username key", p.Namespace, ref.Name)
 		}
 	}
+	if a := src.OAuth2; a != nil {
+		sec, err := o.credentials(ctx, p.Namespace, a.ClientSecretRef.Name)
+		if err != nil {
+			return ep, err
+		}
+		secret := strings.TrimSpace(string(sec.Data[a.ClientSecretRef.Key]))
+		if secret == "" {
+			return ep, fmt.Errorf("secret %s/%s has no key %q (spec.metrics.prometheus.oauth2.clientSecretRef)", p.Namespace, a.ClientSecretRef.Name, a.ClientSecretRef.Key)
+		}
+		cfg.OAuth2 = &config.OAuth2{ClientID: a.ClientID, ClientSecret: config.Secret(secret), TokenURL: a.TokenURL,
+			Scopes: a.Scopes, EndpointParams: a.EndpointParams}
+	}
+	if s := src.SigV4; s != nil {
+		sec, err := o.credentials(ctx, p.Namespace, s.CredentialsSecretRef.Name)
+		if err != nil {
+			return ep, err
+		}
+		id, key := strings.TrimSpace(string(sec.Data["accessKeyID"])), strings.TrimSpace(string(sec.Data["secretAccessKey"]))
+		if id == "" || key == "" {
+			return ep, fmt.Errorf("secret %s/%s (spec.metrics.prometheus.sigv4.credentialsSecretRef) needs the keys accessKeyID and secretAccessKey", p.Namespace, s.CredentialsSecretRef.Name)
+		}
+		ep.SigV4 = &sigv4.SigV4Config{Region: s.Region, AccessKey: id, SecretKey: config.Secret(key), RoleARN: s.RoleARN, ServiceName: s.Service}
+	}
+	if len(src.Headers) > 0 {
+		cfg.HTTPHeaders = &config.Headers{Headers: map[string]config.Header{}}
+		for name, value := range src.Headers {
+			cfg.HTTPHeaders.Headers[name] = config.Header{Values: []string{string(value)}}
+		}
+	}
+	if src.ProxyURL != "" {
+		u, err := url.Parse(src.ProxyURL)
+		if err != nil {
+			return ep, fmt.Errorf("spec.metrics.prometheus.proxyURL: %w", err)
+		}
+		cfg.ProxyURL = config.URL{URL: u}
+		if cfg.OAuth2 != nil { // the token requests take the same way out
+			cfg.OAuth2.ProxyURL = cfg.ProxyURL
+		}
+	}
 	if t := src.TLS; t != nil {
-		ep.TLS.ServerName, ep.TLS.InsecureSkipVerify = t.ServerName, t.InsecureSkipVerify
+		cfg.TLSConfig.ServerName, cfg.TLSConfig.InsecureSkipVerify = t.ServerName, t.InsecureSkipVerify
 		if ref := t.CASecretRef; ref != nil {
 			sec, err := o.secret(ctx, p.Namespace, ref.Name)
 			if err != nil {
 				return ep, err
 			}
-			if ep.TLS.CAPEM = sec.Data[ref.Key]; len(ep.TLS.CAPEM) == 0 {
+			ca := sec.Data[ref.Key]
+			if len(ca) == 0 {
 				return ep, fmt.Errorf("secret %s/%s has no key %q (spec.metrics.prometheus.tls.caSecretRef)", p.Namespace, ref.Name, ref.Key)
 			}
+			cfg.TLSConfig.CA = string(ca)
+		}
+		if ref := t.ClientCertSecretRef; ref != nil {
+			sec, err := o.credentials(ctx, p.Namespace, ref.Name)
+			if err != nil {
+				return ep, err
+			}
+			cert, key := sec.Data[corev1.TLSCertKey], sec.Data[corev1.TLSPrivateKeyKey]
+			if len(cert) == 0 || len(key) == 0 {
+				return ep, fmt.Errorf("secret %s/%s (spec.metrics.prometheus.tls.clientCertSecretRef) needs the keys tls.crt and tls.key", p.Namespace, ref.Name)
+			}
+			cfg.TLSConfig.Cert, cfg.TLSConfig.Key = string(cert), config.Secret(key)
 		}
 	}
 	return ep, nil
+}
+
+// credentials reads a Secret that is sent to Prometheus: only one that opts
+// in with the label, since the profile's author chooses the URL and may not
+// be allowed to read the Secret.
+func (o *PrometheusSource) credentials(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+	sec, err := o.secret(ctx, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	if sec.Labels[tuningv1alpha1.PrometheusCredentialsLabel] != "true" {
+		return nil, &credentialsNotAllowed{namespace: namespace, name: name}
+	}
+	return sec, nil
 }
 
 func (o *PrometheusSource) secret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {

@@ -104,14 +104,17 @@ const (
 	// ReasonTooFewSamples: fewer requests in the window than a percentile
 	// needs to count (10/(1−q): 1,000 for p99); every knob is held.
 	ReasonTooFewSamples = "TooFewSamples"
-	// ReasonCredentialsNotAllowed: the authSecretRef Secret lacks the
-	// PrometheusCredentialsLabel, so it is not sent; every knob is held.
+	// ReasonCredentialsNotAllowed: a credentials Secret (authSecretRef,
+	// oauth2.clientSecretRef, sigv4.credentialsSecretRef,
+	// tls.clientCertSecretRef) lacks the PrometheusCredentialsLabel, so
+	// nothing is sent; every knob is held.
 	ReasonCredentialsNotAllowed = "CredentialsNotAllowed"
 )
 
 // PrometheusCredentialsLabel, set to "true" on a Secret, allows navius-tuner
-// to send the Secret's token or password to the URL of the profiles that
-// name it in spec.metrics.prometheus.authSecretRef. Without it, anyone who
+// to use the Secret's token, password, OAuth2 client secret, AWS access key
+// or client certificate key for the URL of the profiles that name it in
+// spec.metrics.prometheus. Without it, anyone who
 // may create a profile could have any Secret of the namespace sent to a host
 // of their choosing.
 const PrometheusCredentialsLabel = "tuning.navius.io/prometheus-credentials"

@@ -240,6 +240,7 @@ type MetricsSource struct {
 
 // PrometheusEndpoint is a Prometheus-compatible query API.
 // +kubebuilder:validation:XValidation:rule="!has(self.tls) || !isURL(self.url) || url(self.url).getScheme() == 'https'",message="tls applies only to an https:// url"
+// +kubebuilder:validation:XValidation:rule="[has(self.authSecretRef), has(self.oauth2), has(self.sigv4)].filter(x, x).size() <= 1",message="set at most one of authSecretRef, oauth2 and sigv4: each one sets the Authorization header of the queries"
 type PrometheusEndpoint struct {
 	// url of the API, such as http://prometheus.monitoring:9090; http or https.
 	// +required
@@ -249,9 +250,40 @@ type PrometheusEndpoint struct {
 
 	// authSecretRef names a Secret in the profile's namespace holding either a
 	// bearer token (key "token") or basic-auth credentials (keys "username" and "password").
+	// The Secret must carry the label tuning.navius.io/prometheus-credentials: "true".
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self.?name.orValue('') != ''",message="authSecretRef.name must name a Secret"
 	AuthSecretRef *corev1.LocalObjectReference `json:"authSecretRef,omitempty"`
+
+	// oauth2 gets a token with the OAuth2 client-credentials grant and sends
+	// it as a bearer token: Microsoft Entra ID for Azure Monitor managed
+	// Prometheus, Keycloak, Okta, Grafana Cloud and other identity providers.
+	// +optional
+	OAuth2 *OAuth2Config `json:"oauth2,omitempty"`
+
+	// sigv4 signs each query with AWS Signature Version 4, for Amazon
+	// Managed Service for Prometheus.
+	// +optional
+	SigV4 *SigV4Config `json:"sigv4,omitempty"`
+
+	// headers are set on every query, such as X-Scope-OrgID: tenant-a for a
+	// tenant of Mimir, Cortex or a multi-tenant Thanos. They are not secret
+	// (they are part of the profile). The headers navius-tuner or an auth
+	// sets itself (Authorization, Host, Content-Type, User-Agent, the
+	// X-Amz-* of SigV4, ...) cannot be set. At most 16.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 128 && k.matches('^[A-Za-z0-9][A-Za-z0-9_-]*$'))",message="headers names must be HTTP header names: letters, digits, '-' and '_', at most 128 characters"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k.lowerAscii() in ['authorization', 'host', 'content-encoding', 'content-length', 'content-type', 'user-agent', 'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'www-authenticate', 'accept-encoding', 'x-prometheus-remote-write-version', 'x-prometheus-remote-read-version', 'x-prometheus-scrape-timeout-seconds', 'x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256']))",message="headers must not set Authorization (use authSecretRef, oauth2 or sigv4), Host, Content-*, User-Agent, Connection, Keep-Alive, Proxy-*, WWW-Authenticate, Accept-Encoding, X-Prometheus-* or X-Amz-*: navius-tuner or the auth sets them"
+	Headers map[string]HeaderValue `json:"headers,omitempty"`
+
+	// proxyURL sends the queries (and the OAuth2 token requests) through
+	// this proxy: http://, https:// or socks5://. When unset, the manager's
+	// HTTPS_PROXY, HTTP_PROXY and NO_PROXY environment apply.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https', 'socks5'] && url(self).getHostname() != ''",message="proxyURL must be an http://, https:// or socks5:// URL with a host, such as http://proxy.internal:3128"
+	ProxyURL string `json:"proxyURL,omitempty"`
 
 	// tls configures TLS for an https URL.
 	// +optional
@@ -284,6 +316,90 @@ type TLSConfig struct {
 	// insecureSkipVerify disables certificate verification. Do not use in production.
 	// +optional
 	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+
+	// clientCertSecretRef names a Secret in the profile's namespace holding
+	// the client certificate and its private key for mutual TLS, under the
+	// keys tls.crt and tls.key (a kubernetes.io/tls Secret, as cert-manager
+	// writes them). Like every credential it is sent only when the Secret
+	// carries the label tuning.navius.io/prometheus-credentials: "true".
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self.?name.orValue('') != ''",message="clientCertSecretRef.name must name a Secret"
+	ClientCertSecretRef *corev1.LocalObjectReference `json:"clientCertSecretRef,omitempty"`
+}
+
+// HeaderValue is the value of an HTTP header: printable ASCII.
+// +kubebuilder:validation:MaxLength=1024
+// +kubebuilder:validation:XValidation:rule="self.matches('^[ -~]*$')",message="headers values must be printable ASCII (no line breaks), at most 1024 characters"
+type HeaderValue string
+
+// OAuth2Config gets an access token with the OAuth2 client-credentials grant.
+type OAuth2Config struct {
+	// tokenURL is the token endpoint of the identity provider, such as
+	// https://login.microsoftonline.com/<tenant-id>/oauth2/v2.0/token.
+	// +required
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="tokenURL must be an http:// or https:// URL with a host, such as https://login.microsoftonline.com/<tenant-id>/oauth2/v2.0/token"
+	TokenURL string `json:"tokenURL"`
+
+	// clientID identifies the client (the application ID of an Entra ID app registration).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	ClientID string `json:"clientID"`
+
+	// clientSecretRef names the Secret key, in the profile's namespace,
+	// holding the client secret. The Secret must carry the label
+	// tuning.navius.io/prometheus-credentials: "true".
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self.?name.orValue('') != '' && self.?key.orValue('') != ''",message="clientSecretRef must name a Secret and a key"
+	ClientSecretRef corev1.SecretKeySelector `json:"clientSecretRef"`
+
+	// scopes requested, such as https://prometheus.monitor.azure.com/.default
+	// for Azure Monitor. At most 16.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=256
+	Scopes []string `json:"scopes,omitempty"`
+
+	// endpointParams are added to the token request's form, such as
+	// audience for providers that ask for one. At most 16.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 128 && size(self[k]) <= 1024)",message="endpointParams names must be at most 128 characters and values at most 1024"
+	EndpointParams map[string]string `json:"endpointParams,omitempty"`
+}
+
+// SigV4Config signs queries with AWS Signature Version 4.
+type SigV4Config struct {
+	// region of the workspace, such as us-east-1.
+	// +required
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z]{2,4}(-[a-z]+)+-[0-9]+$')",message="region must be an AWS region such as us-east-1"
+	Region string `json:"region"`
+
+	// credentialsSecretRef names a Secret in the profile's namespace holding
+	// an access key, under the keys accessKeyID and secretAccessKey. The
+	// Secret must carry the label tuning.navius.io/prometheus-credentials:
+	// "true". The manager's own AWS identity (its environment, files, IRSA or
+	// instance role) is never used: a profile must not be able to sign
+	// requests to a URL of its choosing as the manager.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self.?name.orValue('') != ''",message="credentialsSecretRef.name must name a Secret"
+	CredentialsSecretRef corev1.LocalObjectReference `json:"credentialsSecretRef"`
+
+	// roleARN is a role assumed with those keys, such as
+	// arn:aws:iam::123456789012:role/prometheus-query.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('arn:')",message="roleARN must be an IAM role ARN such as arn:aws:iam::123456789012:role/prometheus-query"
+	RoleARN string `json:"roleARN,omitempty"`
+
+	// service is the signing name of the service; aps (Amazon Managed
+	// Service for Prometheus) unless set.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9-]+$')",message="service must be an AWS signing name such as aps"
+	Service string `json:"service,omitempty"`
 }
 
 // QueryOverrides replace the default PromQL of a signal. Each query must return

@@ -30,7 +30,7 @@ func TestBatcherFreesAnEndpointNoProfileUses(t *testing.T) {
 	prom := newFakeProm(t, healthy("orders"))
 	o, _, _ := testReader(t, Options{})
 	b := NewBatcher(o, BatcherOptions{})
-	old, rotated := Endpoint{URL: prom.URL(), Auth: Auth{BearerToken: "old"}}, Endpoint{URL: prom.URL(), Auth: Auth{BearerToken: "new"}}
+	old, rotated := Endpoint{URL: prom.URL(), HTTP: bearer("old")}, Endpoint{URL: prom.URL(), HTTP: bearer("new")}
 	const n = 20
 	key := func(i int) string { return fmt.Sprintf("shop/p%d", i) }
 	for i := range n {

@@ -1,6 +1,7 @@
 package prom
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -13,11 +14,16 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/config"
+	"github.com/prometheus/sigv4"
+	"golang.org/x/oauth2"
 	"k8s.io/utils/clock"
 
 	"github.com/navius-dev/navius-tuner/internal/signals"
@@ -29,46 +35,147 @@ import (
 type Endpoint struct {
 	// URL of the API root, such as http://prometheus.monitoring:9090.
 	URL string
-	// Auth is the bearer token or basic-auth credentials; zero for none.
-	Auth Auth
-	// TLS configures the TLS client of an https URL.
-	TLS TLS
+	// HTTP is the client's authorization, basic auth, OAuth2, TLS (CA,
+	// server name, client certificate), headers and proxy, in Prometheus'
+	// own configuration type. Every secret is inline: the fields that name a
+	// file of the manager's filesystem (*_file, files) or a secret manager
+	// (*_ref) are refused, since an endpoint comes from a profile. Without a
+	// proxy URL, the manager's HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply.
+	HTTP config.HTTPClientConfig
+	// SigV4 signs every query with AWS Signature Version 4 with the access
+	// key it holds; nil for none. The AWS default credentials (the manager's
+	// environment, files, web identity or instance role) are refused.
+	SigV4 *sigv4.SigV4Config
 	// Timeout bounds each query attempt; 0 means Options.Timeout.
 	Timeout time.Duration
 }
 
-// Auth holds resolved credentials. At most one of BearerToken and Username is set.
-type Auth struct {
-	BearerToken string
-	Username    string
-	Password    string
-}
-
-// TLS holds the resolved TLS settings.
-type TLS struct {
-	// CAPEM is the PEM bundle of the CAs that sign the server's certificate; empty for the system pool.
-	CAPEM []byte
-	// ServerName overrides the name checked against the server's certificate.
-	ServerName string
-	// InsecureSkipVerify disables certificate verification.
-	InsecureSkipVerify bool
-}
-
 // key identifies an endpoint with its credentials, for client reuse and
-// batching. It is a hash: credentials never appear in it.
+// batching: a changed URL, secret or setting gives another key. It is a
+// hash: credentials never appear in it.
 func (ep Endpoint) key() string {
 	h := sha256.New()
-	for _, s := range []string{ep.URL, ep.Auth.BearerToken, ep.Auth.Username, ep.Auth.Password,
-		string(ep.TLS.CAPEM), ep.TLS.ServerName, fmt.Sprint(ep.TLS.InsecureSkipVerify), ep.Timeout.String()} {
-		fmt.Fprintf(h, "%d:%s;", len(s), s)
-	}
+	hashValue(h, reflect.ValueOf(ep))
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
+// hashValue writes every field of v, secrets included (a config.Secret is a
+// string to reflection, whatever it marshals to), in a stable order. Walking
+// the whole value keeps the key complete when the configuration type gains
+// fields.
+func hashValue(w io.Writer, v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			fmt.Fprint(w, "nil;")
+			return
+		}
+		hashValue(w, v.Elem())
+	case reflect.Struct:
+		fmt.Fprintf(w, "{%d:", v.NumField())
+		for i := range v.NumField() {
+			hashValue(w, v.Field(i))
+		}
+		fmt.Fprint(w, "}")
+	case reflect.Map:
+		keys := v.MapKeys()
+		sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
+		fmt.Fprintf(w, "map%d[", len(keys))
+		for _, k := range keys {
+			hashValue(w, k)
+			hashValue(w, v.MapIndex(k))
+		}
+		fmt.Fprint(w, "]")
+	case reflect.Slice, reflect.Array:
+		fmt.Fprintf(w, "list%d[", v.Len())
+		for i := range v.Len() {
+			hashValue(w, v.Index(i))
+		}
+		fmt.Fprint(w, "]")
+	case reflect.String:
+		fmt.Fprintf(w, "%d:%s;", v.Len(), v.String())
+	case reflect.Bool:
+		fmt.Fprintf(w, "%t;", v.Bool())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		fmt.Fprintf(w, "%d;", v.Int())
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		fmt.Fprintf(w, "%d;", v.Uint())
+	case reflect.Float32, reflect.Float64:
+		fmt.Fprintf(w, "%v;", v.Float())
+	default: // funcs and channels: none in an endpoint
+		fmt.Fprintf(w, "%s;", v.Kind())
+	}
+}
+
+// refuseFiles names the fields of the endpoint that would make the manager
+// read something of its own: a file of its filesystem (such as its
+// service-account token), a secret manager's reference, or the AWS default
+// credentials. An endpoint comes from a profile, whose author also chooses
+// the URL the credentials are sent to.
+func refuseFiles(ep Endpoint) error {
+	var names []string
+	collectFileFields(reflect.ValueOf(ep.HTTP), "", &names)
+	if s := ep.SigV4; s != nil {
+		if s.Profile != "" {
+			names = append(names, "sigv4.profile")
+		}
+		if s.AccessKey == "" || s.SecretKey == "" {
+			names = append(names, "sigv4 without an access key, which would sign with the manager's own AWS identity")
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the HTTP client configuration reads from the manager (%s): a profile's credentials come only from Secrets in its namespace",
+		strings.Join(names, ", "))
+}
+
+// collectFileFields appends the YAML path of every set field of v whose
+// name ends in _file or _ref, or is files.
+func collectFileFields(v reflect.Value, prefix string, names *[]string) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			collectFileFields(v.Elem(), prefix, names)
+		}
+	case reflect.Map:
+		keys := v.MapKeys()
+		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+		for _, k := range keys {
+			collectFileFields(v.MapIndex(k), prefix+k.String()+".", names)
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			field := prefix + name
+			if name == "" { // inline
+				field = strings.TrimSuffix(prefix, ".")
+			}
+			if (strings.HasSuffix(name, "_file") || strings.HasSuffix(name, "_ref") || name == "files") && !v.Field(i).IsZero() {
+				*names = append(*names, field)
+				continue
+			}
+			next := field + "."
+			if name == "" {
+				next = prefix
+			}
+			collectFileFields(v.Field(i), next, names)
+		}
+	}
+}
+
+// userAgent is sent with every query.
+const userAgent = "navius-tuner"
+
 // promClient sends instant queries to one endpoint. It is client_golang's
-// request (POST of the form, GET when the server refuses POST) over a plain
-// http.Client, because client_golang's api.Client reads each answer whole
-// before decoding it: here the body is decoded as it arrives (decodeAnswer).
+// request (POST of the form, GET when the server refuses POST) over an
+// http.Client of prometheus/common's config, because client_golang's
+// api.Client reads each answer whole before decoding it: here the body is
+// decoded as it arrives (decodeAnswer).
 type promClient struct {
 	queryURL string
 	http     *http.Client
@@ -83,31 +190,39 @@ func newClient(ep Endpoint, maxBody int64) (*promClient, error) {
 		return nil, err
 	}
 	u.Path = path.Join(u.Path, "/api/v1/query")
-	tlsConfig := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         ep.TLS.ServerName,
-		InsecureSkipVerify: ep.TLS.InsecureSkipVerify, //nolint:gosec // the profile asks for it explicitly
+	if err := refuseFiles(ep); err != nil {
+		return nil, err
 	}
-	if len(ep.TLS.CAPEM) > 0 {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(ep.TLS.CAPEM) {
-			return nil, errors.New("no certificate found in the CA PEM bundle")
+	cfg := ep.HTTP
+	if cfg.ProxyURL.URL == nil {
+		cfg.ProxyFromEnvironment = true
+	}
+	if cfg.OAuth2 != nil && cfg.OAuth2.ProxyURL.URL == nil { // the token requests too
+		o := *cfg.OAuth2
+		o.ProxyFromEnvironment = true
+		cfg.OAuth2 = &o
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	rt, err := config.NewRoundTripperFromConfig(cfg, "prometheus", config.WithUserAgent(userAgent),
+		config.WithIdleConnTimeout(90*time.Second))
+	if err != nil {
+		return nil, err
+	}
+	if ep.SigV4 != nil {
+		if err := ep.SigV4.Validate(); err != nil {
+			return nil, fmt.Errorf("sigv4: %w", err)
 		}
-		tlsConfig.RootCAs = pool
+		if rt, err = sigv4.NewSigV4RoundTripper(ep.SigV4, rt); err != nil {
+			return nil, err
+		}
 	}
-	transport := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:     tlsConfig,
-		TLSHandshakeTimeout: 10 * time.Second,
-		MaxIdleConnsPerHost: 8,
-		IdleConnTimeout:     90 * time.Second,
+	c := &http.Client{Transport: rt}
+	if !cfg.FollowRedirects {
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	}
-	return &promClient{
-		queryURL: u.String(),
-		http:     &http.Client{Transport: &authRoundTripper{auth: ep.Auth, next: transport}},
-		maxBody:  maxBody,
-	}, nil
+	return &promClient{queryURL: u.String(), http: c, maxBody: maxBody}, nil
 }
 
 // query runs one instant query and hands every series of the answer to keep.
@@ -124,12 +239,16 @@ func (c *promClient) query(ctx context.Context, q string, at time.Time, timeout 
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header["Idempotency-Key"] = nil // lets the transport retry a POST on a dropped keep-alive connection
+	// prometheus/common's transport does not ask for compression; a batch's
+	// answer is large text, so ask for gzip and decompress here.
+	req.Header.Set("Accept-Encoding", "gzip")
 	resp, err := c.http.Do(req)
 	if err == nil && (resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented) {
 		drain(resp)
 		if req, err = http.NewRequestWithContext(ctx, http.MethodGet, c.queryURL+"?"+body, nil); err != nil {
 			return 0, err
 		}
+		req.Header.Set("Accept-Encoding", "gzip")
 		resp, err = c.http.Do(req)
 	}
 	if err != nil {
@@ -137,7 +256,16 @@ func (c *promClient) query(ctx context.Context, q string, at time.Time, timeout 
 	}
 	defer drain(resp)
 	code := resp.StatusCode
-	resp.Body = &limitedBody{rc: resp.Body, left: c.maxBody}
+	var answer io.Reader = resp.Body
+	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return code, &promv1.Error{Type: promv1.ErrBadResponse, Msg: "gzip: " + err.Error()}
+		}
+		answer = zr
+	}
+	// The limit bounds the decompressed answer.
+	resp.Body = &limitedBody{rc: io.NopCloser(answer), left: c.maxBody}
 	// As client_golang: Prometheus answers a refused query with 400 or 422
 	// and an error envelope; any other non-2xx is an HTTP error.
 	if code/100 != 2 && code != http.StatusBadRequest && code != http.StatusUnprocessableEntity {
@@ -162,23 +290,6 @@ func (c *promClient) query(ctx context.Context, q string, at time.Time, timeout 
 func drain(resp *http.Response) {
 	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
 	_ = resp.Body.Close()
-}
-
-// authRoundTripper adds credentials.
-type authRoundTripper struct {
-	auth Auth
-	next http.RoundTripper
-}
-
-func (rt *authRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	switch {
-	case rt.auth.BearerToken != "":
-		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(rt.auth.BearerToken))
-	case rt.auth.Username != "":
-		req.SetBasicAuth(rt.auth.Username, rt.auth.Password)
-	}
-	return rt.next.RoundTrip(req)
 }
 
 // errResponseTooLarge fails the read of an answer beyond Options.MaxResponseBytes.
@@ -283,6 +394,13 @@ func classify(ctx context.Context, err error, status int) *failure {
 		}
 		return &failure{Reason: signals.ReasonHTTPError, Message: msg}
 	}
+	var tokenErr *oauth2.RetrieveError
+	if errors.As(err, &tokenErr) {
+		return &failure{Reason: signals.ReasonUnauthorized, Message: "OAuth2 token endpoint: " + tokenErr.Error()}
+	}
+	if clientCertRefused(err) {
+		return &failure{Reason: signals.ReasonUnauthorized, Message: "TLS: the server refused the client certificate: " + msg}
+	}
 	var certErr *tls.CertificateVerificationError
 	var uaErr x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
@@ -293,6 +411,21 @@ func classify(ctx context.Context, err error, status int) *failure {
 		return &failure{Reason: signals.ReasonTimeout, Message: msg, retry: true}
 	}
 	return &failure{Reason: signals.ReasonEndpointDown, Message: msg, retry: true}
+}
+
+// clientCertRefused tells the TLS alerts a server sends when it refuses the
+// client's certificate, or asks for one the client did not send. crypto/tls
+// reports a received alert as a net.OpError "remote error" over an
+// unexported type, so the alert is told by its text (crypto/tls' names of
+// the alerts: bad, unsupported, revoked, expired or unknown certificate,
+// unknown certificate authority, certificate required, access denied).
+func clientCertRefused(err error) bool {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
+		return false
+	}
+	alert := op.Err.Error()
+	return strings.Contains(alert, "certificate") || strings.Contains(alert, "access denied")
 }
 
 // backoff returns the wait before attempt n+1 (n >= 1): exponential from

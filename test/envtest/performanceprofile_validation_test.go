@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +145,10 @@ func expectRefused(g Gomega, err error, field, message string) {
 	g.Expect(found).To(BeTrue(), "want a cause at %s containing %q, got: %v", field, message, err)
 }
 
+// oauth2Endpoint is a valid OAuth2 client-credentials configuration (Entra ID's shape).
+const oauth2Endpoint = `{tokenURL: "https://login.microsoftonline.com/0000/oauth2/v2.0/token", clientID: navius-tuner,
+  clientSecretRef: {name: entra, key: client-secret}, scopes: ["https://prometheus.monitor.azure.com/.default"]}`
+
 func TestPerformanceProfileValidation(t *testing.T) {
 	ensureNamespace(NewWithT(t), validationNamespace)
 	dryRun := []client.CreateOption{client.DryRunAll}
@@ -151,6 +156,18 @@ func TestPerformanceProfileValidation(t *testing.T) {
 	t.Run("the base profile is valid", func(t *testing.T) {
 		g := NewWithT(t)
 		g.Expect(env.Client.Create(context.Background(), profileFrom(g, validProfile), dryRun...)).To(Succeed())
+	})
+	t.Run("every auth of a Prometheus endpoint is valid", func(t *testing.T) {
+		g := NewWithT(t)
+		for _, edits := range [][]edit{
+			{del("spec.metrics.prometheus.authSecretRef"), set("spec.metrics.prometheus.oauth2", oauth2Endpoint)},
+			{del("spec.metrics.prometheus.authSecretRef"), set("spec.metrics.prometheus.sigv4",
+				`{region: eu-central-1, credentialsSecretRef: {name: aws}, roleARN: "arn:aws:iam::123456789012:role/prometheus-query"}`)},
+			{set("spec.metrics.prometheus.headers", `{X-Scope-OrgID: tenant-a}`), set("spec.metrics.prometheus.proxyURL", `http://proxy.internal:3128`),
+				set("spec.metrics.prometheus.tls.clientCertSecretRef", `{name: navius-client}`)},
+		} {
+			g.Expect(env.Client.Create(context.Background(), profileFrom(g, validProfile, edits...), dryRun...)).To(Succeed())
+		}
 	})
 	t.Run("a CPU target above 100% is valid (the HPA allows it where the limit is above the request)", func(t *testing.T) {
 		g := NewWithT(t)
@@ -231,6 +248,33 @@ func TestPerformanceProfileValidation(t *testing.T) {
 			"spec.metrics.prometheus.tls", "set caSecretRef or insecureSkipVerify, not both"},
 		{"auth secret without a name", []edit{set("spec.metrics.prometheus.authSecretRef", `{}`)},
 			"spec.metrics.prometheus.authSecretRef", "authSecretRef.name must name a Secret"},
+		{"bearer token and OAuth2", []edit{set("spec.metrics.prometheus.oauth2", oauth2Endpoint)},
+			"spec.metrics.prometheus", "set at most one of authSecretRef, oauth2 and sigv4: each one sets the Authorization header of the queries"},
+		{"OAuth2 and SigV4", []edit{del("spec.metrics.prometheus.authSecretRef"), set("spec.metrics.prometheus.oauth2", oauth2Endpoint),
+			set("spec.metrics.prometheus.sigv4", `{region: us-east-1, credentialsSecretRef: {name: aws}}`)},
+			"spec.metrics.prometheus", "set at most one of authSecretRef, oauth2 and sigv4"},
+		{"OAuth2 token URL without a scheme", []edit{del("spec.metrics.prometheus.authSecretRef"),
+			set("spec.metrics.prometheus.oauth2", `{tokenURL: login.example.com/token, clientID: navius, clientSecretRef: {name: idp, key: secret}}`)},
+			"spec.metrics.prometheus.oauth2.tokenURL", "tokenURL must be an http:// or https:// URL with a host"},
+		{"OAuth2 client secret without a key", []edit{del("spec.metrics.prometheus.authSecretRef"),
+			set("spec.metrics.prometheus.oauth2", `{tokenURL: https://login.example.com/token, clientID: navius, clientSecretRef: {name: idp, key: ""}}`)},
+			"spec.metrics.prometheus.oauth2.clientSecretRef", "clientSecretRef must name a Secret and a key"},
+		{"SigV4 region is not a region", []edit{del("spec.metrics.prometheus.authSecretRef"),
+			set("spec.metrics.prometheus.sigv4", `{region: Frankfurt, credentialsSecretRef: {name: aws}}`)},
+			"spec.metrics.prometheus.sigv4.region", "region must be an AWS region such as us-east-1"},
+		{"SigV4 role is not an ARN", []edit{del("spec.metrics.prometheus.authSecretRef"),
+			set("spec.metrics.prometheus.sigv4", `{region: us-east-1, credentialsSecretRef: {name: aws}, roleARN: prometheus-query}`)},
+			"spec.metrics.prometheus.sigv4.roleARN", "roleARN must be an IAM role ARN"},
+		{"a header sets Authorization", []edit{set("spec.metrics.prometheus.headers", `{authorization: Bearer x}`)},
+			"spec.metrics.prometheus.headers", "headers must not set Authorization (use authSecretRef, oauth2 or sigv4)"},
+		{"a header name with a space", []edit{set("spec.metrics.prometheus.headers", `{"X Org": a}`)},
+			"spec.metrics.prometheus.headers", "headers names must be HTTP header names"},
+		{"a header value with a line break", []edit{set("spec.metrics.prometheus.headers", `{X-Scope-OrgID: "a\r\nHost: evil"}`)},
+			"spec.metrics.prometheus.headers[X-Scope-OrgID]", "headers values must be printable ASCII (no line breaks)"},
+		{"proxy URL without a scheme", []edit{set("spec.metrics.prometheus.proxyURL", `proxy.internal:3128`)},
+			"spec.metrics.prometheus.proxyURL", "proxyURL must be an http://, https:// or socks5:// URL with a host"},
+		{"client certificate Secret without a name", []edit{set("spec.metrics.prometheus.tls.clientCertSecretRef", `{}`)},
+			"spec.metrics.prometheus.tls.clientCertSecretRef", "clientCertSecretRef.name must name a Secret"},
 		{"timeout of zero", []edit{set("spec.metrics.prometheus.timeout", `0s`)},
 			"spec.metrics.prometheus.timeout", "timeout must be between 1s and 5m"},
 		{"saturation window too short", []edit{set("spec.metrics.saturationWindow", `15s`)},
@@ -430,5 +474,28 @@ func TestPerformanceProfileSamples(t *testing.T) {
 			var p tuningv1alpha1.PerformanceProfile
 			g.Expect(yaml.UnmarshalStrict(doc, &p)).To(Succeed())
 		})
+	}
+}
+
+// Every spec.metrics.prometheus example of install.md's "Prometheus
+// credentials" section is accepted by the CRD as written (placeholders such
+// as <tenant-id> filled in), so that the page never shows a field the API
+// refuses.
+func TestInstallCredentialExamplesAreValid(t *testing.T) {
+	g := NewWithT(t)
+	ensureNamespace(g, validationNamespace)
+	root, err := testenv.RepoRoot()
+	g.Expect(err).NotTo(HaveOccurred())
+	page, err := os.ReadFile(filepath.Join(root, "docs", "install.md"))
+	g.Expect(err).NotTo(HaveOccurred())
+	section, _, _ := strings.Cut(string(page[strings.Index(string(page), "## Prometheus credentials"):]), "\n## ")
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(section, -1)
+	g.Expect(len(blocks)).To(BeNumerically(">=", 6), "an example per way to connect")
+	placeholder := regexp.MustCompile(`<[a-z-]+>`)
+	for _, b := range blocks {
+		example := placeholder.ReplaceAllString(b[1], "x1")
+		err := env.Client.Create(context.Background(), profileFrom(g, validProfile, set("spec.metrics.prometheus", example)),
+			client.DryRunAll, client.FieldValidation("Strict"))
+		g.Expect(err).NotTo(HaveOccurred(), "install.md's example:\n%s", b[1])
 	}
 }

@@ -83,3 +83,60 @@ func TestCredentialsNotSentWithoutTheLabel(t *testing.T) {
 		g.Expect(strings.Contains(c.Message, "someone-elses-token")).To(BeFalse())
 	})
 }
+
+// TestEveryCredentialSecretNeedsTheLabel: the OAuth2 client secret, the AWS
+// access key and the client certificate's key are credentials too: from a
+// Secret without the opt-in label nothing is sent (no query, no token
+// request), and every signal is missing with reason CredentialsNotAllowed.
+// A labelled Secret without the keys a mode needs is an error that names
+// the Secret, the field and the keys.
+func TestEveryCredentialSecretNeedsTheLabel(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t)
+	data := map[string][]byte{"client-secret": []byte("s"), "accessKeyID": []byte("AKID"), "secretAccessKey": []byte("k"),
+		"tls.crt": []byte("cert"), "tls.key": []byte("key")}
+	NewWithT(t).Expect(env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "unlabelled"},
+		Data: data})).To(Succeed())
+	NewWithT(t).Expect(env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "no-keys",
+		Labels: map[string]string{tuningv1alpha1.PrometheusCredentialsLabel: "true"}}, Data: map[string][]byte{"other": []byte("x")}})).To(Succeed())
+	rec := &authRecorder{}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	obs := &controllers.PrometheusSource{Secrets: env.Client, Batcher: prom.NewBatcher(
+		prom.NewReader(prom.Options{Registerer: prometheus.NewRegistry(), MaxAttempts: 1}), prom.BatcherOptions{Period: time.Minute})}
+	modes := map[string]struct {
+		set  func(ep *tuningv1alpha1.PrometheusEndpoint, secret string)
+		want []string // with the Secret without keys
+	}{
+		"oauth2.clientSecretRef": {func(ep *tuningv1alpha1.PrometheusEndpoint, secret string) {
+			ep.OAuth2 = &tuningv1alpha1.OAuth2Config{TokenURL: srv.URL + "/token", ClientID: "id",
+				ClientSecretRef: corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: "client-secret"}}
+		}, []string{ns + "/no-keys", `no key "client-secret"`, "spec.metrics.prometheus.oauth2.clientSecretRef"}},
+		"sigv4.credentialsSecretRef": {func(ep *tuningv1alpha1.PrometheusEndpoint, secret string) {
+			ep.SigV4 = &tuningv1alpha1.SigV4Config{Region: "us-east-1", CredentialsSecretRef: corev1.LocalObjectReference{Name: secret}}
+		}, []string{ns + "/no-keys", "spec.metrics.prometheus.sigv4.credentialsSecretRef", "accessKeyID and secretAccessKey"}},
+		"tls.clientCertSecretRef": {func(ep *tuningv1alpha1.PrometheusEndpoint, secret string) {
+			ep.TLS = &tuningv1alpha1.TLSConfig{ClientCertSecretRef: &corev1.LocalObjectReference{Name: secret}}
+		}, []string{ns + "/no-keys", "spec.metrics.prometheus.tls.clientCertSecretRef", "tls.crt and tls.key"}},
+	}
+	for name, m := range modes {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			p := poolProfile(ns, srv.URL)
+			m.set(&p.Spec.Metrics.Prometheus, "unlabelled")
+			o, err := obs.Observe(ctx, p)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(rec.seen()).To(BeEmpty(), "no query and no token request")
+			g.Expect(o.Missing[signals.LatencyP99].Reason).To(Equal(signals.ReasonCredentialsNotAllowed))
+			g.Expect(o.Missing[signals.LatencyP99].Message).To(ContainSubstring(ns + "/unlabelled"))
+
+			p = poolProfile(ns, srv.URL)
+			m.set(&p.Spec.Metrics.Prometheus, "no-keys")
+			_, err = obs.Observe(ctx, p)
+			g.Expect(err).To(HaveOccurred())
+			for _, w := range m.want {
+				g.Expect(err.Error()).To(ContainSubstring(w))
+			}
+		})
+	}
+}
