@@ -335,6 +335,11 @@ func unusable(o signals.Observation, s signals.Signal) bool {
 	return !ok || math.IsNaN(v.Value) || math.IsInf(v.Value, 0) || v.Value < 0
 }
 
+// unusablePositive: the signal cannot be used, or is zero.
+func unusablePositive(o signals.Observation, s signals.Signal) bool {
+	return unusable(o, s) || o.Values[s].Value == 0
+}
+
 // blindTo: an SLO signal cannot be used (every knob must hold), or the
 // knob's family's saturation signals cannot (that family must hold).
 func blindTo(in Input, family Family) bool {
@@ -360,11 +365,18 @@ func blindTo(in Input, family Family) bool {
 			needed = append(needed, signals.RedisCPU)
 		}
 	case FamilyCache:
+		cache := false
 		if s.Cache != nil && (s.Cache.Memory.MaxItems != nil || s.Cache.Memory.TTL != nil) {
-			needed = append(needed, signals.MemoryHitRatio, signals.DBTime)
+			needed, cache = append(needed, signals.MemoryHitRatio), true
 		}
 		if s.Cache != nil && s.Cache.Redis.TTL != nil {
-			needed = append(needed, signals.RedisHitRatio, signals.DBTime)
+			needed, cache = append(needed, signals.RedisHitRatio), true
+		}
+		// a miss's cost: the DB time, or else the pool's busy connections
+		// and the DB call rate (Little's law); blind only without either
+		if cache && unusablePositive(in.Observation, signals.DBTime) &&
+			(unusablePositive(in.Observation, signals.PoolInUse) || unusablePositive(in.Observation, signals.DBCallRate)) {
+			return true
 		}
 	}
 	for _, sig := range needed {

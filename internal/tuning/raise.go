@@ -52,15 +52,22 @@ func (d *decider) raisePool() (proposal, string) {
 	}
 	target := cur * 2
 	calls, ok1 := d.v.get(signals.DBCallRate)
-	hold, ok2 := d.v.get(signals.DBTime)
+	hold, _, ok2 := d.holdTime()
 	pods := d.pods()
 	maxWait := max(0.001, 0.02*d.latencyLimit())
 	model := ok1 && ok2 && pods >= 1 && calls > 0 && hold > 0
 	var scaled string
+	var tailAt func(int64) string
 	var need int64
 	if model {
+		need = poolSizeFor(calls/pods, hold, maxWait)
+		// A percentile objective needs the wait at its percentile small, not only the mean.
+		var n int64
+		if n, tailAt, _ = d.poolSizeForTail(k, cur); n > need {
+			need = n
+		}
 		// A full pool hides demand: the model's answer only counts when it is above the current size.
-		if need = poolSizeFor(calls/pods, hold, maxWait); need > cur {
+		if need > cur {
 			target, scaled = d.modelStep(tuningv1alpha1.ModelErlang, cur, need)
 		} else {
 			model = false
@@ -87,6 +94,9 @@ func (d *decider) raisePool() (proposal, string) {
 		}
 		p.predicted = fmt.Sprintf("pool wait %s -> %s (Little: %.1f busy per pod; Erlang C at %d; model wants %d)",
 			fmtSeconds(wait), after, a, to, need)
+		if tailAt != nil {
+			p.predicted += "; " + tailAt(to)
+		}
 		p.predicted = joinNotes(append([]string{p.predicted}, nonEmpty(scaled)...))
 		p.prediction = predictionOf(tuningv1alpha1.ModelErlang, signals.PoolWait, w)
 	}
