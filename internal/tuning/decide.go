@@ -185,19 +185,27 @@ func (d *decider) sloText() string {
 }
 
 // relieve handles a breached SLO: diagnose, then add capacity to the first
-// diagnosed family that can take it. No diagnosis, no change.
+// diagnosed family that can take it. No diagnosis: one bounded experiment
+// on the most likely family (experiment.go), or no change.
 func (d *decider) relieve() {
 	found, ruledOut, unknown := d.diagnose()
 	if len(unknown) > 0 {
 		defer func() { d.plan.Reason += "; unknown (not measured): " + joinNotes(unknown) }()
 	}
 	if len(found) == 0 {
-		d.plan.Diagnosis = DiagnosisUnknown
 		checked := ""
 		if len(ruledOut) > 0 {
 			checked = " (" + joinNotes(ruledOut) + ")"
 		}
+		adopted, why := d.experiment(checked, unknown)
+		if adopted {
+			return
+		}
+		d.plan.Diagnosis = DiagnosisUnknown
 		d.plan.Reason = fmt.Sprintf("%s; no bottleneck found%s: nothing changed", d.sloText(), checked)
+		if why != "" && len(unknown) == 0 {
+			d.plan.Reason += " (" + why + ")"
+		}
 		return
 	}
 	for i, f := range found {

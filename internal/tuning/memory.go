@@ -158,6 +158,11 @@ func RememberVerdict(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, outcom
 		if *b != nil {
 			level = min((*b).Level+1, 64)
 		}
+		if Diagnosis(d.Diagnosis) == DiagnosisExperiment {
+			// An experiment that did not help is not retried on the same
+			// load: its direction waits for new evidence at once.
+			level = max(level, closedAfter)
+		}
 		var load *int64
 		if d.Baseline != nil && d.Baseline.Throughput != nil {
 			l := *d.Baseline.Throughput
@@ -175,7 +180,9 @@ func RememberVerdict(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, outcom
 // and Bound (the value d moved to), goes down a level, or away at level 1;
 // the Since, Bound and load of an older level are not kept, so a level
 // above 1 keeps this verdict's. The checked prediction's sample is taken out
-// of its model's running error when it is the model's newest. A kept
+// of its model's running error when it is the model's newest. An undone
+// experiment's back-off, which started at closedAfter, goes away when it is
+// at most that (the level before it is not kept). A kept
 // verdict, or one on a rollback, recorded no back-off and is left alone.
 func ForgetVerdict(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, outcome tuningv1alpha1.Outcome) {
 	if IsUndo(d.Diagnosis) || (outcome != tuningv1alpha1.OutcomeRolledBack && outcome != tuningv1alpha1.OutcomeReverted) {
@@ -200,7 +207,7 @@ func ForgetVerdict(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, outcome 
 			if *b == nil || !(*b).Since.Equal(&d.Time) || (*b).Bound != c.To {
 				continue
 			}
-			if (*b).Level <= 1 {
+			if (*b).Level <= 1 || (Diagnosis(d.Diagnosis) == DiagnosisExperiment && (*b).Level <= closedAfter) {
 				*b = nil
 			} else {
 				(*b).Level--
