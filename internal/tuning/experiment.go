@@ -79,6 +79,7 @@ func (d *decider) experiment(checked string, unknown []string) (bool, string) {
 			percentileName(o.signal), fmtSeconds(o.value), fmtSeconds(goal), tr.family)}, nonEmpty(p.predicted)...))
 		hold := d.adopt(p)
 		if hold == "" {
+			d.plan.Holds = append(d.plan.Holds, notes...) // why the likelier families were passed over
 			return true, ""
 		}
 		notes = append(notes, hold)

@@ -334,13 +334,18 @@ func (d *decider) backOff(c Change) (Change, string) {
 	if b == nil {
 		return c, ""
 	}
-	if until := b.Since.Add(d.backOffWait(b.Level)); b.Level > 0 && d.in.Now.Before(until) {
+	experiment := d.experimentAt(b.Since)
+	if until := b.Since.Add(d.backOffWait(b.Level)); b.Level > 0 && d.in.Now.Before(until) && !experiment {
 		return c, fmt.Sprintf("a %s of %s was undone %d time(s) in a row: backing off until %s",
 			way, c.Knob, b.Level, clock(until))
 	}
 	bound, err := strconv.ParseInt(b.Bound, 10, 64)
 	if err != nil || d.newEvidence(b) != "" {
 		return c, ""
+	}
+	if experiment {
+		return c, fmt.Sprintf("an experiment raising %s to %s at %s did not help: not tried again without new evidence (the load moving by %.0f%% or a spec change)",
+			c.Knob, b.Bound, clock(b.Since.Time), loadShift*100)
 	}
 	if b.Level >= closedAfter {
 		return c, fmt.Sprintf("a %s of %s was undone %d times in a row (last at %s): waiting for new evidence (the load moving by %.0f%% or a spec change)",
@@ -354,6 +359,19 @@ func (d *decider) backOff(c Change) (Change, string) {
 			c.Knob, c.From, b.Bound, loadShift*100)
 	}
 	return c, ""
+}
+
+// experimentAt says whether the history's decision made at t was an
+// experiment: its undone direction waits for new evidence, without the
+// time back-off of a move undone in a row (the history keeps the last 10
+// decisions; an older one reads as a move undone in a row).
+func (d *decider) experimentAt(t metav1.Time) bool {
+	for _, h := range d.in.History {
+		if h.Time.Equal(&t) {
+			return Diagnosis(h.Diagnosis) == DiagnosisExperiment
+		}
+	}
+	return false
 }
 
 // Horizon is how far back one rule looks and where the status keeps what it

@@ -56,6 +56,7 @@ func (d *decider) raisePool() (proposal, string) {
 	pods := d.pods()
 	maxWait := max(0.001, 0.02*d.latencyLimit())
 	model := ok1 && ok2 && pods >= 1 && calls > 0 && hold > 0
+	inputs := model
 	var scaled string
 	var tailAt func(int64) string
 	var need int64
@@ -98,6 +99,16 @@ func (d *decider) raisePool() (proposal, string) {
 			p.predicted += "; " + tailAt(to)
 		}
 		p.predicted = joinNotes(append([]string{p.predicted}, nonEmpty(scaled)...))
+		p.prediction = predictionOf(tuningv1alpha1.ModelErlang, signals.PoolWait, w)
+	} else if q, size, _, ok := d.poolQueueNow(); inputs && ok && q.calibrated {
+		// Diagnosed although the mean model asks for no more (by the mean
+		// wait's share of the threshold, or by the tail): the step's
+		// prediction is the calibrated queue's.
+		w := q.meanWait(to)
+		p.predicted = fmt.Sprintf("pool wait %s -> %s (Erlang C calibrated to the mean wait at %d)", fmtSeconds(q.meanWait(size)), fmtSeconds(w), size)
+		if tailAt != nil {
+			p.predicted += "; " + tailAt(to)
+		}
 		p.prediction = predictionOf(tuningv1alpha1.ModelErlang, signals.PoolWait, w)
 	}
 	return p, ""

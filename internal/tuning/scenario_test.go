@@ -28,6 +28,8 @@ type world struct {
 	now      time.Time
 	metSince time.Time
 	trace    []step
+	// absent are the signals the service does not export.
+	absent []signals.Signal
 }
 
 type step struct {
@@ -51,6 +53,9 @@ func (w *world) observe() signals.Observation {
 	}
 	for s, v := range w.service(w.values) {
 		o.Set(s, v, w.now)
+	}
+	for _, s := range w.absent {
+		o.SetMissing(s, signals.ReasonEmpty, "no series")
 	}
 	return o
 }

@@ -2,6 +2,7 @@ package tuning
 
 import (
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -253,4 +254,138 @@ func TestCacheWithoutDBTime(t *testing.T) {
 			}
 		}},
 	})
+}
+
+// fieldService is the field report's service as a table, not a model: two
+// pods at 300 req/s, 25 ms per query, 2.7 connections busy per pod; the p99
+// and the mean pool wait at each pool size are what such a service shows
+// (near-constant query times: few calls wait, and those wait long).
+func fieldService(v Values) map[signals.Signal]float64 {
+	type row struct{ p99, wait float64 }
+	rows := map[int64]row{2: {2.0, 0.5}, 3: {0.090, 0.006}, 4: {0.046, 0.00113}, 5: {0.034, 0.0004}, 6: {0.031, 0.0001}}
+	pool := v[poolMaxEnv]
+	r, ok := rows[pool]
+	if !ok {
+		r = row{0.030, 0.00002}
+	}
+	return map[signals.Signal]float64{
+		signals.LatencyP50: 0.027, signals.LatencyP95: 0.7 * r.p99, signals.LatencyP99: r.p99,
+		signals.Throughput: 300, signals.ThroughputWindow: 300, signals.Pods: 2,
+		signals.PoolInUse: math.Min(float64(pool), 2.7), signals.PoolMax: float64(pool), signals.PoolWait: r.wait,
+		signals.DBCallRate: 216, signals.CPUUtilization: 0.5,
+	}
+}
+
+// The field report as a scenario: from pool 4 (p99 46 ms against 40 ms,
+// the mean wait 1.13 ms) the loop raises the pool until p99 holds, and it
+// holds; today's engine sits at "no bottleneck found" for good.
+func TestScenarioTailBreachIsRelievedUntilTheObjectiveHolds(t *testing.T) {
+	w := newWorld(t, fieldService)
+	w.spec = fieldSpec()
+	w.spec.Cache = nil
+	w.values = Values{poolMaxEnv: 4}
+	w.replicas = func(Values) int32 { return 2 }
+	w.absent = []signals.Signal{signals.DBTime}
+	w.run(30 * time.Minute)
+	held := -1
+	for i, s := range w.trace {
+		if s.p99 <= 0.040 {
+			held = i
+			break
+		}
+	}
+	if held < 0 {
+		t.Fatalf("p99 never held: last %s at pool %d; last reason %q", fmtSeconds(w.lastP99()), w.values[poolMaxEnv],
+			w.trace[len(w.trace)-1].plan.Reason)
+	}
+	if at := w.trace[held].at.Sub(t0); at > 15*time.Minute {
+		t.Fatalf("p99 held only after %s", at)
+	}
+	for _, s := range w.trace[held:] {
+		if s.p99 > 0.040 {
+			t.Fatalf("p99 breached again at %s: %s", clock(s.at), fmtSeconds(s.p99))
+		}
+	}
+	if got := w.values[poolMaxEnv]; got > 16 {
+		t.Fatalf("pool ended at %d: more than the few connections the tail needs", got)
+	}
+	for _, d := range w.history {
+		if d.Outcome == v1.OutcomeRolledBack || d.Outcome == v1.OutcomeReverted {
+			t.Fatalf("a helpful raise was undone: %+v", d)
+		}
+		if Diagnosis(d.Diagnosis) == DiagnosisPoolSaturated && d.Prediction == nil {
+			t.Fatalf("a pool raise without a prediction: %+v", d)
+		}
+	}
+}
+
+// Over random pool-only services breaching a latency objective, with room
+// in the pool's bounds and the budget and nothing pending or settling: the
+// plan always adds capacity (a diagnosis or an experiment), never takes any
+// away, and says which signal values it used and what it predicts.
+func TestPropertyBreachWithHeadroomIsNeverLeftAlone(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 1))
+	for i := range 500 {
+		in := fieldInput()
+		in.Spec.Cache = nil
+		in.Spec.ConnectionPool.Database = &v1.DatabaseBudget{MaxConnections: 10000}
+		pods := float64(1 + r.IntN(6))
+		pool := int64(2 + r.IntN(40))
+		limit := 0.020 + 0.2*r.Float64()
+		in.Spec.SLO.Latency[0].Threshold = dur(time.Duration(limit * float64(time.Second)))
+		in.State.Values[poolMaxEnv] = pool
+		in.State.Replicas = int32(pods)
+		inUse := float64(pool) * r.Float64()
+		hold := 0.001 + 0.05*r.Float64()
+		in.set(map[signals.Signal]float64{
+			signals.LatencyP99: limit * (1.01 + r.Float64()), signals.Pods: pods,
+			signals.PoolInUse: inUse, signals.PoolMax: float64(pool), signals.PoolWait: 0.003 * r.Float64() * r.Float64(),
+			signals.DBCallRate: pods * inUse / hold, signals.Throughput: 50 + 1000*r.Float64(),
+			signals.CPUUtilization: r.Float64(),
+		})
+		if r.IntN(2) == 0 {
+			in.set(map[signals.Signal]float64{signals.DBTime: hold})
+		}
+		p := Decide(in)
+		if len(p.Changes) == 0 {
+			t.Fatalf("case %d: a breach with headroom left alone: %q (holds %q)", i, p.Reason, p.Holds)
+		}
+		if p.Diagnosis != DiagnosisPoolSaturated && p.Diagnosis != DiagnosisExperiment {
+			t.Fatalf("case %d: diagnosis %s: %q", i, p.Diagnosis, p.Reason)
+		}
+		for _, c := range p.Changes {
+			if c.To <= c.From {
+				t.Fatalf("case %d: not a raise in a breach: %+v", i, c)
+			}
+		}
+		if !strings.Contains(p.Reason, "pool wait ") || !strings.Contains(p.Reason, " in use") || p.Predicted == "" {
+			t.Fatalf("case %d: the plan does not say what it used and predicts: reason %q, predicted %q", i, p.Reason, p.Predicted)
+		}
+	}
+}
+
+func TestPoolQueueProperties(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	for i := range 2000 {
+		c := int64(1 + r.IntN(60))
+		a := float64(c) * r.Float64()
+		s := 0.001 + 0.1*r.Float64()
+		wait := 0.01 * r.Float64() * r.Float64()
+		q := newPoolQueue(c, a, s, r.Float64(), wait)
+		// a measured mean above 1/r (every call waits) is more than the shape allows
+		if q.calibrated && wait*(float64(c)-a)/s < 1 {
+			if got := q.meanWait(c); math.Abs(got-wait) > 1e-9+1e-6*wait {
+				t.Fatalf("case %d: calibrated mean wait %g, measured %g", i, got, wait)
+			}
+		}
+		qq := 0.5 + 0.499*r.Float64()
+		prev := q.tailWait(c, qq)
+		for n := c + 1; n <= c+10; n++ {
+			w := q.tailWait(n, qq)
+			if w > prev+1e-12 || w < 0 {
+				t.Fatalf("case %d: the tail at %d (%g) exceeds the tail at %d (%g)", i, n, w, n-1, prev)
+			}
+			prev = w
+		}
+	}
 }
