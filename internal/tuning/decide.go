@@ -261,6 +261,9 @@ func (d *decider) adoptWithEnv(p proposal, rest []finding) bool {
 		if q.predicted != "" {
 			merged.predicted = strings.TrimPrefix(merged.predicted+"; "+q.predicted, "; ")
 		}
+		if merged.prediction == nil { // the verdict checks one prediction: the first family's that has one
+			merged.prediction = q.prediction
+		}
 		also++
 	}
 	return also > 0 && d.adopt(merged) == ""

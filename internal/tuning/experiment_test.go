@@ -258,4 +258,3 @@ func TestScenarioExperimentsReachTheObjective(t *testing.T) {
 		}
 	}
 }
-

@@ -105,6 +105,9 @@ func TestFieldReportTailBreachIsThePool(t *testing.T) {
 		if !strings.Contains(p.Reason, "miss cost 25ms (poolInUse ÷ dbCallRate per pod, Little's law)") {
 			t.Fatalf("reason %q does not give the miss cost's estimate", p.Reason)
 		}
+		if p.Prediction == nil {
+			t.Fatalf("the rollout carries no prediction for its verdict (predicted %q)", p.Predicted)
+		}
 	})
 }
 
