@@ -146,7 +146,7 @@ func (d *decider) cacheTrial(o objective) (trial, bool) {
 	}
 	tr := trial{family: FamilyCache, why: "miss cost unknown"}
 	cost, _, costOK := d.missCost()
-	share, shareOK := d.missShare()
+	share, shareOK := d.v.missShare()
 	switch {
 	case costOK && shareOK && share > 1-quantileOf(o):
 		tr.likely = tailShareOf(cost, o)

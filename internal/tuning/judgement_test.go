@@ -220,12 +220,13 @@ func TestVerdictsCompareLikeWithLike(t *testing.T) {
 func TestTuneWhatCanBeSeen(t *testing.T) {
 	// The user's service: a pool of 10 starved (waits of 3.3 s), the profile
 	// declares the pool and both cache tiers, and the exporter has neither
-	// DB time nor DB call rate: no estimate of a cache miss's cost.
+	// DB time, DB call rate nor throughput: no estimate of a cache miss's cost.
 	noMissCost := func(in *Input) {
-		in.Observation.SetMissing(signals.DBTime, signals.ReasonEmpty, "no series")
-		in.Observation.SetMissing(signals.DBCallRate, signals.ReasonEmpty, "no series")
+		for _, s := range []signals.Signal{signals.DBTime, signals.DBCallRate, signals.Throughput} {
+			in.Observation.SetMissing(s, signals.ReasonEmpty, "no series")
+		}
 	}
-	const noEstimate = "miss cost: no estimate, tried dbTime (dbTime: Empty: no series) and Little's law poolInUse ÷ dbCallRate (dbCallRate: Empty: no series)"
+	const noEstimate = "miss cost: no estimate, tried dbTime (dbTime: Empty: no series), Little's law poolInUse ÷ dbCallRate (dbCallRate: Empty: no series) and poolInUse ÷ the requests missing every cache tier (throughput: Empty: no series)"
 	starvedNoDBTime := func(in *Input) {
 		starvedPool(in)
 		in.set(map[signals.Signal]float64{signals.PoolWait: 3.3, signals.LatencyP99: 5, signals.LatencyP95: 4})
@@ -370,12 +371,12 @@ func TestEveryFamilyUnknown(t *testing.T) {
 	runRules(t, []ruleCase{
 		{"no family measured: nothing is fine, nothing changes, and the reason names them all", func(in *Input) {
 			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180})
-			for _, s := range []signals.Signal{signals.PoolWait, signals.CPUUtilization, signals.RedisCPU, signals.DBTime, signals.DBCallRate} {
+			for _, s := range []signals.Signal{signals.PoolWait, signals.CPUUtilization, signals.RedisCPU, signals.DBTime, signals.DBCallRate, signals.Throughput} {
 				in.Observation.SetMissing(s, signals.ReasonEmpty, "")
 			}
 		}, func(t *testing.T, p Plan) {
 			noChanges(t, p)
-			want := "no bottleneck found: nothing changed; unknown (not measured): pool (poolWait: Empty); autoscaling (cpuUtilization: Empty); redis (redisCPU: Empty); cache (miss cost: no estimate, tried dbTime (dbTime: Empty) and Little's law poolInUse ÷ dbCallRate (dbCallRate: Empty))"
+			want := "no bottleneck found: nothing changed; unknown (not measured): pool (poolWait: Empty); autoscaling (cpuUtilization: Empty); redis (redisCPU: Empty); cache (miss cost: no estimate, tried dbTime (dbTime: Empty), Little's law poolInUse ÷ dbCallRate (dbCallRate: Empty) and poolInUse ÷ the requests missing every cache tier (throughput: Empty))"
 			if !strings.Contains(p.Reason, want) {
 				t.Fatalf("reason %q\nwant %q", p.Reason, want)
 			}

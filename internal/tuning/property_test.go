@@ -373,9 +373,21 @@ func blindTo(in Input, family Family) bool {
 			needed, cache = append(needed, signals.RedisHitRatio), true
 		}
 		// a miss's cost: the DB time, or else the pool's busy connections
-		// and the DB call rate (Little's law); blind only without either
-		if cache && unusablePositive(in.Observation, signals.DBTime) &&
-			(unusablePositive(in.Observation, signals.PoolInUse) || unusablePositive(in.Observation, signals.DBCallRate)) {
+		// over the DB calls (Little's law): the measured DB call rate, or,
+		// without one, the requests that miss every measured cache tier;
+		// blind only without any
+		o := in.Observation
+		calls := !unusablePositive(o, signals.DBCallRate)
+		if unusable(o, signals.DBCallRate) {
+			miss, tiers := 1.0, 0
+			for _, h := range []signals.Signal{signals.MemoryHitRatio, signals.RedisHitRatio} {
+				if !unusable(o, h) && o.Values[h].Value <= 1 {
+					miss, tiers = miss*(1-o.Values[h].Value), tiers+1
+				}
+			}
+			calls = tiers > 0 && miss > 0 && !unusablePositive(o, signals.Throughput)
+		}
+		if cache && unusablePositive(o, signals.DBTime) && (unusablePositive(o, signals.PoolInUse) || !calls) {
 			return true
 		}
 	}

@@ -51,7 +51,7 @@ func (d *decider) raisePool() (proposal, string) {
 		return d.unsetStart(FamilyPool, k.knob)
 	}
 	target := cur * 2
-	calls, ok1 := d.v.get(signals.DBCallRate)
+	calls, _, ok1 := d.v.dbCalls()
 	hold, _, ok2 := d.holdTime()
 	pods := d.pods()
 	maxWait := max(0.001, 0.02*d.latencyLimit())

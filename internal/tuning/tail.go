@@ -3,6 +3,7 @@ package tuning
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
@@ -54,17 +55,48 @@ func explains(t float64, o objective, floor float64) bool {
 	return t >= o.value-o.limit || t >= tailDominantShare*o.value
 }
 
+// dbCalls is the database calls per second over all pods: the measured
+// DB call rate, else the requests that miss every cache tier (throughput ×
+// the product of the tiers' miss ratios: a request that misses calls the
+// database). how names the estimate; a measured rate of zero is no calls.
+func (v view) dbCalls() (calls float64, how string, ok bool) {
+	if c, ok := v.get(signals.DBCallRate); ok {
+		return c, "dbCallRate", c > 0
+	}
+	share, ok1 := v.missShare()
+	load, ok2 := v.get(signals.Throughput)
+	if ok1 && ok2 && load > 0 && share > 0 {
+		return load * share, "the requests missing every cache tier", true
+	}
+	return 0, "", false
+}
+
+// missShare is the share of requests that miss every measured cache tier.
+func (v view) missShare() (float64, bool) {
+	share, known := 1.0, false
+	for _, s := range []signals.Signal{signals.MemoryHitRatio, signals.RedisHitRatio} {
+		if h, ok := v.get(s); ok {
+			share *= 1 - h
+			known = true
+		}
+	}
+	return share, known
+}
+
 // holdTime is how long a database call holds a connection: the DB time when
 // it is measured, else Little's law on the pool (busy connections per pod ÷
-// calls per second per pod). how names the estimate.
+// calls per second per pod, dbCalls). how names the estimate. With the
+// calls estimated from the cache misses, it is the connection time per
+// missed request (several calls, if a miss makes several): exactly a miss's
+// cost, and the pool's hold time as far as the engine can tell.
 func (d *decider) holdTime() (seconds float64, how string, ok bool) {
 	if s, ok := d.v.get(signals.DBTime); ok && s > 0 {
 		return s, "DB time", true
 	}
 	inUse, ok1 := d.v.get(signals.PoolInUse)
-	calls, ok2 := d.v.get(signals.DBCallRate)
-	if pods := d.pods(); ok1 && ok2 && inUse > 0 && calls > 0 && pods >= 1 {
-		return inUse / (calls / pods), "poolInUse ÷ dbCallRate per pod, Little's law", true
+	calls, callsHow, ok2 := d.v.dbCalls()
+	if pods := d.pods(); ok1 && ok2 && inUse > 0 && pods >= 1 {
+		return inUse / (calls / pods), fmt.Sprintf("poolInUse ÷ %s per pod, Little's law", callsHow), true
 	}
 	return 0, "", false
 }
@@ -76,34 +108,33 @@ func missCostAbsent(v view) (string, bool) {
 	if s, ok := v.get(signals.DBTime); ok && s > 0 {
 		return "", false
 	}
-	inUse, ok1 := v.get(signals.PoolInUse)
-	calls, ok2 := v.get(signals.DBCallRate)
-	if ok1 && ok2 && inUse > 0 && calls > 0 {
+	inUse, ok := v.get(signals.PoolInUse)
+	if _, _, callsOK := v.dbCalls(); ok && inUse > 0 && callsOK {
 		return "", false
 	}
 	why := func(ss ...signals.Signal) string {
 		if a := v.absent(ss); len(a) > 0 {
-			return a[0]
+			return joinComma(a)
 		}
 		return "zero"
 	}
-	little := why(signals.PoolInUse, signals.DBCallRate)
-	if ok1 && ok2 {
-		little = "zero"
-	}
-	return fmt.Sprintf("miss cost: no estimate, tried %s (%s) and Little's law poolInUse ÷ dbCallRate (%s)",
-		signals.DBTime, why(signals.DBTime), little), true
+	return fmt.Sprintf("miss cost: no estimate, tried %s (%s), Little's law poolInUse ÷ dbCallRate (%s) and poolInUse ÷ the requests missing every cache tier (%s)",
+		signals.DBTime, why(signals.DBTime), why(signals.PoolInUse, signals.DBCallRate),
+		why(signals.PoolInUse, signals.Throughput, signals.MemoryHitRatio)), true
 }
+
+// joinComma lists notes with commas (inside a note that joinNotes lists).
+func joinComma(s []string) string { return strings.Join(s, ", ") }
 
 // missCost is what a request that misses every cache tier pays: one
 // database call's hold time (holdTime).
 func (d *decider) missCost() (float64, string, bool) { return d.holdTime() }
 
-// callShare is the share of requests that make a database call (dbCallRate
-// ÷ throughput, at most 1); 1 when either is unknown, which attributes more
+// callShare is the share of requests that make a database call (dbCalls ÷
+// throughput, at most 1); 1 when either is unknown, which attributes more
 // of the tail to the pool, not less.
 func (d *decider) callShare() float64 {
-	calls, ok1 := d.v.get(signals.DBCallRate)
+	calls, _, ok1 := d.v.dbCalls()
 	load, ok2 := d.v.get(signals.Throughput)
 	if !ok1 || !ok2 || load <= 0 {
 		return 1
@@ -172,24 +203,12 @@ func (d *decider) checkPoolTail(text string) (f finding, note string, ok bool) {
 	return finding{}, note, false
 }
 
-// missShare is the share of requests that miss every measured cache tier.
-func (d *decider) missShare() (float64, bool) {
-	share, known := 1.0, false
-	for _, s := range []signals.Signal{signals.MemoryHitRatio, signals.RedisHitRatio} {
-		if h, ok := d.v.get(s); ok {
-			share *= 1 - h
-			known = true
-		}
-	}
-	return share, known
-}
-
 // missesInTail names the first breached objective whose percentile request
 // is a cache miss (more than 1 − q of the requests miss every tier) and
 // whose excess the miss cost covers: its share of the tail is the whole
 // miss cost.
 func (d *decider) missesInTail(cost float64) (string, bool) {
-	share, ok := d.missShare()
+	share, ok := d.v.missShare()
 	if !ok {
 		return "", false
 	}

@@ -111,6 +111,25 @@ func TestFieldReportTailBreachIsThePool(t *testing.T) {
 	})
 }
 
+// Without the DB call rate either (the navius metric contract reads both
+// from db_query_duration_seconds, which the service does not export), the
+// calls are the requests that miss both cache tiers: 300 × 97.5 % × 74 %.
+func TestFieldReportWithoutDBCalls(t *testing.T) {
+	in := fieldInput()
+	in.Observation.SetMissing(signals.DBCallRate, signals.ReasonEmpty, "no series")
+	p := Decide(in)
+	if len(p.Missing.Families) != 0 || p.Family != FamilyCache {
+		t.Fatalf("family %s, held %q, reason %q", p.Family, p.Missing.FamilyNotes(), p.Reason)
+	}
+	if c, ok := changeOf(p, poolMaxEnv); !ok || c.To <= 4 {
+		t.Fatalf("pool not raised: %+v (reason %q)", p.Changes, p.Reason)
+	}
+	if !strings.Contains(p.Reason, "poolInUse ÷ the requests missing every cache tier per pod, Little's law") ||
+		!strings.Contains(p.Reason, "pool saturated in the tail: wait at p99 ~") {
+		t.Fatalf("reason %q", p.Reason)
+	}
+}
+
 func TestWaitQuantile(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -231,16 +250,27 @@ func TestCacheWithoutDBTime(t *testing.T) {
 				t.Fatalf("prediction %+v, want Che's hit ratio", p.Prediction)
 			}
 		}},
+		{"the calls can come from the requests that miss every tier", func(in *Input) {
+			noDBTime(in)
+			in.Observation.SetMissing(signals.DBCallRate, signals.ReasonEmpty, "no series")
+			// 800 req/s × 69 % × 30 % miss both tiers: 166 calls/s, 41.4 per pod; 4 busy ÷ 41.4/s = 96.6 ms.
+		}, func(t *testing.T, p Plan) {
+			if p.Diagnosis != DiagnosisCacheMisses || !strings.Contains(p.Reason, "miss cost 96.6ms (poolInUse ÷ the requests missing every cache tier per pod, Little's law)") {
+				t.Fatalf("diagnosis %s, reason %q", p.Diagnosis, p.Reason)
+			}
+		}},
 		{"with no estimate at all the family holds, and says which estimates were tried", func(in *Input) {
 			noDBTime(in)
 			in.Observation.SetMissing(signals.DBCallRate, signals.ReasonEmpty, "no series")
+			in.Observation.SetMissing(signals.PoolInUse, signals.ReasonEmpty, "no series")
 		}, func(t *testing.T, p Plan) {
 			if _, ok := changeOf(p, itemsEnv); ok {
 				t.Fatalf("the cache moved without a miss cost: %+v", p.Changes)
 			}
 			want := "cache (holds CACHE_MEMORY_MAX_ITEMS, CACHE_MEMORY_TTL_SECONDS, CACHE_REDIS_TTL_SECONDS): " +
-				"miss cost: no estimate, tried dbTime (dbTime: Empty: no series) and Little's law poolInUse ÷ dbCallRate (dbCallRate: Empty: no series)"
-			if got := p.Missing.FamilyNotes(); len(got) != 1 || got[0] != want {
+				"miss cost: no estimate, tried dbTime (dbTime: Empty: no series), Little's law poolInUse ÷ dbCallRate " +
+				"(dbCallRate: Empty: no series, poolInUse: Empty: no series) and poolInUse ÷ the requests missing every cache tier (poolInUse: Empty: no series)"
+			if got := p.Missing.FamilyNotes(); len(got) != 2 || got[1] != want {
 				t.Fatalf("notes %q, want %q", got, want)
 			}
 		}},
