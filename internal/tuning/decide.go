@@ -33,7 +33,8 @@ type decider struct {
 // the target; hold on missing SLO signals, a rollout in progress or an
 // unsettled change (a family whose own signals are missing holds alone, and
 // is unknown to the diagnosis); judge the pending decision (keep it, or undo it); then, if an SLO is
-// breached, diagnose the bottleneck and add capacity to one knob family; if the
+// breached, diagnose the bottleneck and add capacity to one knob family (with
+// nothing diagnosed, one bounded experiment on the most likely one); if the
 // SLOs hold, give knobs without a value the guide's starting point, and trim
 // cost when the SLOs have held with margin for long enough.
 func Decide(in Input) Plan {

@@ -128,7 +128,8 @@ func familySignals(ks knobSet, f Family) []signals.Signal {
 			out = append(out, signals.RedisHitRatio)
 		}
 		// and an estimate of the miss cost (missCostAbsent): the DB time,
-		// or Little's law on the pool; no single signal is required.
+		// or Little's law on the pool over the DB calls (measured, or the
+		// requests that miss every tier); no single signal is required.
 	}
 	return out
 }
