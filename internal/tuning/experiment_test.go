@@ -242,6 +242,24 @@ func TestScenarioExperimentsReachTheObjective(t *testing.T) {
 			tried[string(c.Knob)+"->"+strconv.FormatInt(c.To, 10)]++
 		}
 	}
+	// Every experiment carries the signal values it started from and a
+	// numeric prediction its verdict checks.
+	for _, s := range w.trace {
+		if s.plan.Diagnosis != DiagnosisExperiment || len(s.plan.Changes) == 0 {
+			continue
+		}
+		if d := s.plan.Decision(s.at); d.Baseline == nil || d.Baseline.P99 == nil || d.Baseline.Throughput == nil || d.Prediction == nil {
+			t.Fatalf("%s: the %s experiment records no baseline or prediction: %+v", clock(s.at), s.plan.Family, d)
+		}
+	}
+	for _, d := range w.history {
+		if IsUndo(d.Diagnosis) || d.Prediction == nil || Diagnosis(d.Diagnosis) != DiagnosisExperiment {
+			continue
+		}
+		if d.Outcome != v1.OutcomePending && d.Prediction.Observed == "" && d.Outcome != v1.OutcomeKept {
+			t.Fatalf("the verdict on %s did not check its prediction: %+v", clock(d.Time.Time), d.Prediction)
+		}
+	}
 	for k, n := range tried {
 		if n > 1 {
 			t.Fatalf("the same experiment %s was tried %d times on the same load", k, n)

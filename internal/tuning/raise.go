@@ -88,13 +88,18 @@ func (d *decider) raisePool() (proposal, string) {
 	if model {
 		a := offeredLoad(calls/pods, hold)
 		wait, _ := d.v.get(signals.PoolWait)
-		after := "still saturated"
+		after, erlang := "still saturated", "Erlang C"
 		w := erlangWait(to, a, hold)
+		if q, _, _, ok := d.poolQueueNow(); ok && q.calibrated {
+			// Erlang C scaled to the measured mean wait (poolQueue): it
+			// overstates the waits of near-constant query times.
+			w, erlang = w*q.k, "Erlang C calibrated to the mean wait"
+		}
 		if !math.IsInf(w, 1) {
 			after = fmtSeconds(w)
 		}
-		p.predicted = fmt.Sprintf("pool wait %s -> %s (Little: %.1f busy per pod; Erlang C at %d; model wants %d)",
-			fmtSeconds(wait), after, a, to, need)
+		p.predicted = fmt.Sprintf("pool wait %s -> %s (Little: %.1f busy per pod; %s at %d; model wants %d)",
+			fmtSeconds(wait), after, a, erlang, to, need)
 		if tailAt != nil {
 			p.predicted += "; " + tailAt(to)
 		}

@@ -77,6 +77,9 @@ func (w *world) run(d time.Duration) {
 		if p.Judgement != nil {
 			pd := Pending(w.history)
 			pd.Outcome, pd.Observed = p.Judgement.Outcome, p.Judgement.Observed
+			if p.Judgement.Prediction != nil { // as period's ledger records the checked prediction
+				pd.Prediction = p.Judgement.Prediction.DeepCopy()
+			}
 			RememberVerdict(&w.memory, *pd, pd.Outcome, 1)
 		}
 		if dec := p.Decision(w.now); dec != nil {

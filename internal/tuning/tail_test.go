@@ -333,6 +333,9 @@ func TestScenarioTailBreachIsRelievedUntilTheObjectiveHolds(t *testing.T) {
 		if Diagnosis(d.Diagnosis) == DiagnosisPoolSaturated && d.Prediction == nil {
 			t.Fatalf("a pool raise without a prediction: %+v", d)
 		}
+		if d.Outcome != v1.OutcomePending && d.Prediction != nil && d.Prediction.Observed == "" {
+			t.Fatalf("the verdict did not check the prediction: %+v", d)
+		}
 	}
 }
 
