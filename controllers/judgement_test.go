@@ -41,8 +41,9 @@ func TestP999ObjectiveEndToEnd(t *testing.T) {
 	g.Expect(testutil.ToFloat64(h.r.opts.Metrics.sli.WithLabelValues(h.ns, "orders", "latency_p999_seconds"))).To(Equal(0.400))
 }
 
-// A profile whose exporter has no DB time: the pool is tuned, the cache is
-// held, and the condition and its Event name the family and its knobs.
+// A profile whose exporter has neither DB time, DB call rate nor
+// throughput (no estimate of a cache miss's cost): the pool is tuned, the cache is held,
+// and the condition and its Event name the family and its knobs.
 func TestMissingFamilyIsHeldAndNamed(t *testing.T) {
 	h := newHarness(t)
 	h.deployment(targetName, corev1.EnvVar{Name: poolEnv, Value: "10"}, corev1.EnvVar{Name: "CACHE_ITEMS", Value: "10000"})
@@ -55,18 +56,20 @@ func TestMissingFamilyIsHeldAndNamed(t *testing.T) {
 	v := starvedPool()
 	v[signals.PoolWait], v[signals.LatencyP99], v[signals.LatencyP95] = 3.3, 5, 4
 	delete(v, signals.DBTime)
+	delete(v, signals.DBCallRate)
+	delete(v, signals.Throughput)
 	h.observer.set(v, false)
 	_, got := h.period("orders")
 
 	c := condition(got, tuningv1alpha1.ConditionMetricsAvailable)
 	g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
 	g.Expect(c.Reason).To(Equal(tuningv1alpha1.ReasonFamiliesHeld))
-	g.Expect(c.Message).To(ContainSubstring("cache (holds CACHE_ITEMS): dbTime: not observed"))
+	g.Expect(c.Message).To(ContainSubstring("cache (holds CACHE_ITEMS): miss cost: no estimate, tried dbTime (dbTime: not observed), Little's law poolInUse ÷ dbCallRate (dbCallRate: not observed)"))
 	g.Expect(c.Message).NotTo(ContainSubstring("pool ("), "the pool's signals were read")
 	g.Expect(h.envValue(targetName, poolEnv)).NotTo(Equal("10"), "the measured pool was raised")
 	g.Expect(h.envValue(targetName, "CACHE_ITEMS")).To(Equal("10000"))
 	g.Expect(got.Status.History).To(HaveLen(1))
-	g.Expect(got.Status.History[0].Reason).To(ContainSubstring("unknown (not measured): cache (dbTime: not observed)"))
+	g.Expect(got.Status.History[0].Reason).To(ContainSubstring("unknown (not measured): cache (miss cost: no estimate"))
 	evs := h.drainEvents()
 	g.Expect(hasEvent(evs, "Warning", tuningv1alpha1.ReasonFamiliesHeld, "cache (holds CACHE_ITEMS)")).To(BeTrue(), strings.Join(evs, "\n"))
 }

@@ -38,6 +38,10 @@ const (
 	PoolMax Signal = "poolMax"
 	// PoolWait is the average time a request waited for a pool connection, in seconds.
 	PoolWait Signal = "poolWait"
+	// PoolWaitTail is the pool wait at the objective's percentile, seconds
+	// (from a wait histogram); optional: the engine estimates it from the
+	// queueing model when it is absent.
+	PoolWaitTail Signal = "poolWaitTail"
 	// DBTime is the average time a request held a connection (the database call), in seconds.
 	DBTime Signal = "dbTime"
 	// DBCallRate is database calls per second over all pods.

@@ -33,7 +33,8 @@ type decider struct {
 // the target; hold on missing SLO signals, a rollout in progress or an
 // unsettled change (a family whose own signals are missing holds alone, and
 // is unknown to the diagnosis); judge the pending decision (keep it, or undo it); then, if an SLO is
-// breached, diagnose the bottleneck and add capacity to one knob family; if the
+// breached, diagnose the bottleneck and add capacity to one knob family (with
+// nothing diagnosed, one bounded experiment on the most likely one); if the
 // SLOs hold, give knobs without a value the guide's starting point, and trim
 // cost when the SLOs have held with margin for long enough.
 func Decide(in Input) Plan {
@@ -185,19 +186,27 @@ func (d *decider) sloText() string {
 }
 
 // relieve handles a breached SLO: diagnose, then add capacity to the first
-// diagnosed family that can take it. No diagnosis, no change.
+// diagnosed family that can take it. No diagnosis: one bounded experiment
+// on the most likely family (experiment.go), or no change.
 func (d *decider) relieve() {
 	found, ruledOut, unknown := d.diagnose()
 	if len(unknown) > 0 {
 		defer func() { d.plan.Reason += "; unknown (not measured): " + joinNotes(unknown) }()
 	}
 	if len(found) == 0 {
-		d.plan.Diagnosis = DiagnosisUnknown
 		checked := ""
 		if len(ruledOut) > 0 {
 			checked = " (" + joinNotes(ruledOut) + ")"
 		}
+		adopted, why := d.experiment(checked, unknown)
+		if adopted {
+			return
+		}
+		d.plan.Diagnosis = DiagnosisUnknown
 		d.plan.Reason = fmt.Sprintf("%s; no bottleneck found%s: nothing changed", d.sloText(), checked)
+		if why != "" && len(unknown) == 0 {
+			d.plan.Reason += " (" + why + ")"
+		}
 		return
 	}
 	for i, f := range found {
@@ -252,6 +261,9 @@ func (d *decider) adoptWithEnv(p proposal, rest []finding) bool {
 		merged.reason += "; also " + f.evidence
 		if q.predicted != "" {
 			merged.predicted = strings.TrimPrefix(merged.predicted+"; "+q.predicted, "; ")
+		}
+		if merged.prediction == nil { // the verdict checks one prediction: the first family's that has one
+			merged.prediction = q.prediction
 		}
 		also++
 	}

@@ -2,6 +2,7 @@ package tuning
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/navius-dev/navius-tuner/internal/signals"
@@ -177,7 +178,11 @@ func (d *decider) checkPool() (finding, string, bool) {
 	saturated := (util >= poolBusyShare && wait > 0) || (limit > 0 && wait >= poolWaitShare*limit)
 	text := fmt.Sprintf("pool wait %s, %s", fmtSeconds(wait), utilText)
 	if !saturated {
-		return finding{}, text, false
+		f, tail, ok := d.checkPoolTail(text)
+		if ok {
+			return f, "", true
+		}
+		return finding{}, strings.TrimSuffix(text+", "+tail, ", "), false
 	}
 	return finding{diagnosis: DiagnosisPoolSaturated, family: FamilyPool, evidence: "pool saturated: " + text}, "", true
 }
@@ -242,7 +247,7 @@ func (d *decider) checkCache() (finding, string, bool) {
 	if note, warm := d.warming(); warm && !d.cacheOff() {
 		return finding{}, note, false
 	}
-	dbTime, _ := d.v.get(signals.DBTime)
+	cost, how, costKnown := d.missCost()
 	var low []string
 	if h, ok := d.v.get(signals.MemoryHitRatio); ok && (itemsOK || ttlOK) {
 		if h < memoryLowHit {
@@ -254,8 +259,14 @@ func (d *decider) checkCache() (finding, string, bool) {
 			low = append(low, "L2 hit "+fmtRatio(h))
 		}
 	}
-	costly := dbTime >= missCostShare*limit
-	text := fmt.Sprintf("miss cost %s (DB time)", fmtSeconds(dbTime))
+	if !costKnown {
+		return finding{}, "miss cost unknown", false // the family is held (missCostAbsent)
+	}
+	text := fmt.Sprintf("miss cost %s (%s)", fmtSeconds(cost), how)
+	costly := cost >= missCostShare*limit
+	if tail, ok := d.missesInTail(cost); ok && len(low) > 0 {
+		costly, text = true, text+"; "+tail
+	}
 	if len(low) == 0 || !costly {
 		if len(low) > 0 {
 			return finding{}, joinNotes(low) + ", " + text, false

@@ -219,11 +219,18 @@ func TestVerdictsCompareLikeWithLike(t *testing.T) {
 
 func TestTuneWhatCanBeSeen(t *testing.T) {
 	// The user's service: a pool of 10 starved (waits of 3.3 s), the profile
-	// declares the pool and both cache tiers, and the exporter has no DB time.
+	// declares the pool and both cache tiers, and the exporter has neither
+	// DB time, DB call rate nor throughput: no estimate of a cache miss's cost.
+	noMissCost := func(in *Input) {
+		for _, s := range []signals.Signal{signals.DBTime, signals.DBCallRate, signals.Throughput} {
+			in.Observation.SetMissing(s, signals.ReasonEmpty, "no series")
+		}
+	}
+	const noEstimate = "miss cost: no estimate, tried dbTime (dbTime: Empty: no series), Little's law poolInUse ÷ dbCallRate (dbCallRate: Empty: no series) and poolInUse ÷ the requests missing every cache tier (throughput: Empty: no series)"
 	starvedNoDBTime := func(in *Input) {
 		starvedPool(in)
 		in.set(map[signals.Signal]float64{signals.PoolWait: 3.3, signals.LatencyP99: 5, signals.LatencyP95: 4})
-		in.Observation.SetMissing(signals.DBTime, signals.ReasonEmpty, "no series")
+		noMissCost(in)
 	}
 	runRules(t, []ruleCase{
 		{"a starved pool with DB time missing is raised; the reason names the unknown family", starvedNoDBTime, func(t *testing.T, p Plan) {
@@ -233,17 +240,17 @@ func TestTuneWhatCanBeSeen(t *testing.T) {
 			if c := only(t, p); c.Knob != poolMaxEnv || c.To <= c.From {
 				t.Fatalf("change %+v", c)
 			}
-			if !strings.Contains(p.Reason, "unknown (not measured): cache (dbTime: Empty: no series)") {
+			if !strings.Contains(p.Reason, "unknown (not measured): cache ("+noEstimate+")") {
 				t.Fatalf("reason %q", p.Reason)
 			}
 		}},
 		{"the plan says which family is held, with its knobs, once", starvedNoDBTime, func(t *testing.T, p Plan) {
 			want := Missing{Families: []FamilyMissing{{Family: FamilyCache, Knobs: []Knob{itemsEnv, l1TTLEnv, l2TTLEnv},
-				Signals: []string{"dbTime: Empty: no series"}}}}
+				Signals: []string{noEstimate}}}}
 			if !equalMissing(p.Missing, want) {
 				t.Fatalf("missing %+v, want %+v", p.Missing, want)
 			}
-			if got := p.Missing.FamilyNotes(); len(got) != 1 || got[0] != "cache (holds CACHE_MEMORY_MAX_ITEMS, CACHE_MEMORY_TTL_SECONDS, CACHE_REDIS_TTL_SECONDS): dbTime: Empty: no series" {
+			if got := p.Missing.FamilyNotes(); len(got) != 1 || got[0] != "cache (holds CACHE_MEMORY_MAX_ITEMS, CACHE_MEMORY_TTL_SECONDS, CACHE_REDIS_TTL_SECONDS): "+noEstimate {
 				t.Fatalf("notes %q", got)
 			}
 			if !p.SLOKnown {
@@ -252,7 +259,7 @@ func TestTuneWhatCanBeSeen(t *testing.T) {
 		}},
 		{"a pool wait below the threshold with DB time missing could be the caches': held, and said so", func(in *Input) {
 			starvedPool(in) // pool wait 40 ms, threshold 80 ms
-			in.Observation.SetMissing(signals.DBTime, signals.ReasonEmpty, "no series")
+			noMissCost(in)
 		}, func(t *testing.T, p Plan) {
 			noChanges(t, p)
 			if !strings.Contains(p.Reason, "but cache is unknown and could be the cause: not acted on") ||
@@ -280,12 +287,12 @@ func TestTuneWhatCanBeSeen(t *testing.T) {
 		}},
 		{"a held family gets no starting point", func(in *Input) {
 			delete(in.State.Values, itemsEnv)
-			in.Observation.SetMissing(signals.DBTime, signals.ReasonEmpty, "no series")
+			noMissCost(in)
 		}, func(t *testing.T, p Plan) {
 			if _, ok := changeOf(p, itemsEnv); ok {
 				t.Fatalf("a held family was given a starting point: %+v", p.Changes)
 			}
-			holdsMention(t, p, "CACHE_MEMORY_MAX_ITEMS is held: the cache signals are missing (dbTime: Empty: no series)")
+			holdsMention(t, p, "CACHE_MEMORY_MAX_ITEMS is held: the cache signals are missing ("+noEstimate+")")
 		}},
 		{"an SLO signal missing holds every family", func(in *Input) {
 			starvedNoDBTime(in)
@@ -364,12 +371,12 @@ func TestEveryFamilyUnknown(t *testing.T) {
 	runRules(t, []ruleCase{
 		{"no family measured: nothing is fine, nothing changes, and the reason names them all", func(in *Input) {
 			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180})
-			for _, s := range []signals.Signal{signals.PoolWait, signals.CPUUtilization, signals.RedisCPU, signals.DBTime} {
+			for _, s := range []signals.Signal{signals.PoolWait, signals.CPUUtilization, signals.RedisCPU, signals.DBTime, signals.DBCallRate, signals.Throughput} {
 				in.Observation.SetMissing(s, signals.ReasonEmpty, "")
 			}
 		}, func(t *testing.T, p Plan) {
 			noChanges(t, p)
-			want := "no bottleneck found: nothing changed; unknown (not measured): pool (poolWait: Empty); autoscaling (cpuUtilization: Empty); redis (redisCPU: Empty); cache (dbTime: Empty)"
+			want := "no bottleneck found: nothing changed; unknown (not measured): pool (poolWait: Empty); autoscaling (cpuUtilization: Empty); redis (redisCPU: Empty); cache (miss cost: no estimate, tried dbTime (dbTime: Empty), Little's law poolInUse ÷ dbCallRate (dbCallRate: Empty) and poolInUse ÷ the requests missing every cache tier (throughput: Empty))"
 			if !strings.Contains(p.Reason, want) {
 				t.Fatalf("reason %q\nwant %q", p.Reason, want)
 			}

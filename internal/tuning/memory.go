@@ -158,6 +158,11 @@ func RememberVerdict(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, outcom
 		if *b != nil {
 			level = min((*b).Level+1, 64)
 		}
+		if Diagnosis(d.Diagnosis) == DiagnosisExperiment {
+			// An experiment that did not help is not retried on the same
+			// load: its direction waits for new evidence at once.
+			level = max(level, closedAfter)
+		}
 		var load *int64
 		if d.Baseline != nil && d.Baseline.Throughput != nil {
 			l := *d.Baseline.Throughput
@@ -175,7 +180,9 @@ func RememberVerdict(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, outcom
 // and Bound (the value d moved to), goes down a level, or away at level 1;
 // the Since, Bound and load of an older level are not kept, so a level
 // above 1 keeps this verdict's. The checked prediction's sample is taken out
-// of its model's running error when it is the model's newest. A kept
+// of its model's running error when it is the model's newest. An undone
+// experiment's back-off, which started at closedAfter, goes away when it is
+// at most that (the level before it is not kept). A kept
 // verdict, or one on a rollback, recorded no back-off and is left alone.
 func ForgetVerdict(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, outcome tuningv1alpha1.Outcome) {
 	if IsUndo(d.Diagnosis) || (outcome != tuningv1alpha1.OutcomeRolledBack && outcome != tuningv1alpha1.OutcomeReverted) {
@@ -200,7 +207,7 @@ func ForgetVerdict(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, outcome 
 			if *b == nil || !(*b).Since.Equal(&d.Time) || (*b).Bound != c.To {
 				continue
 			}
-			if (*b).Level <= 1 {
+			if (*b).Level <= 1 || (Diagnosis(d.Diagnosis) == DiagnosisExperiment && (*b).Level <= closedAfter) {
 				*b = nil
 			} else {
 				(*b).Level--
@@ -327,13 +334,18 @@ func (d *decider) backOff(c Change) (Change, string) {
 	if b == nil {
 		return c, ""
 	}
-	if until := b.Since.Add(d.backOffWait(b.Level)); b.Level > 0 && d.in.Now.Before(until) {
+	experiment := d.experimentAt(b.Since)
+	if until := b.Since.Add(d.backOffWait(b.Level)); b.Level > 0 && d.in.Now.Before(until) && !experiment {
 		return c, fmt.Sprintf("a %s of %s was undone %d time(s) in a row: backing off until %s",
 			way, c.Knob, b.Level, clock(until))
 	}
 	bound, err := strconv.ParseInt(b.Bound, 10, 64)
 	if err != nil || d.newEvidence(b) != "" {
 		return c, ""
+	}
+	if experiment {
+		return c, fmt.Sprintf("an experiment raising %s to %s at %s did not help: not tried again without new evidence (the load moving by %.0f%% or a spec change)",
+			c.Knob, b.Bound, clock(b.Since.Time), loadShift*100)
 	}
 	if b.Level >= closedAfter {
 		return c, fmt.Sprintf("a %s of %s was undone %d times in a row (last at %s): waiting for new evidence (the load moving by %.0f%% or a spec change)",
@@ -347,6 +359,19 @@ func (d *decider) backOff(c Change) (Change, string) {
 			c.Knob, c.From, b.Bound, loadShift*100)
 	}
 	return c, ""
+}
+
+// experimentAt says whether the history's decision made at t was an
+// experiment: its undone direction waits for new evidence, without the
+// time back-off of a move undone in a row (the history keeps the last 10
+// decisions; an older one reads as a move undone in a row).
+func (d *decider) experimentAt(t metav1.Time) bool {
+	for _, h := range d.in.History {
+		if h.Time.Equal(&t) {
+			return Diagnosis(h.Diagnosis) == DiagnosisExperiment
+		}
+	}
+	return false
 }
 
 // Horizon is how far back one rule looks and where the status keeps what it

@@ -72,6 +72,11 @@ func missingOf(v view, ks knobSet, slo sloReport) Missing {
 	m := Missing{SLO: slo.missing}
 	for _, f := range familyOrder {
 		absent := v.absent(familySignals(ks, f))
+		if f == FamilyCache && len(familySignals(ks, f)) > 0 {
+			if why, ok := missCostAbsent(v); ok {
+				absent = append(absent, why)
+			}
+		}
 		if len(absent) == 0 {
 			continue
 		}
@@ -122,9 +127,9 @@ func familySignals(ks knobSet, f Family) []signals.Signal {
 		if has(roleRedisTTL) {
 			out = append(out, signals.RedisHitRatio)
 		}
-		if len(out) > 0 {
-			out = append(out, signals.DBTime)
-		}
+		// and an estimate of the miss cost (missCostAbsent): the DB time,
+		// or Little's law on the pool over the DB calls (measured, or the
+		// requests that miss every tier); no single signal is required.
 	}
 	return out
 }

@@ -47,6 +47,79 @@ func erlangWait(c int64, a, s float64) float64 {
 	return erlangC(c, a) * s / (float64(c) - a)
 }
 
+// waitQuantile is the wait exceeded by a share 1−q of the requests when a
+// share p of them waits for a connection and a waiting request's wait is
+// exponential at rate r per second: P(W > t) = p·e^(−r·t), the wait
+// distribution of an M/M/c queue (p is Erlang C there, r = cμ − λ). It is 0
+// when fewer than 1−q of the requests wait at all.
+func waitQuantile(p, r, q float64) float64 {
+	tail := 1 - q
+	switch {
+	case p <= tail || tail <= 0:
+		return 0
+	case r <= 0:
+		return math.Inf(1)
+	}
+	return math.Log(p/tail) / r
+}
+
+// poolQueue is one pod's pool as an M/M/c queue, calibrated to what it
+// measures: offered load a Erlangs (the busy connections, by Little's law),
+// hold time s seconds per call, and a share f of the requests that make a
+// call (at most 1). k scales Erlang C's probability of waiting to the one
+// the measured mean wait implies: with near-constant query times and
+// smoother arrivals than Poisson, fewer calls wait than M/M/c says (a pool
+// of 4 at 2.7 Erlangs: Erlang C says 39 %, a mean wait of 1.13 ms says 6 %),
+// while a waiting call's wait keeps the exponential shape at rate cμ − λ.
+type poolQueue struct {
+	a, s, f, k float64
+	// calibrated: k comes from a measured mean wait (else it is 1, Erlang C
+	// as it is, which overstates the waits of near-constant query times).
+	calibrated bool
+}
+
+// newPoolQueue calibrates the queue at the current size c on the measured
+// mean wait (seconds per call): the mean of an exponential wait at rate r is
+// 1/r, so the share of calls that wait is meanWait·r. Unknown (negative)
+// meanWait, or a pool that cannot keep up, keeps Erlang C as it is (k = 1).
+func newPoolQueue(c int64, a, s, f, meanWait float64) poolQueue {
+	q := poolQueue{a: a, s: s, f: min(max(f, 0), 1), k: 1}
+	if meanWait < 0 || float64(c) <= a || s <= 0 {
+		return q
+	}
+	r := (float64(c) - a) / s
+	if ec := erlangC(c, a); ec > 0 {
+		q.k, q.calibrated = min(meanWait*r, 1)/ec, true
+	}
+	return q
+}
+
+// waitShare is the share of the requests that wait for a connection with c connections.
+func (p poolQueue) waitShare(c int64) float64 { return p.f * min(p.k*erlangC(c, p.a), 1) }
+
+// tailWait is the wait at the quantile q of the requests with c connections;
+// +Inf when the pool cannot keep up.
+func (p poolQueue) tailWait(c int64, q float64) float64 {
+	if p.a <= 0 || p.s <= 0 {
+		return 0
+	}
+	if float64(c) <= p.a {
+		return math.Inf(1)
+	}
+	return waitQuantile(p.waitShare(c), (float64(c)-p.a)/p.s, q)
+}
+
+// meanWait is the calibrated mean wait per call with c connections.
+func (p poolQueue) meanWait(c int64) float64 { return p.k * erlangWait(c, p.a, p.s) }
+
+// sizeForTail is the smallest pool from c up to most whose wait at the
+// quantile q is at most maxWait; most when none is.
+func (p poolQueue) sizeForTail(c, most int64, q, maxWait float64) int64 {
+	for ; c < most && p.tailWait(c, q) > maxWait; c++ {
+	}
+	return c
+}
+
 // poolHeadroom is the share added on top of the offered load.
 const poolHeadroom = 1.25
 

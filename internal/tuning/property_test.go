@@ -335,6 +335,11 @@ func unusable(o signals.Observation, s signals.Signal) bool {
 	return !ok || math.IsNaN(v.Value) || math.IsInf(v.Value, 0) || v.Value < 0
 }
 
+// unusablePositive: the signal cannot be used, or is zero.
+func unusablePositive(o signals.Observation, s signals.Signal) bool {
+	return unusable(o, s) || o.Values[s].Value == 0
+}
+
 // blindTo: an SLO signal cannot be used (every knob must hold), or the
 // knob's family's saturation signals cannot (that family must hold).
 func blindTo(in Input, family Family) bool {
@@ -360,11 +365,30 @@ func blindTo(in Input, family Family) bool {
 			needed = append(needed, signals.RedisCPU)
 		}
 	case FamilyCache:
+		cache := false
 		if s.Cache != nil && (s.Cache.Memory.MaxItems != nil || s.Cache.Memory.TTL != nil) {
-			needed = append(needed, signals.MemoryHitRatio, signals.DBTime)
+			needed, cache = append(needed, signals.MemoryHitRatio), true
 		}
 		if s.Cache != nil && s.Cache.Redis.TTL != nil {
-			needed = append(needed, signals.RedisHitRatio, signals.DBTime)
+			needed, cache = append(needed, signals.RedisHitRatio), true
+		}
+		// a miss's cost: the DB time, or else the pool's busy connections
+		// over the DB calls (Little's law): the measured DB call rate, or,
+		// without one, the requests that miss every measured cache tier;
+		// blind only without any
+		o := in.Observation
+		calls := !unusablePositive(o, signals.DBCallRate)
+		if unusable(o, signals.DBCallRate) {
+			miss, tiers := 1.0, 0
+			for _, h := range []signals.Signal{signals.MemoryHitRatio, signals.RedisHitRatio} {
+				if !unusable(o, h) && o.Values[h].Value <= 1 {
+					miss, tiers = miss*(1-o.Values[h].Value), tiers+1
+				}
+			}
+			calls = tiers > 0 && miss > 0 && !unusablePositive(o, signals.Throughput)
+		}
+		if cache && unusablePositive(o, signals.DBTime) && (unusablePositive(o, signals.PoolInUse) || !calls) {
+			return true
 		}
 	}
 	for _, sig := range needed {

@@ -51,16 +51,24 @@ func (d *decider) raisePool() (proposal, string) {
 		return d.unsetStart(FamilyPool, k.knob)
 	}
 	target := cur * 2
-	calls, ok1 := d.v.get(signals.DBCallRate)
-	hold, ok2 := d.v.get(signals.DBTime)
+	calls, _, ok1 := d.v.dbCalls()
+	hold, _, ok2 := d.holdTime()
 	pods := d.pods()
 	maxWait := max(0.001, 0.02*d.latencyLimit())
 	model := ok1 && ok2 && pods >= 1 && calls > 0 && hold > 0
+	inputs := model
 	var scaled string
+	var tailAt func(int64) string
 	var need int64
 	if model {
+		need = poolSizeFor(calls/pods, hold, maxWait)
+		// A percentile objective needs the wait at its percentile small, not only the mean.
+		var n int64
+		if n, tailAt, _ = d.poolSizeForTail(k, cur); n > need {
+			need = n
+		}
 		// A full pool hides demand: the model's answer only counts when it is above the current size.
-		if need = poolSizeFor(calls/pods, hold, maxWait); need > cur {
+		if need > cur {
 			target, scaled = d.modelStep(tuningv1alpha1.ModelErlang, cur, need)
 		} else {
 			model = false
@@ -80,14 +88,32 @@ func (d *decider) raisePool() (proposal, string) {
 	if model {
 		a := offeredLoad(calls/pods, hold)
 		wait, _ := d.v.get(signals.PoolWait)
-		after := "still saturated"
+		after, erlang := "still saturated", "Erlang C"
 		w := erlangWait(to, a, hold)
+		if q, _, _, ok := d.poolQueueNow(); ok && q.calibrated {
+			// Erlang C scaled to the measured mean wait (poolQueue): it
+			// overstates the waits of near-constant query times.
+			w, erlang = w*q.k, "Erlang C calibrated to the mean wait"
+		}
 		if !math.IsInf(w, 1) {
 			after = fmtSeconds(w)
 		}
-		p.predicted = fmt.Sprintf("pool wait %s -> %s (Little: %.1f busy per pod; Erlang C at %d; model wants %d)",
-			fmtSeconds(wait), after, a, to, need)
+		p.predicted = fmt.Sprintf("pool wait %s -> %s (Little: %.1f busy per pod; %s at %d; model wants %d)",
+			fmtSeconds(wait), after, a, erlang, to, need)
+		if tailAt != nil {
+			p.predicted += "; " + tailAt(to)
+		}
 		p.predicted = joinNotes(append([]string{p.predicted}, nonEmpty(scaled)...))
+		p.prediction = predictionOf(tuningv1alpha1.ModelErlang, signals.PoolWait, w)
+	} else if q, size, _, ok := d.poolQueueNow(); inputs && ok && q.calibrated {
+		// Diagnosed although the mean model asks for no more (by the mean
+		// wait's share of the threshold, or by the tail): the step's
+		// prediction is the calibrated queue's.
+		w := q.meanWait(to)
+		p.predicted = fmt.Sprintf("pool wait %s -> %s (Erlang C calibrated to the mean wait at %d)", fmtSeconds(q.meanWait(size)), fmtSeconds(w), size)
+		if tailAt != nil {
+			p.predicted += "; " + tailAt(to)
+		}
 		p.prediction = predictionOf(tuningv1alpha1.ModelErlang, signals.PoolWait, w)
 	}
 	return p, ""

@@ -52,6 +52,10 @@ const (
 	DiagnosisNoImprovement   Diagnosis = "NoImprovement"
 	DiagnosisStartingPoint   Diagnosis = "StartingPoint"
 	DiagnosisLoadSettled     Diagnosis = "LoadSettled"
+	// DiagnosisExperiment: an SLO is breached and nothing was diagnosed; one
+	// bounded step of capacity on the most likely family, kept only if the
+	// verdict finds it helped.
+	DiagnosisExperiment Diagnosis = "Experiment"
 )
 
 // Values are knob values as integers: counts as they are, durations in whole

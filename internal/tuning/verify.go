@@ -90,10 +90,11 @@ func (d *decider) verdict(pd *tuningv1alpha1.Decision) bool {
 	return false
 }
 
-// isRelief: the decision added capacity for a breached SLO.
+// isRelief: the decision added capacity for a breached SLO (an experiment too).
 func isRelief(diag Diagnosis) bool {
 	switch diag {
-	case DiagnosisPoolSaturated, DiagnosisCPUSaturated, DiagnosisHPAAtMax, DiagnosisRedisSaturated, DiagnosisCacheMisses:
+	case DiagnosisPoolSaturated, DiagnosisCPUSaturated, DiagnosisHPAAtMax, DiagnosisRedisSaturated, DiagnosisCacheMisses,
+		DiagnosisExperiment:
 		return true
 	}
 	return false
