@@ -424,11 +424,11 @@ type Table struct {
 	Arms     []string
 	// Sweep are further HPA settings (Scenario.Sweep), measured like the
 	// arms and rendered in a table of their own.
-	Sweep []string
-	Rows     []string
-	Digits   map[string]int
-	Compare  map[string]bool
-	Stats    map[string]map[string]Stat // arm → metric → stat
+	Sweep   []string
+	Rows    []string
+	Digits  map[string]int
+	Compare map[string]bool
+	Stats   map[string]map[string]Stat // arm → metric → stat
 	// Values are the figures per seed (in Seeds' order): arm → metric → values.
 	Values  map[string]map[string][]float64
 	Configs map[string]string
