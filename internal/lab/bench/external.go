@@ -18,5 +18,12 @@ func TableOf(sc *Scenario, results map[string][]*Result, seeds []uint64) *Table 
 		}
 	}
 	t.Arms = arms
+	var sweep []string
+	for _, a := range t.Sweep {
+		if len(results[a]) > 0 {
+			sweep = append(sweep, a)
+		}
+	}
+	t.Sweep = sweep
 	return t
 }

@@ -5,7 +5,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
@@ -27,16 +26,6 @@ const (
 
 // ArmHPA is the name of the HPA arm at pct % CPU.
 func ArmHPA(pct int) string { return fmt.Sprintf("hpa-cpu%d", pct) }
-
-// hpaPct parses an HPA arm name; ok is false for other arms.
-func hpaPct(arm string) (int32, bool) {
-	s, ok := strings.CutPrefix(arm, "hpa-cpu")
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.Atoi(s)
-	return int32(n), err == nil && n > 0
-}
 
 // epoch is the wall time of simulated second 0.
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -110,6 +99,12 @@ type Result struct {
 	Cost, TailCost float64
 	// Requests, Errors and pool errors (500 and 503) over the scored time.
 	Requests, Errors, PoolErrors int
+	// PoolErrorsFromStart are the pool errors from the operator's start
+	// (Scenario.TunerStart) to the end, whatever the arm; PoolErrorsCacheFill
+	// those of them during a cache fill: an env rollout of the operator and
+	// the ColdStartSeconds after it, while its new pods start with empty
+	// caches; PoolErrorsBeforeStart the scored ones before the start.
+	PoolErrorsFromStart, PoolErrorsCacheFill, PoolErrorsBeforeStart int
 	// Rollouts (env changes), Writes (objects written) and Reversals of the replica count.
 	Rollouts, Writes, Reversals int
 	// ReversalsAfterHPAWrite are the reversals that came within
@@ -149,6 +144,15 @@ type runner struct {
 	lastHPAWrite float64
 	// podsKey is the Deployment's pod changes and ready count the model last got.
 	podsKey [2]int
+	// lastRollout is the last second an env rollout was under way after the
+	// operator's start (-Inf: none yet).
+	lastRollout float64
+	// rps is the rps arm's scaler (nil for other arms).
+	rps *rpsScaler
+	// floorAt is when a floor-raiser arm raises the HPA's minimum to
+	// floorPods (never for other arms: +Inf).
+	floorAt   float64
+	floorPods int32
 }
 
 // RedisStartSeconds is how long a new Redis replica takes to become ready.
@@ -168,7 +172,7 @@ func Run(sc *Scenario, arm string, seed uint64, fixed *sim.FixedConfig) *Result 
 func newRunner(sc *Scenario, arm string, seed uint64, fixed *sim.FixedConfig) *runner {
 	cfg := sc.Model
 	cfg.Seed = seed
-	r := &runner{sc: sc, arm: arm, seed: seed, lastHPAWrite: -1, m: sim.New(cfg),
+	r := &runner{sc: sc, arm: arm, seed: seed, lastHPAWrite: -1, lastRollout: math.Inf(-1), m: sim.New(cfg),
 		res: &Result{Scenario: sc.ID, Arm: arm, Seed: seed}, decide: tuning.Decide}
 	r.m.SetTrace(sc.Trace(seed))
 	knobs, replicas, redis := sc.Start.Knobs, sc.Start.Replicas, sc.Start.RedisReplicas
@@ -187,8 +191,19 @@ func newRunner(sc *Scenario, arm string, seed uint64, fixed *sim.FixedConfig) *r
 	}
 	r.redis, r.redisN = redis, redis
 	r.m.SetRedisReplicas(redis)
-	if pct, ok := hpaPct(arm); ok {
-		r.hpa = &HPA{Min: sc.Start.HPAMin, Max: sc.Start.HPAMax, TargetPct: pct}
+	if pct, window, windowSet, ok := hpaArm(arm); ok {
+		r.hpa = &HPA{Min: sc.Start.HPAMin, Max: sc.Start.HPAMax, TargetPct: pct, DownWindow: window, DownWindowSet: windowSet}
+	}
+	r.floorAt = math.Inf(1)
+	if at, ok := floorAction(sc, arm, tuning.SettingsOf(sc.Profile).Interval.Seconds()); ok {
+		r.hpa = &HPA{Min: sc.Start.HPAMin, Max: sc.Start.HPAMax, TargetPct: sc.Start.TunerTargetPct}
+		r.floorAt = at
+		r.floorPods = int32(neededPods(sc.Model, sc.Start.Knobs, sc.Trace(seed).RPS(sc.Marks[0]+1), sc.CPURequest))
+	}
+	if arm == ArmRPS {
+		r.hpa = &HPA{Min: sc.Start.HPAMin, Max: sc.Start.HPAMax}
+		r.rps = &rpsScaler{perPod: rpsPerPod(sc)}
+		r.prom = newProm(KEDARateWindow + 2*ScrapeInterval)
 	}
 	if arm == ArmTuner {
 		r.hpa = &HPA{Min: sc.Start.HPAMin, Max: sc.Start.HPAMax, TargetPct: sc.Start.TunerTargetPct}
@@ -211,10 +226,14 @@ func (r *runner) loop() {
 	budget, hasBudget := dbBudget(sc.Profile)
 	var acc struct{ reqs, errs int }
 	for t := 0.0; t < sc.Duration-1e-9; t++ {
+		r.raiseFloor(t)
 		if r.hpa != nil && t > 0 && math.Mod(t, HPASyncPeriod) == 0 {
 			r.syncHPA(t)
 		}
 		r.d.reconcile(t)
+		if t >= tunerStart && r.d.rollingOut() {
+			r.lastRollout = t + 1
+		}
 		if r.redisN < r.redis && t >= r.redisT {
 			r.redisN = r.redis
 			r.m.SetRedisReplicas(r.redisN)
@@ -232,6 +251,13 @@ func (r *runner) loop() {
 		}
 		now := t + 1
 		scored := now > sc.Warmup
+		poolErrs := st.ByStatus[1] + st.ByStatus[2] - st.Unserved
+		if now > tunerStart {
+			res.PoolErrorsFromStart += poolErrs
+			if now-r.lastRollout <= ColdStartSeconds {
+				res.PoolErrorsCacheFill += poolErrs
+			}
+		}
 		res.MaxConnsOpen = max(res.MaxConnsOpen, st.ConnsOpen)
 		res.MaxPoolProvisioned = max(res.MaxPoolProvisioned, poolProv)
 		if scored {
@@ -252,12 +278,18 @@ func (r *runner) loop() {
 			}
 			res.Requests += st.Requests
 			res.Errors += st.Errors
-			res.PoolErrors += st.ByStatus[1] + st.ByStatus[2] - st.Unserved
+			res.PoolErrors += poolErrs
+			if now <= tunerStart {
+				res.PoolErrorsBeforeStart += poolErrs
+			}
 			acc.reqs += st.Requests
 			acc.errs += st.Errors
 		}
 		if r.prom != nil && math.Mod(now, ScrapeInterval) == 0 {
 			r.prom.scrape(r.m, now)
+		}
+		if r.rps != nil && math.Mod(now, KEDAPollSeconds) == 0 {
+			r.rps.poll(r.prom, now)
 		}
 		if hasBudget && st.ConnsOpen > budget {
 			res.SecondsOverDBBudget++
@@ -325,7 +357,19 @@ func (r *runner) syncHPA(t float64) {
 		}
 		p.cpuSum, p.cpuN = 0, 0
 	}
-	n := r.hpa.Sync(t, r.d.replicas, usage, unready, r.d.cpuReq)
+	var n int32
+	if r.rps != nil {
+		// the scale's status replicas: the pods that exist, ready or not
+		n = r.hpa.SyncExternal(t, r.d.replicas, r.rps.desired(int32(len(r.d.pods))))
+	} else {
+		n = r.hpa.Sync(t, r.d.replicas, usage, unready, r.d.cpuReq)
+	}
+	r.setReplicas(t, n)
+}
+
+// setReplicas scales the Deployment to n (an HPA's decision), counting
+// reversals of the direction.
+func (r *runner) setReplicas(t float64, n int32) {
 	if n != r.d.replicas {
 		dir := 1
 		if n < r.d.replicas {
@@ -339,6 +383,21 @@ func (r *runner) syncHPA(t float64) {
 		}
 		r.lastDir = dir
 		r.d.replicas = n
+	}
+}
+
+// raiseFloor is the floor-raiser arms' script: at floorAt the HPA's
+// minimum becomes the pods the step needs and the Deployment scales to it at
+// once (a clairvoyant acting then, without waiting for the HPA's next
+// sync); at the step down the minimum returns to the start's and the HPA
+// scales down as it does by itself.
+func (r *runner) raiseFloor(t float64) {
+	switch {
+	case t == r.floorAt:
+		r.hpa.Min = r.floorPods
+		r.setReplicas(t, max(r.d.replicas, r.floorPods))
+	case !math.IsInf(r.floorAt, 1) && len(r.sc.Marks) > 1 && t == r.sc.Marks[1]:
+		r.hpa.Min = r.sc.Start.HPAMin
 	}
 }
 

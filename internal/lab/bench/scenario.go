@@ -52,6 +52,9 @@ type Scenario struct {
 	Profile tuningv1alpha1.PerformanceProfileSpec
 	// Arms to run, in table order.
 	Arms []string
+	// Sweep lists further HPA settings (ArmHPAWindow names) run on every
+	// seed and shown in a table of their own (B2: the range the profile allows).
+	Sweep []string
 	// Grid for the static-best oracle (nil: no static-best arm).
 	Grid *sim.Grid
 	// Faults injected into the tuner's observations (B6).

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"slices"
 	"strings"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
@@ -18,6 +19,14 @@ func heavyModel() sim.Config {
 	c.CPUPerRequest = 0.008
 	return c
 }
+
+// B2SweepTargets (CPU %) and B2SweepWindows (scale-down stabilisation,
+// seconds) span the range B2's profile allows: targets 50–200 %, windows
+// 0–600 s. The sweep runs every combination.
+var (
+	B2SweepTargets = []int{50, 70, 100, 130, 160, 200}
+	B2SweepWindows = []float64{0, 60, 120, 300, 600}
+)
 
 var allHPA = []string{ArmHPA(50), ArmHPA(60), ArmHPA(70), ArmHPA(80), ArmHPA(90)}
 
@@ -37,7 +46,7 @@ func core(short bool) []*Scenario {
 		return &Scenario{ID: id, Title: title, Duration: dur, Warmup: 300 * f, Trace: tr, Model: heavyModel(), SLO: slo,
 			Start: start, CPURequest: 500, CPULimit: 1000,
 			Profile: profile(slo, 200, 20, start.HPAMin, start.HPAMax),
-			Arms:    arms(ArmStaticDefault, ArmStaticBest)}
+			Arms:    arms(ArmRPS, ArmStaticDefault, ArmStaticBest)}
 	}
 	stepAt, stepFor := 600*f, 900*f
 	b1 := base("B1", "step-5x", stepAt+2*stepFor, func(uint64) sim.Trace {
@@ -45,6 +54,7 @@ func core(short bool) []*Scenario {
 	})
 	b1.Start.Replicas = 2
 	b1.Marks = []float64{stepAt, stepAt + stepFor}
+	b1.Arms = append(b1.Arms, ArmFloorAtStep, ArmFloorAtControl)
 	b1.Grid = &sim.Grid{Replicas: []int{14, 15, 16, 17, 18, 20}, PoolMax: []int{10}, L1Items: []int{10000}, L1TTL: []float64{60},
 		L2TTL: []float64{300}, RedisReplicas: []int{1}, PoolMin: 5}
 
@@ -54,7 +64,7 @@ func core(short bool) []*Scenario {
 	// ×2.86), and only a controller that sizes from the load can be faster.
 	b1b := base("B1b", "step-5x, CPU limit = request", b1.Duration, b1.Trace)
 	b1b.CPULimit = b1b.CPURequest
-	b1b.Start.Replicas, b1b.Marks, b1b.Grid = b1.Start.Replicas, b1.Marks, b1.Grid
+	b1b.Start.Replicas, b1b.Marks, b1b.Grid, b1b.Arms = b1.Start.Replicas, b1.Marks, b1.Grid, b1.Arms
 
 	day := 3600 * f
 	b2 := base("B2", "diurnal", day, func(seed uint64) sim.Trace {
@@ -65,6 +75,14 @@ func core(short bool) []*Scenario {
 	b2.Start.Replicas = 4
 	// the user allows CPU targets up to the limit's share of the request (200 %), as the HPA does
 	b2.Profile.Autoscaling.TargetCPUUtilization = &tuningv1alpha1.Int32Range{Min: 50, Max: 200}
+	// the HPA sweep: the CPU targets and scale-down windows the profile allows
+	for _, pct := range B2SweepTargets {
+		for _, w := range B2SweepWindows {
+			if a := ArmHPAWindow(pct, w); !slices.Contains(b2.Arms, a) {
+				b2.Sweep = append(b2.Sweep, a)
+			}
+		}
+	}
 	b2.Grid = &sim.Grid{Replicas: []int{16, 18, 20, 22, 24}, PoolMax: []int{10}, L1Items: []int{10000, 50000}, L1TTL: []float64{60},
 		L2TTL: []float64{300}, RedisReplicas: []int{1}, PoolMin: 5}
 
@@ -96,7 +114,9 @@ func extraScenarios(short bool) []*Scenario {
 		Trace: func(uint64) sim.Trace { return sim.Constant(400) }, Model: a, SLO: slo, Start: startA,
 		CPURequest: 500, CPULimit: 1000, Profile: profile(slo, 100, 0, startA.HPAMin, startA.HPAMax),
 		Arms: []string{ArmTuner, ArmStaticDefault, ArmStaticBest, ArmHPA(70)},
-		Grid: &sim.Grid{Replicas: []int{1, 2, 3, 4, 5, 6}, PoolMax: []int{3, 4, 6, 8, 12}, L1Items: []int{10000}, L1TTL: []float64{60},
+		// static-best over replicas and the pool, within the profile's bounds
+		// (pool max 5–100, 1–8 pods, Σ pool ≤ 100, CPU ≤ 85 % of the request)
+		Grid: &sim.Grid{Replicas: []int{1, 2, 3, 4, 5, 6, 7, 8}, PoolMax: []int{5, 6, 8, 10, 12, 16, 20}, L1Items: []int{10000}, L1TTL: []float64{60},
 			L2TTL: []float64{300}, RedisReplicas: []int{1}, PoolMin: 2}}
 	b4a.Profile.Autoscaling.MaxReplicas.Max = 8
 	out = append(out, b4a)
@@ -106,12 +126,14 @@ func extraScenarios(short bool) []*Scenario {
 	b.DBTime = 0.1
 	startB := Start{Replicas: 3, Knobs: sim.Knobs{PoolMax: 10, PoolMin: 5, L1Items: 1000, L1TTL: 30, L2TTL: 30},
 		RedisReplicas: 1, HPAMin: 2, HPAMax: 6, TunerTargetPct: 70}
-	b4b := &Scenario{ID: "B4b", Title: "knob-efficacy, cache-bound", Duration: 2400 * f, Warmup: 120 * f,
+	b4b := &Scenario{ID: "B4b", Title: "knob-efficacy, cache-bound", Duration: 7200 * f, Warmup: 120 * f,
 		Trace: func(uint64) sim.Trace { return sim.Constant(300) }, Model: b, SLO: slo, Start: startB,
 		CPURequest: 500, CPULimit: 1000, Profile: profile(slo, 200, 20, startB.HPAMin, startB.HPAMax),
 		Arms: []string{ArmTuner, ArmStaticDefault, ArmStaticBest, ArmHPA(70)},
-		// static-best is an oracle over replicas too (1–6, the HPA arm's bounds and below), not only the cache
-		Grid: &sim.Grid{Replicas: []int{1, 2, 3, 4, 5, 6}, PoolMax: []int{10, 20}, L1Items: []int{1000, 10000, 50000, 200000},
+		// static-best is an oracle over replicas too, not only the cache, within
+		// the profile's bounds (1–12 pods, pool 5–100, L1 1k–200k items and
+		// 10 s–10 min, L2 30 s–1 h, Σ pool ≤ 180, CPU ≤ 85 % of the request)
+		Grid: &sim.Grid{Replicas: []int{1, 2, 3, 4, 5, 6, 8}, PoolMax: []int{10, 20}, L1Items: []int{1000, 10000, 50000, 200000},
 			L1TTL: []float64{30, 120, 600}, L2TTL: []float64{30, 300, 3600}, RedisReplicas: []int{1}, PoolMin: 5}}
 	out = append(out, b4b)
 

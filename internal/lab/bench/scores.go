@@ -2,6 +2,7 @@ package bench
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -101,17 +102,7 @@ func metricsOf(sc *Scenario, r *Result, cx *context) []Metric {
 	switch {
 	case sc.isStep():
 		up, down := sc.Marks[0], sc.Marks[1]
-		hold := math.NaN()
-		for i := len(r.Periods) - 1; i >= 0; i-- {
-			p := r.Periods[i]
-			if p.T <= up || p.T > down {
-				continue
-			}
-			if p.Violating {
-				break
-			}
-			hold = (p.T - up) / 30
-		}
+		hold := holdSeconds(sc, r.Samples, up, down)
 		var peak float64
 		back := math.NaN()
 		reversals, lastDir, prev := 0, 0, -1
@@ -137,7 +128,7 @@ func metricsOf(sc *Scenario, r *Result, cx *context) []Metric {
 			}
 		}
 		return append([]Metric{
-			{Name: "periods (30 s) until p99 ≤ SLO holds", Value: hold, Compare: true, Digits: 1},
+			{Name: RowHoldSeconds, Value: hold, Compare: true},
 			{Name: "violating seconds", Value: violatingSeconds(sc, r), Compare: true},
 			{Name: "overshoot over needed pods", Value: peak/cx.neededHigh - 1, Digits: 2},
 			{Name: "seconds back to ≤ 1.1× needed", Value: back, Compare: true},
@@ -177,7 +168,9 @@ func metricsOf(sc *Scenario, r *Result, cx *context) []Metric {
 			{Name: "cost over static-best's (last 10 min)", Value: tailCost/cx.staticBestTailCost - 1, Digits: 2},
 			{Name: "cost over static-best (scored run)", Value: cost/cx.staticBestCost - 1, Digits: 2},
 			{Name: "env rollouts", Value: float64(r.Rollouts)},
-			{Name: "pool-exhaustion errors (500/503)", Value: float64(r.PoolErrors), Compare: true},
+			{Name: RowPoolErrorsFromStart, Value: float64(r.PoolErrorsFromStart), Compare: true},
+			{Name: RowPoolErrorsCacheFill, Value: float64(r.PoolErrorsCacheFill)},
+			{Name: RowPoolErrorsBeforeStart, Value: float64(r.PoolErrorsBeforeStart)},
 			{Name: "max Σ pool max (connections provisioned)", Value: float64(r.MaxPoolProvisioned)},
 			{Name: "max connections open", Value: float64(r.MaxConnsOpen)},
 			{Name: "seconds over the database budget (open connections)", Value: float64(r.SecondsOverDBBudget)},
@@ -186,6 +179,34 @@ func metricsOf(sc *Scenario, r *Result, cx *context) []Metric {
 		return append(caseStudy(sc, r), common...)
 	}
 	return common
+}
+
+// Row names the targets read.
+const (
+	RowHoldSeconds           = "seconds from the step until p99 ≤ SLO holds"
+	RowPoolErrorsFromStart   = "pool-exhaustion errors (500/503) from the operator's start"
+	RowPoolErrorsCacheFill   = "… of them in a cache fill (an env rollout and the 60 s after it)"
+	RowPoolErrorsBeforeStart = "pool-exhaustion errors before the operator's start (after the warm-up)"
+)
+
+// holdSeconds is how long after the step up the objective took to hold
+// until the step down: the end of the last 10 s sample in (up, down] that
+// breaks the SLO (its percentile or its error rate), minus up; 0 when none
+// does, NaN when the last sample before the step down still breaks it.
+func holdSeconds(sc *Scenario, samples []Sample, up, down float64) float64 {
+	hold := 0.0
+	for _, s := range samples {
+		if s.T <= up || s.T > down {
+			continue
+		}
+		if s.P99 > sc.SLO.Threshold || s.ErrRate > sc.SLO.MaxErrorRate {
+			if s.T > down-SampleEvery {
+				return math.NaN()
+			}
+			hold = s.T - up
+		}
+	}
+	return hold
 }
 
 // tailQuantile is the worst minute's SLO percentile (seconds) over the last TailSeconds.
@@ -401,18 +422,23 @@ func statOf(v []float64) Stat {
 type Table struct {
 	Scenario *Scenario
 	Arms     []string
-	Rows     []string
-	Digits   map[string]int
-	Compare  map[string]bool
-	Stats    map[string]map[string]Stat // arm → metric → stat
-	Configs  map[string]string
-	Seeds    []uint64
+	// Sweep are further HPA settings (Scenario.Sweep), measured like the
+	// arms and rendered in a table of their own.
+	Sweep   []string
+	Rows    []string
+	Digits  map[string]int
+	Compare map[string]bool
+	Stats   map[string]map[string]Stat // arm → metric → stat
+	// Values are the figures per seed (in Seeds' order): arm → metric → values.
+	Values  map[string]map[string][]float64
+	Configs map[string]string
+	Seeds   []uint64
 }
 
 func newTable(sc *Scenario, results map[string][]*Result, cx *context, seeds []uint64) *Table {
-	t := &Table{Scenario: sc, Arms: sc.Arms, Digits: map[string]int{}, Compare: map[string]bool{},
-		Stats: map[string]map[string]Stat{}, Configs: map[string]string{}, Seeds: seeds}
-	for _, arm := range sc.Arms {
+	t := &Table{Scenario: sc, Arms: sc.Arms, Sweep: sc.Sweep, Digits: map[string]int{}, Compare: map[string]bool{},
+		Stats: map[string]map[string]Stat{}, Values: map[string]map[string][]float64{}, Configs: map[string]string{}, Seeds: seeds}
+	for _, arm := range append(slices.Clone(sc.Arms), sc.Sweep...) {
 		vals := map[string][]float64{}
 		for _, r := range results[arm] {
 			if r.Config != "" {
@@ -427,6 +453,7 @@ func newTable(sc *Scenario, results map[string][]*Result, cx *context, seeds []u
 			}
 		}
 		t.Stats[arm] = map[string]Stat{}
+		t.Values[arm] = vals
 		for k, v := range vals {
 			t.Stats[arm][k] = statOf(v)
 		}
@@ -455,6 +482,9 @@ func (t *Table) Markdown() string {
 			b.WriteString(" " + cell + " |")
 		}
 		b.WriteString("\n")
+	}
+	if sw := t.SweepMarkdown(); sw != "" {
+		b.WriteString("\nThe HPA sweep over the range the profile allows (CPU target × scale-down stabilisation window; the upstream algorithm otherwise), means over seeds:\n\n" + sw)
 	}
 	if len(t.Configs) > 0 {
 		arms := make([]string, 0, len(t.Configs))

@@ -103,7 +103,7 @@ func RunSuite(o Options) (*Report, error) {
 			seed uint64
 		}
 		var jobs []job
-		for _, a := range sc.Arms {
+		for _, a := range append(slices.Clone(sc.Arms), sc.Sweep...) {
 			for _, s := range seeds {
 				jobs = append(jobs, job{a, s})
 			}
@@ -200,15 +200,31 @@ func staticBest(sc *Scenario, workers int) (sim.FixedConfig, string) {
 	opts := sim.GridOptions{Config: cfg, Trace: sc.Trace(1), Duration: sc.Duration, Warmup: sc.Warmup,
 		CPURequestMillis: sc.CPURequest, CPULimitMillis: sc.CPULimit,
 		SLO:      sim.SLO{Percentile: sc.SLO.Percentile, Threshold: sc.SLO.Threshold, MaxErrorRate: sc.SLO.MaxErrorRate, Window: 60},
-		Parallel: workers}
+		Parallel: workers,
+		// within the profile's bounds: its CPU-target cap, its knob and replica ranges, the budget
+		MaxCPUUtilization: cpuCap(sc.Profile),
+		Allow:             func(fc sim.FixedConfig) bool { ok, _ := profileAllows(sc.Profile, fc); return ok }}
 	best, ok, evaluated := sim.StaticBest(opts, *sc.Grid)
 	if ok {
-		return best.Config, fmt.Sprintf("meets the SLO in every minute; %d configurations evaluated", len(evaluated))
+		return best.Config, fmt.Sprintf("meets the SLO in every minute at %.0f %% CPU of the request; %d configurations evaluated",
+			100*best.CPUUtilization, len(evaluated))
 	}
+	if len(evaluated) == 0 {
+		return sc.Grid.Configs()[0], "no configuration of the grid is within the profile's bounds"
+	}
+	// within the CPU cap first, then the fewest violating minutes, then the cheapest
 	slices.SortStableFunc(evaluated, func(a, b sim.GridResult) int {
-		return cmp.Or(cmp.Compare(a.ViolatingWindows, b.ViolatingWindows), cmp.Compare(a.Cost, b.Cost))
+		return cmp.Or(cmp.Compare(boolInt(a.OverCPUCap), boolInt(b.OverCPUCap)),
+			cmp.Compare(a.ViolatingWindows, b.ViolatingWindows), cmp.Compare(a.Cost, b.Cost))
 	})
 	return evaluated[0].Config, fmt.Sprintf("no configuration of the grid meets the SLO in every minute: fewest violating minutes (%d)", evaluated[0].ViolatingWindows)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // b5Table is tier A's part of B5: the engine's decide time per profile.

@@ -48,6 +48,27 @@ func TestTargetsFastSubset(t *testing.T) {
 	}
 }
 
+// TestTargetsB4a asserts B4a's targets as written (make bench judges them
+// on every seed): the tuner and static-best, searched within the profile's
+// bounds, on seed 1 at full length.
+func TestTargetsB4a(t *testing.T) {
+	sc := scenario(t, "B4a")
+	sc.Arms = []string{ArmTuner, ArmStaticBest}
+	best, _ := staticBest(sc, 2)
+	results := map[string][]*Result{ArmTuner: {Run(sc, ArmTuner, 1, nil)}, ArmStaticBest: {Run(sc, ArmStaticBest, 1, &best)}}
+	cx := &context{}
+	cx.setStaticBest(sc, results[ArmStaticBest])
+	rows := targets(newTable(sc, results, cx, []uint64{1}))
+	if len(rows) != 4 {
+		t.Fatalf("%d targets judged, want 4: %+v", len(rows), rows)
+	}
+	for _, row := range rows {
+		if row.Met != "yes" {
+			t.Errorf("%s %q not met: %s", row.ID, row.Target, row.Measured)
+		}
+	}
+}
+
 // TestScenariosRunShippedDefaults: every scenario's profile uses the SLO
 // window and guardrails that ship, unless it says why it does not.
 func TestScenariosRunShippedDefaults(t *testing.T) {

@@ -102,18 +102,32 @@ type GridOptions struct {
 	Cost                             CostWeights
 	// Parallel evaluations (default 1).
 	Parallel int
+	// MaxCPUUtilization (0..): a configuration whose pods use more CPU than
+	// this share of their request, on average over the scored time, does not
+	// meet the SLO's bounds (a profile's cap on the HPA's CPU target: a user
+	// who allows pods at most that busy allows no fixed configuration busier).
+	// 0: no cap.
+	MaxCPUUtilization float64
+	// Allow, when set, keeps only the configurations it accepts (the bounds a
+	// profile allows: knob ranges, replica range, connection budget).
+	Allow func(FixedConfig) bool
 }
 
 // GridResult is one evaluated configuration.
 type GridResult struct {
 	Config FixedConfig
 	Cost   float64
-	// Meets is true when at most SLO.MaxViolatingWindows windows violated the SLO.
+	// Meets is true when at most SLO.MaxViolatingWindows windows violated the
+	// SLO and the pods stayed within GridOptions.MaxCPUUtilization.
 	Meets            bool
 	ViolatingWindows int
 	Windows          int
 	// WorstQuantile is the highest window quantile (seconds); WorstErrorRate the highest window error rate.
 	WorstQuantile, WorstErrorRate float64
+	// CPUUtilization is the pods' mean CPU use over their requests during the scored time.
+	CPUUtilization float64
+	// OverCPUCap is true when CPUUtilization exceeds GridOptions.MaxCPUUtilization.
+	OverCPUCap bool
 }
 
 func (o GridOptions) withDefaults() GridOptions {
@@ -149,8 +163,13 @@ func Evaluate(opts GridOptions, fc FixedConfig) GridResult {
 	res := GridResult{Config: fc, Cost: opts.Cost.Cost(fc, opts.Duration-opts.Warmup)}
 	m.Run(opts.Warmup, opts.Step)
 	win := min(opts.SLO.Window, m.cfg.TruthRetention)
+	var cores, seconds float64
 	for m.Now()+win <= opts.Duration+opts.Step/2 {
-		m.Run(win, opts.Step)
+		for end := m.Now() + win - opts.Step/2; m.Now() < end; {
+			st := m.Step(opts.Step)
+			cores += st.CPUCores * st.Duration
+			seconds += st.Duration
+		}
 		w := m.Window(win)
 		q := w.Quantile(opts.SLO.Percentile)
 		res.Windows++
@@ -160,18 +179,28 @@ func Evaluate(opts GridOptions, fc FixedConfig) GridResult {
 			res.ViolatingWindows++
 		}
 	}
-	res.Meets = res.Windows > 0 && res.ViolatingWindows <= opts.SLO.MaxViolatingWindows
+	if seconds > 0 && fc.Replicas > 0 {
+		res.CPUUtilization = cores / seconds / (float64(fc.Replicas) * float64(opts.CPURequestMillis) / 1000)
+	}
+	res.OverCPUCap = opts.MaxCPUUtilization > 0 && res.CPUUtilization > opts.MaxCPUUtilization
+	res.Meets = res.Windows > 0 && res.ViolatingWindows <= opts.SLO.MaxViolatingWindows && !res.OverCPUCap
 	return res
 }
 
 // StaticBest is the static-best oracle: the cheapest configuration of the
-// grid that meets the SLO over the trace. Configurations are evaluated in
+// grid (of those opts.Allow accepts) that meets the SLO over the trace
+// within opts.MaxCPUUtilization. Configurations are evaluated in
 // order of cost and the search stops at the first that meets it, so only
 // the cheaper ones are simulated. ok is false when none meets the SLO;
 // evaluated lists every configuration simulated, cheapest first.
 func StaticBest(opts GridOptions, grid Grid) (best GridResult, ok bool, evaluated []GridResult) {
 	opts = opts.withDefaults()
-	cands := grid.Configs()
+	var cands []FixedConfig
+	for _, fc := range grid.Configs() {
+		if opts.Allow == nil || opts.Allow(fc) {
+			cands = append(cands, fc)
+		}
+	}
 	cost := func(fc FixedConfig) float64 { return opts.Cost.Cost(fc, opts.Duration-opts.Warmup) }
 	slices.SortStableFunc(cands, func(a, b FixedConfig) int { return cmp.Compare(cost(a), cost(b)) })
 	for start := 0; start < len(cands); start += opts.Parallel {

@@ -315,6 +315,42 @@ func TestStaticBest(t *testing.T) {
 	}
 }
 
+// TestStaticBestWithinBounds: a CPU cap rules out a configuration that meets
+// the latency SLO only by running its pods hotter than the cap, and Allow
+// keeps the search inside the bounds it is given.
+func TestStaticBestWithinBounds(t *testing.T) {
+	opts := GridOptions{Trace: Constant(300), Duration: 600, Warmup: 300,
+		SLO: SLO{Percentile: 0.99, Threshold: 0.5, MaxErrorRate: 0.01, Window: 60}}
+	grid := Grid{Replicas: []int{1, 2, 3, 4}, PoolMax: []int{10}, L1Items: []int{10000}, L1TTL: []float64{60},
+		L2TTL: []float64{300}, RedisReplicas: []int{1}, PoolMin: 5}
+	free, ok, _ := StaticBest(opts, grid)
+	if !ok {
+		t.Fatal("no configuration meets the SLO without a cap")
+	}
+	opts.MaxCPUUtilization = 0.85
+	capped, ok, evaluated := StaticBest(opts, grid)
+	if !ok {
+		t.Fatal("no configuration meets the SLO under the cap")
+	}
+	if free.CPUUtilization <= 0.85 {
+		t.Skipf("the uncapped best (%d pods) already runs at %.2f of its request: the cap changes nothing here",
+			free.Config.Replicas, free.CPUUtilization)
+	}
+	if capped.Config.Replicas <= free.Config.Replicas || capped.CPUUtilization > 0.85 {
+		t.Errorf("capped best %d pods at %.2f CPU, uncapped %d pods at %.2f", capped.Config.Replicas, capped.CPUUtilization,
+			free.Config.Replicas, free.CPUUtilization)
+	}
+	for _, r := range evaluated {
+		if r.Meets != (r.ViolatingWindows == 0 && r.CPUUtilization <= 0.85) {
+			t.Errorf("%d pods: meets %v with %d violating windows at %.2f CPU", r.Config.Replicas, r.Meets, r.ViolatingWindows, r.CPUUtilization)
+		}
+	}
+	opts.Allow = func(fc FixedConfig) bool { return fc.Replicas != capped.Config.Replicas }
+	if other, ok, _ := StaticBest(opts, grid); ok && other.Config.Replicas == capped.Config.Replicas {
+		t.Errorf("Allow refused %d pods and the search chose them", capped.Config.Replicas)
+	}
+}
+
 func benchmarkStep(b *testing.B, pods int) {
 	m := New(Config{})
 	m.SetTrace(Constant(float64(pods) * 100))
