@@ -245,8 +245,8 @@ func TestPodsForLoad(t *testing.T) {
 }
 
 // A window back-down, and its restore, do not hold the savings for
-// SustainFor; the restore carries a CPU-target trim that is due; and a
-// target raised under the same load is not mistaken for a load drop.
+// SustainFor (the restore goes alone: TestScaleDownWindowRestoreIsAnUndo);
+// and a target raised under the same load is not mistaken for a load drop.
 func TestScaleDownWindowAndTheTargetTrim(t *testing.T) {
 	window := func(in *Input) {
 		in.Spec.Autoscaling.Behavior = &v1.BehaviorTuning{ScaleDownStabilizationWindow: v1.DurationRange{Min: dur(0), Max: dur(10 * time.Minute)}}
@@ -267,18 +267,6 @@ func TestScaleDownWindowAndTheTargetTrim(t *testing.T) {
 		}, func(t *testing.T, p Plan) {
 			if _, ok := changeOf(p, KnobHPATargetCPU); !ok {
 				t.Fatalf("no target trim: %+v (reason %q, holds %q)", p.Changes, p.Reason, p.Holds)
-			}
-		}},
-		{"the restore carries a target trim that is due, judged as a saving", func(in *Input) {
-			window(in)
-			in.State.Values[KnobHPAScaleDownWindowS] = 0
-			rememberAll(in, []v1.Decision{decision(t0.Add(-20*time.Minute), FamilyAutoscaling, DiagnosisOverProvisioned,
-				v1.OutcomeKept, false, change(KnobHPAScaleDownWindowS, "300", "0"))})
-			in.set(map[signals.Signal]float64{signals.Pods: 4, signals.CPUUtilization: 0.5})
-		}, func(t *testing.T, p Plan) {
-			wantChange(t, p, KnobHPAScaleDownWindowS, 0, 300)
-			if _, ok := changeOf(p, KnobHPATargetCPU); !ok || p.Diagnosis != DiagnosisOverProvisioned {
-				t.Fatalf("want the restore with a target trim as a saving, got %+v (%s)", p.Changes, p.Diagnosis)
 			}
 		}},
 		{"pods above the need after a target raise under the same load: the window stays", func(in *Input) {

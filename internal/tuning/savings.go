@@ -30,6 +30,16 @@ const (
 	// backDownFactor: pods this many times what the load needs are a load drop
 	// the HPA's scale-down stabilization window holds on to.
 	backDownFactor = 1.5
+	// backDownExcess: and at least this many pods more, so that integer
+	// pods of a small workload (2 where 1 would do) are no load drop.
+	backDownExcess = 2
+	// hpaTolerance is the HPA's tolerance (Kubernetes' default): a load whose
+	// one-minute rate is further than this from its rate over the SLO window
+	// is noisy, and a short scale-down window would follow every dip.
+	hpaTolerance = 0.10
+	// noisyMinWindowS is the shortest scale-down window a back-down sets on a
+	// noisy load: two minutes still bridge one dip between bursts.
+	noisyMinWindowS = 120
 )
 
 // save trims the most expensive resource one slow step, once every SLO has
@@ -111,13 +121,20 @@ func (d *decider) envSavingHold(since time.Time) string {
 // backDown follows a load drop without waiting for the long savings hold:
 // it returns a floor that this engine raised for a breach to where it was
 // (the HPA keeps what the load needs from there), and shortens the HPA's
-// scale-down stabilization window to the profile's minimum when the pods far
-// exceed what the load needs, so that the HPA lets them go now rather than
-// after its window (restoreWindow gives it back once the load has settled).
-// Both are autoscaling knobs: one plan. The SLOs hold with margin (checked
-// by the caller); the change is judged like every saving.
+// scale-down stabilization window when the pods far exceed what the load
+// needs and that window is what holds them (State.HPAHeldByWindow), so that
+// the HPA lets them go now rather than after its window (restoreWindow gives
+// it back once the pods are down to what the load needs). Both are
+// autoscaling knobs: one plan. The SLOs hold with margin (checked by the
+// caller); the change is judged like every saving.
+//
+// The drop is measured at the larger of the one-minute load and the load
+// over the SLO window (backDownNeed), with an absolute excess of
+// backDownExcess pods: a breach's load stays in the window for one window
+// after it, and a minute's dip is no drop. On a noisy load the window goes
+// no shorter than noisyMinWindowS (or the profile's minimum when longer).
 func (d *decider) backDown() bool {
-	need, how, ok := d.replicasNeeded()
+	need, how, ok := d.backDownNeed()
 	if !ok {
 		return false
 	}
@@ -127,21 +144,30 @@ func (d *decider) backDown() bool {
 	floor := int64(0)
 	if k, cur, _, has := d.knob(roleHPAMin); has {
 		floor = cur
-		if from, raised := d.returnTo(k.knob); raised && need < cur && k.clamp(from) < cur {
+		if from, raised := d.returnTo(k.knob); raised && need+backDownExcess <= cur && k.clamp(from) < cur {
 			floor = k.clamp(from)
 			changes = append(changes, Change{Knob: k.knob, From: cur, HasFrom: true, To: floor})
 			why = append(why, fmt.Sprintf("the floor %d was raised from %d for a breach and the load needs %s", cur, from, how))
 		}
 	}
 	window := time.Duration(0)
-	if k, declared := d.ks.role(roleHPAWindow); declared && d.in.State.HasHPA && d.loadDropped(pods, need) && pods > floor && !d.targetRaisedUnderLoad() {
+	if k, declared := d.ks.role(roleHPAWindow); declared && d.in.State.HasHPA && d.in.State.HPAHeldByWindow &&
+		d.loadDropped(pods, need) && pods > floor && !d.targetRaisedUnderLoad() {
 		cur, has := d.in.State.Values[k.knob]
 		if !has {
-			cur = defaultDownWindowS
+			cur = defaultDownWindowS // no behaviour: the HPA's upstream default, restored as such
 		}
-		if to := k.min; to < cur {
-			changes = append(changes, Change{Knob: k.knob, From: cur, HasFrom: has, To: to})
-			why = append(why, fmt.Sprintf("%d pods run while the load needs %s: the HPA holds them for its %ds scale-down window", pods, how, cur))
+		to, noisy := k.min, d.noisyLoad()
+		if noisy != "" {
+			to = k.clamp(max(k.min, noisyMinWindowS))
+		}
+		if to < cur {
+			text := fmt.Sprintf("%d pods run while the load needs %s: the HPA holds them for its %ds scale-down window", pods, how, cur)
+			if noisy != "" {
+				text += fmt.Sprintf(" (shortened to %ds, not less: the load is noisy, %s)", to, noisy)
+			}
+			changes = append(changes, Change{Knob: k.knob, From: cur, HasFrom: true, To: to})
+			why = append(why, text)
 			window = time.Duration(to) * time.Second
 		}
 	}
@@ -156,6 +182,30 @@ func (d *decider) backDown() bool {
 		return false
 	}
 	return true
+}
+
+// backDownNeed is the pods needed at the larger of the one-minute load and
+// the load over the SLO window: a drop counts once the window has seen it.
+func (d *decider) backDownNeed() (int64, string, bool) {
+	minute, ok1 := d.v.get(signals.Throughput)
+	window, ok2 := d.v.windowLoad()
+	if !ok1 && !ok2 {
+		return d.replicasNeeded()
+	}
+	return d.replicasNeededAt(max(minute, window), true)
+}
+
+// noisyLoad says how the load is noisy: its one-minute rate is further
+// than the HPA's tolerance from its rate over the SLO window; "" when it is
+// not, or one of them is unknown. (The spread of the one-minute rates within
+// the window is not measured: their distance from the window's mean is.)
+func (d *decider) noisyLoad() string {
+	minute, ok1 := d.v.get(signals.Throughput)
+	window, ok2 := d.v.get(signals.ThroughputWindow)
+	if !ok1 || !ok2 || window <= 0 || math.Abs(minute/window-1) <= hpaTolerance {
+		return ""
+	}
+	return fmt.Sprintf("%.0f/s in the last minute, %.0f/s over the SLO window", minute, window)
 }
 
 // targetRaisedUnderLoad: the newest change raised the HPA's CPU target and
@@ -184,16 +234,19 @@ func (d *decider) targetRaisedUnderLoad() bool {
 // hpaSyncPeriod is how often the HPA controller acts (Kubernetes' default).
 const hpaSyncPeriod = 15 * time.Second
 
-// loadDropped: pods run far above what the load needs.
+// loadDropped: pods run far above what the load needs, by a factor and by
+// backDownExcess pods.
 func (d *decider) loadDropped(pods, need int64) bool {
-	return float64(pods) > backDownFactor*float64(need)
+	return float64(pods) > backDownFactor*float64(need) && pods >= need+backDownExcess
 }
 
 // restoreWindow gives the HPA's scale-down stabilization window back the
-// value a back-down took from it, once the load has settled (the pods no
-// longer far exceed what it needs): without it the HPA's protection against
-// flapping would be gone for good. A longer window only keeps pods longer,
-// so it needs no margin on the SLOs.
+// value a back-down took from it, as soon as the pods are down to what the
+// load needs (no longer a load drop, at the larger of the minute's and the
+// window's load): without it the HPA's protection against flapping would be
+// gone for good. The restore is an undo: it goes alone, is never held by a
+// back-off, and its verdict never rolls it back. A longer window only keeps
+// pods longer, so it needs no margin on the SLOs.
 func (d *decider) restoreWindow() bool {
 	k, cur, _, has := d.knob(roleHPAWindow)
 	if !has || !d.in.State.HasHPA {
@@ -204,43 +257,20 @@ func (d *decider) restoreWindow() bool {
 		return false
 	}
 	pods := int64(d.pods())
-	need, how, ok := d.replicasNeeded()
+	need, how, ok := d.backDownNeed()
 	if !ok || d.loadDropped(pods, need) {
 		return false
 	}
 	to := k.clamp(was)
-	p := proposal{family: FamilyAutoscaling, diagnosis: DiagnosisLoadSettled,
+	hold := d.adopt(proposal{family: FamilyAutoscaling, diagnosis: DiagnosisLoadSettled, undo: true,
 		changes: []Change{{Knob: k.knob, From: cur, HasFrom: true, To: to}},
 		reason: fmt.Sprintf("%s; load settled (%d pods, the load needs %s): the scale-down window a back-down shortened returns to %ds",
-			d.sloText(), pods, how, to)}
-	if t, ok := d.targetTrimDue(); ok {
-		// one plan, judged as a saving: the restore alone would hold the trim for a settle time
-		p.changes = append(p.changes, t.changes...)
-		p.diagnosis = DiagnosisOverProvisioned
-		p.reason += "; and " + t.reason
-		p.predicted = t.predicted
-	}
-	hold := d.adopt(p)
+			d.sloText(), pods, how, to)})
 	if hold != "" {
 		d.plan.Holds = append(d.plan.Holds, hold)
 		return false
 	}
 	return true
-}
-
-// targetTrimDue is the CPU-target trim when a saving may be made now (every
-// objective within the margin, held for SustainFor, no capacity change for
-// as long); false otherwise.
-func (d *decider) targetTrimDue() (proposal, bool) {
-	since := d.in.SLOMetSince
-	if d.slo.worst() > marginRatio || since.IsZero() || d.in.Now.Sub(since) < d.s.SustainFor {
-		return proposal{}, false
-	}
-	if last, ok := lastChange(capacityChanges(d.in.History)); ok && d.in.Now.Sub(last) < d.s.SustainFor {
-		return proposal{}, false
-	}
-	p, why := d.trimHPATarget()
-	return p, why == "" && len(p.changes) > 0
 }
 
 // returnTo is the value the memory says knob goes back to (see Remember).

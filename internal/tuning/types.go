@@ -93,6 +93,11 @@ type State struct {
 	StepSeconds int64
 	// HPAAtMax is true when the HPA's desired replicas equal its maxReplicas.
 	HPAAtMax bool
+	// HPAHeldByWindow is true when the HPA's scale-down stabilization window
+	// is what holds the pods: it recommends fewer than it runs (its
+	// AbleToScale condition's reason is ScaleDownStabilized, or its
+	// status.desiredReplicas is below status.currentReplicas).
+	HPAHeldByWindow bool
 	// SpecReplicas is the target Deployment's spec.replicas (what it is
 	// asked to run, ready or not), 0 when unknown.
 	SpecReplicas int32

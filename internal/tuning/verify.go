@@ -42,7 +42,7 @@ func (d *decider) judge(pd *tuningv1alpha1.Decision) bool {
 // verdict keeps or undoes the pending decision.
 func (d *decider) verdict(pd *tuningv1alpha1.Decision) bool {
 	diag := Diagnosis(pd.Diagnosis)
-	if diag == DiagnosisRegression || diag == DiagnosisNoImprovement {
+	if IsUndo(pd.Diagnosis) {
 		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: "previous values restored; " + d.slo.summary()}
 		return false
 	}

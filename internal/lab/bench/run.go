@@ -571,6 +571,7 @@ func (r *runner) state(now float64) tuning.State {
 			st.Values[tuning.KnobHPAScaleDownWindowS] = int64(r.hpa.DownWindow)
 		}
 		st.HPAAtMax = r.hpa.Desired >= r.hpa.Max
+		st.HPAHeldByWindow = r.hpa.Stabilized
 	}
 	st.Values[tuning.KnobRedisReplicas] = int64(r.redis)
 	st.RedisReady = r.redisN >= r.redis
