@@ -431,6 +431,7 @@ func (r *PerformanceProfileReconciler) readScaledObjects(ctx context.Context, p 
 
 // kedaDefaultMaxReplicas is a ScaledObject's maxReplicaCount when unset.
 const kedaDefaultMaxReplicas = 100
+
 // heldByWindow reports whether the HPA's scale-down stabilization window
 // holds more pods than it recommends: its AbleToScale condition says
 // ScaleDownStabilized (the HPA keeps the highest recommendation of the
