@@ -13,7 +13,8 @@ import (
 
 // afterABreach: the floor was raised 3 -> 10 for a breach 20 minutes ago,
 // the SLOs have held since 5 minutes (one settle time), 12 pods run at 20 %
-// CPU, the HPA's scale-down window (tunable 0 s–10 min) is 300 s and holds them.
+// CPU, the HPA's scale-down window (tunable 0 s–10 min) is 300 s and holds
+// them; the load is steady (its one-minute rates moved one way at most).
 func afterABreach(in *Input) {
 	in.Spec.Autoscaling.Behavior = &v1.BehaviorTuning{ScaleDownStabilizationWindow: v1.DurationRange{Min: dur(0), Max: dur(10 * time.Minute)}}
 	in.SLOMetSince = t0.Add(-5 * time.Minute)
@@ -21,7 +22,8 @@ func afterABreach(in *Input) {
 	in.State.Values[KnobHPAScaleDownWindowS] = 300
 	in.State.Replicas = 12
 	in.State.HPAHeldByWindow = true
-	in.set(map[signals.Signal]float64{signals.Pods: 12, signals.CPUUtilization: 0.2, signals.Throughput: 800, signals.ThroughputWindow: 800})
+	in.set(map[signals.Signal]float64{signals.Pods: 12, signals.CPUUtilization: 0.2, signals.Throughput: 800, signals.ThroughputWindow: 800,
+		signals.ThroughputNoise: 0})
 	in.History = []v1.Decision{decision(t0.Add(-20*time.Minute), FamilyAutoscaling, DiagnosisCPUSaturated,
 		v1.OutcomeKept, false, change(KnobHPAMinReplicas, "3", "10"))}
 }
@@ -38,14 +40,22 @@ func windowUntouched(t *testing.T, p Plan) {
 // that window is what holds the pods; never below 120 s on a noisy load.
 func TestBackDownOnAMeasuredLoadDrop(t *testing.T) {
 	runRules(t, []ruleCase{
-		{"a one-minute dip under the window's load is no load drop: neither floor nor window move", func(in *Input) {
+		{"a one-minute dip of a noisy load under the window's load is no load drop: neither floor nor window move", func(in *Input) {
 			afterABreach(in)
-			in.set(map[signals.Signal]float64{signals.ThroughputWindow: 2400}) // 12 pods are what the window's load needs
+			// 12 pods are what the window's load needs; the minute rates came back 400/s within the window
+			in.set(map[signals.Signal]float64{signals.ThroughputWindow: 2400, signals.ThroughputNoise: 400})
 		}, func(t *testing.T, p Plan) {
 			if _, ok := changeOf(p, KnobHPAMinReplicas); ok {
 				t.Fatalf("the floor moved on a minute's dip: %+v (reason %q)", p.Changes, p.Reason)
 			}
 			windowUntouched(t, p)
+		}},
+		{"a step down measured in the last minute (the minute rates went one way) backs down at once, at the minute's load", func(in *Input) {
+			afterABreach(in)
+			in.set(map[signals.Signal]float64{signals.ThroughputWindow: 2400, signals.ThroughputNoise: 0})
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, KnobHPAMinReplicas, 10, 3)
+			wantChange(t, p, KnobHPAScaleDownWindowS, 300, 0)
 		}},
 		{"a steady drop: floor back and the window to the profile's minimum", afterABreach, func(t *testing.T, p Plan) {
 			wantChange(t, p, KnobHPAMinReplicas, 10, 3)
@@ -69,17 +79,33 @@ func TestBackDownOnAMeasuredLoadDrop(t *testing.T) {
 		}},
 		{"on a noisy load the window is shortened to 120 s, not below", func(in *Input) {
 			afterABreach(in)
-			in.set(map[signals.Signal]float64{signals.ThroughputWindow: 950}) // the last minute 16 % off the window's rate
+			in.set(map[signals.Signal]float64{signals.ThroughputNoise: 90}) // came back 90/s: 11 % of 800/s
 		}, func(t *testing.T, p Plan) {
 			wantChange(t, p, KnobHPAScaleDownWindowS, 300, 120)
-			if !strings.Contains(p.Reason, "noisy") {
+			if !strings.Contains(p.Reason, "noisy") || !strings.Contains(p.Reason, "came back 90/s") {
+				t.Fatalf("reason %q does not say why 120 s", p.Reason)
+			}
+		}},
+		{"within the HPA's tolerance a load is not noisy", func(in *Input) {
+			afterABreach(in)
+			in.set(map[signals.Signal]float64{signals.ThroughputNoise: 70}) // 9 % of 800/s
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, KnobHPAScaleDownWindowS, 300, 0)
+		}},
+		{"a load whose noise is not measured is taken as noisy", func(in *Input) {
+			afterABreach(in)
+			delete(in.Observation.Values, signals.ThroughputNoise)
+			in.Observation.SetMissing(signals.ThroughputNoise, signals.ReasonNotConfigured, "too few one-minute rates")
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, KnobHPAScaleDownWindowS, 300, 120)
+			if !strings.Contains(p.Reason, "too few one-minute rates") {
 				t.Fatalf("reason %q does not say why 120 s", p.Reason)
 			}
 		}},
 		{"on a noisy load a profile minimum above 120 s is kept", func(in *Input) {
 			afterABreach(in)
 			in.Spec.Autoscaling.Behavior.ScaleDownStabilizationWindow.Min = dur(3 * time.Minute)
-			in.set(map[signals.Signal]float64{signals.ThroughputWindow: 950})
+			in.set(map[signals.Signal]float64{signals.ThroughputNoise: 200})
 		}, func(t *testing.T, p Plan) {
 			wantChange(t, p, KnobHPAScaleDownWindowS, 300, 180)
 		}},
@@ -105,7 +131,8 @@ func backedDownWindow(in *Input) {
 	in.SLOMetSince = t0.Add(-time.Hour)
 	rememberAll(in, []v1.Decision{decision(t0.Add(-15*time.Minute), FamilyAutoscaling, DiagnosisOverProvisioned,
 		v1.OutcomeKept, false, change(KnobHPAScaleDownWindowS, "300", "0"))})
-	in.set(map[signals.Signal]float64{signals.Pods: 4, signals.CPUUtilization: 0.5, signals.Throughput: 800, signals.ThroughputWindow: 800})
+	in.set(map[signals.Signal]float64{signals.Pods: 4, signals.CPUUtilization: 0.5, signals.Throughput: 800, signals.ThroughputWindow: 800,
+		signals.ThroughputNoise: 0})
 }
 
 // The window's restore is an undo: it goes alone, is never backed off, and

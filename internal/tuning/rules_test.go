@@ -626,7 +626,7 @@ func TestRule5SaveCostOnlyWithMargin(t *testing.T) {
 			in.State.Values[KnobHPAScaleDownWindowS] = 300
 			in.State.Replicas = 12
 			in.State.HPAHeldByWindow = true
-			in.set(map[signals.Signal]float64{signals.Pods: 12, signals.CPUUtilization: 0.2, signals.Throughput: 800})
+			in.set(map[signals.Signal]float64{signals.Pods: 12, signals.CPUUtilization: 0.2, signals.Throughput: 800, signals.ThroughputNoise: 0})
 		}, func(t *testing.T, p Plan) {
 			wantChange(t, p, KnobHPAScaleDownWindowS, 300, 0) // 12 pods, the load needs 4: the profile's minimum window
 		}},
@@ -636,7 +636,7 @@ func TestRule5SaveCostOnlyWithMargin(t *testing.T) {
 			in.State.Values[KnobHPAMinReplicas] = 10
 			in.State.Replicas = 12
 			in.State.HPAHeldByWindow = true
-			in.set(map[signals.Signal]float64{signals.Pods: 12, signals.CPUUtilization: 0.2, signals.Throughput: 800})
+			in.set(map[signals.Signal]float64{signals.Pods: 12, signals.CPUUtilization: 0.2, signals.Throughput: 800, signals.ThroughputNoise: 0})
 			in.History = []v1.Decision{decision(t0.Add(-20*time.Minute), FamilyAutoscaling, DiagnosisCPUSaturated,
 				v1.OutcomeKept, false, change(KnobHPAMinReplicas, "3", "10"))}
 		}, func(t *testing.T, p Plan) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
@@ -34,8 +35,9 @@ const (
 	// pods of a small workload (2 where 1 would do) are no load drop.
 	backDownExcess = 2
 	// hpaTolerance is the HPA's tolerance (Kubernetes' default): a load whose
-	// one-minute rate is further than this from its rate over the SLO window
-	// is noisy, and a short scale-down window would follow every dip.
+	// one-minute rates come back by more than this share of its mean within
+	// the SLO window is noisy, and a short scale-down window would follow
+	// every dip.
 	hpaTolerance = 0.10
 	// noisyMinWindowS is the shortest scale-down window a back-down sets on a
 	// noisy load: two minutes still bridge one dip between bursts.
@@ -128,11 +130,15 @@ func (d *decider) envSavingHold(since time.Time) string {
 // autoscaling knobs: one plan. The SLOs hold with margin (checked by the
 // caller); the change is judged like every saving.
 //
-// The drop is measured at the larger of the one-minute load and the load
-// over the SLO window (backDownNeed), with an absolute excess of
-// backDownExcess pods: a breach's load stays in the window for one window
-// after it, and a minute's dip is no drop. On a noisy load the window goes
-// no shorter than noisyMinWindowS (or the profile's minimum when longer).
+// A drop counts by a factor and by backDownExcess pods (integer pods of a
+// small workload are no drop). How the load is measured depends on its
+// noise (loadNoise): a load whose one-minute rates went one way within the
+// SLO window (steady, a step, a trend) has measured its drop in the last
+// minute, so the one-minute load decides and the window goes to the
+// profile's minimum; a load that went up and down decides at the larger of
+// the minute's and the window's load (one dip is no drop), and the window
+// goes no shorter than noisyMinWindowS (or the profile's minimum when
+// longer), which still bridges a dip between bursts.
 func (d *decider) backDown() bool {
 	need, how, ok := d.backDownNeed()
 	if !ok {
@@ -157,7 +163,7 @@ func (d *decider) backDown() bool {
 		if !has {
 			cur = defaultDownWindowS // no behaviour: the HPA's upstream default, restored as such
 		}
-		to, noisy := k.min, d.noisyLoad()
+		to, noisy := k.min, d.loadNoise()
 		if noisy != "" {
 			to = k.clamp(max(k.min, noisyMinWindowS))
 		}
@@ -184,9 +190,14 @@ func (d *decider) backDown() bool {
 	return true
 }
 
-// backDownNeed is the pods needed at the larger of the one-minute load and
-// the load over the SLO window: a drop counts once the window has seen it.
+// backDownNeed is the pods the load needs, for a back-down and its restore:
+// at the one-minute load when the load is not noisy (its drop is measured),
+// else at the larger of the minute's and the SLO window's load, which a
+// dip does not lower.
 func (d *decider) backDownNeed() (int64, string, bool) {
+	if d.loadNoise() == "" {
+		return d.replicasNeeded()
+	}
 	minute, ok1 := d.v.get(signals.Throughput)
 	window, ok2 := d.v.windowLoad()
 	if !ok1 && !ok2 {
@@ -195,17 +206,24 @@ func (d *decider) backDownNeed() (int64, string, bool) {
 	return d.replicasNeededAt(max(minute, window), true)
 }
 
-// noisyLoad says how the load is noisy: its one-minute rate is further
-// than the HPA's tolerance from its rate over the SLO window; "" when it is
-// not, or one of them is unknown. (The spread of the one-minute rates within
-// the window is not measured: their distance from the window's mean is.)
-func (d *decider) noisyLoad() string {
-	minute, ok1 := d.v.get(signals.Throughput)
-	window, ok2 := d.v.get(signals.ThroughputWindow)
-	if !ok1 || !ok2 || window <= 0 || math.Abs(minute/window-1) <= hpaTolerance {
-		return ""
+// loadNoise says how the load is noisy, "" when it is not: its one-minute
+// rates moved back and forth within the SLO window (signals.ThroughputNoise:
+// their total movement less their range, so a step or a trend has none) by
+// more than the HPA's tolerance of the window's mean load. Such a load
+// comes back: a scale-down window shortened on one of its dips lets the HPA
+// follow every dip and burst. A load whose noise is not measured is taken
+// as noisy.
+func (d *decider) loadNoise() string {
+	noise, ok1 := d.v.get(signals.ThroughputNoise)
+	mean, ok2 := d.v.windowLoad()
+	switch {
+	case !ok1 || !ok2:
+		return "its noise is not measured (" + strings.Join(d.v.absent([]signals.Signal{signals.ThroughputNoise, signals.ThroughputWindow}), "; ") + ")"
+	case noise > hpaTolerance*mean:
+		return fmt.Sprintf("its one-minute rates came back %.0f/s within the SLO window, more than the HPA's %.0f%% tolerance of %.0f/s",
+			noise, hpaTolerance*100, mean)
 	}
-	return fmt.Sprintf("%.0f/s in the last minute, %.0f/s over the SLO window", minute, window)
+	return ""
 }
 
 // targetRaisedUnderLoad: the newest change raised the HPA's CPU target and
