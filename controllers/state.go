@@ -311,6 +311,7 @@ func (r *PerformanceProfileReconciler) readHPA(ctx context.Context, rd client.Re
 	}
 	st.HPAAtMax = hpa.Status.DesiredReplicas >= hpa.Spec.MaxReplicas
 	st.HPAHeldByWindow = heldByWindow(hpa)
+	st.HPADesiredReplicas = hpa.Status.DesiredReplicas
 	return nil
 }
 

@@ -236,7 +236,7 @@ func (d *decider) budgetOvershoot() string {
 // a revert, or the scale-down window a back-down shortened given back).
 func IsUndo(diagnosis string) bool {
 	switch Diagnosis(diagnosis) {
-	case DiagnosisRegression, DiagnosisNoImprovement, DiagnosisLoadSettled:
+	case DiagnosisRegression, DiagnosisNoImprovement, DiagnosisLoadSettled, DiagnosisFlapping:
 		return true
 	}
 	return false

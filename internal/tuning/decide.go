@@ -82,6 +82,7 @@ var steps = []decideStep{
 	{"create the managed HPA", (*decider).createHPA},
 	{"raise the floor again in the same breach", (*decider).continueBreach},
 	{"judge the pending decision", (*decider).judgePending},
+	{"roll back an autoscaling write the HPA flaps on", (*decider).undoFlapping},
 	{"relieve a breach", (*decider).relieveBreach},
 	{"give knobs their starting point", (*decider).startingPoints},
 	{"trim cost", (*decider).trimCost},

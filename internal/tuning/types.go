@@ -52,6 +52,9 @@ const (
 	DiagnosisNoImprovement   Diagnosis = "NoImprovement"
 	DiagnosisStartingPoint   Diagnosis = "StartingPoint"
 	DiagnosisLoadSettled     Diagnosis = "LoadSettled"
+	// DiagnosisFlapping: an autoscaling write made the HPA reverse its
+	// scaling too often; its rollback carries this diagnosis.
+	DiagnosisFlapping Diagnosis = "Flapping"
 )
 
 // Values are knob values as integers: counts as they are, durations in whole
@@ -98,6 +101,10 @@ type State struct {
 	// AbleToScale condition's reason is ScaleDownStabilized, or its
 	// status.desiredReplicas is below status.currentReplicas).
 	HPAHeldByWindow bool
+	// HPADesiredReplicas is the HPA's status.desiredReplicas, 0 when there
+	// is no HPA or it was not read: the replicas whose reversals after an
+	// autoscaling write are counted (WatchScaling).
+	HPADesiredReplicas int32
 	// SpecReplicas is the target Deployment's spec.replicas (what it is
 	// asked to run, ready or not), 0 when unknown.
 	SpecReplicas int32

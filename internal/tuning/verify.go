@@ -251,18 +251,7 @@ func (d *decider) undo(pd *tuningv1alpha1.Decision, outcome tuningv1alpha1.Outco
 		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: observed + " (rollbackOnRegression is off)"}
 		return false
 	}
-	var changes []Change
-	for _, c := range pd.Changes {
-		from, err := strconv.ParseInt(c.From, 10, 64)
-		k, declared := d.ks.get(Knob(c.Knob))
-		if err != nil || !declared {
-			continue // the knob had no value before, or is no longer tuned
-		}
-		cur, has := d.in.State.Values[k.knob]
-		if to := k.clamp(from); !has || cur != to {
-			changes = append(changes, Change{Knob: k.knob, From: cur, HasFrom: has, To: to})
-		}
-	}
+	changes := d.restoring(pd)
 	if len(changes) == 0 {
 		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: tuningv1alpha1.Truncate(observed+"; nothing to restore", tuningv1alpha1.MaxNoteLength)}
 		return false
@@ -277,6 +266,25 @@ func (d *decider) undo(pd *tuningv1alpha1.Decision, outcome tuningv1alpha1.Outco
 	}
 	d.plan.Judgement = verdict
 	return true
+}
+
+// restoring are the changes that give the knobs of pd the values it
+// replaced (within their bounds), leaving out those already there, those
+// without a value before and those no longer tuned.
+func (d *decider) restoring(pd *tuningv1alpha1.Decision) []Change {
+	var changes []Change
+	for _, c := range pd.Changes {
+		from, err := strconv.ParseInt(c.From, 10, 64)
+		k, declared := d.ks.get(Knob(c.Knob))
+		if err != nil || !declared {
+			continue // the knob had no value before, or is no longer tuned
+		}
+		cur, has := d.in.State.Values[k.knob]
+		if to := k.clamp(from); !has || cur != to {
+			changes = append(changes, Change{Knob: k.knob, From: cur, HasFrom: has, To: to})
+		}
+	}
+	return changes
 }
 
 // maxCacheFillSettles bounds the wait for the caches to fill, in settleTimes.
