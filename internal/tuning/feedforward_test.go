@@ -184,11 +184,26 @@ func TestCPUTargetTrimJumpsToTheModel(t *testing.T) {
 			// the learned cost: 8 pods × 40 % × 1 core ÷ 800/s = 4 ms; p95 (45 ms of 80) binds
 			p95 := cpuTargetForMargin(0.4, 2, 0.045, 0.7*0.080, 0.004*-math.Log(0.05))
 			p99 := cpuTargetForMargin(0.4, 2, 0.060, 0.7*0.100, 0.004*-math.Log(0.01))
-			want := int64(math.Floor(min(p95, p99)*100 + 1e-9))
+			// less the headroom for noise: the HPA's 10 % tolerance, the load steady (no variation measured)
+			want := int64(math.Floor(math.Floor(min(p95, p99)*100+1e-9)/1.1 + 1e-9))
 			if want <= 65+7 {
 				t.Fatalf("the model's answer %d is no more than a slow step: the case tests nothing", want)
 			}
 			wantChange(t, p, KnobHPATargetCPU, 65, want)
+		}},
+		{"with headroom for the load's variation over the SLO window and the HPA's tolerance", func(in *Input) {
+			saving(in)
+			// the load went 20 % above its mean within the window
+			in.set(map[signals.Signal]float64{signals.ThroughputWindow: 800, signals.ThroughputPeak: 960})
+		}, func(t *testing.T, p Plan) {
+			p95 := cpuTargetForMargin(0.4, 2, 0.045, 0.7*0.080, 0.004*-math.Log(0.05))
+			p99 := cpuTargetForMargin(0.4, 2, 0.060, 0.7*0.100, 0.004*-math.Log(0.01))
+			model := math.Floor(min(p95, p99)*100 + 1e-9)
+			want := int64(math.Floor(model/(1.1*1.2) + 1e-9))
+			wantChange(t, p, KnobHPATargetCPU, 65, want)
+			if !strings.Contains(p.Predicted, "peak 20% above its mean") {
+				t.Fatalf("the prediction %q does not say what the headroom is for", p.Predicted)
+			}
 		}},
 		{"never above the profile's bound", func(in *Input) {
 			saving(in)

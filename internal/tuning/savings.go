@@ -362,6 +362,11 @@ func (d *decider) trimHPATarget() (proposal, string) {
 	}
 	cpu, _ := d.v.get(signals.CPUUtilization)
 	want, how, model := d.targetForMargin(cpu)
+	if model {
+		noise, why := d.noiseHeadroom()
+		want = int64(math.Floor(float64(want)/noise + 1e-9))
+		how += "; ÷ " + why
+	}
 	to := min(want, k.max)
 	if !model {
 		to = min(d.less(k, cur, k.max), max(cur, 100))
@@ -383,6 +388,24 @@ func (d *decider) trimHPATarget() (proposal, string) {
 		p.predicted += "; " + how
 	}
 	return p, ""
+}
+
+// noiseHeadroom is the factor a CPU target keeps below the model's answer
+// for the load's noise: the HPA lets the mean CPU go its tolerance above
+// the target before it scales, and within the SLO window the load goes
+// above its mean by its variation (signals.ThroughputPeak over
+// ThroughputWindow), so the CPU at the load's peak may reach target ×
+// (1 + tolerance) × (1 + variation) before a pod is added. An unmeasured
+// variation counts as none (the tolerance stays), and the reason says so.
+func (d *decider) noiseHeadroom() (float64, string) {
+	peak, ok1 := d.v.get(signals.ThroughputPeak)
+	mean, ok2 := d.v.windowLoad()
+	if !ok1 || !ok2 || mean <= 0 {
+		return 1 + hpaTolerance, fmt.Sprintf("%.2f for the HPA's %.0f%% tolerance (the load's variation is not measured)", 1+hpaTolerance, hpaTolerance*100)
+	}
+	v := max(peak/mean-1, 0)
+	f := (1 + hpaTolerance) * (1 + v)
+	return f, fmt.Sprintf("%.2f for the HPA's %.0f%% tolerance and the load's peak %.0f%% above its mean over the SLO window", f, hpaTolerance*100, v*100)
 }
 
 // targetForMargin is the model's CPU target (percent of the request) for
