@@ -170,3 +170,26 @@ func TestScaleDownWindowRestoreIsAnUndo(t *testing.T) {
 		}},
 	})
 }
+
+// A saving is judged on its margin alone: the verdict on a back-down does
+// not wait for the load to come back to the baseline's (which would hold
+// the window's restore and every later saving for up to two settle times).
+func TestSavingVerdictDoesNotWaitForTheLoad(t *testing.T) {
+	runRules(t, []ruleCase{
+		{"a back-down settled under 17 % more load is kept at once", func(in *Input) {
+			backedDownWindow(in)
+			in.History = nil
+			d := decision(t0.Add(-5*time.Minute), FamilyAutoscaling, DiagnosisOverProvisioned, v1.OutcomePending, false,
+				change(KnobHPAScaleDownWindowS, "300", "0"))
+			d.Baseline = SLIsOf(healthy(t0.Add(-5 * time.Minute)))
+			rememberAll(in, []v1.Decision{d})
+			base, _ := healthy(t0).Get(signals.Throughput)
+			in.set(map[signals.Signal]float64{signals.Throughput: base * 1.17, signals.ThroughputWindow: base * 1.17})
+		}, func(t *testing.T, p Plan) {
+			outcome(t, p, v1.OutcomeKept)
+			if len(p.Holds) > 0 {
+				t.Fatalf("holds %q", p.Holds)
+			}
+		}},
+	})
+}

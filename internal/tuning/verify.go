@@ -57,7 +57,13 @@ func (d *decider) verdict(pd *tuningv1alpha1.Decision) bool {
 	case diag == DiagnosisOverProvisioned && (!d.slo.met() || d.slo.worst() > keepRatio):
 		return d.undo(pd, tuningv1alpha1.OutcomeRolledBack, DiagnosisRegression,
 			fmt.Sprintf("margin lost after the saving (%s)", observed))
-	case diag != DiagnosisOverProvisioned && d.newErrors(base) != "":
+	case diag == DiagnosisOverProvisioned:
+		// A saving is judged on its margin alone, whatever the load did:
+		// waiting for the load to come back would hold every later step
+		// (a back-down's restore, the next saving) for nothing.
+		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: "margin kept: " + observed}
+		return false
+	case d.newErrors(base) != "":
 		// Whatever the load did: more load slows a service before it fails
 		// requests, and requests that start failing right after a change are
 		// what a harmful change looks like (a pool the database refuses).
@@ -79,7 +85,7 @@ func (d *decider) verdict(pd *tuningv1alpha1.Decision) bool {
 		d.plan.Reason = d.sloText() + "; holding: " + hold
 		return true
 	}
-	if worse := d.regressions(base); len(worse) > 0 && diag != DiagnosisOverProvisioned {
+	if worse := d.regressions(base); len(worse) > 0 {
 		return d.undo(pd, tuningv1alpha1.OutcomeRolledBack, DiagnosisRegression, "regression: "+joinNotes(worse))
 	}
 	if isRelief(diag) && !d.slo.met() && baseSLO.worst()-d.slo.worst() < helpShare*baseSLO.worst() {
