@@ -193,3 +193,35 @@ func TestSavingVerdictDoesNotWaitForTheLoad(t *testing.T) {
 		}},
 	})
 }
+
+// restoredWindow: the window a back-down shortened was restored 30 s ago
+// (an undo, pending), the SLOs held with margin for an hour.
+func restoredWindow(in *Input) {
+	backedDownWindow(in)
+	in.State.Values[KnobHPAScaleDownWindowS] = 300
+	in.Spec.Autoscaling.TargetCPUUtilization = &v1.Int32Range{Min: 50, Max: 300}
+	in.State.CPURequestMillis, in.State.CPULimitMillis = 1000, 2000
+	in.History = append(in.History, decision(t0.Add(-30*time.Second), FamilyAutoscaling, DiagnosisLoadSettled, v1.OutcomePending, false,
+		change(KnobHPAScaleDownWindowS, "0", "300")))
+}
+
+// Nothing waits for a window's restore to settle (it is never judged and
+// only keeps pods longer), but a new back-down does: the two would
+// otherwise take turns every period.
+func TestAWindowRestoreNeedsNoSettling(t *testing.T) {
+	runRules(t, []ruleCase{
+		{"a CPU-target trim due follows the restore in the next period", restoredWindow, func(t *testing.T, p Plan) {
+			if _, ok := changeOf(p, KnobHPATargetCPU); !ok {
+				t.Fatalf("no trim after the restore: %+v (reason %q, holds %q)", p.Changes, p.Reason, p.Holds)
+			}
+		}},
+		{"a back-down waits for the restore to settle", func(in *Input) {
+			restoredWindow(in)
+			in.State.Replicas = 12
+			in.State.HPAHeldByWindow = true
+			in.set(map[signals.Signal]float64{signals.Pods: 12, signals.CPUUtilization: 0.2})
+		}, func(t *testing.T, p Plan) {
+			windowUntouched(t, p)
+		}},
+	})
+}

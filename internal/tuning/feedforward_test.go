@@ -184,26 +184,38 @@ func TestCPUTargetTrimJumpsToTheModel(t *testing.T) {
 			// the learned cost: 8 pods × 40 % × 1 core ÷ 800/s = 4 ms; p95 (45 ms of 80) binds
 			p95 := cpuTargetForMargin(0.4, 2, 0.045, 0.7*0.080, 0.004*-math.Log(0.05))
 			p99 := cpuTargetForMargin(0.4, 2, 0.060, 0.7*0.100, 0.004*-math.Log(0.01))
-			// less the headroom for noise: the HPA's 10 % tolerance, the load steady (no variation measured)
-			want := int64(math.Floor(math.Floor(min(p95, p99)*100+1e-9)/1.1 + 1e-9))
+			want := int64(math.Floor(min(p95, p99)*100 + 1e-9))
 			if want <= 65+7 {
 				t.Fatalf("the model's answer %d is no more than a slow step: the case tests nothing", want)
 			}
 			wantChange(t, p, KnobHPATargetCPU, 65, want)
 		}},
-		{"with headroom for the load's variation over the SLO window and the HPA's tolerance", func(in *Input) {
+		{"with headroom for the load's noise over the SLO window and the HPA's tolerance: within the limits at the noisy peak", func(in *Input) {
 			saving(in)
-			// the load went 20 % above its mean within the window
-			in.set(map[signals.Signal]float64{signals.ThroughputWindow: 800, signals.ThroughputPeak: 960})
+			// the load went 50 % above its mean within the window, and came back more than that
+			in.set(map[signals.Signal]float64{signals.ThroughputWindow: 800, signals.ThroughputPeak: 1200, signals.ThroughputNoise: 500})
 		}, func(t *testing.T, p Plan) {
-			p95 := cpuTargetForMargin(0.4, 2, 0.045, 0.7*0.080, 0.004*-math.Log(0.05))
-			p99 := cpuTargetForMargin(0.4, 2, 0.060, 0.7*0.100, 0.004*-math.Log(0.01))
-			model := math.Floor(min(p95, p99)*100 + 1e-9)
-			want := int64(math.Floor(model/(1.1*1.2) + 1e-9))
+			margin := math.Floor(min(cpuTargetForMargin(0.4, 2, 0.045, 0.7*0.080, 0.004*-math.Log(0.05)),
+				cpuTargetForMargin(0.4, 2, 0.060, 0.7*0.100, 0.004*-math.Log(0.01)))*100 + 1e-9)
+			limits := math.Floor(min(cpuTargetForMargin(0.4, 2, 0.045, 0.080, 0.004*-math.Log(0.05)),
+				cpuTargetForMargin(0.4, 2, 0.060, 0.100, 0.004*-math.Log(0.01)))*100 + 1e-9)
+			want := int64(math.Floor(limits/(1.1*1.5) + 1e-9))
+			if float64(want) >= margin {
+				t.Fatalf("the noisy peak's target %d does not bind under the margin's %v: the case tests nothing", want, margin)
+			}
 			wantChange(t, p, KnobHPATargetCPU, 65, want)
-			if !strings.Contains(p.Predicted, "peak 20% above its mean") {
+			if !strings.Contains(p.Predicted, "noise, 50% above its mean") {
 				t.Fatalf("the prediction %q does not say what the headroom is for", p.Predicted)
 			}
+		}},
+		{"a trend is no noise: the HPA follows it", func(in *Input) {
+			saving(in)
+			// rising: the newest minute is the window's peak, 40 % above its mean, and it never came back
+			in.set(map[signals.Signal]float64{signals.ThroughputWindow: 800, signals.ThroughputPeak: 1120, signals.ThroughputNoise: 0})
+		}, func(t *testing.T, p Plan) {
+			want := int64(math.Floor(min(cpuTargetForMargin(0.4, 2, 0.045, 0.7*0.080, 0.004*-math.Log(0.05)),
+				cpuTargetForMargin(0.4, 2, 0.060, 0.7*0.100, 0.004*-math.Log(0.01)))*100 + 1e-9))
+			wantChange(t, p, KnobHPATargetCPU, 65, want)
 		}},
 		{"never above the profile's bound", func(in *Input) {
 			saving(in)

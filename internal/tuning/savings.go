@@ -144,6 +144,10 @@ func (d *decider) backDown() bool {
 	if !ok {
 		return false
 	}
+	// a restore settles before the next back-down, or the two could take turns every period
+	if last, ok := lastChange(d.in.History); ok && d.in.Now.Before(last.Add(d.s.SettleFor)) {
+		return false
+	}
 	pods := int64(d.pods())
 	var changes []Change
 	var why []string
@@ -361,11 +365,15 @@ func (d *decider) trimHPATarget() (proposal, string) {
 		return proposal{}, fmt.Sprintf("HPA runs at its minimum %d pods: a higher CPU target saves nothing now", floor)
 	}
 	cpu, _ := d.v.get(signals.CPUUtilization)
-	want, how, model := d.targetForMargin(cpu)
-	if model {
+	want, how, model := d.targetForMargin(cpu, marginRatio)
+	if atLimit, _, ok := d.targetForMargin(cpu, 1); model && ok {
+		// At the load's noisy peak the CPU runs above the target: the
+		// objectives must hold there too, within their limits.
 		noise, why := d.noiseHeadroom()
-		want = int64(math.Floor(float64(want)/noise + 1e-9))
-		how += "; ÷ " + why
+		if peak := int64(math.Floor(float64(atLimit)/noise + 1e-9)); peak < want {
+			want = peak
+			how = fmt.Sprintf("%d%% at the objectives' limits ÷ %s", atLimit, why)
+		}
 	}
 	to := min(want, k.max)
 	if !model {
@@ -390,28 +398,34 @@ func (d *decider) trimHPATarget() (proposal, string) {
 	return p, ""
 }
 
-// noiseHeadroom is the factor a CPU target keeps below the model's answer
-// for the load's noise: the HPA lets the mean CPU go its tolerance above
+// noiseHeadroom is the factor a CPU target keeps below the model's target
+// at the objectives' limits, for the load's noise: the HPA lets the mean CPU go its tolerance above
 // the target before it scales, and within the SLO window the load goes
-// above its mean by its variation (signals.ThroughputPeak over
-// ThroughputWindow), so the CPU at the load's peak may reach target ×
-// (1 + tolerance) × (1 + variation) before a pod is added. An unmeasured
-// variation counts as none (the tolerance stays), and the reason says so.
+// above its mean by its variation, so the CPU at the load's peak may reach
+// target × (1 + tolerance) × (1 + variation) before a pod is added. The
+// variation is the peak's excess over the mean (signals.ThroughputPeak over
+// ThroughputWindow), but no more than the load came back within the window
+// (signals.ThroughputNoise): on a trend the HPA follows the load, and only
+// noise comes and goes faster than it scales. An unmeasured variation
+// counts as none (the tolerance stays), and the reason says so.
 func (d *decider) noiseHeadroom() (float64, string) {
 	peak, ok1 := d.v.get(signals.ThroughputPeak)
-	mean, ok2 := d.v.windowLoad()
-	if !ok1 || !ok2 || mean <= 0 {
+	noise, ok2 := d.v.get(signals.ThroughputNoise)
+	mean, ok3 := d.v.windowLoad()
+	if !ok1 || !ok2 || !ok3 || mean <= 0 {
 		return 1 + hpaTolerance, fmt.Sprintf("%.2f for the HPA's %.0f%% tolerance (the load's variation is not measured)", 1+hpaTolerance, hpaTolerance*100)
 	}
-	v := max(peak/mean-1, 0)
+	v := max(min(peak-mean, noise), 0) / mean
 	f := (1 + hpaTolerance) * (1 + v)
-	return f, fmt.Sprintf("%.2f for the HPA's %.0f%% tolerance and the load's peak %.0f%% above its mean over the SLO window", f, hpaTolerance*100, v*100)
+	return f, fmt.Sprintf("%.2f for the HPA's %.0f%% tolerance and the load's noise, %.0f%% above its mean over the SLO window", f, hpaTolerance*100, v*100)
 }
 
-// targetForMargin is the model's CPU target (percent of the request) for
-// the latency objectives observed now at CPU utilisation cpu; false when the
-// CPU request or limit, the CPU or a latency objective is unknown.
-func (d *decider) targetForMargin(cpu float64) (int64, string, bool) {
+// targetForMargin is the model's CPU target (percent of the request) at
+// which the latency objectives observed now at CPU utilisation cpu are
+// predicted within share of their limits (marginRatio: the savings'
+// margin; 1: the limits); false when the CPU request or limit, the CPU or a
+// latency objective is unknown.
+func (d *decider) targetForMargin(cpu, share float64) (int64, string, bool) {
 	req, limit := d.in.State.CPURequestMillis, d.in.State.CPULimitMillis
 	if req <= 0 || limit <= 0 || cpu <= 0 {
 		return 0, "", false
@@ -428,11 +442,11 @@ func (d *decider) targetForMargin(cpu float64) (int64, string, bool) {
 				tail = c * -math.Log(1-q)
 			}
 		}
-		t := cpuTargetForMargin(cpu, headroom, o.value, marginRatio*o.limit, tail)
+		t := cpuTargetForMargin(cpu, headroom, o.value, share*o.limit, tail)
 		if t < best {
 			best = t
 			how = fmt.Sprintf("%s %s at CPU %s predicted under %s up to %.0f%% (limit %.0f%% of the request)",
-				percentileName(o.signal), fmtSeconds(o.value), fmtRatio(cpu), fmtSeconds(marginRatio*o.limit), t*100, headroom*100)
+				percentileName(o.signal), fmtSeconds(o.value), fmtRatio(cpu), fmtSeconds(share*o.limit), t*100, headroom*100)
 		}
 	}
 	if math.IsInf(best, 1) {
