@@ -309,7 +309,7 @@ func summary(s *scope) period.Summary {
 	}
 	if cs := s.cluster; cs != nil {
 		sum.Cluster = &period.Read{Current: cs.objects.Current(cs.state.Values),
-			RolloutInProgress: cs.state.RolloutInProgress, Conflicts: cs.conflicts}
+			RolloutInProgress: cs.state.RolloutInProgress, Conflicts: cs.conflicts, HPADesiredReplicas: cs.state.HPADesiredReplicas}
 		if peak, ok := tuning.WorstMoment(s.profile.Spec, cs.state, cs.state.Values, s.obs); ok {
 			sum.Cluster.PeakConnections = &peak
 		}

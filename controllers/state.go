@@ -310,6 +310,8 @@ func (r *PerformanceProfileReconciler) readHPA(ctx context.Context, rd client.Re
 		}
 	}
 	st.HPAAtMax = hpa.Status.DesiredReplicas >= hpa.Spec.MaxReplicas
+	st.HPAHeldByWindow = heldByWindow(hpa)
+	st.HPADesiredReplicas = hpa.Status.DesiredReplicas
 	return nil
 }
 
@@ -430,3 +432,20 @@ func (r *PerformanceProfileReconciler) readScaledObjects(ctx context.Context, p 
 
 // kedaDefaultMaxReplicas is a ScaledObject's maxReplicaCount when unset.
 const kedaDefaultMaxReplicas = 100
+
+// heldByWindow reports whether the HPA's scale-down stabilization window
+// holds more pods than it recommends: its AbleToScale condition says
+// ScaleDownStabilized (the HPA keeps the highest recommendation of the
+// window; its status.desiredReplicas is then the held count), or
+// status.desiredReplicas is below status.currentReplicas.
+func heldByWindow(hpa *autoscalingv2.HorizontalPodAutoscaler) bool {
+	if hpa.Status.DesiredReplicas < hpa.Status.CurrentReplicas {
+		return true
+	}
+	for _, c := range hpa.Status.Conditions {
+		if c.Type == autoscalingv2.AbleToScale && c.Status == corev1.ConditionTrue && c.Reason == "ScaleDownStabilized" {
+			return true
+		}
+	}
+	return false
+}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -68,5 +69,32 @@ func TestPodsWarmSince(t *testing.T) {
 				t.Errorf("podsWarmSince = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// The HPA's scale-down stabilization window holds the pods when the HPA
+// says so (AbleToScale: ScaleDownStabilized) or desires fewer than it runs.
+func TestHeldByWindow(t *testing.T) {
+	hpa := func(desired, current int32, reason string) *autoscalingv2.HorizontalPodAutoscaler {
+		h := &autoscalingv2.HorizontalPodAutoscaler{Status: autoscalingv2.HorizontalPodAutoscalerStatus{DesiredReplicas: desired, CurrentReplicas: current}}
+		if reason != "" {
+			h.Status.Conditions = []autoscalingv2.HorizontalPodAutoscalerCondition{{Type: autoscalingv2.AbleToScale, Status: corev1.ConditionTrue, Reason: reason}}
+		}
+		return h
+	}
+	for _, tc := range []struct {
+		name string
+		hpa  *autoscalingv2.HorizontalPodAutoscaler
+		want bool
+	}{
+		{"steady", hpa(8, 8, "ReadyForNewScale"), false},
+		{"the window keeps the highest recent recommendation", hpa(8, 8, "ScaleDownStabilized"), true},
+		{"desired below current", hpa(5, 8, "SucceededRescale"), true},
+		{"scaling up", hpa(10, 8, "SucceededRescale"), false},
+		{"no status yet", hpa(0, 0, ""), false},
+	} {
+		if got := heldByWindow(tc.hpa); got != tc.want {
+			t.Errorf("%s: heldByWindow = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

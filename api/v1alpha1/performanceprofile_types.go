@@ -894,6 +894,45 @@ type Memory struct {
 	// steps up (offered load × CPU per request ÷ (target × request)).
 	// +optional
 	CPU *LearnedCPU `json:"cpu,omitempty"`
+
+	// scaling follows the HPA after navius-tuner's newest autoscaling
+	// write: its scale reversals (a scale up after a scale down, or the
+	// reverse) as each reconcile reads the HPA's status. More than 2 within
+	// an hour roll the write back.
+	// +optional
+	Scaling *ScalingWatch `json:"scaling,omitempty"`
+}
+
+// ScaleDirection is the way the HPA last scaled.
+// +kubebuilder:validation:Enum=Up;Down
+type ScaleDirection string
+
+const (
+	ScaleUp   ScaleDirection = "Up"
+	ScaleDown ScaleDirection = "Down"
+)
+
+// ScalingWatch is the HPA's scaling since one autoscaling write.
+type ScalingWatch struct {
+	// write is the time of the autoscaling decision watched.
+	// +required
+	Write metav1.Time `json:"write"`
+
+	// replicas is the HPA's status.desiredReplicas as last read.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Replicas int32 `json:"replicas,omitempty"`
+
+	// direction is the way the HPA last scaled since the write; empty
+	// before it first scaled.
+	// +optional
+	Direction ScaleDirection `json:"direction,omitempty"`
+
+	// reversals are the times the HPA scaled against its previous
+	// direction since the write, within the last hour, oldest first.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	Reversals []metav1.Time `json:"reversals,omitempty"`
 }
 
 // Model names a model behind a model-driven change.

@@ -354,7 +354,7 @@ func reduces(c tuning.Change, k tuning.KnobInfo) bool {
 func bottleneck(d tuning.Diagnosis) bool {
 	switch d {
 	case tuning.DiagnosisNone, tuning.DiagnosisUnknown, tuning.DiagnosisOverProvisioned, tuning.DiagnosisRegression,
-		tuning.DiagnosisNoImprovement, tuning.DiagnosisStartingPoint, tuning.DiagnosisLoadSettled, tuning.DiagnosisExperiment:
+		tuning.DiagnosisNoImprovement, tuning.DiagnosisStartingPoint, tuning.DiagnosisLoadSettled, tuning.DiagnosisExperiment, tuning.DiagnosisFlapping:
 		return false
 	}
 	return true

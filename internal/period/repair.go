@@ -202,7 +202,7 @@ func dropUnapplied(st *tuningv1alpha1.PerformanceProfileStatus, w World) *tuning
 	n := len(st.History)
 	st.History = st.History[:n-1]
 	if st.Memory != nil {
-		tuning.Forget(st.Memory, d)
+		tuning.Forget(st.Memory, d, st.History)
 	}
 	st.LastAdjustment = nil
 	if n > 1 {

@@ -40,7 +40,10 @@ type Read struct {
 	// PeakConnections is status.peakConnections (tuning.WorstMoment), nil when unknown.
 	PeakConnections   *int64
 	RolloutInProgress bool
-	Conflicts         []conditions.Conflict
+	// HPADesiredReplicas is the profile's HPA's status.desiredReplicas, 0
+	// when there is none or it was not read (tuning.WatchScaling).
+	HPADesiredReplicas int32
+	Conflicts          []conditions.Conflict
 	// Notes are what a person should know although nothing stops navius-tuner.
 	Notes []string
 }
@@ -64,6 +67,11 @@ func Summarize(p *tuningv1alpha1.PerformanceProfile, s Summary) conditions.Facts
 	}
 	if s.Cluster != nil {
 		st.Current, st.PeakConnections = s.Cluster.Current, s.Cluster.PeakConnections
+		// after the period's decision is recorded: a write starts its watch
+		// at the replicas the HPA had when it was made
+		if st.Memory != nil || tuning.Watched(st.History) {
+			tuning.WatchScaling(memory(st), st.History, s.Cluster.HPADesiredReplicas, s.Cluster.HPADesiredReplicas > 0, s.Now)
+		}
 	}
 	st.Recommendation = recommendation(s, prev)
 	conditions.SetAll(&st.Conditions, f)

@@ -187,14 +187,20 @@ func (g *group) build(maxValues, perProfile int) {
 			)
 		},
 		famTraffic: func() string {
-			return union(
+			branches := []string{
 				tagged("requests", sumRate("http_requests_total")),
 				tagged("errors", sumRate("http_requests_total", matcher{"status", "=~", "5.."})),
 				tagged("throughput", sumRateShort("http_requests_total")),
+				tagged("throughput_peak", fmt.Sprintf("max_over_time((%s)[%s:%s])", sumRateShort("http_requests_total"), w, ws)),
 				tagged("pods", fmt.Sprintf("count %s (count %s (%s))", by, byClause(append(append([]string{}, g.keys...), "pod")...),
 					sel("http_requests_total", matcher{"pod", "!=", ""}))),
 				tagged("ts", newest("http_requests_total")),
-			)
+			}
+			if g.noiseSamples() >= minNoiseSamples {
+				branches = append(branches, tagged("throughput_noise", g.noiseQuery(sumRateShort("http_requests_total"),
+					fmt.Sprintf("sum %s (rate(%s[%s] offset %s))", by, sel("http_requests_total"), ws, ws))))
+			}
+			return union(branches...)
 		},
 		famPool: func() string {
 			return union(
@@ -232,6 +238,31 @@ func (g *group) build(maxValues, perProfile int) {
 		g.jobs = append(g.jobs, j)
 		g.byFamily[fam] = j
 	}
+}
+
+// minNoiseSamples: ThroughputNoise needs this many one-minute rates in the
+// SLO window (two moves between them); with fewer, it is not queried.
+const minNoiseSamples = 3
+
+// noiseSamples is how many one-minute rates (one per saturation window) the
+// SLO window holds.
+func (g *group) noiseSamples() int {
+	if g.satWindow <= 0 {
+		return 0
+	}
+	return int(g.window / g.satWindow)
+}
+
+// noiseQuery is ThroughputNoise: the one-minute rate r sampled once per
+// saturation window over the SLO window (the subquery's steps), its total
+// movement between samples (the sum of |r − r one step earlier|; prev is r
+// offset by one step) less its range (max − min of the same samples). The
+// moves span the window's samples: one step fewer than the range's.
+func (g *group) noiseQuery(r, prev string) string {
+	w, ws := promDuration(g.window), promDuration(g.satWindow)
+	moves := promDuration(g.window - g.satWindow)
+	return fmt.Sprintf("sum_over_time((abs(%s - %s))[%s:%s]) - (max_over_time((%s)[%s:%s]) - min_over_time((%s)[%s:%s]))",
+		r, prev, moves, ws, r, w, ws, r, w, ws)
 }
 
 // workloadQuery reads CPU utilisation and Redis load by workload: series are
@@ -356,7 +387,7 @@ func (g *group) filer(fam string) func(ix index, metric map[string]string, p poi
 // mapped to one shared copy of its name.
 var knownParts = func() map[string]string {
 	m := map[string]string{}
-	for _, p := range []string{"bucket", "sum", "count", "ts", "requests", "errors", "throughput", "pods", "in_use", "max",
+	for _, p := range []string{"bucket", "sum", "count", "ts", "requests", "errors", "throughput", "throughput_peak", "throughput_noise", "pods", "in_use", "max",
 		"wait_sum", "wait_count", "db_sum", "db_count", "cache", "cpu_usage", "cpu_requests",
 		"redis_cpu", "redis_ops", "redis_pods"} {
 		m[p] = p

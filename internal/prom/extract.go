@@ -102,7 +102,7 @@ func (g *group) extract(obs *signals.Observation, t Target, indexes map[string]i
 		case famLatency:
 			extractLatency(r, t, parts)
 		case famTraffic:
-			extractTraffic(r, parts)
+			extractTraffic(r, parts, g.noiseSamples() >= minNoiseSamples)
 		case famPool:
 			extractPool(r, parts)
 		case famCache:
@@ -186,7 +186,7 @@ func extractLatency(r reading, t Target, parts map[string]series) {
 	}
 }
 
-func extractTraffic(r reading, parts map[string]series) {
+func extractTraffic(r reading, parts map[string]series, noiseQueried bool) {
 	// Throughput over the saturation window; the error rate over the SLO
 	// window, with the request rate of that window (ThroughputWindow) as
 	// its denominator.
@@ -194,6 +194,20 @@ func extractTraffic(r reading, parts map[string]series) {
 		r.miss(signals.Throughput, rt, "http_requests_total: "+mt)
 	} else {
 		r.set(signals.Throughput, tput)
+	}
+	if peak, rp, mp := one(parts, "throughput_peak"); rp != "" {
+		r.miss(signals.ThroughputPeak, rp, "http_requests_total: "+mp)
+	} else {
+		r.set(signals.ThroughputPeak, peak)
+	}
+	switch noise, rn, mn := one(parts, "throughput_noise"); {
+	case !noiseQueried:
+		r.miss(signals.ThroughputNoise, signals.ReasonNotConfigured,
+			fmt.Sprintf("the SLO window holds fewer than %d saturation windows: too few one-minute rates to tell noise from a trend", minNoiseSamples))
+	case rn != "":
+		r.miss(signals.ThroughputNoise, rn, "http_requests_total: "+mn)
+	default:
+		r.set(signals.ThroughputNoise, max(noise, 0)) // the float sum of the moves can fall a rounding below the range
 	}
 	req, rr, mr := one(parts, "requests")
 	if rr != "" {

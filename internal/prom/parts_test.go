@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"slices"
 	"testing"
+	"time"
 )
 
 // TestKnownPartsAreThePartsTheQueriesTag: the extractors keep a series only
@@ -12,7 +13,9 @@ import (
 // is dead. The queries of a target that asks every family decide.
 func TestKnownPartsAreThePartsTheQueriesTag(t *testing.T) {
 	o, _, _ := testReader(t, Options{})
-	groups, _ := o.plan([]Target{orders("k", "orders")})
+	every := orders("k", "orders")
+	every.Window = 12 * time.Minute // three saturation windows: the noise branch too
+	groups, _ := o.plan([]Target{every})
 	tag := regexp.MustCompile(`"` + partLabel + `", "([a-z_0-9]+)", "` + partLabel + `"`)
 	var tagged []string
 	for _, g := range groups {

@@ -28,29 +28,32 @@ func TestObserveHealthyBatch(t *testing.T) {
 	g := NewWithT(t)
 	prom := newFakeProm(t, healthy("orders", "payments"))
 	o, _, _ := testReader(t, Options{})
-	got := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, []Target{
-		orders("shop/orders", "orders"), orders("shop/payments", "payments"),
-	})
+	// an SLO window of three saturation windows (4m at the default 1m scrape) and more: ThroughputNoise is read too
+	a0, b0 := orders("shop/orders", "orders"), orders("shop/payments", "payments")
+	a0.Window, b0.Window = 12*time.Minute, 12*time.Minute
+	got := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, []Target{a0, b0})
 	g.Expect(prom.Count()).To(Equal(5), "one query per family for both profiles")
 
 	a := got["shop/orders"]
 	g.Expect(a.Missing).To(BeEmpty())
 	want := map[signals.Signal]float64{
 		// buckets 50/90/99/100 with bounds 0.05/0.1/0.25/+Inf
-		signals.LatencyP50:     0.05,
-		signals.LatencyP95:     0.1 + 0.15*(95.0-90)/9,
-		signals.LatencyP99:     0.25,
-		signals.LatencyMean:    0.04,
-		signals.Throughput:     100,
-		signals.ErrorRate:      0.01,
-		signals.Pods:           3,
-		signals.PoolInUse:      6,
-		signals.PoolMax:        10,
-		signals.PoolWait:       0.01,
-		signals.DBTime:         0.01,
-		signals.DBCallRate:     50,
-		signals.MemoryHitRatio: 0.8,
-		signals.RedisHitRatio:  0.5,
+		signals.LatencyP50:      0.05,
+		signals.LatencyP95:      0.1 + 0.15*(95.0-90)/9,
+		signals.LatencyP99:      0.25,
+		signals.LatencyMean:     0.04,
+		signals.Throughput:      100,
+		signals.ThroughputPeak:  110,
+		signals.ThroughputNoise: 5,
+		signals.ErrorRate:       0.01,
+		signals.Pods:            3,
+		signals.PoolInUse:       6,
+		signals.PoolMax:         10,
+		signals.PoolWait:        0.01,
+		signals.DBTime:          0.01,
+		signals.DBCallRate:      50,
+		signals.MemoryHitRatio:  0.8,
+		signals.RedisHitRatio:   0.5,
 		// L1 lookups from the cache's hit and miss counters (80 + 20/s), in
 		// the same query as the hit ratio: still 5 queries
 		signals.MemoryLookupRate: 100,

@@ -64,6 +64,10 @@ func TestSaturationSignalsUseTheShortWindow(t *testing.T) {
 						"cpu_usage", "cpu_requests", "redis_cpu", "redis_ops":
 						g.Expect(branch).To(ContainSubstring(tc.want), part)
 						g.Expect(branch).NotTo(ContainSubstring("[10m]"), part)
+					case "throughput_peak", "throughput_noise":
+						// one-minute rates sampled over the SLO window: rate() over the saturation window in a subquery of the SLO window
+						g.Expect(branch).To(ContainSubstring(tc.want), part)
+						g.Expect(branch).To(ContainSubstring("[10m:"+strings.Trim(tc.want, "[]")+"]"), part)
 					default:
 						t.Errorf("unexpected windowed branch %q: %s", part, branch)
 					}

@@ -32,6 +32,17 @@ const (
 	// window, the window of the latencies and the error rate: the load that
 	// SLIs measured over that window are compared at.
 	ThroughputWindow Signal = "throughputWindow"
+	// ThroughputPeak is the largest one-minute request rate (the rate over
+	// the saturation window, as Throughput) within the SLO window, sampled
+	// once per saturation window: how far above the window's mean the load went.
+	ThroughputPeak Signal = "throughputPeak"
+	// ThroughputNoise is how far those one-minute rates moved back and forth
+	// within the SLO window, in requests per second: their total movement
+	// from one sample to the next less their range (largest − smallest). A
+	// steady load, a step and a trend in one direction have none; a load that
+	// goes up and down has as much as it came back. It needs three samples
+	// in the window (an SLO window of three saturation windows or more).
+	ThroughputNoise Signal = "throughputNoise"
 	// PoolInUse is the average number of pool connections in use per pod.
 	PoolInUse Signal = "poolInUse"
 	// PoolMax is the average pool maximum per pod, as the pods report it.
@@ -66,11 +77,11 @@ const (
 
 // All lists every signal: the percentiles of the table, then the others.
 func All() []Signal {
-	out := make([]Signal, 0, len(Percentiles)+16)
+	out := make([]Signal, 0, len(Percentiles)+18)
 	for _, p := range Percentiles {
 		out = append(out, p.Signal)
 	}
-	return append(out, LatencyMean, ErrorRate, Throughput, ThroughputWindow, PoolInUse, PoolMax, PoolWait, DBTime, DBCallRate,
+	return append(out, LatencyMean, ErrorRate, Throughput, ThroughputWindow, ThroughputPeak, ThroughputNoise, PoolInUse, PoolMax, PoolWait, DBTime, DBCallRate,
 		MemoryHitRatio, RedisHitRatio, MemoryLookupRate, CPUUtilization, RedisCPU, RedisOpsRate, Pods)
 }
 

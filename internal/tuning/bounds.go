@@ -232,9 +232,14 @@ func (d *decider) budgetOvershoot() string {
 	return ""
 }
 
-// IsUndo: the decision restored the values of an earlier one.
+// IsUndo: the decision restored the values of an earlier one (a rollback,
+// a revert, or the scale-down window a back-down shortened given back).
 func IsUndo(diagnosis string) bool {
-	return Diagnosis(diagnosis) == DiagnosisRegression || Diagnosis(diagnosis) == DiagnosisNoImprovement
+	switch Diagnosis(diagnosis) {
+	case DiagnosisRegression, DiagnosisNoImprovement, DiagnosisLoadSettled, DiagnosisFlapping:
+		return true
+	}
+	return false
 }
 
 // rolloutHold says why no env change may start now; "" when one may.

@@ -83,6 +83,7 @@ var steps = []decideStep{
 	{"create the managed HPA", (*decider).createHPA},
 	{"raise the floor again in the same breach", (*decider).continueBreach},
 	{"judge the pending decision", (*decider).judgePending},
+	{"roll back an autoscaling write the HPA flaps on", (*decider).undoFlapping},
 	{"relieve a breach", (*decider).relieveBreach},
 	{"give knobs their starting point", (*decider).startingPoints},
 	{"trim cost", (*decider).trimCost},
@@ -155,7 +156,7 @@ func (d *decider) holdBeforeActing() bool {
 		holds = append(holds, "rollout in progress")
 	}
 	settling := ""
-	if last, ok := lastChange(d.in.History); ok && d.in.Now.Before(last.Add(d.s.SettleFor)) {
+	if last, ok := lastChange(judgedChanges(d.in.History)); ok && d.in.Now.Before(last.Add(d.s.SettleFor)) {
 		settling = fmt.Sprintf("settling until %s (last change %s, settling %s: the longer of settleTime and the SLO window)",
 			clock(last.Add(d.s.SettleFor)), clock(last), d.s.SettleFor)
 		holds = append(holds, settling)
@@ -378,6 +379,21 @@ func Pending(h []tuningv1alpha1.Decision) *tuningv1alpha1.Decision {
 }
 
 // lastChange is the time of the newest decision in the history.
+// judgedChanges are the decisions the next one waits to settle: all but
+// the scale-down window's restores after a back-down. A restore is an undo
+// that is never judged and only keeps pods longer: nothing waits for it
+// (a CPU-target trim, which never shares its plan, may follow in the next
+// period), except a new back-down (see backDown).
+func judgedChanges(h []tuningv1alpha1.Decision) []tuningv1alpha1.Decision {
+	var out []tuningv1alpha1.Decision
+	for _, dec := range h {
+		if Diagnosis(dec.Diagnosis) != DiagnosisLoadSettled {
+			out = append(out, dec)
+		}
+	}
+	return out
+}
+
 func lastChange(h []tuningv1alpha1.Decision) (time.Time, bool) {
 	var last time.Time
 	for _, d := range h {

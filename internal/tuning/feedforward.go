@@ -70,8 +70,13 @@ func (d *decider) cpuPerRequest() (float64, bool) {
 // from the learned CPU per request: ceil(offered × cpuPerRequest ÷ (target ×
 // request)). False when the cost, the load or the request is unknown.
 func (d *decider) feedForward() (int64, string, bool) {
+	load, ok := d.v.get(signals.Throughput)
+	return d.feedForwardAt(load, ok)
+}
+
+// feedForwardAt is feedForward at the given load (ok2 false: unknown).
+func (d *decider) feedForwardAt(load float64, ok2 bool) (int64, string, bool) {
 	cost, ok1 := d.cpuPerRequest()
-	load, ok2 := d.v.get(signals.Throughput)
 	req := d.in.State.CPURequestMillis
 	if !ok1 || !ok2 || load <= 0 || req <= 0 {
 		return 0, "", false

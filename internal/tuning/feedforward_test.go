@@ -190,6 +190,33 @@ func TestCPUTargetTrimJumpsToTheModel(t *testing.T) {
 			}
 			wantChange(t, p, KnobHPATargetCPU, 65, want)
 		}},
+		{"with headroom for the load's noise over the SLO window and the HPA's tolerance: within the limits at the noisy peak", func(in *Input) {
+			saving(in)
+			// the load went 50 % above its mean within the window, and came back more than that
+			in.set(map[signals.Signal]float64{signals.ThroughputWindow: 800, signals.ThroughputPeak: 1200, signals.ThroughputNoise: 500})
+		}, func(t *testing.T, p Plan) {
+			margin := math.Floor(min(cpuTargetForMargin(0.4, 2, 0.045, 0.7*0.080, 0.004*-math.Log(0.05)),
+				cpuTargetForMargin(0.4, 2, 0.060, 0.7*0.100, 0.004*-math.Log(0.01)))*100 + 1e-9)
+			limits := math.Floor(min(cpuTargetForMargin(0.4, 2, 0.045, 0.080, 0.004*-math.Log(0.05)),
+				cpuTargetForMargin(0.4, 2, 0.060, 0.100, 0.004*-math.Log(0.01)))*100 + 1e-9)
+			want := int64(math.Floor(limits/(1.1*1.5) + 1e-9))
+			if float64(want) >= margin {
+				t.Fatalf("the noisy peak's target %d does not bind under the margin's %v: the case tests nothing", want, margin)
+			}
+			wantChange(t, p, KnobHPATargetCPU, 65, want)
+			if !strings.Contains(p.Predicted, "noise, 50% above its mean") {
+				t.Fatalf("the prediction %q does not say what the headroom is for", p.Predicted)
+			}
+		}},
+		{"a trend is no noise: the HPA follows it", func(in *Input) {
+			saving(in)
+			// rising: the newest minute is the window's peak, 40 % above its mean, and it never came back
+			in.set(map[signals.Signal]float64{signals.ThroughputWindow: 800, signals.ThroughputPeak: 1120, signals.ThroughputNoise: 0})
+		}, func(t *testing.T, p Plan) {
+			want := int64(math.Floor(min(cpuTargetForMargin(0.4, 2, 0.045, 0.7*0.080, 0.004*-math.Log(0.05)),
+				cpuTargetForMargin(0.4, 2, 0.060, 0.7*0.100, 0.004*-math.Log(0.01)))*100 + 1e-9))
+			wantChange(t, p, KnobHPATargetCPU, 65, want)
+		}},
 		{"never above the profile's bound", func(in *Input) {
 			saving(in)
 			in.Spec.Autoscaling.TargetCPUUtilization.Max = 80
@@ -245,8 +272,8 @@ func TestPodsForLoad(t *testing.T) {
 }
 
 // A window back-down, and its restore, do not hold the savings for
-// SustainFor; the restore carries a CPU-target trim that is due; and a
-// target raised under the same load is not mistaken for a load drop.
+// SustainFor (the restore goes alone: TestScaleDownWindowRestoreIsAnUndo);
+// and a target raised under the same load is not mistaken for a load drop.
 func TestScaleDownWindowAndTheTargetTrim(t *testing.T) {
 	window := func(in *Input) {
 		in.Spec.Autoscaling.Behavior = &v1.BehaviorTuning{ScaleDownStabilizationWindow: v1.DurationRange{Min: dur(0), Max: dur(10 * time.Minute)}}
@@ -267,18 +294,6 @@ func TestScaleDownWindowAndTheTargetTrim(t *testing.T) {
 		}, func(t *testing.T, p Plan) {
 			if _, ok := changeOf(p, KnobHPATargetCPU); !ok {
 				t.Fatalf("no target trim: %+v (reason %q, holds %q)", p.Changes, p.Reason, p.Holds)
-			}
-		}},
-		{"the restore carries a target trim that is due, judged as a saving", func(in *Input) {
-			window(in)
-			in.State.Values[KnobHPAScaleDownWindowS] = 0
-			rememberAll(in, []v1.Decision{decision(t0.Add(-20*time.Minute), FamilyAutoscaling, DiagnosisOverProvisioned,
-				v1.OutcomeKept, false, change(KnobHPAScaleDownWindowS, "300", "0"))})
-			in.set(map[signals.Signal]float64{signals.Pods: 4, signals.CPUUtilization: 0.5})
-		}, func(t *testing.T, p Plan) {
-			wantChange(t, p, KnobHPAScaleDownWindowS, 0, 300)
-			if _, ok := changeOf(p, KnobHPATargetCPU); !ok || p.Diagnosis != DiagnosisOverProvisioned {
-				t.Fatalf("want the restore with a target trim as a saving, got %+v (%s)", p.Changes, p.Diagnosis)
 			}
 		}},
 		{"pods above the need after a target raise under the same load: the window stays", func(in *Input) {

@@ -57,9 +57,15 @@ func Remember(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision) {
 // Forget takes back from m a decision that Remember recorded but that was
 // never applied (the reconciler recorded it, then crashed or failed before
 // the write): its restart is not counted, and each knob it touched is again
-// at the value it had before. The time of the knob's previous change is not
-// kept, so LastChange is cleared; only the eviction order reads it.
-func Forget(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision) {
+// at the value navius-tuner applied to it before, as the earlier decisions
+// (the history without d) say: the newest earlier change's To. A knob that
+// no earlier decision changed has no value applied by navius-tuner: d's
+// From is the value someone else set (or the value of a first decision's
+// starting point), and claiming it as applied would make the conflict and
+// repair rules take it for navius-tuner's own. The time of the knob's
+// previous change is not kept, so LastChange is cleared; only the eviction
+// order reads it.
+func Forget(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, earlier []tuningv1alpha1.Decision) {
 	if d.Rollout {
 		if i := slices.IndexFunc(m.Rollouts, func(t metav1.Time) bool { return t.Equal(&d.Time) }); i >= 0 {
 			m.Rollouts = slices.Delete(m.Rollouts, i, i+1)
@@ -74,7 +80,7 @@ func Forget(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision) {
 			if k.Knob != c.Knob || k.LastApplied != c.To {
 				continue
 			}
-			k.LastApplied = c.From
+			k.LastApplied = appliedBefore(earlier, c.Knob)
 			if k.LastChange != nil && k.LastChange.Equal(&d.Time) {
 				k.LastChange = nil
 			}
@@ -83,6 +89,19 @@ func Forget(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision) {
 			}
 		}
 	}
+}
+
+// appliedBefore is the value the newest of the decisions changed knob to,
+// "" when none changed it.
+func appliedBefore(decisions []tuningv1alpha1.Decision, knob string) string {
+	for i := len(decisions) - 1; i >= 0; i-- {
+		for _, c := range decisions[i].Changes {
+			if c.Knob == knob {
+				return c.To
+			}
+		}
+	}
+	return ""
 }
 
 // returnTo is the value a change moved the knob away from for a passing

@@ -11,9 +11,10 @@ import (
 
 // A decision recorded before its write and then dropped because the write
 // never happened leaves the memory as it was: no restart counted, the knob at
-// the value it had (the reconciler would otherwise see its own unapplied
-// value as "changed by someone else" and the rollout budget would be spent on
-// a restart that never was).
+// the value navius-tuner had applied to it (the reconciler would otherwise
+// see its own unapplied value as "changed by someone else" and the rollout
+// budget would be spent on a restart that never was). A first decision
+// leaves no value applied: its From was set by someone else.
 func TestForgetUndoesRemember(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	earlier := v1.Decision{Time: metav1.NewTime(t0), Family: string(FamilyPool), Diagnosis: string(DiagnosisPoolSaturated), Rollout: true,
@@ -28,7 +29,7 @@ func TestForgetUndoesRemember(t *testing.T) {
 		pool     string
 		min      string
 	}{
-		{"the first decision", nil, 0, "12", ""},
+		{"the first decision", nil, 0, "", ""},
 		{"after an earlier one", []v1.Decision{earlier}, 1, "12", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -37,7 +38,7 @@ func TestForgetUndoesRemember(t *testing.T) {
 				Remember(&m, d)
 			}
 			Remember(&m, dropped)
-			Forget(&m, dropped)
+			Forget(&m, dropped, tc.before)
 			if got := len(m.Rollouts); got != tc.rollouts {
 				t.Errorf("rollouts remembered: got %d, want %d", got, tc.rollouts)
 			}

@@ -124,7 +124,14 @@ func (d *decider) raisePool() (proposal, string) {
 // feed-forward answer, which a saturated pod's capped CPU does not hide),
 // else from the CPU the pods use now (the HPA's own formula).
 func (d *decider) replicasNeeded() (int64, string, bool) {
-	if n, how, ok := d.feedForward(); ok {
+	load, ok := d.v.get(signals.Throughput)
+	return d.replicasNeededAt(load, ok)
+}
+
+// replicasNeededAt is replicasNeeded at the given load (known false: the
+// load is unknown, and only the CPU says what the pods need).
+func (d *decider) replicasNeededAt(load float64, known bool) (int64, string, bool) {
+	if n, how, ok := d.feedForwardAt(load, known); ok {
 		return n, how, true
 	}
 	cpu, ok := d.v.get(signals.CPUUtilization)
@@ -133,8 +140,12 @@ func (d *decider) replicasNeeded() (int64, string, bool) {
 		return 0, "", false
 	}
 	target := d.cpuTarget()
-	if load, ok := d.v.get(signals.Throughput); ok && load > 0 {
-		perPod := perPodAtTarget(load/pods, cpu, target)
+	if known && load > 0 {
+		served := load // what a pod serves at the measured CPU: the load the CPU was measured at
+		if m, ok := d.v.get(signals.Throughput); ok && m > 0 {
+			served = m
+		}
+		perPod := perPodAtTarget(served/pods, cpu, target)
 		n := replicasFor(load, perPod)
 		return n, fmt.Sprintf("%.0f/s ÷ %.0f/s per pod at %s CPU = %d pods", load, perPod, fmtRatio(target), n), true
 	}

@@ -62,7 +62,8 @@ func TestStepsAreANamedList(t *testing.T) {
 		names = append(names, s.name)
 	}
 	want := []string{"answer a failed rollout", "hold before acting", "create the managed HPA",
-		"raise the floor again in the same breach", "judge the pending decision", "relieve a breach",
+		"raise the floor again in the same breach", "judge the pending decision",
+		"roll back an autoscaling write the HPA flaps on", "relieve a breach",
 		"give knobs their starting point", "trim cost"}
 	if strings.Join(names, "|") != strings.Join(want, "|") {
 		t.Errorf("steps %q, want %q", names, want)

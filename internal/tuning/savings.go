@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
@@ -30,6 +31,17 @@ const (
 	// backDownFactor: pods this many times what the load needs are a load drop
 	// the HPA's scale-down stabilization window holds on to.
 	backDownFactor = 1.5
+	// backDownExcess: and at least this many pods more, so that integer
+	// pods of a small workload (2 where 1 would do) are no load drop.
+	backDownExcess = 2
+	// hpaTolerance is the HPA's tolerance (Kubernetes' default): a load whose
+	// one-minute rates come back by more than this share of its mean within
+	// the SLO window is noisy, and a short scale-down window would follow
+	// every dip.
+	hpaTolerance = 0.10
+	// noisyMinWindowS is the shortest scale-down window a back-down sets on a
+	// noisy load: two minutes still bridge one dip between bursts.
+	noisyMinWindowS = 120
 )
 
 // save trims the most expensive resource one slow step, once every SLO has
@@ -111,14 +123,29 @@ func (d *decider) envSavingHold(since time.Time) string {
 // backDown follows a load drop without waiting for the long savings hold:
 // it returns a floor that this engine raised for a breach to where it was
 // (the HPA keeps what the load needs from there), and shortens the HPA's
-// scale-down stabilization window to the profile's minimum when the pods far
-// exceed what the load needs, so that the HPA lets them go now rather than
-// after its window (restoreWindow gives it back once the load has settled).
-// Both are autoscaling knobs: one plan. The SLOs hold with margin (checked
-// by the caller); the change is judged like every saving.
+// scale-down stabilization window when the pods far exceed what the load
+// needs and that window is what holds them (State.HPAHeldByWindow), so that
+// the HPA lets them go now rather than after its window (restoreWindow gives
+// it back once the pods are down to what the load needs). Both are
+// autoscaling knobs: one plan. The SLOs hold with margin (checked by the
+// caller); the change is judged like every saving.
+//
+// A drop counts by a factor and by backDownExcess pods (integer pods of a
+// small workload are no drop). How the load is measured depends on its
+// noise (loadNoise): a load whose one-minute rates went one way within the
+// SLO window (steady, a step, a trend) has measured its drop in the last
+// minute, so the one-minute load decides and the window goes to the
+// profile's minimum; a load that went up and down decides at the larger of
+// the minute's and the window's load (one dip is no drop), and the window
+// goes no shorter than noisyMinWindowS (or the profile's minimum when
+// longer), which still bridges a dip between bursts.
 func (d *decider) backDown() bool {
-	need, how, ok := d.replicasNeeded()
+	need, how, ok := d.backDownNeed()
 	if !ok {
+		return false
+	}
+	// a restore settles before the next back-down, or the two could take turns every period
+	if last, ok := lastChange(d.in.History); ok && d.in.Now.Before(last.Add(d.s.SettleFor)) {
 		return false
 	}
 	pods := int64(d.pods())
@@ -127,21 +154,30 @@ func (d *decider) backDown() bool {
 	floor := int64(0)
 	if k, cur, _, has := d.knob(roleHPAMin); has {
 		floor = cur
-		if from, raised := d.returnTo(k.knob); raised && need < cur && k.clamp(from) < cur {
+		if from, raised := d.returnTo(k.knob); raised && need+backDownExcess <= cur && k.clamp(from) < cur {
 			floor = k.clamp(from)
 			changes = append(changes, Change{Knob: k.knob, From: cur, HasFrom: true, To: floor})
 			why = append(why, fmt.Sprintf("the floor %d was raised from %d for a breach and the load needs %s", cur, from, how))
 		}
 	}
 	window := time.Duration(0)
-	if k, declared := d.ks.role(roleHPAWindow); declared && d.in.State.HasHPA && d.loadDropped(pods, need) && pods > floor && !d.targetRaisedUnderLoad() {
+	if k, declared := d.ks.role(roleHPAWindow); declared && d.in.State.HasHPA && d.in.State.HPAHeldByWindow &&
+		d.loadDropped(pods, need) && pods > floor && !d.targetRaisedUnderLoad() {
 		cur, has := d.in.State.Values[k.knob]
 		if !has {
-			cur = defaultDownWindowS
+			cur = defaultDownWindowS // no behaviour: the HPA's upstream default, restored as such
 		}
-		if to := k.min; to < cur {
-			changes = append(changes, Change{Knob: k.knob, From: cur, HasFrom: has, To: to})
-			why = append(why, fmt.Sprintf("%d pods run while the load needs %s: the HPA holds them for its %ds scale-down window", pods, how, cur))
+		to, noisy := k.min, d.loadNoise()
+		if noisy != "" {
+			to = k.clamp(max(k.min, noisyMinWindowS))
+		}
+		if to < cur {
+			text := fmt.Sprintf("%d pods run while the load needs %s: the HPA holds them for its %ds scale-down window", pods, how, cur)
+			if noisy != "" {
+				text += fmt.Sprintf(" (shortened to %ds, not less: the load is noisy, %s)", to, noisy)
+			}
+			changes = append(changes, Change{Knob: k.knob, From: cur, HasFrom: true, To: to})
+			why = append(why, text)
 			window = time.Duration(to) * time.Second
 		}
 	}
@@ -156,6 +192,42 @@ func (d *decider) backDown() bool {
 		return false
 	}
 	return true
+}
+
+// backDownNeed is the pods the load needs, for a back-down and its restore:
+// at the one-minute load when the load is not noisy (its drop is measured),
+// else at the larger of the minute's and the SLO window's load, which a
+// dip does not lower.
+func (d *decider) backDownNeed() (int64, string, bool) {
+	if d.loadNoise() == "" {
+		return d.replicasNeeded()
+	}
+	minute, ok1 := d.v.get(signals.Throughput)
+	window, ok2 := d.v.windowLoad()
+	if !ok1 && !ok2 {
+		return d.replicasNeeded()
+	}
+	return d.replicasNeededAt(max(minute, window), true)
+}
+
+// loadNoise says how the load is noisy, "" when it is not: its one-minute
+// rates moved back and forth within the SLO window (signals.ThroughputNoise:
+// their total movement less their range, so a step or a trend has none) by
+// more than the HPA's tolerance of the window's mean load. Such a load
+// comes back: a scale-down window shortened on one of its dips lets the HPA
+// follow every dip and burst. A load whose noise is not measured is taken
+// as noisy.
+func (d *decider) loadNoise() string {
+	noise, ok1 := d.v.get(signals.ThroughputNoise)
+	mean, ok2 := d.v.windowLoad()
+	switch {
+	case !ok1 || !ok2:
+		return "its noise is not measured (" + strings.Join(d.v.absent([]signals.Signal{signals.ThroughputNoise, signals.ThroughputWindow}), "; ") + ")"
+	case noise > hpaTolerance*mean:
+		return fmt.Sprintf("its one-minute rates came back %.0f/s within the SLO window, more than the HPA's %.0f%% tolerance of %.0f/s",
+			noise, hpaTolerance*100, mean)
+	}
+	return ""
 }
 
 // targetRaisedUnderLoad: the newest change raised the HPA's CPU target and
@@ -184,16 +256,19 @@ func (d *decider) targetRaisedUnderLoad() bool {
 // hpaSyncPeriod is how often the HPA controller acts (Kubernetes' default).
 const hpaSyncPeriod = 15 * time.Second
 
-// loadDropped: pods run far above what the load needs.
+// loadDropped: pods run far above what the load needs, by a factor and by
+// backDownExcess pods.
 func (d *decider) loadDropped(pods, need int64) bool {
-	return float64(pods) > backDownFactor*float64(need)
+	return float64(pods) > backDownFactor*float64(need) && pods >= need+backDownExcess
 }
 
 // restoreWindow gives the HPA's scale-down stabilization window back the
-// value a back-down took from it, once the load has settled (the pods no
-// longer far exceed what it needs): without it the HPA's protection against
-// flapping would be gone for good. A longer window only keeps pods longer,
-// so it needs no margin on the SLOs.
+// value a back-down took from it, as soon as the pods are down to what the
+// load needs (no longer a load drop, at the larger of the minute's and the
+// window's load): without it the HPA's protection against flapping would be
+// gone for good. The restore is an undo: it goes alone, is never held by a
+// back-off, and its verdict never rolls it back. A longer window only keeps
+// pods longer, so it needs no margin on the SLOs.
 func (d *decider) restoreWindow() bool {
 	k, cur, _, has := d.knob(roleHPAWindow)
 	if !has || !d.in.State.HasHPA {
@@ -204,43 +279,20 @@ func (d *decider) restoreWindow() bool {
 		return false
 	}
 	pods := int64(d.pods())
-	need, how, ok := d.replicasNeeded()
+	need, how, ok := d.backDownNeed()
 	if !ok || d.loadDropped(pods, need) {
 		return false
 	}
 	to := k.clamp(was)
-	p := proposal{family: FamilyAutoscaling, diagnosis: DiagnosisLoadSettled,
+	hold := d.adopt(proposal{family: FamilyAutoscaling, diagnosis: DiagnosisLoadSettled, undo: true,
 		changes: []Change{{Knob: k.knob, From: cur, HasFrom: true, To: to}},
 		reason: fmt.Sprintf("%s; load settled (%d pods, the load needs %s): the scale-down window a back-down shortened returns to %ds",
-			d.sloText(), pods, how, to)}
-	if t, ok := d.targetTrimDue(); ok {
-		// one plan, judged as a saving: the restore alone would hold the trim for a settle time
-		p.changes = append(p.changes, t.changes...)
-		p.diagnosis = DiagnosisOverProvisioned
-		p.reason += "; and " + t.reason
-		p.predicted = t.predicted
-	}
-	hold := d.adopt(p)
+			d.sloText(), pods, how, to)})
 	if hold != "" {
 		d.plan.Holds = append(d.plan.Holds, hold)
 		return false
 	}
 	return true
-}
-
-// targetTrimDue is the CPU-target trim when a saving may be made now (every
-// objective within the margin, held for SustainFor, no capacity change for
-// as long); false otherwise.
-func (d *decider) targetTrimDue() (proposal, bool) {
-	since := d.in.SLOMetSince
-	if d.slo.worst() > marginRatio || since.IsZero() || d.in.Now.Sub(since) < d.s.SustainFor {
-		return proposal{}, false
-	}
-	if last, ok := lastChange(capacityChanges(d.in.History)); ok && d.in.Now.Sub(last) < d.s.SustainFor {
-		return proposal{}, false
-	}
-	p, why := d.trimHPATarget()
-	return p, why == "" && len(p.changes) > 0
 }
 
 // returnTo is the value the memory says knob goes back to (see Remember).
@@ -313,7 +365,16 @@ func (d *decider) trimHPATarget() (proposal, string) {
 		return proposal{}, fmt.Sprintf("HPA runs at its minimum %d pods: a higher CPU target saves nothing now", floor)
 	}
 	cpu, _ := d.v.get(signals.CPUUtilization)
-	want, how, model := d.targetForMargin(cpu)
+	want, how, model := d.targetForMargin(cpu, marginRatio)
+	if atLimit, _, ok := d.targetForMargin(cpu, 1); model && ok {
+		// At the load's noisy peak the CPU runs above the target: the
+		// objectives must hold there too, within their limits.
+		noise, why := d.noiseHeadroom()
+		if peak := int64(math.Floor(float64(atLimit)/noise + 1e-9)); peak < want {
+			want = peak
+			how = fmt.Sprintf("%d%% at the objectives' limits ÷ %s", atLimit, why)
+		}
+	}
 	to := min(want, k.max)
 	if !model {
 		to = min(d.less(k, cur, k.max), max(cur, 100))
@@ -337,10 +398,34 @@ func (d *decider) trimHPATarget() (proposal, string) {
 	return p, ""
 }
 
-// targetForMargin is the model's CPU target (percent of the request) for
-// the latency objectives observed now at CPU utilisation cpu; false when the
-// CPU request or limit, the CPU or a latency objective is unknown.
-func (d *decider) targetForMargin(cpu float64) (int64, string, bool) {
+// noiseHeadroom is the factor a CPU target keeps below the model's target
+// at the objectives' limits, for the load's noise: the HPA lets the mean CPU go its tolerance above
+// the target before it scales, and within the SLO window the load goes
+// above its mean by its variation, so the CPU at the load's peak may reach
+// target × (1 + tolerance) × (1 + variation) before a pod is added. The
+// variation is the peak's excess over the mean (signals.ThroughputPeak over
+// ThroughputWindow), but no more than the load came back within the window
+// (signals.ThroughputNoise): on a trend the HPA follows the load, and only
+// noise comes and goes faster than it scales. An unmeasured variation
+// counts as none (the tolerance stays), and the reason says so.
+func (d *decider) noiseHeadroom() (float64, string) {
+	peak, ok1 := d.v.get(signals.ThroughputPeak)
+	noise, ok2 := d.v.get(signals.ThroughputNoise)
+	mean, ok3 := d.v.windowLoad()
+	if !ok1 || !ok2 || !ok3 || mean <= 0 {
+		return 1 + hpaTolerance, fmt.Sprintf("%.2f for the HPA's %.0f%% tolerance (the load's variation is not measured)", 1+hpaTolerance, hpaTolerance*100)
+	}
+	v := max(min(peak-mean, noise), 0) / mean
+	f := (1 + hpaTolerance) * (1 + v)
+	return f, fmt.Sprintf("%.2f for the HPA's %.0f%% tolerance and the load's noise, %.0f%% above its mean over the SLO window", f, hpaTolerance*100, v*100)
+}
+
+// targetForMargin is the model's CPU target (percent of the request) at
+// which the latency objectives observed now at CPU utilisation cpu are
+// predicted within share of their limits (marginRatio: the savings'
+// margin; 1: the limits); false when the CPU request or limit, the CPU or a
+// latency objective is unknown.
+func (d *decider) targetForMargin(cpu, share float64) (int64, string, bool) {
 	req, limit := d.in.State.CPURequestMillis, d.in.State.CPULimitMillis
 	if req <= 0 || limit <= 0 || cpu <= 0 {
 		return 0, "", false
@@ -357,11 +442,11 @@ func (d *decider) targetForMargin(cpu float64) (int64, string, bool) {
 				tail = c * -math.Log(1-q)
 			}
 		}
-		t := cpuTargetForMargin(cpu, headroom, o.value, marginRatio*o.limit, tail)
+		t := cpuTargetForMargin(cpu, headroom, o.value, share*o.limit, tail)
 		if t < best {
 			best = t
 			how = fmt.Sprintf("%s %s at CPU %s predicted under %s up to %.0f%% (limit %.0f%% of the request)",
-				percentileName(o.signal), fmtSeconds(o.value), fmtRatio(cpu), fmtSeconds(marginRatio*o.limit), t*100, headroom*100)
+				percentileName(o.signal), fmtSeconds(o.value), fmtRatio(cpu), fmtSeconds(share*o.limit), t*100, headroom*100)
 		}
 	}
 	if math.IsInf(best, 1) {

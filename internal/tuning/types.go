@@ -56,6 +56,9 @@ const (
 	// bounded step of capacity on the most likely family, kept only if the
 	// verdict finds it helped.
 	DiagnosisExperiment Diagnosis = "Experiment"
+	// DiagnosisFlapping: an autoscaling write made the HPA reverse its
+	// scaling too often; its rollback carries this diagnosis.
+	DiagnosisFlapping Diagnosis = "Flapping"
 )
 
 // Values are knob values as integers: counts as they are, durations in whole
@@ -97,6 +100,15 @@ type State struct {
 	StepSeconds int64
 	// HPAAtMax is true when the HPA's desired replicas equal its maxReplicas.
 	HPAAtMax bool
+	// HPAHeldByWindow is true when the HPA's scale-down stabilization window
+	// is what holds the pods: it recommends fewer than it runs (its
+	// AbleToScale condition's reason is ScaleDownStabilized, or its
+	// status.desiredReplicas is below status.currentReplicas).
+	HPAHeldByWindow bool
+	// HPADesiredReplicas is the HPA's status.desiredReplicas, 0 when there
+	// is no HPA or it was not read: the replicas whose reversals after an
+	// autoscaling write are counted (WatchScaling).
+	HPADesiredReplicas int32
 	// SpecReplicas is the target Deployment's spec.replicas (what it is
 	// asked to run, ready or not), 0 when unknown.
 	SpecReplicas int32

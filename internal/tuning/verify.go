@@ -42,7 +42,7 @@ func (d *decider) judge(pd *tuningv1alpha1.Decision) bool {
 // verdict keeps or undoes the pending decision.
 func (d *decider) verdict(pd *tuningv1alpha1.Decision) bool {
 	diag := Diagnosis(pd.Diagnosis)
-	if diag == DiagnosisRegression || diag == DiagnosisNoImprovement {
+	if IsUndo(pd.Diagnosis) {
 		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: "previous values restored; " + d.slo.summary()}
 		return false
 	}
@@ -57,7 +57,13 @@ func (d *decider) verdict(pd *tuningv1alpha1.Decision) bool {
 	case diag == DiagnosisOverProvisioned && (!d.slo.met() || d.slo.worst() > keepRatio):
 		return d.undo(pd, tuningv1alpha1.OutcomeRolledBack, DiagnosisRegression,
 			fmt.Sprintf("margin lost after the saving (%s)", observed))
-	case diag != DiagnosisOverProvisioned && d.newErrors(base) != "":
+	case diag == DiagnosisOverProvisioned:
+		// A saving is judged on its margin alone, whatever the load did:
+		// waiting for the load to come back would hold every later step
+		// (a back-down's restore, the next saving) for nothing.
+		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: "margin kept: " + observed}
+		return false
+	case d.newErrors(base) != "":
 		// Whatever the load did: more load slows a service before it fails
 		// requests, and requests that start failing right after a change are
 		// what a harmful change looks like (a pool the database refuses).
@@ -79,7 +85,7 @@ func (d *decider) verdict(pd *tuningv1alpha1.Decision) bool {
 		d.plan.Reason = d.sloText() + "; holding: " + hold
 		return true
 	}
-	if worse := d.regressions(base); len(worse) > 0 && diag != DiagnosisOverProvisioned {
+	if worse := d.regressions(base); len(worse) > 0 {
 		return d.undo(pd, tuningv1alpha1.OutcomeRolledBack, DiagnosisRegression, "regression: "+joinNotes(worse))
 	}
 	if isRelief(diag) && !d.slo.met() && baseSLO.worst()-d.slo.worst() < helpShare*baseSLO.worst() {
@@ -252,18 +258,7 @@ func (d *decider) undo(pd *tuningv1alpha1.Decision, outcome tuningv1alpha1.Outco
 		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: observed + " (rollbackOnRegression is off)"}
 		return false
 	}
-	var changes []Change
-	for _, c := range pd.Changes {
-		from, err := strconv.ParseInt(c.From, 10, 64)
-		k, declared := d.ks.get(Knob(c.Knob))
-		if err != nil || !declared {
-			continue // the knob had no value before, or is no longer tuned
-		}
-		cur, has := d.in.State.Values[k.knob]
-		if to := k.clamp(from); !has || cur != to {
-			changes = append(changes, Change{Knob: k.knob, From: cur, HasFrom: has, To: to})
-		}
-	}
+	changes := d.restoring(pd)
 	if len(changes) == 0 {
 		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: tuningv1alpha1.Truncate(observed+"; nothing to restore", tuningv1alpha1.MaxNoteLength)}
 		return false
@@ -278,6 +273,25 @@ func (d *decider) undo(pd *tuningv1alpha1.Decision, outcome tuningv1alpha1.Outco
 	}
 	d.plan.Judgement = verdict
 	return true
+}
+
+// restoring are the changes that give the knobs of pd the values it
+// replaced (within their bounds), leaving out those already there, those
+// without a value before and those no longer tuned.
+func (d *decider) restoring(pd *tuningv1alpha1.Decision) []Change {
+	var changes []Change
+	for _, c := range pd.Changes {
+		from, err := strconv.ParseInt(c.From, 10, 64)
+		k, declared := d.ks.get(Knob(c.Knob))
+		if err != nil || !declared {
+			continue // the knob had no value before, or is no longer tuned
+		}
+		cur, has := d.in.State.Values[k.knob]
+		if to := k.clamp(from); !has || cur != to {
+			changes = append(changes, Change{Knob: k.knob, From: cur, HasFrom: has, To: to})
+		}
+	}
+	return changes
 }
 
 // maxCacheFillSettles bounds the wait for the caches to fill, in settleTimes.

@@ -74,15 +74,15 @@ func TestHPAUpstream(t *testing.T) {
 		t.Errorf("rate limit: got %d, want 10", got)
 	}
 	// scale-down waits for the 300 s stabilisation window
-	if got := h.Sync(60, 10, make([]float64, 10), 0, 500); got != 10 {
-		t.Errorf("stabilisation: got %d, want 10", got)
+	if got := h.Sync(60, 10, make([]float64, 10), 0, 500); got != 10 || !h.Stabilized {
+		t.Errorf("stabilisation: got %d (stabilized %v), want 10 held by the window", got, h.Stabilized)
 	}
 	h2 := &HPA{Min: 2, Max: 20, TargetPct: 70}
 	for ts := 15.0; ts <= 300; ts += 15 {
 		h2.Sync(ts, 10, make([]float64, 10), 0, 500)
 	}
-	if got := h2.Sync(330, 10, make([]float64, 10), 0, 500); got != 2 {
-		t.Errorf("after the window: got %d, want the minimum 2", got)
+	if got := h2.Sync(330, 10, make([]float64, 10), 0, 500); got != 2 || h2.Stabilized {
+		t.Errorf("after the window: got %d (stabilized %v), want the minimum 2, no longer held", got, h2.Stabilized)
 	}
 	// a window set to 0 (stabilizationWindowSeconds: 0) is no stabilisation, not the default
 	h4 := &HPA{Min: 2, Max: 20, TargetPct: 70, DownWindow: 0, DownWindowSet: true}

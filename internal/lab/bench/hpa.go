@@ -17,6 +17,10 @@ type HPA struct {
 	DownWindowSet bool
 	// Desired is status.desiredReplicas after the last sync.
 	Desired int32
+	// Stabilized is true when the scale-down stabilisation window kept the
+	// replicas above the last sync's recommendation (upstream's AbleToScale
+	// condition with reason ScaleDownStabilized).
+	Stabilized bool
 
 	recs   []hpaRec
 	events []hpaRec // scale events: time and replicas before the change
@@ -118,5 +122,6 @@ func (h *HPA) normalize(now float64, current, desired int32) int32 {
 		h.events = ev
 	}
 	h.Desired = stab
+	h.Stabilized = stab > min(max(desired, h.Min), h.Max)
 	return stab
 }

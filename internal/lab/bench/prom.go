@@ -201,13 +201,39 @@ func (p *prom) sumRate(name string, now, w float64, match func(map[string]string
 	return total, found
 }
 
+// minuteRates samples the one-minute request rate (rate() over sw) once per
+// sw within the SLO window (now−w, now], at multiples of sw as Prometheus
+// aligns a subquery's steps, as the reader's ThroughputPeak and
+// ThroughputNoise do: the largest sample, the samples' total movement less
+// their range, and how many there were (the moves are taken between the
+// window's samples only, as the reader's subquery one step shorter does).
+func (p *prom) minuteRates(now, w, sw float64) (peak, noise float64, samples int) {
+	var rs []float64
+	for t := math.Floor(now/sw) * sw; t > now-w; t -= sw {
+		if r, ok := p.sumRate("http_requests_total", t, sw, nil); ok {
+			rs = append(rs, r)
+		}
+	}
+	if len(rs) == 0 {
+		return 0, 0, 0
+	}
+	lo, hi, moved := rs[0], rs[0], 0.0
+	for i, r := range rs {
+		lo, hi = math.Min(lo, r), math.Max(hi, r)
+		if i > 0 {
+			moved += math.Abs(r - rs[i-1])
+		}
+	}
+	return hi, math.Max(moved-(hi-lo), 0), len(rs)
+}
+
 // observe builds the Observation the metrics reader would return at time
 // now (t0 + now as wall time) for a window of w seconds: the same signals,
 // computed from the scraped series the way the batched PromQL computes them.
 func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signal) signals.Observation {
 	obs := signals.NewObservation(at)
 	all := append(append([]signals.Signal{}, percentiles...), signals.LatencyMean, signals.ErrorRate, signals.Throughput, signals.ThroughputWindow,
-		signals.Pods, signals.PoolInUse, signals.PoolMax, signals.PoolWait, signals.DBTime, signals.DBCallRate,
+		signals.ThroughputPeak, signals.ThroughputNoise, signals.Pods, signals.PoolInUse, signals.PoolMax, signals.PoolWait, signals.DBTime, signals.DBCallRate,
 		signals.MemoryHitRatio, signals.RedisHitRatio, signals.MemoryLookupRate, signals.CPUUtilization, signals.RedisCPU, signals.RedisOpsRate)
 	if p.down {
 		for _, s := range all {
@@ -299,6 +325,13 @@ func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signa
 	set(signals.ThroughputWindow, req, ok, "no http_requests_total series")
 	thr, thrOK := p.sumRate("http_requests_total", now, sw, nil)
 	set(signals.Throughput, thr, thrOK, "no http_requests_total series")
+	peak, noise, samples := p.minuteRates(now, w, sw)
+	set(signals.ThroughputPeak, peak, samples > 0, "no http_requests_total series")
+	if samples < 3 {
+		obs.SetMissing(signals.ThroughputNoise, signals.ReasonNotConfigured, "too few one-minute rates in the SLO window")
+	} else {
+		set(signals.ThroughputNoise, noise, true, "")
+	}
 	pods := map[string]bool{}
 	var inUse, inUseN, poolMax, poolMaxN, cpuReq float64
 	for _, s := range p.series {

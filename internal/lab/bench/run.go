@@ -496,7 +496,7 @@ func (r *runner) control(now float64) {
 	}
 	prof := tuningv1alpha1.PerformanceProfile{Spec: sc.Profile, Status: r.st}
 	period.Summarize(&prof, period.Summary{Now: at, Mode: settings.Mode, Observation: &obs, Plan: &plan,
-		Cluster: &period.Read{RolloutInProgress: state.RolloutInProgress}})
+		Cluster: &period.Read{RolloutInProgress: state.RolloutInProgress, HPADesiredReplicas: state.HPADesiredReplicas}})
 	r.st = prof.Status
 	r.res.Steps = append(r.res.Steps, step)
 }
@@ -630,6 +630,8 @@ func (r *runner) state(now float64) tuning.State {
 			st.Values[tuning.KnobHPAScaleDownWindowS] = int64(r.hpa.DownWindow)
 		}
 		st.HPAAtMax = r.hpa.Desired >= r.hpa.Max
+		st.HPAHeldByWindow = r.hpa.Stabilized
+		st.HPADesiredReplicas = r.hpa.Desired
 	}
 	st.Values[tuning.KnobRedisReplicas] = int64(r.redis)
 	st.RedisReady = r.redisN >= r.redis
