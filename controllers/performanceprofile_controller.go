@@ -66,6 +66,10 @@ type Options struct {
 	Jitter func(time.Duration) time.Duration
 	// MaxConcurrentReconciles [1].
 	MaxConcurrentReconciles int
+	// Shard, in a sharded install, is what this manager's cache holds
+	// (CacheByObject): the reconciler then labels the objects its profiles
+	// read so that the cache holds them [nil: every profile and workload].
+	Shard *Shard
 }
 
 // PerformanceProfileReconciler reconciles PerformanceProfiles.

@@ -34,3 +34,34 @@ func TestMetricsCertFlags(t *testing.T) {
 		}
 	}
 }
+
+// A shard's selector selects on the shard label only (its workloads carry
+// that label, copied from the profile), and a shard elects its leader on a
+// Lease of its own.
+func TestWatchLabelSelectorFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"--watch-label-selector=tuning.navius.io/shard=a"}, ""},
+		{[]string{"--watch-label-selector=!tuning.navius.io/shard"}, ""},
+		{[]string{"--watch-label-selector=tuning.navius.io/shard in (a,b)", "--leader-elect", "--leader-election-id=navius-tuner-ab"}, ""},
+		{[]string{"--watch-label-selector=team=payments"}, "a shard may select on tuning.navius.io/shard only"},
+		{[]string{"--watch-label-selector=tuning.navius.io/shard=(a"}, "--watch-label-selector"},
+		{[]string{"--watch-label-selector=tuning.navius.io/shard=a", "--leader-elect"}, "needs its own --leader-election-id"},
+	} {
+		o := defaultOptions()
+		fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+		o.bindFlags(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		err := o.validate()
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%v: %v", tc.args, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%v: got %v, want %q", tc.args, err, tc.wantErr)
+		}
+	}
+}

@@ -49,7 +49,7 @@ func managerOptions(o options, scheme *runtime.Scheme) ctrl.Options {
 		// allowed to get /metrics) may scrape.
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
-	cacheOpts := cache.Options{ByObject: cacheByObject()}
+	cacheOpts := cache.Options{ByObject: cacheByObject(o.shard())}
 	if nss := o.namespaces(); len(nss) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range nss {
@@ -120,6 +120,6 @@ func run(o options, log logr.Logger) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	log.Info("Starting navius-tuner", "version", info.Version, "revision", info.Revision, "leaderElection", o.leaderElect, "namespaces", o.namespaces())
+	log.Info("Starting navius-tuner", "version", info.Version, "revision", info.Revision, "leaderElection", o.leaderElect, "namespaces", o.namespaces(), "shard", o.shard().String())
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
