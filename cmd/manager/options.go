@@ -24,13 +24,13 @@ type options struct {
 	retryPeriod      time.Duration
 	watchNamespaces  string
 	// watchSelector is the shard's label selector of profiles ("" for all).
-	watchSelector string
-	maxConcurrent    int
-	queryTimeout     time.Duration
-	observePeriod    time.Duration
-	scrapeInterval   time.Duration
-	enableHTTP2      bool
-	pprofAddr        string
+	watchSelector  string
+	maxConcurrent  int
+	queryTimeout   time.Duration
+	observePeriod  time.Duration
+	scrapeInterval time.Duration
+	enableHTTP2    bool
+	pprofAddr      string
 	// metricsCertPath holds tls.crt and tls.key for the metrics endpoint
 	// (a cert-manager Certificate's Secret); empty: a self-signed certificate.
 	metricsCertPath string
