@@ -46,6 +46,7 @@ var (
 	sizesFlag = flag.String("scale.sizes", "", "comma-separated numbers of profiles (default: a 200-profile smoke run)")
 	outFlag   = flag.String("scale.out", "", "write the figures as Markdown to this file")
 	pprofDir  = flag.String("scale.pprof", "", "save the manager's heap profile of each run in this directory")
+	selector  = flag.String("scale.selector", "", "run the manager as a shard with this --watch-label-selector (the profiles are unlabelled: !tuning.navius.io/shard selects them all)")
 	steadyFor = flag.Duration("scale.steady", 0, "how long the steady state is measured [65s, two 30s periods; 31s for the smoke run]")
 )
 
@@ -175,6 +176,9 @@ func runScale(t *testing.T, bin string, n int) result {
 	metricsAddr, pprofAddr := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(bin, "--leader-elect=false", "--metrics-bind-address="+metricsAddr, "--metrics-secure=false",
 		"--health-probe-bind-address=0", "--zap-log-level=error", "--pprof-bind-address="+pprofAddr)
+	if *selector != "" {
+		cmd.Args = append(cmd.Args, "--watch-label-selector="+*selector)
+	}
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "manager.log"))
 	if err != nil {
