@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
 // Shard is the part of the cluster one manager of a sharded install reads:
@@ -153,15 +154,25 @@ type shardReader struct {
 
 // reader is what the reconcile of p reads its objects through: the cache
 // (cached) or the API server, labelling them for the shard in a sharded
-// manager.
+// manager. A profile that may not write to its workload (mode Recommend or
+// Off, or paused) does not label them either: a shard reads its objects
+// from the API server, by name, each period.
 func (r *PerformanceProfileReconciler) reader(p *tuningv1alpha1.PerformanceProfile, cached bool) client.Reader {
 	switch {
+	case r.opts.Shard != nil && !mayWrite(p):
+		return r.live()
 	case r.opts.Shard != nil:
 		return shardReader{r: r, p: p, cached: cached}
 	case cached:
 		return r.client
 	}
 	return r.live()
+}
+
+// mayWrite says whether navius-tuner may write to p's workload: mode Auto
+// and not paused.
+func mayWrite(p *tuningv1alpha1.PerformanceProfile) bool {
+	return tuning.SettingsOf(p.Spec).Mode == tuningv1alpha1.ModeAuto && p.Annotations[tuningv1alpha1.PausedAnnotation] != "true"
 }
 
 func (s shardReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {

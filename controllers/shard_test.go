@@ -257,6 +257,13 @@ func TestShardsReconcileEachProfileOnce(t *testing.T) {
 			h.create(p)
 		}
 	}
+	// A profile that may not write to its workload does not label it either:
+	// its shard reads it from the API server.
+	h.deployment("t-recommend", poolVar("10"))
+	rec := poolProfile(h.ns, tuningv1alpha1.ModeRecommend)
+	rec.Name, rec.Spec.TargetRef.Name, rec.Spec.Interval = "recommend", "t-recommend", metav1.Duration{Duration: shardInterval}
+	rec.Labels = map[string]string{tuningv1alpha1.ShardLabel: "a"}
+	h.create(rec)
 	pw := watchPoolWrites(ctx, g, h.ns)
 
 	base := heapInUse()
@@ -303,6 +310,19 @@ func TestShardsReconcileEachProfileOnce(t *testing.T) {
 		}
 	}
 
+	g.Expect(managers["a"].source.observed("recommend", time.Time{})).NotTo(BeEmpty(), "the profile in mode Recommend is reconciled")
+	for s, m := range managers {
+		if s != "a" {
+			g.Expect(m.source.observed("recommend", time.Time{})).To(BeEmpty(), "the profile in mode Recommend (shard a) is reconciled by shard %q too", s)
+		}
+	}
+	d := &appsv1.Deployment{}
+	g.Expect(env.Client.Get(ctx, types.NamespacedName{Namespace: h.ns, Name: "t-recommend"}, d)).To(Succeed())
+	g.Expect(d.Labels).NotTo(HaveKey(tuningv1alpha1.TunedLabel), "the target of a profile in mode Recommend is labelled")
+	for _, mf := range d.ManagedFields {
+		g.Expect(mf.Manager).NotTo(HavePrefix(tuningv1alpha1.FieldManager), "navius-tuner wrote to the target of a profile in mode Recommend")
+	}
+
 	// Each manager caches its profiles and the Deployments they name, no
 	// other Deployment and no HPA that none of its profiles reads.
 	for s, m := range managers {
@@ -311,6 +331,9 @@ func TestShardsReconcileEachProfileOnce(t *testing.T) {
 			if shard == s {
 				want, wantTargets = append(want, name), append(wantTargets, "t-"+name)
 			}
+		}
+		if s == "a" {
+			want = append(want, "recommend")
 		}
 		g.Expect(m.cachedNames(ctx, g, &tuningv1alpha1.PerformanceProfileList{})).To(ConsistOf(want), "the profiles shard %q caches", s)
 		g.Expect(m.cachedNames(ctx, g, &appsv1.DeploymentList{})).To(ConsistOf(wantTargets), "the Deployments shard %q caches", s)
