@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -80,7 +81,8 @@ type result struct {
 	starved         int
 	// writes is every write of the manager's run, failed those the API
 	// server refused (a conflict); changes those that changed something
-	// (changeCounter). writes - failed - changes are no-op writes.
+	// (changeCounter), all counted by the API server once the manager
+	// stopped. writes - failed - changes are no-op writes.
 	writes, failed, changes float64
 }
 
@@ -195,6 +197,7 @@ func runScale(t *testing.T, bin string, n int) result {
 			res.starved++
 		}
 	}
+	serverBase := countServerWrites(ctx, t, env.Config)
 	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -250,32 +253,54 @@ func runScale(t *testing.T, bin string, n int) result {
 	res.heapInuse = m1["go_memstats_heap_inuse_bytes"]
 	res.reconciles = m1["navius_tuner_reconcile_duration_seconds_count"]
 	res.workloadWrites = workloadWrites(ctx, t, env.Client)
-	res.writes, res.failed, res.changes = settledWrites(t, scrape, changes)
-	res.changes -= float64(rolled.writes.Load())
 	if *pprofDir != "" {
 		saveHeapProfile(t, "http://"+pprofAddr+"/debug/pprof/heap", filepath.Join(*pprofDir, fmt.Sprintf("heap-%d.pprof", n)))
+	}
+	// The no-op writes, counted once the manager has stopped: its writes as
+	// the API server answered them, against the changes the watches saw,
+	// each less the harness's own rollout writes.
+	stopManager(t, cmd)
+	settleChanges(changes)
+	sw := countServerWrites(ctx, t, env.Config).minus(serverBase)
+	ok, attempts := float64(rolled.writes.Load()), float64(rolled.attempts.Load())
+	res.failed = sw.refused - (attempts - ok)
+	res.writes = sw.ok - ok + res.failed
+	res.changes = float64(changes.changes.Load()) - ok
+	if changes.lost.Load() {
+		t.Error("a watch of changes ended early: the no-op writes cannot be counted")
 	}
 	return res
 }
 
-// settledWrites reads the manager's writes and the changes the API server
-// made once no write is in flight: two scrapes 2 s apart with the same
-// count of writes, so the watches have delivered the changes of all of them.
-func settledWrites(t *testing.T, scrape func() map[string]float64, cc *changeCounter) (writes, failed, changes float64) {
+// stopManager stops the manager as Kubernetes does (SIGTERM, then SIGKILL
+// after 30 s) and waits for it to exit.
+func stopManager(t *testing.T, cmd *exec.Cmd) {
 	t.Helper()
-	for range 15 {
-		before := writesOf(byMethod(scrape()))
-		time.Sleep(2 * time.Second)
-		m := scrape()
-		if writesOf(byMethod(m)) == before {
-			if cc.lost.Load() {
-				t.Error("a watch of changes ended early: the no-op writes cannot be counted")
-			}
-			return before, m["failed:PATCH"] + m["failed:PUT"] + m["failed:POST"] + m["failed:DELETE"], float64(cc.changes.Load())
-		}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Logf("stopping the manager: %v", err)
 	}
-	t.Error("the manager kept writing for 30 s: the no-op writes cannot be counted")
-	return 0, 0, 0
+	done := make(chan struct{})
+	go func() { _, _ = cmd.Process.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+// settleChanges waits until the watches have delivered every change: no
+// new one for 3 s once nothing writes.
+func settleChanges(cc *changeCounter) {
+	last := cc.changes.Load()
+	for quiet := 0; quiet < 3; {
+		time.Sleep(time.Second)
+		if now := cc.changes.Load(); now != last {
+			last, quiet = now, 0
+			continue
+		}
+		quiet++
+	}
 }
 
 func saveHeapProfile(t *testing.T, url, path string) {
