@@ -3,7 +3,10 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -78,6 +81,9 @@ func run(o options, log logr.Logger) error {
 		return err
 	}
 	ctrl.SetLogger(log)
+	if _, err := setMemoryLimit(memlimit.FromCgroup, slog.New(logr.ToSlogHandler(log))); err != nil {
+		log.Info("GOMEMLIMIT not set from the container's memory limit", "reason", err.Error())
+	}
 	scheme, err := newScheme()
 	if err != nil {
 		return err
