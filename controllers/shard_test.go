@@ -53,8 +53,13 @@ func (s *shardSource) Observe(_ context.Context, p *tuningv1alpha1.PerformancePr
 func (s *shardSource) observed(name string, since time.Time) []time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return after(s.seen[name], since)
+}
+
+// after are the times of ts after since.
+func after(ts []time.Time, since time.Time) []time.Time {
 	var out []time.Time
-	for _, at := range s.seen[name] {
+	for _, at := range ts {
 		if at.After(since) {
 			out = append(out, at)
 		}
@@ -185,13 +190,7 @@ func watchPoolWrites(ctx context.Context, g Gomega, ns string) *poolWrites {
 func (pw *poolWrites) writes(target string, since time.Time) []time.Time {
 	pw.mu.Lock()
 	defer pw.mu.Unlock()
-	var out []time.Time
-	for _, at := range pw.at[target] {
-		if at.After(since) {
-			out = append(out, at)
-		}
-	}
-	return out
+	return after(pw.at[target], since)
 }
 
 // doubleWrites lists the writes to one target closer than minGap to the one before.
