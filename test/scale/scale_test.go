@@ -256,10 +256,10 @@ func runScale(t *testing.T, bin string, n int) result {
 	if *pprofDir != "" {
 		saveHeapProfile(t, "http://"+pprofAddr+"/debug/pprof/heap", filepath.Join(*pprofDir, fmt.Sprintf("heap-%d.pprof", n)))
 	}
-	// The no-op writes, counted once the manager has stopped: its writes as
+	// The no-op writes, counted once the manager is frozen: its writes as
 	// the API server answered them, against the changes the watches saw,
 	// each less the harness's own rollout writes.
-	stopManager(t, cmd)
+	freezeManager(t, cmd)
 	settleChanges(changes)
 	sw := countServerWrites(ctx, t, env.Config).minus(serverBase)
 	ok, attempts := float64(rolled.writes.Load()), float64(rolled.attempts.Load())
@@ -272,20 +272,16 @@ func runScale(t *testing.T, bin string, n int) result {
 	return res
 }
 
-// stopManager stops the manager as Kubernetes does (SIGTERM, then SIGKILL
-// after 30 s) and waits for it to exit.
-func stopManager(t *testing.T, cmd *exec.Cmd) {
+// freezeManager stops the manager where it is (SIGSTOP) rather than
+// terminating it: every request it sent completes on the API server as it
+// would have, answered and counted there, and no new one starts. A manager
+// terminated instead cancels its requests in flight, and a write the API
+// server applied for a client that had gone is counted as refused although
+// it changed the object. The deferred kill ends it.
+func freezeManager(t *testing.T, cmd *exec.Cmd) {
 	t.Helper()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Logf("stopping the manager: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _, _ = cmd.Process.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("freezing the manager: %v", err)
 	}
 }
 
