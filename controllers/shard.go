@@ -58,6 +58,13 @@ func ParseShard(selector string) (*Shard, error) {
 	return &Shard{profiles: sel, workloads: sel.Add(*tuned)}, nil
 }
 
+// Default says whether s is the default shard: the profiles without a
+// shard label.
+func (s *Shard) Default() bool {
+	reqs, _ := s.profiles.Requirements()
+	return len(reqs) == 1 && reqs[0].Operator() == selection.DoesNotExist
+}
+
 // String is the profiles' selector.
 func (s *Shard) String() string {
 	if s == nil {

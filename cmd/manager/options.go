@@ -102,11 +102,14 @@ func (o options) validate() error {
 	if o.metricsCertPath != "" && !o.secureMetrics {
 		return fmt.Errorf("--metrics-cert-path needs --metrics-secure")
 	}
-	if _, err := controllers.ParseShard(o.watchSelector); err != nil {
+	shard, err := controllers.ParseShard(o.watchSelector)
+	if err != nil {
 		return err
 	}
-	if o.watchSelector != "" && o.leaderElect && o.leaderElectionID == defaultOptions().leaderElectionID {
-		return fmt.Errorf("--watch-label-selector %q needs its own --leader-election-id: every shard elects its own leader, and shards sharing the Lease %s would run one at a time", o.watchSelector, o.leaderElectionID)
+	// The default shard keeps the Lease of the single manager it replaces,
+	// so that the two never run at once while sharding is turned on.
+	if shard != nil && !shard.Default() && o.leaderElect && o.leaderElectionID == defaultOptions().leaderElectionID {
+		return fmt.Errorf("--watch-label-selector %q needs its own --leader-election-id: every shard elects its own leader, and a shard on the Lease %s of the default shard would run only while the default shard does not", o.watchSelector, o.leaderElectionID)
 	}
 	if o.leaderElect && o.renewDeadline >= o.leaseDuration {
 		return fmt.Errorf("--leader-elect-renew-deadline (%s) must be shorter than --leader-elect-lease-duration (%s)", o.renewDeadline, o.leaseDuration)

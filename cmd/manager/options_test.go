@@ -38,6 +38,8 @@ func TestWatchLabelSelectorFlag(t *testing.T) {
 		{[]string{"--watch-label-selector=team=payments"}, "a shard may select on tuning.navius.io/shard only"},
 		{[]string{"--watch-label-selector=tuning.navius.io/shard=(a"}, "--watch-label-selector"},
 		{[]string{"--watch-label-selector=tuning.navius.io/shard=a", "--leader-elect"}, "needs its own --leader-election-id"},
+		// The default shard takes over the single manager's Lease.
+		{[]string{"--watch-label-selector=!tuning.navius.io/shard", "--leader-elect"}, ""},
 	} {
 		expectValidation(t, parseOptions(t, tc.args), tc.args, tc.wantErr)
 	}
