@@ -137,10 +137,6 @@ func TestScale(t *testing.T) {
 	}
 }
 
-func writesOf(byMethod map[string]float64) float64 {
-	return byMethod["PATCH"] + byMethod["PUT"] + byMethod["POST"] + byMethod["DELETE"]
-}
-
 // buildManager builds cmd/manager into a temporary directory.
 func buildManager(t *testing.T) string {
 	t.Helper()
