@@ -54,7 +54,8 @@ type Options struct {
 	// and its workload are read through it right before a write [the
 	// manager's API reader, set by SetupWithManager; the client otherwise].
 	APIReader client.Reader
-	// Recorder emits Events [the manager's recorder for "navius-tuner", set by SetupWithManager].
+	// Recorder emits Events [the manager's recorder for "navius-tuner",
+	// rate-limited (rateLimitedRecorder), set by SetupWithManager].
 	Recorder events.EventRecorder
 	// Clock gives the time [the real clock].
 	Clock clock.PassiveClock
@@ -66,6 +67,10 @@ type Options struct {
 	Jitter func(time.Duration) time.Duration
 	// MaxConcurrentReconciles [1].
 	MaxConcurrentReconciles int
+	// Shard, in a sharded install, is what this manager's cache holds
+	// (CacheByObject): the reconciler then labels the objects its profiles
+	// read so that the cache holds them [nil: every profile and workload].
+	Shard *Shard
 }
 
 // PerformanceProfileReconciler reconciles PerformanceProfiles.
@@ -359,7 +364,7 @@ func (r *PerformanceProfileReconciler) decide(_ context.Context, s *scope) error
 // SetupWithManager registers the reconciler, its field indexes and watches.
 func (r *PerformanceProfileReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.opts.Recorder == nil {
-		r.opts.Recorder = mgr.GetEventRecorder(tuningv1alpha1.FieldManager)
+		r.opts.Recorder = newRateLimitedRecorder(mgr.GetEventRecorder(tuningv1alpha1.FieldManager))
 	}
 	if r.opts.APIReader == nil {
 		r.opts.APIReader = mgr.GetAPIReader()

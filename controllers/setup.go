@@ -105,8 +105,16 @@ func (r *PerformanceProfileReconciler) profilesFor(keys func(client.Object) map[
 // deletion; the referenced Deployment, HPA and Redis workload
 // on creation, deletion and spec changes (status churn during a rollout is
 // picked up by the periodic requeue).
+//
+// In a shard, a workload enters the cache when navius-tuner labels it for a
+// profile it is reconciling already: that creation event would only
+// reconcile the profile again, so the workloads' creations are not watched.
 func (r *PerformanceProfileReconciler) watches(b *builder.Builder) *builder.Builder {
 	specChanged := builder.WithPredicates(predicate.GenerationChangedPredicate{})
+	if r.opts.Shard != nil {
+		specChanged = builder.WithPredicates(predicate.GenerationChangedPredicate{},
+			predicate.Funcs{CreateFunc: func(event.CreateEvent) bool { return false }})
+	}
 	return b.
 		For(&tuningv1alpha1.PerformanceProfile{}, builder.WithPredicates(
 			predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).

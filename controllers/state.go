@@ -162,7 +162,7 @@ func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client
 	st.RolloutInProgress = rollingOut(d)
 	cs.rolloutFailure = failedRollout(d)
 	primary := &appsv1.Deployment{}
-	if err := rd.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name + "-primary"}, primary); err != nil {
+	if err := primaryReader(rd).Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name + "-primary"}, primary); err != nil {
 		if !apierrors.IsNotFound(err) {
 			return err
 		}

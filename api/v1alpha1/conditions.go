@@ -118,3 +118,22 @@ const (
 // may create a profile could have any Secret of the namespace sent to a host
 // of their choosing.
 const PrometheusCredentialsLabel = "tuning.navius.io/prometheus-credentials"
+
+// Labels of sharding: a manager started with --watch-label-selector reconciles
+// only the profiles its selector selects, on ShardLabel (as Flux's
+// sharding.fluxcd.io/key). It labels the Deployments, StatefulSets and HPAs
+// those profiles read with TunedLabel and the profile's ShardLabel, so that
+// its cache holds only them.
+const (
+	// ShardLabel on a PerformanceProfile names its shard; unlabelled
+	// profiles belong to the default shard (selector !tuning.navius.io/shard).
+	ShardLabel = "tuning.navius.io/shard"
+	// TunedLabel marks an object a profile reads; its value is "true".
+	TunedLabel = "tuning.navius.io/tuned"
+	// ShardFieldManager is the server-side-apply field manager of the shard
+	// labels. It is not FieldManager: an apply of the labels alone as
+	// navius-tuner would remove every env value navius-tuner owns (server-side
+	// apply drops the owned fields an apply leaves out) and would move the
+	// time of navius-tuner's last apply that the rollout checks read.
+	ShardFieldManager = "navius-tuner-shard"
+)

@@ -26,3 +26,19 @@ func TestManagerCachesTrimmedObjects(t *testing.T) {
 		}
 	}
 }
+
+// A shard caches its profiles by its selector, and only the workloads
+// labelled for it.
+func TestShardCachesOnlyItsObjects(t *testing.T) {
+	o := defaultOptions()
+	o.watchSelector = "tuning.navius.io/shard=a"
+	for k, by := range managerOptions(o, nil).Cache.ByObject {
+		want := "tuning.navius.io/shard=a,tuning.navius.io/tuned"
+		if _, ok := k.(*tuningv1alpha1.PerformanceProfile); ok {
+			want = "tuning.navius.io/shard=a"
+		}
+		if by.Label == nil || by.Label.String() != want {
+			t.Errorf("%T is cached with selector %v, want %s", k, by.Label, want)
+		}
+	}
+}

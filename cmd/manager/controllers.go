@@ -36,6 +36,7 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 		Source:                  source,
 		Clock:                   clk,
 		MaxConcurrentReconciles: o.maxConcurrent,
+		Shard:                   o.shard(),
 	})
 	if err != nil {
 		return err

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/controllers"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
@@ -21,12 +23,14 @@ type options struct {
 	renewDeadline    time.Duration
 	retryPeriod      time.Duration
 	watchNamespaces  string
-	maxConcurrent    int
-	queryTimeout     time.Duration
-	observePeriod    time.Duration
-	scrapeInterval   time.Duration
-	enableHTTP2      bool
-	pprofAddr        string
+	// watchSelector is the shard's label selector of profiles ("" for all).
+	watchSelector  string
+	maxConcurrent  int
+	queryTimeout   time.Duration
+	observePeriod  time.Duration
+	scrapeInterval time.Duration
+	enableHTTP2    bool
+	pprofAddr      string
 	// metricsCertPath holds tls.crt and tls.key for the metrics endpoint
 	// (a cert-manager Certificate's Secret); empty: a self-signed certificate.
 	metricsCertPath string
@@ -72,6 +76,7 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", o.renewDeadline, "How long the leader retries renewing before giving up leadership.")
 	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", o.retryPeriod, "How often leader-election clients retry.")
 	fs.StringVar(&o.watchNamespaces, "watch-namespaces", o.watchNamespaces, "Comma-separated namespaces to watch (default: all).")
+	fs.StringVar(&o.watchSelector, "watch-label-selector", o.watchSelector, "Reconcile only the profiles this label selector on "+tuningv1alpha1.ShardLabel+" selects, and cache only the workloads they read (a shard: for example "+tuningv1alpha1.ShardLabel+"=a, or !"+tuningv1alpha1.ShardLabel+" for the unlabelled profiles; default: all profiles).")
 	fs.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", o.maxConcurrent, "Profiles reconciled in parallel.")
 	fs.DurationVar(&o.queryTimeout, "prometheus-timeout", o.queryTimeout, "Default timeout of a Prometheus query when a profile sets none.")
 	fs.StringVar(&o.pprofAddr, "pprof-bind-address", o.pprofAddr, "Address of the Go profiler's /debug/pprof endpoints (default: off).")
@@ -97,6 +102,15 @@ func (o options) validate() error {
 	if o.metricsCertPath != "" && !o.secureMetrics {
 		return fmt.Errorf("--metrics-cert-path needs --metrics-secure")
 	}
+	shard, err := controllers.ParseShard(o.watchSelector)
+	if err != nil {
+		return err
+	}
+	// The default shard keeps the Lease of the single manager it replaces,
+	// so that the two never run at once while sharding is turned on.
+	if shard != nil && !shard.Default() && o.leaderElect && o.leaderElectionID == defaultOptions().leaderElectionID {
+		return fmt.Errorf("--watch-label-selector %q needs its own --leader-election-id: every shard elects its own leader, and a shard on the Lease %s of the default shard would run only while the default shard does not", o.watchSelector, o.leaderElectionID)
+	}
 	if o.leaderElect && o.renewDeadline >= o.leaseDuration {
 		return fmt.Errorf("--leader-elect-renew-deadline (%s) must be shorter than --leader-elect-lease-duration (%s)", o.renewDeadline, o.leaseDuration)
 	}
@@ -112,4 +126,14 @@ func (o options) namespaces() []string {
 		}
 	}
 	return out
+}
+
+// shard is the shard --watch-label-selector names; nil for all profiles.
+// validate has checked it.
+func (o options) shard() *controllers.Shard {
+	s, err := controllers.ParseShard(o.watchSelector)
+	if err != nil {
+		panic(err)
+	}
+	return s
 }

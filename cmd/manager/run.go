@@ -3,7 +3,10 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -49,7 +52,7 @@ func managerOptions(o options, scheme *runtime.Scheme) ctrl.Options {
 		// allowed to get /metrics) may scrape.
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
-	cacheOpts := cache.Options{ByObject: cacheByObject()}
+	cacheOpts := cache.Options{ByObject: cacheByObject(o.shard())}
 	if nss := o.namespaces(); len(nss) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range nss {
@@ -78,6 +81,9 @@ func run(o options, log logr.Logger) error {
 		return err
 	}
 	ctrl.SetLogger(log)
+	if _, err := setMemoryLimit(memlimit.FromCgroup, slog.New(logr.ToSlogHandler(log))); err != nil {
+		log.Info("GOMEMLIMIT not set from the container's memory limit", "reason", err.Error())
+	}
 	scheme, err := newScheme()
 	if err != nil {
 		return err
@@ -120,6 +126,6 @@ func run(o options, log logr.Logger) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	log.Info("Starting navius-tuner", "version", info.Version, "revision", info.Revision, "leaderElection", o.leaderElect, "namespaces", o.namespaces())
+	log.Info("Starting navius-tuner", "version", info.Version, "revision", info.Revision, "leaderElection", o.leaderElect, "namespaces", o.namespaces(), "shard", o.shard().String())
 	return mgr.Start(ctrl.SetupSignalHandler())
 }

@@ -312,12 +312,19 @@ func Transitions(prev, next []metav1.Condition) []metav1.Condition {
 
 // Announced lists the transitions from prev to next that are announced as
 // Events: every one but Progressing, Stalled and Reconciling, whose news
-// Ready carries too (an Event for each would say the same thing twice).
+// Ready carries too (an Event for each would say the same thing twice), and
+// but a condition's first status when it is good news (a new profile that
+// is Ready says nothing its status does not: three Normal Events for each
+// new profile were most of the requests of a start with thousands of them).
+// A first status that is bad news is announced.
 func Announced(prev, next []metav1.Condition) []metav1.Condition {
 	var out []metav1.Condition
 	for _, c := range Transitions(prev, next) {
 		switch c.Type {
 		case tuningv1alpha1.ConditionProgressing, tuningv1alpha1.ConditionStalled, tuningv1alpha1.ConditionReconciling:
+			continue
+		}
+		if meta.FindStatusCondition(prev, c.Type) == nil && Healthy(c) {
 			continue
 		}
 		out = append(out, c)

@@ -1,6 +1,7 @@
 package conditions
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -187,4 +188,30 @@ func TestSetReconciling(t *testing.T) {
 	var conds []metav1.Condition
 	SetReconciling(&conds, base())
 	g.Expect(conds).To(ConsistOf(HaveField("Status", metav1.ConditionTrue)))
+}
+
+// A new profile's first conditions are announced only when they are bad
+// news; a later transition to good news is announced.
+func TestFirstConditionsAnnouncedOnlyWhenBad(t *testing.T) {
+	ready := metav1.Condition{Type: v1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1.ReasonSucceeded}
+	sloMet := metav1.Condition{Type: v1.ConditionSLOMet, Status: metav1.ConditionTrue, Reason: "SLOMet"}
+	notFound := metav1.Condition{Type: v1.ConditionReady, Status: metav1.ConditionFalse, Reason: v1.ReasonTargetNotFound}
+	for _, tc := range []struct {
+		name       string
+		prev, next []metav1.Condition
+		want       []string
+	}{
+		{"a new healthy profile", nil, []metav1.Condition{ready, sloMet}, nil},
+		{"a new profile without its target", nil, []metav1.Condition{notFound, sloMet}, []string{v1.ReasonTargetNotFound}},
+		{"its target appears", []metav1.Condition{notFound, sloMet}, []metav1.Condition{ready, sloMet}, []string{v1.ReasonSucceeded}},
+		{"nothing changes", []metav1.Condition{ready, sloMet}, []metav1.Condition{ready, sloMet}, nil},
+	} {
+		var got []string
+		for _, c := range Announced(tc.prev, tc.next) {
+			got = append(got, c.Reason)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: announced %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

@@ -363,3 +363,37 @@ topologySpreadConstraints:
 	g.Expect(r.err).To(HaveOccurred())
 	g.Expect(r.stderr).To(ContainSubstring("name"))
 }
+
+// TestChartShards: with shards, the chart renders the main manager for the
+// unlabelled profiles and one manager per shard, each selecting its
+// profiles and electing its leader on a Lease of its own, and the API
+// server accepts them (a server-side dry run).
+func TestChartShards(t *testing.T) {
+	g := NewWithT(t)
+	createSystemNamespace(t, readFile(t, "dist/install.yaml"))
+	r := renderChart(t, systemNamespace, "shards: [a, b]\nleaderElection: {enabled: true}\n")
+	g.Expect(r.err).NotTo(HaveOccurred(), r.String())
+	args := map[string][]any{}
+	for _, o := range decodeAll(t, []byte(r.stdout)) {
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+		args[o.GetName()] = containers[0].(map[string]any)["args"].([]any)
+	}
+	g.Expect(args).To(HaveLen(3))
+	g.Expect(args["navius-tuner-controller-manager"]).To(ContainElement("--watch-label-selector=!tuning.navius.io/shard"))
+	g.Expect(args["navius-tuner-controller-manager"]).NotTo(ContainElement(HavePrefix("--leader-election-id")))
+	for _, s := range []string{"a", "b"} {
+		g.Expect(args["navius-tuner-controller-manager-"+s]).To(ContainElements(
+			"--watch-label-selector=tuning.navius.io/shard="+s, "--leader-election-id=navius-tuner-"+s+".tuning.navius.io"))
+	}
+	applied := kubectl(t, []byte(r.stdout), "apply", "--server-side", "--dry-run=server", "-f", "-")
+	g.Expect(applied.err).NotTo(HaveOccurred(), applied.String())
+
+	r = renderChart(t, systemNamespace, "{}")
+	g.Expect(r.err).NotTo(HaveOccurred(), r.String())
+	g.Expect(managerContainer(g, decodeAll(t, []byte(r.stdout)))["args"]).NotTo(ContainElement(HavePrefix("--watch-label-selector")))
+	r = renderChart(t, systemNamespace, "shards: [Shard_1]\n")
+	g.Expect(r.err).To(HaveOccurred(), "a shard name that is no label value was accepted")
+}

@@ -19,7 +19,7 @@ import (
 // ready), so the engine goes on judging and acting on the starved services
 // instead of waiting for a rollout that never ends. Its status writes are
 // counted: they are changes the manager did not make.
-type rollouts struct{ writes atomic.Int64 }
+type rollouts struct{ writes, attempts atomic.Int64 }
 
 func completeRollouts(ctx context.Context, t *testing.T, env *testenv.Env) *rollouts {
 	t.Helper()
@@ -45,6 +45,7 @@ func completeRollouts(ctx context.Context, t *testing.T, env *testenv.Env) *roll
 			n := *d.Spec.Replicas
 			d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
 			// A conflict means a newer version is on its way: its event completes it.
+			r.attempts.Add(1)
 			if err := wc.Status().Update(ctx, d); err == nil {
 				r.writes.Add(1)
 			}

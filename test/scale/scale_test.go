@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,6 +47,7 @@ var (
 	sizesFlag = flag.String("scale.sizes", "", "comma-separated numbers of profiles (default: a 200-profile smoke run)")
 	outFlag   = flag.String("scale.out", "", "write the figures as Markdown to this file")
 	pprofDir  = flag.String("scale.pprof", "", "save the manager's heap profile of each run in this directory")
+	selector  = flag.String("scale.selector", "", "run the manager as a shard with this --watch-label-selector (the profiles are unlabelled: !tuning.navius.io/shard selects them all)")
 	steadyFor = flag.Duration("scale.steady", 0, "how long the steady state is measured [65s, two 30s periods; 31s for the smoke run]")
 )
 
@@ -79,7 +81,8 @@ type result struct {
 	starved         int
 	// writes is every write of the manager's run, failed those the API
 	// server refused (a conflict); changes those that changed something
-	// (changeCounter). writes - failed - changes are no-op writes.
+	// (changeCounter), all counted by the API server once the manager
+	// stopped. writes - failed - changes are no-op writes.
 	writes, failed, changes float64
 }
 
@@ -134,10 +137,6 @@ func TestScale(t *testing.T) {
 	}
 }
 
-func writesOf(byMethod map[string]float64) float64 {
-	return byMethod["PATCH"] + byMethod["PUT"] + byMethod["POST"] + byMethod["DELETE"]
-}
-
 // buildManager builds cmd/manager into a temporary directory.
 func buildManager(t *testing.T) string {
 	t.Helper()
@@ -175,6 +174,9 @@ func runScale(t *testing.T, bin string, n int) result {
 	metricsAddr, pprofAddr := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(bin, "--leader-elect=false", "--metrics-bind-address="+metricsAddr, "--metrics-secure=false",
 		"--health-probe-bind-address=0", "--zap-log-level=error", "--pprof-bind-address="+pprofAddr)
+	if *selector != "" {
+		cmd.Args = append(cmd.Args, "--watch-label-selector="+*selector)
+	}
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "manager.log"))
 	if err != nil {
@@ -191,6 +193,7 @@ func runScale(t *testing.T, bin string, n int) result {
 			res.starved++
 		}
 	}
+	serverBase := countServerWrites(ctx, t, env.Config)
 	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -246,32 +249,50 @@ func runScale(t *testing.T, bin string, n int) result {
 	res.heapInuse = m1["go_memstats_heap_inuse_bytes"]
 	res.reconciles = m1["navius_tuner_reconcile_duration_seconds_count"]
 	res.workloadWrites = workloadWrites(ctx, t, env.Client)
-	res.writes, res.failed, res.changes = settledWrites(t, scrape, changes)
-	res.changes -= float64(rolled.writes.Load())
 	if *pprofDir != "" {
 		saveHeapProfile(t, "http://"+pprofAddr+"/debug/pprof/heap", filepath.Join(*pprofDir, fmt.Sprintf("heap-%d.pprof", n)))
+	}
+	// The no-op writes, counted once the manager is frozen: its writes as
+	// the API server answered them, against the changes the watches saw,
+	// each less the harness's own rollout writes.
+	freezeManager(t, cmd)
+	settleChanges(changes)
+	sw := countServerWrites(ctx, t, env.Config).minus(serverBase)
+	ok, attempts := float64(rolled.writes.Load()), float64(rolled.attempts.Load())
+	res.failed = sw.refused - (attempts - ok)
+	res.writes = sw.ok - ok + res.failed
+	res.changes = float64(changes.changes.Load()) - ok
+	if changes.lost.Load() {
+		t.Error("a watch of changes ended early: the no-op writes cannot be counted")
 	}
 	return res
 }
 
-// settledWrites reads the manager's writes and the changes the API server
-// made once no write is in flight: two scrapes 2 s apart with the same
-// count of writes, so the watches have delivered the changes of all of them.
-func settledWrites(t *testing.T, scrape func() map[string]float64, cc *changeCounter) (writes, failed, changes float64) {
+// freezeManager stops the manager where it is (SIGSTOP) rather than
+// terminating it: every request it sent completes on the API server as it
+// would have, answered and counted there, and no new one starts. A manager
+// terminated instead cancels its requests in flight, and a write the API
+// server applied for a client that had gone is counted as refused although
+// it changed the object. The deferred kill ends it.
+func freezeManager(t *testing.T, cmd *exec.Cmd) {
 	t.Helper()
-	for range 15 {
-		before := writesOf(byMethod(scrape()))
-		time.Sleep(2 * time.Second)
-		m := scrape()
-		if writesOf(byMethod(m)) == before {
-			if cc.lost.Load() {
-				t.Error("a watch of changes ended early: the no-op writes cannot be counted")
-			}
-			return before, m["failed:PATCH"] + m["failed:PUT"] + m["failed:POST"] + m["failed:DELETE"], float64(cc.changes.Load())
-		}
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("freezing the manager: %v", err)
 	}
-	t.Error("the manager kept writing for 30 s: the no-op writes cannot be counted")
-	return 0, 0, 0
+}
+
+// settleChanges waits until the watches have delivered every change: no
+// new one for 3 s once nothing writes.
+func settleChanges(cc *changeCounter) {
+	last := cc.changes.Load()
+	for quiet := 0; quiet < 3; {
+		time.Sleep(time.Second)
+		if now := cc.changes.Load(); now != last {
+			last, quiet = now, 0
+			continue
+		}
+		quiet++
+	}
 }
 
 func saveHeapProfile(t *testing.T, url, path string) {
