@@ -47,6 +47,8 @@ func TestObserveHealthyBatch(t *testing.T) {
 		signals.PoolInUse:      6,
 		signals.PoolMax:        10,
 		signals.PoolWait:       0.01,
+		// p99, the highest percentile observed (no objective), of the wait histogram
+		signals.PoolWaitTail: 0.09,
 		signals.DBTime:         0.01,
 		signals.DBCallRate:     50,
 		signals.MemoryHitRatio: 0.8,

@@ -38,6 +38,12 @@ const (
 	PoolMax Signal = "poolMax"
 	// PoolWait is the average time a request waited for a pool connection, in seconds.
 	PoolWait Signal = "poolWait"
+	// PoolWaitTail is the pool wait at the objective's percentile, in
+	// seconds, from a connection wait-time histogram when the stack exports
+	// one (OTel db.client.connection.wait_time, HikariCP acquire, the navius
+	// contract's db_pool_wait_seconds). It is optional: its absence holds no
+	// family, it only leaves the tail diagnosis to the queueing model.
+	PoolWaitTail Signal = "poolWaitTail"
 	// DBTime is the average time a request held a connection (the database call), in seconds.
 	DBTime Signal = "dbTime"
 	// DBCallRate is database calls per second over all pods.
@@ -62,11 +68,11 @@ const (
 
 // All lists every signal: the percentiles of the table, then the others.
 func All() []Signal {
-	out := make([]Signal, 0, len(Percentiles)+16)
+	out := make([]Signal, 0, len(Percentiles)+17)
 	for _, p := range Percentiles {
 		out = append(out, p.Signal)
 	}
-	return append(out, LatencyMean, ErrorRate, Throughput, ThroughputWindow, PoolInUse, PoolMax, PoolWait, DBTime, DBCallRate,
+	return append(out, LatencyMean, ErrorRate, Throughput, ThroughputWindow, PoolInUse, PoolMax, PoolWait, PoolWaitTail, DBTime, DBCallRate,
 		MemoryHitRatio, RedisHitRatio, MemoryLookupRate, CPUUtilization, RedisCPU, RedisOpsRate, Pods)
 }
 
