@@ -2,7 +2,9 @@ package prom
 
 import (
 	"fmt"
+	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -194,4 +196,50 @@ func TestQueriesOfNamesTheSignalsOfEachQuery(t *testing.T) {
 	slices.Sort(got)
 	slices.Sort(want)
 	g.Expect(got).To(Equal(want))
+}
+
+// TestMetricsDocListsEveryPresetAndOverride keeps docs/metrics.md true: the
+// preset table has a column per preset and names each preset's series, and
+// every signal has its override in the signals table.
+func TestMetricsDocListsEveryPresetAndOverride(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	header := "| signal |"
+	for _, p := range Presets() {
+		header += " `" + string(p) + "`"
+		if p == tuningv1alpha1.PresetNavius {
+			header += " (default)"
+		}
+		header += " |"
+	}
+	if !strings.Contains(doc, header) {
+		t.Errorf("docs/metrics.md has no preset table with the header %q", header)
+	}
+	for _, p := range Presets() {
+		c := conventions[p]
+		names := []string{c.latency.name, c.requests, c.statusLabel, c.inUse, c.poolMax, c.calls, strings.TrimSuffix(c.wait.count, "_count")}
+		if c.waitHistogram != nil {
+			names = append(names, c.waitHistogram.name+"_bucket")
+		}
+		if c.memoryCache != "" {
+			names = append(names, c.memoryCache)
+		}
+		for _, m := range c.appMatch {
+			names = append(names, m.String())
+		}
+		for _, n := range names {
+			if !strings.Contains(doc, n) {
+				t.Errorf("docs/metrics.md does not name %s, which the %s preset reads", n, p)
+			}
+		}
+	}
+	for _, s := range signals.All() {
+		row := regexp.MustCompile("(?m)^\\| `[^\\n]*\\| [^|\\n]*`" + string(s) + "`[^|\\n]*\\|$")
+		if !row.MatchString(doc) {
+			t.Errorf("docs/metrics.md's signals table does not list the override %s", s)
+		}
+	}
 }
