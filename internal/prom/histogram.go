@@ -180,8 +180,10 @@ func coarseFor(bounds []float64, threshold float64) string {
 // threshold (seconds; NaN when the percentile has no objective), the window
 // must hold at least minObservations(q) requests (observations < 0: unknown),
 // and a rank in the +Inf bucket reads +Inf, a breach of any threshold. It
-// returns the value, or the reason it is missing and a message. The reader
-// and the benchmarks' emulated Prometheus both call it.
+// returns the value, or the reason it is missing and a message. The
+// benchmarks' emulated Prometheus calls it for the navius histogram; the
+// reader calls percentileOf, the same rule for any histogram (a preset's, a
+// latency histogram in milliseconds once scaled, the pool wait's).
 func Percentile(q float64, buckets []Bucket, observations, threshold float64, window time.Duration) (float64, signals.Reason, string) {
 	return percentileOf(q, buckets, observations, threshold, window, navius.latency.name, "requests")
 }
