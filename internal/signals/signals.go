@@ -100,7 +100,7 @@ const (
 	ReasonMalformed      Reason = "Malformed"      // the answer could not be decoded
 	ReasonBadQuery       Reason = "BadQuery"       // the query was refused as invalid
 	ReasonUnauthorized   Reason = "Unauthorized"   // 401/403 or the credentials could not be read
-	ReasonNotConfigured  Reason = "NotConfigured"  // the profile gives no scope for the signal (no workload, no Redis)
+	ReasonNotConfigured  Reason = "NotConfigured"  // the profile gives no scope for the signal (no workload, no Redis), or its preset's stack has no series for it
 	ReasonTooManySeries  Reason = "TooManySeries"  // the answer held more series than the batch may (Options.MaxSeriesPerProfile)
 	// ReasonBucketsTooCoarse: the histogram cannot tell whether the percentile is within its objective.
 	ReasonBucketsTooCoarse Reason = "BucketsTooCoarse"
