@@ -77,7 +77,9 @@ func TargetOf(p *tuningv1alpha1.PerformanceProfile) prom.Target {
 		Workload: &prom.Workload{Namespace: p.Namespace, Name: p.Spec.TargetRef.Name, Kind: "Deployment",
 			Container: p.Spec.TargetRef.Container},
 		// The same list tier A observes.
-		Percentiles: tuning.ObservedPercentiles(p.Spec),
+		Percentiles:      tuning.ObservedPercentiles(p.Spec),
+		Preset:           p.Spec.Metrics.Preset,
+		LatencyHistogram: p.Spec.Metrics.LatencyHistogram,
 	}
 	if q := p.Spec.Metrics.Queries; q != nil {
 		t.Overrides = *q

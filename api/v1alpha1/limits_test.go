@@ -22,6 +22,16 @@ func TestLimitsMatchTheCRDSchema(t *testing.T) {
 	}
 	versions := dig(t, crd, "spec.versions").([]any)
 	status := dig(t, versions[0].(map[string]any), "schema.openAPIV3Schema.properties.status.properties").(map[string]any)
+	metrics := dig(t, versions[0].(map[string]any), "schema.openAPIV3Schema.properties.spec.properties.metrics.properties").(map[string]any)
+	if got, _ := dig(t, metrics, "latencyHistogram.properties.name.maxLength").(float64); int(got) != MaxMetricNameLength {
+		t.Errorf("spec.metrics.latencyHistogram.name.maxLength is %v in the CRD, the named limit is %d", got, MaxMetricNameLength)
+	}
+	queries := dig(t, metrics, "queries.properties").(map[string]any)
+	for name := range queries {
+		if got, _ := dig(t, queries, name+".maxLength").(float64); int(got) != MaxQueryLength {
+			t.Errorf("spec.metrics.queries.%s.maxLength is %v in the CRD, the named limit is %d", name, got, MaxQueryLength)
+		}
+	}
 	decision := "history.items.properties."
 	for _, tc := range []struct {
 		path string

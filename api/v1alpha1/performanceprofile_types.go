@@ -219,6 +219,27 @@ type MetricsSource struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k != 'le' && k != 'navius_part' && !k.startsWith('__'))",message="labels must not use the reserved label names le and navius_part, nor names starting with __"
 	Labels map[string]string `json:"labels,omitempty"`
 
+	// preset names the metric conventions of the service's stack, which the
+	// default queries read: navius (the default: the contract of
+	// docs/metrics.md), opentelemetry (semantic conventions as the
+	// OpenTelemetry Collector's Prometheus exporter and Prometheus' OTLP
+	// receiver name them), micrometer (Spring Boot: http.server.requests,
+	// HikariCP, Caffeine), go (client_golang HTTP metrics and
+	// github.com/IBM/pgxpoolprometheus) or istio (Envoy request metrics,
+	// in milliseconds). A preset replaces what its stack defines and keeps
+	// the navius contract for the signals the stack has no convention for;
+	// docs/metrics.md lists every query of every preset.
+	// +optional
+	// +kubebuilder:default=navius
+	Preset MetricsPreset `json:"preset,omitempty"`
+
+	// latencyHistogram names the request latency histogram and its unit,
+	// replacing the preset's: the percentiles and the mean latency are read
+	// from it with the same rules as from the default (a percentile above
+	// the top bucket is +Inf; TooFewSamples; BucketsTooCoarse).
+	// +optional
+	LatencyHistogram *LatencyHistogram `json:"latencyHistogram,omitempty"`
+
 	// queries override the default PromQL of individual signals.
 	// +optional
 	Queries *QueryOverrides `json:"queries,omitempty"`
@@ -237,6 +258,53 @@ type MetricsSource struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('30s') && duration(self) <= duration('1h')",message="saturationWindow must be between 30s and 1h: rate() needs at least four scrapes in the window, and a longer window no longer follows a load step"
 	SaturationWindow metav1.Duration `json:"saturationWindow,omitzero"`
 }
+
+// MetricsPreset names a stack's metric conventions.
+// +kubebuilder:validation:Enum=navius;opentelemetry;micrometer;go;istio
+type MetricsPreset string
+
+// The metric presets (docs/metrics.md).
+const (
+	PresetNavius        MetricsPreset = "navius"
+	PresetOpenTelemetry MetricsPreset = "opentelemetry"
+	PresetMicrometer    MetricsPreset = "micrometer"
+	PresetGo            MetricsPreset = "go"
+	PresetIstio         MetricsPreset = "istio"
+)
+
+// MaxMetricNameLength bounds latencyHistogram.name (TestLimitsMatchTheCRDSchema).
+const MaxMetricNameLength = 200
+
+// MaxQueryLength bounds each override of spec.metrics.queries (TestLimitsMatchTheCRDSchema).
+const MaxQueryLength = 4096
+
+// LatencyHistogram is a request latency histogram and the unit of its
+// observations and bucket bounds.
+type LatencyHistogram struct {
+	// name is the histogram's metric name without its _bucket, _sum and
+	// _count suffixes, such as istio_request_duration_milliseconds.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=200
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-zA-Z_:][a-zA-Z0-9_:]*$')",message="name must be a Prometheus metric name: letters, digits, '_' and ':', not starting with a digit"
+	// +kubebuilder:validation:XValidation:rule="!self.endsWith('_bucket') && !self.endsWith('_sum') && !self.endsWith('_count')",message="name is the histogram's name without its _bucket, _sum or _count suffix"
+	Name string `json:"name"`
+
+	// unit of the observations and bucket bounds: seconds (the default) or milliseconds.
+	// +optional
+	// +kubebuilder:default=seconds
+	Unit HistogramUnit `json:"unit,omitempty"`
+}
+
+// HistogramUnit is the unit of a latency histogram.
+// +kubebuilder:validation:Enum=seconds;milliseconds
+type HistogramUnit string
+
+// The histogram units.
+const (
+	UnitSeconds      HistogramUnit = "seconds"
+	UnitMilliseconds HistogramUnit = "milliseconds"
+)
 
 // PrometheusEndpoint is a Prometheus-compatible query API.
 // +kubebuilder:validation:XValidation:rule="!has(self.tls) || !isURL(self.url) || url(self.url).getScheme() == 'https'",message="tls applies only to an https:// url"
@@ -402,9 +470,10 @@ type SigV4Config struct {
 	Service string `json:"service,omitempty"`
 }
 
-// QueryOverrides replace the default PromQL of a signal. Each query must return
-// one series for the profile (a scalar-like instant vector). Each is at most
-// 4096 characters.
+// QueryOverrides replace the default PromQL of a signal, one field per
+// signal, named as the signal. Each query must return one series for the
+// profile (a scalar-like instant vector) and costs one query per period for
+// this profile alone. Each is at most 4096 characters.
 type QueryOverrides struct {
 	// latencyP50 returns the p50 latency, in seconds.
 	// +optional
@@ -426,6 +495,10 @@ type QueryOverrides struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	LatencyP999 string `json:"latencyP999,omitempty"`
+	// latencyMean returns the mean request latency, in seconds.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	LatencyMean string `json:"latencyMean,omitempty"`
 	// errorRate returns the share of 5xx responses as a ratio between 0 and 1.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
@@ -434,14 +507,52 @@ type QueryOverrides struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	Throughput string `json:"throughput,omitempty"`
+	// throughputWindow returns the request rate over slo.window, in requests
+	// per second: the load the SLIs are compared at.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	ThroughputWindow string `json:"throughputWindow,omitempty"`
+	// throughputPeak returns the largest one-minute request rate within
+	// slo.window, in requests per second.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	ThroughputPeak string `json:"throughputPeak,omitempty"`
+	// throughputNoise returns how far the one-minute request rate came back
+	// within slo.window (its total movement minus its range), in requests
+	// per second: 0 for a step or a steady trend.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	ThroughputNoise string `json:"throughputNoise,omitempty"`
+	// pods returns the number of pods that serve the requests.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Pods string `json:"pods,omitempty"`
 	// poolInUse returns the number of pool connections in use, per pod on average.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	PoolInUse string `json:"poolInUse,omitempty"`
+	// poolMax returns the pool maximum the pods report, per pod on average.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	PoolMax string `json:"poolMax,omitempty"`
 	// poolWait returns the average time a request waited for a pool connection, in seconds.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	PoolWait string `json:"poolWait,omitempty"`
+	// poolWaitTail returns the pool wait at the latency objective's
+	// percentile, in seconds.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	PoolWaitTail string `json:"poolWaitTail,omitempty"`
+	// dbTime returns the average time a connection is held per database
+	// call, in seconds.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	DBTime string `json:"dbTime,omitempty"`
+	// dbCallRate returns database calls per second over all pods.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	DBCallRate string `json:"dbCallRate,omitempty"`
 	// memoryHitRatio returns the L1 hit ratio between 0 and 1.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
@@ -450,6 +561,10 @@ type QueryOverrides struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	RedisHitRatio string `json:"redisHitRatio,omitempty"`
+	// memoryLookupRate returns L1 cache lookups (hits and misses) per second over all pods.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	MemoryLookupRate string `json:"memoryLookupRate,omitempty"`
 	// cpuUtilization returns CPU use over the CPU request, between 0 and 1 (or above when bursting).
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
@@ -458,6 +573,10 @@ type QueryOverrides struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	RedisCPU string `json:"redisCPU,omitempty"`
+	// redisOpsRate returns Redis commands per second per replica.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	RedisOpsRate string `json:"redisOpsRate,omitempty"`
 }
 
 // IntEnvKnob is an integer setting passed to the container as an environment variable.

@@ -26,9 +26,9 @@ var familyOrder = []string{famLatency, famTraffic, famPool, famCache, famWorkloa
 // target's percentiles).
 var familySignals = map[string][]signals.Signal{
 	famLatency:  {signals.LatencyMean},
-	famTraffic:  {signals.ErrorRate, signals.Throughput, signals.Pods},
-	famPool:     {signals.PoolInUse, signals.PoolMax, signals.PoolWait, signals.DBTime, signals.DBCallRate},
-	famCache:    {signals.MemoryHitRatio, signals.RedisHitRatio},
+	famTraffic:  {signals.ErrorRate, signals.Throughput, signals.ThroughputWindow, signals.ThroughputPeak, signals.ThroughputNoise, signals.Pods},
+	famPool:     {signals.PoolInUse, signals.PoolMax, signals.PoolWait, signals.PoolWaitTail, signals.DBTime, signals.DBCallRate},
+	famCache:    {signals.MemoryHitRatio, signals.RedisHitRatio, signals.MemoryLookupRate},
 	famWorkload: {signals.CPUUtilization, signals.RedisCPU, signals.RedisOpsRate},
 }
 
@@ -43,8 +43,10 @@ const (
 	stsLabel        = "navius_sts"
 )
 
-// group is the targets that share label keys and windows, and their queries.
+// group is the targets that share label keys, windows and metric
+// conventions (preset and latency histogram), and their queries.
 type group struct {
+	conv   convention
 	keys   []string
 	window time.Duration
 	// satWindow is the window of the saturation signals (CPU, pool, DB time,
@@ -78,10 +80,15 @@ func (o *Reader) plan(targets []Target) ([]*group, []invalidTarget) {
 			invalid = append(invalid, invalidTarget{target: t, reason: msg})
 			continue
 		}
-		k := groupKey(t)
+		conv, err := conventionOf(t)
+		if err != nil {
+			invalid = append(invalid, invalidTarget{target: t, reason: err.Error()})
+			continue
+		}
+		k := groupKey(t) + "|" + conv.key()
 		g, ok := byKey[k]
 		if !ok {
-			g = &group{window: t.Window, satWindow: t.SaturationWindow, byFamily: map[string]*job{}}
+			g = &group{conv: conv, window: t.Window, satWindow: t.SaturationWindow, byFamily: map[string]*job{}}
 			for l := range t.Labels {
 				g.keys = append(g.keys, l)
 			}
@@ -173,52 +180,78 @@ func (g *group) build(maxValues, perProfile int) {
 	}
 	sumRate := func(metric string, extra ...matcher) string { return sumRateOver(w, metric, extra...) }
 	sumRateShort := func(metric string, extra ...matcher) string { return sumRateOver(ws, metric, extra...) }
-	newest := func(metric string) string {
-		return fmt.Sprintf("max %s (timestamp(%s))", by, sel(metric))
+	newest := func(metric string, extra ...matcher) string {
+		return fmt.Sprintf("max %s (timestamp(%s))", by, sel(metric, extra...))
 	}
+	c := g.conv
+	app := func(extra ...matcher) []matcher { return append(append([]matcher{}, c.appMatch...), extra...) }
 	queries := map[string]func() string{
 		famLatency: func() string {
+			h := c.latency.name
 			return union(
 				tagged("bucket", fmt.Sprintf("sum %s (rate(%s[%s]))", byClause(append(append([]string{}, g.keys...), "le")...),
-					sel("http_request_duration_seconds_bucket"), w)),
-				tagged("sum", sumRate("http_request_duration_seconds_sum")),
-				tagged("count", sumRate("http_request_duration_seconds_count")),
-				tagged("ts", newest("http_request_duration_seconds_count")),
+					sel(h+"_bucket", app()...), w)),
+				tagged("sum", sumRate(h+"_sum", app()...)),
+				tagged("count", sumRate(h+"_count", app()...)),
+				tagged("ts", newest(h+"_count", app()...)),
 			)
 		},
 		famTraffic: func() string {
 			branches := []string{
-				tagged("requests", sumRate("http_requests_total")),
-				tagged("errors", sumRate("http_requests_total", matcher{"status", "=~", "5.."})),
-				tagged("throughput", sumRateShort("http_requests_total")),
-				tagged("throughput_peak", fmt.Sprintf("max_over_time((%s)[%s:%s])", sumRateShort("http_requests_total"), w, ws)),
+				tagged("requests", sumRate(c.requests, app()...)),
+				tagged("errors", sumRate(c.requests, app(matcher{c.statusLabel, "=~", "5.."})...)),
+				tagged("throughput", sumRateShort(c.requests, app()...)),
+				tagged("throughput_peak", fmt.Sprintf("max_over_time((%s)[%s:%s])", sumRateShort(c.requests, app()...), w, ws)),
 				tagged("pods", fmt.Sprintf("count %s (count %s (%s))", by, byClause(append(append([]string{}, g.keys...), "pod")...),
-					sel("http_requests_total", matcher{"pod", "!=", ""}))),
-				tagged("ts", newest("http_requests_total")),
+					sel(c.requests, app(matcher{"pod", "!=", ""})...))),
+				tagged("ts", newest(c.requests, app()...)),
 			}
 			if g.noiseSamples() >= minNoiseSamples {
-				branches = append(branches, tagged("throughput_noise", g.noiseQuery(sumRateShort("http_requests_total"),
-					fmt.Sprintf("sum %s (rate(%s[%s] offset %s))", by, sel("http_requests_total"), ws, ws))))
+				branches = append(branches, tagged("throughput_noise", g.noiseQuery(sumRateShort(c.requests, app()...),
+					fmt.Sprintf("sum %s (rate(%s[%s] offset %s))", by, sel(c.requests, app()...), ws, ws))))
 			}
 			return union(branches...)
 		},
 		famPool: func() string {
-			return union(
-				tagged("in_use", fmt.Sprintf("avg %s (avg_over_time(%s[%s]))", by,
-					sel("db_pool_connections", matcher{"state", "=", "in_use"}), ws)),
-				tagged("max", fmt.Sprintf("avg %s (%s)", by, sel("db_pool_max_connections"))),
-				tagged("wait_sum", sumRateShort("db_pool_wait_seconds_sum")),
-				tagged("wait_count", sumRateShort("db_pool_wait_seconds_count")),
-				tagged("db_sum", sumRateShort("db_query_duration_seconds_sum")),
-				tagged("db_count", sumRateShort("db_query_duration_seconds_count")),
-				tagged("ts", newest("db_pool_max_connections")),
-			)
+			inUse := fmt.Sprintf("avg_over_time(%s[%s])", sel(c.inUse, c.inUseMatch...), ws)
+			branches := []string{
+				tagged("in_use", fmt.Sprintf("avg %s (%s)", by, inUse)),
+				tagged("max", fmt.Sprintf("avg %s (%s)", by, sel(c.poolMax))),
+				tagged("wait_sum", sumRateShort(c.wait.sum)),
+				tagged("wait_count", sumRateShort(c.wait.count)),
+			}
+			if c.littles {
+				branches = append(branches, tagged("held", fmt.Sprintf("sum %s (%s)", by, inUse)))
+			} else {
+				branches = append(branches, tagged("db_sum", sumRateShort(c.dbTime.sum)), tagged("db_count", sumRateShort(c.dbTime.count)))
+			}
+			if c.calls != c.dbTime.count || c.littles {
+				branches = append(branches, tagged("calls", sumRateShort(c.calls)))
+			}
+			if h := c.waitHistogram; h != nil {
+				branches = append(branches, tagged("wait_bucket", fmt.Sprintf("sum %s (rate(%s[%s]))",
+					byClause(append(append([]string{}, g.keys...), "le")...), sel(h.name+"_bucket"), ws)))
+			}
+			return union(append(branches, tagged("ts", newest(c.poolMax)))...)
 		},
 		famCache: func() string {
+			byTierResult := byClause(append(append([]string{}, g.keys...), "tier", "result")...)
+			if c.memoryCache == "" {
+				return union(
+					tagged("cache", fmt.Sprintf("sum %s (rate(%s[%s]))", byTierResult,
+						sel("cache_requests_total", matcher{"tier", "=~", "memory|redis"}), w)),
+					tagged("ts", newest("cache_requests_total")),
+				)
+			}
+			// The stack's cache counter is the memory tier: its series are
+			// given tier="memory", and the Redis tier is the contract's.
+			byResult := byClause(append(append([]string{}, g.keys...), "result")...)
 			return union(
-				tagged("cache", fmt.Sprintf("sum %s (rate(%s[%s]))", byClause(append(append([]string{}, g.keys...), "tier", "result")...),
-					sel("cache_requests_total", matcher{"tier", "=~", "memory|redis"}), w)),
-				tagged("ts", newest("cache_requests_total")),
+				tagged("cache", fmt.Sprintf("label_replace(sum %s (rate(%s[%s])), \"tier\", \"memory\", \"\", \"\")",
+					byResult, sel(c.memoryCache), w)),
+				tagged("cache", fmt.Sprintf("sum %s (rate(%s[%s]))", byTierResult,
+					sel("cache_requests_total", matcher{"tier", "=", "redis"}), w)),
+				tagged("ts", newest(c.memoryCache)),
 			)
 		},
 		famWorkload: func() string { return g.workloadQuery(maxValues) },
@@ -388,7 +421,7 @@ func (g *group) filer(fam string) func(ix index, metric map[string]string, p poi
 var knownParts = func() map[string]string {
 	m := map[string]string{}
 	for _, p := range []string{"bucket", "sum", "count", "ts", "requests", "errors", "throughput", "throughput_peak", "throughput_noise", "pods", "in_use", "max",
-		"wait_sum", "wait_count", "db_sum", "db_count", "cache", "cpu_usage", "cpu_requests",
+		"wait_sum", "wait_count", "wait_bucket", "db_sum", "db_count", "held", "calls", "cache", "cpu_usage", "cpu_requests",
 		"redis_cpu", "redis_ops", "redis_pods"} {
 		m[p] = p
 	}
@@ -408,6 +441,8 @@ func wantsCPU(t Target) bool {
 	return t.Workload != nil && strings.TrimSpace(t.Overrides.CPUUtilization) == ""
 }
 
-// wantsRedis reports whether the target needs the default Redis queries
-// (RedisOpsRate has no override, so a Redis workload always does).
-func wantsRedis(t Target) bool { return t.Redis != nil }
+// wantsRedis reports whether the target needs the default Redis queries:
+// it names a Redis workload and overrides not both of its signals.
+func wantsRedis(t Target) bool {
+	return t.Redis != nil && (strings.TrimSpace(t.Overrides.RedisCPU) == "" || strings.TrimSpace(t.Overrides.RedisOpsRate) == "")
+}

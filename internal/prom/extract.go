@@ -100,13 +100,13 @@ func (g *group) extract(obs *signals.Observation, t Target, indexes map[string]i
 		r := newReading(obs, parts)
 		switch fam {
 		case famLatency:
-			extractLatency(r, t, parts)
+			extractLatency(r, t, g.conv.latency, parts)
 		case famTraffic:
-			extractTraffic(r, parts, g.noiseSamples() >= minNoiseSamples)
+			extractTraffic(r, g.conv.requests, parts, g.noiseSamples() >= minNoiseSamples)
 		case famPool:
-			extractPool(r, parts)
+			extractPool(r, t, g.conv, g.satWindow, parts)
 		case famCache:
-			extractCache(r, parts)
+			extractCache(r, g.conv.memoryCache, parts)
 		}
 	}
 }
@@ -124,8 +124,6 @@ func familySignalsOf(t Target, fam string) []signals.Signal {
 			out = append(out, signals.RedisCPU, signals.RedisOpsRate)
 		}
 		return out
-	case famCache:
-		return append(append([]signals.Signal{}, familySignals[fam]...), signals.MemoryLookupRate)
 	}
 	return familySignals[fam]
 }
@@ -142,23 +140,29 @@ func notConfigured(obs *signals.Observation, t Target) {
 	}
 }
 
-func extractLatency(r reading, t Target, parts map[string]series) {
-	var buckets []Bucket
-	badLE := false
-	observations := math.Inf(-1) // the +Inf bucket: every request of the window
-	for _, s := range parts["bucket"] {
+// bucketsOf reads a histogram's bucket rates, their bounds scaled to
+// seconds, and the observations of the window (the +Inf bucket's rate ×
+// the window); badLE is set when a bound is not a number.
+func bucketsOf(ss series, scale float64, window time.Duration) (buckets []Bucket, observations float64, badLE bool) {
+	observations = math.Inf(-1)
+	for _, s := range ss {
 		if s.BadLE {
 			badLE = true
 			continue
 		}
-		buckets = append(buckets, Bucket{UpperBound: s.LE, Count: s.Value})
+		buckets = append(buckets, Bucket{UpperBound: s.LE * scale, Count: s.Value})
 		if math.IsInf(s.LE, +1) {
-			observations = max(observations, s.Value*t.Window.Seconds())
+			observations = max(observations, s.Value*window.Seconds())
 		}
 	}
+	return buckets, observations, badLE
+}
+
+func extractLatency(r reading, t Target, h histogram, parts map[string]series) {
+	buckets, observations, badLE := bucketsOf(parts["bucket"], h.scale, t.Window)
 	for _, p := range percentiles(t) {
 		if badLE {
-			r.miss(p, signals.ReasonMalformed, "a bucket bound (label le) is not a number")
+			r.miss(p, signals.ReasonMalformed, "a bucket bound (label le) of "+h.name+"_bucket is not a number")
 			continue
 		}
 		threshold, hasObjective := t.Thresholds[p]
@@ -167,7 +171,7 @@ func extractLatency(r reading, t Target, parts map[string]series) {
 			limit = threshold.Seconds()
 		}
 		q, _ := signals.Quantile(p)
-		v, reason, msg := Percentile(q, buckets, observations, limit, t.Window)
+		v, reason, msg := percentileOf(q, buckets, observations, limit, t.Window, h.name, "requests")
 		if reason != "" {
 			r.miss(p, reason, msg)
 			continue
@@ -178,25 +182,25 @@ func extractLatency(r reading, t Target, parts map[string]series) {
 	count, rc, mc := one(parts, "count")
 	switch {
 	case rs != "":
-		r.miss(signals.LatencyMean, rs, "http_request_duration_seconds_sum: "+ms)
+		r.miss(signals.LatencyMean, rs, h.name+"_sum: "+ms)
 	case rc != "":
-		r.miss(signals.LatencyMean, rc, "http_request_duration_seconds_count: "+mc)
+		r.miss(signals.LatencyMean, rc, h.name+"_count: "+mc)
 	default:
-		r.setRatio(signals.LatencyMean, sum, count, "requests")
+		r.setRatio(signals.LatencyMean, sum*h.scale, count, "requests")
 	}
 }
 
-func extractTraffic(r reading, parts map[string]series, noiseQueried bool) {
+func extractTraffic(r reading, requests string, parts map[string]series, noiseQueried bool) {
 	// Throughput over the saturation window; the error rate over the SLO
 	// window, with the request rate of that window (ThroughputWindow) as
 	// its denominator.
 	if tput, rt, mt := one(parts, "throughput"); rt != "" {
-		r.miss(signals.Throughput, rt, "http_requests_total: "+mt)
+		r.miss(signals.Throughput, rt, requests+": "+mt)
 	} else {
 		r.set(signals.Throughput, tput)
 	}
 	if peak, rp, mp := one(parts, "throughput_peak"); rp != "" {
-		r.miss(signals.ThroughputPeak, rp, "http_requests_total: "+mp)
+		r.miss(signals.ThroughputPeak, rp, requests+": "+mp)
 	} else {
 		r.set(signals.ThroughputPeak, peak)
 	}
@@ -205,14 +209,14 @@ func extractTraffic(r reading, parts map[string]series, noiseQueried bool) {
 		r.miss(signals.ThroughputNoise, signals.ReasonNotConfigured,
 			fmt.Sprintf("the SLO window holds fewer than %d saturation windows: too few one-minute rates to tell noise from a trend", minNoiseSamples))
 	case rn != "":
-		r.miss(signals.ThroughputNoise, rn, "http_requests_total: "+mn)
+		r.miss(signals.ThroughputNoise, rn, requests+": "+mn)
 	default:
 		r.set(signals.ThroughputNoise, max(noise, 0)) // the float sum of the moves can fall a rounding below the range
 	}
 	req, rr, mr := one(parts, "requests")
 	if rr != "" {
-		r.miss(signals.ErrorRate, rr, "http_requests_total: "+mr)
-		r.miss(signals.ThroughputWindow, rr, "http_requests_total: "+mr)
+		r.miss(signals.ErrorRate, rr, requests+": "+mr)
+		r.miss(signals.ThroughputWindow, rr, requests+": "+mr)
 	} else {
 		r.set(signals.ThroughputWindow, req)
 		// The 5xx series exist only once a 5xx was counted: with the
@@ -228,13 +232,13 @@ func extractTraffic(r reading, parts map[string]series, noiseQueried bool) {
 		}
 	}
 	if pods, rp, mp := one(parts, "pods"); rp != "" {
-		r.miss(signals.Pods, rp, "pods of http_requests_total: "+mp)
+		r.miss(signals.Pods, rp, "pods of "+requests+": "+mp)
 	} else {
 		r.set(signals.Pods, pods)
 	}
 }
 
-func extractPool(r reading, parts map[string]series) {
+func extractPool(r reading, t Target, c convention, window time.Duration, parts map[string]series) {
 	setOne := func(s signals.Signal, part, what string) {
 		if v, reason, msg := one(parts, part); reason != "" {
 			r.miss(s, reason, what+": "+msg)
@@ -242,26 +246,85 @@ func extractPool(r reading, parts map[string]series) {
 			r.set(s, v)
 		}
 	}
-	setOne(signals.PoolInUse, "in_use", `db_pool_connections{state="in_use"}`)
-	setOne(signals.PoolMax, "max", "db_pool_max_connections")
-	setMean := func(s signals.Signal, sumPart, countPart, what string) {
+	setOne(signals.PoolInUse, "in_use", selector(c.inUse, c.inUseMatch...))
+	setOne(signals.PoolMax, "max", c.poolMax)
+	setMean := func(s signals.Signal, sumPart, countPart string, m mean) {
 		sum, r1, m1 := one(parts, sumPart)
 		count, r2, m2 := one(parts, countPart)
 		switch {
 		case r1 != "":
-			r.miss(s, r1, what+"_sum: "+m1)
+			r.miss(s, r1, m.sum+": "+m1)
 		case r2 != "":
-			r.miss(s, r2, what+"_count: "+m2)
+			r.miss(s, r2, m.count+": "+m2)
 		default:
-			r.setRatio(s, sum, count, "observations of "+what)
+			r.setRatio(s, sum*m.scale, count, "observations of "+m.count)
 		}
 	}
-	setMean(signals.PoolWait, "wait_sum", "wait_count", "db_pool_wait_seconds")
-	setMean(signals.DBTime, "db_sum", "db_count", "db_query_duration_seconds")
-	setOne(signals.DBCallRate, "db_count", "db_query_duration_seconds_count")
+	setMean(signals.PoolWait, "wait_sum", "wait_count", c.wait)
+	callsPart := "db_count"
+	if c.littles || c.calls != c.dbTime.count {
+		callsPart = "calls"
+	}
+	if c.littles {
+		setMean(signals.DBTime, "held", callsPart, mean{sum: selector(c.inUse, c.inUseMatch...) + " (held, summed over pods)", count: c.calls, scale: 1})
+	} else {
+		setMean(signals.DBTime, "db_sum", "db_count", c.dbTime)
+	}
+	setOne(signals.DBCallRate, callsPart, c.calls)
+	extractWaitTail(r, t, c, window, parts)
 }
 
-func extractCache(r reading, parts map[string]series) {
+// extractWaitTail reads PoolWaitTail, the pool wait at the highest
+// percentile with a latency objective (the highest observed percentile
+// without one), from the stack's wait-time histogram by the percentile
+// rules of the latency (+Inf above the top bucket; TooFewSamples counted in
+// connection acquisitions over the saturation window).
+func extractWaitTail(r reading, t Target, c convention, window time.Duration, parts map[string]series) {
+	h := c.waitHistogram
+	if h == nil {
+		r.miss(signals.PoolWaitTail, signals.ReasonNotConfigured,
+			fmt.Sprintf("the %s preset's pool exports no wait-time histogram", c.preset))
+		return
+	}
+	buckets, observations, badLE := bucketsOf(parts["wait_bucket"], h.scale, window)
+	if badLE {
+		r.miss(signals.PoolWaitTail, signals.ReasonMalformed, "a bucket bound (label le) of "+h.name+"_bucket is not a number")
+		return
+	}
+	q := waitTailQuantile(t)
+	v, reason, msg := percentileOf(q, buckets, observations, math.NaN(), window, h.name, "connection acquisitions")
+	if reason != "" {
+		r.miss(signals.PoolWaitTail, reason, msg)
+		return
+	}
+	r.set(signals.PoolWaitTail, v)
+}
+
+// waitTailQuantile is the quantile PoolWaitTail is read at: the highest
+// percentile with a latency objective, else the highest observed one.
+func waitTailQuantile(t Target) float64 {
+	q := math.Inf(-1)
+	for s := range t.Thresholds {
+		if qs, ok := signals.Quantile(s); ok {
+			q = max(q, qs)
+		}
+	}
+	if !math.IsInf(q, -1) {
+		return q
+	}
+	for _, s := range percentiles(t) {
+		if qs, ok := signals.Quantile(s); ok {
+			q = max(q, qs)
+		}
+	}
+	return q
+}
+
+func extractCache(r reading, memoryCache string, parts map[string]series) {
+	memoryWhat := `cache_requests_total{tier="memory"}`
+	if memoryCache != "" {
+		memoryWhat = memoryCache
+	}
 	for _, tier := range []struct {
 		name   string
 		tier   cacheTier
@@ -282,10 +345,12 @@ func extractCache(r reading, parts map[string]series) {
 			}
 		}
 		if !seen {
-			r.miss(tier.signal, signals.ReasonEmpty, fmt.Sprintf("no cache_requests_total{tier=%q} series", tier.name))
+			what := `cache_requests_total{tier="redis"}`
 			if tier.name == "memory" {
-				r.miss(signals.MemoryLookupRate, signals.ReasonEmpty, `no cache_requests_total{tier="memory"} series`)
+				what = memoryWhat
+				r.miss(signals.MemoryLookupRate, signals.ReasonEmpty, "no "+what+" series")
 			}
+			r.miss(tier.signal, signals.ReasonEmpty, "no "+what+" series")
 			continue
 		}
 		r.setRatio(tier.signal, hit, hit+miss, "cache requests")

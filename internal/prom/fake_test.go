@@ -103,6 +103,10 @@ func healthy(services ...string) func(q string) (int, string) {
 				out = append(out, s(f(6*k), app(svc, "in_use")...), s("10", app(svc, "max")...),
 					s(f(0.2*k), app(svc, "wait_sum")...), s("20", app(svc, "wait_count")...),
 					s("0.5", app(svc, "db_sum")...), s("50", app(svc, "db_count")...))
+				// the wait histogram: p99 at 0.05 + 0.05 × 0.8 = 0.09 s
+				for _, b := range [][2]string{{"0.005", "10"}, {"0.01", "16"}, {"0.05", "19"}, {"0.1", "20"}, {"+Inf", "20"}} {
+					out = append(out, s(b[1], app(svc, "wait_bucket", "le", b[0])...))
+				}
 			case famCache:
 				out = append(out, s(f(80), app(svc, "cache", "tier", "memory", "result", "hit")...),
 					s(f(20), app(svc, "cache", "tier", "memory", "result", "miss")...),

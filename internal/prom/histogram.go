@@ -180,9 +180,17 @@ func coarseFor(bounds []float64, threshold float64) string {
 // threshold (seconds; NaN when the percentile has no objective), the window
 // must hold at least minObservations(q) requests (observations < 0: unknown),
 // and a rank in the +Inf bucket reads +Inf, a breach of any threshold. It
-// returns the value, or the reason it is missing and a message. The reader
-// and the benchmarks' emulated Prometheus both call it.
+// returns the value, or the reason it is missing and a message. The
+// benchmarks' emulated Prometheus calls it for the navius histogram; the
+// reader calls percentileOf, the same rule for any histogram (a preset's, a
+// latency histogram in milliseconds once scaled, the pool wait's).
 func Percentile(q float64, buckets []Bucket, observations, threshold float64, window time.Duration) (float64, signals.Reason, string) {
+	return percentileOf(q, buckets, observations, threshold, window, navius.latency.name, "requests")
+}
+
+// percentileOf is Percentile for the histogram named name, whose
+// observations are counted as what (requests, connection acquisitions).
+func percentileOf(q float64, buckets []Bucket, observations, threshold float64, window time.Duration, name, what string) (float64, signals.Reason, string) {
 	bounds := make([]float64, len(buckets))
 	for i, b := range buckets {
 		bounds[i] = b.UpperBound
@@ -193,16 +201,16 @@ func Percentile(q float64, buckets []Bucket, observations, threshold float64, wi
 	}
 	switch {
 	case len(buckets) == 0:
-		return 0, signals.ReasonEmpty, "no http_request_duration_seconds_bucket series"
+		return 0, signals.ReasonEmpty, "no " + name + "_bucket series"
 	case coarse != "":
 		return 0, signals.ReasonBucketsTooCoarse, coarse
 	case observations >= 0 && observations < minObservations(q):
-		return 0, signals.ReasonTooFewSamples, fmt.Sprintf("%.0f requests in the %s window; the percentile needs at least %.0f",
-			observations, promDuration(window), minObservations(q))
+		return 0, signals.ReasonTooFewSamples, fmt.Sprintf("%.0f %s in the %s window; the percentile needs at least %.0f",
+			observations, what, promDuration(window), minObservations(q))
 	}
 	v := bucketQuantile(q, buckets)
 	if math.IsNaN(v) {
-		return 0, signals.ReasonNaN, "no requests in the window or no +Inf bucket"
+		return 0, signals.ReasonNaN, "no " + what + " in the window or no +Inf bucket"
 	}
 	return v, "", ""
 }

@@ -101,7 +101,7 @@ func (e *exporter) batch() {
 	e.requests.WithLabelValues("200").Add(batchRequests - batchErrors)
 	e.requests.WithLabelValues("500").Add(2)
 	e.requests.WithLabelValues("503").Add(1)
-	for range 10 {
+	for range 100 { // enough for the wait's p99 (1,000 in a 5s window)
 		e.wait.Observe(0.005)
 	}
 	for range 50 {
@@ -152,7 +152,7 @@ func TestIntegrationRealPrometheus(t *testing.T) {
 
 	var got map[string]signals.Observation
 	all := append(append([]signals.Signal{}, target.Percentiles...), signals.LatencyMean, signals.ErrorRate,
-		signals.Throughput, signals.Pods, signals.PoolInUse, signals.PoolMax, signals.PoolWait, signals.DBTime,
+		signals.Throughput, signals.Pods, signals.PoolInUse, signals.PoolMax, signals.PoolWait, signals.PoolWaitTail, signals.DBTime,
 		signals.DBCallRate, signals.MemoryHitRatio, signals.RedisHitRatio, signals.CPUUtilization,
 		signals.RedisCPU, signals.RedisOpsRate)
 	// Wait for at least five scrapes, so the 5s window is full.
@@ -202,6 +202,8 @@ func TestIntegrationRealPrometheus(t *testing.T) {
 	near(signals.PoolInUse, 7, 1e-9)
 	near(signals.PoolMax, 10, 1e-9)
 	near(signals.PoolWait, 0.005, 1e-6)
+	// Every wait in the first default bucket (0, 5 ms]: p99 = 0.99 × 5 ms.
+	near(signals.PoolWaitTail, 0.99*0.005, 1e-6)
 	near(signals.DBTime, 0.01, 1e-6)
 	near(signals.Pods, 1, 0)
 	// Rates depend on how many batches the ticker made: compare them with

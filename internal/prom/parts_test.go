@@ -10,12 +10,17 @@ import (
 // TestKnownPartsAreThePartsTheQueriesTag: the extractors keep a series only
 // when its part is in knownParts, so a part tagged in a query but missing
 // there would be dropped without a word, and a part listed but never tagged
-// is dead. The queries of a target that asks every family decide.
+// is dead. The queries of a target of each preset that asks every family decide.
 func TestKnownPartsAreThePartsTheQueriesTag(t *testing.T) {
 	o, _, _ := testReader(t, Options{})
-	every := orders("k", "orders")
-	every.Window = 12 * time.Minute // three saturation windows: the noise branch too
-	groups, _ := o.plan([]Target{every})
+	var targets []Target
+	for _, p := range Presets() {
+		tg := orders(string(p), "orders")
+		tg.Preset = p
+		tg.Window = 12 * time.Minute // three saturation windows: the noise branch too
+		targets = append(targets, tg)
+	}
+	groups, _ := o.plan(targets)
 	tag := regexp.MustCompile(`"` + partLabel + `", "([a-z_0-9]+)", "` + partLabel + `"`)
 	var tagged []string
 	for _, g := range groups {

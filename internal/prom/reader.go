@@ -38,6 +38,11 @@ type Target struct {
 	// spec.metrics.saturationWindow); 0 means SaturationWindowFor the
 	// Reader's scrape interval (Options.Freshness).
 	SaturationWindow time.Duration
+	// Preset names the metric conventions the default queries read
+	// (spec.metrics.preset); empty is navius.
+	Preset tuningv1alpha1.MetricsPreset
+	// LatencyHistogram replaces the preset's latency histogram (spec.metrics.latencyHistogram).
+	LatencyHistogram *tuningv1alpha1.LatencyHistogram
 	// Overrides replace the default query of individual signals; each costs
 	// one query per period for this profile alone.
 	Overrides tuningv1alpha1.QueryOverrides
@@ -391,14 +396,7 @@ func markAll(obs *signals.Observation, t Target, r signals.Reason, msg string) {
 func targetSignals(t Target) []signals.Signal {
 	out := append([]signals.Signal{}, percentiles(t)...)
 	for _, f := range familyOrder {
-		if f == famLatency {
-			out = append(out, signals.LatencyMean)
-			continue
-		}
 		out = append(out, familySignals[f]...)
-		if f == famCache {
-			out = append(out, signals.MemoryLookupRate) // read from the hit ratios' series
-		}
 	}
 	return out
 }
@@ -413,14 +411,25 @@ func percentiles(t Target) []signals.Signal {
 // overrideQueries maps the non-empty overrides to their signals.
 func overrideQueries(q tuningv1alpha1.QueryOverrides) map[signals.Signal]string {
 	all := map[signals.Signal]string{
-		signals.ErrorRate:      q.ErrorRate,
-		signals.Throughput:     q.Throughput,
-		signals.PoolInUse:      q.PoolInUse,
-		signals.PoolWait:       q.PoolWait,
-		signals.MemoryHitRatio: q.MemoryHitRatio,
-		signals.RedisHitRatio:  q.RedisHitRatio,
-		signals.CPUUtilization: q.CPUUtilization,
-		signals.RedisCPU:       q.RedisCPU,
+		signals.LatencyMean:      q.LatencyMean,
+		signals.ErrorRate:        q.ErrorRate,
+		signals.Throughput:       q.Throughput,
+		signals.ThroughputWindow: q.ThroughputWindow,
+		signals.ThroughputPeak:   q.ThroughputPeak,
+		signals.ThroughputNoise:  q.ThroughputNoise,
+		signals.Pods:             q.Pods,
+		signals.PoolInUse:        q.PoolInUse,
+		signals.PoolMax:          q.PoolMax,
+		signals.PoolWait:         q.PoolWait,
+		signals.PoolWaitTail:     q.PoolWaitTail,
+		signals.DBTime:           q.DBTime,
+		signals.DBCallRate:       q.DBCallRate,
+		signals.MemoryHitRatio:   q.MemoryHitRatio,
+		signals.RedisHitRatio:    q.RedisHitRatio,
+		signals.MemoryLookupRate: q.MemoryLookupRate,
+		signals.CPUUtilization:   q.CPUUtilization,
+		signals.RedisCPU:         q.RedisCPU,
+		signals.RedisOpsRate:     q.RedisOpsRate,
 	}
 	for _, p := range signals.Percentiles {
 		all[p.Signal] = *q.Latency(tuningv1alpha1.Percentile(p.Name))

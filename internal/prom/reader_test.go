@@ -50,10 +50,12 @@ func TestObserveHealthyBatch(t *testing.T) {
 		signals.PoolInUse:       6,
 		signals.PoolMax:         10,
 		signals.PoolWait:        0.01,
-		signals.DBTime:          0.01,
-		signals.DBCallRate:      50,
-		signals.MemoryHitRatio:  0.8,
-		signals.RedisHitRatio:   0.5,
+		// p99, the highest percentile observed (no objective), of the wait histogram
+		signals.PoolWaitTail:   0.09,
+		signals.DBTime:         0.01,
+		signals.DBCallRate:     50,
+		signals.MemoryHitRatio: 0.8,
+		signals.RedisHitRatio:  0.5,
 		// L1 lookups from the cache's hit and miss counters (80 + 20/s), in
 		// the same query as the hit ratio: still 5 queries
 		signals.MemoryLookupRate: 100,

@@ -49,9 +49,11 @@ const (
 	PoolMax Signal = "poolMax"
 	// PoolWait is the average time a request waited for a pool connection, in seconds.
 	PoolWait Signal = "poolWait"
-	// PoolWaitTail is the pool wait at the objective's percentile, seconds
-	// (from a wait histogram); optional: the engine estimates it from the
-	// queueing model when it is absent.
+	// PoolWaitTail is the pool wait at the objective's percentile, in
+	// seconds, from a connection wait-time histogram when the stack exports
+	// one (OTel db.client.connection.wait_time, HikariCP acquire, the navius
+	// contract's db_pool_wait_seconds). It is optional: its absence holds no
+	// family, it only leaves the tail diagnosis to the queueing model.
 	PoolWaitTail Signal = "poolWaitTail"
 	// DBTime is the average time a request held a connection (the database call), in seconds.
 	DBTime Signal = "dbTime"
@@ -77,11 +79,11 @@ const (
 
 // All lists every signal: the percentiles of the table, then the others.
 func All() []Signal {
-	out := make([]Signal, 0, len(Percentiles)+18)
+	out := make([]Signal, 0, len(Percentiles)+19)
 	for _, p := range Percentiles {
 		out = append(out, p.Signal)
 	}
-	return append(out, LatencyMean, ErrorRate, Throughput, ThroughputWindow, ThroughputPeak, ThroughputNoise, PoolInUse, PoolMax, PoolWait, DBTime, DBCallRate,
+	return append(out, LatencyMean, ErrorRate, Throughput, ThroughputWindow, ThroughputPeak, ThroughputNoise, PoolInUse, PoolMax, PoolWait, PoolWaitTail, DBTime, DBCallRate,
 		MemoryHitRatio, RedisHitRatio, MemoryLookupRate, CPUUtilization, RedisCPU, RedisOpsRate, Pods)
 }
 
@@ -109,7 +111,7 @@ const (
 	ReasonMalformed      Reason = "Malformed"      // the answer could not be decoded
 	ReasonBadQuery       Reason = "BadQuery"       // the query was refused as invalid
 	ReasonUnauthorized   Reason = "Unauthorized"   // 401/403 or the credentials could not be read
-	ReasonNotConfigured  Reason = "NotConfigured"  // the profile gives no scope for the signal (no workload, no Redis)
+	ReasonNotConfigured  Reason = "NotConfigured"  // the profile gives no scope for the signal (no workload, no Redis), or its preset's stack has no series for it
 	ReasonTooManySeries  Reason = "TooManySeries"  // the answer held more series than the batch may (Options.MaxSeriesPerProfile)
 	// ReasonBucketsTooCoarse: the histogram cannot tell whether the percentile is within its objective.
 	ReasonBucketsTooCoarse Reason = "BucketsTooCoarse"

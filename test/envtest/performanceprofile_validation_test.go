@@ -174,6 +174,13 @@ func TestPerformanceProfileValidation(t *testing.T) {
 		u := profileFrom(g, validProfile, set("spec.autoscaling.targetCPUUtilization", `{min: 50, max: 200}`))
 		g.Expect(env.Client.Create(context.Background(), u, dryRun...)).To(Succeed())
 	})
+	t.Run("a preset with a latency histogram in milliseconds and an override of every new signal is valid", func(t *testing.T) {
+		g := NewWithT(t)
+		u := profileFrom(g, validProfile, set("spec.metrics.preset", `istio`),
+			set("spec.metrics.latencyHistogram", `{name: istio_request_duration_milliseconds, unit: milliseconds}`),
+			set("spec.metrics.queries", `{latencyMean: a, throughputWindow: b, pods: c, poolMax: d, poolWaitTail: e, dbTime: f, dbCallRate: g, memoryLookupRate: h, redisOpsRate: i}`))
+		g.Expect(env.Client.Create(context.Background(), u, dryRun...)).To(Succeed())
+	})
 
 	cases := []struct {
 		name    string
@@ -293,6 +300,16 @@ func TestPerformanceProfileValidation(t *testing.T) {
 			"spec.metrics.labels", "must have at most 10 items"},
 		{"query too long", []edit{set("spec.metrics.queries.latencyP99", strings.Repeat("x", 4097))},
 			"spec.metrics.queries.latencyP99", "may not be more than 4096 bytes"},
+		{"override of dbTime too long", []edit{set("spec.metrics.queries.dbTime", strings.Repeat("x", 4097))},
+			"spec.metrics.queries.dbTime", "may not be more than 4096 bytes"},
+		{"unknown preset", []edit{set("spec.metrics.preset", `prometheus`)},
+			"spec.metrics.preset", "Unsupported value"},
+		{"latency histogram not a metric name", []edit{set("spec.metrics.latencyHistogram", `{name: "http-latency"}`)},
+			"spec.metrics.latencyHistogram.name", "name must be a Prometheus metric name"},
+		{"latency histogram with its _bucket suffix", []edit{set("spec.metrics.latencyHistogram", `{name: istio_request_duration_milliseconds_bucket}`)},
+			"spec.metrics.latencyHistogram.name", "without its _bucket, _sum or _count suffix"},
+		{"latency histogram unit", []edit{set("spec.metrics.latencyHistogram", `{name: app_latency, unit: minutes}`)},
+			"spec.metrics.latencyHistogram.unit", "Unsupported value"},
 
 		// Knobs
 		{"env name starts with a digit", []edit{set("spec.connectionPool.maxConnections.env", `1DB_POOL`)},
@@ -424,6 +441,9 @@ func TestPerformanceProfileDefaults(t *testing.T) {
 	g.Expect(s.SLO.Window.Duration).To(Equal(5 * time.Minute))
 	// No default: the manager's --prometheus-timeout applies to a profile without one.
 	g.Expect(s.Metrics.Prometheus.Timeout.Duration).To(BeZero())
+	// Today's contract unless a preset is named.
+	g.Expect(s.Metrics.Preset).To(Equal(tuningv1alpha1.PresetNavius))
+	g.Expect(s.Metrics.LatencyHistogram).To(BeNil())
 	g.Expect(s.ConnectionPool.Database.Reserved).To(BeZero())
 	g.Expect(s.Guardrails).To(Equal(tuningv1alpha1.Guardrails{
 		MaxStepPercent:       50,
