@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/navius-dev/navius-tuner/internal/lab/localcluster"
 )
 
 // envOf turns a map into a lookup function.
@@ -121,4 +125,104 @@ func label(m *dto.Metric, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestOnRealDatabases serves keys from a real PostgreSQL through the pool
+// and both cache tiers: a key's first read is a database call (a miss in L1
+// and Redis, holding a connection for the query cost), the next comes from
+// L1; with L1 off, from Redis. The pool never opens more connections than its
+// size, however many requests are in flight.
+func TestOnRealDatabases(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL and Redis")
+	}
+	g := NewWithT(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	pg, err := localcluster.StartPostgres(ctx, localcluster.PostgresOptions{Role: "svc", RoleConnectionLimit: 5, Items: 100})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = pg.Stop() }()
+	rs, err := localcluster.StartRedis(ctx, localcluster.RedisOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = rs.Stop() }()
+
+	serve := func(env map[string]string) *server {
+		env[EnvDatabaseURL], env[EnvRedisURL], env[EnvKeyCount] = pg.URL(), rs.URL(), "100"
+		cfg, err := configFromEnv(envOf(env))
+		g.Expect(err).NotTo(HaveOccurred())
+		srv, err := build(ctx, cfg)
+		g.Expect(err).NotTo(HaveOccurred())
+		return srv
+	}
+	get := func(srv *server, path string) (int, string) {
+		rec := httptest.NewRecorder()
+		srv.mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code, strings.TrimSpace(rec.Body.String())
+	}
+	scrape := func(srv *server) map[string]*dto.MetricFamily {
+		rec := httptest.NewRecorder()
+		srv.mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := parser.TextToMetricFamilies(strings.NewReader(rec.Body.String()))
+		g.Expect(err).NotTo(HaveOccurred())
+		return fams
+	}
+
+	both := serve(map[string]string{EnvPoolMax: "2", EnvL1Items: "100", EnvL1TTL: "60", EnvL2TTL: "60", EnvQueryCost: "0.02"})
+	defer both.close()
+	start := time.Now()
+	code, v := get(both, "/?key=7")
+	g.Expect(code).To(Equal(http.StatusOK))
+	g.Expect(v).To(HaveLen(32), "md5 of the id")
+	g.Expect(time.Since(start)).To(BeNumerically(">=", 20*time.Millisecond), "the database call paid the query cost")
+	code, again := get(both, "/?key=7")
+	g.Expect(code).To(Equal(http.StatusOK))
+	g.Expect(again).To(Equal(v))
+	code, _ = get(both, "/?key=100000")
+	g.Expect(code).To(Equal(http.StatusNotFound))
+	fams := scrape(both)
+	cache := map[string]float64{}
+	for _, m := range fams["cache_requests_total"].Metric {
+		cache[label(m, "tier")+"/"+label(m, "result")] = m.GetCounter().GetValue()
+	}
+	g.Expect(cache).To(Equal(map[string]float64{"memory/hit": 1, "memory/miss": 2, "redis/miss": 2}))
+	g.Expect(fams).To(HaveKey("db_client_connection_use_time_seconds"))
+	use := fams["db_client_connection_use_time_seconds"].Metric[0].GetHistogram()
+	g.Expect(use.GetSampleCount()).To(Equal(uint64(2)))
+	g.Expect(use.GetSampleSum()).To(BeNumerically(">=", 0.04), "each use held the connection for the query cost")
+
+	// L1 off: the second read of a key is a Redis hit.
+	redisOnly := serve(map[string]string{EnvPoolMax: "2", EnvL2TTL: "60"})
+	defer redisOnly.close()
+	code, fromRedis := get(redisOnly, "/?key=7")
+	g.Expect(code).To(Equal(http.StatusOK))
+	g.Expect(fromRedis).To(Equal(v))
+	cache = map[string]float64{}
+	for _, m := range scrape(redisOnly)["cache_requests_total"].Metric {
+		cache[label(m, "tier")+"/"+label(m, "result")] = m.GetCounter().GetValue()
+	}
+	g.Expect(cache).To(Equal(map[string]float64{"redis/hit": 1}), "key 7 was written to Redis by the first server")
+
+	// 20 concurrent misses on a pool of 2: the role never has more than 2
+	// connections of this server (the first server's pool is idle).
+	before, err := pg.RoleConnections(ctx)
+	g.Expect(err).NotTo(HaveOccurred())
+	noCache := serve(map[string]string{EnvPoolMax: "2", EnvQueryCost: "0.05"})
+	defer noCache.close()
+	done := make(chan int, 20)
+	for i := range 20 {
+		go func() { c, _ := get(noCache, "/?key="+strconv.Itoa(i+1)); done <- c }()
+	}
+	peak := 0
+	for range 10 {
+		n, err := pg.RoleConnections(ctx)
+		g.Expect(err).NotTo(HaveOccurred())
+		peak = max(peak, n-before)
+		time.Sleep(30 * time.Millisecond)
+	}
+	for range 20 {
+		g.Expect(<-done).To(Equal(http.StatusOK))
+	}
+	g.Expect(peak).To(BeNumerically("<=", 2))
+	g.Expect(pg.RefusedConnections()).To(BeZero())
 }

@@ -11,16 +11,17 @@ import (
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
 
-// itemQuery reads one row and makes the server spend the per-query cost
-// while the connection is held, as a slow query would.
-const itemQuery = `SELECT value FROM items WHERE id = $1 AND pg_sleep($2) IS NOT NULL`
+// itemQuery makes the server spend the per-query cost once (pg_sleep in FROM
+// runs once; in WHERE it could run for every row scanned) while the
+// connection is held, as a slow query would, and reads one row: NULL when the
+// key has none.
+const itemQuery = `SELECT (SELECT value FROM items WHERE id = $1) FROM pg_sleep($2)`
 
 // service answers GET / (a drawn key) and GET /?key=N: the in-process cache,
 // then Redis, then PostgreSQL through the pool.
@@ -145,12 +146,14 @@ func (s *service) query(ctx context.Context, key uint64) (string, error) {
 		conn.Release()
 		s.m.poolUse(ctx, time.Since(acquired))
 	}()
-	var v string
-	err = conn.QueryRow(ctx, itemQuery, int64(key), s.cfg.QueryCost.Seconds()).Scan(&v)
-	if errors.Is(err, pgx.ErrNoRows) {
+	var v *string
+	if err := conn.QueryRow(ctx, itemQuery, int64(key), s.cfg.QueryCost.Seconds()).Scan(&v); err != nil {
+		return "", err
+	}
+	if v == nil {
 		return "", errNotFound
 	}
-	return v, err
+	return *v, nil
 }
 
 // instruments are the service's OpenTelemetry instruments, named by the
