@@ -22,6 +22,7 @@ const (
 	EnvKeyCount     = "KEY_COUNT"
 	EnvKeyDist      = "KEY_DISTRIBUTION"
 	EnvZipfExponent = "KEY_ZIPF_EXPONENT"
+	EnvUseTime      = "METRICS_CONNECTION_USE_TIME"
 	EnvPodIP        = "POD_IP"
 	EnvPort         = "PORT"
 )
@@ -50,12 +51,16 @@ type config struct {
 	KeyCount  uint64
 	KeyDist   string
 	ZipfS     float64
+	// UseTime exports db.client.connection.use_time, which the
+	// opentelemetry preset reads as the database time; false leaves the
+	// service without it, as many services are.
+	UseTime bool
 }
 
 // configFromEnv reads the configuration; look is os.LookupEnv in production.
 // Every bad value is an error that names the variable.
 func configFromEnv(look func(string) (string, bool)) (config, error) {
-	c := config{KeyDist: KeysUniform, ZipfS: 1.1}
+	c := config{KeyDist: KeysUniform, ZipfS: 1.1, UseTime: true}
 	var errs []error
 	get := func(name string) string { v, _ := look(name); return v }
 	intVar := func(name string, def, lo int64) int64 {
@@ -107,6 +112,13 @@ func configFromEnv(look func(string) (string, bool)) (config, error) {
 		} else {
 			c.ZipfS = f
 		}
+	}
+	if v := get(EnvUseTime); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: want true or false", EnvUseTime, v))
+		}
+		c.UseTime = b || err != nil
 	}
 	port := get(EnvPort)
 	if port == "" {

@@ -6,7 +6,9 @@
 // db_client_connection_count{db_client_connection_state="used"|"idle"},
 // db_client_connection_max, db_client_connection_wait_time_seconds,
 // db_client_connection_use_time_seconds), plus the cache counter
-// cache_requests_total{tier,result}. It exports no database call duration.
+// cache_requests_total{tier,result}. METRICS_CONNECTION_USE_TIME=false leaves
+// out the use time, which the opentelemetry preset reads as the database
+// call time (dbTime), for a service that exports none.
 //
 // Each GET / draws a key (uniform or Zipf over KEY_COUNT keys) and reads it
 // through L1, Redis and PostgreSQL; a database call holds its connection for
@@ -105,7 +107,7 @@ func build(ctx context.Context, cfg config) (*server, error) {
 		return nil, err
 	}
 	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
-	m, err := newInstruments(provider.Meter("github.com/navius-dev/navius-tuner/cmd/real-service"), pool)
+	m, err := newInstruments(provider.Meter("github.com/navius-dev/navius-tuner/cmd/real-service"), pool, cfg.UseTime)
 	if err != nil {
 		pool.Close()
 		return nil, err

@@ -192,7 +192,7 @@ func TestOnRealDatabases(t *testing.T) {
 	g.Expect(use.GetSampleSum()).To(BeNumerically(">=", 0.04), "each use held the connection for the query cost")
 
 	// L1 off: the second read of a key is a Redis hit.
-	redisOnly := serve(map[string]string{EnvPoolMax: "2", EnvL2TTL: "60"})
+	redisOnly := serve(map[string]string{EnvPoolMax: "2", EnvL2TTL: "60", EnvUseTime: "false"})
 	defer redisOnly.close()
 	code, fromRedis := get(redisOnly, "/?key=7")
 	g.Expect(code).To(Equal(http.StatusOK))
@@ -202,6 +202,8 @@ func TestOnRealDatabases(t *testing.T) {
 		cache[label(m, "tier")+"/"+label(m, "result")] = m.GetCounter().GetValue()
 	}
 	g.Expect(cache).To(Equal(map[string]float64{"redis/hit": 1}), "key 7 was written to Redis by the first server")
+	g.Expect(get(redisOnly, "/?key=8")).To(Equal(http.StatusOK))
+	g.Expect(scrape(redisOnly)).NotTo(HaveKey("db_client_connection_use_time_seconds"), "no use time: no database time for the preset")
 
 	// 20 concurrent misses on a pool of 2: the role never has more than 2
 	// connections of this server (the first server's pool is idle).

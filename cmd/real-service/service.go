@@ -177,7 +177,7 @@ var waitBounds = []float64{0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.
 // PoolName is the db.client.connection.pool.name of the service's pool.
 const PoolName = "items"
 
-func newInstruments(meter metric.Meter, pool *pgxpool.Pool) (*instruments, error) {
+func newInstruments(meter metric.Meter, pool *pgxpool.Pool, useTime bool) (*instruments, error) {
 	m := &instruments{poolAttr: attribute.String("db.client.connection.pool.name", PoolName)}
 	var err error
 	var errs []error
@@ -188,9 +188,11 @@ func newInstruments(meter metric.Meter, pool *pgxpool.Pool) (*instruments, error
 	m.wait, err = meter.Float64Histogram("db.client.connection.wait_time", metric.WithUnit("s"),
 		metric.WithDescription("The time it took to obtain an open connection from the pool."), metric.WithExplicitBucketBoundaries(waitBounds...))
 	collect(err)
-	m.use, err = meter.Float64Histogram("db.client.connection.use_time", metric.WithUnit("s"),
-		metric.WithDescription("The time between borrowing a connection and returning it to the pool."), metric.WithExplicitBucketBoundaries(waitBounds...))
-	collect(err)
+	if useTime {
+		m.use, err = meter.Float64Histogram("db.client.connection.use_time", metric.WithUnit("s"),
+			metric.WithDescription("The time between borrowing a connection and returning it to the pool."), metric.WithExplicitBucketBoundaries(waitBounds...))
+		collect(err)
+	}
 	m.cacheReq, err = meter.Int64Counter("cache_requests", metric.WithDescription("Cache lookups by tier and result."))
 	collect(err)
 	count, err := meter.Int64ObservableUpDownCounter("db.client.connection.count", metric.WithUnit("{connection}"),
@@ -234,6 +236,9 @@ func (m *instruments) poolWait(ctx context.Context, d time.Duration) {
 }
 
 func (m *instruments) poolUse(ctx context.Context, d time.Duration) {
+	if m.use == nil {
+		return
+	}
 	m.use.Record(ctx, d.Seconds(), metric.WithAttributes(m.poolAttr))
 }
 

@@ -29,6 +29,7 @@ var (
 		env       *harness.Env
 		err       error
 		workloads map[string]*harness.Workload // by test name
+		real      *harness.RealWorkload
 	}
 	suiteStart time.Time
 )
@@ -88,6 +89,11 @@ func startWorkloads(ctx context.Context, e *harness.Env) error {
 		}
 		shared.workloads[name] = w
 	}
+	real, err := e.AddRealWorkload(ctx, realWorkload())
+	if err != nil {
+		return fmt.Errorf("the real service: %w", err)
+	}
+	shared.real = real
 	select {
 	case <-time.After(harness.ProfileWindow + 5*time.Second):
 	case <-ctx.Done():
@@ -98,7 +104,7 @@ func startWorkloads(ctx context.Context, e *harness.Env) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	return nil
+	return shared.real.CreateProfile(ctx, realSLO)
 }
 
 func TestMain(m *testing.M) {
