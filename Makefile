@@ -114,6 +114,10 @@ bench: ## Run the tier-A benchmark scenarios (virtual clock) and write docs/benc
 bench-scale: control-plane ## Run B5: the manager with 1k, 5k and 10k profiles on a local API server; write docs/benchmarks/scale-figures.md.
 	go test ./test/scale -run TestScale -count=1 -timeout 90m -v -scale.sizes=$(or $(SCALE_SIZES),1000,5000,10000) -scale.out=$(CURDIR)/docs/benchmarks/scale-figures.md
 
+.PHONY: bench-real
+bench-real: control-plane build ## Run B8: the operator tunes the lab's real service on PostgreSQL and Redis, idle and with one core busy; write docs/benchmarks/B8-pool.md.
+	bin/perfsim bench-real --out docs/benchmarks $(BENCH_ARGS)
+
 .PHONY: bench-cluster
 bench-cluster: control-plane build ## Run the tier-B benchmark scenarios on the local cluster (real HPA, real Prometheus).
 	bin/perfsim bench-cluster --out docs/benchmarks $(BENCH_ARGS)

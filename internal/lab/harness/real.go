@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -352,6 +356,62 @@ type LoadGenerator struct {
 	// Sent, OK, Failed count the requests (Failed: no answer or a 5xx), and
 	// NoTarget the ticks without a ready pod.
 	Sent, OK, Failed, NoTarget atomic.Int64
+
+	mu      sync.Mutex
+	samples []sample // answered requests, in order of their answer
+}
+
+// sample is one answered request: when it was answered, how long it took,
+// whether it failed.
+type sample struct {
+	at     time.Time
+	took   time.Duration
+	failed bool
+}
+
+// LoadWindow is what the load generator saw over a window: its own
+// wall-clock latencies (every request, failed ones included).
+type LoadWindow struct {
+	Answered, Failed int
+	// Rate is answered requests per second.
+	Rate     float64
+	P50, P99 time.Duration
+}
+
+// Window summarises the requests answered in the last d.
+func (l *LoadGenerator) Window(d time.Duration) LoadWindow {
+	since := time.Now().Add(-d)
+	l.mu.Lock()
+	i := sort.Search(len(l.samples), func(i int) bool { return !l.samples[i].at.Before(since) })
+	recent := append([]sample(nil), l.samples[i:]...)
+	l.mu.Unlock()
+	w := LoadWindow{Answered: len(recent), Rate: float64(len(recent)) / d.Seconds()}
+	if len(recent) == 0 {
+		return w
+	}
+	took := make([]time.Duration, len(recent))
+	for j, s := range recent {
+		took[j] = s.took
+		if s.failed {
+			w.Failed++
+		}
+	}
+	slices.Sort(took)
+	w.P50 = took[(len(took)-1)/2]
+	w.P99 = took[int(math.Ceil(0.99*float64(len(took))))-1]
+	return w
+}
+
+// record keeps an answered request, dropping those older than 30 minutes.
+func (l *LoadGenerator) record(start time.Time, failed bool) {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.samples = append(l.samples, sample{at: now, took: now.Sub(start), failed: failed})
+	if len(l.samples) > 1<<20 {
+		cut := sort.Search(len(l.samples), func(i int) bool { return now.Sub(l.samples[i].at) < 30*time.Minute })
+		l.samples = append(l.samples[:0], l.samples[cut:]...)
+	}
 }
 
 func startLoad(rate float64, targets func() []string) *LoadGenerator {
@@ -380,18 +440,25 @@ func startLoad(rate float64, targets func() []string) *LoadGenerator {
 				url := "http://" + addrs[n%len(addrs)] + "/"
 				l.Sent.Add(1)
 				l.done.Go(func() {
+					start := time.Now()
 					req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 					resp, err := hc.Do(req)
 					if err != nil {
-						l.Failed.Add(1)
+						if ctx.Err() == nil {
+							l.Failed.Add(1)
+							l.record(start, true)
+						}
 						return
 					}
+					_, _ = io.Copy(io.Discard, resp.Body)
 					_ = resp.Body.Close()
-					if resp.StatusCode >= 500 {
+					failed := resp.StatusCode >= 500
+					if failed {
 						l.Failed.Add(1)
 					} else {
 						l.OK.Add(1)
 					}
+					l.record(start, failed)
 				})
 			}
 		}
