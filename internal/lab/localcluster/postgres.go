@@ -121,6 +121,9 @@ func (s *PostgresServer) start(ctx context.Context, cred *syscall.Credential, ow
 	if logDir == "" {
 		logDir = s.dir
 	}
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
+	}
 	data := filepath.Join(s.dir, "data")
 	initdb := exec.CommandContext(ctx, filepath.Join(s.opts.BinDir, "initdb"),
 		"-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions")

@@ -60,6 +60,9 @@ func (s *RedisServer) start(ctx context.Context, bin, logDir string) error {
 	if logDir == "" {
 		logDir = s.dir
 	}
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
+	}
 	port, err := freePort()
 	if err != nil {
 		return err
