@@ -27,11 +27,11 @@ KIND_CLUSTER ?= navius-tuner
 # Go test flags for every package. RACE_PKGS are the packages where goroutines
 # share state (the reconciler and its manager, the example service of the kind
 # path, the real service the lab runs on PostgreSQL, the batched Prometheus reader, the process supervisor of the local
-# cluster, the reliability tests that run the manager under faults): they run under -race. The rest is single-goroutine
+# cluster and the node agent that runs pods as processes, the reliability tests that run the manager under faults): they run under -race. The rest is single-goroutine
 # simulation and pure decision code, which -race slows 5-10x and cannot check.
 GO_TEST_FLAGS ?=
 GO_TEST_TIMEOUT ?= 25m
-RACE_PKGS ?= ./cmd/manager/... ./cmd/example-service/... ./cmd/real-service/... ./controllers/... ./internal/prom/... ./internal/lab/localcluster/... ./test/reliability/...
+RACE_PKGS ?= ./cmd/manager/... ./cmd/example-service/... ./cmd/real-service/... ./controllers/... ./internal/prom/... ./internal/lab/localcluster/... ./internal/lab/nodeagent/... ./test/reliability/...
 
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
