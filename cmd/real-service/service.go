@@ -168,8 +168,13 @@ type instruments struct {
 }
 
 // Histogram bounds: the semantic conventions' advice for
-// http.server.request.duration, which brackets the usual objectives.
-var durationBounds = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+// http.server.request.duration with 30 and 40 ms added, as docs/metrics.md
+// asks of a service with an objective there. With the advice alone, a
+// service whose requests mostly take 25-50 ms (a 25 ms query) has nearly all
+// of them in one bucket, and linear interpolation puts its p99 near 50 ms
+// whatever the real one is: a 40 ms objective could never be seen met, nor a
+// change that helps.
+var durationBounds = []float64{0.005, 0.01, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
 
 // waitBounds are finer at the bottom: a pool wait is mostly well under a millisecond.
 var waitBounds = []float64{0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
