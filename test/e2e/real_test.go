@@ -24,7 +24,7 @@ import (
 // (2 connections serve 80 req/s per pod), so requests queue for connections.
 const (
 	realSLO      = 40 * time.Millisecond
-	realConverge = 4 * time.Minute
+	realConverge = converge
 	realRate     = 300
 )
 
