@@ -26,6 +26,10 @@ import (
 // as root: when this process is root, it runs as the postgres user in a
 // directory owned by that user.
 
+// dbStopGrace is how long PostgreSQL and Redis get after SIGTERM: both stop
+// in well under a second (PostgreSQL's backends end on the same signal).
+const dbStopGrace = 5 * time.Second
+
 // Names of the database processes, as used in the log file names.
 const (
 	Postgres = "postgres"
@@ -259,7 +263,7 @@ func (s *PostgresServer) RoleConnections(ctx context.Context) (int, error) {
 func (s *PostgresServer) Stop() error {
 	var errs []error
 	if s.proc != nil {
-		errs = append(errs, s.proc.stop(stopGrace))
+		errs = append(errs, s.proc.stop(dbStopGrace))
 	}
 	if s.dir != "" {
 		errs = append(errs, os.RemoveAll(s.dir))

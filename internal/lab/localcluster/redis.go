@@ -107,7 +107,7 @@ func (s *RedisServer) URL() string { return "redis://" + s.Addr() + "/0" }
 func (s *RedisServer) Stop() error {
 	var errs []error
 	if s.proc != nil {
-		errs = append(errs, s.proc.stop(stopGrace))
+		errs = append(errs, s.proc.stop(dbStopGrace))
 	}
 	if s.dir != "" {
 		errs = append(errs, os.RemoveAll(s.dir))

@@ -46,7 +46,7 @@ func resolveEnv(ctx context.Context, cl kubernetes.Interface, pod *corev1.Pod, c
 			s, err = &corev1.Secret{}, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("Secret %s: %w", name, err)
+			return nil, fmt.Errorf("secret %s: %w", name, err)
 		}
 		secrets[name] = s
 		return s, nil
@@ -119,7 +119,7 @@ func valueFrom(src *corev1.EnvVarSource, pod *corev1.Pod, podIP string,
 		}
 		v, ok := s.Data[ref.Key]
 		if !ok && (ref.Optional == nil || !*ref.Optional) {
-			return "", false, fmt.Errorf("Secret %s has no key %s", ref.Name, ref.Key)
+			return "", false, fmt.Errorf("secret %s has no key %s", ref.Name, ref.Key)
 		}
 		return string(v), ok, nil
 	case src.FieldRef != nil:
