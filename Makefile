@@ -26,12 +26,12 @@ KIND_CLUSTER ?= navius-tuner
 
 # Go test flags for every package. RACE_PKGS are the packages where goroutines
 # share state (the reconciler and its manager, the example service of the kind
-# path, the batched Prometheus reader, the process supervisor of the local
-# cluster, the reliability tests that run the manager under faults): they run under -race. The rest is single-goroutine
+# path, the real service the lab runs on PostgreSQL, the batched Prometheus reader, the process supervisor of the local
+# cluster and the node agent that runs pods as processes, the reliability tests that run the manager under faults): they run under -race. The rest is single-goroutine
 # simulation and pure decision code, which -race slows 5-10x and cannot check.
 GO_TEST_FLAGS ?=
 GO_TEST_TIMEOUT ?= 25m
-RACE_PKGS ?= ./cmd/manager/... ./cmd/example-service/... ./controllers/... ./internal/prom/... ./internal/lab/localcluster/... ./test/reliability/...
+RACE_PKGS ?= ./cmd/manager/... ./cmd/example-service/... ./cmd/real-service/... ./controllers/... ./internal/prom/... ./internal/lab/localcluster/... ./internal/lab/nodeagent/... ./test/reliability/...
 
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
@@ -113,6 +113,10 @@ bench: ## Run the tier-A benchmark scenarios (virtual clock) and write docs/benc
 .PHONY: bench-scale
 bench-scale: control-plane ## Run B5: the manager with 1k, 5k and 10k profiles on a local API server; write docs/benchmarks/scale-figures.md.
 	go test ./test/scale -run TestScale -count=1 -timeout 90m -v -scale.sizes=$(or $(SCALE_SIZES),1000,5000,10000) -scale.out=$(CURDIR)/docs/benchmarks/scale-figures.md
+
+.PHONY: bench-real
+bench-real: control-plane build ## Run B8: the operator tunes the lab's real service on PostgreSQL and Redis, idle and with one core busy; write docs/benchmarks/B8-pool.md.
+	bin/perfsim bench-real --out docs/benchmarks $(BENCH_ARGS)
 
 .PHONY: bench-cluster
 bench-cluster: control-plane build ## Run the tier-B benchmark scenarios on the local cluster (real HPA, real Prometheus).

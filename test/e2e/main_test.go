@@ -33,6 +33,7 @@ var (
 		// watches, from its creation to the end of the suite.
 		watchers    map[string]*watcher
 		stopWatches context.CancelFunc
+		real      *harness.RealWorkload
 	}
 	suiteStart time.Time
 )
@@ -100,6 +101,11 @@ func startWorkloads(ctx context.Context, e *harness.Env) error {
 		}
 		shared.watchers[name] = inv
 	}
+	real, err := e.AddRealWorkload(ctx, realWorkload())
+	if err != nil {
+		return fmt.Errorf("the real service: %w", err)
+	}
+	shared.real = real
 	select {
 	case <-time.After(harness.ProfileWindow + 5*time.Second):
 	case <-ctx.Done():
@@ -110,7 +116,7 @@ func startWorkloads(ctx context.Context, e *harness.Env) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	return nil
+	return shared.real.CreateProfile(ctx, realSLO)
 }
 
 func TestMain(m *testing.M) {

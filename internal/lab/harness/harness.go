@@ -33,6 +33,7 @@ import (
 
 	"github.com/navius-dev/navius-tuner/internal/lab/localcluster"
 	"github.com/navius-dev/navius-tuner/internal/lab/localcluster/metricsapi"
+	"github.com/navius-dev/navius-tuner/internal/lab/nodeagent"
 	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 )
 
@@ -72,6 +73,11 @@ type Env struct {
 	// targetsMu serialises the rewrites of Prometheus' target file.
 	targetsMu sync.Mutex
 	operator  *process
+	// real are the real workloads; agent runs their pods.
+	real      []*RealWorkload
+	agentOnce sync.Once
+	agent     *nodeagent.Agent
+	agentErr  error
 
 	stopOnce sync.Once
 	stopErr  error
@@ -121,6 +127,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		Prometheus: &localcluster.PrometheusOptions{
 			ScrapeInterval: opts.ScrapeInterval,
 			ScrapeConfigs:  []localcluster.ScrapeConfig{{JobName: ScrapeJob}},
+			PodDiscovery:   true,
 		},
 		MetricsSource: metricsapi.PodCPUFunc(e.podCPU),
 	})
@@ -200,12 +207,24 @@ func (e *Env) Stop() error {
 		for _, w := range e.workloads {
 			ws = append(ws, w)
 		}
+		real := e.real
 		e.mu.Unlock()
 		if op != nil {
 			errs = append(errs, op.stop(10*time.Second))
 		}
 		for _, w := range ws {
 			w.stop()
+		}
+		for _, w := range real {
+			if w.Load != nil {
+				w.Load.Stop()
+			}
+		}
+		if e.agent != nil {
+			e.agent.Stop()
+		}
+		for _, w := range real {
+			errs = append(errs, w.stop())
 		}
 		if e.cluster != nil {
 			errs = append(errs, e.cluster.Stop())

@@ -187,7 +187,7 @@ func (c *Cluster) startKwok() (readyCheck, error) {
 // startPrometheus writes the configuration and starts Prometheus.
 func (c *Cluster) startPrometheus() error {
 	dir := c.promDir()
-	if err := writePrometheusConfig(dir, c.opts.Prometheus); err != nil {
+	if err := writePrometheusConfig(dir, c.opts.Prometheus, c.kubeconfig); err != nil {
 		return err
 	}
 	port, err := freePort()

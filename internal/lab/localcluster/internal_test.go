@@ -72,7 +72,7 @@ func TestPrometheusConfig(t *testing.T) {
 	g.Expect(writePrometheusConfig(dir, &PrometheusOptions{
 		ScrapeInterval: 2 * time.Second,
 		ScrapeConfigs:  []ScrapeConfig{{JobName: "sim", Targets: []string{"127.0.0.1:9"}, Interval: time.Second}},
-	})).To(Succeed())
+	}, "")).To(Succeed())
 	cfg, err := os.ReadFile(filepath.Join(dir, "prometheus.yml"))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(cfg)).To(ContainSubstring(`"scrape_interval": "2s"`))

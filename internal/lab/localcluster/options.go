@@ -72,7 +72,17 @@ type PrometheusOptions struct {
 	// ScrapeConfigs are the scrape jobs; their targets can be replaced later
 	// with (*Cluster).SetScrapeTargets.
 	ScrapeConfigs []ScrapeConfig
+	// PodDiscovery adds the job PodsJob, which discovers the cluster's pods
+	// through the API server (Kubernetes service discovery, role pod) and
+	// scrapes those annotated prometheus.io/scrape: "true" at their pod IP
+	// and prometheus.io/port, as the community Prometheus chart's
+	// kubernetes-pods job does. Each series gets the pod's labels and
+	// namespace, pod and container labels.
+	PodDiscovery bool
 }
+
+// PodsJob is the job name of PrometheusOptions.PodDiscovery.
+const PodsJob = "kubernetes-pods"
 
 // ScrapeConfig is one Prometheus scrape job with static loopback targets.
 type ScrapeConfig struct {

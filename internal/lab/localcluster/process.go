@@ -28,6 +28,12 @@ type process struct {
 
 // startProcess starts bin with args, its output going to logDir/name.log.
 func startProcess(name, bin string, args, env []string, logDir string) (*process, error) {
+	return startProcessAs(name, bin, args, env, logDir, nil, "")
+}
+
+// startProcessAs is startProcess with the user the process runs as (nil: this
+// process's) and its working directory (empty: this process's).
+func startProcessAs(name, bin string, args, env []string, logDir string, cred *syscall.Credential, dir string) (*process, error) {
 	logPath := filepath.Join(logDir, name+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -42,7 +48,11 @@ func startProcess(name, bin string, args, env []string, logDir string) (*process
 		Setpgid: true,
 		// Never outlive the parent, even if it is killed with SIGKILL.
 		Pdeathsig: syscall.SIGKILL,
+		// Go sets the parent-death signal after switching the user, which
+		// would otherwise clear it.
+		Credential: cred,
 	}
+	cmd.Dir = dir
 	p := &process{name: name, cmd: cmd, logPath: logPath, log: logFile, done: make(chan struct{})}
 	fmt.Fprintf(logFile, "# %s %s\n", bin, strings.Join(args, " "))
 	if err := cmd.Start(); err != nil {

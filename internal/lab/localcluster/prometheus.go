@@ -10,8 +10,9 @@ import (
 // Prometheus reads its targets from one file_sd file per job, so that
 // SetScrapeTargets can replace them while it runs (it watches the files).
 
-// promConfig writes prometheus.yml and the target files into dir.
-func writePrometheusConfig(dir string, p *PrometheusOptions) error {
+// promConfig writes prometheus.yml and the target files into dir;
+// kubeconfig is the admin kubeconfig pod discovery reads the API with.
+func writePrometheusConfig(dir string, p *PrometheusOptions, kubeconfig string) error {
 	if err := os.MkdirAll(filepath.Join(dir, "targets"), 0o755); err != nil {
 		return err
 	}
@@ -32,6 +33,9 @@ func writePrometheusConfig(dir string, p *PrometheusOptions) error {
 		if err := writeTargets(dir, sc.JobName, sc.Targets, sc.Labels); err != nil {
 			return err
 		}
+	}
+	if p.PodDiscovery {
+		jobs = append(jobs, podsJob(kubeconfig))
 	}
 	cfg := map[string]any{
 		"global": map[string]any{
@@ -90,3 +94,29 @@ func (c *Cluster) SetScrapeTargets(job string, targets []string) error {
 
 // promDir is the directory of Prometheus's configuration and data.
 func (c *Cluster) promDir() string { return filepath.Join(c.dir, "prometheus") }
+
+// podsJob discovers annotated pods through the API server (the community
+// chart's kubernetes-pods job: keep prometheus.io/scrape="true", address
+// from the pod IP and prometheus.io/port, the pod's labels mapped, plus
+// namespace, pod and container), skipping pods that have finished.
+func podsJob(kubeconfig string) map[string]any {
+	return map[string]any{
+		"job_name": PodsJob,
+		"kubernetes_sd_configs": []any{map[string]any{
+			"role":            "pod",
+			"kubeconfig_file": kubeconfig,
+		}},
+		"relabel_configs": []any{
+			map[string]any{"source_labels": []string{"__meta_kubernetes_pod_annotation_prometheus_io_scrape"}, "action": "keep", "regex": "true"},
+			map[string]any{"source_labels": []string{"__meta_kubernetes_pod_phase"}, "action": "drop", "regex": "(Failed|Succeeded)"},
+			map[string]any{"source_labels": []string{"__meta_kubernetes_pod_ip", "__meta_kubernetes_pod_annotation_prometheus_io_port"},
+				"action": "replace", "regex": "(.+);([0-9]+)", "replacement": "$1:$2", "target_label": "__address__"},
+			map[string]any{"source_labels": []string{"__meta_kubernetes_pod_annotation_prometheus_io_path"},
+				"action": "replace", "regex": "(.+)", "target_label": "__metrics_path__"},
+			map[string]any{"action": "labelmap", "regex": "__meta_kubernetes_pod_label_(.+)"},
+			map[string]any{"source_labels": []string{"__meta_kubernetes_namespace"}, "target_label": "namespace"},
+			map[string]any{"source_labels": []string{"__meta_kubernetes_pod_name"}, "target_label": "pod"},
+			map[string]any{"source_labels": []string{"__meta_kubernetes_pod_container_name"}, "target_label": "container"},
+		},
+	}
+}
