@@ -91,7 +91,9 @@ var conventions = map[tuningv1alpha1.MetricsPreset]convention{
 		c.wait = mean{"db_client_connection_wait_time_seconds_sum", "db_client_connection_wait_time_seconds_count", 1}
 		c.waitHistogram = &histogram{"db_client_connection_wait_time_seconds", 1}
 		c.dbTime = mean{"db_client_connection_use_time_seconds_sum", "db_client_connection_use_time_seconds_count", 1}
-		c.calls = "db_client_connection_use_time_seconds_count"
+		// Every acquisition records its wait, so the wait histogram's count
+		// is the call rate, also for a service that exports no use_time.
+		c.calls = "db_client_connection_wait_time_seconds_count"
 		return c
 	}(),
 
