@@ -2,6 +2,7 @@ package tuning
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
@@ -75,15 +76,80 @@ func missingOf(v view, ks knobSet, slo sloReport) Missing {
 		if len(absent) == 0 {
 			continue
 		}
-		fm := FamilyMissing{Family: f, Signals: absent}
-		for _, k := range ks.order {
-			if def, _ := ks.get(k); def.family == f {
-				fm.Knobs = append(fm.Knobs, k)
-			}
-		}
-		m.Families = append(m.Families, fm)
+		m.Families = append(m.Families, FamilyMissing{Family: f, Signals: absent, Knobs: familyKnobs(ks, f)})
 	}
 	return m
+}
+
+// FamilyReadiness says whether one knob family a profile declares can be
+// tuned on an observation: it can when every signal it needs was read.
+// The engine holds exactly the families that are not ready (Missing is
+// computed from the same table, familySignals), so `kubectl navius check`,
+// status.readiness and the decisions agree.
+type FamilyReadiness struct {
+	Family Family
+	// Knobs are the family's declared knobs, in the profile's order.
+	Knobs []Knob
+	// Needs are the signals the family needs before it may act: the SLO's
+	// signals first (while one is missing every knob holds), then the
+	// saturation signals its diagnosis reads.
+	Needs []signals.Signal
+	// Found are the needed signals that were read, in the order of Needs.
+	Found []signals.Signal
+	// Missing are the needed signals that could not be used, in the order
+	// of Needs, each with why.
+	Missing []SignalGap
+}
+
+// SignalGap is a needed signal that could not be used, and why.
+type SignalGap struct {
+	Signal signals.Signal
+	signals.Missing
+}
+
+func (g SignalGap) String() string { return fmt.Sprintf("%s: %s", g.Signal, g.Missing) }
+
+// Tunable reports whether the family may act: nothing it needs is missing.
+func (r FamilyReadiness) Tunable() bool { return len(r.Missing) == 0 }
+
+// Readiness lists each knob family the profile declares, in the order the
+// diagnosis checks them, with the signals it needs, which of them the
+// observation holds and why the others are missing. A profile without
+// knobs lists nothing.
+func Readiness(spec tuningv1alpha1.PerformanceProfileSpec, o signals.Observation) []FamilyReadiness {
+	v, ks, slo := newView(o), knobsOf(spec), SLOSignals(spec)
+	var out []FamilyReadiness
+	for _, f := range familyOrder {
+		knobs := familyKnobs(ks, f)
+		if len(knobs) == 0 {
+			continue
+		}
+		r := FamilyReadiness{Family: f, Knobs: knobs}
+		for _, s := range append(slices.Clone(slo), familySignals(ks, f)...) {
+			if slices.Contains(r.Needs, s) {
+				continue
+			}
+			r.Needs = append(r.Needs, s)
+			if _, ok := v.get(s); ok {
+				r.Found = append(r.Found, s)
+			} else {
+				r.Missing = append(r.Missing, SignalGap{Signal: s, Missing: v.why(s)})
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// familyKnobs lists the declared knobs of a family, in the profile's order.
+func familyKnobs(ks knobSet, f Family) []Knob {
+	var out []Knob
+	for _, k := range ks.order {
+		if def, _ := ks.get(k); def.family == f {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // familyOrder lists the families in the order the diagnosis checks them.
