@@ -31,7 +31,9 @@ func rowsOf(rs []FamilyReadiness) []readinessRow {
 
 func TestReadiness(t *testing.T) {
 	sloSignals := []signals.Signal{signals.LatencyP99, signals.LatencyP95, signals.ErrorRate}
-	with := func(ss ...signals.Signal) []signals.Signal { return append(append([]signals.Signal{}, sloSignals...), ss...) }
+	with := func(ss ...signals.Signal) []signals.Signal {
+		return append(append([]signals.Signal{}, sloSignals...), ss...)
+	}
 	cases := []struct {
 		name string
 		spec func(*v1.PerformanceProfileSpec)
