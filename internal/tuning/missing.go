@@ -112,6 +112,23 @@ func (g SignalGap) String() string { return fmt.Sprintf("%s: %s", g.Signal, g.Mi
 // Tunable reports whether the family may act: nothing it needs is missing.
 func (r FamilyReadiness) Tunable() bool { return len(r.Missing) == 0 }
 
+// API is the family's entry of status.readiness: the reasons without
+// their messages, which change from period to period (a stale sample's
+// age) while the readiness does not.
+func (r FamilyReadiness) API() tuningv1alpha1.FamilyReadiness {
+	out := tuningv1alpha1.FamilyReadiness{Family: string(r.Family), Tunable: r.Tunable()}
+	for _, k := range r.Knobs {
+		out.Knobs = append(out.Knobs, string(k))
+	}
+	for _, s := range r.Found {
+		out.Found = append(out.Found, string(s))
+	}
+	for _, g := range r.Missing {
+		out.Missing = append(out.Missing, fmt.Sprintf("%s: %s", g.Signal, g.Reason))
+	}
+	return out
+}
+
 // Readiness lists each knob family the profile declares, in the order the
 // diagnosis checks them, with the signals it needs, which of them the
 // observation holds and why the others are missing. A profile without
