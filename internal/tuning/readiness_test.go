@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/signals"
@@ -134,6 +137,28 @@ func TestReadinessIsWhatTheEngineHolds(t *testing.T) {
 				if !r.Tunable() && fmt.Sprint(r.Missing) == "" {
 					t.Errorf("%s held without a reason", r.Family)
 				}
+			}
+		})
+	}
+}
+
+func TestRolloutsWaitUntil(t *testing.T) {
+	spec := fullSpec()
+	spec.Guardrails.MaxRolloutsPerHour = 2
+	at := func(d time.Duration) metav1.Time { return metav1.NewTime(t0.Add(d)) }
+	for _, c := range []struct {
+		name     string
+		rollouts []metav1.Time
+		want     time.Time
+	}{
+		{"none", nil, time.Time{}},
+		{"one of two", []metav1.Time{at(-10 * time.Minute)}, time.Time{}},
+		{"two of two: the older leaves the hour", []metav1.Time{at(-50 * time.Minute), at(-10 * time.Minute)}, t0.Add(10 * time.Minute)},
+		{"older than an hour do not count", []metav1.Time{at(-70 * time.Minute), at(-10 * time.Minute)}, time.Time{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := RolloutsWaitUntil(spec, v1.Memory{Rollouts: c.rollouts}, t0); !got.Equal(c.want) {
+				t.Errorf("got %v, want %v", got, c.want)
 			}
 		})
 	}
