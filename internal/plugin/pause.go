@@ -57,7 +57,7 @@ func (o *Options) setPaused(cmd *cobra.Command, name string, on bool) error {
 		fprintf(o.Out, "%s/%s resumed: navius-tuner tunes Deployment %s again in mode %s.\n", p.Namespace, p.Name, p.Spec.TargetRef.Name, orDash(string(p.Spec.Mode)))
 	}
 	if !on && was && len(others) > 0 {
-		fprintf(o.ErrOut, "Warning: %s also set %s on this profile too and may set it again (a GitOps sync).\n",
+		fprintf(o.ErrOut, "Warning: %s set %s on this profile too and may set it again (a GitOps sync).\n",
 			strings.Join(others, ", "), tuningv1alpha1.PausedAnnotation)
 	}
 	return nil
