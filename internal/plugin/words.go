@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/period"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
@@ -24,16 +25,12 @@ func ago(t metav1.Time, now time.Time) string {
 	return "in " + duration.HumanDuration(t.Sub(now))
 }
 
-// changes reads "DB_POOL_MAX_CONNECTIONS 10→14, hpa.minReplicas 2→3".
+// changes reads "DB_POOL_MAX_CONNECTIONS 10→14, hpa.minReplicas <unset>→3".
 func changes(cs []tuningv1alpha1.Change) string {
 	if len(cs) == 0 {
 		return "no change"
 	}
-	out := make([]string, len(cs))
-	for i, c := range cs {
-		out[i] = fmt.Sprintf("%s %s→%s", c.Knob, orDash(c.From), c.To)
-	}
-	return strings.Join(out, ", ")
+	return period.ChangesString(cs)
 }
 
 func orDash(s string) string {
