@@ -24,7 +24,7 @@ func TestDocsNameEveryVerbAndFlag(t *testing.T) {
 		if cmd.Hidden || cmd.Name() == "help" || cmd.Name() == "completion" {
 			continue
 		}
-		g.Expect(doc).To(MatchRegexp("(?m)^### `kubectl navius "+regexp.QuoteMeta(cmd.Name())+"[ `]"), "docs/plugin.md has no heading for %s", cmd.Name())
+		g.Expect(doc).To(MatchRegexp("(?m)^### .*`kubectl navius "+regexp.QuoteMeta(cmd.Name())+"[ `]"), "docs/plugin.md has no heading for %s", cmd.Name())
 		cmd.LocalFlags().VisitAll(func(f *pflag.Flag) {
 			g.Expect(doc).To(ContainSubstring("`--"+f.Name+"`"), "docs/plugin.md does not document %s --%s", cmd.Name(), f.Name)
 		})
