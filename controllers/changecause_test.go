@@ -19,7 +19,9 @@ import (
 func TestRolloutCarriesItsChangeCause(t *testing.T) {
 	h := newHarness(t)
 	g := h.g
-	d := h.deployment(targetName, poolVar("10"))
+	h.deployment(targetName, poolVar("10"))
+	d := &appsv1.Deployment{}
+	g.Expect(env.Client.Get(h.ctx, h.key(targetName), d)).To(Succeed())
 	d.Annotations = map[string]string{actuate.ChangeCauseAnnotation: "kubectl set image deployment/orders-api app=orders:1"}
 	g.Expect(env.Client.Update(h.ctx, d)).To(Succeed())
 	h.rolledOut(targetName)
