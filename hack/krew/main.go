@@ -17,6 +17,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -83,7 +84,7 @@ func main() {
 
 func run(version, download, out string, binaries []string) error {
 	if version == "" || download == "" || out == "" || len(binaries) == 0 {
-		return fmt.Errorf("usage: krew -version V -download URL -out DIR os/arch=BINARY...")
+		return errors.New("usage: krew -version V -download URL -out DIR os/arch=BINARY [os/arch=BINARY]")
 	}
 	m := manifest{APIVersion: "krew.googlecontainertools.github.com/v1alpha2", Kind: "Plugin"}
 	m.Metadata.Name = "navius"

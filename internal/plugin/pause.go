@@ -72,7 +72,7 @@ func annotationOwners(p *tuningv1alpha1.PerformanceProfile) []string {
 		if mf.Manager == FieldManager || mf.FieldsV1 == nil {
 			continue
 		}
-		if strings.Contains(string(mf.FieldsV1.Raw), key) {
+		if strings.Contains(mf.FieldsV1.GetRawString(), key) {
 			out = append(out, mf.Manager)
 		}
 	}
