@@ -88,8 +88,9 @@ test-short: ## Run the fast tests only (no control plane).
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager and perfsim binaries into bin/.
+build: ## Build the manager, the kubectl plugin and perfsim binaries into bin/.
 	go build -trimpath -ldflags "$(LDFLAGS)" -o bin/manager ./cmd/manager
+	go build -trimpath -ldflags "$(LDFLAGS)" -o bin/kubectl-navius ./cmd/kubectl-navius
 	go build -trimpath -o bin/perfsim ./cmd/perfsim
 
 .PHONY: run
@@ -143,15 +144,20 @@ RELEASE_DIR ?= _release/$(VERSION)
 # Where it stages the build context of the release image (Dockerfile.release).
 RELEASE_IMAGE_CONTEXT ?= $(RELEASE_DIR).image
 RELEASE_PLATFORMS ?= linux/amd64 linux/arm64
+# The platforms of the kubectl plugin's binaries (kubectl-navius, packed for krew).
+PLUGIN_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+# Where the release's files are downloaded from: the krew manifest names it.
+RELEASE_DOWNLOAD ?= https://github.com/navius-dev/navius-tuner/releases/download/$(VERSION)
 # The registry repository of the release image; the release's manifests and
 # chart run $(IMAGE_REPO):$(VERSION).
 IMAGE_REPO ?= ghcr.io/navius-dev/navius-tuner
 RELEASE_ENV = VERSION="$(VERSION)" RELEASE_DIR="$(RELEASE_DIR)" RELEASE_IMAGE_CONTEXT="$(RELEASE_IMAGE_CONTEXT)" \
-	RELEASE_PLATFORMS="$(RELEASE_PLATFORMS)" IMAGE_REPO="$(IMAGE_REPO)" LDFLAGS="$(LDFLAGS)" \
+	RELEASE_PLATFORMS="$(RELEASE_PLATFORMS)" PLUGIN_PLATFORMS="$(PLUGIN_PLATFORMS)" RELEASE_DOWNLOAD="$(RELEASE_DOWNLOAD)" \
+	IMAGE_REPO="$(IMAGE_REPO)" LDFLAGS="$(LDFLAGS)" \
 	KUSTOMIZE="$(KUSTOMIZE)" HELM="$(HELM)"
 
 .PHONY: release
-release: kustomize helm ## Write release VERSION=vX.Y.Z into RELEASE_DIR: CRDs, manager manifests, chart, binaries, SBOM, SHA256SUMS; stage the image context.
+release: kustomize helm ## Write release VERSION=vX.Y.Z into RELEASE_DIR: CRDs, manager manifests, chart, binaries, kubectl plugin and krew manifest, SBOM, SHA256SUMS; stage the image context.
 	$(RELEASE_ENV) hack/release.sh build
 
 .PHONY: release-files

@@ -29,6 +29,9 @@ const (
 	EventHPACreated  = "HPACreated"
 	EventApplyFailed = "ApplyFailed"
 	EventRefused     = "ChangeRefused"
+	// EventRolloutStarted is the Event on the target Deployment for each
+	// rollout navius-tuner starts, beside its change-cause annotation.
+	EventRolloutStarted = "TunerRollout"
 )
 
 // apply carries the plan to the cluster (period.Apply owns the order: gate,
@@ -71,6 +74,10 @@ func (r *PerformanceProfileReconciler) apply(ctx context.Context, s *scope) erro
 		w.counter(rollback).WithLabelValues(family, resultApplied).Inc()
 		if !rollback {
 			r.event(p, true, EventAdjusted, "Tune", fmt.Sprintf("%s: %s (%s)", d.Diagnosis, period.ChangesString(d.Changes), plan.Reason))
+		}
+		if target := s.cluster.objects.Target; d.Rollout && target != nil && r.opts.Recorder != nil {
+			r.opts.Recorder.Eventf(target, p, "Normal", EventRolloutStarted, "Rollout", "%s",
+				tuningv1alpha1.Truncate(actuate.ChangeCause(p.Namespace, p.Name, plan.Changes), tuningv1alpha1.MaxEventNoteLength))
 		}
 		ctrl.LoggerFrom(ctx).Info("Applied changes", "family", family, "changes", period.ChangesString(d.Changes), "reason", plan.Reason)
 	}
@@ -251,7 +258,7 @@ func (r *PerformanceProfileReconciler) writes(p *tuningv1alpha1.PerformanceProfi
 		hpa.Set(k, &n)
 	}
 	var out []runtime.ApplyConfiguration
-	if w := envWrite(p, cs, env); w != nil {
+	if w := envWrite(p, cs, env, changes); w != nil {
 		out = append(out, w)
 	}
 	if o := cs.objects; routed.RedisReplicas != nil && o.Redis != nil {
@@ -274,8 +281,9 @@ func (r *PerformanceProfileReconciler) writes(p *tuningv1alpha1.PerformanceProfi
 	return out, nil
 }
 
-// envWrite applies the changed env values plus those navius-tuner owns; nil when nothing changes.
-func envWrite(p *tuningv1alpha1.PerformanceProfile, cs *clusterState, changed map[string]string) runtime.ApplyConfiguration {
+// envWrite applies the changed env values plus those navius-tuner owns,
+// with the rollout's change-cause; nil when nothing changes.
+func envWrite(p *tuningv1alpha1.PerformanceProfile, cs *clusterState, changed map[string]string, changes []tuning.Change) runtime.ApplyConfiguration {
 	o := cs.objects
 	if len(changed) == 0 || o.Target == nil {
 		return nil
@@ -296,7 +304,7 @@ func envWrite(p *tuningv1alpha1.PerformanceProfile, cs *clusterState, changed ma
 	if same {
 		return nil
 	}
-	return actuate.DeploymentEnv(p.Namespace, o.Target.Name, o.Container, env)
+	return actuate.WithChangeCause(actuate.DeploymentEnv(p.Namespace, o.Target.Name, o.Container, env), p.Namespace, p.Name, changes)
 }
 
 // hpaWrite applies the changed HPA fields: the whole HPA when navius-tuner

@@ -9,8 +9,10 @@
 #
 # Environment (the Makefile sets each): VERSION (vX.Y.Z or vX.Y.Z-pre),
 # RELEASE_DIR, RELEASE_IMAGE_CONTEXT, RELEASE_PLATFORMS ("linux/amd64
-# linux/arm64"), IMAGE_REPO (the release's manifests and chart run
-# IMAGE_REPO:VERSION), LDFLAGS (the version stamps), KUSTOMIZE, HELM.
+# linux/arm64"), PLUGIN_PLATFORMS (those of the kubectl plugin, darwin too),
+# IMAGE_REPO (the release's manifests and chart run IMAGE_REPO:VERSION),
+# RELEASE_DOWNLOAD (the URL the release's files are downloaded from, which
+# the krew manifest names), LDFLAGS (the version stamps), KUSTOMIZE, HELM.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,6 +26,7 @@ fi
 # Helm charts are versioned without the v; the image tag and appVersion keep it.
 CHART_VERSION="${VERSION#v}"
 RELEASE_PLATFORMS="${RELEASE_PLATFORMS:-linux/amd64 linux/arm64}"
+PLUGIN_PLATFORMS="${PLUGIN_PLATFORMS:-linux/amd64 linux/arm64 darwin/amd64 darwin/arm64}"
 
 # files prints the release's files: the one list the Makefile and the release
 # workflow's test read.
@@ -35,6 +38,11 @@ files() {
 	for p in ${RELEASE_PLATFORMS}; do
 		echo "navius-tuner-manager-${p%/*}-${p#*/}"
 	done
+	# The kubectl plugin, packed for krew (hack/krew), and its krew manifest.
+	for p in ${PLUGIN_PLATFORMS}; do
+		echo "kubectl-navius-${p%/*}-${p#*/}.tar.gz"
+	done
+	echo "krew-navius.yaml"
 	echo "navius-tuner.spdx.json"
 	echo "SHA256SUMS"
 }
@@ -91,6 +99,23 @@ build() {
 		cp "${bin}" "${ctx}/${os}/${arch}/manager"
 		first="${first:-${bin}}"
 	done
+
+	# The kubectl plugin, built the same way, packed for krew with its
+	# manifest (hack/krew).
+	local plugins="${out}.plugin" packed=()
+	rm -rf "${plugins}"
+	mkdir -p "${plugins}"
+	for p in ${PLUGIN_PLATFORMS}; do
+		os="${p%/*}" arch="${p#*/}"
+		bin="${plugins}/kubectl-navius-${os}-${arch}"
+		echo ">> go build kubectl-navius ${p}"
+		CGO_ENABLED=0 GOOS="${os}" GOARCH="${arch}" go build -trimpath -buildvcs=false \
+			-ldflags "-s -w -buildid= ${LDFLAGS:-}" -o "${bin}" ./cmd/kubectl-navius
+		packed+=("${p}=${bin}")
+	done
+	go run ./hack/krew -version "${VERSION}" -download "${RELEASE_DOWNLOAD:-https://github.com/navius-dev/navius-tuner/releases/download/${VERSION}}" \
+		-out "${out}" "${packed[@]}"
+	rm -rf "${plugins}"
 
 	# The module graph of the manager, from the binary itself. Dated by the
 	# commit, so that one commit gives one document.

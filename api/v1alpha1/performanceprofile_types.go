@@ -937,6 +937,17 @@ type PerformanceProfileStatus struct {
 	// +optional
 	SLIs *SLIs `json:"slis,omitempty"`
 
+	// readiness says, for each knob family the profile declares, whether it
+	// can be tuned on the latest observation: the signals it needs that were
+	// found, and those missing with the reason (the MetricsAvailable
+	// condition's message has the details). `kubectl navius check` prints
+	// the same before a profile is applied.
+	// +optional
+	// +listType=map
+	// +listMapKey=family
+	// +kubebuilder:validation:MaxItems=8
+	Readiness []FamilyReadiness `json:"readiness,omitempty"`
+
 	// current holds the knob values as last read from the cluster.
 	// +optional
 	Current *KnobValues `json:"current,omitempty"`
@@ -1246,6 +1257,38 @@ type SLIs struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=32
 	WorstSLI string `json:"worstSLI,omitempty"`
+}
+
+// FamilyReadiness is whether one knob family can be tuned on the signals read.
+type FamilyReadiness struct {
+	// family is pool, autoscaling, redis, cache or workers.
+	// +required
+	// +kubebuilder:validation:MaxLength=32
+	Family string `json:"family"`
+	// tunable is true when every signal the family needs was read: the SLO's
+	// signals and the saturation signals its diagnosis reads. A family that
+	// is not tunable holds its knobs; the others are tuned.
+	// +required
+	Tunable bool `json:"tunable"`
+	// knobs are the family's declared knobs (env names, hpa.* fields, redisReplicas).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=128
+	Knobs []string `json:"knobs,omitempty"`
+	// found lists the needed signals that were read.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=64
+	Found []string `json:"found,omitempty"`
+	// missing lists the needed signals that could not be used, each as
+	// "signal: Reason" (the reasons of docs/metrics.md).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=128
+	Missing []string `json:"missing,omitempty"`
 }
 
 // KnobValues are the values of the knobs as they are in the cluster.

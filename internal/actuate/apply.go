@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -17,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
 // Apply writes one apply configuration with server-side apply as the
@@ -44,6 +47,39 @@ func DeploymentEnv(namespace, name, container string, env map[string]string) *ap
 	}
 	return appsv1ac.Deployment(name, namespace).WithSpec(appsv1ac.DeploymentSpec().
 		WithTemplate(corev1ac.PodTemplateSpec().WithSpec(corev1ac.PodSpec().WithContainers(c))))
+}
+
+// ChangeCauseAnnotation is the Deployment annotation that the Deployment
+// controller copies to the ReplicaSet of a rollout and `kubectl rollout
+// history` shows as its cause.
+const ChangeCauseAnnotation = "kubernetes.io/change-cause"
+
+// WithChangeCause adds the change-cause of the rollout an env write
+// starts (ChangeCause). It is written for people only: navius-tuner never
+// reads it back.
+func WithChangeCause(ac *appsv1ac.DeploymentApplyConfiguration, profileNamespace, profileName string, changes []tuning.Change) *appsv1ac.DeploymentApplyConfiguration {
+	return ac.WithAnnotations(map[string]string{ChangeCauseAnnotation: ChangeCause(profileNamespace, profileName, changes)})
+}
+
+// ChangeCause says why navius-tuner restarts the pods: its env changes
+// (the others are not written to the Deployment). The annotation stays on
+// the Deployment until someone changes it, and a later rollout by someone
+// else (kubectl set image) inherits it, so it names navius-tuner, the
+// profile and the change, never a bare reason.
+func ChangeCause(profileNamespace, profileName string, changes []tuning.Change) string {
+	var parts []string
+	for _, c := range changes {
+		if tuning.PlaceOf(c.Knob) != tuning.PlaceEnv {
+			continue
+		}
+		from := "unset"
+		if c.HasFrom {
+			from = strconv.FormatInt(c.From, 10)
+		}
+		parts = append(parts, fmt.Sprintf("%s %s→%d", c.Knob, from, c.To))
+	}
+	sort.Strings(parts)
+	return fmt.Sprintf("navius-tuner, PerformanceProfile %s/%s: %s", profileNamespace, profileName, strings.Join(parts, ", "))
 }
 
 // EnvValues reads the literal env values of a container; variables set

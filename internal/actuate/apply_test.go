@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
 func TestOwnershipReadsManagedFields(t *testing.T) {
@@ -41,6 +43,19 @@ func TestDeploymentEnvTouchesOnlyEnv(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(raw)).To(MatchJSON(`{"kind":"Deployment","apiVersion":"apps/v1","metadata":{"name":"orders","namespace":"shop"},
 		"spec":{"template":{"spec":{"containers":[{"name":"app","env":[{"name":"A","value":"1"},{"name":"B","value":"2"}]}]}}}}`))
+}
+
+// The change-cause names navius-tuner, the profile and every env change,
+// in a stable order, and is the one annotation of the write.
+func TestWithChangeCause(t *testing.T) {
+	g := NewWithT(t)
+	ac := WithChangeCause(DeploymentEnv("shop", "orders", "app", map[string]string{"POOL": "14", "TTL": "60"}), "shop", "orders-profile",
+		[]tuning.Change{{Knob: "TTL", To: 60}, {Knob: "POOL", From: 10, HasFrom: true, To: 14}})
+	raw, err := json.Marshal(ac)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(raw)).To(MatchJSON(`{"kind":"Deployment","apiVersion":"apps/v1","metadata":{"name":"orders","namespace":"shop",
+		"annotations":{"kubernetes.io/change-cause":"navius-tuner, PerformanceProfile shop/orders-profile: POOL 10→14, TTL unset→60"}},
+		"spec":{"template":{"spec":{"containers":[{"name":"app","env":[{"name":"POOL","value":"14"},{"name":"TTL","value":"60"}]}]}}}}`))
 }
 
 func TestHPAFieldsKeepsOtherMetrics(t *testing.T) {

@@ -64,6 +64,10 @@ func Summarize(p *tuningv1alpha1.PerformanceProfile, s Summary) conditions.Facts
 	if s.Observation != nil {
 		st.SLIs = tuning.SLIsOf(*s.Observation)
 		st.SLIs.WorstObjective, st.SLIs.WorstSLI = tuning.WorstObjective(p.Spec.SLO, *s.Observation)
+		st.Readiness = nil
+		for _, r := range tuning.Readiness(p.Spec, *s.Observation) {
+			st.Readiness = append(st.Readiness, r.API())
+		}
 	}
 	if s.Cluster != nil {
 		st.Current, st.PeakConnections = s.Cluster.Current, s.Cluster.PeakConnections

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
@@ -116,4 +117,24 @@ func findCond(st tuningv1alpha1.PerformanceProfileStatus, typ string) metav1.Con
 		}
 	}
 	return metav1.Condition{}
+}
+
+// status.readiness is written from the first observation on, before any
+// decision (a target that does not exist yet), with each missing signal's
+// reason and not its message, which changes from period to period.
+func TestSummarizeWritesReadiness(t *testing.T) {
+	p := poolProfile(tuningv1alpha1.ModeAuto)
+	obs := observed(steady())
+	obs.SetMissing(signals.PoolWait, signals.ReasonStale, "newest sample is 93s older than the query")
+	Summarize(p, Summary{Now: periodT0, Mode: tuningv1alpha1.ModeAuto, Observation: obs,
+		Block: &conditions.Blocker{Reason: tuningv1alpha1.ReasonTargetNotFound, Message: "no Deployment"}})
+	want := []tuningv1alpha1.FamilyReadiness{{Family: "pool", Tunable: false, Knobs: []string{poolEnv},
+		Found: []string{"latencyP99", "latencyP95", "poolInUse"}, Missing: []string{"poolWait: Stale"}}}
+	if !equality.Semantic.DeepEqual(p.Status.Readiness, want) {
+		t.Errorf("readiness %+v, want %+v", p.Status.Readiness, want)
+	}
+	Summarize(p, Summary{Now: periodT0, Mode: tuningv1alpha1.ModeAuto, Observation: observed(steady())})
+	if r := p.Status.Readiness; len(r) != 1 || !r[0].Tunable || len(r[0].Missing) != 0 {
+		t.Errorf("readiness once poolWait is back: %+v", r)
+	}
 }

@@ -297,16 +297,28 @@ func rolloutsLastHour(m tuningv1alpha1.Memory, now time.Time) []time.Time {
 // rolloutBudget says whether the restarts of the last hour, plus extra that
 // this plan adds, spend maxRolloutsPerHour, and until when env changes wait.
 func (d *decider) rolloutBudget(extra int) (n int, until time.Time, spent bool) {
-	ts := rolloutsLastHour(d.mem, d.in.Now)
+	return rolloutBudgetOf(d.mem, d.in.Now, extra, d.s.MaxRolloutsPerHour)
+}
+
+func rolloutBudgetOf(m tuningv1alpha1.Memory, now time.Time, extra, perHour int) (n int, until time.Time, spent bool) {
+	ts := rolloutsLastHour(m, now)
 	for range extra {
-		ts = append(ts, d.in.Now)
+		ts = append(ts, now)
 	}
 	n = len(ts)
-	if n < d.s.MaxRolloutsPerHour {
+	if n < perHour {
 		return n, time.Time{}, false
 	}
 	// The next may start once all but maxRolloutsPerHour−1 of them are an hour old.
-	return n, ts[n-d.s.MaxRolloutsPerHour].Add(rolloutWindow), true
+	return n, ts[n-perHour].Add(rolloutWindow), true
+}
+
+// RolloutsWaitUntil is until when maxRolloutsPerHour holds env changes
+// back, by the restarts status.memory remembers; zero when an env change
+// may restart the pods now. It is the rule Decide applies.
+func RolloutsWaitUntil(spec tuningv1alpha1.PerformanceProfileSpec, m tuningv1alpha1.Memory, now time.Time) time.Time {
+	_, until, _ := rolloutBudgetOf(m, now, 0, SettingsOf(spec).MaxRolloutsPerHour)
+	return until
 }
 
 // backOffWait is how long a direction waits after level undone moves in a row.

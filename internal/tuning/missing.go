@@ -2,6 +2,7 @@ package tuning
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
@@ -80,15 +81,106 @@ func missingOf(v view, ks knobSet, slo sloReport) Missing {
 		if len(absent) == 0 {
 			continue
 		}
-		fm := FamilyMissing{Family: f, Signals: absent}
-		for _, k := range ks.order {
-			if def, _ := ks.get(k); def.family == f {
-				fm.Knobs = append(fm.Knobs, k)
-			}
-		}
-		m.Families = append(m.Families, fm)
+		m.Families = append(m.Families, FamilyMissing{Family: f, Signals: absent, Knobs: familyKnobs(ks, f)})
 	}
 	return m
+}
+
+// FamilyReadiness says whether one knob family a profile declares can be
+// tuned on an observation: it can when every signal it needs was read.
+// The engine holds exactly the families that are not ready (Missing is
+// computed from the same table, familySignals), so `kubectl navius check`,
+// status.readiness and the decisions agree.
+type FamilyReadiness struct {
+	Family Family
+	// Knobs are the family's declared knobs, in the profile's order.
+	Knobs []Knob
+	// Needs are the signals the family needs before it may act: the SLO's
+	// signals first (while one is missing every knob holds), then the
+	// saturation signals its diagnosis reads.
+	Needs []signals.Signal
+	// Found are the needed signals that were read, in the order of Needs.
+	Found []signals.Signal
+	// Missing are the needed signals that could not be used, in the order
+	// of Needs, each with why.
+	Missing []SignalGap
+}
+
+// SignalGap is a needed signal that could not be used, and why.
+type SignalGap struct {
+	Signal signals.Signal
+	signals.Missing
+}
+
+func (g SignalGap) String() string { return fmt.Sprintf("%s: %s", g.Signal, g.Missing) }
+
+// Tunable reports whether the family may act: nothing it needs is missing.
+func (r FamilyReadiness) Tunable() bool { return len(r.Missing) == 0 }
+
+// API is the family's entry of status.readiness: the reasons without
+// their messages, which change from period to period (a stale sample's
+// age) while the readiness does not.
+func (r FamilyReadiness) API() tuningv1alpha1.FamilyReadiness {
+	out := tuningv1alpha1.FamilyReadiness{Family: string(r.Family), Tunable: r.Tunable()}
+	for _, k := range r.Knobs {
+		out.Knobs = append(out.Knobs, string(k))
+	}
+	for _, s := range r.Found {
+		out.Found = append(out.Found, string(s))
+	}
+	for _, g := range r.Missing {
+		out.Missing = append(out.Missing, fmt.Sprintf("%s: %s", g.Signal, g.Reason))
+	}
+	return out
+}
+
+// Readiness lists each knob family the profile declares, in the order the
+// diagnosis checks them, with the signals it needs, which of them the
+// observation holds and why the others are missing. A profile without
+// knobs lists nothing.
+func Readiness(spec tuningv1alpha1.PerformanceProfileSpec, o signals.Observation) []FamilyReadiness {
+	v, ks, slo := newView(o), knobsOf(spec), SLOSignals(spec)
+	var out []FamilyReadiness
+	for _, f := range familyOrder {
+		knobs := familyKnobs(ks, f)
+		if len(knobs) == 0 {
+			continue
+		}
+		r := FamilyReadiness{Family: f, Knobs: knobs}
+		for _, s := range append(slices.Clone(slo), familySignals(ks, f)...) {
+			if slices.Contains(r.Needs, s) {
+				continue
+			}
+			r.Needs = append(r.Needs, s)
+			if _, ok := v.get(s); ok {
+				r.Found = append(r.Found, s)
+			} else {
+				r.Missing = append(r.Missing, SignalGap{Signal: s, Missing: v.why(s)})
+			}
+		}
+		// The cache's miss cost has several estimates, none needed alone:
+		// the family is not ready only when none exists, as missingOf says.
+		if f == FamilyCache && len(familySignals(ks, f)) > 0 {
+			if why, absent := missCostAbsent(v); absent {
+				gap := SignalGap{Signal: signals.DBTime, Missing: v.why(signals.DBTime)}
+				gap.Message = why
+				r.Missing = append(r.Missing, gap)
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// familyKnobs lists the declared knobs of a family, in the profile's order.
+func familyKnobs(ks knobSet, f Family) []Knob {
+	var out []Knob
+	for _, k := range ks.order {
+		if def, _ := ks.get(k); def.family == f {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // familyOrder lists the families in the order the diagnosis checks them.

@@ -25,20 +25,20 @@ const (
 // rule of signals.Freshness: a stale value is in Observation.Missing already.
 type view struct {
 	vals    map[signals.Signal]float64
-	missing map[signals.Signal]string
+	missing map[signals.Signal]signals.Missing
 }
 
 func newView(o signals.Observation) view {
-	v := view{vals: map[signals.Signal]float64{}, missing: map[signals.Signal]string{}}
+	v := view{vals: map[signals.Signal]float64{}, missing: map[signals.Signal]signals.Missing{}}
 	for s, m := range o.Missing {
-		v.missing[s] = m.String()
+		v.missing[s] = m
 	}
 	for s, x := range o.Values {
 		switch {
 		case !signals.Number(s, x.Value): // for values put in the map without Set
-			v.missing[s] = string(signals.ReasonNaN)
+			v.missing[s] = signals.Missing{Reason: signals.ReasonNaN}
 		case !plausible(s, x.Value):
-			v.missing[s] = fmt.Sprintf("%s: implausible value %g", signals.ReasonMalformed, x.Value)
+			v.missing[s] = signals.Missing{Reason: signals.ReasonMalformed, Message: fmt.Sprintf("implausible value %g", x.Value)}
 		default:
 			v.vals[s] = x.Value
 		}
@@ -71,6 +71,19 @@ func (v view) windowLoad() (float64, bool) {
 	return v.get(signals.Throughput)
 }
 
+// why says why a signal is not usable; reasonNotObserved when the observation
+// does not name it at all.
+func (v view) why(s signals.Signal) signals.Missing {
+	if m, ok := v.missing[s]; ok {
+		return m
+	}
+	return signals.Missing{Reason: reasonNotObserved}
+}
+
+// reasonNotObserved: the observation neither holds the signal nor says why
+// it is missing (a reader that does not read it).
+const reasonNotObserved signals.Reason = "not observed"
+
 // absent lists the given signals that are not usable, as "signal: reason", sorted.
 func (v view) absent(ss []signals.Signal) []string {
 	var out []string
@@ -80,11 +93,7 @@ func (v view) absent(ss []signals.Signal) []string {
 			continue
 		}
 		seen[s] = true
-		why, ok := v.missing[s]
-		if !ok {
-			why = "not observed"
-		}
-		out = append(out, fmt.Sprintf("%s: %s", s, why))
+		out = append(out, fmt.Sprintf("%s: %s", s, v.why(s)))
 	}
 	sort.Strings(out)
 	return out

@@ -90,6 +90,10 @@ var shipped = []string{
 	"internal/version",
 }
 
+// pluginOwn are the packages of the kubectl plugin beyond the manager's: it
+// ships too (make release), and imports nothing of the lab either.
+var pluginOwn = []string{"cmd/kubectl-navius", "internal/plugin"}
+
 // TestWhatShipsIsWhatTheReadmeSays fails when the manager starts to depend on
 // a lab package (the local cluster, the simulator, the benchmarks, the test
 // helpers) or on plotting, or when README.md's list of what ships drifts from
@@ -120,10 +124,23 @@ func TestWhatShipsIsWhatTheReadmeSays(t *testing.T) {
 			"go mod download would fetch every module of go.mod, the lab's plotting code included")
 	}
 
+	// The plugin is built from the manager's packages and its own.
+	pdeps := command(t, nil, nil, "go", "list", "-deps", "./cmd/kubectl-navius")
+	g.Expect(pdeps.err).NotTo(HaveOccurred(), pdeps.String())
+	var pluginPkgs []string
+	for _, p := range strings.Fields(pdeps.stdout) {
+		g.Expect(p).NotTo(ContainSubstring("gonum.org"), "the plugin imports plotting code")
+		if rel, ok := strings.CutPrefix(p, "github.com/navius-dev/navius-tuner/"); ok {
+			g.Expect(append(slices.Clone(shipped), pluginOwn...)).To(ContainElement(rel), "the plugin imports %s, which does not ship", rel)
+			pluginPkgs = append(pluginPkgs, rel)
+		}
+	}
+	g.Expect(pluginPkgs).To(ContainElements(pluginOwn))
+
 	readme := string(readFile(t, "README.md"))
 	ships, _, ok := strings.Cut(readme[strings.Index(readme, "### What ships"):], "### The lab")
 	g.Expect(ok).To(BeTrue(), "README.md has no '### What ships' followed by '### The lab'")
-	for _, p := range shipped {
+	for _, p := range append(slices.Clone(shipped), pluginOwn...) {
 		if p == "cmd/manager" {
 			continue // listed with the manager binary
 		}
@@ -138,7 +155,7 @@ func TestWhatShipsIsWhatTheReadmeSays(t *testing.T) {
 	lab, _, _ = strings.Cut(lab, "\n## ")
 	for _, p := range strings.Fields(pkgs.stdout) {
 		rel := strings.TrimPrefix(p, "github.com/navius-dev/navius-tuner/")
-		if slices.Contains(shipped, rel) {
+		if slices.Contains(shipped, rel) || slices.Contains(pluginOwn, rel) {
 			continue
 		}
 		g.Expect(rel).To(HavePrefix("internal/lab/"), "%s neither ships nor is in the lab folder internal/lab/", rel)

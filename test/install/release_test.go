@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,6 +29,8 @@ const (
 	releaseVersion = "v0.0.0-test.1"
 	// releaseImageRepo is where the test's release image is tagged; it is never pushed.
 	releaseImageRepo = "navius-tuner-release-test"
+	// releaseDownload is where the test's release says its files are.
+	releaseDownload = "https://example.invalid/releases/" + releaseVersion
 )
 
 // releaseFiles asks the Makefile which files `make release` writes (the one
@@ -35,7 +39,7 @@ func releaseFiles(t *testing.T, version, platforms string) []string {
 	t.Helper()
 	args := []string{"--no-print-directory", "-s", "release-files", "VERSION=" + version}
 	if platforms != "" {
-		args = append(args, "RELEASE_PLATFORMS="+platforms)
+		args = append(args, "RELEASE_PLATFORMS="+platforms, "PLUGIN_PLATFORMS="+platforms)
 	}
 	r := command(t, nil, nil, "make", args...)
 	if r.err != nil {
@@ -67,7 +71,8 @@ func buildRelease(t *testing.T) (dir, context string) {
 		built.platform = "linux/" + goArch(t)
 		r := command(t, nil, nil, "make", "--no-print-directory", "release",
 			"VERSION="+releaseVersion, "RELEASE_DIR="+built.dir, "RELEASE_IMAGE_CONTEXT="+built.context,
-			"RELEASE_PLATFORMS="+built.platform, "IMAGE_REPO="+releaseImageRepo)
+			"RELEASE_PLATFORMS="+built.platform, "PLUGIN_PLATFORMS="+built.platform, "IMAGE_REPO="+releaseImageRepo,
+			"RELEASE_DOWNLOAD="+releaseDownload)
 		built.output = r.String()
 		built.err = r.err
 	})
@@ -131,6 +136,45 @@ func TestReleaseWritesItsFiles(t *testing.T) {
 	v := command(t, nil, nil, bin, "--version")
 	g.Expect(v.err).NotTo(HaveOccurred(), v.String())
 	g.Expect(v.stdout).To(HavePrefix("navius-tuner " + releaseVersion + " "))
+
+	// The kubectl plugin: packed for krew, static, stamped with the
+	// release; the krew manifest installs that archive from the release's
+	// download URL and names its checksum.
+	plat := strings.ReplaceAll(built.platform, "/", "-")
+	archive := "kubectl-navius-" + plat + ".tar.gz"
+	packed := untar(t, filepath.Join(dir, archive))
+	g.Expect(packed).To(HaveLen(1))
+	g.Expect(packed).To(HaveKey("kubectl-navius"))
+	plugin := filepath.Join(t.TempDir(), "kubectl-navius")
+	g.Expect(os.WriteFile(plugin, packed["kubectl-navius"], 0o755)).To(Succeed())
+	pv := command(t, nil, nil, plugin, "--version")
+	g.Expect(pv.err).NotTo(HaveOccurred(), pv.String())
+	g.Expect(pv.stdout).To(Equal("kubectl navius version " + releaseVersion + "\n"))
+	info = command(t, nil, nil, "go", "version", "-m", plugin)
+	g.Expect(info.stdout).To(ContainSubstring("\tbuild\tCGO_ENABLED=0\n"))
+	var krew struct {
+		APIVersion, Kind string
+		Metadata         struct{ Name string }
+		Spec             struct {
+			Version   string
+			Platforms []struct {
+				Selector         struct{ MatchLabels map[string]string }
+				URI, SHA256, Bin string
+			}
+		}
+	}
+	g.Expect(yaml.Unmarshal(readAbs(t, filepath.Join(dir, "krew-navius.yaml")), &krew)).To(Succeed())
+	g.Expect(krew.APIVersion).To(Equal("krew.googlecontainertools.github.com/v1alpha2"))
+	g.Expect(krew.Kind).To(Equal("Plugin"))
+	g.Expect(krew.Metadata.Name).To(Equal("navius"), "kubectl-navius is installed as the plugin navius")
+	g.Expect(krew.Spec.Version).To(Equal(releaseVersion))
+	g.Expect(krew.Spec.Platforms).To(HaveLen(1))
+	kp := krew.Spec.Platforms[0]
+	g.Expect(kp.Selector.MatchLabels).To(Equal(map[string]string{"os": "linux", "arch": goArch(t)}))
+	g.Expect(kp.URI).To(Equal(releaseDownload + "/" + archive))
+	g.Expect(kp.Bin).To(Equal("kubectl-navius"))
+	sum := sha256.Sum256(readAbs(t, filepath.Join(dir, archive)))
+	g.Expect(kp.SHA256).To(Equal(hex.EncodeToString(sum[:])))
 
 	// The SBOM lists the modules linked in, at go.mod's versions.
 	var sbom struct {
@@ -308,7 +352,11 @@ func TestReleaseWorkflowPublishesWhatReleaseWrites(t *testing.T) {
 	slices.Sort(uploaded)
 	slices.Sort(want)
 	g.Expect(uploaded).To(Equal(want), "the workflow uploads other files than `make release` writes (hack/release.sh files)")
-	g.Expect(want).To(ContainElements("navius-tuner-manager-linux-amd64", "navius-tuner-manager-linux-arm64"))
+	g.Expect(want).To(ContainElements("navius-tuner-manager-linux-amd64", "navius-tuner-manager-linux-arm64",
+		"kubectl-navius-linux-amd64.tar.gz", "kubectl-navius-linux-arm64.tar.gz",
+		"kubectl-navius-darwin-amd64.tar.gz", "kubectl-navius-darwin-arm64.tar.gz", "krew-navius.yaml"))
+	g.Expect(runs).To(ContainSubstring(`RELEASE_DOWNLOAD="${GITHUB_SERVER_URL}/${GITHUB_REPOSITORY}/releases/download/${VERSION}"`),
+		"the krew manifest names the repository the release is published in")
 }
 
 // readAbs reads a file by its absolute path.
