@@ -18,6 +18,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
@@ -202,6 +204,12 @@ func newClient(ep Endpoint, maxBody int64) (*promClient, error) {
 		o.ProxyFromEnvironment = true
 		cfg.OAuth2 = &o
 	}
+	if cfg.OAuth2 != nil {
+		// The OAuth2 round tripper resolves its proxy lazily, writing it on
+		// the first token request of each concurrent query; resolving it
+		// here, before any query, leaves them only reads.
+		_ = cfg.OAuth2.Proxy()
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -209,6 +217,9 @@ func newClient(ep Endpoint, maxBody int64) (*promClient, error) {
 		config.WithIdleConnTimeout(90*time.Second))
 	if err != nil {
 		return nil, err
+	}
+	if cfg.OAuth2 != nil {
+		rt = &firstAlone{next: rt}
 	}
 	if ep.SigV4 != nil {
 		if err := ep.SigV4.Validate(); err != nil {
@@ -440,4 +451,36 @@ func backoff(n int, base, max time.Duration, rnd func() float64) time.Duration {
 	}
 	// Half fixed, half jitter: never retry immediately, never in lockstep.
 	return d/2 + time.Duration(rnd()*float64(d/2))
+}
+
+// firstAlone lets requests through one at a time until one has gone through
+// without error. prometheus/common's OAuth2 round tripper builds its token
+// source on its first request and writes it into a transport that the
+// requests already under way read, unguarded; once one request has built
+// it, the others only read it.
+type firstAlone struct {
+	next  http.RoundTripper
+	mu    sync.Mutex
+	ready atomic.Bool
+}
+
+func (f *firstAlone) RoundTrip(req *http.Request) (*http.Response, error) {
+	if f.ready.Load() {
+		return f.next.RoundTrip(req)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	resp, err := f.next.RoundTrip(req)
+	if err == nil {
+		f.ready.Store(true)
+	}
+	return resp, err
+}
+
+// CloseIdleConnections passes on to the wrapped round tripper, so that a
+// client freed with its endpoint closes its connections.
+func (f *firstAlone) CloseIdleConnections() {
+	if c, ok := f.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
