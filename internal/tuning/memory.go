@@ -51,7 +51,36 @@ func Remember(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision) {
 		k.LastApplied = c.To
 		k.LastChange = at.DeepCopy()
 		k.ReturnTo = stackedReturnTo(k.ReturnTo, returnTo(Diagnosis(d.Diagnosis), c), c)
+		if Diagnosis(d.Diagnosis) == DiagnosisFlapping {
+			backOffFlapped(k, d, c)
+		}
 	}
+}
+
+// backOffFlapped: a rollback for flapping is the verdict on the saving it
+// undoes (that saving was judged kept before the HPA began to flap), so the
+// saving's direction backs off like an undone move's, its bound the value
+// the HPA flapped at; otherwise the same saving is made again on the same
+// load once the savings' hold has passed, and flaps again.
+func backOffFlapped(k *tuningv1alpha1.KnobMemory, d tuningv1alpha1.Decision, c tuningv1alpha1.Change) {
+	from, to, ok := ChangeValues(c)
+	if !ok || from == to {
+		return
+	}
+	b := &k.Up // the saving moved the knob from to to from
+	if from < to {
+		b = &k.Down
+	}
+	level := int32(1)
+	if *b != nil {
+		level = min((*b).Level+1, 64)
+	}
+	var load *int64
+	if d.Baseline != nil && d.Baseline.Throughput != nil {
+		l := *d.Baseline.Throughput
+		load = &l
+	}
+	*b = &tuningv1alpha1.BackOff{Level: level, Since: d.Time, Bound: c.From, Load: load}
 }
 
 // Forget takes back from m a decision that Remember recorded but that was
@@ -87,6 +116,23 @@ func Forget(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, earlier []tunin
 			if k.ReturnTo == returnTo(Diagnosis(d.Diagnosis), c) {
 				k.ReturnTo = ""
 			}
+			if Diagnosis(d.Diagnosis) == DiagnosisFlapping {
+				forgetFlapped(k, d, c)
+			}
+		}
+	}
+}
+
+// forgetFlapped takes back the back-off backOffFlapped recorded for d.
+func forgetFlapped(k *tuningv1alpha1.KnobMemory, d tuningv1alpha1.Decision, c tuningv1alpha1.Change) {
+	for _, b := range []**tuningv1alpha1.BackOff{&k.Up, &k.Down} {
+		if *b == nil || !(*b).Since.Equal(&d.Time) || (*b).Bound != c.From {
+			continue
+		}
+		if (*b).Level <= 1 {
+			*b = nil
+		} else {
+			(*b).Level--
 		}
 	}
 }

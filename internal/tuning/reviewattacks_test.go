@@ -1,0 +1,59 @@
+package tuning
+
+import (
+	"testing"
+	"time"
+
+	v1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/signals"
+)
+
+// scaledAboveFloor: SLOs held for hours, the HPA scales 8 pods above its floor of 3.
+func scaledAboveFloor(in *Input) {
+	in.SLOMetSince = t0.Add(-6 * time.Hour)
+	in.State.Values[KnobHPAMinReplicas] = 3
+	in.State.Values[KnobHPATargetCPU] = 70
+	in.State.Replicas = 8
+	in.State.CPURequestMillis = 1000
+	in.set(map[signals.Signal]float64{signals.Pods: 8, signals.CPUUtilization: 0.5, signals.Throughput: 800})
+}
+
+// A CPU-target trim that made the HPA flap and was rolled back for it is
+// not made again on the same load: the rollback is a verdict on it.
+func TestFlappingRollbackBacksOffTheSaving(t *testing.T) {
+	runRules(t, []ruleCase{
+		{"control: the trim is proposed without history", scaledAboveFloor, func(t *testing.T, p Plan) {
+			if _, ok := changeOf(p, KnobHPATargetCPU); !ok {
+				t.Fatalf("no target trim: %q %q", p.Reason, p.Holds)
+			}
+		}},
+		{"after a flapping rollback on the same load", func(in *Input) {
+			scaledAboveFloor(in)
+			trim := decision(t0.Add(-3*time.Hour), FamilyAutoscaling, DiagnosisOverProvisioned, v1.OutcomeKept, false,
+				change(KnobHPATargetCPU, "70", "85"))
+			thr := int64(800)
+			trim.Baseline = &v1.SLIs{Throughput: &thr}
+			undo := decision(t0.Add(-2*time.Hour), FamilyAutoscaling, DiagnosisFlapping, v1.OutcomeKept, false,
+				change(KnobHPATargetCPU, "85", "70"))
+			rememberAll(in, []v1.Decision{trim, undo})
+		}, func(t *testing.T, p Plan) {
+			if c, ok := changeOf(p, KnobHPATargetCPU); ok && c.To >= 85 {
+				t.Fatalf("the flapping trim is made again on the same load: %+v (%q)", c, p.Reason)
+			}
+		}},
+	})
+}
+
+// A flapping rollback that was never applied leaves no back-off behind.
+func TestForgetTakesBackAFlappingBackOff(t *testing.T) {
+	undo := decision(t0, FamilyAutoscaling, DiagnosisFlapping, v1.OutcomePending, false, change(KnobHPATargetCPU, "85", "70"))
+	var m v1.Memory
+	Remember(&m, undo)
+	if k := findKnob(&m, string(KnobHPATargetCPU)); k == nil || k.Up == nil || k.Up.Bound != "85" {
+		t.Fatalf("no back-off of the raise at 85 after the flapping rollback: %+v", m.Knobs)
+	}
+	Forget(&m, undo, nil)
+	if k := findKnob(&m, string(KnobHPATargetCPU)); k != nil && k.Up != nil {
+		t.Fatalf("back-off kept after Forget: %+v", k.Up)
+	}
+}
