@@ -57,3 +57,18 @@ func TestForgetTakesBackAFlappingBackOff(t *testing.T) {
 		t.Fatalf("back-off kept after Forget: %+v", k.Up)
 	}
 }
+
+// A watch that starts on a reconcile that could not read the HPA has no
+// replicas to compare with: the first replicas read are its start, not a
+// move from zero, so one way up and back is one reversal, not two.
+func TestWatchScalingStartsOnTheFirstKnownReplicas(t *testing.T) {
+	trim := decision(t0, FamilyAutoscaling, DiagnosisOverProvisioned, v1.OutcomeKept, false, change(KnobHPATargetCPU, "70", "85"))
+	var m v1.Memory
+	WatchScaling(&m, []v1.Decision{trim}, 0, false, t0)
+	for i, r := range []int32{8, 7, 8} {
+		WatchScaling(&m, []v1.Decision{trim}, r, true, t0.Add(time.Duration(i+1)*time.Minute))
+	}
+	if m.Scaling == nil || len(m.Scaling.Reversals) != 1 {
+		t.Fatalf("watch %+v: want one reversal (8, 7, 8)", m.Scaling)
+	}
+}
