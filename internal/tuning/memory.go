@@ -93,7 +93,8 @@ func backOffFlapped(k *tuningv1alpha1.KnobMemory, d tuningv1alpha1.Decision, c t
 // starting point), and claiming it as applied would make the conflict and
 // repair rules take it for navius-tuner's own. The time of the knob's
 // previous change is not kept, so LastChange is cleared; only the eviction
-// order reads it.
+// order reads it. The value to return to is again what the earlier
+// decisions leave (a forgotten restore must not lose the back-down's window).
 func Forget(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, earlier []tuningv1alpha1.Decision) {
 	if d.Rollout {
 		if i := slices.IndexFunc(m.Rollouts, func(t metav1.Time) bool { return t.Equal(&d.Time) }); i >= 0 {
@@ -114,7 +115,8 @@ func Forget(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, earlier []tunin
 				k.LastChange = nil
 			}
 			if k.ReturnTo == returnTo(Diagnosis(d.Diagnosis), c) {
-				k.ReturnTo = ""
+				// d set it, or cleared it (a restore, a floor returned): it is again what the earlier decisions left
+				k.ReturnTo = returnToAfter(earlier, c.Knob)
 			}
 			if Diagnosis(d.Diagnosis) == DiagnosisFlapping {
 				forgetFlapped(k, d, c)
@@ -135,6 +137,25 @@ func forgetFlapped(k *tuningv1alpha1.KnobMemory, d tuningv1alpha1.Decision, c tu
 			(*b).Level--
 		}
 	}
+}
+
+// returnToAfter is the value to return knob to that the decisions, oldest
+// first, leave in the memory (Remember, and RememberVerdict's undone moves);
+// "" when none does.
+func returnToAfter(decisions []tuningv1alpha1.Decision, knob string) string {
+	rt := ""
+	for _, d := range decisions {
+		for _, c := range d.Changes {
+			if c.Knob != knob {
+				continue
+			}
+			rt = stackedReturnTo(rt, returnTo(Diagnosis(d.Diagnosis), c), c)
+			if !IsUndo(d.Diagnosis) && (d.Outcome == tuningv1alpha1.OutcomeRolledBack || d.Outcome == tuningv1alpha1.OutcomeReverted) {
+				rt = ""
+			}
+		}
+	}
+	return rt
 }
 
 // appliedBefore is the value the newest of the decisions changed knob to,

@@ -72,3 +72,20 @@ func TestWatchScalingStartsOnTheFirstKnownReplicas(t *testing.T) {
 		t.Fatalf("watch %+v: want one reversal (8, 7, 8)", m.Scaling)
 	}
 }
+
+// A window restore that was recorded but never applied is forgotten: the
+// window is still the back-down's, so the value it returns to is kept, or
+// the HPA's scale-down window stays short for good.
+func TestForgetAnUnappliedRestoreKeepsTheWindowToReturnTo(t *testing.T) {
+	back := decision(t0.Add(-10*time.Minute), FamilyAutoscaling, DiagnosisOverProvisioned, v1.OutcomeKept, false,
+		change(KnobHPAScaleDownWindowS, "300", "0"))
+	restore := decision(t0, FamilyAutoscaling, DiagnosisLoadSettled, v1.OutcomePending, false,
+		change(KnobHPAScaleDownWindowS, "0", "300"))
+	var m v1.Memory
+	Remember(&m, back)
+	Remember(&m, restore)
+	Forget(&m, restore, []v1.Decision{back})
+	if k := findKnob(&m, string(KnobHPAScaleDownWindowS)); k == nil || k.ReturnTo != "300" {
+		t.Fatalf("memory %+v: the window to return to was lost with the unapplied restore", m.Knobs)
+	}
+}
