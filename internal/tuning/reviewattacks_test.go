@@ -89,3 +89,35 @@ func TestForgetAnUnappliedRestoreKeepsTheWindowToReturnTo(t *testing.T) {
 		t.Fatalf("memory %+v: the window to return to was lost with the unapplied restore", m.Knobs)
 	}
 }
+
+// An experiment's floor raise never goes above the HPA's maxReplicas,
+// whether the profile tunes the maximum or not (minReplicas above it is an
+// invalid HPA).
+func TestExperimentFloorStaysWithinAnUntunedMaximum(t *testing.T) {
+	runRules(t, []ruleCase{{"maxReplicas 4 not tuned, 4 pods, floor 3", func(in *Input) {
+		undiagnosed(in)
+		in.Spec.Autoscaling.MaxReplicas = nil
+		in.Spec.ConnectionPool.Database = &v1.DatabaseBudget{MaxConnections: 100000}
+		in.State.Values[poolMaxEnv] = 100
+		in.State.Values[itemsEnv], in.State.Values[l1TTLEnv], in.State.Values[l2TTLEnv] = 200000, 600, 3600
+		in.State.Values[KnobRedisReplicas] = 5
+		in.State.Values[KnobHPAMinReplicas], in.State.Values[KnobHPAMaxReplicas] = 3, 4
+	}, func(t *testing.T, p Plan) {
+		if c, ok := changeOf(p, KnobHPAMinReplicas); ok && c.To > 4 {
+			t.Fatalf("floor raised to %d above maxReplicas 4 (%q)", c.To, p.Reason)
+		}
+	}}})
+}
+
+// A floor raised for CPU saturation stays within an untuned maxReplicas too.
+func TestFloorRaiseStaysWithinAnUntunedMaximum(t *testing.T) {
+	runRules(t, []ruleCase{{"maxReplicas 5 not tuned, CPU saturated", func(in *Input) {
+		in.Spec.Autoscaling.MaxReplicas = nil
+		in.State.Values[KnobHPAMaxReplicas] = 5
+		in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.CPUUtilization: 0.95})
+	}, func(t *testing.T, p Plan) {
+		if c, ok := changeOf(p, KnobHPAMinReplicas); !ok || c.To > 5 {
+			t.Fatalf("floor %+v (ok %v): want a raise to at most maxReplicas 5 (%q)", c, ok, p.Reason)
+		}
+	}}})
+}
