@@ -121,3 +121,18 @@ func TestFloorRaiseStaysWithinAnUntunedMaximum(t *testing.T) {
 		}
 	}}})
 }
+
+// A noisy load whose SLO window's load is not measured cannot tell a
+// minute's dip from a drop: the minute alone does not return the floor.
+func TestNoisyBackDownWithoutTheWindowsLoadHolds(t *testing.T) {
+	runRules(t, []ruleCase{{"minute 800/s, window's load missing, the minute rates came back 400/s", func(in *Input) {
+		afterABreach(in)
+		in.set(map[signals.Signal]float64{signals.ThroughputNoise: 400})
+		in.Observation.SetMissing(signals.ThroughputWindow, signals.ReasonEmpty, "no series")
+	}, func(t *testing.T, p Plan) {
+		if c, ok := changeOf(p, KnobHPAMinReplicas); ok {
+			t.Fatalf("the floor moved on a minute's load of a noisy load: %+v (reason %q)", c, p.Reason)
+		}
+		windowUntouched(t, p)
+	}}})
+}

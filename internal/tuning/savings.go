@@ -144,6 +144,16 @@ func (d *decider) backDown() bool {
 	if !ok {
 		return false
 	}
+	if _, noiseMeasured := d.v.get(signals.ThroughputNoise); noiseMeasured {
+		// measured noisy: the window's load is what tells a dip from a drop,
+		// and its stand-in, the minute's load, is the dip
+		noisy := d.loadNoise()
+		if _, measured := d.v.get(signals.ThroughputWindow); noisy != "" && !measured {
+			d.plan.Holds = append(d.plan.Holds, fmt.Sprintf("no back-down: the load is noisy (%s) and its load over the SLO window is not measured (%s)",
+				noisy, joinNotes(d.v.absent([]signals.Signal{signals.ThroughputWindow}))))
+			return false
+		}
+	}
 	// a restore settles before the next back-down, or the two could take turns every period
 	if last, ok := lastChange(d.in.History); ok && d.in.Now.Before(last.Add(d.s.SettleFor)) {
 		return false
