@@ -136,9 +136,10 @@ func (d *decider) envSavingHold(since time.Time) string {
 // SLO window (steady, a step, a trend) has measured its drop in the last
 // minute, so the one-minute load decides and the window goes to the
 // profile's minimum; a load that went up and down decides at the larger of
-// the minute's and the window's load (one dip is no drop), and the window
-// goes no shorter than noisyMinWindowS (or the profile's minimum when
-// longer), which still bridges a dip between bursts.
+// the minute's and the window's load (one dip is no drop; without the
+// window's load it does not back down), and the window goes no shorter
+// than noisyMinWindowS (or the profile's minimum when longer), which still
+// bridges a dip between bursts.
 func (d *decider) backDown() bool {
 	need, how, ok := d.backDownNeed()
 	if !ok {
