@@ -297,15 +297,6 @@ func (g *checker) budget(cs []tuning.Change) string {
 		return ""
 	}
 	st := g.w.State
-	was, known := tuning.WorstMoment(g.w.Spec, st, st.Values, g.w.Observation)
-	if !known {
-		for _, c := range cs {
-			if c.Knob == tuning.KnobHPAMaxReplicas && (!c.HasFrom || c.To > c.From) {
-				return "the pool size is not known (no literal value, none reported, or not a positive number): more pods cannot be shown to fit the budget"
-			}
-		}
-		return ""
-	}
 	after := tuning.Values{}
 	for k, v := range st.Values {
 		after[k] = v
@@ -314,6 +305,15 @@ func (g *checker) budget(cs []tuning.Change) string {
 	for _, c := range cs {
 		after[c.Knob] = c.To
 		rollout = rollout || tuning.PlaceOf(c.Knob) == tuning.PlaceEnv
+	}
+	was, known := tuning.WorstMoment(g.w.Spec, st, st.Values, g.w.Observation)
+	if !known {
+		for _, c := range cs {
+			if c.Knob == tuning.KnobHPAMaxReplicas && (!c.HasFrom || c.To > c.From) {
+				return "the pool size is not known (no literal value, none reported, or not a positive number): more pods cannot be shown to fit the budget"
+			}
+		}
+		return g.firstPoolOverBudget(limit, after)
 	}
 	old, next := g.poolSizes(after)
 	peak := st.PeakConnections(tuning.BudgetPods(st, after), old, next)
@@ -328,6 +328,28 @@ func (g *checker) budget(cs []tuning.Change) string {
 		return fmt.Sprintf("the connections at the worst moment would rise from %d to %d, over the budget of %d%s", was, peak, limit, shared)
 	case was > limit && rollout && peak >= was:
 		return fmt.Sprintf("the budget%s is already exceeded (%d of %d at the worst moment): no rollout starts unless it lowers the peak", shared, was, limit)
+	}
+	return ""
+}
+
+// firstPoolOverBudget refuses a pool max given while the current one is
+// unknown (the application's built-in default) when the pods after the
+// rollout alone, each with the new pool, would be over the budget: the
+// worst moment cannot be counted, but it is at least that. "" otherwise.
+func (g *checker) firstPoolOverBudget(limit int64, after tuning.Values) string {
+	next, ok := tuning.PoolSize(g.w.Spec, after, func(signals.Signal) (float64, bool) { return 0, false })
+	if !ok || next <= 0 {
+		return ""
+	}
+	shared := ""
+	if sh := g.w.Shared; sh != nil {
+		limit = min(limit, sh.Budget) - sh.Others
+		shared = fmt.Sprintf(" shared with %s", strings.Join(sh.Profiles, ", "))
+	}
+	pods := tuning.BudgetPods(g.w.State, after)
+	if limit < 0 || next > limit/pods { // pods × next > limit, without overflow
+		return fmt.Sprintf("the current pool size is not known, and %d pods with a pool of %d each are over the budget of %d%s after the rollout",
+			pods, next, limit, shared)
 	}
 	return ""
 }

@@ -219,7 +219,7 @@ func (d *decider) cpuTrial(o objective) (trial, bool) {
 	tr.propose = func() (proposal, bool) {
 		pods := int64(d.pods())
 		to := k.clamp(max(cur, pods) + 1)
-		if _, curMax, _, hasMax := d.knob(roleHPAMax); hasMax {
+		if curMax, hasMax := d.in.State.Values[KnobHPAMaxReplicas]; hasMax { // tuned or not: the floor stays within it
 			to = min(to, max(curMax, cur))
 		}
 		if _, budgeted := d.connLimit(); budgeted {

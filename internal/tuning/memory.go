@@ -51,7 +51,36 @@ func Remember(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision) {
 		k.LastApplied = c.To
 		k.LastChange = at.DeepCopy()
 		k.ReturnTo = stackedReturnTo(k.ReturnTo, returnTo(Diagnosis(d.Diagnosis), c), c)
+		if Diagnosis(d.Diagnosis) == DiagnosisFlapping {
+			backOffFlapped(k, d, c)
+		}
 	}
+}
+
+// backOffFlapped: a rollback for flapping is the verdict on the saving it
+// undoes (that saving was judged kept before the HPA began to flap), so the
+// saving's direction backs off like an undone move's, its bound the value
+// the HPA flapped at; otherwise the same saving is made again on the same
+// load once the savings' hold has passed, and flaps again.
+func backOffFlapped(k *tuningv1alpha1.KnobMemory, d tuningv1alpha1.Decision, c tuningv1alpha1.Change) {
+	from, to, ok := ChangeValues(c)
+	if !ok || from == to {
+		return
+	}
+	b := &k.Up // the saving moved the knob from to to from
+	if from < to {
+		b = &k.Down
+	}
+	level := int32(1)
+	if *b != nil {
+		level = min((*b).Level+1, 64)
+	}
+	var load *int64
+	if d.Baseline != nil && d.Baseline.Throughput != nil {
+		l := *d.Baseline.Throughput
+		load = &l
+	}
+	*b = &tuningv1alpha1.BackOff{Level: level, Since: d.Time, Bound: c.From, Load: load}
 }
 
 // Forget takes back from m a decision that Remember recorded but that was
@@ -64,7 +93,8 @@ func Remember(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision) {
 // starting point), and claiming it as applied would make the conflict and
 // repair rules take it for navius-tuner's own. The time of the knob's
 // previous change is not kept, so LastChange is cleared; only the eviction
-// order reads it.
+// order reads it. The value to return to is again what the earlier
+// decisions leave (a forgotten restore must not lose the back-down's window).
 func Forget(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, earlier []tuningv1alpha1.Decision) {
 	if d.Rollout {
 		if i := slices.IndexFunc(m.Rollouts, func(t metav1.Time) bool { return t.Equal(&d.Time) }); i >= 0 {
@@ -85,10 +115,47 @@ func Forget(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, earlier []tunin
 				k.LastChange = nil
 			}
 			if k.ReturnTo == returnTo(Diagnosis(d.Diagnosis), c) {
-				k.ReturnTo = ""
+				// d set it, or cleared it (a restore, a floor returned): it is again what the earlier decisions left
+				k.ReturnTo = returnToAfter(earlier, c.Knob)
+			}
+			if Diagnosis(d.Diagnosis) == DiagnosisFlapping {
+				forgetFlapped(k, d, c)
 			}
 		}
 	}
+}
+
+// forgetFlapped takes back the back-off backOffFlapped recorded for d.
+func forgetFlapped(k *tuningv1alpha1.KnobMemory, d tuningv1alpha1.Decision, c tuningv1alpha1.Change) {
+	for _, b := range []**tuningv1alpha1.BackOff{&k.Up, &k.Down} {
+		if *b == nil || !(*b).Since.Equal(&d.Time) || (*b).Bound != c.From {
+			continue
+		}
+		if (*b).Level <= 1 {
+			*b = nil
+		} else {
+			(*b).Level--
+		}
+	}
+}
+
+// returnToAfter is the value to return knob to that the decisions, oldest
+// first, leave in the memory (Remember, and RememberVerdict's undone moves);
+// "" when none does.
+func returnToAfter(decisions []tuningv1alpha1.Decision, knob string) string {
+	rt := ""
+	for _, d := range decisions {
+		for _, c := range d.Changes {
+			if c.Knob != knob {
+				continue
+			}
+			rt = stackedReturnTo(rt, returnTo(Diagnosis(d.Diagnosis), c), c)
+			if !IsUndo(d.Diagnosis) && (d.Outcome == tuningv1alpha1.OutcomeRolledBack || d.Outcome == tuningv1alpha1.OutcomeReverted) {
+				rt = ""
+			}
+		}
+	}
+	return rt
 }
 
 // appliedBefore is the value the newest of the decisions changed knob to,

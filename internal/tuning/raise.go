@@ -209,7 +209,7 @@ func (d *decider) raiseHPAFloor() (proposal, string) {
 	if hasMin && ok && need > max(curMin, int64(d.pods())) {
 		need, scaled := d.modelStep(tuningv1alpha1.ModelReplicas, max(curMin, int64(d.pods())), need)
 		to := mk.clamp(need)
-		if _, curMax, _, hasMax := d.knob(roleHPAMax); hasMax {
+		if curMax, hasMax := d.in.State.Values[KnobHPAMaxReplicas]; hasMax { // tuned or not: the floor stays within it
 			to = min(to, max(curMax, curMin))
 		}
 		// maxReplicas is budgeted when it is raised; one the user set above

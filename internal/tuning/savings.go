@@ -136,13 +136,24 @@ func (d *decider) envSavingHold(since time.Time) string {
 // SLO window (steady, a step, a trend) has measured its drop in the last
 // minute, so the one-minute load decides and the window goes to the
 // profile's minimum; a load that went up and down decides at the larger of
-// the minute's and the window's load (one dip is no drop), and the window
-// goes no shorter than noisyMinWindowS (or the profile's minimum when
-// longer), which still bridges a dip between bursts.
+// the minute's and the window's load (one dip is no drop; without the
+// window's load it does not back down), and the window goes no shorter
+// than noisyMinWindowS (or the profile's minimum when longer), which still
+// bridges a dip between bursts.
 func (d *decider) backDown() bool {
 	need, how, ok := d.backDownNeed()
 	if !ok {
 		return false
+	}
+	if _, noiseMeasured := d.v.get(signals.ThroughputNoise); noiseMeasured {
+		// measured noisy: the window's load is what tells a dip from a drop,
+		// and its stand-in, the minute's load, is the dip
+		noisy := d.loadNoise()
+		if _, measured := d.v.get(signals.ThroughputWindow); noisy != "" && !measured {
+			d.plan.Holds = append(d.plan.Holds, fmt.Sprintf("no back-down: the load is noisy (%s) and its load over the SLO window is not measured (%s)",
+				noisy, joinNotes(d.v.absent([]signals.Signal{signals.ThroughputWindow}))))
+			return false
+		}
 	}
 	// a restore settles before the next back-down, or the two could take turns every period
 	if last, ok := lastChange(d.in.History); ok && d.in.Now.Before(last.Add(d.s.SettleFor)) {

@@ -27,8 +27,10 @@ const (
 // status.desiredReplicas; known false when there is no HPA or it was not
 // read): a change of the replicas against the way they last moved is a
 // reversal, kept with its time for reversalWindow. A newer autoscaling
-// write starts the watch afresh; an undo (a rollback, a window's restore)
-// ends it, since an undo is never rolled back. It reports whether m changed.
+// write starts the watch afresh, at the first replicas read (an unread HPA
+// is no start: a move from it would be counted); an undo (a rollback, a
+// window's restore) ends it, since an undo is never rolled back. It
+// reports whether m changed.
 func WatchScaling(m *tuningv1alpha1.Memory, history []tuningv1alpha1.Decision, replicas int32, known bool, now time.Time) bool {
 	w := watchedWrite(history)
 	if w == nil {
@@ -40,6 +42,11 @@ func WatchScaling(m *tuningv1alpha1.Memory, history []tuningv1alpha1.Decision, r
 	}
 	changed := false
 	if m.Scaling == nil || !m.Scaling.Write.Equal(&w.Time) {
+		if !known { // no replicas to start from: a move from an unread HPA is none
+			changed = m.Scaling != nil
+			m.Scaling = nil
+			return changed
+		}
 		m.Scaling = &tuningv1alpha1.ScalingWatch{Write: w.Time, Replicas: replicas}
 		changed = true
 	}
