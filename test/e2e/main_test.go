@@ -33,7 +33,7 @@ var (
 		// watches, from its creation to the end of the suite.
 		watchers    map[string]*watcher
 		stopWatches context.CancelFunc
-		real      *harness.RealWorkload
+		real        *harness.RealWorkload
 	}
 	suiteStart time.Time
 )
