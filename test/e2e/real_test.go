@@ -79,9 +79,7 @@ func TestRealServiceIsTuned(t *testing.T) {
 			t.Log(describeReal(ctx, e, w, p))
 		}
 		sloMet(g, p, 0, realSLO)
-		ds := decisions(p, "pool")
-		g.Expect(ds).NotTo(BeEmpty(), "the pool was tuned")
-		g.Expect(ds[0].Diagnosis).To(Equal("PoolSaturated"))
+		g.Expect(poolRaises(p)).NotTo(BeEmpty(), "the starved pool was raised")
 	}).WithTimeout(realConverge).WithPolling(2 * time.Second).Should(Succeed())
 	t.Logf("SLOMet after %v: %s", time.Since(began).Round(time.Second), describeReal(ctx, e, w, profile(g)))
 
@@ -97,7 +95,9 @@ func TestRealServiceIsTuned(t *testing.T) {
 			g.Expect(d.Observed).NotTo(BeEmpty(), "the verdict on %s %v says what it observed", d.Family, d.Changes)
 		}
 	}
-	first := decisions(p, "pool")[0]
+	// The pool's raise may ride in the rollout of another family's decision
+	// (the cache's, when its misses are diagnosed first): it is found by knob.
+	first := poolRaises(p)[0]
 	g.Expect(first.Baseline.P99).NotTo(BeNil())
 	g.Expect(first.Baseline.P99.Duration).To(BeNumerically(">", realSLO), "the pool was raised for a breach")
 	for _, c := range first.Changes {
@@ -115,6 +115,20 @@ func TestRealServiceIsTuned(t *testing.T) {
 	// The processes really run the tuned pool: the pods' env is what their
 	// processes were started with, and the agent runs exactly the ready pods.
 	g.Expect(e.Agent().Pods()).NotTo(BeEmpty())
+}
+
+// poolRaises are the decisions, oldest first, that changed the pool's size.
+func poolRaises(p *tuningv1alpha1.PerformanceProfile) []tuningv1alpha1.Decision {
+	var out []tuningv1alpha1.Decision
+	for _, d := range p.Status.History {
+		for _, c := range d.Changes {
+			if c.Knob == sim.EnvPoolMax {
+				out = append(out, d)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // describeReal is one line of the real workload's state.
