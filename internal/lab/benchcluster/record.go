@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -305,31 +304,7 @@ func statusQuantile(s *tuningv1alpha1.SLIs, p float64) float64 {
 func (r *recorder) promQuantile(ctx context.Context, ns string, p float64) float64 {
 	q := fmt.Sprintf(`histogram_quantile(%g, sum by (le) (rate(http_request_duration_seconds_bucket{namespace=%q,service=%q}[%s])))`,
 		p, ns, workloadName, promDuration(r.window))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.promURL+"/api/v1/query?query="+url.QueryEscape(q), nil)
-	if err != nil {
-		return math.NaN()
-	}
-	resp, err := r.httpc.Do(req)
-	if err != nil {
-		return math.NaN()
-	}
-	defer func() { _ = resp.Body.Close() }()
-	var body struct {
-		Data struct {
-			Result []struct {
-				Value [2]any `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || len(body.Data.Result) == 0 {
-		return math.NaN()
-	}
-	v, _ := body.Data.Result[0].Value[1].(string)
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		return math.NaN()
-	}
-	return f
+	return harness.PromScalar(ctx, r.httpc, r.promURL, q)
 }
 
 func promDuration(d time.Duration) string { return strconv.Itoa(int(d.Seconds())) + "s" }

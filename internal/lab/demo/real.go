@@ -3,15 +3,11 @@ package demo
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -208,31 +204,7 @@ func poolEnv(ctx context.Context, env *harness.Env, w *harness.RealWorkload) str
 // promMeanWait is the mean pool wait over the last minute, from Prometheus.
 func promMeanWait(ctx context.Context, base string) float64 {
 	q := fmt.Sprintf(`sum(rate(db_client_connection_wait_time_seconds_sum{namespace=%q}[1m])) / sum(rate(db_client_connection_wait_time_seconds_count{namespace=%q}[1m]))`, RealNamespace, RealNamespace)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/query?query="+url.QueryEscape(q), nil)
-	if err != nil {
-		return math.NaN()
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return math.NaN()
-	}
-	defer func() { _ = resp.Body.Close() }()
-	var body struct {
-		Data struct {
-			Result []struct {
-				Value [2]any `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || len(body.Data.Result) == 0 {
-		return math.NaN()
-	}
-	s, _ := body.Data.Result[0].Value[1].(string)
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return math.NaN()
-	}
-	return v
+	return harness.PromScalar(ctx, http.DefaultClient, base, q)
 }
 
 // Markdown renders the report as B8's section.
