@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
@@ -52,7 +53,8 @@ func TestManagerWatchesTheTarget(t *testing.T) {
 	// Pausing is an annotation change: it is seen without a spec change.
 	p := &tuningv1alpha1.PerformanceProfile{}
 	g.Expect(env.Client.Get(ctx, h.key("orders"), p)).To(Succeed())
+	before := p.DeepCopy()
 	p.Annotations = map[string]string{tuningv1alpha1.PausedAnnotation: "true"}
-	g.Expect(env.Client.Update(ctx, p)).To(Succeed())
+	g.Expect(env.Client.Patch(ctx, p, client.MergeFrom(before))).To(Succeed()) // the manager writes the status meanwhile
 	g.Eventually(reason, 10*time.Second, 100*time.Millisecond).Should(Equal(tuningv1alpha1.ReasonPaused))
 }

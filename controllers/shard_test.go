@@ -345,12 +345,15 @@ func TestShardsReconcileEachProfileOnce(t *testing.T) {
 	for name, to := range moves {
 		p := &tuningv1alpha1.PerformanceProfile{}
 		g.Expect(env.Client.Get(ctx, types.NamespacedName{Namespace: h.ns, Name: name}, p)).To(Succeed())
+		// A merge patch: the managers write the status meanwhile, and an
+		// Update would lose that race with a conflict.
+		before := p.DeepCopy()
 		if to == "" {
 			delete(p.Labels, tuningv1alpha1.ShardLabel)
 		} else {
 			p.Labels = map[string]string{tuningv1alpha1.ShardLabel: to}
 		}
-		g.Expect(env.Client.Update(ctx, p)).To(Succeed())
+		g.Expect(env.Client.Patch(ctx, p, client.MergeFrom(before))).To(Succeed())
 	}
 	for name, to := range moves {
 		g.Eventually(func() int { return len(managers[to].source.observed(name, moved)) }, 30*time.Second, 200*time.Millisecond).

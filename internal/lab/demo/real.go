@@ -76,6 +76,14 @@ type RealReport struct {
 	Refused                  int
 	FirstMet                 time.Duration // -1: never
 	MetAtEnd                 bool
+	// HeldAfterFirstMet: SLOMet was True in every row from the first True on.
+	HeldAfterFirstMet bool
+	// DecisionsToFirstMet counts the decisions with changes made before
+	// SLOMet first held (-1: never held).
+	DecisionsToFirstMet int
+	// LoadAverage is the machine's 1-minute load average at the start and
+	// the end of the run (from /proc/loadavg): how idle "idle" was.
+	LoadAverage [2]string
 	Decisions                []tuningv1alpha1.Decision
 	DecisionsWithoutEvidence int
 }
@@ -134,7 +142,8 @@ func RunReal(ctx context.Context, o RealOptions) (*RealReport, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	r := &RealReport{Options: o, Budget: w.Budget(), FirstMet: -1}
+	r := &RealReport{Options: o, Budget: w.Budget(), FirstMet: -1, DecisionsToFirstMet: -1}
+	r.LoadAverage[0] = loadAverage()
 	r.Before = w.Load.Window(30 * time.Second)
 	r.BeforeWait = promMeanWait(ctx, env.Cluster().PrometheusURL())
 	r.PoolBefore = poolEnv(ctx, env, w)
@@ -176,6 +185,8 @@ func RunReal(ctx context.Context, o RealOptions) (*RealReport, error) {
 			cmp.Or(row.StatusP99, "-"), cmp.Or(row.SLOMet, "-"), row.Pool, row.Connections, r.Budget)
 	}
 	r.After = w.Load.Window(time.Minute)
+	r.LoadAverage[1] = loadAverage()
+	r.judgeHold(created)
 	r.AfterWait = promMeanWait(ctx, env.Cluster().PrometheusURL())
 	r.PoolAfter = poolEnv(ctx, env, w)
 	r.Refused, _ = w.Postgres.RefusedConnections()
@@ -185,6 +196,35 @@ func RunReal(ctx context.Context, o RealOptions) (*RealReport, error) {
 		}
 	}
 	return r, nil
+}
+
+// judgeHold fills HeldAfterFirstMet and DecisionsToFirstMet from the rows
+// and the decision history.
+func (r *RealReport) judgeHold(created time.Time) {
+	if r.FirstMet < 0 {
+		return
+	}
+	r.HeldAfterFirstMet = true
+	for _, row := range r.Rows {
+		if row.At >= r.FirstMet && row.SLOMet != string(metav1.ConditionTrue) {
+			r.HeldAfterFirstMet = false
+		}
+	}
+	r.DecisionsToFirstMet = 0
+	for _, d := range r.Decisions {
+		if len(d.Changes) > 0 && d.Time.Sub(created) <= r.FirstMet {
+			r.DecisionsToFirstMet++
+		}
+	}
+}
+
+// loadAverage is the first field of /proc/loadavg ("?" where there is none).
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 // poolEnv is the Deployment's pool size.
@@ -229,7 +269,9 @@ func (r *RealReport) Markdown() string {
 		first = r.FirstMet.String()
 	}
 	margin := r.After.P99 <= time.Duration(0.9*float64(o.SLO))
-	fmt.Fprintf(&b, "- SLOMet first True after %s; True at the end: %v; margin (p99 ≤ 0.9 × threshold at the end): %v\n", first, r.MetAtEnd, margin)
+	fmt.Fprintf(&b, "- SLOMet first True after %s, after %d decisions with changes; held from then to the end: %v; True at the end: %v; margin (p99 ≤ 0.9 × threshold at the end): %v\n",
+		first, r.DecisionsToFirstMet, r.HeldAfterFirstMet, r.MetAtEnd, margin)
+	fmt.Fprintf(&b, "- machine load average (1 min) at the start and the end: %s, %s (2 cores)\n", r.LoadAverage[0], r.LoadAverage[1])
 	fmt.Fprintf(&b, "- PostgreSQL connections of the role: at most %d of %d sampled; refused: %d\n", r.MaxConnections, r.Budget, r.Refused)
 	fmt.Fprintf(&b, "- decisions: %d, without their evidence: %d\n\n", len(r.Decisions), r.DecisionsWithoutEvidence)
 	for _, d := range r.Decisions {

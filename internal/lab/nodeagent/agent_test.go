@@ -115,9 +115,12 @@ func TestAgentRunsTheDeploymentsPods(t *testing.T) {
 	oldPIDs := pids(agent)
 	g.Expect(oldPIDs).To(HaveLen(2))
 
+	// A merge patch, not an Update: the deployment controller writes the
+	// status meanwhile, and an Update would lose that race with a conflict.
 	g.Expect(cl.Get(ctx, client.ObjectKeyFromObject(dep), dep)).To(Succeed())
+	before := dep.DeepCopy()
 	dep.Spec.Template.Spec.Containers[0].Env[0].Value = "5"
-	g.Expect(cl.Update(ctx, dep)).To(Succeed())
+	g.Expect(cl.Patch(ctx, dep, client.MergeFrom(before))).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		now := readyPods(g)
 		g.Expect(now).To(HaveLen(2))
@@ -131,8 +134,9 @@ func TestAgentRunsTheDeploymentsPods(t *testing.T) {
 	}).WithTimeout(2 * time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
 
 	g.Expect(cl.Get(ctx, client.ObjectKeyFromObject(dep), dep)).To(Succeed())
+	before = dep.DeepCopy()
 	dep.Spec.Replicas = ptr.To[int32](0)
-	g.Expect(cl.Update(ctx, dep)).To(Succeed())
+	g.Expect(cl.Patch(ctx, dep, client.MergeFrom(before))).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		g.Expect(agent.Pods()).To(BeEmpty())
 		var pods corev1.PodList
