@@ -66,16 +66,16 @@ type RealRow struct {
 
 // RealReport is a run's outcome.
 type RealReport struct {
-	Options                  RealOptions
-	Budget                   int
-	Rows                     []RealRow
-	Before, After            harness.LoadWindow
-	BeforeWait, AfterWait    float64 // mean pool wait from Prometheus, seconds
-	PoolBefore, PoolAfter    string
-	MaxConnections           int
-	Refused                  int
-	FirstMet                 time.Duration // -1: never
-	MetAtEnd                 bool
+	Options               RealOptions
+	Budget                int
+	Rows                  []RealRow
+	Before, After         harness.LoadWindow
+	BeforeWait, AfterWait float64 // mean pool wait from Prometheus, seconds
+	PoolBefore, PoolAfter string
+	MaxConnections        int
+	Refused               int
+	FirstMet              time.Duration // -1: never
+	MetAtEnd              bool
 	// HeldAfterFirstMet: SLOMet was True in every row from the first True on.
 	HeldAfterFirstMet bool
 	// DecisionsToFirstMet counts the decisions with changes made before
@@ -83,7 +83,7 @@ type RealReport struct {
 	DecisionsToFirstMet int
 	// LoadAverage is the machine's 1-minute load average at the start and
 	// the end of the run (from /proc/loadavg): how idle "idle" was.
-	LoadAverage [2]string
+	LoadAverage              [2]string
 	Decisions                []tuningv1alpha1.Decision
 	DecisionsWithoutEvidence int
 }
