@@ -277,8 +277,8 @@ func TestProfileSeriesOnlyFromTheLeader(t *testing.T) {
 }
 
 // TestDecisionsCountWhatTheHistoryRecorded: a decision counts as Pending
-// when recorded and under its verdict when judged; a reconcile whose status
-// patch fails counts nothing, and the one that persists the verdict counts
+// when recorded and under its verdict when judged; reconciles whose status
+// patches fail count nothing, and the one that persists the verdict counts
 // it once.
 func TestDecisionsCountWhatTheHistoryRecorded(t *testing.T) {
 	h := newHarness(t)
@@ -286,31 +286,28 @@ func TestDecisionsCountWhatTheHistoryRecorded(t *testing.T) {
 	decisions := func() map[string]float64 {
 		return gathered(g, h.r.opts.Metrics.decisions, "navius_tuner_decisions_total")
 	}
-	g.Expect(decisions()).To(Equal(map[string]float64{`outcome="Pending"`: 0, `outcome="Kept"`: 0, `outcome="RolledBack"`: 0, `outcome="Reverted"`: 0}))
+	count := func(pending, kept, rolledBack, reverted float64) map[string]float64 {
+		return map[string]float64{`outcome="Pending"`: pending, `outcome="Kept"`: kept, `outcome="RolledBack"`: rolledBack, `outcome="Reverted"`: reverted}
+	}
+	g.Expect(decisions()).To(Equal(count(0, 0, 0, 0)))
 
 	h.raisedPool()
-	g.Expect(decisions()).To(HaveKeyWithValue(`outcome="Pending"`, 1.0))
+	g.Expect(decisions()).To(Equal(count(1, 0, 0, 0)))
 
-	// Past the settle time with every status patch failing: the raise is
-	// judged in each reconcile, persisted in none, counted by none.
-	h.observer.set(steady(), false)
+	// The raise's rollout fails: each period judges it RolledBack and
+	// records the undo, but no status patch goes through.
+	h.failRollout(targetName)
 	h.statusPatch = func() error { return errors.New("the API server is unavailable") }
-	for range 20 {
+	for range 3 {
 		h.clock.Step(30 * time.Second)
-		_, _ = h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key("orders")})
+		_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key("orders")})
+		g.Expect(err).To(HaveOccurred())
 	}
-	g.Expect(decisions()).To(Equal(map[string]float64{`outcome="Pending"`: 1, `outcome="Kept"`: 0, `outcome="RolledBack"`: 0, `outcome="Reverted"`: 0}))
+	g.Expect(decisions()).To(Equal(count(1, 0, 0, 0)))
 
 	h.statusPatch = nil
 	_, p := h.period("orders")
-	judged := p.Status.History[0].Outcome
-	g.Expect(judged).NotTo(Equal(tuningv1alpha1.OutcomePending), "the raise was judged")
-	got := decisions()
-	g.Expect(got).To(HaveKeyWithValue(`outcome="`+string(judged)+`"`, 1.0))
-	var total float64
-	for _, v := range got {
-		total += v
-	}
-	// Pending once for each decision of the history (a rollback is one), and one verdict.
-	g.Expect(total).To(Equal(float64(len(p.Status.History)) + 1))
+	g.Expect(p.Status.History).To(HaveLen(2))
+	g.Expect(p.Status.History[0].Outcome).To(Equal(tuningv1alpha1.OutcomeRolledBack))
+	g.Expect(decisions()).To(Equal(count(2, 0, 1, 0)), "the undo recorded, the raise rolled back")
 }
