@@ -251,7 +251,7 @@ func newProfileCollector() *profileCollector {
 			"1, labelled with the profile's spec.mode (Auto, Recommend, Off).",
 			with("mode"), nil),
 		knobValue: prometheus.NewDesc("navius_tuner_knob_value",
-			"The value of each knob of the profile as last read from the cluster (status.current): counts, seconds for durations, percent for the HPA's CPU target.",
+			"The value of each knob the profile declares as last read from the cluster (status.current): counts, seconds for durations, percent for the HPA's CPU target.",
 			with("knob"), nil),
 	}
 }
@@ -359,7 +359,11 @@ func (c *profileCollector) build(b *seriesBuilder, p *tuningv1alpha1.Performance
 			b.add(c.knobValue, float64(n), pairNamed(labelKnob, knob))
 		}
 	}, func(k tuning.Knob, n int32) {
-		b.add(c.knobValue, float64(n), pairNamed(labelKnob, string(k)))
+		// status.current holds every field of the HPA; the profile's knobs
+		// are the ones it declares.
+		if tuning.PlaceOf(k) != tuning.PlaceHPA || tuning.HPAKnobDeclared(p.Spec.Autoscaling, k) {
+			b.add(c.knobValue, float64(n), pairNamed(labelKnob, string(k)))
+		}
 	})
 }
 

@@ -101,8 +101,9 @@ func cond(typ string, st metav1.ConditionStatus, reason string) metav1.Condition
 // scrape are the profiles' as the API server (the cache, in the manager)
 // holds them, with the last period's SLIs and conflicts: conditions one
 // series each, SLOMet as navius_tuner_slo_compliance, the mode and pause,
-// the knob values of status.current (a duration as seconds), and of the
-// SLIs those of the objectives and declared families only.
+// the values of the knobs it declares from status.current (a duration as
+// seconds; the HPA's maxReplicas, which it does not tune, is not one), and
+// of the SLIs those of the objectives and declared families only.
 func TestProfileSeriesAreBuiltFromTheProfiles(t *testing.T) {
 	h := newHarness(t)
 	g := h.g
@@ -149,43 +150,42 @@ func TestProfileSeriesAreBuiltFromTheProfiles(t *testing.T) {
 	g.Expect(env.Client.Status().Update(h.ctx, search)).To(Succeed())
 	m.report(search, nil, 0)
 
-	exposition := strings.NewReplacer("NS", h.ns, "SLIHELP", helpOf(m.profiles.sli), "CONDHELP", helpOf(m.profiles.condition),
-		"KNOBHELP", helpOf(m.profiles.knobValue), "MODEHELP", helpOf(m.profiles.mode)).Replace(`
+	exposition := strings.NewReplacer("<ns>", h.ns, "<sli help>", helpOf(m.profiles.sli), "<condition help>", helpOf(m.profiles.condition),
+		"<knob help>", helpOf(m.profiles.knobValue), "<mode help>", helpOf(m.profiles.mode)).Replace(`
 # HELP navius_tuner_slo_compliance 1 when every SLO of the profile held in the latest observation, 0 when one was breached; absent when unknown (the SLOMet condition).
 # TYPE navius_tuner_slo_compliance gauge
-navius_tuner_slo_compliance{profile="orders",profile_namespace="NS"} 0
-# HELP navius_tuner_sli SLIHELP
+navius_tuner_slo_compliance{profile="orders",profile_namespace="<ns>"} 0
+# HELP navius_tuner_sli <sli help>
 # TYPE navius_tuner_sli gauge
-navius_tuner_sli{profile="orders",profile_namespace="NS",sli="cpu_utilization_ratio"} 0.5
-navius_tuner_sli{profile="orders",profile_namespace="NS",sli="error_ratio"} 0.001
-navius_tuner_sli{profile="orders",profile_namespace="NS",sli="latency_p99_seconds"} 0.18
-navius_tuner_sli{profile="orders",profile_namespace="NS",sli="pool_wait_seconds"} 0.04
-navius_tuner_sli{profile="orders",profile_namespace="NS",sli="throughput_rps"} 800
+navius_tuner_sli{profile="orders",profile_namespace="<ns>",sli="cpu_utilization_ratio"} 0.5
+navius_tuner_sli{profile="orders",profile_namespace="<ns>",sli="error_ratio"} 0.001
+navius_tuner_sli{profile="orders",profile_namespace="<ns>",sli="latency_p99_seconds"} 0.18
+navius_tuner_sli{profile="orders",profile_namespace="<ns>",sli="pool_wait_seconds"} 0.04
+navius_tuner_sli{profile="orders",profile_namespace="<ns>",sli="throughput_rps"} 800
 # HELP navius_tuner_field_conflicts Knobs of the profile that navius-tuner stopped tuning because another field manager took them over.
 # TYPE navius_tuner_field_conflicts gauge
-navius_tuner_field_conflicts{profile="orders",profile_namespace="NS"} 1
-navius_tuner_field_conflicts{profile="search",profile_namespace="NS"} 0
-# HELP navius_tuner_profile_condition CONDHELP
+navius_tuner_field_conflicts{profile="orders",profile_namespace="<ns>"} 1
+navius_tuner_field_conflicts{profile="search",profile_namespace="<ns>"} 0
+# HELP navius_tuner_profile_condition <condition help>
 # TYPE navius_tuner_profile_condition gauge
-navius_tuner_profile_condition{profile="orders",profile_namespace="NS",status="True",type="Ready"} 1
-navius_tuner_profile_condition{profile="orders",profile_namespace="NS",status="False",type="Stalled"} 1
-navius_tuner_profile_condition{profile="search",profile_namespace="NS",status="False",type="Ready"} 1
+navius_tuner_profile_condition{profile="orders",profile_namespace="<ns>",status="True",type="Ready"} 1
+navius_tuner_profile_condition{profile="orders",profile_namespace="<ns>",status="False",type="Stalled"} 1
+navius_tuner_profile_condition{profile="search",profile_namespace="<ns>",status="False",type="Ready"} 1
 # HELP navius_tuner_profile_paused 1 when the profile's paused annotation stops every write to its workload, 0 otherwise.
 # TYPE navius_tuner_profile_paused gauge
-navius_tuner_profile_paused{profile="carts",profile_namespace="NS"} 1
-navius_tuner_profile_paused{profile="orders",profile_namespace="NS"} 0
-navius_tuner_profile_paused{profile="search",profile_namespace="NS"} 0
-# HELP navius_tuner_profile_mode MODEHELP
+navius_tuner_profile_paused{profile="carts",profile_namespace="<ns>"} 1
+navius_tuner_profile_paused{profile="orders",profile_namespace="<ns>"} 0
+navius_tuner_profile_paused{profile="search",profile_namespace="<ns>"} 0
+# HELP navius_tuner_profile_mode <mode help>
 # TYPE navius_tuner_profile_mode gauge
-navius_tuner_profile_mode{mode="Auto",profile="orders",profile_namespace="NS"} 1
-navius_tuner_profile_mode{mode="Auto",profile="search",profile_namespace="NS"} 1
-navius_tuner_profile_mode{mode="Recommend",profile="carts",profile_namespace="NS"} 1
-# HELP navius_tuner_knob_value KNOBHELP
+navius_tuner_profile_mode{mode="Auto",profile="orders",profile_namespace="<ns>"} 1
+navius_tuner_profile_mode{mode="Auto",profile="search",profile_namespace="<ns>"} 1
+navius_tuner_profile_mode{mode="Recommend",profile="carts",profile_namespace="<ns>"} 1
+# HELP navius_tuner_knob_value <knob help>
 # TYPE navius_tuner_knob_value gauge
-navius_tuner_knob_value{knob="DB_POOL_MAX_CONNECTIONS",profile="orders",profile_namespace="NS"} 20
-navius_tuner_knob_value{knob="DB_POOL_MAX_LIFETIME_SECONDS",profile="orders",profile_namespace="NS"} 300
-navius_tuner_knob_value{knob="hpa.maxReplicas",profile="orders",profile_namespace="NS"} 10
-navius_tuner_knob_value{knob="hpa.minReplicas",profile="orders",profile_namespace="NS"} 2
+navius_tuner_knob_value{knob="DB_POOL_MAX_CONNECTIONS",profile="orders",profile_namespace="<ns>"} 20
+navius_tuner_knob_value{knob="DB_POOL_MAX_LIFETIME_SECONDS",profile="orders",profile_namespace="<ns>"} 300
+navius_tuner_knob_value{knob="hpa.minReplicas",profile="orders",profile_namespace="<ns>"} 2
 `)
 	g.Expect(testutil.CollectAndCompare(m.profiles, strings.NewReader(exposition))).To(Succeed())
 }
@@ -194,7 +194,7 @@ navius_tuner_knob_value{knob="hpa.minReplicas",profile="orders",profile_namespac
 func helpOf(d *prometheus.Desc) string {
 	s := d.String()
 	_, s, _ = strings.Cut(s, `help: "`)
-	s, _, _ = strings.Cut(s, `", constLabels`)
+	s, _, _ = strings.Cut(s, `", `)
 	return s
 }
 
@@ -233,15 +233,17 @@ func TestProfileSeriesStayWithinBudget(t *testing.T) {
 	h.create(scaled("down", "down-api", tuningv1alpha1.ModeAuto))
 	h.period("down")
 	h.create(scaled("new", "new-api", tuningv1alpha1.ModeAuto)) // not reconciled yet
-
+	h.observer.set(starvedPool(), false)
 	_, tuned := h.period("tuned")
 	g.Expect(tuned.Status.History).NotTo(BeEmpty(), "the starved pool was raised")
+	g.Expect(tuned.Status.Current.HPA.TargetCPUUtilization).NotTo(BeNil(), "the API server gave the HPA a CPU target")
 	counts := seriesPerProfile(g, h.r.opts.Metrics.profiles)
 	for _, name := range []string{"tuned", "recommend", "paused", "missing", "orders", "down", "new"} {
 		g.Expect(counts).To(HaveKeyWithValue(h.ns+"/"+name, BeNumerically("<=", 20)), "profile %s", name)
 	}
 	// The tuned profile has every kind of series: 7 conditions, SLO
-	// compliance, conflicts, pause, mode, 5 SLIs and 3 knobs.
+	// compliance, conflicts, pause, mode, 5 SLIs and 3 knobs (not the HPA's
+	// CPU target, which it does not declare).
 	g.Expect(counts).To(HaveKeyWithValue(h.ns+"/tuned", 19))
 	t.Logf("series per profile: %v", counts)
 }
