@@ -312,3 +312,15 @@ func TestDecisionsCountWhatTheHistoryRecorded(t *testing.T) {
 	g.Expect(p.Status.History[0].Outcome).To(Equal(tuningv1alpha1.OutcomeRolledBack))
 	g.Expect(decisions()).To(Equal(count(2, 0, 1, 0)), "the undo recorded, the raise rolled back")
 }
+
+
+func TestBuildInfo(t *testing.T) {
+	g := NewWithT(t)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewBuildInfo("v0.3.0", "0123abc", "go1.26.0"))
+	g.Expect(testutil.CollectAndCompare(reg, strings.NewReader(`
+# HELP navius_tuner_build_info Always 1; the labels say the version, VCS revision and Go version of the running manager.
+# TYPE navius_tuner_build_info gauge
+navius_tuner_build_info{goversion="go1.26.0",revision="0123abc",version="v0.3.0"} 1
+`))).To(Succeed())
+}
