@@ -313,7 +313,6 @@ func TestDecisionsCountWhatTheHistoryRecorded(t *testing.T) {
 	g.Expect(decisions()).To(Equal(count(2, 0, 1, 0)), "the undo recorded, the raise rolled back")
 }
 
-
 func TestBuildInfo(t *testing.T) {
 	g := NewWithT(t)
 	reg := prometheus.NewRegistry()
