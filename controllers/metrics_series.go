@@ -85,19 +85,21 @@ var pairs = struct {
 }{m: map[[2]string]*dto.LabelPair{}}
 
 func pairNamed(name, value string) *dto.LabelPair {
-	key := [2]string{name, value}
 	pairs.RLock()
-	lp, ok := pairs.m[key]
+	lp, ok := pairs.m[[2]string{name, value}]
 	pairs.RUnlock()
 	if ok {
 		return lp
 	}
 	pairs.Lock()
 	defer pairs.Unlock()
-	if lp, ok := pairs.m[key]; ok {
+	if lp, ok := pairs.m[[2]string{name, value}]; ok {
 		return lp
 	}
-	lp = &dto.LabelPair{Name: &key[0], Value: &key[1]}
-	pairs.m[key] = lp
+	// Copies of their own, made only here: a pair kept for every scrape
+	// points to them.
+	n, v := name, value
+	lp = &dto.LabelPair{Name: &n, Value: &v}
+	pairs.m[[2]string{name, value}] = lp
 	return lp
 }

@@ -313,6 +313,33 @@ func TestDecisionsCountWhatTheHistoryRecorded(t *testing.T) {
 	g.Expect(decisions()).To(Equal(count(2, 0, 1, 0)), "the undo recorded, the raise rolled back")
 }
 
+// TestDecisionsCountAVerdictOnceItIsPersisted: a verdict that writes nothing
+// (the raise helped: Kept) lives only in the status patch at the end of the
+// reconcile; while that patch fails, the verdict is made again each period
+// and counted by none.
+func TestDecisionsCountAVerdictOnceItIsPersisted(t *testing.T) {
+	h := newHarness(t)
+	g := h.g
+	decisions := func() map[string]float64 {
+		return gathered(g, h.r.opts.Metrics.decisions, "navius_tuner_decisions_total")
+	}
+	h.raisedPool()
+	h.rolledOut(targetName)
+	h.observer.set(steady(), false)
+	h.statusPatch = func() error { return errors.New("the API server is unavailable") }
+	for range 20 {
+		h.clock.Step(30 * time.Second)
+		_, _ = h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key("orders")})
+	}
+	g.Expect(hasEvent(h.drainEvents(), EventKept)).To(BeTrue(), "the raise was judged")
+	g.Expect(decisions()).To(HaveKeyWithValue(`outcome="Kept"`, 0.0))
+
+	h.statusPatch = nil
+	_, p := h.period("orders")
+	g.Expect(p.Status.History[0].Outcome).To(Equal(tuningv1alpha1.OutcomeKept))
+	g.Expect(decisions()).To(HaveKeyWithValue(`outcome="Kept"`, 1.0))
+}
+
 func TestBuildInfo(t *testing.T) {
 	g := NewWithT(t)
 	reg := prometheus.NewRegistry()
