@@ -6,7 +6,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	corev1 "k8s.io/api/core/v1"
@@ -38,7 +37,8 @@ func TestP999ObjectiveEndToEnd(t *testing.T) {
 	g.Expect(h.envValue(targetName, poolEnv)).NotTo(Equal("10"), "the p999 breach was relieved")
 	g.Expect(got.Status.History).To(HaveLen(1))
 	g.Expect(got.Status.History[0].Baseline.P999).NotTo(BeNil(), "the baseline records p999")
-	g.Expect(testutil.ToFloat64(h.r.opts.Metrics.sli.WithLabelValues(h.ns, "orders", "latency_p999_seconds"))).To(Equal(0.400))
+	g.Expect(gathered(g, h.r.opts.Metrics.profiles, "navius_tuner_sli")).To(
+		HaveKeyWithValue(`profile="orders",profile_namespace="`+h.ns+`",sli="latency_p999_seconds"`, 0.400))
 }
 
 // A profile whose exporter has neither DB time, DB call rate nor

@@ -1,33 +1,43 @@
 package controllers
 
 import (
+	"context"
+	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/actuate"
 	"github.com/navius-dev/navius-tuner/internal/signals"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
-// Metrics are the operator's own metrics, prefixed navius_tuner_. Series
-// labelled with a profile are deleted with it.
+// Metrics are the operator's own metrics, prefixed navius_tuner_.
+//
+// The per-profile series are not kept between scrapes: the profile
+// collector builds them at each scrape from the profiles in the manager's
+// cache (their spec, annotations and status) and from what the last period
+// observed, so a deleted profile's series are gone at the next scrape and
+// holding them costs nothing between scrapes. The counters and the
+// histogram carry no profile label.
 //
 // A profile's namespace is the label profile_namespace, never namespace: the
 // Prometheus Operator's ServiceMonitors scrape with honor_labels false and set
 // namespace to the namespace of the scraped Service (the manager's), which
 // would overwrite it.
 type Metrics struct {
-	sloCompliance     *prometheus.GaugeVec
-	sli               *prometheus.GaugeVec
-	fieldConflicts    *prometheus.GaugeVec
-	condition         *prometheus.GaugeVec
-	paused            *prometheus.GaugeVec
-	mode              *prometheus.GaugeVec
 	adjustments       *prometheus.CounterVec
 	rollbacks         *prometheus.CounterVec
+	decisions         *prometheus.CounterVec
 	reconcileDuration *prometheus.HistogramVec
+	profiles          *profileCollector
 }
 
 // Labels of every per-profile series.
@@ -42,33 +52,11 @@ const (
 	resultFailed  = "failed"
 )
 
-// NewMetrics creates the metrics and registers them with reg.
+// NewMetrics creates the metrics and registers them with reg. The
+// per-profile series appear once readProfiles says where the profiles are
+// (SetupWithManager: the manager's cache).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		sloCompliance: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "navius_tuner_slo_compliance",
-			Help: "1 when every SLO of the profile held in the latest observation, 0 when one was breached; absent when unknown.",
-		}, []string{labelProfileNamespace, labelProfile}),
-		sli: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "navius_tuner_sli",
-			Help: "The profile's service level indicators as last observed (latencies in seconds, ratios between 0 and 1, throughput in requests per second).",
-		}, []string{labelProfileNamespace, labelProfile, "sli"}),
-		fieldConflicts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "navius_tuner_field_conflicts",
-			Help: "Knobs of the profile that navius-tuner stopped tuning because another field manager took them over.",
-		}, []string{labelProfileNamespace, labelProfile}),
-		condition: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "navius_tuner_profile_condition",
-			Help: "The profile's status conditions: 1 for the status each condition type has, 0 for the other statuses (True, False, Unknown).",
-		}, []string{labelProfileNamespace, labelProfile, "type", "status"}),
-		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "navius_tuner_profile_paused",
-			Help: "1 when the profile's paused annotation stops every write to its workload, 0 otherwise.",
-		}, []string{labelProfileNamespace, labelProfile}),
-		mode: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "navius_tuner_profile_mode",
-			Help: "The profile's spec.mode: 1 for the mode it has, 0 for the others (Auto, Recommend, Off).",
-		}, []string{labelProfileNamespace, labelProfile, "mode"}),
 		adjustments: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "navius_tuner_adjustments_total",
 			Help: "Adjustments by knob family and result (applied, failed).",
@@ -77,100 +65,86 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "navius_tuner_rollbacks_total",
 			Help: "Rollbacks of adjustments that made the SLIs worse or did not help, by knob family and result (applied, failed).",
 		}, []string{"family", "result"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "navius_tuner_decisions_total",
+			Help: "Decisions of every profile by the outcome their status history recorded: Pending when a change is recorded before it is applied, then Kept, RolledBack or Reverted when it is judged.",
+		}, []string{"outcome"}),
 		reconcileDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "navius_tuner_reconcile_duration_seconds",
 			Help:    "Duration of PerformanceProfile reconciles by result (success, waiting, stalled, error).",
 			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 		}, []string{"result"}),
+		profiles: newProfileCollector(),
 	}
-	reg.MustRegister(m.sloCompliance, m.sli, m.fieldConflicts, m.condition, m.paused, m.mode, m.adjustments, m.rollbacks, m.reconcileDuration)
+	// Every known label value starts at 0, so that rate() and increase()
+	// see the first event and a dashboard panel is not empty before it.
+	for _, f := range []tuning.Family{tuning.FamilyPool, tuning.FamilyCache, tuning.FamilyRedis, tuning.FamilyAutoscaling, tuning.FamilyWorkers} {
+		for _, r := range []string{resultApplied, resultFailed} {
+			m.adjustments.WithLabelValues(string(f), r)
+			m.rollbacks.WithLabelValues(string(f), r)
+		}
+	}
+	for _, o := range outcomes {
+		m.decisions.WithLabelValues(string(o))
+	}
+	reg.MustRegister(m.adjustments, m.rollbacks, m.decisions, m.reconcileDuration, m.profiles)
 	return m
 }
 
 var defaultMetrics = sync.OnceValue(func() *Metrics { return NewMetrics(ctrlmetrics.Registry) })
 
-// sliSeries maps the signals reported as navius_tuner_sli to their label
-// value: every percentile of signals.Percentiles ("latency_p999_seconds"),
-// then the other SLIs.
-var sliSeries = func() []sliLabel {
-	var out []sliLabel
-	for _, p := range signals.Percentiles {
-		out = append(out, sliLabel{p.Signal, "latency_" + p.Name + "_seconds"})
-	}
-	return append(out,
-		sliLabel{signals.ErrorRate, "error_ratio"},
-		sliLabel{signals.Throughput, "throughput_rps"},
-		sliLabel{signals.PoolWait, "pool_wait_seconds"},
-		sliLabel{signals.MemoryHitRatio, "memory_hit_ratio"},
-		sliLabel{signals.RedisHitRatio, "redis_hit_ratio"},
-		sliLabel{signals.CPUUtilization, "cpu_utilization_ratio"},
-	)
-}()
+// outcomes are the values of Decision.Outcome, each a series of navius_tuner_decisions_total.
+var outcomes = []tuningv1alpha1.Outcome{tuningv1alpha1.OutcomePending, tuningv1alpha1.OutcomeKept,
+	tuningv1alpha1.OutcomeRolledBack, tuningv1alpha1.OutcomeReverted}
 
-type sliLabel struct {
-	signal signals.Signal
-	label  string
+// readProfiles makes the per-profile series those of the profiles c lists
+// (the manager's cache), while elected is closed: a replica that is not the
+// leader reconciles nothing and exports no profile's series, so that a sum
+// over replicas counts each profile once. A nil elected means always.
+func (m *Metrics) readProfiles(c client.Reader, elected <-chan struct{}) {
+	m.profiles.source.Store(&profileSource{reader: c, elected: elected})
 }
 
-// report publishes a profile's SLIs, SLO compliance and conflicts.
-func (m *Metrics) report(namespace, name string, obs *signals.Observation, sloKnown, sloMet bool, conflicts int) {
-	if obs != nil {
-		for _, s := range sliSeries {
-			if v, ok := obs.Get(s.signal); ok {
-				m.sli.WithLabelValues(namespace, name, s.label).Set(v)
-			} else {
-				m.sli.DeleteLabelValues(namespace, name, s.label)
-			}
+// report keeps what the period observed that the status does not hold fresh:
+// the SLIs (status.slis is rewritten at most every slisRefresh when only they
+// moved) and the number of knobs another field manager took over. A nil
+// observation keeps the SLIs of the last one.
+func (m *Metrics) report(p *tuningv1alpha1.PerformanceProfile, obs *signals.Observation, conflicts int) {
+	m.profiles.report(p, obs, conflicts)
+}
+
+// forget drops what report kept of a deleted profile (its series went with
+// it from the cache already).
+func (m *Metrics) forget(key types.NamespacedName) {
+	m.profiles.mu.Lock()
+	delete(m.profiles.periods, key)
+	m.profiles.mu.Unlock()
+}
+
+// countDecisions adds to navius_tuner_decisions_total the outcomes the
+// status history reached between before and after, both as the API server
+// held them: a decision new in after counts under its outcome (Pending when
+// recorded), one whose outcome moved counts under the new one. Counting what
+// was persisted, not what a reconcile computed, counts a verdict once even
+// when the patch that carried it failed and a later reconcile judged again.
+func (m *Metrics) countDecisions(before, after []tuningv1alpha1.Decision) {
+	for i := range after {
+		d := &after[i]
+		if prev := findDecision(before, d); prev == nil || prev.Outcome != d.Outcome {
+			m.decisions.WithLabelValues(string(d.Outcome)).Inc()
 		}
 	}
-	switch {
-	case !sloKnown:
-		m.sloCompliance.DeleteLabelValues(namespace, name)
-	case sloMet:
-		m.sloCompliance.WithLabelValues(namespace, name).Set(1)
-	default:
-		m.sloCompliance.WithLabelValues(namespace, name).Set(0)
-	}
-	m.fieldConflicts.WithLabelValues(namespace, name).Set(float64(conflicts))
 }
 
-// conditionStatuses are the statuses a condition can have, each a series of
-// navius_tuner_profile_condition (as kube-state-metrics does), so that an
-// alert can select on status="True" and a missing series means no profile.
-var conditionStatuses = []metav1.ConditionStatus{metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionUnknown}
-
-// modes are the values of spec.mode, each a series of navius_tuner_profile_mode.
-var modes = []tuningv1alpha1.Mode{tuningv1alpha1.ModeAuto, tuningv1alpha1.ModeRecommend, tuningv1alpha1.ModeOff}
-
-// reportState publishes a profile's conditions, pause and mode. Every
-// reconcile sets every condition type, so a type's series stay until the
-// profile is forgotten (deleting and re-adding them would open a gap a
-// scrape could fall into).
-func (m *Metrics) reportState(namespace, name string, conds []metav1.Condition, paused bool, mode tuningv1alpha1.Mode) {
-	for _, c := range conds {
-		for _, st := range conditionStatuses {
-			m.condition.WithLabelValues(namespace, name, c.Type, string(st)).Set(oneIf(c.Status == st))
+// findDecision is the decision of h made at the same time on the same
+// family as d, nil when h has none.
+func findDecision(h []tuningv1alpha1.Decision, d *tuningv1alpha1.Decision) *tuningv1alpha1.Decision {
+	for i := range h {
+		if h[i].Family == d.Family && h[i].Time.Equal(&d.Time) {
+			return &h[i]
 		}
 	}
-	m.paused.WithLabelValues(namespace, name).Set(oneIf(paused))
-	for _, md := range modes {
-		m.mode.WithLabelValues(namespace, name, string(md)).Set(oneIf(mode == md))
-	}
-}
-
-func oneIf(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// forget deletes every series of a deleted profile.
-func (m *Metrics) forget(namespace, name string) {
-	l := prometheus.Labels{labelProfileNamespace: namespace, labelProfile: name}
-	for _, v := range []*prometheus.GaugeVec{m.sloCompliance, m.sli, m.fieldConflicts, m.condition, m.paused, m.mode} {
-		v.DeletePartialMatch(l)
-	}
+	return nil
 }
 
 // NewBuildInfo is navius_tuner_build_info: always 1, its labels say which
@@ -185,3 +159,229 @@ func NewBuildInfo(version, revision, goVersion string) prometheus.Collector {
 	g.Set(1)
 	return g
 }
+
+// sliSeries maps the signals reported as navius_tuner_sli to their label
+// value, and says which profiles report each: every percentile of
+// signals.Percentiles ("latency_p999_seconds") when an objective names it,
+// the error ratio and throughput always, and each family's saturation
+// signal when the profile declares the family (what explains its
+// decisions). The status holds the others (status.slis), and the service's
+// own metrics all of them: the series budget is the profile's (about 20).
+var sliSeries = func() []sliLabel {
+	var out []sliLabel
+	for _, p := range signals.Percentiles {
+		name := p.Name
+		out = append(out, sliLabel{p.Signal, "latency_" + name + "_seconds", func(spec *tuningv1alpha1.PerformanceProfileSpec) bool {
+			return slices.ContainsFunc(spec.SLO.Latency, func(o tuningv1alpha1.LatencyObjective) bool { return string(o.Percentile) == name })
+		}})
+	}
+	always := func(*tuningv1alpha1.PerformanceProfileSpec) bool { return true }
+	return append(out,
+		sliLabel{signals.ErrorRate, "error_ratio", always},
+		sliLabel{signals.Throughput, "throughput_rps", always},
+		sliLabel{signals.PoolWait, "pool_wait_seconds", func(s *tuningv1alpha1.PerformanceProfileSpec) bool { return s.ConnectionPool != nil }},
+		sliLabel{signals.MemoryHitRatio, "memory_hit_ratio", func(s *tuningv1alpha1.PerformanceProfileSpec) bool {
+			return s.Cache != nil && s.Cache.Memory != nil
+		}},
+		sliLabel{signals.RedisHitRatio, "redis_hit_ratio", func(s *tuningv1alpha1.PerformanceProfileSpec) bool {
+			return s.Cache != nil && s.Cache.Redis != nil
+		}},
+		sliLabel{signals.CPUUtilization, "cpu_utilization_ratio", func(s *tuningv1alpha1.PerformanceProfileSpec) bool {
+			return s.Autoscaling != nil || s.WorkerThreads != nil
+		}},
+	)
+}()
+
+type sliLabel struct {
+	signal signals.Signal
+	label  string
+	// reported says whether a profile with this spec reports the series.
+	reported func(*tuningv1alpha1.PerformanceProfileSpec) bool
+}
+
+// profileCollector builds the per-profile series at each scrape (see Metrics).
+type profileCollector struct {
+	source atomic.Pointer[profileSource]
+
+	mu      sync.Mutex
+	periods map[types.NamespacedName]periodRecord
+
+	sloCompliance, sli, fieldConflicts, condition, paused, mode, knobValue *prometheus.Desc
+}
+
+type profileSource struct {
+	reader  client.Reader
+	elected <-chan struct{}
+}
+
+// periodRecord is what report keeps of one profile: about 100 bytes.
+type periodRecord struct {
+	sli [maxSLISeries]float64
+	// read has bit i set when sli[i] was read and is reported.
+	read      uint16
+	conflicts int32
+}
+
+const maxSLISeries = 16
+
+func newProfileCollector() *profileCollector {
+	if len(sliSeries) > maxSLISeries {
+		panic("more SLI series than periodRecord holds")
+	}
+	profile := []string{labelProfileNamespace, labelProfile}
+	with := func(l ...string) []string { return append(append([]string(nil), profile...), l...) }
+	return &profileCollector{
+		periods: map[types.NamespacedName]periodRecord{},
+		sloCompliance: prometheus.NewDesc("navius_tuner_slo_compliance",
+			"1 when every SLO of the profile held in the latest observation, 0 when one was breached; absent when unknown (the SLOMet condition).",
+			profile, nil),
+		sli: prometheus.NewDesc("navius_tuner_sli",
+			"The profile's service level indicators as last observed: the latency percentiles its objectives name (seconds), the error ratio, the throughput (requests per second) and the saturation signals of the knob families it declares (ratios between 0 and 1, seconds).",
+			with("sli"), nil),
+		fieldConflicts: prometheus.NewDesc("navius_tuner_field_conflicts",
+			"Knobs of the profile that navius-tuner stopped tuning because another field manager took them over.",
+			profile, nil),
+		condition: prometheus.NewDesc("navius_tuner_profile_condition",
+			"The profile's status conditions but SLOMet (navius_tuner_slo_compliance): one series per condition type, 1, labelled with the status it has (True, False, Unknown).",
+			with("type", "status"), nil),
+		paused: prometheus.NewDesc("navius_tuner_profile_paused",
+			"1 when the profile's paused annotation stops every write to its workload, 0 otherwise.",
+			profile, nil),
+		mode: prometheus.NewDesc("navius_tuner_profile_mode",
+			"1, labelled with the profile's spec.mode (Auto, Recommend, Off).",
+			with("mode"), nil),
+		knobValue: prometheus.NewDesc("navius_tuner_knob_value",
+			"The value of each knob the profile declares as last read from the cluster (status.current): counts, seconds for durations, percent for the HPA's CPU target.",
+			with("knob"), nil),
+	}
+}
+
+func (c *profileCollector) report(p *tuningv1alpha1.PerformanceProfile, obs *signals.Observation, conflicts int) {
+	key := types.NamespacedName{Namespace: p.Namespace, Name: p.Name}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rec := c.periods[key]
+	rec.conflicts = int32(conflicts)
+	if obs != nil {
+		rec.read = 0
+		for i, s := range sliSeries {
+			if !s.reported(&p.Spec) {
+				continue
+			}
+			if v, ok := obs.Get(s.signal); ok {
+				rec.sli[i], rec.read = v, rec.read|1<<i
+			}
+		}
+	}
+	c.periods[key] = rec
+}
+
+// Describe sends the descriptors of the per-profile series.
+func (c *profileCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.sloCompliance, c.sli, c.fieldConflicts, c.condition, c.paused, c.mode, c.knobValue} {
+		ch <- d
+	}
+}
+
+// listTimeout bounds the wait for the cache at a scrape that comes before
+// it is filled: the scrape then has no per-profile series.
+const listTimeout = 2 * time.Second
+
+// Collect lists the profiles from the cache, without copying them deeply
+// (nothing here writes to them), and sends each one's series.
+func (c *profileCollector) Collect(ch chan<- prometheus.Metric) {
+	src := c.source.Load()
+	if src == nil {
+		return
+	}
+	if src.elected != nil {
+		select {
+		case <-src.elected:
+		default:
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
+	defer cancel()
+	list := &tuningv1alpha1.PerformanceProfileList{}
+	if err := src.reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		ctrl.Log.WithName("metrics").V(1).Info("No per-profile series in this scrape: the profiles could not be listed", "error", err.Error())
+		return
+	}
+	for i := range list.Items {
+		p := &list.Items[i]
+		c.mu.Lock()
+		rec, observed := c.periods[types.NamespacedName{Namespace: p.Namespace, Name: p.Name}]
+		c.mu.Unlock()
+		var b seriesBuilder
+		b.start(p, &rec, observed)
+		c.build(&b, p, &rec, observed)
+		for j := range b.series {
+			ch <- &b.series[j]
+		}
+	}
+}
+
+// build adds the profile's series to b. Their number is at most
+// maxProfileSeries (seriesBuilder.start sizes b with it).
+func (c *profileCollector) build(b *seriesBuilder, p *tuningv1alpha1.PerformanceProfile, rec *periodRecord, observed bool) {
+	for i := range p.Status.Conditions {
+		cond := &p.Status.Conditions[i]
+		if cond.Type == tuningv1alpha1.ConditionSLOMet {
+			switch cond.Status {
+			case "True":
+				b.add(c.sloCompliance, 1)
+			case "False":
+				b.add(c.sloCompliance, 0)
+			}
+			continue
+		}
+		b.add(c.condition, 1, pairNamed(labelStatus, string(cond.Status)), pairNamed(labelType, cond.Type))
+	}
+	b.add(c.paused, oneIf(p.Annotations[tuningv1alpha1.PausedAnnotation] == "true"))
+	mode := p.Spec.Mode
+	if mode == "" {
+		mode = tuningv1alpha1.ModeAuto
+	}
+	b.add(c.mode, 1, pairNamed(labelMode, string(mode)))
+	if observed {
+		b.add(c.fieldConflicts, float64(rec.conflicts))
+		for i, s := range sliSeries {
+			if rec.read&(1<<i) != 0 {
+				b.add(c.sli, rec.sli[i], pairNamed(labelSLI, s.label))
+			}
+		}
+	}
+	actuate.EachKnown(p.Status.Current, func(knob, value string) {
+		// Every knob's value is an integer, and a duration knob's may be a
+		// Go duration: read as seconds, the engine's unit for it.
+		if n, ok := (tuning.KnobInfo{Unit: tuning.UnitSeconds}).Parse(value); ok {
+			b.add(c.knobValue, float64(n), pairNamed(labelKnob, knob))
+		}
+	}, func(k tuning.Knob, n int32) {
+		// status.current holds every field of the HPA; the profile's knobs
+		// are the ones it declares.
+		if tuning.PlaceOf(k) != tuning.PlaceHPA || tuning.HPAKnobDeclared(p.Spec.Autoscaling, k) {
+			b.add(c.knobValue, float64(n), pairNamed(labelKnob, string(k)))
+		}
+	})
+}
+
+func oneIf(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Label names of the per-profile series besides the profile's own, as
+// variables: a label pair points to its name.
+var (
+	labelSLI    = "sli"
+	labelType   = "type"
+	labelStatus = "status"
+	labelMode   = "mode"
+	labelKnob   = "knob"
+	nameProfile = labelProfile
+	nameNS      = labelProfileNamespace
+)

@@ -54,8 +54,8 @@ type Options struct {
 	// and its workload are read through it right before a write [the
 	// manager's API reader, set by SetupWithManager; the client otherwise].
 	APIReader client.Reader
-	// Recorder emits Events [the manager's recorder for "navius-tuner",
-	// rate-limited (rateLimitedRecorder), set by SetupWithManager].
+	// Recorder emits Events [a recorder for "navius-tuner", rate-limited,
+	// on connections of its own (newEventRecorder), set by SetupWithManager].
 	Recorder events.EventRecorder
 	// Clock gives the time [the real clock].
 	Clock clock.PassiveClock
@@ -112,7 +112,8 @@ type scope struct {
 	profile *tuningv1alpha1.PerformanceProfile
 	// original is the profile as the API server last returned it: the
 	// status patch is computed against it, with its resourceVersion as the
-	// optimistic lock. It moves when apply records a decision.
+	// optimistic lock. It moves when apply records a decision, and when
+	// finish patches the status.
 	original *tuningv1alpha1.PerformanceProfile
 	settings tuning.Settings
 	paused   bool
@@ -157,8 +158,10 @@ func (r *PerformanceProfileReconciler) Reconcile(ctx context.Context, req ctrl.R
 	profile := &tuningv1alpha1.PerformanceProfile{}
 	if err := r.client.Get(ctx, req.NamespacedName, profile); err != nil {
 		if apierrors.IsNotFound(err) {
-			// Deleted: the workload is left as it is; only our series go.
-			r.opts.Metrics.forget(req.Namespace, req.Name)
+			// Deleted: the workload is left as it is. The profile's series
+			// left with it from the cache; what the metrics kept of its
+			// last period goes too.
+			r.opts.Metrics.forget(req.NamespacedName)
 			if f, ok := r.opts.Source.(forgetter); ok {
 				f.Forget(req.NamespacedName)
 			}
@@ -175,10 +178,12 @@ func (r *PerformanceProfileReconciler) Reconcile(ctx context.Context, req ctrl.R
 		paused:   profile.Annotations[tuningv1alpha1.PausedAnnotation] == "true",
 		now:      start,
 	}
+	recorded := s.original.Status.History
 	defer func() {
 		result, retErr = r.finish(ctx, s, retErr)
 		r.opts.Metrics.reconcileDuration.WithLabelValues(resultLabel(retErr, s)).
 			Observe(r.opts.Clock.Since(start).Seconds())
+		r.opts.Metrics.countDecisions(recorded, s.original.Status.History)
 	}()
 	for _, p := range r.phases() {
 		if err := p.run(ctx, s); err != nil {
@@ -231,8 +236,7 @@ func (r *PerformanceProfileReconciler) finish(ctx context.Context, s *scope, pha
 	for _, c := range conditions.Announced(original.Status.Conditions, p.Status.Conditions) {
 		r.event(p, conditions.Healthy(c), c.Reason, "Reconcile", c.Message)
 	}
-	r.opts.Metrics.report(p.Namespace, p.Name, observation(s), facts.SLOKnown && facts.Evaluated, facts.SLOMet, len(facts.Conflicts))
-	r.opts.Metrics.reportState(p.Namespace, p.Name, p.Status.Conditions, s.paused, s.settings.Mode)
+	r.opts.Metrics.report(p, observation(s), len(facts.Conflicts))
 
 	if statusChanged(original.Status, p.Status, s.now) {
 		// The optimistic lock refuses a patch computed from a stale copy of
@@ -250,6 +254,7 @@ func (r *PerformanceProfileReconciler) finish(ctx context.Context, s *scope, pha
 			}
 			return ctrl.Result{}, errors.Join(phaseErr, fmt.Errorf("patching status: %w", err))
 		}
+		s.original = p
 	}
 	if phaseErr != nil {
 		log.Error(phaseErr, "Reconcile failed", "profile", klog.KObj(p))
@@ -364,11 +369,19 @@ func (r *PerformanceProfileReconciler) decide(_ context.Context, s *scope) error
 // SetupWithManager registers the reconciler, its field indexes and watches.
 func (r *PerformanceProfileReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.opts.Recorder == nil {
-		r.opts.Recorder = newRateLimitedRecorder(mgr.GetEventRecorder(tuningv1alpha1.FieldManager))
+		rec, run, err := newEventRecorder(mgr.GetConfig(), mgr.GetScheme())
+		if err != nil {
+			return err
+		}
+		if err := mgr.Add(run); err != nil {
+			return err
+		}
+		r.opts.Recorder = rec
 	}
 	if r.opts.APIReader == nil {
 		r.opts.APIReader = mgr.GetAPIReader()
 	}
+	r.opts.Metrics.readProfiles(mgr.GetCache(), mgr.Elected())
 	if err := addIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return err
 	}

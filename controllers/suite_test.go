@@ -195,6 +195,9 @@ func newHarness(t *testing.T) *harness {
 		Jitter: func(d time.Duration) time.Duration { return d },
 	})
 	h.g.Expect(err).NotTo(HaveOccurred())
+	// The per-profile series of this test's namespace, read from the API
+	// server (the manager reads its cache).
+	r.opts.Metrics.readProfiles(client.NewNamespacedClient(env.Client, h.ns), nil)
 	h.r = r
 	return h
 }

@@ -223,23 +223,31 @@ func (o *Objects) Current(values tuning.Values) *tuningv1alpha1.KnobValues {
 // KnownValues are the knob values a status.current holds, as strings.
 func KnownValues(cur *tuningv1alpha1.KnobValues) map[string]string {
 	out := map[string]string{}
+	EachKnown(cur, func(knob, value string) { out[knob] = value },
+		func(k tuning.Knob, n int32) { out[string(k)] = strconv.FormatInt(int64(n), 10) })
+	return out
+}
+
+// EachKnown calls env with each env knob's value as status.current holds it
+// (the container's text), and number with each other knob's value, without
+// building a map: the metrics read every profile's values at each scrape.
+func EachKnown(cur *tuningv1alpha1.KnobValues, env func(knob, value string), number func(k tuning.Knob, n int32)) {
 	if cur == nil {
-		return out
+		return
 	}
 	for k, v := range cur.Env {
-		out[k] = v
+		env(k, v)
 	}
 	if cur.RedisReplicas != nil {
-		out[string(tuning.KnobRedisReplicas)] = i32(cur.RedisReplicas)
+		number(tuning.KnobRedisReplicas, *cur.RedisReplicas)
 	}
 	if cur.HPA != nil {
 		for _, h := range hpaKnobs {
 			if v := h.known(cur.HPA); v != nil {
-				out[string(h.knob)] = i32(v)
+				number(h.knob, *v)
 			}
 		}
 	}
-	return out
 }
 
 // RedisReplicas reads a StatefulSet's or Deployment's spec.replicas and

@@ -94,6 +94,26 @@ func HPAKnobs() []Knob {
 	return out
 }
 
+// HPAKnobDeclared reports whether a (spec.autoscaling) lets navius-tuner
+// turn HPA knob k: what Knobs lists of the HPA, without building the
+// catalogue (the metrics ask it for every profile at every scrape).
+func HPAKnobDeclared(a *tuningv1alpha1.Autoscaling, k Knob) bool {
+	if a == nil {
+		return false
+	}
+	switch k {
+	case KnobHPAMinReplicas:
+		return a.MinReplicas != nil
+	case KnobHPAMaxReplicas:
+		return a.MaxReplicas != nil
+	case KnobHPATargetCPU:
+		return a.TargetCPUUtilization != nil
+	case KnobHPAScaleDownWindowS:
+		return a.Behavior != nil
+	}
+	return false
+}
+
 // KnobInfo describes one knob a profile declares: the catalogue's entry.
 type KnobInfo struct {
 	Knob   Knob

@@ -105,3 +105,34 @@ func TestKnobInfoParse(t *testing.T) {
 		}
 	}
 }
+
+// HPAKnobDeclared says what Knobs lists of the HPA, for every combination
+// of the declared ranges.
+func TestHPAKnobDeclaredAgreesWithKnobs(t *testing.T) {
+	r := &v1.Int32Range{Min: 1, Max: 10}
+	for mask := range 16 {
+		a := &v1.Autoscaling{}
+		if mask&1 != 0 {
+			a.MinReplicas = r
+		}
+		if mask&2 != 0 {
+			a.MaxReplicas = r
+		}
+		if mask&4 != 0 {
+			a.TargetCPUUtilization = r
+		}
+		if mask&8 != 0 {
+			a.Behavior = &v1.BehaviorTuning{ScaleDownStabilizationWindow: v1.DurationRange{
+				Min: dur(time.Minute), Max: dur(10 * time.Minute)}}
+		}
+		listed := map[Knob]bool{}
+		for _, k := range Knobs(v1.PerformanceProfileSpec{Autoscaling: a}) {
+			listed[k.Knob] = true
+		}
+		for _, k := range HPAKnobs() {
+			if got := HPAKnobDeclared(a, k); got != listed[k] {
+				t.Errorf("ranges %04b: HPAKnobDeclared(%s) = %v, Knobs lists it: %v", mask, k, got, listed[k])
+			}
+		}
+	}
+}

@@ -41,13 +41,18 @@ func TestPrometheusRulesParse(t *testing.T) {
 	checkRules(t, map[string]any{"groups": groups})
 }
 
-// TestDashboardQueriesParse checks every query of the Grafana dashboard with
-// promtool, Grafana's variables replaced by values.
+// TestDashboardQueriesParse checks every query of the Grafana dashboard
+// (panels, annotations, variables) with promtool, Grafana's variables
+// replaced by values. That each one names series the manager exports is
+// controllers' TestDashboardQueriesNameExportedSeries.
 func TestDashboardQueriesParse(t *testing.T) {
 	g := NewWithT(t)
 	var dashboard struct {
-		UID        string          `json:"uid"`
-		Panels     []dashboardItem `json:"panels"`
+		UID         string          `json:"uid"`
+		Panels      []dashboardItem `json:"panels"`
+		Annotations struct {
+			List []dashboardAnnotation `json:"list"`
+		} `json:"annotations"`
 		Templating struct {
 			List []struct {
 				Name  string `json:"name"`
@@ -70,6 +75,11 @@ func TestDashboardQueriesParse(t *testing.T) {
 		}
 	}
 	collect(dashboard.Panels)
+	for _, a := range dashboard.Annotations.List {
+		if a.Expr != "" {
+			exprs = append(exprs, a.Expr)
+		}
+	}
 	// Variables of type query: label_values(<selector>, <label>).
 	labelValues := regexp.MustCompile(`^label_values\((.+),\s*\w+\)$`)
 	for _, v := range dashboard.Templating.List {
@@ -96,6 +106,12 @@ func TestDashboardQueriesParse(t *testing.T) {
 		rules = append(rules, map[string]any{"record": fmt.Sprintf("dashboard:query_%d", i), "expr": e})
 	}
 	checkRules(t, map[string]any{"groups": []any{map[string]any{"name": "dashboard", "rules": rules}}})
+}
+
+// dashboardAnnotation is an annotation query of the dashboard.
+type dashboardAnnotation struct {
+	Name string `json:"name"`
+	Expr string `json:"expr"`
 }
 
 type dashboardItem struct {
