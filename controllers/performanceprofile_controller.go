@@ -77,6 +77,8 @@ type Options struct {
 type PerformanceProfileReconciler struct {
 	client client.Client
 	opts   Options
+	// envFrom remembers what the targets' envFrom ConfigMaps gave.
+	envFrom envFromMemory
 }
 
 // NewPerformanceProfileReconciler returns a reconciler that reads and writes through c.
@@ -159,6 +161,7 @@ func (r *PerformanceProfileReconciler) Reconcile(ctx context.Context, req ctrl.R
 		if apierrors.IsNotFound(err) {
 			// Deleted: the workload is left as it is; only our series go.
 			r.opts.Metrics.forget(req.Namespace, req.Name)
+			r.envFrom.forget(req.NamespacedName)
 			if f, ok := r.opts.Source.(forgetter); ok {
 				f.Forget(req.NamespacedName)
 			}
