@@ -643,7 +643,7 @@ func perProfileHour(byMethod map[string]float64, profiles int, span time.Duratio
 func rows(rs []result) [][]string {
 	out := [][]string{{"profiles"}, {"setup (create objects)"}, {"all reconciled after start"}, {"peak RSS"}, {"RSS in steady state"},
 		{"Go heap in use"}, {"CPU until all reconciled"}, {"CPU in steady state"}, {"API requests at start (by method)"},
-		{"API requests per profile-hour, steady (by method)"}, {"ConfigMap GETs: until all reconciled / per fed profile-hour, steady (fed profiles)"},
+		{"API requests per profile-hour, steady (by method)"}, {"ConfigMap GETs: start / per fed profile-hour (fed)"},
 		{"writes / refused / no-op (whole run)"}, {"Deployments/HPAs written (starved services)"},
 		{"PromQL queries until all reconciled"}, {"PromQL queries per period, steady (engine acting)"}, {"mean batch answer (size, server time)"}}
 	for _, r := range rs {
