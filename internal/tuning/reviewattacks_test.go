@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	v1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
@@ -134,5 +136,34 @@ func TestNoisyBackDownWithoutTheWindowsLoadHolds(t *testing.T) {
 			t.Fatalf("the floor moved on a minute's load of a noisy load: %+v (reason %q)", c, p.Reason)
 		}
 		windowUntouched(t, p)
+	}}})
+}
+
+// A floor lowered as a saving (minReplicas 8 -> 3) makes the HPA flap; a
+// person has meanwhile lowered maxReplicas, which the profile does not
+// tune, to 5. The rollback restores the floor within that maximum:
+// minReplicas 8 above maxReplicas 5 is an HPA the API server refuses, so
+// the restore would fail at every period while the HPA goes on flapping.
+func TestFlappingRestoreStaysWithinAMaximumLoweredSince(t *testing.T) {
+	runRules(t, []ruleCase{{"floor 8 -> 3 saved, maxReplicas 20 -> 5 by hand, three reversals", func(in *Input) {
+		comfortable(in)
+		in.Spec.Autoscaling.MaxReplicas = nil
+		in.State.Values[KnobHPAMinReplicas], in.State.Values[KnobHPAMaxReplicas] = 3, 5
+		in.State.Replicas = 5
+		in.set(map[signals.Signal]float64{signals.Pods: 5})
+		saving := decision(t0.Add(-40*time.Minute), FamilyAutoscaling, DiagnosisOverProvisioned, v1.OutcomeKept, false,
+			change(KnobHPAMinReplicas, "8", "3"))
+		rememberAll(in, []v1.Decision{saving})
+		in.Memory.Scaling = &v1.ScalingWatch{Write: saving.Time, Replicas: 5, Direction: v1.ScaleUp}
+		for i := range 3 {
+			in.Memory.Scaling.Reversals = append(in.Memory.Scaling.Reversals, metav1.NewTime(t0.Add(-time.Duration(1+5*(2-i))*time.Minute)))
+		}
+	}, func(t *testing.T, p Plan) {
+		if p.Diagnosis != DiagnosisFlapping {
+			t.Fatalf("diagnosis %s (%q, holds %q), want the saving rolled back for flapping", p.Diagnosis, p.Reason, p.Holds)
+		}
+		if c, ok := changeOf(p, KnobHPAMinReplicas); !ok || c.To > 5 {
+			t.Fatalf("floor restored as %+v (ok %v): above maxReplicas 5", c, ok)
+		}
 	}}})
 }
