@@ -1,6 +1,7 @@
 package tuning
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 // scaledAboveFloor: SLOs held for hours, the HPA scales 8 pods above its floor of 3.
 func scaledAboveFloor(in *Input) {
+	loadMeasured(in)
 	in.SLOMetSince = t0.Add(-6 * time.Hour)
 	in.State.Values[KnobHPAMinReplicas] = 3
 	in.State.Values[KnobHPATargetCPU] = 70
@@ -166,4 +168,38 @@ func TestFlappingRestoreStaysWithinAMaximumLoweredSince(t *testing.T) {
 			t.Fatalf("floor restored as %+v (ok %v): above maxReplicas 5", c, ok)
 		}
 	}}})
+}
+
+// A CPU-target trim on a load whose variation over the SLO window is not
+// measured (a new service, too few one-minute rates in the window) kept only
+// the HPA's 10 % tolerance as headroom for the load's noise: a saving on
+// missing data. It waits, and says why; measured, the trim is made.
+func TestCPUTargetTrimWaitsForTheLoadsVariation(t *testing.T) {
+	runRules(t, []ruleCase{
+		{"the load's noise not measured", func(in *Input) {
+			scaledAboveFloor(in)
+			in.Observation.SetMissing(signals.ThroughputNoise, signals.ReasonNotConfigured, "too few one-minute rates in the SLO window")
+		}, func(t *testing.T, p Plan) {
+			if c, ok := changeOf(p, KnobHPATargetCPU); ok {
+				t.Fatalf("target trimmed %+v without the load's variation (%q)", c, p.Predicted)
+			}
+		}},
+		{"the load's noise not measured, nothing else to save", func(in *Input) {
+			scaledAboveFloor(in)
+			in.State.Values[poolMaxEnv], in.State.Values[KnobRedisReplicas] = 5, 1
+			in.Observation.SetMissing(signals.ThroughputNoise, signals.ReasonNotConfigured, "too few one-minute rates in the SLO window")
+		}, func(t *testing.T, p Plan) {
+			if c, ok := changeOf(p, KnobHPATargetCPU); ok {
+				t.Fatalf("target trimmed %+v without the load's variation (%q)", c, p.Predicted)
+			}
+			if all := p.Reason + " " + strings.Join(p.Holds, "; "); !strings.Contains(all, "variation over the SLO window is not measured") {
+				t.Fatalf("reason %q, holds %q: want why the trim waits", p.Reason, p.Holds)
+			}
+		}},
+		{"measured", scaledAboveFloor, func(t *testing.T, p Plan) {
+			if _, ok := changeOf(p, KnobHPATargetCPU); !ok {
+				t.Fatalf("no target trim: %q %q", p.Reason, p.Holds)
+			}
+		}},
+	})
 }
