@@ -18,19 +18,19 @@ import (
 
 // configMapGets counts the ConfigMap GETs of the reconciler's API reader
 // (the manager caches no ConfigMap: every read of one reaches the API
-// server). afterGet, when set, runs after each of them with its number.
+// server). afterGet, when set, runs after each of them.
 type configMapGets struct {
 	client.Reader
 	n        atomic.Int64
-	afterGet func(n int64)
+	afterGet func()
 }
 
 func (c *configMapGets) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 	err := c.Reader.Get(ctx, key, obj, opts...)
 	if _, ok := obj.(*corev1.ConfigMap); ok {
-		n := c.n.Add(1)
+		c.n.Add(1)
 		if c.afterGet != nil {
-			c.afterGet(n)
+			c.afterGet()
 		}
 	}
 	return err
@@ -110,55 +110,62 @@ func TestEnvFromConfigMapsAreNotReadEachPeriod(t *testing.T) {
 	g.Expect(gets.n.Load()).To(Equal(first + 1))
 }
 
+// editedAfterItWasRead: a pool of 50 from a ConfigMap, read and remembered
+// over two periods of profile "orders" in mode, then edited to 8 while the
+// pool starves.
+func editedAfterItWasRead(t *testing.T, mode tuningv1alpha1.Mode) *harness {
+	h := newHarness(t)
+	h.configMapFedPool("50")
+	h.create(poolProfile(h.ns, mode))
+	for range 2 {
+		h.period("orders")
+	}
+	h.setConfigMapPool("8")
+	h.observer.set(starvedPool(), false)
+	return h
+}
+
+// refusedThenMadeFrom8 checks a reconcile that planned on a pool of 50 the
+// ConfigMap no longer holds (res, p, the workload writes before it): it
+// wrote and recorded nothing and asked to run again at once; the next one
+// records a change from 8.
+func (h *harness) refusedThenMadeFrom8(res ctrl.Result, p *tuningv1alpha1.PerformanceProfile, writes int64) {
+	h.t.Helper()
+	g := h.g
+	g.Expect(h.workloadWrites.Load()).To(Equal(writes), "nothing written from 50")
+	g.Expect(p.Status.History).To(BeEmpty())
+	g.Expect(res.RequeueAfter).To(Equal(staleRetry))
+	_, p = h.retry("orders")
+	g.Expect(p.Status.History).To(HaveLen(1))
+	g.Expect(p.Status.History[0].Changes).To(ConsistOf(HaveField("From", "8")))
+}
+
 // The ConfigMap is edited (pool 50 → 8) after it was last read: the plan
 // made on the remembered 50 is checked against the ConfigMap before
 // anything is written, dropped (nothing written, nothing recorded, the
 // reconcile runs again at once) and made again on 8.
 func TestPlanOnAnEditedConfigMapIsMadeAgainOnItsValue(t *testing.T) {
-	h := newHarness(t)
-	g := h.g
-	h.configMapFedPool("50")
-	h.create(poolProfile(h.ns, tuningv1alpha1.ModeAuto))
-	for range 2 {
-		h.period("orders")
-	}
+	h := editedAfterItWasRead(t, tuningv1alpha1.ModeAuto)
 	gets := h.countConfigMapGets()
-	h.setConfigMapPool("8")
-	h.observer.set(starvedPool(), false)
 	writes := h.workloadWrites.Load()
-
 	res, p := h.period("orders")
-	g.Expect(gets.n.Load()).To(BeNumerically(">=", 1), "the ConfigMap is read before a write")
-	g.Expect(h.workloadWrites.Load()).To(Equal(writes), "nothing written from the remembered 50")
-	g.Expect(p.Status.History).To(BeEmpty())
-	g.Expect(res.RequeueAfter).To(Equal(staleRetry))
-
-	_, p = h.retry("orders")
-	g.Expect(p.Status.History).To(HaveLen(1))
-	g.Expect(p.Status.History[0].Changes).To(ConsistOf(HaveField("From", "8")))
+	h.g.Expect(gets.n.Load()).To(BeNumerically(">=", 1), "the ConfigMap is read before a write")
+	h.refusedThenMadeFrom8(res, p, writes)
 	raised, err := strconv.Atoi(h.envValue(targetName, poolEnv))
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(raised).To(And(BeNumerically(">", 8), BeNumerically("<", 50)), "raised from 8")
+	h.g.Expect(err).NotTo(HaveOccurred())
+	h.g.Expect(raised).To(And(BeNumerically(">", 8), BeNumerically("<", 50)), "raised from 8")
 }
 
 // The same in mode Recommend: a recommendation is never published on a
 // remembered value the ConfigMap no longer holds.
 func TestRecommendationOnAnEditedConfigMapStartsFromItsValue(t *testing.T) {
-	h := newHarness(t)
-	g := h.g
-	h.configMapFedPool("50")
-	h.create(poolProfile(h.ns, tuningv1alpha1.ModeRecommend))
-	for range 2 {
-		h.period("orders")
-	}
-	h.setConfigMapPool("8")
-	h.observer.set(starvedPool(), false)
+	h := editedAfterItWasRead(t, tuningv1alpha1.ModeRecommend)
 	res, p := h.period("orders")
 	if res.RequeueAfter == staleRetry {
 		_, p = h.retry("orders")
 	}
-	g.Expect(p.Status.Recommendation).NotTo(BeNil())
-	g.Expect(p.Status.Recommendation.Changes).To(ConsistOf(HaveField("From", "8")))
+	h.g.Expect(p.Status.Recommendation).NotTo(BeNil())
+	h.g.Expect(p.Status.Recommendation.Changes).To(ConsistOf(HaveField("From", "8")))
 }
 
 // The ConfigMap is edited between the check of the plan and the write:
@@ -166,13 +173,12 @@ func TestRecommendationOnAnEditedConfigMapStartsFromItsValue(t *testing.T) {
 // (recheck) sees it, and nothing is written from the old value.
 func TestConfigMapEditedRightBeforeTheWriteIsNotOverwritten(t *testing.T) {
 	h := newHarness(t)
-	g := h.g
 	h.configMapFedPool("50")
 	h.create(poolProfile(h.ns, tuningv1alpha1.ModeAuto))
 	h.period("orders")
 	gets := h.countConfigMapGets()
 	edited := false
-	gets.afterGet = func(int64) {
+	gets.afterGet = func() {
 		if !edited {
 			edited = true
 			h.setConfigMapPool("8") // after the plan's read, before the write's
@@ -181,12 +187,6 @@ func TestConfigMapEditedRightBeforeTheWriteIsNotOverwritten(t *testing.T) {
 	h.observer.set(starvedPool(), false)
 	writes := h.workloadWrites.Load()
 	res, p := h.period("orders")
-	g.Expect(edited).To(BeTrue())
-	g.Expect(h.workloadWrites.Load()).To(Equal(writes), "nothing written from 50")
-	g.Expect(p.Status.History).To(BeEmpty())
-	g.Expect(res.RequeueAfter).To(Equal(staleRetry))
-
-	_, p = h.retry("orders")
-	g.Expect(p.Status.History).To(HaveLen(1))
-	g.Expect(p.Status.History[0].Changes).To(ConsistOf(HaveField("From", "8")))
+	h.g.Expect(edited).To(BeTrue())
+	h.refusedThenMadeFrom8(res, p, writes)
 }
