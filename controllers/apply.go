@@ -86,11 +86,16 @@ func (r *PerformanceProfileReconciler) apply(ctx context.Context, s *scope) erro
 
 // guard passes the plan through the last gate (guard.Check): what it
 // refuses is neither applied nor recommended, and each refusal is reported.
-// A candidate write first reads the target's KEDA ScaledObjects from the
-// API server: their maximum counts among the pods the target can run.
+// A candidate write first reads from the API server the target's envFrom
+// ConfigMaps when the plan was made on remembered values (verifyEnvFrom),
+// and the target's KEDA ScaledObjects: their maximum counts among the pods
+// the target can run.
 func (r *PerformanceProfileReconciler) guard(ctx context.Context, s *scope) error {
 	if len(s.plan.Changes) == 0 {
 		return nil
+	}
+	if err := r.verifyEnvFrom(ctx, s); err != nil {
+		return err
 	}
 	w, err := r.guardWorld(ctx, s)
 	if err != nil {

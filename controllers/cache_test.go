@@ -72,7 +72,7 @@ type readOf struct {
 func readAll(t *testing.T, p *tuningv1alpha1.PerformanceProfile, now time.Time, objs ...client.Object) readOf {
 	t.Helper()
 	r := &PerformanceProfileReconciler{}
-	cs, err := r.readCluster(context.Background(), cacheReader{objs: objs}, p, nil, now)
+	cs, err := r.readCluster(context.Background(), cacheReader{objs: objs}, p, nil, now, false)
 	if err != nil {
 		t.Fatalf("readCluster: %v", err)
 	}

@@ -32,7 +32,7 @@ func (r *PerformanceProfileReconciler) readState(ctx context.Context, s *scope) 
 		return err
 	}
 	s.claimed = claimed
-	cs, err := r.readCluster(ctx, r.reader(p, true), p, s.claimed, s.now)
+	cs, err := r.readCluster(ctx, r.reader(p, true), p, s.claimed, s.now, false)
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func (r *PerformanceProfileReconciler) readLive(ctx context.Context, s *scope) (
 		return nil, stale("PerformanceProfile %s is at resourceVersion %s on the API server, the reconcile read %s",
 			s.profile.Name, live.ResourceVersion, s.original.ResourceVersion)
 	}
-	return r.readCluster(ctx, r.reader(s.profile, false), s.profile, s.claimed, s.now)
+	return r.readCluster(ctx, r.reader(s.profile, false), s.profile, s.claimed, s.now, true)
 }
 
 // changedSince says how the live cluster differs from the cached one in what

@@ -77,6 +77,8 @@ type Options struct {
 type PerformanceProfileReconciler struct {
 	client client.Client
 	opts   Options
+	// envFrom remembers what the targets' envFrom ConfigMaps gave.
+	envFrom envFromMemory
 }
 
 // NewPerformanceProfileReconciler returns a reconciler that reads and writes through c.
@@ -160,8 +162,9 @@ func (r *PerformanceProfileReconciler) Reconcile(ctx context.Context, req ctrl.R
 		if apierrors.IsNotFound(err) {
 			// Deleted: the workload is left as it is. The profile's series
 			// left with it from the cache; what the metrics kept of its
-			// last period goes too.
+			// last period goes too, and what its envFrom ConfigMaps gave.
 			r.opts.Metrics.forget(req.NamespacedName)
+			r.envFrom.forget(req.NamespacedName)
 			if f, ok := r.opts.Source.(forgetter); ok {
 				f.Forget(req.NamespacedName)
 			}

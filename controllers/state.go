@@ -42,13 +42,13 @@ type clusterState struct {
 	rolloutFailure *rolloutFailure
 	// delivery names the progressive-delivery controller of the target, "" when none.
 	delivery string
-	// fromEnvFrom are the values the container's envFrom ConfigMaps give
-	// (objects.Env holds them under the literal values: a literal env entry
-	// overrides them, so navius-tuner tunes such a knob with one); unreadable says why an env knob without a literal or
-	// ConfigMap value may still be set where navius-tuner cannot read it
-	// (a Secret), "" when it cannot.
-	fromEnvFrom map[string]string
-	unreadable  string
+	// envFrom is what the container's envFrom gives the tuned env names
+	// (objects.Env holds its values under the literal values: a literal env
+	// entry overrides them, so navius-tuner tunes such a knob with one);
+	// envFromRemembered says it was remembered from an earlier read, not
+	// read by this one (envFromMemory).
+	envFrom           envFromRead
+	envFromRemembered bool
 	// unknown are the knobs whose current value cannot be read, with why.
 	unknown map[tuning.Knob]string
 	// claimed are the knobs on an object another profile claims, with which.
@@ -61,12 +61,14 @@ func (cs *clusterState) world() period.World {
 }
 
 // readCluster reads the target, the HPA and the Redis workload through rd
-// into tuning.State (without the conflicts: see block).
+// into tuning.State (without the conflicts: see block). live says rd reads
+// from the API server: the envFrom ConfigMaps are then read there too,
+// otherwise they may be remembered (readEnvFrom).
 func (r *PerformanceProfileReconciler) readCluster(ctx context.Context, rd client.Reader, p *tuningv1alpha1.PerformanceProfile,
-	claimed map[tuning.Knob]string, now time.Time) (*clusterState, error) {
+	claimed map[tuning.Knob]string, now time.Time, live bool) (*clusterState, error) {
 	cs := &clusterState{state: tuning.State{Values: tuning.Values{}, Blocked: map[tuning.Knob]string{}},
 		unknown: map[tuning.Knob]string{}, claimed: claimed}
-	if err := r.readTarget(ctx, rd, p, cs); err != nil {
+	if err := r.readTarget(ctx, rd, p, cs, live); err != nil {
 		return nil, err
 	}
 	if err := r.readHPA(ctx, rd, p, cs); err != nil {
@@ -90,7 +92,7 @@ func (cs *clusterState) block(conflicts []conditions.Conflict) {
 	}
 }
 
-func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client.Reader, p *tuningv1alpha1.PerformanceProfile, cs *clusterState) error {
+func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client.Reader, p *tuningv1alpha1.PerformanceProfile, cs *clusterState, live bool) error {
 	ref := p.Spec.TargetRef
 	d := &appsv1.Deployment{}
 	if err := rd.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, d); err != nil {
@@ -127,10 +129,10 @@ func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client
 	cs.objects.TargetOwn, cs.objects.Container = own, cs.container.Name
 	env, fromRef := actuate.EnvValues(cs.container)
 	cs.objects.Env = env
-	if err := r.readEnvFrom(ctx, p.Namespace, cs); err != nil {
+	if cs.envFrom, cs.envFromRemembered, err = r.readEnvFrom(ctx, p, &d.Spec.Template, cs.container, live); err != nil {
 		return err
 	}
-	for name, v := range cs.fromEnvFrom {
+	for name, v := range cs.envFrom.values {
 		if _, literal := env[name]; !literal && !fromRef[name] {
 			env[name] = v // a literal entry navius-tuner writes will override it
 		}
@@ -148,7 +150,7 @@ func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client
 		}
 		v, ok := env[name]
 		if !ok {
-			if why := cs.unreadable; why != "" {
+			if why := cs.envFrom.unreadable; why != "" {
 				cs.unknown[k] = why
 			}
 			continue
@@ -342,35 +344,6 @@ func (r *PerformanceProfileReconciler) readRedis(ctx context.Context, rd client.
 	replicas, ready := actuate.RedisReplicas(obj)
 	cs.state.Values[tuning.KnobRedisReplicas] = int64(replicas)
 	cs.state.RedisReady = ready
-	return nil
-}
-
-// readEnvFrom reads the values the container's envFrom gives: the data of
-// its ConfigMaps (read from the API server: the manager caches no
-// ConfigMap), in order, each with its prefix. A Secret's contents are never
-// read: an env knob it may set is not known (cs.unreadable).
-func (r *PerformanceProfileReconciler) readEnvFrom(ctx context.Context, ns string, cs *clusterState) error {
-	cs.fromEnvFrom = map[string]string{}
-	for _, src := range cs.container.EnvFrom {
-		switch {
-		case src.ConfigMapRef != nil:
-			cm := &corev1.ConfigMap{}
-			if err := r.live().Get(ctx, types.NamespacedName{Namespace: ns, Name: src.ConfigMapRef.Name}, cm); err != nil {
-				if apierrors.IsNotFound(err) {
-					continue // an optional ConfigMap that is not there sets nothing
-				}
-				return fmt.Errorf("reading ConfigMap %s (envFrom of container %s): %w", src.ConfigMapRef.Name, cs.container.Name, err)
-			}
-			for k, v := range cm.Data {
-				cs.fromEnvFrom[src.Prefix+k] = v
-			}
-		case src.SecretRef != nil:
-			// A later source wins: any key may now come from the Secret,
-			// whose contents are never read, until a later ConfigMap sets it.
-			clear(cs.fromEnvFrom)
-			cs.unreadable = fmt.Sprintf("container %s takes env from Secret %s, whose contents navius-tuner does not read", cs.container.Name, src.SecretRef.Name)
-		}
-	}
 	return nil
 }
 

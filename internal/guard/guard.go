@@ -11,7 +11,8 @@
 //     or not), plus surge, plus the pods still terminating for as long as
 //     their grace period lets them hold connections (tuning.State.RolloutPods).
 //     A change that does not raise that worst moment is allowed; when the
-//     budget is already exceeded, no rollout starts unless it lowers the peak.
+//     budget is already exceeded, no rollout starts unless it lowers the peak
+//     or is an undo that leaves it where it is (2).
 //  2. A change that restores a recorded value (an undo: a rollback, a
 //     failed rollout's restore, a window restore) is allowed even during a
 //     breach, as long as it does not raise the peak (1). No other change
@@ -204,10 +205,7 @@ func (g *checker) check(c tuning.Change) (tuning.Change, string) {
 			return c, why
 		}
 	}
-	restore := false
-	if from, ok := g.restores[c.Knob]; ok && g.undo && (c.To == from || c.To == clamp(from, k)) {
-		restore = true
-	}
+	restore := g.restoring(c, k)
 	if !c.HasFrom && k.Place == tuning.PlaceEnv { // an HPA field without a value is one navius-tuner creates
 		if why := g.unknownStart(&c, k); why != "" {
 			return c, why
@@ -219,6 +217,25 @@ func (g *checker) check(c tuning.Change) (tuning.Change, string) {
 		}
 	}
 	return c, ""
+}
+
+// restoring reports whether c restores the value the pending decision
+// replaced, as part of an undo.
+func (g *checker) restoring(c tuning.Change, k tuning.KnobInfo) bool {
+	from, ok := g.restores[c.Knob]
+	return ok && g.undo && (c.To == from || c.To == clamp(from, k))
+}
+
+// undoing reports whether every change of cs restores a replaced value:
+// an undo, which may start a rollout over the budget as long as it does not
+// raise the worst moment (invariant 2 after 1).
+func (g *checker) undoing(cs []tuning.Change) bool {
+	for _, c := range cs {
+		if !g.restoring(c, g.knobs[c.Knob]) {
+			return false
+		}
+	}
+	return len(cs) > 0
 }
 
 // creatingHPA reports whether the profile's HPA does not exist yet: an HPA
@@ -326,7 +343,7 @@ func (g *checker) budget(cs []tuning.Change) string {
 	switch {
 	case peak > limit && peak > was:
 		return fmt.Sprintf("the connections at the worst moment would rise from %d to %d, over the budget of %d%s", was, peak, limit, shared)
-	case was > limit && rollout && peak >= was:
+	case was > limit && rollout && peak >= was && !(peak == was && g.undoing(cs)):
 		return fmt.Sprintf("the budget%s is already exceeded (%d of %d at the worst moment): no rollout starts unless it lowers the peak", shared, was, limit)
 	}
 	return ""

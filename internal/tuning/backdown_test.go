@@ -198,6 +198,7 @@ func TestSavingVerdictDoesNotWaitForTheLoad(t *testing.T) {
 // (an undo, pending), the SLOs held with margin for an hour.
 func restoredWindow(in *Input) {
 	backedDownWindow(in)
+	loadMeasured(in)
 	in.State.Values[KnobHPAScaleDownWindowS] = 300
 	in.Spec.Autoscaling.TargetCPUUtilization = &v1.Int32Range{Min: 50, Max: 300}
 	in.State.CPURequestMillis, in.State.CPULimitMillis = 1000, 2000

@@ -171,8 +171,15 @@ func TestFloorRaisedTwiceReturnsToWhereItWasBeforeTheBreach(t *testing.T) {
 	}
 }
 
+// loadMeasured: the load's variation over the SLO window is measured, and
+// there is none (800/s throughout).
+func loadMeasured(in *Input) {
+	in.set(map[signals.Signal]float64{signals.ThroughputWindow: 800, signals.ThroughputPeak: 800, signals.ThroughputNoise: 0})
+}
+
 func TestCPUTargetTrimJumpsToTheModel(t *testing.T) {
 	saving := func(in *Input) {
+		loadMeasured(in)
 		in.SLOMetSince = t0.Add(-time.Hour)
 		in.Spec.Autoscaling.TargetCPUUtilization = &v1.Int32Range{Min: 50, Max: 300}
 		in.State.Replicas = 8
@@ -276,6 +283,7 @@ func TestPodsForLoad(t *testing.T) {
 // and a target raised under the same load is not mistaken for a load drop.
 func TestScaleDownWindowAndTheTargetTrim(t *testing.T) {
 	window := func(in *Input) {
+		loadMeasured(in)
 		in.Spec.Autoscaling.Behavior = &v1.BehaviorTuning{ScaleDownStabilizationWindow: v1.DurationRange{Min: dur(0), Max: dur(10 * time.Minute)}}
 		in.Spec.Autoscaling.TargetCPUUtilization = &v1.Int32Range{Min: 50, Max: 300}
 		in.State.CPURequestMillis, in.State.CPULimitMillis = 1000, 2000

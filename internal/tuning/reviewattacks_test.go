@@ -1,8 +1,11 @@
 package tuning
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/signals"
@@ -10,6 +13,7 @@ import (
 
 // scaledAboveFloor: SLOs held for hours, the HPA scales 8 pods above its floor of 3.
 func scaledAboveFloor(in *Input) {
+	loadMeasured(in)
 	in.SLOMetSince = t0.Add(-6 * time.Hour)
 	in.State.Values[KnobHPAMinReplicas] = 3
 	in.State.Values[KnobHPATargetCPU] = 70
@@ -135,4 +139,67 @@ func TestNoisyBackDownWithoutTheWindowsLoadHolds(t *testing.T) {
 		}
 		windowUntouched(t, p)
 	}}})
+}
+
+// A floor lowered as a saving (minReplicas 8 -> 3) makes the HPA flap; a
+// person has meanwhile lowered maxReplicas, which the profile does not
+// tune, to 5. The rollback restores the floor within that maximum:
+// minReplicas 8 above maxReplicas 5 is an HPA the API server refuses, so
+// the restore would fail at every period while the HPA goes on flapping.
+func TestFlappingRestoreStaysWithinAMaximumLoweredSince(t *testing.T) {
+	runRules(t, []ruleCase{{"floor 8 -> 3 saved, maxReplicas 20 -> 5 by hand, three reversals", func(in *Input) {
+		comfortable(in)
+		in.Spec.Autoscaling.MaxReplicas = nil
+		in.State.Values[KnobHPAMinReplicas], in.State.Values[KnobHPAMaxReplicas] = 3, 5
+		in.State.Replicas = 5
+		in.set(map[signals.Signal]float64{signals.Pods: 5})
+		saving := decision(t0.Add(-40*time.Minute), FamilyAutoscaling, DiagnosisOverProvisioned, v1.OutcomeKept, false,
+			change(KnobHPAMinReplicas, "8", "3"))
+		rememberAll(in, []v1.Decision{saving})
+		in.Memory.Scaling = &v1.ScalingWatch{Write: saving.Time, Replicas: 5, Direction: v1.ScaleUp}
+		for i := range 3 {
+			in.Memory.Scaling.Reversals = append(in.Memory.Scaling.Reversals, metav1.NewTime(t0.Add(-time.Duration(1+5*(2-i))*time.Minute)))
+		}
+	}, func(t *testing.T, p Plan) {
+		if p.Diagnosis != DiagnosisFlapping {
+			t.Fatalf("diagnosis %s (%q, holds %q), want the saving rolled back for flapping", p.Diagnosis, p.Reason, p.Holds)
+		}
+		if c, ok := changeOf(p, KnobHPAMinReplicas); !ok || c.To > 5 {
+			t.Fatalf("floor restored as %+v (ok %v): above maxReplicas 5", c, ok)
+		}
+	}}})
+}
+
+// A CPU-target trim on a load whose variation over the SLO window is not
+// measured (a new service, too few one-minute rates in the window) kept only
+// the HPA's 10 % tolerance as headroom for the load's noise: a saving on
+// missing data. It waits, and says why; measured, the trim is made.
+func TestCPUTargetTrimWaitsForTheLoadsVariation(t *testing.T) {
+	runRules(t, []ruleCase{
+		{"the load's noise not measured", func(in *Input) {
+			scaledAboveFloor(in)
+			in.Observation.SetMissing(signals.ThroughputNoise, signals.ReasonNotConfigured, "too few one-minute rates in the SLO window")
+		}, func(t *testing.T, p Plan) {
+			if c, ok := changeOf(p, KnobHPATargetCPU); ok {
+				t.Fatalf("target trimmed %+v without the load's variation (%q)", c, p.Predicted)
+			}
+		}},
+		{"the load's noise not measured, nothing else to save", func(in *Input) {
+			scaledAboveFloor(in)
+			in.State.Values[poolMaxEnv], in.State.Values[KnobRedisReplicas] = 5, 1
+			in.Observation.SetMissing(signals.ThroughputNoise, signals.ReasonNotConfigured, "too few one-minute rates in the SLO window")
+		}, func(t *testing.T, p Plan) {
+			if c, ok := changeOf(p, KnobHPATargetCPU); ok {
+				t.Fatalf("target trimmed %+v without the load's variation (%q)", c, p.Predicted)
+			}
+			if all := p.Reason + " " + strings.Join(p.Holds, "; "); !strings.Contains(all, "variation over the SLO window is not measured") {
+				t.Fatalf("reason %q, holds %q: want why the trim waits", p.Reason, p.Holds)
+			}
+		}},
+		{"measured", scaledAboveFloor, func(t *testing.T, p Plan) {
+			if _, ok := changeOf(p, KnobHPATargetCPU); !ok {
+				t.Fatalf("no target trim: %q %q", p.Reason, p.Holds)
+			}
+		}},
+	})
 }

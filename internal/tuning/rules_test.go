@@ -539,6 +539,7 @@ func TestRule5SaveCostOnlyWithMargin(t *testing.T) {
 		}},
 		{"then the HPA's CPU target, when the HPA scales above its floor", func(in *Input) {
 			comfortable(in)
+			loadMeasured(in)
 			in.State.Replicas = 9
 			in.set(map[signals.Signal]float64{signals.Pods: 9})
 		}, func(t *testing.T, p Plan) {

@@ -375,12 +375,17 @@ func (d *decider) trimHPATarget() (proposal, string) {
 	if _, floor, _, hasMin := d.knob(roleHPAMin); hasMin && pods <= floor {
 		return proposal{}, fmt.Sprintf("HPA runs at its minimum %d pods: a higher CPU target saves nothing now", floor)
 	}
+	// At the load's noisy peak the CPU runs above the target: the
+	// objectives must hold there too, within their limits. A load whose
+	// variation is not measured (yet: the SLO window's one-minute rates)
+	// could leave only the HPA's tolerance as headroom: no saving on it.
+	noise, why, measured := d.noiseHeadroom()
+	if !measured {
+		return proposal{}, "a higher CPU target waits: " + why
+	}
 	cpu, _ := d.v.get(signals.CPUUtilization)
 	want, how, model := d.targetForMargin(cpu, marginRatio)
 	if atLimit, _, ok := d.targetForMargin(cpu, 1); model && ok {
-		// At the load's noisy peak the CPU runs above the target: the
-		// objectives must hold there too, within their limits.
-		noise, why := d.noiseHeadroom()
 		if peak := int64(math.Floor(float64(atLimit)/noise + 1e-9)); peak < want {
 			want = peak
 			how = fmt.Sprintf("%d%% at the objectives' limits ÷ %s", atLimit, why)
@@ -417,18 +422,19 @@ func (d *decider) trimHPATarget() (proposal, string) {
 // variation is the peak's excess over the mean (signals.ThroughputPeak over
 // ThroughputWindow), but no more than the load came back within the window
 // (signals.ThroughputNoise): on a trend the HPA follows the load, and only
-// noise comes and goes faster than it scales. An unmeasured variation
-// counts as none (the tolerance stays), and the reason says so.
-func (d *decider) noiseHeadroom() (float64, string) {
+// noise comes and goes faster than it scales. measured is false when the
+// variation is not measured; why then says which signals are missing.
+func (d *decider) noiseHeadroom() (f float64, why string, measured bool) {
 	peak, ok1 := d.v.get(signals.ThroughputPeak)
 	noise, ok2 := d.v.get(signals.ThroughputNoise)
 	mean, ok3 := d.v.windowLoad()
 	if !ok1 || !ok2 || !ok3 || mean <= 0 {
-		return 1 + hpaTolerance, fmt.Sprintf("%.2f for the HPA's %.0f%% tolerance (the load's variation is not measured)", 1+hpaTolerance, hpaTolerance*100)
+		return 0, "the load's variation over the SLO window is not measured (" +
+			joinNotes(d.v.absent([]signals.Signal{signals.ThroughputPeak, signals.ThroughputNoise, signals.ThroughputWindow})) + ")", false
 	}
 	v := max(min(peak-mean, noise), 0) / mean
-	f := (1 + hpaTolerance) * (1 + v)
-	return f, fmt.Sprintf("%.2f for the HPA's %.0f%% tolerance and the load's noise, %.0f%% above its mean over the SLO window", f, hpaTolerance*100, v*100)
+	f = (1 + hpaTolerance) * (1 + v)
+	return f, fmt.Sprintf("%.2f for the HPA's %.0f%% tolerance and the load's noise, %.0f%% above its mean over the SLO window", f, hpaTolerance*100, v*100), true
 }
 
 // targetForMargin is the model's CPU target (percent of the request) at

@@ -277,7 +277,10 @@ func (d *decider) undo(pd *tuningv1alpha1.Decision, outcome tuningv1alpha1.Outco
 
 // restoring are the changes that give the knobs of pd the values it
 // replaced (within their bounds), leaving out those already there, those
-// without a value before and those no longer tuned.
+// without a value before and those no longer tuned. A restored minReplicas
+// stays within the HPA's maxReplicas after the restore: one lowered since,
+// by anyone, is the ceiling now (a floor above it is an HPA the API server
+// refuses).
 func (d *decider) restoring(pd *tuningv1alpha1.Decision) []Change {
 	var changes []Change
 	for _, c := range pd.Changes {
@@ -291,7 +294,22 @@ func (d *decider) restoring(pd *tuningv1alpha1.Decision) []Change {
 			changes = append(changes, Change{Knob: k.knob, From: cur, HasFrom: has, To: to})
 		}
 	}
-	return changes
+	ceiling, hasCeiling := d.in.State.Values[KnobHPAMaxReplicas]
+	for _, c := range changes {
+		if c.Knob == KnobHPAMaxReplicas {
+			ceiling, hasCeiling = c.To, true
+		}
+	}
+	out := changes[:0]
+	for _, c := range changes {
+		if c.Knob == KnobHPAMinReplicas && hasCeiling && c.To > ceiling {
+			if c.To = max(ceiling, c.From); c.HasFrom && c.To == c.From {
+				continue // already at the ceiling
+			}
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // maxCacheFillSettles bounds the wait for the caches to fill, in settleTimes.

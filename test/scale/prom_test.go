@@ -14,10 +14,18 @@ import (
 type service struct {
 	ns, name string
 	starved  bool
+	// fromConfigMap: its pool size is set by a ConfigMap through envFrom,
+	// not by a literal env entry.
+	fromConfigMap bool
 }
 
 // starvedEvery makes one service in starvedEvery starved (10 %).
 const starvedEvery = 10
+
+// fromConfigMapEvery: two services in fromConfigMapEvery take their pool
+// size from a ConfigMap (10 %: every other starved one, and as many steady
+// ones).
+const fromConfigMapEvery = 20
 
 var (
 	// steady: p99 85 ms of a 100 ms objective, SLOs met without the margin

@@ -79,6 +79,11 @@ type result struct {
 	workloadWrites  int
 	reconciles      float64
 	starved         int
+	// fromConfigMap profiles take their pool from a ConfigMap; the API
+	// server's count of ConfigMap GETs until all were reconciled and in the
+	// steady state.
+	fromConfigMap                           int
+	startConfigMapGets, steadyConfigMapGets float64
 	// writes is every write of the manager's run, failed those the API
 	// server refused (a conflict); changes those that changed something
 	// (changeCounter), all counted by the API server once the manager
@@ -133,6 +138,13 @@ func TestScale(t *testing.T) {
 		}
 		if r.maxPerPeriod > 5 {
 			t.Errorf("%d profiles: %d PromQL queries in one period (target <= 5)", r.profiles, r.maxPerPeriod)
+		}
+		// Read each period, the steady state would hold a GET per
+		// ConfigMap-fed profile and period (those that write nothing read
+		// none).
+		if periods := r.steadySpan.Seconds() / interval.Seconds(); r.steadyConfigMapGets >= float64(r.fromConfigMap)*periods/2 {
+			t.Errorf("%d profiles: %v ConfigMap GETs in %s of steady state for %d ConfigMap-fed profiles: they are read every period or so",
+				r.profiles, r.steadyConfigMapGets, r.steadySpan.Round(time.Second), r.fromConfigMap)
 		}
 	}
 }
@@ -193,7 +205,12 @@ func runScale(t *testing.T, bin string, n int) result {
 			res.starved++
 		}
 	}
-	serverBase := countServerWrites(ctx, t, env.Config)
+	for _, s := range svcs {
+		if s.fromConfigMap {
+			res.fromConfigMap++
+		}
+	}
+	serverBase := countServerRequests(ctx, t, env.Config)
 	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -218,6 +235,8 @@ func runScale(t *testing.T, bin string, n int) result {
 	res.cpuStart = cpuSeconds(pid)
 	m0 := scrape()
 	res.startRequests = byMethod(m0)
+	s0 := countServerRequests(ctx, t, env.Config)
+	res.startConfigMapGets = s0.configMapGets - serverBase.configMapGets
 	res.startQueries = int64(prom.Count())
 
 	// The steady state: the starved services stay starved and the engine
@@ -228,6 +247,7 @@ func runScale(t *testing.T, bin string, n int) result {
 	time.Sleep(*steadyFor)
 	m1 := scrape()
 	res.steadySpan = time.Since(t0)
+	res.steadyConfigMapGets = countServerRequests(ctx, t, env.Config).configMapGets - s0.configMapGets
 	res.steadyQueries = int64(prom.Count()) - q0
 	res.maxPerPeriod = prom.maxPerPeriod(t0)
 	res.cpuSteady = (cpuSeconds(pid) - c0) / res.steadySpan.Seconds()
@@ -257,7 +277,7 @@ func runScale(t *testing.T, bin string, n int) result {
 	// each less the harness's own rollout writes.
 	freezeManager(t, cmd)
 	settleChanges(changes)
-	sw := countServerWrites(ctx, t, env.Config).minus(serverBase)
+	sw := countServerRequests(ctx, t, env.Config).minus(serverBase)
 	ok, attempts := float64(rolled.writes.Load()), float64(rolled.attempts.Load())
 	res.failed = sw.refused - (attempts - ok)
 	res.writes = sw.ok - ok + res.failed
@@ -311,7 +331,8 @@ func saveHeapProfile(t *testing.T, url, path string) {
 	}
 }
 
-// createProfiles creates n Deployments (pool env 10, rolled out), HPAs and
+// createProfiles creates n Deployments (pool 10, rolled out: a literal env
+// entry, or for one service in ten a ConfigMap through envFrom), HPAs and
 // profiles, perNamespace per namespace, with 16 writers.
 func createProfiles(t *testing.T, c client.Client, n int, promURL string) []service {
 	t.Helper()
@@ -319,7 +340,7 @@ func createProfiles(t *testing.T, c client.Client, n int, promURL string) []serv
 	var svcs []service
 	for i := range n {
 		svcs = append(svcs, service{ns: fmt.Sprintf("scale-%03d", i/perNamespace), name: fmt.Sprintf("svc-%03d", i%perNamespace),
-			starved: i%starvedEvery == 0})
+			starved: i%starvedEvery == 0, fromConfigMap: i%fromConfigMapEvery == 0 || i%fromConfigMapEvery == fromConfigMapEvery/2+1})
 	}
 	for i := 0; i < n; i += perNamespace {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: svcs[i].ns}}); err != nil {
@@ -358,6 +379,16 @@ func createProfiles(t *testing.T, c client.Client, n int, promURL string) []serv
 
 func createOne(ctx context.Context, c client.Client, s service, promURL string) error {
 	labels := map[string]string{"app": s.name}
+	pool := []corev1.EnvVar{{Name: "DB_POOL_MAX_CONNECTIONS", Value: "10"}}
+	var poolFrom []corev1.EnvFromSource
+	if s.fromConfigMap {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: s.name + "-settings"},
+			Data: map[string]string{"DB_POOL_MAX_CONNECTIONS": "10", "LOG_LEVEL": "info"}}
+		if err := c.Create(ctx, cm, client.FieldOwner("gitops")); err != nil {
+			return err
+		}
+		pool, poolFrom = nil, []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: cm.Name}}}}
+	}
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: s.name},
 		Spec: appsv1.DeploymentSpec{
@@ -366,7 +397,7 @@ func createOne(ctx context.Context, c client.Client, s service, promURL string) 
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: "app", Image: "app:1", Env: []corev1.EnvVar{{Name: "DB_POOL_MAX_CONNECTIONS", Value: "10"}},
+					Name: "app", Image: "app:1", Env: pool, EnvFrom: poolFrom,
 					Resources: corev1.ResourceRequirements{
 						Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
 						Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}},
@@ -614,7 +645,8 @@ func perProfileHour(byMethod map[string]float64, profiles int, span time.Duratio
 func rows(rs []result) [][]string {
 	out := [][]string{{"profiles"}, {"setup (create objects)"}, {"all reconciled after start"}, {"peak RSS"}, {"RSS in steady state"},
 		{"Go heap in use"}, {"CPU until all reconciled"}, {"CPU in steady state"}, {"API requests at start (by method)"},
-		{"API requests per profile-hour, steady (by method)"}, {"writes / refused / no-op (whole run)"}, {"Deployments/HPAs written (starved services)"},
+		{"API requests per profile-hour, steady (by method)"}, {"ConfigMap GETs: start / per fed profile-hour (fed)"},
+		{"writes / refused / no-op (whole run)"}, {"Deployments/HPAs written (starved services)"},
 		{"PromQL queries until all reconciled"}, {"PromQL queries per period, steady (engine acting)"}, {"mean batch answer (size, server time)"}}
 	for _, r := range rs {
 		start := []string{}
@@ -627,7 +659,9 @@ func rows(rs []result) [][]string {
 			strconv.Itoa(r.profiles), r.setup.Round(time.Second).String(), reconciledIn(r),
 			mib(float64(r.peakRSS)), mib(float64(r.endRSS)), mib(r.heapInuse),
 			fmt.Sprintf("%.1f s", r.cpuStart), fmt.Sprintf("%.3f cores", r.cpuSteady), strings.Join(start, ", "),
-			perProfileHour(r.steadyRequests, r.profiles, r.steadySpan), fmt.Sprintf("%.0f / %.0f / %.0f", r.writes, r.failed, r.writes-r.failed-r.changes),
+			perProfileHour(r.steadyRequests, r.profiles, r.steadySpan),
+			fmt.Sprintf("%.0f / %.2f (%d)", r.startConfigMapGets, r.steadyConfigMapGets/float64(max(r.fromConfigMap, 1))/r.steadySpan.Hours(), r.fromConfigMap),
+			fmt.Sprintf("%.0f / %.0f / %.0f", r.writes, r.failed, r.writes-r.failed-r.changes),
 			fmt.Sprintf("%d (%d)", r.workloadWrites, r.starved), strconv.FormatInt(r.startQueries, 10),
 			fmt.Sprintf("%d at most (%d in %s)", r.maxPerPeriod, r.steadyQueries, r.steadySpan.Round(time.Second)),
 			fmt.Sprintf("%.1f KiB, %s", float64(r.answerBytes)/1024, r.queryLatency.Round(100*time.Microsecond)),

@@ -11,13 +11,15 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// serverWrites are the write requests the API server answered on the kinds
-// the manager writes (changeCounter's kinds, their subresources included), by
-// outcome, from its own apiserver_request_total: they are counted where they
-// land, whatever the writer's own counters say and however long the writer
-// keeps writing.
-type serverWrites struct {
-	ok, refused float64
+// serverRequests are, from the API server's own apiserver_request_total,
+// the write requests it answered on the kinds the manager writes
+// (changeCounter's kinds, their subresources included), by outcome: they
+// are counted where they land, whatever the writer's own counters say and
+// however long the writer keeps writing; and the GETs of ConfigMaps (the
+// manager caches none: each read of one is a GET; the harness reads none).
+type serverRequests struct {
+	ok, refused   float64
+	configMapGets float64
 }
 
 // writeVerbs are the verbs of apiserver_request_total that write.
@@ -29,8 +31,8 @@ var writtenResources = map[string]bool{"performanceprofiles": true, "deployments
 
 var labelPair = regexp.MustCompile(`([a-z_]+)="([^"]*)"`)
 
-// countServerWrites reads the API server's metrics.
-func countServerWrites(ctx context.Context, t *testing.T, cfg *rest.Config) serverWrites {
+// countServerRequests reads the API server's metrics.
+func countServerRequests(ctx context.Context, t *testing.T, cfg *rest.Config) serverRequests {
 	t.Helper()
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -40,11 +42,11 @@ func countServerWrites(ctx context.Context, t *testing.T, cfg *rest.Config) serv
 	if err != nil {
 		t.Fatalf("reading the API server's metrics: %v", err)
 	}
-	return parseServerWrites(string(raw))
+	return parseServerRequests(string(raw))
 }
 
-func parseServerWrites(text string) serverWrites {
-	var w serverWrites
+func parseServerRequests(text string) serverRequests {
+	var w serverRequests
 	for _, line := range strings.Split(text, "\n") {
 		if !strings.HasPrefix(line, "apiserver_request_total{") {
 			continue
@@ -58,6 +60,9 @@ func parseServerWrites(text string) serverWrites {
 		for _, m := range labelPair.FindAllStringSubmatch(line[:i], -1) {
 			labels[m[1]] = m[2]
 		}
+		if labels["verb"] == "GET" && labels["resource"] == "configmaps" {
+			w.configMapGets += v
+		}
 		if !writeVerbs[labels["verb"]] || !writtenResources[labels["resource"]] || labels["dry_run"] != "" {
 			continue
 		}
@@ -70,6 +75,6 @@ func parseServerWrites(text string) serverWrites {
 	return w
 }
 
-func (w serverWrites) minus(o serverWrites) serverWrites {
-	return serverWrites{ok: w.ok - o.ok, refused: w.refused - o.refused}
+func (w serverRequests) minus(o serverRequests) serverRequests {
+	return serverRequests{ok: w.ok - o.ok, refused: w.refused - o.refused, configMapGets: w.configMapGets - o.configMapGets}
 }

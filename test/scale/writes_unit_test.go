@@ -2,9 +2,10 @@ package scale
 
 import "testing"
 
-// The API server's write counter keeps the writes on the manager's kinds,
-// by outcome, and leaves out reads, dry runs and other resources.
-func TestParseServerWrites(t *testing.T) {
+// The API server's request counter gives the writes on the manager's kinds,
+// by outcome, leaving out reads, dry runs and other resources, and the
+// GETs of ConfigMaps.
+func TestParseServerRequests(t *testing.T) {
 	text := `# HELP apiserver_request_total x
 apiserver_request_total{code="200",component="apiserver",dry_run="",group="apps",resource="deployments",scope="resource",subresource="",verb="APPLY",version="v1"} 7
 apiserver_request_total{code="200",component="apiserver",dry_run="",group="tuning.navius.io",resource="performanceprofiles",scope="resource",subresource="status",verb="PATCH",version="v1alpha1"} 5
@@ -13,9 +14,13 @@ apiserver_request_total{code="201",component="apiserver",dry_run="",group="event
 apiserver_request_total{code="200",component="apiserver",dry_run="",group="apps",resource="deployments",scope="resource",subresource="",verb="GET",version="v1"} 100
 apiserver_request_total{code="200",component="apiserver",dry_run="All",group="apps",resource="deployments",scope="resource",subresource="",verb="APPLY",version="v1"} 9
 apiserver_request_total{code="200",component="apiserver",dry_run="",group="coordination.k8s.io",resource="leases",scope="resource",subresource="",verb="PUT",version="v1"} 50
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="configmaps",scope="resource",subresource="",verb="GET",version="v1"} 11
+apiserver_request_total{code="404",component="apiserver",dry_run="",group="",resource="configmaps",scope="resource",subresource="",verb="GET",version="v1"} 1
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="configmaps",scope="namespace",subresource="",verb="LIST",version="v1"} 4
+apiserver_request_total{code="201",component="apiserver",dry_run="",group="",resource="configmaps",scope="resource",subresource="",verb="POST",version="v1"} 6
 `
-	w := parseServerWrites(text)
-	if w.ok != 15 || w.refused != 2 {
-		t.Errorf("got %+v, want 15 written and 2 refused", w)
+	w := parseServerRequests(text)
+	if w.ok != 15 || w.refused != 2 || w.configMapGets != 12 {
+		t.Errorf("got %+v, want 15 written, 2 refused and 12 ConfigMap GETs", w)
 	}
 }
