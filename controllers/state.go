@@ -449,3 +449,16 @@ func heldByWindow(hpa *autoscalingv2.HorizontalPodAutoscaler) bool {
 	}
 	return false
 }
+
+// ReadState reads the profile's target, HPA and Redis workload through c as
+// the reconciler reads them each period, into the engine's tuning.State
+// (without the conflicts with other managers, which need the ledger): what
+// a replay of recorded history starts from.
+func ReadState(ctx context.Context, c client.Client, p *tuningv1alpha1.PerformanceProfile, now time.Time) (tuning.State, error) {
+	r := &PerformanceProfileReconciler{client: c}
+	cs, err := r.readCluster(ctx, c, p, nil, now)
+	if err != nil {
+		return tuning.State{}, err
+	}
+	return cs.state, nil
+}
