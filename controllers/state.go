@@ -250,8 +250,8 @@ func strategy(d *appsv1.Deployment) tuning.RolloutStrategy {
 	return st
 }
 
-// hpaName is the HPA the profile tunes: hpaRef, or the managed one (named after the target by default).
-func hpaName(spec tuningv1alpha1.PerformanceProfileSpec) (name string, managed bool) {
+// HPAName is the HPA the profile tunes: hpaRef, or the managed one (named after the target by default).
+func HPAName(spec tuningv1alpha1.PerformanceProfileSpec) (name string, managed bool) {
 	a := spec.Autoscaling
 	switch {
 	case a == nil:
@@ -267,7 +267,7 @@ func hpaName(spec tuningv1alpha1.PerformanceProfileSpec) (name string, managed b
 }
 
 func (r *PerformanceProfileReconciler) readHPA(ctx context.Context, rd client.Reader, p *tuningv1alpha1.PerformanceProfile, cs *clusterState) error {
-	name, managed := hpaName(p.Spec)
+	name, managed := HPAName(p.Spec)
 	if name == "" {
 		return nil
 	}
