@@ -87,6 +87,7 @@ func TestReplay(t *testing.T) {
 		"--to", now.Add(-25 * time.Minute).Format(time.RFC3339), "--prometheus-scrape-interval", "15s"}
 	out, errOut, code := run(t, args...)
 	g.Expect(code).To(Equal(0), errOut+out)
+	t.Logf("kubectl navius %s\n%s", strings.Join(args, " "), out)
 	g.Expect(out).To(ContainSubstring("Starting values: DB_POOL_MAX_CONNECTIONS=10"), "the values before the recorded change")
 	g.Expect(out).To(MatchRegexp(`(?m)^11:30:00\s+p99<=100ms\s+\d+ms\s+DB_POOL_MAX_CONNECTIONS 10→\d+ \(restarts the pods\)$`))
 	g.Expect(out).To(ContainSubstring("evidence:"))

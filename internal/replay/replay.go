@@ -134,8 +134,10 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		state.Values = tuning.Values{}
 	}
 	// The rollouts the replay starts are assumed done by the next period:
-	// it cannot know how long the pods would have taken.
-	state.RolloutInProgress = false
+	// it cannot know how long the pods would have taken. What the state
+	// says of the pods' present (since when they are warm, how many
+	// terminate now) says nothing of the range.
+	state.RolloutInProgress, state.PodsWarmSince, state.Terminating = false, time.Time{}, 0
 	rep := &Report{Namespace: p.Namespace, Profile: p.Name, From: c.From, To: c.To, Interval: interval,
 		Start: maps.Clone(state.Values)}
 	if b, ok := tuning.ConnectionBudget(p.Spec); ok {
