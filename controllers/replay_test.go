@@ -23,9 +23,9 @@ import (
 func starvedThenCalm(calmAt time.Time) func(time.Time) testenv.Load {
 	return func(t time.Time) testenv.Load {
 		if t.Before(calmAt) {
-			return testenv.Load{P99: 0.18, Throughput: 800, PoolInUse: 10, PoolMax: 10, PoolWait: 0.040, DBTime: 0.012}
+			return testenv.Load{P99: 0.18, Throughput: 800, PoolInUse: 10, PoolMax: 10, PoolWait: 0.040, DBTime: 0.050}
 		}
-		return testenv.Load{P99: 0.06, Throughput: 800, PoolInUse: 6, PoolMax: 14, PoolWait: 0.0002, DBTime: 0.006}
+		return testenv.Load{P99: 0.06, Throughput: 800, PoolInUse: 6, PoolMax: 14, PoolWait: 0.0002, DBTime: 0.030}
 	}
 }
 

@@ -48,7 +48,7 @@ func poolProfile(url string) *tuningv1alpha1.PerformanceProfile {
 // p99 180ms against an objective of 100ms, every connection in use, 40ms
 // waits for one.
 func starved(at time.Time) testenv.Load {
-	return testenv.Load{P99: 0.18, Throughput: 800, PoolInUse: 10, PoolMax: 10, PoolWait: 0.040, DBTime: 0.012}
+	return testenv.Load{P99: 0.18, Throughput: 800, PoolInUse: 10, PoolMax: 10, PoolWait: 0.040, DBTime: 0.050}
 }
 
 func TestReplayOfAStarvedPoolProposesTheRaise(t *testing.T) {
