@@ -22,6 +22,7 @@ import (
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/period"
+	"github.com/navius-dev/navius-tuner/internal/period/step"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
@@ -157,7 +158,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		}
 		before := maps.Clone(state.Values)
 		w := &writer{values: state.Values}
-		res, err := period.Step(&st, period.StepInput{Spec: p.Spec, Generation: p.Generation,
+		res, err := step.Run(&st, step.Input{Spec: p.Spec, Generation: p.Generation,
 			Gate: period.Gate{Mode: tuningv1alpha1.ModeAuto}, Observation: obs, State: state, Now: at, Decide: c.Decide}, w)
 		if err != nil {
 			return rep, err // the replay's writes cannot fail

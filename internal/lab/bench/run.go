@@ -12,6 +12,7 @@ import (
 
 	"github.com/navius-dev/navius-tuner/internal/lab/sim"
 	"github.com/navius-dev/navius-tuner/internal/period"
+	"github.com/navius-dev/navius-tuner/internal/period/step"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
@@ -463,7 +464,7 @@ func (r *runner) control(now float64) {
 	before := r.capacity()
 	w := &emulatedWriter{r: r, now: now}
 	// The emulated writes cannot fail, so the period's errors are impossible here.
-	res, _ := period.Step(&r.st, period.StepInput{Spec: sc.Profile, Gate: period.Gate{Mode: settings.Mode},
+	res, _ := step.Run(&r.st, step.Input{Spec: sc.Profile, Gate: period.Gate{Mode: settings.Mode},
 		Observation: obs, State: state, Now: at, Decide: decide}, w)
 	plan := res.Plan
 	step := Step{T: now, Reason: plan.Reason, Diagnosis: string(plan.Diagnosis), Holds: plan.Holds,

@@ -1,22 +1,28 @@
-package period
+// Package step is one period of a profile as one call, for the callers
+// whose cluster needs no reads between the engine and the guard: tier A's
+// emulated cluster and a replay of recorded metrics. It lives beside
+// internal/period, not in it, because it joins the period code with the
+// guard, whose own tests use the period code.
+package step
 
 import (
 	"time"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/guard"
+	"github.com/navius-dev/navius-tuner/internal/period"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
-// StepInput is one period of a profile whose cluster needs no reads between
+// Input is one period of a profile whose cluster needs no reads between
 // the engine and the guard: tier A's emulated cluster, and a replay of
 // recorded metrics. The manager runs the same calls as phases, with its
 // reads of the API server in between (controllers).
-type StepInput struct {
+type Input struct {
 	Spec       tuningv1alpha1.PerformanceProfileSpec
 	Generation int64
-	Gate       Gate
+	Gate       period.Gate
 	// Observation is what the period observed.
 	Observation signals.Observation
 	// State is the cluster as read this period.
@@ -26,8 +32,8 @@ type StepInput struct {
 	Decide func(tuning.Input) tuning.Plan
 }
 
-// StepResult is what one period decided and did.
-type StepResult struct {
+// Result is what one period decided and did.
+type Result struct {
 	// Proposed is the engine's plan, before the guard.
 	Proposed tuning.Plan
 	// Plan is the plan the guard let through: what was applied (when the
@@ -36,7 +42,7 @@ type StepResult struct {
 	// Refused are the changes the guard refused, and why.
 	Refused []guard.Refusal
 	// Committed is what the ledger settled and recorded.
-	Committed Committed
+	Committed period.Committed
 	// Written is false when the gate kept the plan to publishing.
 	Written bool
 	// PeakConnections is the worst moment of a rollout with the values
@@ -44,28 +50,28 @@ type StepResult struct {
 	PeakConnections *int64
 }
 
-// Step runs one period on the profile's status st, in the manager's order:
+// Run runs one period on the profile's status st, in the manager's order:
 // the engine's plan for the period's input, the guard's last gate, the
 // ledger and the writes through w (Apply), then the status summary and its
 // conditions (Summarize).
-func Step(st *tuningv1alpha1.PerformanceProfileStatus, in StepInput, w Writer) (StepResult, error) {
+func Run(st *tuningv1alpha1.PerformanceProfileStatus, in Input, w period.Writer) (Result, error) {
 	decide := in.Decide
 	if decide == nil {
 		decide = tuning.Decide
 	}
-	var res StepResult
-	res.Proposed = decide(EngineInput(in.Spec, *st, in.Generation, in.Observation, in.State, in.Now))
+	var res Result
+	res.Proposed = decide(period.EngineInput(in.Spec, *st, in.Generation, in.Observation, in.State, in.Now))
 	res.Plan, res.Refused = guard.Check(guard.World{Spec: in.Spec, State: in.State, History: st.History, Observation: in.Observation}, res.Proposed)
-	c, written, err := Apply(st, res.Plan, in.Gate, in.Now, w)
+	c, written, err := period.Apply(st, res.Plan, in.Gate, in.Now, w)
 	res.Committed, res.Written = c, written
 	if err != nil {
 		return res, err
 	}
-	read := &Read{RolloutInProgress: in.State.RolloutInProgress, HPADesiredReplicas: in.State.HPADesiredReplicas}
+	read := &period.Read{RolloutInProgress: in.State.RolloutInProgress, HPADesiredReplicas: in.State.HPADesiredReplicas}
 	if peak, ok := tuning.WorstMoment(in.Spec, in.State, in.State.Values, in.Observation); ok {
 		read.PeakConnections, res.PeakConnections = &peak, &peak
 	}
-	sum := Summary{Now: in.Now, Mode: in.Gate.Mode, Paused: in.Gate.Paused, Observation: &in.Observation, Plan: &res.Plan, Cluster: read}
+	sum := period.Summary{Now: in.Now, Mode: in.Gate.Mode, Paused: in.Gate.Paused, Observation: &in.Observation, Plan: &res.Plan, Cluster: read}
 	if !written {
 		sum.Recommended = res.Plan.Changes
 	}
@@ -74,7 +80,7 @@ func Step(st *tuningv1alpha1.PerformanceProfileStatus, in StepInput, w Writer) (
 	}
 	p := tuningv1alpha1.PerformanceProfile{Spec: in.Spec, Status: *st}
 	p.Generation = in.Generation
-	Summarize(&p, sum)
+	period.Summarize(&p, sum)
 	*st = p.Status
 	return res, nil
 }
