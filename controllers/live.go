@@ -110,7 +110,7 @@ func blockedKnobs(st tuning.State) []tuning.Knob {
 // an older profile tunes too (the HPA, the Redis workload): this profile
 // neither reads them as its own nor writes them.
 func (r *PerformanceProfileReconciler) checkClaim(ctx context.Context, p *tuningv1alpha1.PerformanceProfile) (map[tuning.Knob]string, error) {
-	hpa, _ := hpaName(p.Spec)
+	hpa, _ := HPAName(p.Spec)
 	redis := redisRefOf(p.Spec)
 	target := p.Spec.TargetRef.Name
 	keys := []indexKey{{indexTarget, target}, {indexRedis, redisKey("Deployment", target)}}
@@ -142,7 +142,7 @@ func (r *PerformanceProfileReconciler) checkClaim(ctx context.Context, p *tuning
 		if redis != nil && redis.Kind == "Deployment" && o.Spec.TargetRef.Name == redis.Name {
 			claimed[tuning.KnobRedisReplicas] = by // its target is this profile's Redis
 		}
-		if other, _ := hpaName(o.Spec); hpa != "" && other == hpa {
+		if other, _ := HPAName(o.Spec); hpa != "" && other == hpa {
 			for _, k := range tuning.HPAKnobs() {
 				claimed[k] = by
 			}

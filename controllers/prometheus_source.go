@@ -55,6 +55,23 @@ func (o *PrometheusSource) Observe(ctx context.Context, p *tuningv1alpha1.Perfor
 	return o.Batcher.Observe(ctx, ep, TargetOf(p)), nil
 }
 
+// ObserveAt reads the profile's signals as they were at a past time, with
+// the queries evaluated then (a replay of recorded history). It resolves the
+// endpoint and credentials as Observe does and bypasses the batch, which
+// holds only the present.
+func (o *PrometheusSource) ObserveAt(ctx context.Context, p *tuningv1alpha1.PerformanceProfile, at time.Time) (signals.Observation, error) {
+	ep, err := o.endpoint(ctx, p)
+	var refused *credentialsNotAllowed
+	if errors.As(err, &refused) {
+		return signals.Unread(at, signals.ReasonCredentialsNotAllowed, refused.Error()), nil
+	}
+	if err != nil {
+		return signals.Observation{}, err
+	}
+	t := TargetOf(p)
+	return o.Batcher.Reader().ObserveAt(ctx, ep, []prom.Target{t}, at)[t.Key], nil
+}
+
 // credentialsNotAllowed is a credentials Secret (authSecretRef,
 // oauth2.clientSecretRef, sigv4.credentialsSecretRef,
 // tls.clientCertSecretRef) without the label that allows sending it to

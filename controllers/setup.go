@@ -48,7 +48,7 @@ func addIndexes(ctx context.Context, fi client.FieldIndexer) error {
 	indexes := map[string]func(*tuningv1alpha1.PerformanceProfile) []string{
 		indexTarget: func(p *tuningv1alpha1.PerformanceProfile) []string { return []string{p.Spec.TargetRef.Name} },
 		indexHPA: func(p *tuningv1alpha1.PerformanceProfile) []string {
-			if name, _ := hpaName(p.Spec); name != "" {
+			if name, _ := HPAName(p.Spec); name != "" {
 				return []string{name}
 			}
 			return nil

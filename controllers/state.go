@@ -252,8 +252,8 @@ func strategy(d *appsv1.Deployment) tuning.RolloutStrategy {
 	return st
 }
 
-// hpaName is the HPA the profile tunes: hpaRef, or the managed one (named after the target by default).
-func hpaName(spec tuningv1alpha1.PerformanceProfileSpec) (name string, managed bool) {
+// HPAName is the HPA the profile tunes: hpaRef, or the managed one (named after the target by default).
+func HPAName(spec tuningv1alpha1.PerformanceProfileSpec) (name string, managed bool) {
 	a := spec.Autoscaling
 	switch {
 	case a == nil:
@@ -269,7 +269,7 @@ func hpaName(spec tuningv1alpha1.PerformanceProfileSpec) (name string, managed b
 }
 
 func (r *PerformanceProfileReconciler) readHPA(ctx context.Context, rd client.Reader, p *tuningv1alpha1.PerformanceProfile, cs *clusterState) error {
-	name, managed := hpaName(p.Spec)
+	name, managed := HPAName(p.Spec)
 	if name == "" {
 		return nil
 	}
@@ -421,4 +421,17 @@ func heldByWindow(hpa *autoscalingv2.HorizontalPodAutoscaler) bool {
 		}
 	}
 	return false
+}
+
+// ReadState reads the profile's target, HPA and Redis workload through c as
+// the reconciler reads them each period, into the engine's tuning.State
+// (without the conflicts with other managers, which need the ledger): what
+// a replay of recorded history starts from.
+func ReadState(ctx context.Context, c client.Client, p *tuningv1alpha1.PerformanceProfile, now time.Time) (tuning.State, error) {
+	r := &PerformanceProfileReconciler{client: c}
+	cs, err := r.readCluster(ctx, c, p, nil, now)
+	if err != nil {
+		return tuning.State{}, err
+	}
+	return cs.state, nil
 }

@@ -12,22 +12,43 @@ import (
 )
 
 func (o *Options) diffCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "diff NAME",
+	var output string
+	cmd := &cobra.Command{
+		Use:   "diff NAME [-o patch]",
 		Short: "What Recommend mode proposes against what runs",
 		Long: `diff compares status.recommendation, what navius-tuner would apply now (published in
 mode Recommend, and in mode Auto while the profile is paused), with status.current, the
-values the workload runs.`,
+values the workload runs.
+
+-o patch prints the proposal as strategic-merge patches, one per object (the target
+Deployment's env entries, merged by name; the HPA; the Redis workload), for a GitOps
+repository: kubectl patch --type strategic, or kustomize's patches.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "table" && output != "patch" {
+				return fmt.Errorf("--output %q: table or patch", output)
+			}
 			p, err := o.profile(cmd.Context(), args[0])
 			if err != nil {
 				return err
+			}
+			if output == "patch" {
+				patches, err := o.recommendationPatches(cmd.Context(), p)
+				if err != nil {
+					return err
+				}
+				if len(patches) == 0 {
+					fprintf(o.ErrOut, "%s/%s proposes no change: no patch.\n", p.Namespace, p.Name)
+					return nil
+				}
+				return writePatches(o.Out, p, patches)
 			}
 			o.diff(p)
 			return nil
 		},
 	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, or patch: strategic-merge patches of the proposal, one per object")
+	return cmd
 }
 
 func (o *Options) diff(p *tuningv1alpha1.PerformanceProfile) {

@@ -1,10 +1,11 @@
 // Package plugin is `kubectl navius`: it shows what navius-tuner does to a
 // workload and why (status, why, history, diff), pauses and resumes a
 // profile, and checks before a profile is applied which knob families the
-// service's metrics let it tune (check). It reads what the manager wrote in
-// the profiles' status and computes nothing the manager decides: readiness
-// and the rollout budget come from the engine's own functions, the metrics
-// from the manager's own Prometheus reader.
+// service's metrics let it tune (check), and replays recorded metrics
+// through the manager's period (replay). It reads what the manager wrote in
+// the profiles' status and computes nothing the manager decides: readiness,
+// the rollout budget and a replay's decisions come from the engine's own
+// functions, the metrics from the manager's own Prometheus reader.
 package plugin
 
 import (
@@ -92,7 +93,7 @@ profile is applied, which knob families the service's metrics let it tune.`,
 	root.SetErr(o.ErrOut)
 	o.Flags.AddFlags(root.PersistentFlags())
 	root.AddCommand(o.statusCommand(), o.whyCommand(), o.historyCommand(), o.diffCommand(),
-		o.pauseCommand(true), o.pauseCommand(false), o.checkCommand())
+		o.pauseCommand(true), o.pauseCommand(false), o.checkCommand(), o.replayCommand())
 	return root
 }
 

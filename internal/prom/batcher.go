@@ -74,6 +74,9 @@ func NewBatcher(obs *Reader, opts BatcherOptions) *Batcher {
 	return &Batcher{obs: obs, opts: opts, endpoints: map[string]*endpointState{}}
 }
 
+// Reader is the Reader the batches are read with.
+func (b *Batcher) Reader() *Reader { return b.obs }
+
 // Register adds or updates a profile on an endpoint without querying.
 func (b *Batcher) Register(ep Endpoint, t Target) {
 	b.mu.Lock()

@@ -283,7 +283,14 @@ func (in interner) get(s string) string {
 // of targets; every override costs one more query. A signal that could not be
 // read is in Observation.Missing with the reason; nothing is guessed.
 func (o *Reader) Observe(ctx context.Context, ep Endpoint, targets []Target) map[string]signals.Observation {
-	now := o.opts.Clock.Now()
+	return o.ObserveAt(ctx, ep, targets, o.opts.Clock.Now())
+}
+
+// ObserveAt is Observe with the queries evaluated at a past time now, as
+// Prometheus' instant queries allow: the same queries, decoding and
+// freshness rule (a sample's age is measured against now), so that a
+// replay of recorded history reads each period as the manager read it then.
+func (o *Reader) ObserveAt(ctx context.Context, ep Endpoint, targets []Target, now time.Time) map[string]signals.Observation {
 	out := make(map[string]signals.Observation, len(targets))
 	for _, t := range targets {
 		out[t.Key] = signals.NewObservation(now)

@@ -10,9 +10,9 @@ import (
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/navius-dev/navius-tuner/internal/guard"
 	"github.com/navius-dev/navius-tuner/internal/lab/sim"
 	"github.com/navius-dev/navius-tuner/internal/period"
+	"github.com/navius-dev/navius-tuner/internal/period/step"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
@@ -455,11 +455,18 @@ func (r *runner) control(now float64) {
 	obs := r.observe(now, settings.Window.Seconds(), at, percentiles)
 	state := r.state(now)
 	truth := r.m.Window(settings.Window.Seconds())
-	start := time.Now()
-	plan := r.decide(period.EngineInput(sc.Profile, r.st, 0, obs, state, at))
-	decideNS := float64(time.Since(start).Nanoseconds())
-	// The last gate, as in the manager.
-	plan, refused := guard.Check(guard.World{Spec: sc.Profile, State: state, History: r.st.History, Observation: obs}, plan)
+	var decideNS float64
+	decide := func(in tuning.Input) tuning.Plan {
+		start := time.Now()
+		defer func() { decideNS = float64(time.Since(start).Nanoseconds()) }()
+		return r.decide(in)
+	}
+	before := r.capacity()
+	w := &emulatedWriter{r: r, now: now}
+	// The emulated writes cannot fail, so the period's errors are impossible here.
+	res, _ := step.Run(&r.st, step.Input{Spec: sc.Profile, Gate: period.Gate{Mode: settings.Mode},
+		Observation: obs, State: state, Now: at, Decide: decide}, w)
+	plan := res.Plan
 	step := Step{T: now, Reason: plan.Reason, Diagnosis: string(plan.Diagnosis), Holds: plan.Holds,
 		DecideNS: decideNS,
 		TrueQ:    truth.Quantile(sc.SLO.Percentile), TrueQMinute: r.m.Window(60).Quantile(sc.SLO.Percentile),
@@ -484,20 +491,12 @@ func (r *runner) control(now float64) {
 	if j := plan.Judgement; j != nil {
 		step.Judgement = string(j.Outcome) + ": " + j.Observed
 	}
-	before := r.capacity()
-	w := &emulatedWriter{r: r, now: now}
-	// The emulated writes cannot fail, so period.Apply's errors are impossible here.
-	c, _, _ := period.Apply(&r.st, plan, period.Gate{Mode: settings.Mode}, at, w)
-	step.Refused = len(refused)
+	step.Refused = len(res.Refused)
 	step.Wrote, step.CapacityReduced = w.writes > 0, r.capacity().less(before)
-	if d := c.Recorded; d != nil {
+	if d := res.Committed.Recorded; d != nil {
 		step.Applied = true
 		step.Changes = period.ChangesString(d.Changes)
 	}
-	prof := tuningv1alpha1.PerformanceProfile{Spec: sc.Profile, Status: r.st}
-	period.Summarize(&prof, period.Summary{Now: at, Mode: settings.Mode, Observation: &obs, Plan: &plan,
-		Cluster: &period.Read{RolloutInProgress: state.RolloutInProgress, HPADesiredReplicas: state.HPADesiredReplicas}})
-	r.st = prof.Status
 	r.res.Steps = append(r.res.Steps, step)
 }
 

@@ -50,6 +50,11 @@ type PrometheusOptions struct {
 	Binary string
 	// StartTimeout bounds the wait until Prometheus is ready [60s].
 	StartTimeout time.Duration
+	// Recorded is history in the OpenMetrics text format (samples with
+	// timestamps, ending in "# EOF"), written into the TSDB before the
+	// start with `promtool tsdb create-blocks-from openmetrics`, as an
+	// operator backfills recorded metrics: queries at past times read it.
+	Recorded string
 }
 
 // Prometheus is a running Prometheus.
@@ -76,7 +81,13 @@ func StartPrometheus(t testing.TB, opts PrometheusOptions) *Prometheus {
 			t.Fatalf("Prometheus binary: %v", err)
 		}
 	}
-	s, err := startPrometheus(bin, t.TempDir(), opts)
+	dir := t.TempDir()
+	if opts.Recorded != "" {
+		if err := backfill(dir, opts.Recorded); err != nil {
+			t.Fatalf("backfilling Prometheus: %v", err)
+		}
+	}
+	s, err := startPrometheus(bin, dir, opts)
 	if err != nil {
 		t.Fatalf("starting Prometheus: %v", err)
 	}
@@ -270,6 +281,37 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// backfill writes the OpenMetrics history into dir/data, the TSDB
+// startPrometheus opens.
+func backfill(dir, recorded string) error {
+	bin, err := PromtoolBinary()
+	if err != nil {
+		return err
+	}
+	in := filepath.Join(dir, "recorded.om")
+	if err := os.WriteFile(in, []byte(recorded), 0o644); err != nil {
+		return err
+	}
+	out, err := exec.Command(bin, "tsdb", "create-blocks-from", "openmetrics", in, filepath.Join(dir, "data")).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("promtool tsdb create-blocks-from openmetrics: %w: %s", err, out)
+	}
+	return nil
+}
+
+// PromtoolBinary returns the path of promtool in bin/k8s/<version>,
+// built as PrometheusBinary builds Prometheus.
+func PromtoolBinary() (string, error) {
+	dir, err := localcluster.DefaultBinDir()
+	if err != nil {
+		return "", err
+	}
+	if err := localcluster.EnsureBinaries(context.Background(), dir, []string{"promtool"}, os.Stderr); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "promtool"), nil
 }
 
 // PrometheusBinary returns the path of the Prometheus binary in bin/k8s/<version>,
