@@ -429,7 +429,7 @@ func heldByWindow(hpa *autoscalingv2.HorizontalPodAutoscaler) bool {
 // a replay of recorded history starts from.
 func ReadState(ctx context.Context, c client.Client, p *tuningv1alpha1.PerformanceProfile, now time.Time) (tuning.State, error) {
 	r := &PerformanceProfileReconciler{client: c}
-	cs, err := r.readCluster(ctx, c, p, nil, now)
+	cs, err := r.readCluster(ctx, c, p, nil, now, true) // c reads from the API server
 	if err != nil {
 		return tuning.State{}, err
 	}
