@@ -10,14 +10,20 @@ import (
 	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
-// TestThroughputNowCountsANewPodsSeries: 400 req/s on 4 pods, then 8 pods
-// share them. 30 s later the new pods' series have two samples: the rate
-// over the saturation window (a minute) divides their requests by a minute
-// they did not exist for and reads well under 400 req/s; the newest scrape
-// interval (irate) reads the 400 req/s offered.
+// TestThroughputNowCountsANewPodsSeries: 200 req/s on 4 pods, then 4 new
+// pods serve 200 req/s more (the old pods' share does not change). 30 s
+// later the new pods' series have two samples: the rate over the
+// saturation window (a minute) divides their requests by a minute they did
+// not exist for and reads well under the 400 req/s offered; the newest
+// scrape interval (irate) reads them.
 func TestThroughputNowCountsANewPodsSeries(t *testing.T) {
 	m := sim.New(sim.Config{Seed: 1})
-	m.SetTrace(sim.TraceFunc(func(float64) float64 { return 400 }))
+	m.SetTrace(sim.TraceFunc(func(t float64) float64 {
+		if t > 300 {
+			return 400
+		}
+		return 200
+	}))
 	m.SyncPods(sim.MakePods("orders-api", 4, sim.GuideDefaults, 500, 1000))
 	p := newProm(600)
 	var spec tuningv1alpha1.PerformanceProfileSpec
