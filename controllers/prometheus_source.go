@@ -56,8 +56,12 @@ func (o *PrometheusSource) Observe(ctx context.Context, p *tuningv1alpha1.Perfor
 	if err != nil {
 		return signals.Observation{}, err
 	}
-	return o.Batcher.ObserveWithin(ctx, ep, TargetOf(p),
-		period.NextCheck(p.Status, tuning.SettingsOf(p.Spec).Interval, o.ScrapeInterval)), nil
+	// A profile checked again sooner than its interval (a CPU-saturated
+	// breach) needs a batch no older than that; the others keep the period's.
+	if interval := tuning.SettingsOf(p.Spec).Interval; period.NextCheck(p.Status, interval, o.ScrapeInterval) < interval {
+		return o.Batcher.ObserveWithin(ctx, ep, TargetOf(p), o.ScrapeInterval), nil
+	}
+	return o.Batcher.Observe(ctx, ep, TargetOf(p)), nil
 }
 
 // credentialsNotAllowed is a credentials Secret (authSecretRef,
