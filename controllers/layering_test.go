@@ -48,7 +48,7 @@ func TestTheReconcilerOnlyDoesIO(t *testing.T) {
 		"knownValues", "failedRolloutPlan", "restoreChanges", "dropUnapplied", "unapplied", "summarize", "facts",
 		"recommendation", "wroteAfter", "appliedSince"}
 	entryPoints := []string{"Repair", "Conflicts", "RolloutFailure", "EngineInput", "Apply", "Gate", "Summarize",
-		"Summary", "Read", "World", "ChangesString", "DeliveryNote"}
+		"Summary", "Read", "World", "ChangesString", "DeliveryNote", "NextCheck"}
 	for _, f := range files {
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch n := n.(type) {

@@ -65,6 +65,10 @@ type Options struct {
 	Metrics *Metrics
 	// Jitter spreads the periodic requeues [wait.Jitter(interval, 0.1)].
 	Jitter func(time.Duration) time.Duration
+	// ScrapeInterval is Prometheus' scrape interval: a profile whose breach
+	// is CPU-saturated is checked again this often (period.NextCheck) [0:
+	// every spec.interval].
+	ScrapeInterval time.Duration
 	// MaxConcurrentReconciles [1].
 	MaxConcurrentReconciles int
 	// Shard, in a sharded install, is what this manager's cache holds
@@ -219,10 +223,11 @@ func (r *PerformanceProfileReconciler) finish(ctx context.Context, s *scope, pha
 		log.V(1).Info("Read a stale copy; reconciling again with fresh copies", "stale", se.what)
 		return ctrl.Result{RequeueAfter: staleRetry}, nil
 	}
-	result := ctrl.Result{RequeueAfter: r.opts.Jitter(s.settings.Interval)}
+	periodic := true
+	result := ctrl.Result{}
 	if se, ok := asStall(phaseErr); ok {
 		s.block = &conditions.Blocker{Reason: se.reason, Message: se.message, Stalled: true}
-		result, phaseErr = ctrl.Result{}, nil
+		periodic, phaseErr = false, nil
 		log.Info("Stalled until the profile or its target changes", "reason", se.reason, "message", se.message)
 	} else if we, ok := asWait(phaseErr); ok {
 		s.block = &conditions.Blocker{Reason: we.reason, Message: we.message}
@@ -230,11 +235,14 @@ func (r *PerformanceProfileReconciler) finish(ctx context.Context, s *scope, pha
 		log.V(1).Info("Waiting for a dependency", "reason", we.reason, "message", we.message)
 	} else if phaseErr != nil {
 		s.block = &conditions.Blocker{Reason: tuningv1alpha1.ReasonReconciling, Message: phaseErr.Error()}
-		result = ctrl.Result{}
+		periodic = false
 	}
 
 	p := s.profile
 	facts := period.Summarize(p, summary(s))
+	if periodic {
+		result.RequeueAfter = r.opts.Jitter(period.NextCheck(p.Status, s.settings.Interval, r.opts.ScrapeInterval))
+	}
 	s.block = facts.Blocker
 	for _, c := range conditions.Announced(original.Status.Conditions, p.Status.Conditions) {
 		r.event(p, conditions.Healthy(c), c.Reason, "Reconcile", c.Message)

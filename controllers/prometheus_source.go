@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/period"
 	"github.com/navius-dev/navius-tuner/internal/prom"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 	"github.com/navius-dev/navius-tuner/internal/tuning"
@@ -30,6 +31,9 @@ type PrometheusSource struct {
 	Secrets client.Reader
 	// Batcher shares one batch per endpoint and period.
 	Batcher *prom.Batcher
+	// ScrapeInterval is Prometheus' scrape interval: a profile checked again
+	// this often (period.NextCheck) asks for a batch no older [0: the period].
+	ScrapeInterval time.Duration
 }
 
 // forgetter is implemented by observers that keep per-profile state.
@@ -51,6 +55,11 @@ func (o *PrometheusSource) Observe(ctx context.Context, p *tuningv1alpha1.Perfor
 	}
 	if err != nil {
 		return signals.Observation{}, err
+	}
+	// A profile checked again sooner than its interval (a CPU-saturated
+	// breach) needs a batch no older than that; the others keep the period's.
+	if interval := tuning.SettingsOf(p.Spec).Interval; period.NextCheck(p.Status, interval, o.ScrapeInterval) < interval {
+		return o.Batcher.ObserveWithin(ctx, ep, TargetOf(p), o.ScrapeInterval), nil
 	}
 	return o.Batcher.Observe(ctx, ep, TargetOf(p)), nil
 }

@@ -512,6 +512,14 @@ type QueryOverrides struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	ThroughputWindow string `json:"throughputWindow,omitempty"`
+	// throughputNow returns the request rate over the newest scrape
+	// interval, in requests per second: the load a raise of the HPA's
+	// floor is sized for. Name an upstream counter here (an ingress or a
+	// load balancer in front of the pods) when there is one: it counts
+	// every request however many pods serve them.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	ThroughputNow string `json:"throughputNow,omitempty"`
 	// throughputPeak returns the largest one-minute request rate within
 	// slo.window, in requests per second.
 	// +optional

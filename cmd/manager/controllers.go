@@ -30,12 +30,14 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 		// for a first reconcile (a backlog of thousands of profiles at
 		// start), or the first batch would lose them and every late
 		// reconcile would refresh the whole batch again.
-		Batcher: prom.NewBatcher(reader, prom.BatcherOptions{Period: o.observePeriod, Expiry: 15 * time.Minute}),
+		Batcher:        prom.NewBatcher(reader, prom.BatcherOptions{Period: o.observePeriod, Expiry: 15 * time.Minute}),
+		ScrapeInterval: o.scrapeInterval,
 	}
 	r, err := controllers.NewPerformanceProfileReconciler(mgr.GetClient(), controllers.Options{
 		Source:                  source,
 		Clock:                   clk,
 		MaxConcurrentReconciles: o.maxConcurrent,
+		ScrapeInterval:          o.scrapeInterval,
 		Shard:                   o.shard(),
 	})
 	if err != nil {

@@ -81,7 +81,7 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.queryTimeout, "prometheus-timeout", o.queryTimeout, "Default timeout of a Prometheus query when a profile sets none.")
 	fs.StringVar(&o.pprofAddr, "pprof-bind-address", o.pprofAddr, "Address of the Go profiler's /debug/pprof endpoints (default: off).")
 	fs.DurationVar(&o.observePeriod, "observe-period", o.observePeriod, "How long one batch of Prometheus queries answers every profile of an endpoint: the oldest data a profile may decide on. Set it to the shortest spec.interval you use; querying faster than Prometheus scrapes gains nothing.")
-	fs.DurationVar(&o.scrapeInterval, "prometheus-scrape-interval", o.scrapeInterval, "Prometheus' scrape interval. A sample older than 2 × this plus --observe-period, against the query's time, is Stale (missing).")
+	fs.DurationVar(&o.scrapeInterval, "prometheus-scrape-interval", o.scrapeInterval, "Prometheus' scrape interval. A sample older than 2 × this plus --observe-period, against the query's time, is Stale (missing). A profile whose SLO breach is CPU-saturated is checked again this often (when shorter than spec.interval), with a batch no older.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", o.enableHTTP2, "Allow HTTP/2 on the metrics server (off by default: CVE-2023-44487, CVE-2023-39325).")
 	fs.StringVar(&o.metricsCertPath, "metrics-cert-path", o.metricsCertPath, "Directory of the metrics endpoint's certificate and key, reloaded when they change (default: a self-signed certificate).")
 	fs.StringVar(&o.metricsCertName, "metrics-cert-name", o.metricsCertName, "File name of the metrics certificate in --metrics-cert-path.")

@@ -60,6 +60,18 @@ func TestInvariants(t *testing.T) {
 			func(w *World) { w.State.PodsCeiling = 30; w.State.Values[tuning.KnobHPAMaxReplicas] = 8 },
 			breach(tuning.Plan{Family: tuning.FamilyAutoscaling, Diagnosis: tuning.DiagnosisHPAAtMax,
 				Changes: []tuning.Change{change(tuning.KnobHPAMaxReplicas, 8, 12)}}), true, ""},
+		{"a floor raise below maxReplicas does not raise the worst moment, which counts the pods at the maximum",
+			func(w *World) {
+				w.State.Values[tuning.KnobHPAMaxReplicas], w.State.Values[tuning.KnobHPAMinReplicas] = 20, 2
+			},
+			breach(tuning.Plan{Family: tuning.FamilyAutoscaling, Diagnosis: tuning.DiagnosisCPUSaturated,
+				Changes: []tuning.Change{change(tuning.KnobHPAMinReplicas, 2, 13)}}), true, ""},
+		{"a rollout whose peak at maxReplicas is over the budget is held, the floor raise beside it or not",
+			func(w *World) {
+				w.State.Values[tuning.KnobHPAMaxReplicas], w.State.Values[tuning.KnobHPAMinReplicas] = 20, 13
+			},
+			breach(tuning.Plan{Family: tuning.FamilyCache, Rollout: true, Diagnosis: tuning.DiagnosisCacheMisses,
+				Changes: []tuning.Change{change(cacheKnob, 60, 120)}}), false, "already exceeded"},
 		{"a cache rollout while the budget is already exceeded", func(w *World) { w.State.PodsCeiling = 53 },
 			breach(tuning.Plan{Family: tuning.FamilyCache, Rollout: true, Diagnosis: tuning.DiagnosisCacheMisses,
 				Changes: []tuning.Change{change(cacheKnob, 60, 120)}}), false, "already exceeded"},

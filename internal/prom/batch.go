@@ -26,7 +26,7 @@ var familyOrder = []string{famLatency, famTraffic, famPool, famCache, famWorkloa
 // target's percentiles).
 var familySignals = map[string][]signals.Signal{
 	famLatency:  {signals.LatencyMean},
-	famTraffic:  {signals.ErrorRate, signals.Throughput, signals.ThroughputWindow, signals.ThroughputPeak, signals.ThroughputNoise, signals.Pods},
+	famTraffic:  {signals.ErrorRate, signals.Throughput, signals.ThroughputWindow, signals.ThroughputNow, signals.ThroughputPeak, signals.ThroughputNoise, signals.Pods},
 	famPool:     {signals.PoolInUse, signals.PoolMax, signals.PoolWait, signals.PoolWaitTail, signals.DBTime, signals.DBCallRate},
 	famCache:    {signals.MemoryHitRatio, signals.RedisHitRatio, signals.MemoryLookupRate},
 	famWorkload: {signals.CPUUtilization, signals.RedisCPU, signals.RedisOpsRate},
@@ -201,6 +201,9 @@ func (g *group) build(maxValues, perProfile int) {
 				tagged("requests", sumRate(c.requests, app()...)),
 				tagged("errors", sumRate(c.requests, app(matcher{c.statusLabel, "=~", "5.."})...)),
 				tagged("throughput", sumRateShort(c.requests, app()...)),
+				// the newest scrape interval of each pod: irate over the
+				// saturation window reads the last two samples in it
+				tagged("throughput_now", fmt.Sprintf("sum %s (irate(%s[%s]))", by, sel(c.requests, app()...), ws)),
 				tagged("throughput_peak", fmt.Sprintf("max_over_time((%s)[%s:%s])", sumRateShort(c.requests, app()...), w, ws)),
 				tagged("pods", fmt.Sprintf("count %s (count %s (%s))", by, byClause(append(append([]string{}, g.keys...), "pod")...),
 					sel(c.requests, app(matcher{"pod", "!=", ""})...))),
@@ -420,7 +423,7 @@ func (g *group) filer(fam string) func(ix index, metric map[string]string, p poi
 // mapped to one shared copy of its name.
 var knownParts = func() map[string]string {
 	m := map[string]string{}
-	for _, p := range []string{"bucket", "sum", "count", "ts", "requests", "errors", "throughput", "throughput_peak", "throughput_noise", "pods", "in_use", "max",
+	for _, p := range []string{"bucket", "sum", "count", "ts", "requests", "errors", "throughput", "throughput_now", "throughput_peak", "throughput_noise", "pods", "in_use", "max",
 		"wait_sum", "wait_count", "wait_bucket", "db_sum", "db_count", "held", "calls", "cache", "cpu_usage", "cpu_requests",
 		"redis_cpu", "redis_ops", "redis_pods"} {
 		m[p] = p

@@ -138,11 +138,24 @@ func (b *Batcher) freeIfUnused(k string, st *endpointState) {
 // refreshing the batch for all the endpoint's profiles when it is older than
 // the period or was made without this profile (or with an older spec of it).
 func (b *Batcher) Observe(ctx context.Context, ep Endpoint, t Target) signals.Observation {
+	return b.ObserveWithin(ctx, ep, t, b.opts.Period)
+}
+
+// ObserveWithin is Observe for a profile that needs a batch younger than
+// maxAge when that is shorter than the period (a profile checked again
+// every scrape interval while its breach is CPU-saturated): the refresh it
+// starts serves every profile of the endpoint, so the queries stay flat in
+// the number of profiles.
+func (b *Batcher) ObserveWithin(ctx context.Context, ep Endpoint, t Target, maxAge time.Duration) signals.Observation {
+	maxAge = min(maxAge, b.opts.Period)
+	if maxAge <= 0 {
+		maxAge = b.opts.Period
+	}
 	b.mu.Lock()
 	st, print := b.register(ep, t)
 	for round := 0; ; round++ {
 		if obs, ok := st.result[t.Key]; ok && st.prints[t.Key] == print &&
-			(b.opts.Clock.Since(st.at) < b.opts.Period || round >= maxRounds) {
+			(b.opts.Clock.Since(st.at) < maxAge || round >= maxRounds) {
 			b.mu.Unlock()
 			return obs
 		}

@@ -60,6 +60,30 @@ func TestBatcherSharesOneBatchPerPeriod(t *testing.T) {
 	g.Expect(prom.Count()).To(Equal(20))
 }
 
+// TestBatcherServesAYoungerBatchToWhoAsks: a profile that is checked every
+// scrape interval (a CPU-saturated breach) asks for a batch no older; the
+// refresh it starts serves every profile, and the others keep the period.
+func TestBatcherServesAYoungerBatchToWhoAsks(t *testing.T) {
+	g := NewWithT(t)
+	prom := newFakeProm(t, healthy("orders", "payments"))
+	o, clk, _ := testReader(t, Options{})
+	b := NewBatcher(o, BatcherOptions{Period: 30 * time.Second})
+	ep := Endpoint{URL: prom.URL()}
+	breached, calm := orders("shop/orders", "orders"), orders("shop/payments", "payments")
+	b.Register(ep, breached)
+	b.Observe(context.Background(), ep, calm)
+	g.Expect(prom.Count()).To(Equal(5))
+	clk.Step(15 * time.Second)
+	b.Observe(context.Background(), ep, calm)
+	g.Expect(prom.Count()).To(Equal(5), "15 s old: within the period")
+	b.ObserveWithin(context.Background(), ep, breached, 15*time.Second)
+	g.Expect(prom.Count()).To(Equal(10), "15 s old: too old for a check every 15 s")
+	b.Observe(context.Background(), ep, calm)
+	g.Expect(prom.Count()).To(Equal(10), "the refresh served every profile")
+	b.ObserveWithin(context.Background(), ep, breached, time.Hour)
+	g.Expect(prom.Count()).To(Equal(10), "never older than the period")
+}
+
 func TestBatcherForgetsAndExpires(t *testing.T) {
 	g := NewWithT(t)
 	prom := newFakeProm(t, healthy("orders", "payments"))

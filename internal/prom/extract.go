@@ -199,6 +199,11 @@ func extractTraffic(r reading, requests string, parts map[string]series, noiseQu
 	} else {
 		r.set(signals.Throughput, tput)
 	}
+	if now, rn, mn := one(parts, "throughput_now"); rn != "" {
+		r.miss(signals.ThroughputNow, rn, requests+": "+mn)
+	} else {
+		r.set(signals.ThroughputNow, now)
+	}
 	if peak, rp, mp := one(parts, "throughput_peak"); rp != "" {
 		r.miss(signals.ThroughputPeak, rp, requests+": "+mp)
 	} else {

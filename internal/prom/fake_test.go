@@ -96,7 +96,7 @@ func healthy(services ...string) func(q string) (int, string) {
 					s(fmt.Sprint(t0.Unix()-5), app(svc, "ts")...))
 			case famTraffic:
 				out = append(out, s(f(100*k), app(svc, "requests")...), s(f(k), app(svc, "errors")...),
-					s(f(100*k), app(svc, "throughput")...), s(f(110*k), app(svc, "throughput_peak")...),
+					s(f(100*k), app(svc, "throughput")...), s(f(105*k), app(svc, "throughput_now")...), s(f(110*k), app(svc, "throughput_peak")...),
 					s(f(5*k), app(svc, "throughput_noise")...),
 					s("3", app(svc, "pods")...), s(fmt.Sprint(t0.Unix()), app(svc, "ts")...))
 			case famPool:

@@ -243,3 +243,35 @@ func TestMetricsDocListsEveryPresetAndOverride(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryPresetReadsThroughputNow: every preset has the load over the
+// newest scrape interval, the irate of its own request counter, in the
+// traffic query.
+func TestEveryPresetReadsThroughputNow(t *testing.T) {
+	counters := map[tuningv1alpha1.MetricsPreset]string{
+		tuningv1alpha1.PresetNavius:        "http_requests_total",
+		tuningv1alpha1.PresetOpenTelemetry: "http_server_request_duration_seconds_count",
+		tuningv1alpha1.PresetMicrometer:    "http_server_requests_seconds_count",
+		tuningv1alpha1.PresetGo:            "http_requests_total",
+		tuningv1alpha1.PresetIstio:         "istio_requests_total",
+	}
+	for _, p := range Presets() {
+		t.Run(string(p), func(t *testing.T) {
+			g := NewWithT(t)
+			counter, ok := counters[p]
+			g.Expect(ok).To(BeTrue(), "a preset without its request counter here")
+			tg := orders("k", "orders")
+			tg.Preset = p
+			qs, err := QueriesOf(tg, Options{})
+			g.Expect(err).NotTo(HaveOccurred())
+			found := false
+			for _, q := range qs {
+				if slices.Contains(q.Signals, signals.ThroughputNow) {
+					found = true
+					g.Expect(q.PromQL).To(ContainSubstring("irate(" + counter + "{"))
+				}
+			}
+			g.Expect(found).To(BeTrue(), "no query yields throughputNow")
+		})
+	}
+}

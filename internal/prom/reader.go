@@ -422,6 +422,7 @@ func overrideQueries(q tuningv1alpha1.QueryOverrides) map[signals.Signal]string 
 		signals.ErrorRate:        q.ErrorRate,
 		signals.Throughput:       q.Throughput,
 		signals.ThroughputWindow: q.ThroughputWindow,
+		signals.ThroughputNow:    q.ThroughputNow,
 		signals.ThroughputPeak:   q.ThroughputPeak,
 		signals.ThroughputNoise:  q.ThroughputNoise,
 		signals.Pods:             q.Pods,

@@ -43,6 +43,7 @@ func TestObserveHealthyBatch(t *testing.T) {
 		signals.LatencyP99:      0.25,
 		signals.LatencyMean:     0.04,
 		signals.Throughput:      100,
+		signals.ThroughputNow:   105,
 		signals.ThroughputPeak:  110,
 		signals.ThroughputNoise: 5,
 		signals.ErrorRate:       0.01,

@@ -60,7 +60,7 @@ func TestSaturationSignalsUseTheShortWindow(t *testing.T) {
 					case "bucket", "sum", "count", "requests", "errors", "cache":
 						g.Expect(branch).To(ContainSubstring("[10m]"), part)
 						g.Expect(branch).NotTo(ContainSubstring(tc.want), part)
-					case "throughput", "in_use", "wait_sum", "wait_count", "wait_bucket", "db_sum", "db_count", "held", "calls",
+					case "throughput", "throughput_now", "in_use", "wait_sum", "wait_count", "wait_bucket", "db_sum", "db_count", "held", "calls",
 						"cpu_usage", "cpu_requests", "redis_cpu", "redis_ops":
 						g.Expect(branch).To(ContainSubstring(tc.want), part)
 						g.Expect(branch).NotTo(ContainSubstring("[10m]"), part)

@@ -32,6 +32,13 @@ const (
 	// window, the window of the latencies and the error rate: the load that
 	// SLIs measured over that window are compared at.
 	ThroughputWindow Signal = "throughputWindow"
+	// ThroughputNow is requests per second over all pods over the newest
+	// scrape interval: each pod's last two samples (irate). A pod the
+	// HPA just added serves from its second sample on at its full rate,
+	// where a rate over the saturation window divides its first requests by
+	// a window it did not exist for (and leaves out a series with one
+	// sample): Throughput under-reads exactly while pods are being added.
+	ThroughputNow Signal = "throughputNow"
 	// ThroughputPeak is the largest one-minute request rate (the rate over
 	// the saturation window, as Throughput) within the SLO window, sampled
 	// once per saturation window: how far above the window's mean the load went.
@@ -79,11 +86,11 @@ const (
 
 // All lists every signal: the percentiles of the table, then the others.
 func All() []Signal {
-	out := make([]Signal, 0, len(Percentiles)+19)
+	out := make([]Signal, 0, len(Percentiles)+20)
 	for _, p := range Percentiles {
 		out = append(out, p.Signal)
 	}
-	return append(out, LatencyMean, ErrorRate, Throughput, ThroughputWindow, ThroughputPeak, ThroughputNoise, PoolInUse, PoolMax, PoolWait, PoolWaitTail, DBTime, DBCallRate,
+	return append(out, LatencyMean, ErrorRate, Throughput, ThroughputWindow, ThroughputNow, ThroughputPeak, ThroughputNoise, PoolInUse, PoolMax, PoolWait, PoolWaitTail, DBTime, DBCallRate,
 		MemoryHitRatio, RedisHitRatio, MemoryLookupRate, CPUUtilization, RedisCPU, RedisOpsRate, Pods)
 }
 

@@ -68,6 +68,15 @@ func TestBackDownOnAMeasuredLoadDrop(t *testing.T) {
 			wantChange(t, p, KnobHPAMinReplicas, 10, 3)
 			windowUntouched(t, p)
 		}},
+		{"pods on a raised floor that returns: the window, which holds them once the floor goes, shortens in the same plan", func(in *Input) {
+			afterABreach(in)
+			in.State.HPAHeldByWindow = false // the floor holds them now, not the window
+			in.State.Replicas = 10
+			in.set(map[signals.Signal]float64{signals.Pods: 10, signals.CPUUtilization: 0.24})
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, KnobHPAMinReplicas, 10, 3)
+			wantChange(t, p, KnobHPAScaleDownWindowS, 300, 0)
+		}},
 		{"an excess of one pod is no load drop", func(in *Input) {
 			afterABreach(in)
 			in.History = nil

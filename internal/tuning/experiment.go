@@ -218,15 +218,7 @@ func (d *decider) cpuTrial(o objective) (trial, bool) {
 	}
 	tr.propose = func() (proposal, bool) {
 		pods := int64(d.pods())
-		to := k.clamp(max(cur, pods) + 1)
-		if curMax, hasMax := d.in.State.Values[KnobHPAMaxReplicas]; hasMax { // tuned or not: the floor stays within it
-			to = min(to, max(curMax, cur))
-		}
-		if _, budgeted := d.connLimit(); budgeted {
-			if pool, known := d.poolSize(); known {
-				to = min(to, max(d.maxPodsInBudget(pool), cur))
-			}
-		}
+		to := min(k.clamp(max(cur, pods)+1), d.floorCeiling(cur))
 		if to <= max(cur, pods) {
 			return proposal{}, false
 		}

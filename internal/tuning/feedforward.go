@@ -68,10 +68,26 @@ func (d *decider) cpuPerRequest() (float64, bool) {
 
 // feedForward is the pods the offered load needs at the HPA's CPU target,
 // from the learned CPU per request: ceil(offered × cpuPerRequest ÷ (target ×
-// request)). False when the cost, the load or the request is unknown.
+// request)), at the load now (loadNow). False when the cost, the load or
+// the request is unknown.
 func (d *decider) feedForward() (int64, string, bool) {
+	return d.feedForwardAt(d.loadNow())
+}
+
+// loadNow is the offered load that capacity is added for: the larger of
+// the rate over the saturation window (Throughput) and the rate over the
+// newest scrape interval (ThroughputNow). Both under-read while pods are
+// being added, each differently: the window's rate divides a new pod's
+// first requests by a window it did not exist for, the newest interval's
+// leaves out a pod with one sample only; neither counts a request twice,
+// so the larger is the nearer. The verdicts, the savings and the learned
+// CPU per request keep the window's rates, like with like.
+func (d *decider) loadNow() (float64, bool) {
 	load, ok := d.v.get(signals.Throughput)
-	return d.feedForwardAt(load, ok)
+	if now, known := d.v.get(signals.ThroughputNow); known && (!ok || now > load) {
+		return now, true
+	}
+	return load, ok
 }
 
 // feedForwardAt is feedForward at the given load (ok2 false: unknown).

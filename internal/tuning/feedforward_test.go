@@ -73,18 +73,44 @@ func TestFeedForwardFloor(t *testing.T) {
 		}, func(t *testing.T, p Plan) {
 			wantChange(t, p, KnobHPAMinReplicas, 3, 12)
 		}},
-		{"bounded by the connection budget when maxReplicas is above it", func(in *Input) {
+		{"not capped by a connection budget of its own below maxReplicas: the worst moment counts the pods at the maximum", func(in *Input) {
 			stepUp(in)
 			in.State.Values[KnobHPAMaxReplicas] = 30
 			in.Spec.ConnectionPool.Database = &v1.DatabaseBudget{MaxConnections: 100}
 		}, func(t *testing.T, p Plan) {
 			d := &decider{in: Input{Spec: fullSpec(), State: State{Values: fullValues(), GraceSeconds: 30, StepSeconds: 40}}, ks: knobsOf(fullSpec())}
 			d.in.Spec.ConnectionPool.Database = &v1.DatabaseBudget{MaxConnections: 100}
-			limit := d.maxPodsInBudget(10)
-			if limit >= 12 {
-				t.Fatalf("the budget allows %d pods: the case tests nothing", limit)
+			if limit := d.maxPodsInBudget(10); limit >= 12 {
+				t.Fatalf("the budget allows %d pods at the floor: the case tests nothing", limit)
 			}
-			wantChange(t, p, KnobHPAMinReplicas, 3, limit)
+			wantChange(t, p, KnobHPAMinReplicas, 3, 12)
+		}},
+		{"bounded by the connection budget when no maxReplicas is read", func(in *Input) {
+			stepUp(in)
+			delete(in.State.Values, KnobHPAMaxReplicas)
+			in.Spec.ConnectionPool.Database = &v1.DatabaseBudget{MaxConnections: 100}
+		}, func(t *testing.T, p Plan) {
+			d := &decider{in: Input{Spec: fullSpec(), State: State{Values: fullValues(), GraceSeconds: 30, StepSeconds: 40}}, ks: knobsOf(fullSpec())}
+			d.in.Spec.ConnectionPool.Database = &v1.DatabaseBudget{MaxConnections: 100}
+			wantChange(t, p, KnobHPAMinReplicas, 3, d.maxPodsInBudget(10))
+		}},
+		{"sized on the newest scrape interval's load while the window's rate under-reads the pods being added", func(in *Input) {
+			stepUp(in)
+			in.State.Values[KnobHPAMaxReplicas] = 30
+			// the one-minute rate divides the new pods' first requests by a minute
+			in.set(map[signals.Signal]float64{signals.Throughput: 1500, signals.ThroughputNow: 3000})
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, KnobHPAMinReplicas, 3, 12)
+			if !strings.Contains(p.Predicted, "3000/s") {
+				t.Fatalf("prediction %q does not give the load it sized for", p.Predicted)
+			}
+		}},
+		{"sized on the window's rate when the newest interval reads less (a pod with one sample)", func(in *Input) {
+			stepUp(in)
+			in.State.Values[KnobHPAMaxReplicas] = 30
+			in.set(map[signals.Signal]float64{signals.ThroughputNow: 1500})
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, KnobHPAMinReplicas, 3, 12)
 		}},
 		{"pods the HPA just added dilute the CPU: the load says it is saturated", func(in *Input) {
 			stepUp(in)

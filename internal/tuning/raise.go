@@ -128,6 +128,12 @@ func (d *decider) replicasNeeded() (int64, string, bool) {
 	return d.replicasNeededAt(load, ok)
 }
 
+// replicasNeededNow is replicasNeeded at the load now (loadNow): what a
+// raise of capacity sizes for.
+func (d *decider) replicasNeededNow() (int64, string, bool) {
+	return d.replicasNeededAt(d.loadNow())
+}
+
 // replicasNeededAt is replicasNeeded at the given load (known false: the
 // load is unknown, and only the CPU says what the pods need).
 func (d *decider) replicasNeededAt(load float64, known bool) (int64, string, bool) {
@@ -159,7 +165,7 @@ func (d *decider) raiseHPAMax() (proposal, string) {
 	if !declared || !has {
 		return proposal{}, "HPA maxReplicas is not tunable (not declared or not read)"
 	}
-	need, how, ok := d.replicasNeeded()
+	need, how, ok := d.replicasNeededNow()
 	target := cur + 1
 	var scaled string
 	if ok {
@@ -192,12 +198,31 @@ func (d *decider) raiseHPAMax() (proposal, string) {
 	return p, ""
 }
 
+// floorCeiling is the highest HPA floor a raise from cur may set: the HPA's
+// maxReplicas, tuned or not. The connection budget needs no cap of its own
+// here: the worst moment counts the pods at the scalers' maximum
+// (BudgetPods, the guard's rule), so a floor at or below it does not change
+// the worst moment; the budget is kept by maxReplicas (budgeted when it is
+// raised) and by holding env rollouts whose peak would not fit. Only an HPA
+// whose maximum is not read leaves the budget to bound the floor.
+func (d *decider) floorCeiling(cur int64) int64 {
+	if curMax, hasMax := d.in.State.Values[KnobHPAMaxReplicas]; hasMax {
+		return max(curMax, cur)
+	}
+	if _, budgeted := d.connLimit(); budgeted {
+		if pool, known := d.poolSize(); known {
+			return max(d.maxPodsInBudget(pool), cur)
+		}
+	}
+	return math.MaxInt64
+}
+
 // raiseHPAFloor lifts minReplicas to what the load needs now (faster than the
 // HPA's climb); when the HPA already runs that many pods, it lowers the CPU target.
 //
 // The floor jumps to the model's answer in one step (the feed-forward answer
 // when a CPU per request was learned, see replicasNeeded), bounded by
-// maxReplicas and the connection budget but not by maxStepPercent: the SLO is
+// maxReplicas (floorCeiling) but not by maxStepPercent: the SLO is
 // breached, the model (load ÷ what a pod serves at the target) gives the
 // answer, and the HPA itself may double the pods every 15 s, so a step of
 // maxStepPercent per settleTime would be slower than the HPA it is meant to
@@ -205,20 +230,10 @@ func (d *decider) raiseHPAMax() (proposal, string) {
 // by the savings path when the load falls (trimRaisedFloor).
 func (d *decider) raiseHPAFloor() (proposal, string) {
 	mk, curMin, _, hasMin := d.knob(roleHPAMin)
-	need, how, ok := d.replicasNeeded()
+	need, how, ok := d.replicasNeededNow()
 	if hasMin && ok && need > max(curMin, int64(d.pods())) {
 		need, scaled := d.modelStep(tuningv1alpha1.ModelReplicas, max(curMin, int64(d.pods())), need)
-		to := mk.clamp(need)
-		if curMax, hasMax := d.in.State.Values[KnobHPAMaxReplicas]; hasMax { // tuned or not: the floor stays within it
-			to = min(to, max(curMax, curMin))
-		}
-		// maxReplicas is budgeted when it is raised; one the user set above
-		// the budget does not let the floor past it.
-		if _, budgeted := d.connLimit(); budgeted {
-			if pool, known := d.poolSize(); known {
-				to = min(to, max(d.maxPodsInBudget(pool), curMin))
-			}
-		}
+		to := min(mk.clamp(need), d.floorCeiling(curMin))
 		if to > max(curMin, int64(d.pods())) { // a floor at or below the running pods does nothing now
 			cpu, _ := d.v.get(signals.CPUUtilization)
 			return proposal{

@@ -25,6 +25,10 @@ var optionalSignals = map[Family][]signals.Signal{
 	// The pool wait at the objective's percentile, from a wait histogram
 	// when the stack exports one; without it the tail is the model's.
 	FamilyPool: {signals.PoolWaitTail},
+	// The load over the newest scrape interval, which a raise of the HPA's
+	// floor sizes for when it reads more than the saturation window's
+	// (loadNow); without it the window's rate alone.
+	FamilyAutoscaling: {signals.ThroughputNow},
 }
 
 // SignalsNeeded lists, for each family the profile declares knobs of (in

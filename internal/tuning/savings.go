@@ -163,16 +163,22 @@ func (d *decider) backDown() bool {
 	var changes []Change
 	var why []string
 	floor := int64(0)
+	onLoweredFloor := false
 	if k, cur, _, has := d.knob(roleHPAMin); has {
 		floor = cur
 		if from, raised := d.returnTo(k.knob); raised && need+backDownExcess <= cur && k.clamp(from) < cur {
 			floor = k.clamp(from)
 			changes = append(changes, Change{Knob: k.knob, From: cur, HasFrom: true, To: floor})
 			why = append(why, fmt.Sprintf("the floor %d was raised from %d for a breach and the load needs %s", cur, from, how))
+			// The pods sit on the floor this plan lowers: once it goes, the
+			// window holds them (its recommendations are the CPU's, from the
+			// breach), so it is shortened in the same plan rather than a
+			// settle time later, after the window has run out by itself.
+			onLoweredFloor = pods <= cur
 		}
 	}
 	window := time.Duration(0)
-	if k, declared := d.ks.role(roleHPAWindow); declared && d.in.State.HasHPA && d.in.State.HPAHeldByWindow &&
+	if k, declared := d.ks.role(roleHPAWindow); declared && d.in.State.HasHPA && (d.in.State.HPAHeldByWindow || onLoweredFloor) &&
 		d.loadDropped(pods, need) && pods > floor && !d.targetRaisedUnderLoad() {
 		cur, has := d.in.State.Values[k.knob]
 		if !has {

@@ -172,6 +172,22 @@ func rate(s *series, now, w float64) (float64, bool) {
 	return inc * ext / sampled / w, true
 }
 
+// irate is Prometheus' irate() of a counter over (now−w, now]: the last two
+// samples' increase (the last sample alone after a counter reset) over the
+// time between them.
+func irate(s *series, now, w float64) (float64, bool) {
+	ts, vs := inWindow(s, now, w)
+	n := len(ts)
+	if n < 2 {
+		return 0, false
+	}
+	inc := vs[n-1] - vs[n-2]
+	if inc < 0 {
+		inc = vs[n-1]
+	}
+	return inc / (ts[n-1] - ts[n-2]), true
+}
+
 // avgOverTime is avg_over_time() of a gauge over (now−w, now].
 func avgOverTime(s *series, now, w float64) (float64, bool) {
 	_, vs := inWindow(s, now, w)
@@ -187,13 +203,18 @@ func avgOverTime(s *series, now, w float64) (float64, bool) {
 
 // sumRate sums rate() over the series of a metric that match.
 func (p *prom) sumRate(name string, now, w float64, match func(map[string]string) bool) (float64, bool) {
+	return p.sumOf(rate, name, now, w, match)
+}
+
+// sumOf sums f (rate or irate) over the series of a metric that match.
+func (p *prom) sumOf(f func(*series, float64, float64) (float64, bool), name string, now, w float64, match func(map[string]string) bool) (float64, bool) {
 	var total float64
 	found := false
 	for _, s := range p.series {
 		if s.name != name || (match != nil && !match(s.labels)) {
 			continue
 		}
-		if r, ok := rate(s, now, w); ok {
+		if r, ok := f(s, now, w); ok {
 			total += r
 			found = true
 		}
@@ -233,7 +254,7 @@ func (p *prom) minuteRates(now, w, sw float64) (peak, noise float64, samples int
 func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signal) signals.Observation {
 	obs := signals.NewObservation(at)
 	all := append(append([]signals.Signal{}, percentiles...), signals.LatencyMean, signals.ErrorRate, signals.Throughput, signals.ThroughputWindow,
-		signals.ThroughputPeak, signals.ThroughputNoise, signals.Pods, signals.PoolInUse, signals.PoolMax, signals.PoolWait, signals.DBTime, signals.DBCallRate,
+		signals.ThroughputNow, signals.ThroughputPeak, signals.ThroughputNoise, signals.Pods, signals.PoolInUse, signals.PoolMax, signals.PoolWait, signals.DBTime, signals.DBCallRate,
 		signals.MemoryHitRatio, signals.RedisHitRatio, signals.MemoryLookupRate, signals.CPUUtilization, signals.RedisCPU, signals.RedisOpsRate)
 	if p.down {
 		for _, s := range all {
@@ -325,6 +346,8 @@ func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signa
 	set(signals.ThroughputWindow, req, ok, "no http_requests_total series")
 	thr, thrOK := p.sumRate("http_requests_total", now, sw, nil)
 	set(signals.Throughput, thr, thrOK, "no http_requests_total series")
+	now1, nowOK := p.sumOf(irate, "http_requests_total", now, sw, nil)
+	set(signals.ThroughputNow, now1, nowOK, "no http_requests_total series")
 	peak, noise, samples := p.minuteRates(now, w, sw)
 	set(signals.ThroughputPeak, peak, samples > 0, "no http_requests_total series")
 	if samples < 3 {

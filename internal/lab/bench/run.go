@@ -221,8 +221,10 @@ func fmtFixed(fc sim.FixedConfig) string {
 
 func (r *runner) loop() {
 	sc, res := r.sc, r.res
-	interval := tuning.SettingsOf(sc.Profile).Interval.Seconds()
+	settings := tuning.SettingsOf(sc.Profile)
 	tunerStart := sc.TunerStart()
+	// the first period at the first multiple of the interval from the operator's start
+	nextControl := math.Ceil(tunerStart/settings.Interval.Seconds()) * settings.Interval.Seconds()
 	budget, hasBudget := dbBudget(sc.Profile)
 	var acc struct{ reqs, errs int }
 	for t := 0.0; t < sc.Duration-1e-9; t++ {
@@ -294,8 +296,10 @@ func (r *runner) loop() {
 		if hasBudget && st.ConnsOpen > budget {
 			res.SecondsOverDBBudget++
 		}
-		if r.arm == ArmTuner && now >= tunerStart && math.Mod(now, interval) == 0 {
+		if r.arm == ArmTuner && now >= tunerStart && now >= nextControl {
 			r.control(now)
+			// the manager's requeue: every interval, every scrape while a breach is CPU-saturated
+			nextControl = now + period.NextCheck(r.st, settings.Interval, time.Duration(ScrapeInterval*float64(time.Second))).Seconds()
 		}
 		if math.Mod(now, SampleEvery) == 0 {
 			r.sample(now, st)
