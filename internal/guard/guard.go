@@ -343,7 +343,7 @@ func (g *checker) budget(cs []tuning.Change) string {
 	switch {
 	case peak > limit && peak > was:
 		return fmt.Sprintf("the connections at the worst moment would rise from %d to %d, over the budget of %d%s", was, peak, limit, shared)
-	case was > limit && rollout && peak >= was && !(peak == was && g.undoing(cs)):
+	case was > limit && rollout && peak >= was && (peak != was || !g.undoing(cs)):
 		return fmt.Sprintf("the budget%s is already exceeded (%d of %d at the worst moment): no rollout starts unless it lowers the peak", shared, was, limit)
 	}
 	return ""

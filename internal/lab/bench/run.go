@@ -471,37 +471,37 @@ func (r *runner) control(now float64) {
 	res, _ := step.Run(&r.st, step.Input{Spec: sc.Profile, Gate: period.Gate{Mode: settings.Mode},
 		Observation: obs, State: state, Now: at, Decide: decide}, w)
 	plan := res.Plan
-	step := Step{T: now, Reason: plan.Reason, Diagnosis: string(plan.Diagnosis), Holds: plan.Holds,
+	row := Step{T: now, Reason: plan.Reason, Diagnosis: string(plan.Diagnosis), Holds: plan.Holds,
 		DecideNS: decideNS,
 		TrueQ:    truth.Quantile(sc.SLO.Percentile), TrueQMinute: r.m.Window(60).Quantile(sc.SLO.Percentile),
 		TrueErr: truth.ErrorRate(), ObservedQ: math.NaN()}
 	if s, ok := signals.LatencySignal(string(percentileName(sc.SLO.Percentile))); ok {
 		if v, ok := obs.Get(s); ok {
-			step.ObservedQ = v
+			row.ObservedQ = v
 		}
 	}
 	for _, c := range plan.Changes {
 		if cur, ok := state.Values[c.Knob]; ok && cur == c.To {
-			step.NoOps++
+			row.NoOps++
 		}
 	}
-	step.Blind = !plan.Missing.None()
-	step.BlindChange = len(plan.Missing.SLO) > 0 && len(plan.Changes) > 0
+	row.Blind = !plan.Missing.None()
+	row.BlindChange = len(plan.Missing.SLO) > 0 && len(plan.Changes) > 0
 	for _, fm := range plan.Missing.Families {
 		for _, c := range plan.Changes {
-			step.BlindChange = step.BlindChange || slices.Contains(fm.Knobs, c.Knob)
+			row.BlindChange = row.BlindChange || slices.Contains(fm.Knobs, c.Knob)
 		}
 	}
 	if j := plan.Judgement; j != nil {
-		step.Judgement = string(j.Outcome) + ": " + j.Observed
+		row.Judgement = string(j.Outcome) + ": " + j.Observed
 	}
-	step.Refused = len(res.Refused)
-	step.Wrote, step.CapacityReduced = w.writes > 0, r.capacity().less(before)
+	row.Refused = len(res.Refused)
+	row.Wrote, row.CapacityReduced = w.writes > 0, r.capacity().less(before)
 	if d := res.Committed.Recorded; d != nil {
-		step.Applied = true
-		step.Changes = period.ChangesString(d.Changes)
+		row.Applied = true
+		row.Changes = period.ChangesString(d.Changes)
 	}
-	r.res.Steps = append(r.res.Steps, step)
+	r.res.Steps = append(r.res.Steps, row)
 }
 
 // emulatedWriter is tier A's period.Writer. The emulated cluster cannot
