@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -100,7 +101,7 @@ func (m *envFromMemory) forget(p types.NamespacedName) {
 // read: a name it may set is not known (unreadable). remembered reports a
 // read from memory.
 func (r *PerformanceProfileReconciler) readEnvFrom(ctx context.Context, p *tuningv1alpha1.PerformanceProfile,
-	template *corev1.PodTemplateSpec, c *corev1.Container, live bool) (read envFromRead, remembered bool, err error) {
+	d *appsv1.Deployment, c *corev1.Container, live bool) (read envFromRead, remembered bool, err error) {
 	names := envFromNames(p.Spec, c)
 	profile := types.NamespacedName{Namespace: p.Namespace, Name: p.Name}
 	if len(names) == 0 {
@@ -112,7 +113,7 @@ func (r *PerformanceProfileReconciler) readEnvFrom(ctx context.Context, p *tunin
 		read, err = r.readConfigMaps(ctx, p.Namespace, c, names) // Secrets only: nothing to read
 		return read, false, err
 	}
-	key := envFromKey(template, c, names)
+	key := envFromKey(d, c, names)
 	if !live {
 		if read, ok := r.envFrom.get(profile, key); ok {
 			return read, true, nil
@@ -166,7 +167,7 @@ func (r *PerformanceProfileReconciler) verifyEnvFrom(ctx context.Context, s *sco
 	if !cs.envFromRemembered {
 		return nil
 	}
-	read, _, err := r.readEnvFrom(ctx, s.profile, &cs.objects.Target.Spec.Template, cs.container, true)
+	read, _, err := r.readEnvFrom(ctx, s.profile, cs.objects.Target, cs.container, true)
 	if err != nil {
 		return err
 	}
@@ -192,16 +193,21 @@ func envFromNames(spec tuningv1alpha1.PerformanceProfileSpec, c *corev1.Containe
 	return names
 }
 
-// envFromKey identifies a read of the envFrom ConfigMaps: the pod
-// template's annotations and the container's env and envFrom (what a
-// restart or a new template changes), and the tuned names read.
-func envFromKey(template *corev1.PodTemplateSpec, c *corev1.Container, names map[string]bool) uint64 {
+// envFromKey identifies a read of the envFrom ConfigMaps: the Deployment
+// (its UID) and the generation of its spec, which every change that starts
+// pods moves (a new template, an image bump, a scale by an HPA or a
+// person: new pods take the ConfigMaps' values of the moment they start),
+// the container's env and envFrom, and the tuned names read. The cache
+// trims parts of the template (the image), so the generation, not the
+// template, tells that the pods changed.
+func envFromKey(d *appsv1.Deployment, c *corev1.Container, names map[string]bool) uint64 {
 	b, _ := json.Marshal(struct {
-		Annotations map[string]string
-		Env         []corev1.EnvVar
-		EnvFrom     []corev1.EnvFromSource
-		Names       []string
-	}{template.Annotations, c.Env, c.EnvFrom, slices.Sorted(maps.Keys(names))})
+		UID        string
+		Generation int64
+		Env        []corev1.EnvVar
+		EnvFrom    []corev1.EnvFromSource
+		Names      []string
+	}{string(d.UID), d.Generation, c.Env, c.EnvFrom, slices.Sorted(maps.Keys(names))})
 	h := fnv.New64a()
 	_, _ = h.Write(b)
 	return h.Sum64()

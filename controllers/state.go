@@ -129,7 +129,12 @@ func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client
 	cs.objects.TargetOwn, cs.objects.Container = own, cs.container.Name
 	env, fromRef := actuate.EnvValues(cs.container)
 	cs.objects.Env = env
-	if cs.envFrom, cs.envFromRemembered, err = r.readEnvFrom(ctx, p, &d.Spec.Template, cs.container, live); err != nil {
+	// A profile that shares its database's budget publishes its worst
+	// moment (status.peakConnections) for the others to budget on, every
+	// period: that figure must come from the ConfigMaps as they are, not
+	// as they were remembered.
+	sharesBudget := p.Spec.ConnectionPool != nil && p.Spec.ConnectionPool.Database != nil && p.Spec.ConnectionPool.Database.Name != ""
+	if cs.envFrom, cs.envFromRemembered, err = r.readEnvFrom(ctx, p, d, cs.container, live || sharesBudget); err != nil {
 		return err
 	}
 	for name, v := range cs.envFrom.values {
