@@ -23,8 +23,13 @@ import (
 // database call duration series (no dbTime): the pool is far too small
 // (2 connections serve 80 req/s per pod), so requests queue for connections.
 const (
-	realSLO      = 40 * time.Millisecond
-	realConverge = converge
+	realSLO = 40 * time.Millisecond
+	// realConverge bounds the wait, it is not a target: the first verdict
+	// waits for the SLO window to leave the untuned minutes behind (p99
+	// 7.4 s), and on a machine whose cores the other scenarios keep busy
+	// the real processes' tail may need a second decision, judged a settle
+	// time later (seen: p99 42 ms after the first, met after the second).
+	realConverge = converge + 4*time.Minute
 	realRate     = 300
 )
 
