@@ -1,5 +1,5 @@
 // Command kubectl-navius is the kubectl plugin of navius-tuner: on the PATH,
-// `kubectl navius` runs it (docs/plugin.md).
+// `kubectl navius` runs it (docs/kubectl-plugin.md).
 package main
 
 import (

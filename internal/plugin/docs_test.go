@@ -12,11 +12,11 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 )
 
-// docs/plugin.md documents every verb under its own heading, every flag of
+// docs/kubectl-plugin.md documents every verb under its own heading, every flag of
 // each verb, the columns of status as it prints them, and the exit codes.
 func TestDocsNameEveryVerbAndFlag(t *testing.T) {
 	g := NewWithT(t)
-	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "plugin.md"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "kubectl-plugin.md"))
 	g.Expect(err).NotTo(HaveOccurred())
 	doc := string(b)
 	root := NewCommand(genericiooptions.NewTestIOStreamsDiscard())
@@ -24,9 +24,9 @@ func TestDocsNameEveryVerbAndFlag(t *testing.T) {
 		if cmd.Hidden || cmd.Name() == "help" || cmd.Name() == "completion" {
 			continue
 		}
-		g.Expect(doc).To(MatchRegexp("(?m)^### .*`kubectl navius "+regexp.QuoteMeta(cmd.Name())+"[ `]"), "docs/plugin.md has no heading for %s", cmd.Name())
+		g.Expect(doc).To(MatchRegexp("(?m)^### .*`kubectl navius "+regexp.QuoteMeta(cmd.Name())+"[ `]"), "docs/kubectl-plugin.md has no heading for %s", cmd.Name())
 		cmd.LocalFlags().VisitAll(func(f *pflag.Flag) {
-			g.Expect(doc).To(ContainSubstring("`--"+f.Name+"`"), "docs/plugin.md does not document %s --%s", cmd.Name(), f.Name)
+			g.Expect(doc).To(ContainSubstring("`--"+f.Name+"`"), "docs/kubectl-plugin.md does not document %s --%s", cmd.Name(), f.Name)
 		})
 	}
 	g.Expect(doc).To(MatchRegexp(`(?m)^`+strings.Join(statusColumns, `\s+`)+`$`), "the status example's header is not the plugin's")

@@ -13,7 +13,7 @@ import (
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 )
 
-// statusColumns are the columns of `kubectl navius status` (docs/plugin.md shows them).
+// statusColumns are the columns of `kubectl navius status` (docs/kubectl-plugin.md shows them).
 var statusColumns = []string{"NAMESPACE", "NAME", "MODE", "OBJECTIVE", "SLI", "DOING", "LAST CHANGE", "NEXT ROLLOUT"}
 
 func (o *Options) statusCommand() *cobra.Command {

@@ -92,7 +92,7 @@ var shipped = []string{
 
 // pluginOwn are the packages of the kubectl plugin beyond the manager's: it
 // ships too (make release), and imports nothing of the lab either.
-var pluginOwn = []string{"cmd/kubectl-navius", "internal/plugin"}
+var pluginOwn = []string{"cmd/kubectl-navius", "internal/plugin", "internal/replay", "internal/period/step"}
 
 // TestWhatShipsIsWhatTheReadmeSays fails when the manager starts to depend on
 // a lab package (the local cluster, the simulator, the benchmarks, the test
