@@ -393,7 +393,8 @@ func reduces(c tuning.Change, k tuning.KnobInfo) bool {
 func bottleneck(d tuning.Diagnosis) bool {
 	switch d {
 	case tuning.DiagnosisNone, tuning.DiagnosisUnknown, tuning.DiagnosisOverProvisioned, tuning.DiagnosisRegression,
-		tuning.DiagnosisNoImprovement, tuning.DiagnosisStartingPoint, tuning.DiagnosisLoadSettled, tuning.DiagnosisExperiment, tuning.DiagnosisFlapping:
+		tuning.DiagnosisNoImprovement, tuning.DiagnosisStartingPoint, tuning.DiagnosisLoadSettled, tuning.DiagnosisExperiment, tuning.DiagnosisFlapping,
+		tuning.DiagnosisThinMargin:
 		return false
 	}
 	return true

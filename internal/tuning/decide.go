@@ -23,6 +23,9 @@ type decider struct {
 	// on, when it is the only hold: a higher floor may skip it (see
 	// raiseFloorAgain); nothing else may.
 	sameBreach string
+	// thin is set while a thin margin is diagnosed (widenThinMargin): the
+	// SLO text says so, and d.slo reads the margin's line as the limit.
+	thin *thinMargin
 }
 
 // Decide is the decision engine: a pure, deterministic function of its input.
@@ -35,8 +38,9 @@ type decider struct {
 // is unknown to the diagnosis); judge the pending decision (keep it, or undo it); then, if an SLO is
 // breached, diagnose the bottleneck and add capacity to one knob family (with
 // nothing diagnosed, one bounded experiment on the most likely one); if the
-// SLOs hold, give knobs without a value the guide's starting point, and trim
-// cost when the SLOs have held with margin for long enough.
+// SLOs hold, give knobs without a value the guide's starting point, widen a
+// thin margin on the env family its tail is attributed to (margin.go), and
+// trim cost when the SLOs have held with margin for long enough.
 func Decide(in Input) Plan {
 	s := SettingsOf(in.Spec)
 	d := &decider{in: in, s: s, ks: knobsOf(in.Spec)}
@@ -86,6 +90,7 @@ var steps = []decideStep{
 	{"roll back an autoscaling write the HPA flaps on", (*decider).undoFlapping},
 	{"relieve a breach", (*decider).relieveBreach},
 	{"give knobs their starting point", (*decider).startingPoints},
+	{"widen a thin margin", (*decider).widenThinMargin},
 	{"trim cost", (*decider).trimCost},
 }
 
@@ -176,6 +181,8 @@ func (d *decider) holdBeforeActing() bool {
 // sloText summarises the SLOs for a reason.
 func (d *decider) sloText() string {
 	switch {
+	case d.thin != nil:
+		return d.thin.text(d.s.Window)
 	case !d.slo.known:
 		return "SLOs unknown"
 	case len(d.slo.objectives) == 0:

@@ -244,9 +244,10 @@ func RememberVerdict(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, outcom
 		if *b != nil {
 			level = min((*b).Level+1, 64)
 		}
-		if Diagnosis(d.Diagnosis) == DiagnosisExperiment {
-			// An experiment that did not help is not retried on the same
-			// load: its direction waits for new evidence at once.
+		if closesOnUndo(Diagnosis(d.Diagnosis)) {
+			// An experiment (or a thin-margin raise) that did not help is
+			// not retried on the same load: its direction waits for new
+			// evidence at once.
 			level = max(level, closedAfter)
 		}
 		var load *int64
@@ -293,7 +294,7 @@ func ForgetVerdict(m *tuningv1alpha1.Memory, d tuningv1alpha1.Decision, outcome 
 			if *b == nil || !(*b).Since.Equal(&d.Time) || (*b).Bound != c.To {
 				continue
 			}
-			if (*b).Level <= 1 || (Diagnosis(d.Diagnosis) == DiagnosisExperiment && (*b).Level <= closedAfter) {
+			if (*b).Level <= 1 || (closesOnUndo(Diagnosis(d.Diagnosis)) && (*b).Level <= closedAfter) {
 				*b = nil
 			} else {
 				(*b).Level--
@@ -432,7 +433,7 @@ func (d *decider) backOff(c Change) (Change, string) {
 	if b == nil {
 		return c, ""
 	}
-	experiment := d.experimentAt(b.Since)
+	tried, experiment := d.closedStepAt(b.Since)
 	if until := b.Since.Add(d.backOffWait(b.Level)); b.Level > 0 && d.in.Now.Before(until) && !experiment {
 		return c, fmt.Sprintf("a %s of %s was undone %d time(s) in a row: backing off until %s",
 			way, c.Knob, b.Level, clock(until))
@@ -442,8 +443,8 @@ func (d *decider) backOff(c Change) (Change, string) {
 		return c, ""
 	}
 	if experiment {
-		return c, fmt.Sprintf("an experiment raising %s to %s at %s did not help: not tried again without new evidence (the load moving by %.0f%% or a spec change)",
-			c.Knob, b.Bound, clock(b.Since.Time), loadShift*100)
+		return c, fmt.Sprintf("%s raising %s to %s at %s did not help: not tried again without new evidence (the load moving by %.0f%% or a spec change)",
+			tried, c.Knob, b.Bound, clock(b.Since.Time), loadShift*100)
 	}
 	if b.Level >= closedAfter {
 		return c, fmt.Sprintf("a %s of %s was undone %d times in a row (last at %s): waiting for new evidence (the load moving by %.0f%% or a spec change)",
@@ -459,17 +460,31 @@ func (d *decider) backOff(c Change) (Change, string) {
 	return c, ""
 }
 
-// experimentAt says whether the history's decision made at t was an
-// experiment: its undone direction waits for new evidence, without the
-// time back-off of a move undone in a row (the history keeps the last 10
-// decisions; an older one reads as a move undone in a row).
-func (d *decider) experimentAt(t metav1.Time) bool {
+// closedStepAt says whether the history's decision made at t was an
+// experiment or a thin-margin raise (closesOnUndo), and names it: its
+// undone direction waits for new evidence, without the time back-off of a
+// move undone in a row (the history keeps the last 10 decisions; an older
+// one reads as a move undone in a row).
+func (d *decider) closedStepAt(t metav1.Time) (string, bool) {
 	for _, h := range d.in.History {
 		if h.Time.Equal(&t) {
-			return Diagnosis(h.Diagnosis) == DiagnosisExperiment
+			switch Diagnosis(h.Diagnosis) {
+			case DiagnosisExperiment:
+				return "an experiment", true
+			case DiagnosisThinMargin:
+				return "a raise for a thin margin", true
+			}
+			return "", false
 		}
 	}
-	return false
+	return "", false
+}
+
+// closesOnUndo: the decision was a step taken on the most likely cause
+// rather than on a breach's own evidence (an experiment, a thin-margin
+// raise); undone, its direction waits for new evidence at once.
+func closesOnUndo(diag Diagnosis) bool {
+	return diag == DiagnosisExperiment || diag == DiagnosisThinMargin
 }
 
 // Horizon is how far back one rule looks and where the status keeps what it

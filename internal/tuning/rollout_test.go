@@ -64,7 +64,7 @@ func TestStepsAreANamedList(t *testing.T) {
 	want := []string{"answer a failed rollout", "hold before acting", "create the managed HPA",
 		"raise the floor again in the same breach", "judge the pending decision",
 		"roll back an autoscaling write the HPA flaps on", "relieve a breach",
-		"give knobs their starting point", "trim cost"}
+		"give knobs their starting point", "widen a thin margin", "trim cost"}
 	if strings.Join(names, "|") != strings.Join(want, "|") {
 		t.Errorf("steps %q, want %q", names, want)
 	}

@@ -56,6 +56,11 @@ const (
 	// bounded step of capacity on the most likely family, kept only if the
 	// verdict finds it helped.
 	DiagnosisExperiment Diagnosis = "Experiment"
+	// DiagnosisThinMargin: the SLOs hold, but a latency objective sat above
+	// thinMarginRatio of its limit for a window; one raise on the env
+	// family its tail is attributed to, kept only if the percentile fell
+	// (margin.go).
+	DiagnosisThinMargin Diagnosis = "ThinMargin"
 	// DiagnosisFlapping: an autoscaling write made the HPA reverse its
 	// scaling too often; its rollback carries this diagnosis.
 	DiagnosisFlapping Diagnosis = "Flapping"

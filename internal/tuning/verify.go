@@ -92,6 +92,11 @@ func (d *decider) verdict(pd *tuningv1alpha1.Decision) bool {
 		return d.undo(pd, tuningv1alpha1.OutcomeReverted, DiagnosisNoImprovement,
 			"did not help and costs more: "+observed)
 	}
+	if diag == DiagnosisThinMargin && baseSLO.worst()-d.slo.worst() < helpShare*baseSLO.worst() {
+		// met or not: a raise for a thin margin is kept only if it widened it
+		return d.undo(pd, tuningv1alpha1.OutcomeReverted, DiagnosisNoImprovement,
+			"did not widen the margin and costs more: "+observed)
+	}
 	d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: observed}
 	return false
 }
