@@ -1,6 +1,7 @@
 package tuning
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -253,4 +254,46 @@ func TestThinMarginDoesNotFightASaving(t *testing.T) {
 			}
 		}},
 	})
+}
+
+// thinTail: a service whose pool makes the p99 request wait below 14
+// connections: at pool 10 p99 sits at 96 ms of 100 ms (met, thin), from 14
+// on it is 70 ms; its caches hit and its CPU is cool.
+func thinTail(v Values) map[signals.Signal]float64 {
+	pool := float64(v[poolMaxEnv])
+	short := math.Max(0, 14-pool)
+	p99 := 0.070 + short*0.0065
+	return map[signals.Signal]float64{
+		signals.LatencyP99: p99, signals.LatencyP95: 0.6 * p99, signals.PoolWait: 0.0002 + short*0.0015,
+		signals.PoolInUse: math.Min(pool, 9.5), signals.PoolMax: pool,
+	}
+}
+
+// The loop widens a thin margin once, keeps what widened it, and does not
+// take turns with the savings: over four hours the objective is never
+// breached, the margin ends wide, and the raise is not repeated.
+func TestScenarioThinMarginIsWidenedOnce(t *testing.T) {
+	w := newWorld(t, thinTail)
+	w.spec.Guardrails.MaxRolloutsPerHour = 6
+	w.run(4 * time.Hour)
+	var raises []string
+	for _, s := range w.trace {
+		if s.p99 > 0.100 {
+			t.Fatalf("%s: p99 %s breached", clock(s.at), fmtSeconds(s.p99))
+		}
+		if s.plan.Diagnosis == DiagnosisThinMargin && len(s.plan.Changes) > 0 {
+			raises = append(raises, clock(s.at)+" "+s.plan.Reason)
+		}
+	}
+	if len(raises) != 1 {
+		t.Fatalf("want one raise for the thin margin, got %d: %q", len(raises), raises)
+	}
+	if p99 := w.lastP99(); p99 > thinMarginRatio*0.100 {
+		t.Fatalf("p99 ended at %s with pool %d: the margin is still thin; history %+v", fmtSeconds(p99), w.values[poolMaxEnv], w.history)
+	}
+	for _, d := range w.history {
+		if Diagnosis(d.Diagnosis) == DiagnosisThinMargin && d.Outcome != v1.OutcomeKept {
+			t.Fatalf("the raise that widened the margin was not kept: %+v", d)
+		}
+	}
 }
