@@ -154,6 +154,27 @@ func TestExperimentVerdict(t *testing.T) {
 	})
 }
 
+// closedOnUndo checks that the undone raise d (at 800 req/s) closes its
+// direction at once, at its value and load, and that forgetting the
+// verdict takes that back.
+func closedOnUndo(t *testing.T, d v1.Decision) {
+	t.Helper()
+	var m v1.Memory
+	thr := int64(800)
+	d.Baseline = &v1.SLIs{Throughput: &thr}
+	c := d.Changes[0]
+	Remember(&m, d)
+	RememberVerdict(&m, d, v1.OutcomeReverted, 1)
+	k := findKnob(&m, c.Knob)
+	if k == nil || k.Up == nil || k.Up.Level < closedAfter || k.Up.Bound != c.To || k.Up.Load == nil || *k.Up.Load != 800 {
+		t.Fatalf("memory %+v", k)
+	}
+	ForgetVerdict(&m, d, v1.OutcomeReverted)
+	if k := findKnob(&m, c.Knob); k.Up != nil {
+		t.Fatalf("forgetting the verdict left %+v", k.Up)
+	}
+}
+
 // afterUndoneExperiment: the pool experiment was undone at 11:40 (it did not
 // help at 800 req/s); its rollback settled; p99 still breached at the same
 // load an hour later.
@@ -169,20 +190,7 @@ func afterUndoneExperiment(in *Input) {
 
 func TestUndoneExperimentIsRemembered(t *testing.T) {
 	t.Run("memory: the direction waits for new evidence at once", func(t *testing.T) {
-		var m v1.Memory
-		d := decision(t0, FamilyPool, DiagnosisExperiment, v1.OutcomePending, true, change(poolMaxEnv, "10", "15"))
-		thr := int64(800)
-		d.Baseline = &v1.SLIs{Throughput: &thr}
-		Remember(&m, d)
-		RememberVerdict(&m, d, v1.OutcomeReverted, 1)
-		k := findKnob(&m, string(poolMaxEnv))
-		if k == nil || k.Up == nil || k.Up.Level < closedAfter || k.Up.Bound != "15" || k.Up.Load == nil || *k.Up.Load != 800 {
-			t.Fatalf("memory %+v", k)
-		}
-		ForgetVerdict(&m, d, v1.OutcomeReverted)
-		if k := findKnob(&m, string(poolMaxEnv)); k.Up != nil {
-			t.Fatalf("forgetting the verdict left %+v", k.Up)
-		}
+		closedOnUndo(t, decision(t0, FamilyPool, DiagnosisExperiment, v1.OutcomePending, true, change(poolMaxEnv, "10", "15")))
 	})
 	runRules(t, []ruleCase{
 		{"not retried on the same load: another family is tried", afterUndoneExperiment, func(t *testing.T, p Plan) {

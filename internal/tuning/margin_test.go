@@ -197,20 +197,7 @@ func TestThinMarginVerdict(t *testing.T) {
 		}},
 	})
 	t.Run("memory: an undone one waits for new evidence at once", func(t *testing.T) {
-		var m v1.Memory
-		d := decision(t0, FamilyCache, DiagnosisThinMargin, v1.OutcomePending, true, change(itemsEnv, "10000", "20000"))
-		thr := int64(800)
-		d.Baseline = &v1.SLIs{Throughput: &thr}
-		Remember(&m, d)
-		RememberVerdict(&m, d, v1.OutcomeReverted, 1)
-		k := findKnob(&m, string(itemsEnv))
-		if k == nil || k.Up == nil || k.Up.Level < closedAfter || k.Up.Bound != "20000" {
-			t.Fatalf("memory %+v", k)
-		}
-		ForgetVerdict(&m, d, v1.OutcomeReverted)
-		if k := findKnob(&m, string(itemsEnv)); k.Up != nil {
-			t.Fatalf("forgetting the verdict left %+v", k.Up)
-		}
+		closedOnUndo(t, decision(t0, FamilyCache, DiagnosisThinMargin, v1.OutcomePending, true, change(itemsEnv, "10000", "20000")))
 	})
 	runRules(t, []ruleCase{
 		{"not retried on the same load", afterUndoneThin, func(t *testing.T, p Plan) {
