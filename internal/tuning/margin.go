@@ -8,8 +8,9 @@ import (
 // A thin margin. An objective met by a few percent is not met for long: the
 // next burst, a busy neighbour on the node or a cold cache puts the
 // percentile over its limit, and the relief then comes after the breach. So
-// when the SLOs hold but a latency objective has sat above thinMarginRatio of
-// its limit for a whole SLO window, the engine keeps going: the thin margin
+// when the SLOs have held for a whole SLO window and a latency objective's
+// percentile over that window is above thinMarginRatio of its limit, the
+// engine keeps going: the thin margin
 // is diagnosed as a breach of that line (the same diagnosis, tail and
 // remedies as a breach of the limit, with the line in place of the limit),
 // and one raise is taken on the env family the diagnosis attributes the tail
