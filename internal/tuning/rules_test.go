@@ -319,6 +319,26 @@ func TestRule3VerifyAndRollBack(t *testing.T) {
 			if p.Judgement == nil || p.Judgement.Outcome != v1.OutcomeReverted || p.Diagnosis != DiagnosisNoImprovement {
 				t.Fatalf("judgement %+v diagnosis %s", p.Judgement, p.Diagnosis)
 			}
+			// The undo carries its evidence: it predicts the SLIs from
+			// before the change it undoes.
+			if want := "as before the pool change of 11:56:00: p99 150ms"; !strings.HasPrefix(p.Predicted, want) {
+				t.Fatalf("predicted %q, want it to start with %q", p.Predicted, want)
+			}
+		}},
+		{"an undo's verdict compares the SLIs after it with those before it", func(in *Input) {
+			before := healthy(t0.Add(-4 * time.Minute))
+			before.Set(signals.LatencyP99, 0.148, before.Time)
+			d := decision(t0.Add(-4*time.Minute), FamilyPool, DiagnosisNoImprovement, v1.OutcomePending, true,
+				change(poolMaxEnv, "15", "10"))
+			d.Baseline = SLIsOf(before)
+			in.History = []v1.Decision{d}
+			in.State.Values[poolMaxEnv] = 10
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.150})
+		}, func(t *testing.T, p Plan) {
+			if p.Judgement == nil || p.Judgement.Outcome != v1.OutcomeKept ||
+				!strings.HasPrefix(p.Judgement.Observed, "previous values restored: p99 148ms -> 150ms") {
+				t.Fatalf("judgement %+v", p.Judgement)
+			}
 		}},
 		{"no verdict before settleTime", func(in *Input) {
 			pendingPoolRaise(in, 0.200)
