@@ -349,6 +349,26 @@ func TestRule3VerifyAndRollBack(t *testing.T) {
 				t.Fatalf("judged too early: %+v", p.Judgement)
 			}
 		}},
+		{"no verdict on an observation made before the change settled, though it is served after", func(in *Input) {
+			pendingPoolRaise(in, 0.200)
+			// The change at 11:56 settles at 11:59 (its 3-minute settle
+			// time); the engine runs at 12:00 on a batch evaluated at 11:58:30.
+			in.Observation.Time = t0.Add(-90 * time.Second)
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			if p.Judgement != nil {
+				t.Fatalf("judged on a window that ends before the change settled: %+v", p.Judgement)
+			}
+			holdsMention(t, p, "the observation was made at 11:58:30")
+		}},
+		{"the verdict comes once the observation's window ends a settle time after the change", func(in *Input) {
+			pendingPoolRaise(in, 0.200)
+			in.Observation.Time = t0.Add(-30 * time.Second)
+		}, func(t *testing.T, p Plan) {
+			if p.Judgement == nil || p.Judgement.Outcome != v1.OutcomeRolledBack {
+				t.Fatalf("judgement %+v", p.Judgement)
+			}
+		}},
 		{"a rolled-back move backs off", func(in *Input) {
 			starvedPool(in)
 			in.History = []v1.Decision{decision(t0.Add(-20*time.Minute), FamilyPool, DiagnosisPoolSaturated,
