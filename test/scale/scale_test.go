@@ -89,6 +89,12 @@ type result struct {
 	// (changeCounter), all counted by the API server once the manager
 	// stopped. writes - failed - changes are no-op writes.
 	writes, failed, changes float64
+	// acceptsWrites is the write rate the API server accepted in the
+	// run's probe (probeWriteRate) right before the manager started;
+	// startWrites the manager's writes it accepted until all were
+	// reconciled (or the deadline), and peakWriteRate the most of them in
+	// any 10 s.
+	acceptsWrites, startWrites, peakWriteRate float64
 }
 
 func TestScale(t *testing.T) {
@@ -210,6 +216,8 @@ func runScale(t *testing.T, bin string, n int) result {
 			res.fromConfigMap++
 		}
 	}
+	res.acceptsWrites = probeWriteRate(ctx, t, env.Client)
+	t.Logf("the API server accepted %.0f writes/s (%d writers, %s)", res.acceptsWrites, probeWriters, probeFor)
 	serverBase := countServerRequests(ctx, t, env.Config)
 	started := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -220,14 +228,23 @@ func runScale(t *testing.T, bin string, n int) result {
 	scrape := func() map[string]float64 { return scrapeMetrics("http://" + metricsAddr + "/metrics") }
 
 	// Until every profile has a status for its generation.
+	// The manager's writes the API server accepted are sampled each second
+	// (less the harness's own rollout writes).
+	managerWrites := func() float64 {
+		return countServerRequests(ctx, t, env.Config).ok - serverBase.ok - float64(rolled.writes.Load())
+	}
+	var written []sample
 	deadline := started.Add(reconcileLimit + time.Minute)
 	for time.Now().Before(deadline) {
 		time.Sleep(time.Second)
+		written = append(written, sample{time.Since(started), managerWrites()})
 		if done := reconciledCount(ctx, t, env.Client); done >= n {
 			res.allReconciled = time.Since(started)
 			break
 		}
 	}
+	res.startWrites = managerWrites()
+	res.peakWriteRate = peakRate(written, 10*time.Second)
 	if res.allReconciled == 0 {
 		res.reconciledBy, res.waited = reconciledCount(ctx, t, env.Client), time.Since(started)
 		t.Logf("only %d of %d reconciled after %s; manager log: %s", res.reconciledBy, n, res.waited, tail(logFile.Name()))
@@ -643,7 +660,8 @@ func perProfileHour(byMethod map[string]float64, profiles int, span time.Duratio
 }
 
 func rows(rs []result) [][]string {
-	out := [][]string{{"profiles"}, {"setup (create objects)"}, {"all reconciled after start"}, {"peak RSS"}, {"RSS in steady state"},
+	out := [][]string{{"profiles"}, {"setup (create objects)"}, {"all reconciled after start"},
+		{"API server's write rate (probe) / the manager's until all reconciled: mean, peak 10 s"}, {"peak RSS"}, {"RSS in steady state"},
 		{"Go heap in use"}, {"CPU until all reconciled"}, {"CPU in steady state"}, {"API requests at start (by method)"},
 		{"API requests per profile-hour, steady (by method)"}, {"ConfigMap GETs: start / per fed profile-hour (fed)"},
 		{"writes / refused / no-op (whole run)"}, {"Deployments/HPAs written (starved services)"},
@@ -657,6 +675,7 @@ func rows(rs []result) [][]string {
 		}
 		vals := []string{
 			strconv.Itoa(r.profiles), r.setup.Round(time.Second).String(), reconciledIn(r),
+			fmt.Sprintf("%.0f writes/s / %.0f writes: %.0f/s, %.0f/s", r.acceptsWrites, r.startWrites, r.startWrites/startSpan(r).Seconds(), r.peakWriteRate),
 			mib(float64(r.peakRSS)), mib(float64(r.endRSS)), mib(r.heapInuse),
 			fmt.Sprintf("%.1f s", r.cpuStart), fmt.Sprintf("%.3f cores", r.cpuSteady), strings.Join(start, ", "),
 			perProfileHour(r.steadyRequests, r.profiles, r.steadySpan),
@@ -671,6 +690,40 @@ func rows(rs []result) [][]string {
 		}
 	}
 	return out
+}
+
+// startSpan is the time from the manager's start until all were reconciled,
+// or until the harness stopped waiting.
+func startSpan(r result) time.Duration {
+	if r.allReconciled > 0 {
+		return r.allReconciled
+	}
+	return r.waited
+}
+
+// sample is a cumulative count at a time since the start (count 0 at 0).
+type sample struct {
+	at    time.Duration
+	count float64
+}
+
+// peakRate is the largest increase per second of a cumulative count over
+// any span of at least w between two samples (or the start).
+func peakRate(cum []sample, w time.Duration) float64 {
+	peak := 0.0
+	for i, s := range cum {
+		from := sample{}
+		for j := i - 1; j >= 0; j-- {
+			if s.at-cum[j].at >= w {
+				from = cum[j]
+				break
+			}
+		}
+		if span := s.at - from.at; span >= w {
+			peak = max(peak, (s.count-from.count)/span.Seconds())
+		}
+	}
+	return peak
 }
 
 func reconciledIn(r result) string {
