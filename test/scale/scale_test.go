@@ -91,9 +91,9 @@ type result struct {
 	writes, failed, changes float64
 	// acceptsWrites is the write rate the API server accepted in the
 	// run's probe (probeWriteRate) right before the manager started;
-	// startWrites the manager's writes it accepted until all were
-	// reconciled (or the deadline), and peakWriteRate the most of them in
-	// any 10 s.
+	// startWrites the manager's writes that changed something until all
+	// were reconciled (or the deadline), and peakWriteRate the most of them
+	// in any 10 s.
 	acceptsWrites, startWrites, peakWriteRate float64
 }
 
@@ -187,6 +187,9 @@ func runScale(t *testing.T, bin string, n int) result {
 	prom.setServices(svcs)
 	res := result{profiles: n, setup: time.Since(start)}
 	t.Logf("%d profiles with their Deployments and HPAs created in %s", n, res.setup.Round(time.Second))
+	// Before the watches start: the probe's writes are not the manager's.
+	res.acceptsWrites = probeWriteRate(ctx, t, env.Client, prom.URL())
+	t.Logf("the API server accepted %.0f writes/s (%d writers, %s)", res.acceptsWrites, probeWriters, probeFor)
 
 	kubeconfig := writeKubeconfig(t, env.Config)
 	metricsAddr, pprofAddr := freeAddr(t), freeAddr(t)
@@ -216,8 +219,6 @@ func runScale(t *testing.T, bin string, n int) result {
 			res.fromConfigMap++
 		}
 	}
-	res.acceptsWrites = probeWriteRate(ctx, t, env.Client)
-	t.Logf("the API server accepted %.0f writes/s (%d writers, %s)", res.acceptsWrites, probeWriters, probeFor)
 	serverBase := countServerRequests(ctx, t, env.Config)
 	started := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -227,28 +228,27 @@ func runScale(t *testing.T, bin string, n int) result {
 	pid := cmd.Process.Pid
 	scrape := func() map[string]float64 { return scrapeMetrics("http://" + metricsAddr + "/metrics") }
 
-	// Until every profile has a status for its generation.
-	// The manager's writes the API server accepted are sampled each second
-	// (less the harness's own rollout writes).
-	managerWrites := func() float64 {
-		return countServerRequests(ctx, t, env.Config).ok - serverBase.ok - float64(rolled.writes.Load())
-	}
+	// Until every profile has a status for its generation. The manager's
+	// writes that changed something, as the watches saw them (less the
+	// harness's own rollout writes), are sampled each second.
+	managerWrites := func() float64 { return float64(changes.changes.Load() - rolled.writes.Load()) }
 	var written []sample
 	deadline := started.Add(reconcileLimit + time.Minute)
 	for time.Now().Before(deadline) {
 		time.Sleep(time.Second)
 		written = append(written, sample{time.Since(started), managerWrites()})
-		if done := reconciledCount(ctx, t, env.Client); done >= n {
-			res.allReconciled = time.Since(started)
+		// The watch's count, confirmed by one list of the API server.
+		if at := time.Since(started); changes.reconciledCount() >= n && reconciledCount(ctx, t, env.Client) >= n {
+			res.allReconciled = at
 			break
 		}
 	}
-	res.startWrites = managerWrites()
-	res.peakWriteRate = peakRate(written, 10*time.Second)
 	if res.allReconciled == 0 {
 		res.reconciledBy, res.waited = reconciledCount(ctx, t, env.Client), time.Since(started)
 		t.Logf("only %d of %d reconciled after %s; manager log: %s", res.reconciledBy, n, res.waited, tail(logFile.Name()))
 	}
+	res.startWrites = managerWrites()
+	res.peakWriteRate = peakRate(written, 10*time.Second)
 	res.cpuStart = cpuSeconds(pid)
 	m0 := scrape()
 	res.startRequests = byMethod(m0)
@@ -441,7 +441,13 @@ func createOne(ctx context.Context, c client.Client, s service, promURL string) 
 	if err := c.Create(ctx, hpa, client.FieldOwner("gitops")); err != nil {
 		return err
 	}
-	p := &tuningv1alpha1.PerformanceProfile{
+	return c.Create(ctx, profileFor(s, promURL))
+}
+
+// profileFor is the profile of a service: p99 within 100 ms, its pool
+// tuned between 5 and 50, its HPA's bounds within 2–6 and 6–20.
+func profileFor(s service, promURL string) *tuningv1alpha1.PerformanceProfile {
+	return &tuningv1alpha1.PerformanceProfile{
 		ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: s.name},
 		Spec: tuningv1alpha1.PerformanceProfileSpec{
 			TargetRef: tuningv1alpha1.TargetRef{Name: s.name, Container: "app"},
@@ -463,7 +469,6 @@ func createOne(ctx context.Context, c client.Client, s service, promURL string) 
 			},
 		},
 	}
-	return c.Create(ctx, p)
 }
 
 // reconciledCount counts the profiles whose status is for their generation.
