@@ -713,8 +713,12 @@ type sample struct {
 }
 
 // peakRate is the largest increase per second of a cumulative count over
-// any span of at least w between two samples (or the start).
+// any span of at least w between two samples (or the start); over the whole
+// span when that is shorter than w.
 func peakRate(cum []sample, w time.Duration) float64 {
+	if n := len(cum); n > 0 && cum[n-1].at < w {
+		return cum[n-1].count / cum[n-1].at.Seconds()
+	}
 	peak := 0.0
 	for i, s := range cum {
 		from := sample{}

@@ -38,7 +38,7 @@ func TestPeakRate(t *testing.T) {
 	if got, want := peakRate(cum, 10*time.Second), 103.0; got != want {
 		t.Errorf("peak rate %v, want %v", got, want)
 	}
-	if got := peakRate(cum[:3], 10*time.Second); got != 0 {
-		t.Errorf("peak rate over less than the window: %v, want 0", got)
+	if got := peakRate(cum[:3], 10*time.Second); got != 10 {
+		t.Errorf("peak rate over 5 s, less than the window: %v, want the mean, 10", got)
 	}
 }
