@@ -5,7 +5,7 @@
 // API requests per profile-hour, PromQL queries per period and the time
 // until every profile is reconciled.
 //
-//	go test ./test/scale -run TestScale -scale.sizes=1000,5000,10000 -scale.out=docs/benchmarks/scale.md -timeout 60m -v
+//	go test ./test/scale -run TestScale -scale.sizes=1000,5000,10000 -scale.out=docs/benchmarks/scale-figures.md -timeout 60m -v
 //
 // Without -scale.sizes it is a 200-profile smoke run (part of make test).
 package scale
