@@ -118,6 +118,13 @@ func (d *decider) trimTargetEarly(since time.Time) bool {
 	if why != "" || len(p.changes) == 0 {
 		return false
 	}
+	if c := &p.changes[0]; c.To > max(c.From, earlyTargetCapPct) {
+		c.To = max(c.From, earlyTargetCapPct)
+		if c.To <= c.From {
+			return false
+		}
+		p.predicted = fmt.Sprintf("at most %d%% before the SLOs have held for %s; %s", earlyTargetCapPct, d.s.SustainFor, p.predicted)
+	}
 	p.diagnosis = DiagnosisOverProvisioned
 	p.reason = fmt.Sprintf("%s, held with margin since %s; %s", d.sloText(), clock(since), p.reason)
 	if hold := d.adopt(p); hold != "" {
@@ -126,6 +133,11 @@ func (d *decider) trimTargetEarly(since time.Time) bool {
 	}
 	return true
 }
+
+// earlyTargetCapPct caps the early CPU-target trim (trimTargetEarly) at the
+// CPU request: above it a pod runs on CPU it did not reserve, and on the
+// load's noise measured over one SLO window; the long hold proves both.
+const earlyTargetCapPct = 100
 
 // capacityChanges are the decisions that changed what the workload runs
 // on: all but those that only moved the HPA's scale-down window (a
