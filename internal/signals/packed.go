@@ -86,7 +86,7 @@ func (p Packed) Unpack() Observation {
 	for _, v := range p.values {
 		at := time.Time{}
 		if v.at != zeroTime {
-			at = time.Unix(0, v.at)
+			at = time.Unix(0, v.at).In(p.time.Location()) // a sample's time reads as the observation's
 		}
 		o.Values[signalTable[v.sig]] = Value{Value: v.value, At: at}
 	}

@@ -29,7 +29,7 @@ func TestPackedRoundTrip(t *testing.T) {
 	}
 	for s, v := range o.Values {
 		g, ok := got.Values[s]
-		if !ok || g.Value != v.Value || !g.At.Equal(v.At) || g.At.IsZero() != v.At.IsZero() {
+		if !ok || g.Value != v.Value || g.At != v.At || g.At.IsZero() != v.At.IsZero() {
 			t.Errorf("%s: unpacked %+v (%v), want %+v", s, g, ok, v)
 		}
 	}
