@@ -308,7 +308,7 @@ func (d *decider) adopt(p proposal) string {
 		}
 		if c.HasFrom && !p.undo {
 			var why string
-			if c, why = d.backOff(c); why != "" {
+			if c, why = d.backOff(c, p.diagnosis); why != "" {
 				notes = append(notes, why)
 				continue
 			}

@@ -3,6 +3,8 @@ package tuning
 import (
 	"fmt"
 	"time"
+
+	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
 // A thin margin. An objective met by a few percent is not met for long: the
@@ -20,8 +22,13 @@ import (
 //
 // It never reduces, never acts on the HPA's or Redis' families (the HPA
 // follows the CPU on its own, and a CPU-bound margin is its to keep: a floor
-// raised for a margin would cost replicas where the objective holds), and
-// never spends the rollout budget a breach needs (thinMarginRestarts).
+// raised for a margin would cost replicas where the objective holds), nor on
+// the pool when the database's budget is shared (another profile's breach
+// may need those connections). It is optional, so it is taken only when
+// everything its verdict reads is there (the load and the pods, besides the
+// family's signals), at most once per stretch of met SLOs, and only with
+// room in the rollout budget for itself and its undo (thinMarginRestarts).
+// A breach after it keeps it (the verdict): its undo is then not spent.
 const (
 	// thinMarginRatio is the line: the benchmark's own margin (p99 ≤ 0.9 ×
 	// the threshold). It is above keepRatio, so a saving that leaves the
@@ -29,9 +36,11 @@ const (
 	// verdict, never answered by a raise: the two cannot take turns.
 	thinMarginRatio = 0.9
 	// thinMarginRestarts is the room in the rollout budget a thin-margin
-	// raise needs: its own restart, its undo's if it does not help, and one
-	// left for the relief of a breach within the hour.
-	thinMarginRestarts = 3
+	// raise needs: its own restart and its undo's if it does not help. A
+	// breach after it does not undo it (verdict), so the restart the undo
+	// would have spent is the breach's relief's: with the default of 2 an
+	// hour it is taken when no restart happened in the last hour.
+	thinMarginRestarts = 2
 )
 
 // thinMargin is the latency objective whose margin is thin, and since when the SLOs hold.
@@ -112,6 +121,11 @@ func (d *decider) widenThinMargin() bool {
 			notes = append(notes, fmt.Sprintf("%s (left to the %s family's own scaling)", f.evidence, f.family))
 			continue
 		}
+		if db := d.sharedDatabase(); f.family == FamilyPool && db != "" {
+			notes = append(notes, fmt.Sprintf("%s (no pool raise: the budget of database %q is shared, its connections are kept for a breach of the profiles that name it)",
+				f.evidence, db))
+			continue
+		}
 		p, hold := d.remedy(f)
 		if hold == "" {
 			p.diagnosis = DiagnosisThinMargin
@@ -140,10 +154,28 @@ func (d *decider) thinMarginHold(tm thinMargin) string {
 	if held := d.in.Now.Sub(tm.since); held < d.s.Window {
 		return fmt.Sprintf("waiting until the SLOs have held for the %s window (held for %s)", d.s.Window, held.Round(time.Second))
 	}
+	for _, h := range d.in.History {
+		if Diagnosis(h.Diagnosis) == DiagnosisThinMargin && !h.Time.Time.Before(tm.since) {
+			return fmt.Sprintf("a thin margin was widened once at %s since the SLOs hold", clock(h.Time.Time))
+		}
+	}
+	if absent := d.v.absent([]signals.Signal{signals.Throughput, signals.Pods}); len(absent) > 0 {
+		return "no raise without the load and the pods its verdict compares: " + joinNotes(absent)
+	}
 	n := len(rolloutsLastHour(d.mem, d.in.Now))
 	if n+thinMarginRestarts > d.s.MaxRolloutsPerHour {
-		return fmt.Sprintf("no raise: %d of %d restarts in the last hour; a thin margin needs room for %d (its own, its undo, and one kept for a breach)",
+		return fmt.Sprintf("no raise: %d of %d restarts in the last hour; a thin margin needs room for %d (its own and its undo's)",
 			n, d.s.MaxRolloutsPerHour, thinMarginRestarts)
+	}
+	return ""
+}
+
+// sharedDatabase is the database whose budget the profile shares with the
+// profiles that name it too (spec.connectionPool.database.name), "" when
+// its budget is its own.
+func (d *decider) sharedDatabase() string {
+	if c := d.in.Spec.ConnectionPool; c != nil && c.Database != nil {
+		return c.Database.Name
 	}
 	return ""
 }

@@ -84,6 +84,38 @@ func TestThinMarginRaisesTheFamilyItsTailIsAttributedTo(t *testing.T) {
 				t.Errorf("reason %q does not name the pool", p.Reason)
 			}
 		}},
+		{"a shared database budget: no pool raise, its connections are kept for the others' breaches", func(in *Input) {
+			thinPool(in)
+			in.Spec.ConnectionPool.Database = &v1.DatabaseBudget{Name: "orders", MaxConnections: 1000}
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			holdsMention(t, p, `no pool raise: the budget of database "orders" is shared`)
+		}},
+		{"the same budget of its own: the pool is raised", func(in *Input) {
+			thinPool(in)
+			in.Spec.ConnectionPool.Database = &v1.DatabaseBudget{MaxConnections: 1000}
+		}, func(t *testing.T, p Plan) {
+			if _, ok := changeOf(p, poolMaxEnv); !ok || p.Diagnosis != DiagnosisThinMargin {
+				t.Fatalf("changes %+v diagnosis %s reason %q holds %q", p.Changes, p.Diagnosis, p.Reason, p.Holds)
+			}
+		}},
+		{"a miss costing more than the line gets the ordinary L1 step, sized for the hit ratio", func(in *Input) {
+			// A miss of 95 ms is above the 90 ms line: read as a breach of
+			// the line, the p99 would look pinned by misses. A thin margin
+			// takes the L1 step sized for the hit ratio (its prediction is
+			// the L1 hit ratio), never a step sized for the miss fraction a
+			// breached percentile needs.
+			thinCache(in)
+			in.set(map[signals.Signal]float64{signals.DBTime: 0.095})
+		}, func(t *testing.T, p Plan) {
+			raisesOnly(t, p)
+			if p.Diagnosis != DiagnosisThinMargin || p.Prediction == nil || p.Prediction.Signal != string(signals.MemoryHitRatio) {
+				t.Fatalf("diagnosis %s prediction %+v, reason %q", p.Diagnosis, p.Prediction, p.Reason)
+			}
+			if c, ok := changeOf(p, itemsEnv); !ok || c.To > 3*c.From {
+				t.Fatalf("L1 items %+v: not the ordinary step (reason %q)", c, p.Reason)
+			}
+		}},
 		{"the connection budget bounds it", func(in *Input) {
 			thinPool(in)
 			// 12 pods at the worst moment (maxReplicas 12, 25 % surge) × 10 = 120: no room.
@@ -117,21 +149,59 @@ func TestThinMarginWaitsAndLeavesAlone(t *testing.T) {
 			noChanges(t, p)
 			holdsMention(t, p, "thin margin: waiting until the SLOs have held for the 2m0s window (held for 1m0s)")
 		}},
-		{"the default rollout budget (2 an hour) is kept for a breach", func(in *Input) {
+		{"the default rollout budget (2 an hour) with no restart in the last hour: it acts", func(in *Input) {
 			thinCache(in)
 			in.Spec.Guardrails.MaxRolloutsPerHour = 0
 		}, func(t *testing.T, p Plan) {
+			raisesOnly(t, p)
+			if p.Diagnosis != DiagnosisThinMargin || !p.Rollout {
+				t.Fatalf("diagnosis %s rollout %v, reason %q", p.Diagnosis, p.Rollout, p.Reason)
+			}
+		}},
+		{"the default rollout budget after a restart this hour: no room for its undo", func(in *Input) {
+			thinCache(in)
+			in.Spec.Guardrails.MaxRolloutsPerHour = 0
+			in.Memory = &v1.Memory{Rollouts: []metav1.Time{metav1.NewTime(t0.Add(-50 * time.Minute))}}
+		}, func(t *testing.T, p Plan) {
 			noChanges(t, p)
-			holdsMention(t, p, "0 of 2 restarts in the last hour; a thin margin needs room for 3 (its own, its undo, and one kept for a breach)")
+			holdsMention(t, p, "1 of 2 restarts in the last hour; a thin margin needs room for 2 (its own and its undo's)")
 		}},
 		{"restarts already spent this hour count", func(in *Input) {
 			thinCache(in)
 			in.Memory = &v1.Memory{Rollouts: []metav1.Time{metav1.NewTime(t0.Add(-50 * time.Minute)),
 				metav1.NewTime(t0.Add(-40 * time.Minute)), metav1.NewTime(t0.Add(-30 * time.Minute)),
-				metav1.NewTime(t0.Add(-20 * time.Minute))}}
+				metav1.NewTime(t0.Add(-20 * time.Minute)), metav1.NewTime(t0.Add(-15 * time.Minute))}}
 		}, func(t *testing.T, p Plan) {
 			noChanges(t, p)
-			holdsMention(t, p, "4 of 6 restarts in the last hour")
+			holdsMention(t, p, "5 of 6 restarts in the last hour")
+		}},
+		{"once per stretch of met SLOs: a kept raise is not followed by another", func(in *Input) {
+			// Kept 10 minutes ago (p99 95 -> 90 ms); p99 is at 91 % again.
+			thinCache(in)
+			in.State.Values[itemsEnv] = 20000
+			thr := int64(800)
+			d := decision(t0.Add(-10*time.Minute), FamilyCache, DiagnosisThinMargin, v1.OutcomeKept, true, change(itemsEnv, "10000", "20000"))
+			d.Baseline = &v1.SLIs{P99: &metav1.Duration{Duration: 95 * time.Millisecond}, Throughput: &thr}
+			in.History = []v1.Decision{d}
+			in.Memory = &v1.Memory{Rollouts: []metav1.Time{metav1.NewTime(t0.Add(-10 * time.Minute))}}
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.091, signals.MemoryHitRatio: 0.6})
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			holdsMention(t, p, "thin margin: a thin margin was widened once at 11:50:00 since the SLOs hold")
+		}},
+		{"the load stale: no raise the verdict could not compare", func(in *Input) {
+			thinCache(in)
+			in.Observation.SetMissing(signals.Throughput, signals.ReasonStale, "last sample 10m old")
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			holdsMention(t, p, "thin margin: no raise without the load and the pods its verdict compares: throughput")
+		}},
+		{"the pod count missing: no raise", func(in *Input) {
+			thinCache(in)
+			in.Observation.SetMissing(signals.Pods, signals.ReasonEmpty, "no series")
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			holdsMention(t, p, "thin margin: no raise without the load and the pods its verdict compares: pods")
 		}},
 		{"a CPU-bound tail is the HPA's: no floor raised, no env raise", thinCPU, func(t *testing.T, p Plan) {
 			noChanges(t, p)
@@ -183,6 +253,26 @@ func TestThinMarginVerdict(t *testing.T) {
 			}
 			noChanges(t, p)
 		}},
+		{"kept while the SLO is breached, the breach's relief follows", func(in *Input) {
+			// p99 95 -> 104 ms (under the 10 % a regression needs), the
+			// load up 10 % (under the 15 % the verdict waits on).
+			thinPending(in)
+			in.SLOMetSince = time.Time{}
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.104, signals.MemoryHitRatio: 0.55, signals.Throughput: 880})
+		}, func(t *testing.T, p Plan) {
+			if p.Judgement == nil || p.Judgement.Outcome != v1.OutcomeKept {
+				t.Fatalf("judgement %+v, reason %q", p.Judgement, p.Reason)
+			}
+			if !strings.Contains(p.Judgement.Observed, "kept while the SLO is breached") {
+				t.Errorf("observed %q", p.Judgement.Observed)
+			}
+			if c, ok := changeOf(p, itemsEnv); ok && c.To < c.From {
+				t.Fatalf("the raise was taken back during the breach: %+v (reason %q)", c, p.Reason)
+			}
+			if p.Diagnosis == DiagnosisNoImprovement || p.Diagnosis == DiagnosisThinMargin {
+				t.Fatalf("diagnosis %s: not the breach's relief (reason %q)", p.Diagnosis, p.Reason)
+			}
+		}},
 		{"undone when it did not widen the margin, although the SLO is met", func(in *Input) {
 			thinPending(in)
 			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.093, signals.MemoryHitRatio: 0.5})
@@ -205,6 +295,28 @@ func TestThinMarginVerdict(t *testing.T) {
 				t.Fatalf("the undone raise was retried on the same load: %+v (reason %q)", c, p.Reason)
 			}
 			holdsMention(t, p, "a raise for a thin margin raising CACHE_MEMORY_MAX_ITEMS to 20000 at 10:40:00 did not help: not tried again without new evidence")
+		}},
+		{"a breach on the same load is relieved, one step short of the undone value", func(in *Input) {
+			afterUndoneThin(in)
+			in.SLOMetSince = time.Time{}
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.130})
+		}, func(t *testing.T, p Plan) {
+			if p.Diagnosis != DiagnosisCacheMisses {
+				t.Fatalf("diagnosis %s, reason %q, holds %q", p.Diagnosis, p.Reason, p.Holds)
+			}
+			wantChange(t, p, itemsEnv, 10000, 19999)
+		}},
+		{"a breach within the back-off of that undo waits like any undone move", func(in *Input) {
+			afterUndoneThin(in)
+			in.History[0].Time = metav1.NewTime(t0.Add(-20 * time.Minute))
+			in.History[1].Time = metav1.NewTime(t0.Add(-15 * time.Minute))
+			in.SLOMetSince = time.Time{}
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.130})
+		}, func(t *testing.T, p Plan) {
+			if _, ok := changeOf(p, itemsEnv); ok {
+				t.Fatalf("L1 items raised within the back-off: %+v", p.Changes)
+			}
+			holdsMention(t, p, "a raise of CACHE_MEMORY_MAX_ITEMS was undone 1 time(s) in a row: backing off until 12:10:00")
 		}},
 	})
 }

@@ -420,7 +420,13 @@ func (d *decider) newEvidence(b *tuningv1alpha1.BackOff) string {
 // tried again, nor anything past it, until there is new evidence; one retry
 // short of the bound is allowed after the wait, and when that is undone too
 // the direction waits for new evidence at any value.
-func (d *decider) backOff(c Change) (Change, string) {
+//
+// An undone experiment or thin-margin raise closes its direction at once
+// (closesOnUndo) for the steps taken on as little evidence: a later
+// experiment or thin-margin raise (diag). A thin margin that did not widen
+// says little of a breach: a breach's relief sees that undo as one undone
+// move (its back-off, then one step short of its value).
+func (d *decider) backOff(c Change, diag Diagnosis) (Change, string) {
 	k := d.knobEntry(c.Knob)
 	dir := sign(c.To - c.From)
 	if k == nil || dir == 0 {
@@ -433,22 +439,26 @@ func (d *decider) backOff(c Change) (Change, string) {
 	if b == nil {
 		return c, ""
 	}
-	tried, experiment := d.closedStepAt(b.Since)
-	if until := b.Since.Add(d.backOffWait(b.Level)); b.Level > 0 && d.in.Now.Before(until) && !experiment {
+	tried, closer := d.closedStepAt(b.Since)
+	closed, level := closer != "", b.Level
+	if closer == DiagnosisThinMargin && !closesOnUndo(diag) {
+		closed, level = false, 1
+	}
+	if until := b.Since.Add(d.backOffWait(level)); level > 0 && d.in.Now.Before(until) && !closed {
 		return c, fmt.Sprintf("a %s of %s was undone %d time(s) in a row: backing off until %s",
-			way, c.Knob, b.Level, clock(until))
+			way, c.Knob, level, clock(until))
 	}
 	bound, err := strconv.ParseInt(b.Bound, 10, 64)
 	if err != nil || d.newEvidence(b) != "" {
 		return c, ""
 	}
-	if experiment {
+	if closed {
 		return c, fmt.Sprintf("%s raising %s to %s at %s did not help: not tried again without new evidence (the load moving by %.0f%% or a spec change)",
 			tried, c.Knob, b.Bound, clock(b.Since.Time), loadShift*100)
 	}
-	if b.Level >= closedAfter {
+	if level >= closedAfter {
 		return c, fmt.Sprintf("a %s of %s was undone %d times in a row (last at %s): waiting for new evidence (the load moving by %.0f%% or a spec change)",
-			way, c.Knob, b.Level, b.Bound, loadShift*100)
+			way, c.Knob, level, b.Bound, loadShift*100)
 	}
 	if sign(c.To-bound) != -dir {
 		c.To = bound - int64(dir)
@@ -460,24 +470,24 @@ func (d *decider) backOff(c Change) (Change, string) {
 	return c, ""
 }
 
-// closedStepAt says whether the history's decision made at t was an
-// experiment or a thin-margin raise (closesOnUndo), and names it: its
-// undone direction waits for new evidence, without the time back-off of a
-// move undone in a row (the history keeps the last 10 decisions; an older
-// one reads as a move undone in a row).
-func (d *decider) closedStepAt(t metav1.Time) (string, bool) {
+// closedStepAt names the history's decision made at t, and gives its
+// diagnosis, when it was an experiment or a thin-margin raise
+// (closesOnUndo): its undone direction waits for new evidence, without the
+// time back-off of a move undone in a row; "" otherwise (the history keeps
+// the last 10 decisions; an older one reads as a move undone in a row).
+func (d *decider) closedStepAt(t metav1.Time) (string, Diagnosis) {
 	for _, h := range d.in.History {
 		if h.Time.Equal(&t) {
-			switch Diagnosis(h.Diagnosis) {
+			switch diag := Diagnosis(h.Diagnosis); diag {
 			case DiagnosisExperiment:
-				return "an experiment", true
+				return "an experiment", diag
 			case DiagnosisThinMargin:
-				return "a raise for a thin margin", true
+				return "a raise for a thin margin", diag
 			}
-			return "", false
+			return "", ""
 		}
 	}
-	return "", false
+	return "", ""
 }
 
 // closesOnUndo: the decision was a step taken on the most likely cause

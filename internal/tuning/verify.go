@@ -99,8 +99,18 @@ func (d *decider) verdict(pd *tuningv1alpha1.Decision) bool {
 		return d.undo(pd, tuningv1alpha1.OutcomeReverted, DiagnosisNoImprovement,
 			"did not help and costs more: "+observed)
 	}
+	if diag == DiagnosisThinMargin && !d.slo.met() {
+		// A breach now: the raise is kept like a relief that did no harm
+		// (the harm rules above still undo it). Its baseline was met, so
+		// the relief's rule would read any breach as "did not help" and
+		// take capacity back during the breach, spending a restart its
+		// relief needs; the breach's own relief follows instead.
+		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept,
+			Observed: tuningv1alpha1.Truncate("kept while the SLO is breached (a raise is not taken back during a breach): "+observed, tuningv1alpha1.MaxNoteLength)}
+		return false
+	}
 	if diag == DiagnosisThinMargin && baseSLO.worst()-d.slo.worst() < helpShare*baseSLO.worst() {
-		// met or not: a raise for a thin margin is kept only if it widened it
+		// The SLOs met: a raise for a thin margin is kept only if it widened it.
 		return d.undo(pd, tuningv1alpha1.OutcomeReverted, DiagnosisNoImprovement,
 			"did not widen the margin and costs more: "+observed)
 	}
