@@ -35,6 +35,7 @@ var errorFloor = map[signals.Signal]float64{
 	signals.CPUUtilization: 0.05,
 	signals.MemoryHitRatio: 0.01, // of the miss ratio
 	signals.RedisCPU:       0.05, // cores
+	missFraction:           0.005,
 }
 
 // predictionOf is a model's prediction that signal will read value; nil
@@ -95,6 +96,9 @@ func (d *decider) checkPrediction(pd *tuningv1alpha1.Decision) *tuningv1alpha1.P
 	}
 	s := signals.Signal(p.Signal)
 	got, ok := d.v.get(s)
+	if s == missFraction {
+		got, ok = d.v.missShare()
+	}
 	if !ok {
 		return nil
 	}

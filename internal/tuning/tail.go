@@ -203,6 +203,24 @@ func (d *decider) checkPoolTail(text string) (f finding, note string, ok bool) {
 	return finding{}, note, false
 }
 
+// missPinned is the most breached latency objective whose percentile
+// request is a cache miss: more than 1 − q of the requests miss every tier
+// (share), so that whatever a hit costs, the percentile is a miss's latency
+// until the miss fraction falls under 1 − q. false when none is, or when
+// no tier's hit ratio is measured.
+func (d *decider) missPinned() (o objective, share float64, ok bool) {
+	share, known := d.v.missShare()
+	if !known {
+		return objective{}, 0, false
+	}
+	for _, o := range d.breachedLatencies() {
+		if share > 1-quantileOf(o) {
+			return o, share, true
+		}
+	}
+	return objective{}, 0, false
+}
+
 // missesInTail names the first breached objective whose percentile request
 // is a cache miss (more than 1 − q of the requests miss every tier) and
 // whose excess the miss cost covers: its share of the tail is the whole

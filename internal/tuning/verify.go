@@ -89,11 +89,81 @@ func (d *decider) verdict(pd *tuningv1alpha1.Decision) bool {
 		return d.undo(pd, tuningv1alpha1.OutcomeRolledBack, DiagnosisRegression, "regression: "+joinNotes(worse))
 	}
 	if isRelief(diag) && !d.slo.met() && baseSLO.worst()-d.slo.worst() < helpShare*baseSLO.worst() {
+		if cut, ok := d.missesCut(pd, baseSLO); ok {
+			d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: tuningv1alpha1.Truncate(cut+"; "+observed, tuningv1alpha1.MaxNoteLength)}
+			return false
+		}
 		return d.undo(pd, tuningv1alpha1.OutcomeReverted, DiagnosisNoImprovement,
 			"did not help and costs more: "+observed)
 	}
 	d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: observed}
 	return false
+}
+
+// missCutShare: a cache step made while misses pinned a percentile helped
+// when it took away at least this share of the requests that miss every
+// tier, even though the percentile has not moved yet.
+const missCutShare = 0.25
+
+// missesCut judges a cache step by the miss fraction while a percentile is
+// pinned by misses. While more than 1 − q of the requests miss every tier,
+// the percentile request is a miss and reads the miss's cost whatever the
+// caches do, until the misses fall under 1 − q: a step that cut the misses
+// from 13 % to 4 % leaves the p99 where it was and is still the way to the
+// objective. It applies to a cache step taken while a breached percentile
+// was pinned by misses (in the baseline) that is still breached and, as far
+// as can be read, still pinned now. It returns the verdict's text and true
+// when the step is kept: the miss fraction, measured on both sides, fell by
+// missCutShare (a step whose prediction was met falls by more), or it
+// cannot be read now (never an undo on missing data); false otherwise, and
+// the verdict is the usual one. It only ever keeps a step.
+func (d *decider) missesCut(pd *tuningv1alpha1.Decision, baseSLO sloReport) (string, bool) {
+	if Diagnosis(pd.Diagnosis) != DiagnosisCacheMisses || !d.touchesCache(pd) {
+		return "", false
+	}
+	before, now, ok := d.dbShare(pd.Baseline)
+	if !ok {
+		before, ok = baselineMissShare(pd.Baseline)
+		if !ok {
+			return "", false
+		}
+		now = math.NaN()
+	}
+	for _, o := range d.breachedLatencies() {
+		tail := 1 - quantileOf(o)
+		if before <= tail || !baseSLO.breached(o.signal) {
+			continue
+		}
+		name := percentileName(o.signal)
+		if math.IsNaN(now) {
+			return fmt.Sprintf("requests missing every tier %s before, unknown now (%s): a step for a %s pinned by misses is not undone on missing data",
+				fmtRatio(before), joinNotes(d.v.absent([]signals.Signal{signals.MemoryHitRatio, signals.RedisHitRatio})), name), true
+		}
+		if now <= tail || now > (1-missCutShare)*before {
+			return "", false
+		}
+		text := fmt.Sprintf("requests missing every tier %s -> %s", fmtRatio(before), fmtRatio(now))
+		if p := pd.Prediction; p != nil && signals.Signal(p.Signal) == missFraction {
+			if want, ok := parseDecimal(p.Value); ok {
+				text += fmt.Sprintf(" (predicted %s)", fmtRatio(want))
+			}
+		}
+		return fmt.Sprintf("%s: the %s request is still a miss and waits for < %s", text, name, fmtRatio(tail)), true
+	}
+	return "", false
+}
+
+// baselineMissShare is the share of requests that missed every tier in a
+// baseline, over the tiers it recorded.
+func baselineMissShare(b *tuningv1alpha1.SLIs) (float64, bool) {
+	share, known := 1.0, false
+	for _, p := range []tuningv1alpha1.Percent{b.MemoryHitRatio, b.RedisHitRatio} {
+		if h, ok := parsePercent(p); ok && p != "" {
+			share *= 1 - h
+			known = true
+		}
+	}
+	return share, known
 }
 
 // isRelief: the decision added capacity for a breached SLO (an experiment too).

@@ -1,0 +1,180 @@
+package tuning
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/signals"
+)
+
+// missPinnedBreach is a p99 breach (180 ms of 100 ms) whose p99 request is
+// a miss: L1 10000 items/60 s hits 75 %, L2 (300 s) 60 % of the L1 misses,
+// so 10 % of the requests miss every tier and pay the 100 ms of the
+// database (with its queue, the p99). 800 lookups/s over the 4 pods; the
+// L1 TTL may reach an hour.
+func missPinnedBreach(in *Input) {
+	in.Spec.Cache.Memory.TTL.Max = dur(time.Hour)
+	in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0.75,
+		signals.RedisHitRatio: 0.60, signals.DBTime: 0.100, signals.MemoryLookupRate: 800})
+}
+
+// missAfter is the oracle of a miss-sized step: the share of requests
+// missing every tier at L1 items/ttl and L2 TTL t2, from the cache model
+// fitted by hand to missPinnedBreach's operating point (L1: Zipf 0.9, TTL
+// from write, in lookups per pod; L2: no capacity bound, TTL from write,
+// fed by the L1 misses of the 4 pods).
+func missAfter(items, ttl, t2 int64) float64 {
+	const perPod, all = 200.0, 800.0
+	m := CacheModel{Alpha: ZipfAlpha, TTLFromWrite: true}
+	keys, _ := m.FitKeys(10000, 60*perPod, 0.75)
+	h1 := m.HitRatio(keys, float64(items), float64(ttl)*perPod)
+	keys2, _ := m.FitKeys(math.Inf(1), 300*all*0.25, 0.60)
+	h2 := m.HitRatio(keys2, math.Inf(1), float64(t2)*all*(1-h1))
+	return (1 - h1) * (1 - h2)
+}
+
+func TestCacheStepSizedForTheMissFraction(t *testing.T) {
+	runRules(t, []ruleCase{
+		{"a p99 pinned by misses gets one rollout sized to miss under half of 1 %", missPinnedBreach, func(t *testing.T, p Plan) {
+			if p.Diagnosis != DiagnosisCacheMisses || !p.Rollout {
+				t.Fatalf("diagnosis %s rollout %v (reason %q)", p.Diagnosis, p.Rollout, p.Reason)
+			}
+			items, ttl := after(p, 10000, 60)
+			t2 := int64(300)
+			if c, ok := changeOf(p, l2TTLEnv); ok {
+				t2 = c.To
+			}
+			got := missAfter(items, ttl, t2)
+			if got > 0.005 {
+				t.Fatalf("L1 %d/%ds, L2 %ds leave %.4f of the requests missing every tier, want <= 0.5%% (%s)", items, ttl, t2, got, p.Predicted)
+			}
+			// The smallest L1 that does it: 1 % fewer items miss too often.
+			if c, grew := changeOf(p, itemsEnv); grew && missAfter(c.To*99/100, ttl, t2) <= 0.005 {
+				t.Fatalf("L1 %d items is more than the goal needs (%d reach it)", c.To, c.To*99/100)
+			}
+			if p.Prediction == nil || p.Prediction.Signal != "missFraction" {
+				t.Fatalf("prediction %+v, want one of the miss fraction", p.Prediction)
+			}
+			if v, _ := parseDecimal(p.Prediction.Value); math.Abs(v-got) > 0.0005 {
+				t.Fatalf("predicted miss fraction %.4f, the model gives %.4f", v, got)
+			}
+			if !strings.Contains(p.Predicted, "requests missing every tier 10% -> ") || !strings.Contains(p.Predicted, "the p99 needs < 1%") {
+				t.Fatalf("predicted %q", p.Predicted)
+			}
+		}},
+		{"bounds that cannot reach it are taken, and the reason says what they allow", func(in *Input) {
+			missPinnedBreach(in)
+			in.Spec.Cache.Memory.MaxItems.Max = 20000
+			in.Spec.Cache.Memory.TTL.Max = dur(2 * time.Minute)
+			in.Spec.Cache.Redis.TTL.Max = dur(10 * time.Minute)
+		}, func(t *testing.T, p Plan) {
+			wantChange(t, p, itemsEnv, 10000, 20000)
+			wantChange(t, p, l1TTLEnv, 60, 120)
+			wantChange(t, p, l2TTLEnv, 300, 600)
+			best := missAfter(20000, 120, 600)
+			want := "bounds allow miss fraction " + fmtRatio(best) + ", the p99 needs < 1%"
+			if best <= 0.01 || !strings.Contains(p.Reason, want) {
+				t.Fatalf("reason %q, want %q (model %.4f)", p.Reason, want, best)
+			}
+		}},
+		{"at the bounds already, the hold says what they allow", func(in *Input) {
+			missPinnedBreach(in)
+			in.Spec.Cache.Memory.MaxItems.Max = 10000
+			in.Spec.Cache.Memory.TTL.Max = dur(time.Minute)
+			in.Spec.Cache.Redis.TTL.Max = dur(5 * time.Minute)
+		}, func(t *testing.T, p Plan) {
+			for _, c := range p.Changes {
+				if c.Knob == itemsEnv || c.Knob == l1TTLEnv || c.Knob == l2TTLEnv {
+					t.Fatalf("a cache knob at its bound changed: %+v", p.Changes)
+				}
+			}
+			holdsMention(t, p, "bounds allow miss fraction 10%, the p99 needs < 1%")
+		}},
+		{"hit ratios above the low marks still pin the p99 at 4.5 % misses", func(in *Input) {
+			missPinnedBreach(in)
+			in.set(map[signals.Signal]float64{signals.MemoryHitRatio: 0.85, signals.RedisHitRatio: 0.70})
+		}, func(t *testing.T, p Plan) {
+			if p.Diagnosis != DiagnosisCacheMisses || p.Prediction == nil || p.Prediction.Signal != "missFraction" {
+				t.Fatalf("diagnosis %s prediction %+v (reason %q)", p.Diagnosis, p.Prediction, p.Reason)
+			}
+		}},
+		{"a p99 not pinned by misses keeps the L1 step to 90 %", func(in *Input) {
+			missPinnedBreach(in)
+			in.set(map[signals.Signal]float64{signals.RedisHitRatio: 0.97}) // 0.75 % miss every tier
+		}, func(t *testing.T, p Plan) {
+			if p.Prediction == nil || p.Prediction.Signal != string(signals.MemoryHitRatio) {
+				t.Fatalf("prediction %+v, want L1's hit ratio", p.Prediction)
+			}
+			if _, ok := changeOf(p, l2TTLEnv); ok {
+				t.Fatalf("L2 raised although its hit ratio is fine: %+v", p.Changes)
+			}
+		}},
+	})
+}
+
+// pendingMissStep is a cache step made 14 minutes ago (pods ready 13
+// minutes ago, so the caches have filled) while the p99 was pinned by
+// misses: L1 72 %, L2 44 %, 15.68 % missing every tier, p99 180 ms of
+// 100 ms; predicted 0.5 %. Now the p99 reads 178 ms and the hit ratios are
+// set by the case.
+func pendingMissStep(in *Input, l1, l2 float64) {
+	before := healthy(t0.Add(-14 * time.Minute))
+	for s, v := range map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0.72,
+		signals.RedisHitRatio: 0.44, signals.DBTime: 0.100} {
+		before.Set(s, v, before.Time)
+	}
+	d := decision(t0.Add(-14*time.Minute), FamilyCache, DiagnosisCacheMisses, v1.OutcomePending, true,
+		change(itemsEnv, "10000", "60000"), change(l2TTLEnv, "300", "3600"))
+	d.Baseline = SLIsOf(before)
+	d.Prediction = &v1.Prediction{Model: v1.ModelChe, Signal: "missFraction", Value: "0.005"}
+	in.History = []v1.Decision{d}
+	in.State.Values[itemsEnv], in.State.Values[l2TTLEnv] = 60000, 3600
+	in.State.PodsWarmSince = t0.Add(-13 * time.Minute)
+	in.set(map[signals.Signal]float64{signals.LatencyP99: 0.178, signals.DBTime: 0.100,
+		signals.MemoryHitRatio: l1, signals.RedisHitRatio: l2})
+}
+
+func TestCacheStepJudgedByTheMissFraction(t *testing.T) {
+	reverted := func(t *testing.T, p Plan) {
+		t.Helper()
+		wantChange(t, p, itemsEnv, 60000, 10000)
+		if p.Judgement == nil || p.Judgement.Outcome != v1.OutcomeReverted || p.Diagnosis != DiagnosisNoImprovement {
+			t.Fatalf("judgement %+v diagnosis %s", p.Judgement, p.Diagnosis)
+		}
+	}
+	runRules(t, []ruleCase{
+		{"misses cut from 15.68 % to 4.5 % keep the step while the p99 waits for < 1 %", func(in *Input) {
+			pendingMissStep(in, 0.85, 0.70)
+		}, func(t *testing.T, p Plan) {
+			if p.Judgement == nil || p.Judgement.Outcome != v1.OutcomeKept {
+				t.Fatalf("judgement %+v (reason %q)", p.Judgement, p.Reason)
+			}
+			if c, ok := changeOf(p, itemsEnv); ok && c.To < c.From {
+				t.Fatalf("the step was undone: %+v", p.Changes)
+			}
+			want := "requests missing every tier 16% -> 4.5% (predicted 0.5%): the p99 request is still a miss and waits for < 1%"
+			if !strings.Contains(p.Judgement.Observed, want) {
+				t.Fatalf("observed %q, want %q", p.Judgement.Observed, want)
+			}
+		}},
+		{"misses that hardly moved revert the step as before", func(in *Input) {
+			pendingMissStep(in, 0.73, 0.45) // 14.85 %
+		}, reverted},
+		{"misses under 1 % with the p99 still breached: the usual verdict", func(in *Input) {
+			pendingMissStep(in, 0.97, 0.70) // 0.9 %
+		}, reverted},
+		{"a miss fraction that cannot be read now undoes nothing", func(in *Input) {
+			pendingMissStep(in, 0.85, 0.70)
+			in.Observation = healthy(t0)
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.178, signals.DBTime: 0.100,
+				signals.MemoryHitRatio: nan(), signals.RedisHitRatio: nan()})
+		}, func(t *testing.T, p Plan) {
+			if c, ok := changeOf(p, itemsEnv); ok && c.To < c.From {
+				t.Fatalf("a cache step undone without its miss fraction: %+v (judgement %+v)", p.Changes, p.Judgement)
+			}
+		}},
+	})
+}
