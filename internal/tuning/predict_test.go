@@ -122,15 +122,12 @@ const l1TruthKeys = 60000
 
 // l1Breach is an SLO breach from L1 misses at the observed hit ratio of
 // l1Truth at items and a TTL of 60 s, with lookups per second over the 4 pods.
-// L2 catches 99 % of the L1 misses, so that under 1 % of the requests miss
-// every tier: the p99 is not pinned by misses and the step is the L1
-// model's (growL1), not one sized for the miss fraction.
 func l1Breach(in *Input, items int64, lookups float64) {
 	in.Spec.Guardrails.MaxStepPercent = 400
 	in.State.Values[itemsEnv] = items
 	hit := l1Truth.HitRatio(l1TruthKeys, float64(items), 60*lookups/4)
 	in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: hit, signals.DBTime: 0.030,
-		signals.MemoryLookupRate: lookups, signals.RedisHitRatio: 0.99})
+		signals.MemoryLookupRate: lookups})
 }
 
 func predicted(t *testing.T, p Plan) float64 {

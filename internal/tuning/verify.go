@@ -111,8 +111,9 @@ const missCutShare = 0.25
 // caches do, until the misses fall under 1 − q: a step that cut the misses
 // from 13 % to 4 % leaves the p99 where it was and is still the way to the
 // objective. It applies to a cache step taken while a breached percentile
-// was pinned by misses (in the baseline) that is still breached and, as far
-// as can be read, still pinned now. It returns the verdict's text and true
+// was pinned by misses (in the baseline; a miss costs at least the
+// threshold, see missPinned) that is still breached and, as far as can be
+// read, still pinned now. It returns the verdict's text and true
 // when the step is kept: the miss fraction, measured on both sides, fell by
 // missCutShare (a step whose prediction was met falls by more), or it
 // cannot be read now (never an undo on missing data); false otherwise, and
@@ -129,9 +130,10 @@ func (d *decider) missesCut(pd *tuningv1alpha1.Decision, baseSLO sloReport) (str
 		}
 		now = math.NaN()
 	}
+	cost, _, costKnown := d.missCost()
 	for _, o := range d.breachedLatencies() {
 		tail := 1 - quantileOf(o)
-		if before <= tail || !baseSLO.breached(o.signal) {
+		if before <= tail || !baseSLO.breached(o.signal) || !costKnown || cost < o.limit {
 			continue
 		}
 		name := percentileName(o.signal)
