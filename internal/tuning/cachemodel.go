@@ -109,11 +109,16 @@ func (d *decider) fitL1(ik knobDef, items int64, itemsOK bool, tk knobDef, ttl i
 
 // hit is the L1 hit ratio the model predicts at c items and a TTL of s seconds.
 func (f l1Fit) hit(c, s int64) float64 {
-	ttlReq := math.Inf(1)
-	if f.ttlOK && f.rate > 0 {
-		ttlReq = float64(s) * f.rate
+	return f.m.HitRatio(f.keys, float64(c), f.ttlRequests(s))
+}
+
+// ttlRequests is a TTL of s seconds in lookups of one pod (+Inf when the
+// TTL is not read or the lookup rate unknown).
+func (f l1Fit) ttlRequests(s int64) float64 {
+	if !f.ttlOK || f.rate <= 0 {
+		return math.Inf(1)
 	}
-	return f.m.HitRatio(f.keys, float64(c), ttlReq)
+	return float64(s) * f.rate
 }
 
 // note describes the fitted model: "Che, Zipf 0.9 assumed, TTL from write, ~100000 keys".
@@ -130,52 +135,55 @@ func (f l1Fit) note() string {
 }
 
 // l2Fit is the model of L2's (Redis') hit ratio against its TTL: the same
-// Che/TTL form as L1's (CacheModel) with no capacity bound (Redis keeps a
-// key until its TTL ends, which counts from the write: SET with EX on a
-// miss), fed by the L1 misses of every pod (Redis is shared), so a TTL of T
-// seconds is T × the L2 lookups per second in lookups. The skew is L1's
-// (the same keys) and the key count is fitted to L2's current hit ratio,
-// which absorbs most of what L1 takes out of the head of the popularity. A
-// larger L1 sends L2 fewer lookups (the model counts that) of a flatter
-// popularity (it does not: it predicts L2 somewhat high after an L1 raise,
-// which the margin of the miss-fraction goal is there to cover).
+// Che/TTL form as L1's on the stream of L1's misses
+// (CacheModel.MissStreamHitRatio: L1's fitted model gives each key's L1
+// miss rate over all the pods, Redis keeps a key for its TTL from the
+// write and has no capacity bound). The L1 fit knows the head of the
+// popularity (what L1 hits) better than its tail (what L1 leaves to L2),
+// so the model's L2 miss ratio is scaled to the measured one at the
+// current TTL (calibration, as Erlang C is scaled to the measured mean
+// wait); an L2 that is not measured counts as missing everything (its
+// factor in the miss fraction is 1, as in missShare) and is not tuned.
 type l2Fit struct {
-	m    CacheModel
-	keys float64
-	// lookups is the L1 lookups per second over all pods: L2 sees their misses.
-	lookups float64
-	// tunable: the L2 TTL knob is read and the model fitted; hit is the
-	// measured L2 hit ratio, held when the L2 is not tunable.
+	l1   l1Fit
+	pods float64
+	// calibration multiplies the model's L2 miss ratio.
+	calibration float64
+	// tunable: the L2 TTL knob is read, L2 measured and the model fitted;
+	// hit0 is the measured L2 hit ratio, held when the L2 is not tunable.
 	tunable bool
 	hit0    float64
 }
 
-// fitL2 fits the L2 model at the current L2 TTL and the measured L1 hit
-// ratio h1; an L2 that is not measured counts as missing everything (its
-// factor in the miss fraction is 1, as in missShare).
-func (d *decider) fitL2(l1 l1Fit, h1 float64) l2Fit {
+// fitL2 fits the L2 model at the current L1 size and TTL and L2 TTL.
+func (d *decider) fitL2(l1 l1Fit, items, ttl int64) l2Fit {
 	h2, measured := d.v.get(signals.RedisHitRatio)
-	f := l2Fit{hit0: h2, m: CacheModel{Alpha: l1.m.Alpha, TTLFromWrite: true}, lookups: l1.rate * d.pods()}
+	f := l2Fit{l1: l1, pods: d.pods(), hit0: h2, calibration: 1}
 	if !measured {
 		f.hit0 = 0
 	}
 	_, t2, _, has := d.knob(roleRedisTTL)
-	if !has || !measured || f.lookups <= 0 || t2 <= 0 {
+	if !has || !measured || !l1.fitted || l1.rate <= 0 || f.pods < 1 || t2 <= 0 {
 		return f
 	}
-	keys, ok := f.m.FitKeys(math.Inf(1), float64(t2)*f.lookups*(1-h1), h2)
-	if !ok {
-		// A hit ratio of 0 (or 1) explains no key count: the keys are L1's.
-		keys, ok = l1.keys, l1.keys > 0
+	f.tunable = true
+	if model := f.modelHit(t2, items, ttl); model < 1 {
+		f.calibration = (1 - h2) / (1 - model)
 	}
-	f.keys, f.tunable = keys, ok
 	return f
 }
 
-// hit is the L2 hit ratio at a TTL of t2 seconds with L1 at hit ratio h1.
-func (f l2Fit) hit(t2 int64, h1 float64) float64 {
+// modelHit is the uncalibrated model's L2 hit ratio at an L2 TTL of t2
+// seconds with L1 at c items and a TTL of s seconds.
+func (f l2Fit) modelHit(t2, c, s int64) float64 {
+	return f.l1.m.MissStreamHitRatio(f.l1.keys, float64(c), f.l1.ttlRequests(s), f.pods, float64(t2)*f.l1.rate)
+}
+
+// hit is the L2 hit ratio at an L2 TTL of t2 seconds with L1 at c items
+// and a TTL of s seconds.
+func (f l2Fit) hit(t2, c, s int64) float64 {
 	if !f.tunable {
 		return f.hit0
 	}
-	return f.m.HitRatio(f.keys, math.Inf(1), float64(t2)*f.lookups*(1-h1))
+	return 1 - min(1, f.calibration*(1-f.modelHit(t2, c, s)))
 }

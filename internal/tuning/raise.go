@@ -353,11 +353,10 @@ func (d *decider) cacheForMisses(o objective, share float64, ik knobDef, items i
 		return proposal{}, "", false
 	}
 	h1, _ := d.v.get(signals.MemoryHitRatio)
-	l2 := d.fitL2(l1, h1)
+	l2 := d.fitL2(l1, items, ttl)
 	rk, t2, _, _ := d.knob(roleRedisTTL)
 	miss := func(c, s, t int64) float64 {
-		h := l1.hit(c, s)
-		return (1 - h) * (1 - l2.hit(t, h))
+		return (1 - l1.hit(c, s)) * (1 - l2.hit(t, c, s))
 	}
 	tail := 1 - quantileOf(o)
 	goal := missFractionMargin * tail
@@ -409,8 +408,8 @@ func (d *decider) cacheForMisses(o objective, share float64, ik knobDef, items i
 	h1To := l1.hit(newItems, newTTL)
 	notes := []string{fmt.Sprintf("L1 hit %s -> %s (%s)", fmtRatio(h1), fmtRatio(h1To), l1.note())}
 	if l2.tunable {
-		notes = append(notes, fmt.Sprintf("L2 hit %s -> %s (TTL from write on the L1 misses, ~%.0f keys)",
-			fmtRatio(l2.hit0), fmtRatio(l2.hit(newT2, h1To)), l2.keys))
+		notes = append(notes, fmt.Sprintf("L2 hit %s -> %s (TTL from write on the L1 misses, miss ratio ×%.2g calibrated)",
+			fmtRatio(l2.hit0), fmtRatio(l2.hit(newT2, newItems, newTTL)), l2.calibration))
 	}
 	notes = append(notes, scaled...)
 	notes = append(notes, nonEmpty(l1.rateNote)...)
