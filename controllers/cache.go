@@ -1,9 +1,13 @@
 package controllers
 
 import (
+	"sync"
+	"unique"
+
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,7 +38,8 @@ func CacheTransforms() map[client.Object]cache.ByObject {
 }
 
 // trimProfile drops the profile's managedFields (nothing reads who wrote
-// a profile) and kubectl's copy of it.
+// a profile) and kubectl's copy of it, and shares the strings that repeat
+// from profile to profile (interned).
 func trimProfile(obj any) (any, error) {
 	p, ok := obj.(*tuningv1alpha1.PerformanceProfile)
 	if !ok {
@@ -42,7 +47,39 @@ func trimProfile(obj any) (any, error) {
 	}
 	p.ManagedFields = nil
 	delete(p.Annotations, lastApplied)
+	internMeta(&p.ObjectMeta)
+	p.Spec.TargetRef.Name, p.Spec.TargetRef.Container = intern(p.Spec.TargetRef.Name), intern(p.Spec.TargetRef.Container)
+	p.Spec.Metrics.Prometheus.URL = intern(p.Spec.Metrics.Prometheus.URL)
+	for k, v := range p.Spec.Metrics.Labels {
+		p.Spec.Metrics.Labels[k] = intern(v)
+	}
+	for i := range p.Status.Conditions {
+		c := &p.Status.Conditions[i]
+		c.Type, c.Reason, c.Message = intern(c.Type), intern(c.Reason), intern(c.Message)
+	}
 	return p, nil
+}
+
+// intern returns one shared copy of a string that many cached objects hold
+// (a namespace, a container or env name, a condition's reason): each
+// decoded object brings its own copy otherwise. The copies are weak
+// (package unique): one no object holds any more is freed.
+func intern(s string) string {
+	if s == "" {
+		return s
+	}
+	return unique.Make(s).Value()
+}
+
+// internMeta interns the object's namespace and name (a profile, its
+// Deployment and its HPA share them) and the strings of its managedFields.
+func internMeta(m *metav1.ObjectMeta) {
+	m.Namespace, m.Name = intern(m.Namespace), intern(m.Name)
+	for i := range m.ManagedFields {
+		f := &m.ManagedFields[i]
+		f.Manager, f.APIVersion, f.Subresource = intern(f.Manager), intern(f.APIVersion), intern(f.Subresource)
+		f.Operation, f.FieldsType = metav1.ManagedFieldsOperationType(intern(string(f.Operation))), intern(f.FieldsType)
+	}
 }
 
 // trimMeta drops kubectl's copy of the object and the managedFields that own
@@ -54,6 +91,7 @@ func trimMeta(m *metav1.ObjectMeta) {
 	if mf, err := actuate.TrimManagedFields(m.ManagedFields); err == nil {
 		m.ManagedFields = mf
 	}
+	internMeta(m)
 }
 
 // trimDeployment keeps of the pod template its annotations
@@ -85,7 +123,10 @@ func trimDeployment(obj any) (any, error) {
 func trimContainers(cs []corev1.Container) []corev1.Container {
 	out := make([]corev1.Container, len(cs))
 	for i, c := range cs {
-		out[i] = corev1.Container{Name: c.Name, Env: c.Env, EnvFrom: c.EnvFrom, Resources: cpuOnly(c.Resources)}
+		for j := range c.Env {
+			c.Env[j].Name, c.Env[j].Value = intern(c.Env[j].Name), intern(c.Env[j].Value)
+		}
+		out[i] = corev1.Container{Name: intern(c.Name), Env: c.Env, EnvFrom: c.EnvFrom, Resources: cpuOnly(c.Resources)}
 		if p := c.ReadinessProbe; p != nil && p.InitialDelaySeconds > 0 { // the least time a rollout step takes
 			out[i].ReadinessProbe = &corev1.Probe{InitialDelaySeconds: p.InitialDelaySeconds}
 		}
@@ -98,16 +139,44 @@ func trimContainers(cs []corev1.Container) []corev1.Container {
 // per request and the feed-forward floor). Each ResourceList is a map that
 // costs about 600 bytes however few entries it holds: the resources were the
 // largest part of a cached Deployment once its template was trimmed, so the
-// memory and everything else are dropped.
+// memory and everything else are dropped, and the lists are shared between
+// the cached objects that have the same CPU (sharedCPU).
 func cpuOnly(r corev1.ResourceRequirements) corev1.ResourceRequirements {
 	var out corev1.ResourceRequirements
 	if q, ok := r.Limits[corev1.ResourceCPU]; ok {
-		out.Limits = corev1.ResourceList{corev1.ResourceCPU: q}
+		out.Limits = sharedCPU(q)
 	}
 	if q, ok := r.Requests[corev1.ResourceCPU]; ok {
-		out.Requests = corev1.ResourceList{corev1.ResourceCPU: q}
+		out.Requests = sharedCPU(q)
 	}
 	return out
+}
+
+// cpuLists are the shared one-entry ResourceLists of sharedCPU, by the
+// quantity's canonical form. A cluster has few distinct CPU quantities; past
+// maxCPULists, a list is no longer shared.
+var cpuLists = struct {
+	sync.Mutex
+	m map[string]corev1.ResourceList
+}{m: map[string]corev1.ResourceList{}}
+
+const maxCPULists = 4096
+
+// sharedCPU returns a ResourceList of the CPU quantity q, one for every
+// cached object with the same quantity. The cache's objects are never
+// changed in place (reads get deep copies), so sharing the map is safe.
+func sharedCPU(q resource.Quantity) corev1.ResourceList {
+	k := q.String() + "/" + string(q.Format)
+	cpuLists.Lock()
+	defer cpuLists.Unlock()
+	if l, ok := cpuLists.m[k]; ok {
+		return l
+	}
+	l := corev1.ResourceList{corev1.ResourceCPU: q}
+	if len(cpuLists.m) < maxCPULists {
+		cpuLists.m[k] = l
+	}
+	return l
 }
 
 // trimStatefulSet keeps spec.replicas and the status counts (redisReplicas).

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
@@ -309,5 +310,42 @@ func TestCPUOnlyKeepsWhatCPUMillisReads(t *testing.T) {
 				t.Errorf("CPU request: trimmed %d, full %d", got, want)
 			}
 		})
+	}
+}
+
+// Cached Deployments with the same CPU share one ResourceList, and the
+// strings they repeat one copy; a deep copy read from the cache is the
+// reader's own.
+func TestCachedObjectsShareWhatRepeats(t *testing.T) {
+	mk := func(name string) *appsv1.Deployment {
+		return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: string([]byte("shop")), Name: name},
+			Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: string([]byte("app")), Env: []corev1.EnvVar{{Name: string([]byte("DB_POOL_MAX_CONNECTIONS")), Value: "10"}},
+				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")},
+					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}}}}}}}
+	}
+	trim := func(d *appsv1.Deployment) *appsv1.Deployment {
+		out, err := trimDeployment(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.(*appsv1.Deployment)
+	}
+	a, b := trim(mk("orders")), trim(mk("payments"))
+	ca, cb := a.Spec.Template.Spec.Containers[0], b.Spec.Template.Spec.Containers[0]
+	if reflect.ValueOf(ca.Resources.Limits).Pointer() != reflect.ValueOf(cb.Resources.Limits).Pointer() ||
+		reflect.ValueOf(ca.Resources.Requests).Pointer() != reflect.ValueOf(cb.Resources.Requests).Pointer() {
+		t.Error("two Deployments with the same CPU hold a ResourceList each")
+	}
+	if reflect.ValueOf(ca.Resources.Limits).Pointer() == reflect.ValueOf(ca.Resources.Requests).Pointer() {
+		t.Error("the limit and the request (different quantities) share a list")
+	}
+	if unsafe.StringData(a.Namespace) != unsafe.StringData(b.Namespace) || unsafe.StringData(ca.Env[0].Name) != unsafe.StringData(cb.Env[0].Name) {
+		t.Error("the namespace or the env name is held twice")
+	}
+	c := a.DeepCopy()
+	c.Spec.Template.Spec.Containers[0].Resources.Limits[corev1.ResourceCPU] = resource.MustParse("3")
+	if q := b.Spec.Template.Spec.Containers[0].Resources.Limits[corev1.ResourceCPU]; q.String() != "2" {
+		t.Errorf("changing a copy changed the shared limit: %s", q.String())
 	}
 }

@@ -29,8 +29,12 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 		// what a missed deletion leaves. It must outlast the longest wait
 		// for a first reconcile (a backlog of thousands of profiles at
 		// start), or the first batch would lose them and every late
-		// reconcile would refresh the whole batch again.
-		Batcher:        prom.NewBatcher(reader, prom.BatcherOptions{Period: o.observePeriod, Expiry: 15 * time.Minute}),
+		// reconcile would refresh the whole batch again. A reconcile is
+		// answered from the previous batch while the next one is read
+		// (within the freshness rule), so the workers do not wait on
+		// Prometheus once a period.
+		Batcher: prom.NewBatcher(reader, prom.BatcherOptions{Period: o.observePeriod, Expiry: 15 * time.Minute,
+			ServePrevious: true}),
 		ScrapeInterval: o.scrapeInterval,
 	}
 	r, err := controllers.NewPerformanceProfileReconciler(mgr.GetClient(), controllers.Options{

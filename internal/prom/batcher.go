@@ -2,6 +2,7 @@ package prom
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"sync"
 	"time"
@@ -20,6 +21,16 @@ type BatcherOptions struct {
 	Expiry time.Duration
 	// Clock tells the age of a batch [the Reader's clock].
 	Clock clock.Clock
+	// ServePrevious lets a profile content with the period be answered from
+	// the previous batch at once while the next one is read, instead of
+	// waiting for Prometheus: when that batch is less than two periods
+	// old and made for the profile's spec, with each value judged again by
+	// the Reader's freshness rule against the time it is served (a value
+	// too old by then is missing, Stale, as the engine never acts on).
+	// The refresh it starts serves the next period. A profile that asks
+	// for a younger batch (ObserveWithin), a new profile and a changed spec
+	// still wait for the refresh.
+	ServePrevious bool
 }
 
 // Batcher lets per-profile reconciles share one batch per endpoint and period.
@@ -42,10 +53,11 @@ type Batcher struct {
 type endpointState struct {
 	ep      Endpoint
 	targets map[string]*registered
-	// the latest batch: the observations, the fingerprints of the targets it
-	// was made for, and when it started.
-	result map[string]signals.Observation
-	prints map[string]string
+	// the latest batch: the observations (held packed: one per profile of
+	// the endpoint, kept between reconciles), the fingerprints of the
+	// targets it was made for, and when it started.
+	result map[string]signals.Packed
+	prints map[string]fingerprint
 	at     time.Time
 	// inflight is closed when the refresh in progress ends; nil when none runs.
 	inflight chan struct{}
@@ -53,7 +65,7 @@ type endpointState struct {
 
 type registered struct {
 	target    Target
-	print     string
+	print     fingerprint
 	lastAsked time.Time
 }
 
@@ -84,7 +96,7 @@ func (b *Batcher) Register(ep Endpoint, t Target) {
 	b.register(ep, t)
 }
 
-func (b *Batcher) register(ep Endpoint, t Target) (*endpointState, string) {
+func (b *Batcher) register(ep Endpoint, t Target) (*endpointState, fingerprint) {
 	k := ep.key()
 	st, ok := b.endpoints[k]
 	if !ok {
@@ -98,7 +110,7 @@ func (b *Batcher) register(ep Endpoint, t Target) (*endpointState, string) {
 			b.leave(otherKey, other, t.Key)
 		}
 	}
-	p := fingerprint(t)
+	p := fingerprintOf(t)
 	st.targets[t.Key] = &registered{target: t, print: p, lastAsked: b.opts.Clock.Now()}
 	return st, p
 }
@@ -154,13 +166,18 @@ func (b *Batcher) ObserveWithin(ctx context.Context, ep Endpoint, t Target, maxA
 	b.mu.Lock()
 	st, print := b.register(ep, t)
 	for round := 0; ; round++ {
-		if obs, ok := st.result[t.Key]; ok && st.prints[t.Key] == print &&
-			(b.opts.Clock.Since(st.at) < maxAge || round >= maxRounds) {
+		obs, ok := st.result[t.Key]
+		ok = ok && st.prints[t.Key] == print
+		if ok && (b.opts.Clock.Since(st.at) < maxAge || round >= maxRounds) {
 			b.mu.Unlock()
-			return obs
+			return obs.Unpack()
 		}
 		if st.inflight == nil {
 			b.startRefresh(ctx, st)
+		}
+		if ok && b.servesPrevious(st, maxAge) {
+			b.mu.Unlock()
+			return b.previous(obs)
 		}
 		wait := st.inflight
 		b.mu.Unlock()
@@ -173,15 +190,36 @@ func (b *Batcher) ObserveWithin(ctx context.Context, ep Endpoint, t Target, maxA
 		}
 		b.mu.Lock()
 		if round >= maxRounds {
-			obs, ok := st.result[t.Key]
+			packed, ok := st.result[t.Key]
 			b.mu.Unlock()
 			if !ok {
-				obs = signals.NewObservation(b.opts.Clock.Now())
+				obs := signals.NewObservation(b.opts.Clock.Now())
 				markAll(&obs, t, signals.ReasonTimeout, "the batch did not include the profile")
+				return obs
 			}
-			return obs
+			return packed.Unpack()
 		}
 	}
+}
+
+// servesPrevious says whether the endpoint's batch, older than maxAge, may
+// answer while it refreshes (BatcherOptions.ServePrevious). The caller holds
+// b.mu.
+func (b *Batcher) servesPrevious(st *endpointState, maxAge time.Duration) bool {
+	return b.opts.ServePrevious && maxAge >= b.opts.Period && b.opts.Clock.Since(st.at) < 2*b.opts.Period
+}
+
+// previous is an observation of the previous batch as served now: every
+// value sampled longer ago than the freshness rule allows, counted to now
+// rather than to the batch's evaluation, is missing (Stale). The
+// observation keeps its evaluation time.
+func (b *Batcher) previous(p signals.Packed) signals.Observation {
+	obs := p.Unpack()
+	evaluated := obs.Time
+	obs.Time = b.opts.Clock.Now()
+	obs.Expire(b.obs.opts.Freshness)
+	obs.Time = evaluated
+	return obs
 }
 
 // startRefresh observes every registered, unexpired profile of the endpoint
@@ -191,7 +229,7 @@ func (b *Batcher) ObserveWithin(ctx context.Context, ep Endpoint, t Target, maxA
 func (b *Batcher) startRefresh(ctx context.Context, st *endpointState) {
 	now := b.opts.Clock.Now()
 	targets := make([]Target, 0, len(st.targets))
-	prints := make(map[string]string, len(st.targets))
+	prints := make(map[string]fingerprint, len(st.targets))
 	for k, r := range st.targets {
 		if now.Sub(r.lastAsked) > b.opts.Expiry {
 			delete(st.targets, k)
@@ -204,7 +242,11 @@ func (b *Batcher) startRefresh(ctx context.Context, st *endpointState) {
 	st.inflight = done
 	ctx = context.WithoutCancel(ctx)
 	go func() {
-		result := b.obs.Observe(ctx, st.ep, targets)
+		observed := b.obs.Observe(ctx, st.ep, targets)
+		result := make(map[string]signals.Packed, len(observed))
+		for key, obs := range observed {
+			result[key] = obs.Pack()
+		}
 		b.mu.Lock()
 		for key := range result { // profiles that left during the refresh
 			if _, ok := st.targets[key]; !ok {
@@ -221,10 +263,15 @@ func (b *Batcher) startRefresh(ctx context.Context, st *endpointState) {
 }
 
 // fingerprint identifies a target's spec; a changed spec needs a new batch.
-func fingerprint(t Target) string {
+// It is a hash of the spec rather than the spec itself (its JSON is about
+// 500 bytes, held twice per profile of the endpoint); two specs with the
+// same SHA-256 are not a concern.
+type fingerprint [sha256.Size]byte
+
+func fingerprintOf(t Target) fingerprint {
 	p, err := json.Marshal(t)
 	if err != nil {
-		return t.Key
+		p = []byte(t.Key)
 	}
-	return string(p)
+	return sha256.Sum256(p)
 }

@@ -156,9 +156,12 @@ func (d *decider) holdBeforeActing() bool {
 		holds = append(holds, "rollout in progress")
 	}
 	settling := ""
-	if last, ok := lastChange(judgedChanges(d.in.History)); ok && d.in.Now.Before(last.Add(d.s.SettleFor)) {
+	if last, ok := lastChange(judgedChanges(d.in.History)); ok && d.observedAt().Before(last.Add(d.s.SettleFor)) {
 		settling = fmt.Sprintf("settling until %s (last change %s, settling %s: the longer of settleTime and the SLO window)",
 			clock(last.Add(d.s.SettleFor)), clock(last), d.s.SettleFor)
+		if !d.in.Now.Before(last.Add(d.s.SettleFor)) {
+			settling += fmt.Sprintf("; the observation was made at %s", clock(d.observedAt()))
+		}
 		holds = append(holds, settling)
 	}
 	if len(holds) == 1 && settling != "" && d.floorRaiseContinues() {
@@ -171,6 +174,18 @@ func (d *decider) holdBeforeActing() bool {
 	d.plan.Holds = append(d.plan.Holds, holds...)
 	d.plan.Reason = d.sloText() + "; holding: " + holds[0]
 	return true
+}
+
+// observedAt is when the observation's window ended: a change has settled
+// when the window the verdict reads ends a settle time after it, whenever
+// the engine runs (a batch may be served some seconds after Prometheus
+// evaluated it). An observation without a time, or one from the future,
+// counts as made now.
+func (d *decider) observedAt() time.Time {
+	if at := d.in.Observation.Time; !at.IsZero() && at.Before(d.in.Now) {
+		return at
+	}
+	return d.in.Now
 }
 
 // sloText summarises the SLOs for a reason.

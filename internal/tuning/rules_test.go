@@ -319,6 +319,26 @@ func TestRule3VerifyAndRollBack(t *testing.T) {
 			if p.Judgement == nil || p.Judgement.Outcome != v1.OutcomeReverted || p.Diagnosis != DiagnosisNoImprovement {
 				t.Fatalf("judgement %+v diagnosis %s", p.Judgement, p.Diagnosis)
 			}
+			// The undo carries its evidence: it predicts the SLIs from
+			// before the change it undoes.
+			if want := "as before the pool change of 11:56:00: p99 150ms"; !strings.HasPrefix(p.Predicted, want) {
+				t.Fatalf("predicted %q, want it to start with %q", p.Predicted, want)
+			}
+		}},
+		{"an undo's verdict compares the SLIs after it with those before it", func(in *Input) {
+			before := healthy(t0.Add(-4 * time.Minute))
+			before.Set(signals.LatencyP99, 0.148, before.Time)
+			d := decision(t0.Add(-4*time.Minute), FamilyPool, DiagnosisNoImprovement, v1.OutcomePending, true,
+				change(poolMaxEnv, "15", "10"))
+			d.Baseline = SLIsOf(before)
+			in.History = []v1.Decision{d}
+			in.State.Values[poolMaxEnv] = 10
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.150})
+		}, func(t *testing.T, p Plan) {
+			if p.Judgement == nil || p.Judgement.Outcome != v1.OutcomeKept ||
+				!strings.HasPrefix(p.Judgement.Observed, "previous values restored: p99 148ms -> 150ms") {
+				t.Fatalf("judgement %+v", p.Judgement)
+			}
 		}},
 		{"no verdict before settleTime", func(in *Input) {
 			pendingPoolRaise(in, 0.200)
@@ -327,6 +347,26 @@ func TestRule3VerifyAndRollBack(t *testing.T) {
 			noChanges(t, p)
 			if p.Judgement != nil {
 				t.Fatalf("judged too early: %+v", p.Judgement)
+			}
+		}},
+		{"no verdict on an observation made before the change settled, though it is served after", func(in *Input) {
+			pendingPoolRaise(in, 0.200)
+			// The change at 11:56 settles at 11:59 (its 3-minute settle
+			// time); the engine runs at 12:00 on a batch evaluated at 11:58:30.
+			in.Observation.Time = t0.Add(-90 * time.Second)
+		}, func(t *testing.T, p Plan) {
+			noChanges(t, p)
+			if p.Judgement != nil {
+				t.Fatalf("judged on a window that ends before the change settled: %+v", p.Judgement)
+			}
+			holdsMention(t, p, "the observation was made at 11:58:30")
+		}},
+		{"the verdict comes once the observation's window ends a settle time after the change", func(in *Input) {
+			pendingPoolRaise(in, 0.200)
+			in.Observation.Time = t0.Add(-30 * time.Second)
+		}, func(t *testing.T, p Plan) {
+			if p.Judgement == nil || p.Judgement.Outcome != v1.OutcomeRolledBack {
+				t.Fatalf("judgement %+v", p.Judgement)
 			}
 		}},
 		{"a rolled-back move backs off", func(in *Input) {

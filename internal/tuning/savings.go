@@ -59,18 +59,17 @@ func (d *decider) save() {
 	if !since.IsZero() && d.backDown() {
 		return
 	}
-	if since.IsZero() || d.in.Now.Sub(since) < d.s.SustainFor {
-		d.holdSaving(fmt.Sprintf("saving waits until the SLOs have held for %s (held since %s)",
-			d.s.SustainFor, sinceText(since)))
-		return
-	}
-	if last, ok := lastChange(capacityChanges(d.in.History)); ok && d.in.Now.Sub(last) < d.s.SustainFor {
-		d.holdSaving(fmt.Sprintf("saving waits until %s (%s after the last change)",
-			clock(last.Add(d.s.SustainFor)), d.s.SustainFor))
+	trims := []func() (proposal, string){d.trimHPAMin, d.trimHPATarget, d.trimRedis, d.trimPool}
+	if hold := d.savingHold(since, d.s.SustainFor); hold != "" {
+		// The CPU target alone waits one settle time, not the savings'
+		// hold: see trimTargetEarly.
+		if d.savingHold(since, d.s.SettleFor) != "" || !d.trimTargetEarly(since) {
+			d.holdSaving(hold)
+		}
 		return
 	}
 	var notes []string
-	for _, trim := range []func() (proposal, string){d.trimHPAMin, d.trimHPATarget, d.trimRedis, d.trimPool} {
+	for _, trim := range trims {
 		p, why := trim()
 		if why == "" && IsEnvFamily(p.family) {
 			why = d.envSavingHold(since)
@@ -88,6 +87,57 @@ func (d *decider) save() {
 	}
 	d.plan.Reason = fmt.Sprintf("%s; nothing to trim: %s", d.sloText(), joinNotes(notes))
 }
+
+// savingHold says why a saving that waits sustain for the SLOs to hold
+// with margin, and for as long after the last change of capacity, waits
+// still; "" when it may be made.
+func (d *decider) savingHold(since time.Time, sustain time.Duration) string {
+	if since.IsZero() || d.in.Now.Sub(since) < sustain {
+		return fmt.Sprintf("saving waits until the SLOs have held for %s (held since %s)", sustain, sinceText(since))
+	}
+	if last, ok := lastChange(capacityChanges(d.in.History)); ok && d.in.Now.Sub(last) < sustain {
+		return fmt.Sprintf("saving waits until %s (%s after the last change)", clock(last.Add(sustain)), sustain)
+	}
+	return ""
+}
+
+// trimTargetEarly makes the CPU-target trim before the savings' long hold
+// has passed, once the SLOs have held with margin for one settle time (an
+// SLO window: the evidence every verdict is given) and nothing changed
+// capacity for as long. The long hold is for savings that are slow or
+// costly to take back: a lower floor leaves the HPA fewer pods to start
+// from, an env saving restarts every pod. A higher CPU target restarts
+// nothing and takes nothing the HPA cannot add back within a sync: it is
+// sized to keep every objective within its limit at the load's measured
+// noisy peak (noiseHeadroom), under the margin at the mean, and its
+// verdict rolls it back once the margin is lost. Waiting the long hold
+// instead runs a load that rises over hours (a day's peak) at the old
+// target all the way up. It reports whether the trim was adopted.
+func (d *decider) trimTargetEarly(since time.Time) bool {
+	p, why := d.trimHPATarget()
+	if why != "" || len(p.changes) == 0 {
+		return false
+	}
+	if c := &p.changes[0]; c.To > max(c.From, earlyTargetCapPct) {
+		c.To = max(c.From, earlyTargetCapPct)
+		if c.To <= c.From {
+			return false
+		}
+		p.predicted = fmt.Sprintf("at most %d%% before the SLOs have held for %s; %s", earlyTargetCapPct, d.s.SustainFor, p.predicted)
+	}
+	p.diagnosis = DiagnosisOverProvisioned
+	p.reason = fmt.Sprintf("%s, held with margin since %s; %s", d.sloText(), clock(since), p.reason)
+	if hold := d.adopt(p); hold != "" {
+		d.plan.Holds = append(d.plan.Holds, hold)
+		return false
+	}
+	return true
+}
+
+// earlyTargetCapPct caps the early CPU-target trim (trimTargetEarly) at the
+// CPU request: above it a pod runs on CPU it did not reserve, and on the
+// load's noise measured over one SLO window; the long hold proves both.
+const earlyTargetCapPct = 100
 
 // capacityChanges are the decisions that changed what the workload runs
 // on: all but those that only moved the HPA's scale-down window (a

@@ -43,7 +43,14 @@ func (d *decider) judge(pd *tuningv1alpha1.Decision) bool {
 func (d *decider) verdict(pd *tuningv1alpha1.Decision) bool {
 	diag := Diagnosis(pd.Diagnosis)
 	if IsUndo(pd.Diagnosis) {
-		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: "previous values restored; " + d.slo.summary()}
+		// An undo predicted the SLIs from before the change it undid
+		// (Predicted); the verdict says what restoring them did.
+		observed := d.slo.summary()
+		if pd.Baseline != nil {
+			observed = d.beforeAfter(baselineGetter(pd.Baseline))
+		}
+		d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept,
+			Observed: tuningv1alpha1.Truncate("previous values restored: "+observed, tuningv1alpha1.MaxNoteLength)}
 		return false
 	}
 	if pd.Baseline == nil {
@@ -337,7 +344,8 @@ func (d *decider) undo(pd *tuningv1alpha1.Decision, outcome tuningv1alpha1.Outco
 	}
 	verdict := &Judgement{Outcome: outcome, Observed: observed}
 	hold := d.adopt(proposal{family: Family(pd.Family), diagnosis: diag, changes: changes, undo: true,
-		reason: fmt.Sprintf("%s; the %s change of %s: %s", d.sloText(), pd.Family, clock(pd.Time.Time), observed)})
+		reason:    fmt.Sprintf("%s; the %s change of %s: %s", d.sloText(), pd.Family, clock(pd.Time.Time), observed),
+		predicted: d.undoPrediction(pd)})
 	if hold != "" {
 		d.plan.Holds = append(d.plan.Holds, "rollback waits: "+hold)
 		d.plan.Reason = fmt.Sprintf("%s; %s, but the rollback waits: %s", d.sloText(), observed, hold)
@@ -345,6 +353,18 @@ func (d *decider) undo(pd *tuningv1alpha1.Decision, outcome tuningv1alpha1.Outco
 	}
 	d.plan.Judgement = verdict
 	return true
+}
+
+// undoPrediction is what an undo of pd expects: the SLIs recorded just
+// before pd, which the restored values gave then. Its verdict compares the
+// SLIs after the undo with those just before it.
+func (d *decider) undoPrediction(pd *tuningv1alpha1.Decision) string {
+	before := evaluateSLO(d.in.Spec.SLO, baselineGetter(pd.Baseline), func([]signals.Signal) []string { return nil })
+	if len(before.objectives) == 0 {
+		return ""
+	}
+	return tuningv1alpha1.Truncate(fmt.Sprintf("as before the %s change of %s: %s", pd.Family, clock(pd.Time.Time), before.summary()),
+		tuningv1alpha1.MaxNoteLength)
 }
 
 // restoring are the changes that give the knobs of pd the values it

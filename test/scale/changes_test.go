@@ -2,6 +2,7 @@ package scale
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -27,6 +28,32 @@ type changeCounter struct {
 	changes atomic.Int64
 	// lost is set when a watch ended early: the count is then too low.
 	lost atomic.Bool
+	// reconciled are the profiles whose status is for their generation, as
+	// the profiles' watch last saw them: the harness follows the start
+	// from the watch it holds anyway instead of listing every profile each
+	// second (a LIST of 10,000 profiles a second loaded the API server the
+	// manager writes to).
+	mu         sync.Mutex
+	reconciled map[string]bool
+	done       atomic.Int64
+}
+
+// reconciledCount is how many profiles have a status for their generation.
+func (cc *changeCounter) reconciledCount() int { return int(cc.done.Load()) }
+
+func (cc *changeCounter) sawProfile(p *tuningv1alpha1.PerformanceProfile) {
+	ok := p.Status.ObservedGeneration == p.Generation && len(p.Status.Conditions) > 0
+	key := p.Namespace + "/" + p.Name
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.reconciled[key] != ok {
+		cc.reconciled[key] = ok
+		if ok {
+			cc.done.Add(1)
+		} else {
+			cc.done.Add(-1)
+		}
+	}
 }
 
 func watchChanges(ctx context.Context, t *testing.T, env *testenv.Env) *changeCounter {
@@ -35,7 +62,7 @@ func watchChanges(ctx context.Context, t *testing.T, env *testenv.Env) *changeCo
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc := &changeCounter{}
+	cc := &changeCounter{reconciled: map[string]bool{}}
 	for _, list := range []client.ObjectList{&tuningv1alpha1.PerformanceProfileList{}, &appsv1.DeploymentList{},
 		&appsv1.StatefulSetList{}, &autoscalingv2.HorizontalPodAutoscalerList{}, &eventsv1.EventList{}} {
 		// Watch from the current resourceVersion: no synthetic events for what exists.
@@ -51,6 +78,9 @@ func watchChanges(ctx context.Context, t *testing.T, env *testenv.Env) *changeCo
 				switch ev.Type {
 				case watch.Added, watch.Modified:
 					cc.changes.Add(1)
+					if p, ok := ev.Object.(*tuningv1alpha1.PerformanceProfile); ok {
+						cc.sawProfile(p)
+					}
 				case watch.Error:
 					cc.lost.Store(true)
 				}

@@ -5,7 +5,7 @@
 // API requests per profile-hour, PromQL queries per period and the time
 // until every profile is reconciled.
 //
-//	go test ./test/scale -run TestScale -scale.sizes=1000,5000,10000 -scale.out=docs/benchmarks/scale.md -timeout 60m -v
+//	go test ./test/scale -run TestScale -scale.sizes=1000,5000,10000 -scale.out=docs/benchmarks/scale-figures.md -timeout 60m -v
 //
 // Without -scale.sizes it is a 200-profile smoke run (part of make test).
 package scale
@@ -89,6 +89,12 @@ type result struct {
 	// (changeCounter), all counted by the API server once the manager
 	// stopped. writes - failed - changes are no-op writes.
 	writes, failed, changes float64
+	// acceptsWrites is the write rate the API server accepted in the
+	// run's probe (probeWriteRate) right before the manager started;
+	// startWrites the manager's writes that changed something until all
+	// were reconciled (or the deadline), and peakWriteRate the most of them
+	// in any 10 s.
+	acceptsWrites, startWrites, peakWriteRate float64
 }
 
 func TestScale(t *testing.T) {
@@ -181,6 +187,9 @@ func runScale(t *testing.T, bin string, n int) result {
 	prom.setServices(svcs)
 	res := result{profiles: n, setup: time.Since(start)}
 	t.Logf("%d profiles with their Deployments and HPAs created in %s", n, res.setup.Round(time.Second))
+	// Before the watches start: the probe's writes are not the manager's.
+	res.acceptsWrites = probeWriteRate(ctx, t, env.Client, prom.URL())
+	t.Logf("the API server accepted %.0f writes/s (%d writers, %s)", res.acceptsWrites, probeWriters, probeFor)
 
 	kubeconfig := writeKubeconfig(t, env.Config)
 	metricsAddr, pprofAddr := freeAddr(t), freeAddr(t)
@@ -219,12 +228,18 @@ func runScale(t *testing.T, bin string, n int) result {
 	pid := cmd.Process.Pid
 	scrape := func() map[string]float64 { return scrapeMetrics("http://" + metricsAddr + "/metrics") }
 
-	// Until every profile has a status for its generation.
+	// Until every profile has a status for its generation. The manager's
+	// writes that changed something, as the watches saw them (less the
+	// harness's own rollout writes), are sampled each second.
+	managerWrites := func() float64 { return float64(changes.changes.Load() - rolled.writes.Load()) }
+	var written []sample
 	deadline := started.Add(reconcileLimit + time.Minute)
 	for time.Now().Before(deadline) {
 		time.Sleep(time.Second)
-		if done := reconciledCount(ctx, t, env.Client); done >= n {
-			res.allReconciled = time.Since(started)
+		written = append(written, sample{time.Since(started), managerWrites()})
+		// The watch's count, confirmed by one list of the API server.
+		if at := time.Since(started); changes.reconciledCount() >= n && reconciledCount(ctx, t, env.Client) >= n {
+			res.allReconciled = at
 			break
 		}
 	}
@@ -232,6 +247,8 @@ func runScale(t *testing.T, bin string, n int) result {
 		res.reconciledBy, res.waited = reconciledCount(ctx, t, env.Client), time.Since(started)
 		t.Logf("only %d of %d reconciled after %s; manager log: %s", res.reconciledBy, n, res.waited, tail(logFile.Name()))
 	}
+	res.startWrites = managerWrites()
+	res.peakWriteRate = peakRate(written, 10*time.Second)
 	res.cpuStart = cpuSeconds(pid)
 	m0 := scrape()
 	res.startRequests = byMethod(m0)
@@ -424,7 +441,13 @@ func createOne(ctx context.Context, c client.Client, s service, promURL string) 
 	if err := c.Create(ctx, hpa, client.FieldOwner("gitops")); err != nil {
 		return err
 	}
-	p := &tuningv1alpha1.PerformanceProfile{
+	return c.Create(ctx, profileFor(s, promURL))
+}
+
+// profileFor is the profile of a service: p99 within 100 ms, its pool
+// tuned between 5 and 50, its HPA's bounds within 2–6 and 6–20.
+func profileFor(s service, promURL string) *tuningv1alpha1.PerformanceProfile {
+	return &tuningv1alpha1.PerformanceProfile{
 		ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: s.name},
 		Spec: tuningv1alpha1.PerformanceProfileSpec{
 			TargetRef: tuningv1alpha1.TargetRef{Name: s.name, Container: "app"},
@@ -446,7 +469,6 @@ func createOne(ctx context.Context, c client.Client, s service, promURL string) 
 			},
 		},
 	}
-	return c.Create(ctx, p)
 }
 
 // reconciledCount counts the profiles whose status is for their generation.
@@ -643,7 +665,8 @@ func perProfileHour(byMethod map[string]float64, profiles int, span time.Duratio
 }
 
 func rows(rs []result) [][]string {
-	out := [][]string{{"profiles"}, {"setup (create objects)"}, {"all reconciled after start"}, {"peak RSS"}, {"RSS in steady state"},
+	out := [][]string{{"profiles"}, {"setup (create objects)"}, {"all reconciled after start"},
+		{"API server's write rate (probe) / the manager's until all reconciled: mean, peak 10 s"}, {"peak RSS"}, {"RSS in steady state"},
 		{"Go heap in use"}, {"CPU until all reconciled"}, {"CPU in steady state"}, {"API requests at start (by method)"},
 		{"API requests per profile-hour, steady (by method)"}, {"ConfigMap GETs: start / per fed profile-hour (fed)"},
 		{"writes / refused / no-op (whole run)"}, {"Deployments/HPAs written (starved services)"},
@@ -657,6 +680,7 @@ func rows(rs []result) [][]string {
 		}
 		vals := []string{
 			strconv.Itoa(r.profiles), r.setup.Round(time.Second).String(), reconciledIn(r),
+			fmt.Sprintf("%.0f writes/s / %.0f writes: %.0f/s, %.0f/s", r.acceptsWrites, r.startWrites, r.startWrites/startSpan(r).Seconds(), r.peakWriteRate),
 			mib(float64(r.peakRSS)), mib(float64(r.endRSS)), mib(r.heapInuse),
 			fmt.Sprintf("%.1f s", r.cpuStart), fmt.Sprintf("%.3f cores", r.cpuSteady), strings.Join(start, ", "),
 			perProfileHour(r.steadyRequests, r.profiles, r.steadySpan),
@@ -671,6 +695,44 @@ func rows(rs []result) [][]string {
 		}
 	}
 	return out
+}
+
+// startSpan is the time from the manager's start until all were reconciled,
+// or until the harness stopped waiting.
+func startSpan(r result) time.Duration {
+	if r.allReconciled > 0 {
+		return r.allReconciled
+	}
+	return r.waited
+}
+
+// sample is a cumulative count at a time since the start (count 0 at 0).
+type sample struct {
+	at    time.Duration
+	count float64
+}
+
+// peakRate is the largest increase per second of a cumulative count over
+// any span of at least w between two samples (or the start); over the whole
+// span when that is shorter than w.
+func peakRate(cum []sample, w time.Duration) float64 {
+	if n := len(cum); n > 0 && cum[n-1].at < w {
+		return cum[n-1].count / cum[n-1].at.Seconds()
+	}
+	peak := 0.0
+	for i, s := range cum {
+		from := sample{}
+		for j := i - 1; j >= 0; j-- {
+			if s.at-cum[j].at >= w {
+				from = cum[j]
+				break
+			}
+		}
+		if span := s.at - from.at; span >= w {
+			peak = max(peak, (s.count-from.count)/span.Seconds())
+		}
+	}
+	return peak
 }
 
 func reconciledIn(r result) string {

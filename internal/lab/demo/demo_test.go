@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 )
 
 func TestValidate(t *testing.T) {
@@ -50,5 +52,25 @@ func TestTrace(t *testing.T) {
 	}
 	if _, err := Trace("nope", 2400, 1); err == nil || !strings.Contains(err.Error(), "case-study, step") {
 		t.Fatalf("unknown scenario: %v", err)
+	}
+}
+
+func TestMissingEvidence(t *testing.T) {
+	base := &tuningv1alpha1.SLIs{}
+	pool := []tuningv1alpha1.Change{{Knob: "DB_POOL_MAX_CONNECTIONS", From: "2", To: "6"}}
+	for _, c := range []struct {
+		name string
+		d    tuningv1alpha1.Decision
+		want string
+	}{
+		{"a change with a baseline and a prediction in words", tuningv1alpha1.Decision{Changes: pool, Baseline: base, Predicted: "pool wait 5s -> 1ms"}, ""},
+		{"a change with a model's prediction", tuningv1alpha1.Decision{Changes: pool, Baseline: base, Prediction: &tuningv1alpha1.Prediction{}}, ""},
+		{"a change without a prediction", tuningv1alpha1.Decision{Changes: pool, Baseline: base}, "no prediction"},
+		{"a change with neither", tuningv1alpha1.Decision{Changes: pool}, "no baseline, no prediction"},
+		{"a decision that changed nothing needs none", tuningv1alpha1.Decision{}, ""},
+	} {
+		if got := missingEvidence(c.d); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
 	}
 }

@@ -191,7 +191,7 @@ func RunReal(ctx context.Context, o RealOptions) (*RealReport, error) {
 	r.PoolAfter = poolEnv(ctx, env, w)
 	r.Refused, _ = w.Postgres.RefusedConnections()
 	for _, d := range r.Decisions {
-		if len(d.Changes) > 0 && (d.Baseline == nil || (d.Prediction == nil && d.Predicted == "")) {
+		if missingEvidence(d) != "" {
 			r.DecisionsWithoutEvidence++
 		}
 	}
@@ -276,6 +276,15 @@ func (r *RealReport) Markdown() string {
 	fmt.Fprintf(&b, "- decisions: %d, without their evidence: %d\n\n", len(r.Decisions), r.DecisionsWithoutEvidence)
 	for _, d := range r.Decisions {
 		fmt.Fprintf(&b, "  - %s %s %s → %s: %s\n", d.Family, d.Diagnosis, changes(d.Changes), d.Outcome, oneLine(d.Reason))
+		if m := missingEvidence(d); m != "" {
+			fmt.Fprintf(&b, "    - **without its evidence: %s**\n", m)
+		}
+		if d.Predicted != "" {
+			fmt.Fprintf(&b, "    - predicted: %s\n", oneLine(d.Predicted))
+		}
+		if d.Observed != "" {
+			fmt.Fprintf(&b, "    - observed: %s\n", oneLine(d.Observed))
+		}
 	}
 	b.WriteString("\n| t | req/s | p50 | p99 | failed | status p99 | SLOMet | pool | PG conns |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, row := range r.Rows {
@@ -283,6 +292,24 @@ func (r *RealReport) Markdown() string {
 			cmp.Or(row.StatusP99, "-"), cmp.Or(row.SLOMet, "-"), row.Pool, row.Connections)
 	}
 	return b.String()
+}
+
+// missingEvidence says what a decision that changed something lacks of its
+// evidence: the SLIs it started from (its baseline) and what it expected
+// (a model's prediction, or a predicted effect in words: an undo predicts
+// the SLIs from before the change it undoes); "" when it has both.
+func missingEvidence(d tuningv1alpha1.Decision) string {
+	var lacks []string
+	if len(d.Changes) == 0 {
+		return ""
+	}
+	if d.Baseline == nil {
+		lacks = append(lacks, "no baseline")
+	}
+	if d.Prediction == nil && d.Predicted == "" {
+		lacks = append(lacks, "no prediction")
+	}
+	return strings.Join(lacks, ", ")
 }
 
 func changes(cs []tuningv1alpha1.Change) string {

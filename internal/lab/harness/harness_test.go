@@ -2,9 +2,8 @@ package harness_test
 
 import (
 	"context"
-	"encoding/json"
+	"math"
 	"net/http"
-	"net/url"
 	"syscall"
 	"testing"
 	"time"
@@ -14,28 +13,6 @@ import (
 	"github.com/navius-dev/navius-tuner/internal/lab/harness"
 	"github.com/navius-dev/navius-tuner/internal/lab/sim"
 )
-
-// promValue runs an instant query and returns the first sample's value (NaN-free), or false.
-func promValue(g Gomega, base, query string) (float64, bool) {
-	resp, err := http.Get(base + "/api/v1/query?query=" + url.QueryEscape(query))
-	g.Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = resp.Body.Close() }()
-	var body struct {
-		Data struct {
-			Result []struct {
-				Value [2]any `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	g.Expect(json.NewDecoder(resp.Body).Decode(&body)).To(Succeed())
-	if len(body.Data.Result) == 0 {
-		return 0, false
-	}
-	var v float64
-	s, _ := body.Data.Result[0].Value[1].(string)
-	_ = json.Unmarshal([]byte(s), &v)
-	return v, true
-}
 
 // TestHarness brings the whole environment up without the operator: the
 // simulated workload follows its kwok pods and Redis replicas, Prometheus
@@ -81,8 +58,8 @@ func TestHarness(t *testing.T) {
 	t.Run("Prometheus scrapes simulated per-second rates", func(t *testing.T) {
 		prom := e.Cluster().PrometheusURL()
 		NewWithT(t).Eventually(func(g Gomega) {
-			v, ok := promValue(g, prom, `sum(rate(http_requests_total{namespace="harness",service="orders-api"}[10s]))`)
-			g.Expect(ok).To(BeTrue())
+			v := harness.PromScalar(ctx, http.DefaultClient, prom, `sum(rate(http_requests_total{namespace="harness",service="orders-api"}[10s]))`)
+			g.Expect(math.IsNaN(v)).To(BeFalse(), "no answer from Prometheus")
 			// The counters are divided by the speed: the wall-time rate is the simulated rate.
 			g.Expect(v).To(BeNumerically("~", 300, 60))
 		}).WithTimeout(60 * time.Second).WithPolling(time.Second).Should(Succeed())
