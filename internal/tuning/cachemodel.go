@@ -112,6 +112,16 @@ func (f l1Fit) hit(c, s int64) float64 {
 	return f.m.HitRatio(f.keys, float64(c), f.ttlRequests(s))
 }
 
+// keySpace is the largest L1 the fitted key count asks for: keySpaceMargin
+// × the keys, MaxInt64 when the key count is not a finite number.
+func (f l1Fit) keySpace() int64 {
+	n := math.Ceil(keySpaceMargin * f.keys)
+	if !f.fitted || math.IsNaN(n) || n <= 0 || n >= math.MaxInt64/2 {
+		return math.MaxInt64
+	}
+	return int64(n)
+}
+
 // ttlRequests is a TTL of s seconds in lookups of one pod (+Inf when the
 // TTL is not read or the lookup rate unknown).
 func (f l1Fit) ttlRequests(s int64) float64 {
@@ -143,7 +153,11 @@ func (f l1Fit) note() string {
 // so the model's L2 miss ratio is scaled to the measured one at the
 // current TTL (calibration, as Erlang C is scaled to the measured mean
 // wait); an L2 that is not measured counts as missing everything (its
-// factor in the miss fraction is 1, as in missShare) and is not tuned.
+// factor in the miss fraction is 1, as in missShare) and is not tuned. A
+// calibration outside l2CalibrationRange says the model does not describe
+// this L2 (×25 would turn a measured 85 % into a predicted 0 % as L1
+// grows): the model is refused, L2's hit ratio is held at the measured
+// one and its TTL is not tuned.
 type l2Fit struct {
 	l1   l1Fit
 	pods float64
@@ -153,7 +167,15 @@ type l2Fit struct {
 	// hit0 is the measured L2 hit ratio, held when the L2 is not tunable.
 	tunable bool
 	hit0    float64
+	// refused says why a fitted model was refused ("" when it was not).
+	refused string
 }
+
+// l2CalibrationRange bounds the factor the L2 model's miss ratio may be
+// scaled by to match the measured one: within 2× the model describes the
+// L2 and its error is what the verdict checks; beyond it the model is
+// describing some other cache.
+var l2CalibrationRange = [2]float64{0.5, 2}
 
 // fitL2 fits the L2 model at the current L1 size and TTL and L2 TTL.
 func (d *decider) fitL2(l1 l1Fit, items, ttl int64) l2Fit {
@@ -166,10 +188,16 @@ func (d *decider) fitL2(l1 l1Fit, items, ttl int64) l2Fit {
 	if !has || !measured || !l1.fitted || l1.rate <= 0 || f.pods < 1 || t2 <= 0 {
 		return f
 	}
-	f.tunable = true
+	c := 1.0
 	if model := f.modelHit(t2, items, ttl); model < 1 {
-		f.calibration = (1 - h2) / (1 - model)
+		c = (1 - h2) / (1 - model)
 	}
+	if c < l2CalibrationRange[0] || c > l2CalibrationRange[1] {
+		f.refused = fmt.Sprintf("L2 hit held at %s (its model's miss ratio would need ×%.2g calibrated, outside ×%.2g–×%.2g)",
+			fmtRatio(h2), c, l2CalibrationRange[0], l2CalibrationRange[1])
+		return f
+	}
+	f.tunable, f.calibration = true, c
 	return f
 }
 

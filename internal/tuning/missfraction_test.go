@@ -90,16 +90,29 @@ func TestCacheStepSizedForTheMissFraction(t *testing.T) {
 				t.Fatalf("predicted %q", p.Predicted)
 			}
 		}},
-		{"bounds that cannot reach it are taken, and the reason says what they allow", func(in *Input) {
+		{"bounds that cannot reach it: the smallest sizes that give 90 % of the cut they allow, and the reason says what they allow", func(in *Input) {
 			missPinnedBreach(in)
 			in.Spec.Cache.Memory.MaxItems.Max = 20000
 			in.Spec.Cache.Memory.TTL.Max = dur(2 * time.Minute)
 			in.Spec.Cache.Redis.TTL.Max = dur(10 * time.Minute)
 		}, func(t *testing.T, p Plan) {
-			wantChange(t, p, itemsEnv, 10000, 20000)
-			wantChange(t, p, l1TTLEnv, 60, 120)
-			wantChange(t, p, l2TTLEnv, 300, 600)
-			best := missAfter(20000, 120, 600)
+			items, ttl := after(p, 10000, 60)
+			t2 := int64(300)
+			if c, ok := changeOf(p, l2TTLEnv); ok {
+				t2 = c.To
+			}
+			now, best := missAfter(10000, 60, 300), missAfter(20000, 120, 600)
+			knee := best + 0.1*(now-best)
+			got := missAfter(items, ttl, t2)
+			if got > knee*1.02 {
+				t.Fatalf("L1 %d/%ds, L2 %ds miss %.4f, want 90 %% of the cut to %.4f (<= %.4f): %+v", items, ttl, t2, got, best, knee, p.Changes)
+			}
+			if items == 20000 && ttl == 120 && t2 == 600 {
+				t.Fatalf("the step took every bound: %+v", p.Changes)
+			}
+			if t2 > 300 && missAfter(items, ttl, t2*9/10) <= knee*0.98 {
+				t.Fatalf("L2 TTL %ds is more than the knee needs (%ds reaches it)", t2, t2*9/10)
+			}
 			want := "bounds allow miss fraction " + fmtRatio(best) + ", the p99 needs < 1%"
 			if best <= 0.01 || !strings.Contains(p.Reason, want) {
 				t.Fatalf("reason %q, want %q (model %.4f)", p.Reason, want, best)

@@ -1,7 +1,6 @@
 package tuning
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 
@@ -337,16 +336,34 @@ const missFractionMargin = 0.5
 // share of requests that miss every cache tier (view.missShare).
 const missFraction signals.Signal = "missFraction"
 
+// missKneeShare: when the bounds cannot reach the miss fraction the
+// percentile needs, a miss-sized step takes the smallest sizes that give
+// this share of the cut the bounds allow, not the bounds: the last tenth of
+// a cut is where Che's curve is flattest, and an L1 at its item bound can
+// be 20× the one before in every pod, while the breach goes on.
+const missKneeShare = 0.9
+
+// keySpaceMargin: an L1 sized by the miss fraction holds at most this many
+// times the key count the model fitted (an L1 larger than the keys it is
+// asked for holds nothing more, only the model's error in the key count);
+// the margin covers an undercount of a quarter.
+const keySpaceMargin = 1.25
+
 // cacheForMisses sizes a cache step for the miss fraction the percentile
 // of objective o needs: (1 − h1)(1 − h2) at most missFractionMargin × (1 −
 // q), in one rollout. It solves the L1 size (and TTL) with the fitted Che
 // model and L2's TTL with l2Fit, keeping the L1 as small as the goal allows
 // (L1 memory is paid in every pod, L2's once): both TTLs at their bounds
 // where that helps, the smallest L1 size reaching the goal there, then the
-// L1 TTL back where it is not needed, then the smallest L2 TTL. When the
-// bounds cannot reach the goal it takes what they give and says so. sized
-// is false when the L1 model cannot be fitted (the step is then the usual
-// one, growL1).
+// L1 TTL back where it is not needed, then the smallest L2 TTL. The L1 size
+// never goes above keySpaceMargin × the fitted key count (the engine does
+// not read the pods' memory limit or working set, so the key space is the
+// only bound on L1 memory besides the knob's). When the bounds cannot reach
+// the goal it aims at missKneeShare of the cut they allow and says so. A
+// step whose predicted cut is under missCutShare of the miss fraction now
+// is not taken (its own verdict would revert it): the hold says what the
+// bounds allow. sized is false when the L1 model cannot be fitted (the
+// step is then the usual one, growL1).
 func (d *decider) cacheForMisses(o objective, share float64, ik knobDef, items int64, tk knobDef, ttl int64, ttlOK bool) (proposal, string, bool) {
 	l1 := d.fitL1(ik, items, true, tk, ttl, ttlOK)
 	if !l1.fitted {
@@ -361,40 +378,45 @@ func (d *decider) cacheForMisses(o objective, share float64, ik knobDef, items i
 	tail := 1 - quantileOf(o)
 	goal := missFractionMargin * tail
 	name := percentileName(o.signal)
+	iTop := max(items, min(ik.max, l1.keySpace()))
 	sTop, tTop := ttl, t2
-	if ttlOK && tk.max > ttl && l1.hit(ik.max, tk.max)-l1.hit(ik.max, ttl) >= minHitGain {
+	if ttlOK && tk.max > ttl && l1.hit(iTop, tk.max)-l1.hit(iTop, ttl) >= minHitGain {
 		sTop = tk.max
 	}
 	if l2.tunable && rk.max > t2 {
 		tTop = rk.max
 	}
 	var bound string
-	newItems, newTTL, newT2 := max(ik.max, items), sTop, tTop
-	if best := miss(newItems, sTop, tTop); best > goal {
+	newItems, newTTL, newT2 := iTop, sTop, tTop
+	best := miss(iTop, sTop, tTop)
+	if best > goal {
 		bound = fmt.Sprintf("bounds allow miss fraction %s, the %s needs < %s", fmtRatio(best), name, fmtRatio(tail))
+		goal = best + (1-missKneeShare)*max(0, miss(items, ttl, t2)-best)
+	}
+	if miss(items, sTop, tTop) <= goal {
+		newItems = items
 	} else {
-		if miss(items, sTop, tTop) <= goal {
-			newItems = items
+		newItems = smallestReaching(items, newItems, func(c int64) bool { return miss(c, sTop, tTop) <= goal })
+	}
+	if sTop != ttl && miss(newItems, ttl, tTop) <= goal {
+		newTTL = ttl
+	}
+	if tTop != t2 {
+		if miss(newItems, newTTL, t2) <= goal {
+			newT2 = t2
 		} else {
-			newItems = smallestReaching(items, newItems, func(c int64) bool { return miss(c, sTop, tTop) <= goal })
-		}
-		if sTop != ttl && miss(newItems, ttl, tTop) <= goal {
-			newTTL = ttl
-		}
-		if tTop != t2 {
-			if miss(newItems, newTTL, t2) <= goal {
-				newT2 = t2
-			} else {
-				newT2 = smallestReaching(t2, tTop, func(t int64) bool { return miss(newItems, newTTL, t) <= goal })
-			}
+			newT2 = smallestReaching(t2, tTop, func(t int64) bool { return miss(newItems, newTTL, t) <= goal })
 		}
 	}
 	to, scaled := d.cheSteps([2]int64{items, newItems}, [2]int64{ttl, newTTL}, [2]int64{t2, newT2})
 	newItems, newTTL, newT2 = to[0], to[1], to[2]
 	want := miss(newItems, newTTL, newT2)
-	if share-want < minHitGain*share {
-		// Nothing within the bounds cuts the misses: the bounds are the hold.
-		return proposal{}, cmp.Or(bound, "cache knobs at their bounds"), true
+	if share-want < missCutShare*share {
+		// A cut its own verdict would not keep is no step: the bounds (or
+		// the model's error) are the hold.
+		return proposal{}, joinNotes(append(nonEmpty(bound), fmt.Sprintf(
+			"the step the cache model allows cuts the requests missing every tier %s -> %s, less than the %.0f%% cut that keeps it",
+			fmtRatio(share), fmtRatio(want), missCutShare*100))), true
 	}
 	var p proposal
 	for _, c := range []struct {
@@ -410,13 +432,15 @@ func (d *decider) cacheForMisses(o objective, share float64, ik knobDef, items i
 	if l2.tunable {
 		notes = append(notes, fmt.Sprintf("L2 hit %s -> %s (TTL from write on the L1 misses, miss ratio ×%.2g calibrated)",
 			fmtRatio(l2.hit0), fmtRatio(l2.hit(newT2, newItems, newTTL)), l2.calibration))
+	} else if l2.refused != "" {
+		notes = append(notes, l2.refused)
 	}
 	notes = append(notes, scaled...)
 	notes = append(notes, nonEmpty(l1.rateNote)...)
 	p.predicted = fmt.Sprintf("requests missing every tier %s -> %s, the %s needs < %s (aiming at %s)",
-		fmtRatio(share), fmtRatio(want), name, fmtRatio(tail), fmtRatio(goal))
+		fmtRatio(share), fmtRatio(want), name, fmtRatio(tail), fmtRatio(missFractionMargin*tail))
 	if bound != "" {
-		p.predicted += ": " + bound
+		p.predicted += fmt.Sprintf(": %s; %.0f%% of that cut at the smallest sizes", bound, missKneeShare*100)
 	}
 	p.predicted = joinNotes(append([]string{p.predicted}, notes...))
 	p.prediction = predictionOf(tuningv1alpha1.ModelChe, missFraction, want)
