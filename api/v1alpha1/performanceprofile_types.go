@@ -1122,8 +1122,9 @@ type Prediction struct {
 	Model Model `json:"model"`
 
 	// signal is the predicted signal, in the unit of docs/metrics.md:
-	// poolWait (seconds), cpuUtilization or memoryHitRatio (ratios),
-	// redisCPU (cores per replica).
+	// poolWait (seconds), cpuUtilization, memoryHitRatio or missFraction
+	// (ratios; missFraction is the share of requests that miss every cache
+	// tier), redisCPU (cores per replica).
 	// +required
 	// +kubebuilder:validation:MaxLength=64
 	Signal string `json:"signal"`

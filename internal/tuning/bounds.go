@@ -269,6 +269,9 @@ type proposal struct {
 	changes   []Change
 	reason    string
 	predicted string
+	// bound says why the step stops short of what its model asks for (the
+	// knobs' bounds): the reason carries it.
+	bound string
 	// prediction is the model's numeric prediction for the changes as proposed.
 	prediction *tuningv1alpha1.Prediction
 	// undo restores earlier values: the back-off of past moves does not apply.

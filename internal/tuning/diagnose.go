@@ -248,13 +248,15 @@ func (d *decider) checkCache() (finding, string, bool) {
 		return finding{}, note, false
 	}
 	cost, how, costKnown := d.missCost()
-	var low []string
+	var low, tiers []string
 	if h, ok := d.v.get(signals.MemoryHitRatio); ok && (itemsOK || ttlOK) {
+		tiers = append(tiers, "L1 hit "+fmtRatio(h))
 		if h < memoryLowHit {
 			low = append(low, "L1 hit "+fmtRatio(h))
 		}
 	}
 	if h, ok := d.v.get(signals.RedisHitRatio); ok && l2OK {
+		tiers = append(tiers, "L2 hit "+fmtRatio(h))
 		if h < redisLowHit {
 			low = append(low, "L2 hit "+fmtRatio(h))
 		}
@@ -264,7 +266,13 @@ func (d *decider) checkCache() (finding, string, bool) {
 	}
 	text := fmt.Sprintf("miss cost %s (%s)", fmtSeconds(cost), how)
 	costly := cost >= missCostShare*limit
-	if tail, ok := d.missesInTail(cost); ok && len(low) > 0 {
+	if tail, ok := d.missesInTail(cost); ok && len(tiers) > 0 {
+		// Hit ratios that look fine (L1 85 %, L2 70 %) still leave 4.5 % of
+		// the requests missing every tier: a p99 request that is a miss
+		// makes any tier that can still grow a low one.
+		if len(low) == 0 {
+			low = tiers
+		}
 		costly, text = true, text+"; "+tail
 	}
 	if len(low) == 0 || !costly {

@@ -215,16 +215,23 @@ func (z zipfBuckets) hitRatio(tc, ttl float64, fromWrite bool) float64 {
 	}
 	h := 0.0
 	for i, p := range z.prob {
-		v := 1.0
-		if !math.IsInf(tc, 1) {
-			v = -math.Expm1(-p * tc)
-		}
-		if a := p * ttl; !math.IsInf(ttl, 1) && a/(1+a) < v {
-			v = a / (1 + a)
-		}
-		h += z.count[i] * p * v
+		h += z.count[i] * p * keyHit(p, tc, ttl)
 	}
 	return h
+}
+
+// keyHit is the hit ratio of a key of request probability p in a cache
+// whose LRU keeps it tc requests after its last use and whose TTL, from the
+// write, is ttl requests (hitRatio).
+func keyHit(p, tc, ttl float64) float64 {
+	v := 1.0
+	if !math.IsInf(tc, 1) {
+		v = -math.Expm1(-p * tc)
+	}
+	if a := p * ttl; !math.IsInf(ttl, 1) && a/(1+a) < v {
+		v = a / (1 + a)
+	}
+	return v
 }
 
 // fitIterations of a bisection: the keys to e^(28/2^20), a relative 3e-5;
@@ -274,6 +281,43 @@ func (m CacheModel) HitRatio(keys, capacity, ttlRequests float64) float64 {
 		return 1 // every key stays once stored
 	}
 	return z.hitRatio(tc, ttlRequests, m.TTLFromWrite)
+}
+
+// MissStreamHitRatio is the hit ratio of a second tier (L2: Redis) fed by
+// the misses of pods L1 caches of this model, each of capacity items and a
+// TTL of ttlRequests lookups, over keys keys; the L2 has no capacity bound,
+// its TTL counts from the write (a miss stores the key) and is l2TTLRequests
+// lookups of one pod (the TTL in seconds × the lookups per second per pod).
+// It is the same Che/TTL form on the L1-miss stream: a key of request
+// probability p reaches L2 at pods × p(1 − h1(p)) per lookup of one pod,
+// so it hits there a/(1+a) of the time, a = that × l2TTLRequests; the L2's
+// hit ratio is that weighted by the keys' L2 lookups. What L1 keeps (the
+// head of the popularity) L2 never sees: its stream is flatter than the
+// requests'. 0 when L1 misses nothing.
+func (m CacheModel) MissStreamHitRatio(keys, capacity, ttlRequests, pods, l2TTLRequests float64) float64 {
+	if keys <= 0 || pods <= 0 || l2TTLRequests <= 0 {
+		return 0
+	}
+	z := newZipf(m.Alpha, keys)
+	tc := math.Inf(1)
+	if capacity < keys {
+		tc = z.characteristicTime(max(capacity, 1))
+	}
+	ttl := ttlRequests
+	if !m.TTLFromWrite {
+		tc, ttl = math.Min(tc, ttl), math.Inf(1)
+	}
+	lookups, hits := 0.0, 0.0
+	for i, p := range z.prob {
+		miss := pods * p * (1 - keyHit(p, tc, ttl))
+		a := miss * l2TTLRequests
+		lookups += z.count[i] * miss
+		hits += z.count[i] * miss * a / (1 + a)
+	}
+	if lookups <= 0 {
+		return 0
+	}
+	return hits / lookups
 }
 
 // FitKeys is the number of keys that explains an observed hit ratio at a

@@ -35,6 +35,7 @@ var errorFloor = map[signals.Signal]float64{
 	signals.CPUUtilization: 0.05,
 	signals.MemoryHitRatio: 0.01, // of the miss ratio
 	signals.RedisCPU:       0.05, // cores
+	missFraction:           0.005,
 }
 
 // predictionOf is a model's prediction that signal will read value; nil
@@ -95,13 +96,32 @@ func (d *decider) checkPrediction(pd *tuningv1alpha1.Decision) *tuningv1alpha1.P
 	}
 	s := signals.Signal(p.Signal)
 	got, ok := d.v.get(s)
+	e := predictionError(s, want, got)
+	if s == missFraction {
+		// Only over the tiers the baseline read, every one of them read
+		// now: a tier missing counts as missing everything (missShare).
+		var before float64
+		before, got, _, ok = d.missShareSince(pd.Baseline)
+		e = missFractionError(before, want, got)
+	}
 	if !ok {
 		return nil
 	}
 	c := p.DeepCopy()
 	c.Observed = decimalOf(got)
-	c.Error = decimalOf(min(predictionError(s, want, got), maxRecordedError))
+	c.Error = decimalOf(min(e, maxRecordedError))
 	return c
+}
+
+// missFractionError is the error of a miss-fraction prediction, measured
+// against the cut it predicted: |observed − predicted| ÷ (before −
+// predicted), at least errorFloor's. On the predicted value's own scale a
+// step aimed at 0.5 % that cut the misses from 16 % to 4.5 % would be 8×
+// off, an error that would divide every later Che-sized L1 step by 4; it
+// got 74 % of the cut it predicted, an error of 0.26, and that is what
+// goes into the Che model's running error like its other checks.
+func missFractionError(before, predicted, observed float64) float64 {
+	return math.Abs(observed-predicted) / max(before-predicted, errorFloor[missFraction])
 }
 
 // rememberPrediction folds a checked prediction, made at at, into its

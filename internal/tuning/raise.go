@@ -32,6 +32,9 @@ func (d *decider) remedy(f finding) (proposal, string) {
 	}
 	p.family, p.diagnosis = f.family, f.diagnosis
 	p.reason = fmt.Sprintf("%s; %s", d.sloText(), f.evidence)
+	if p.bound != "" {
+		p.reason += "; " + p.bound
+	}
 	return p, hold
 }
 
@@ -297,6 +300,11 @@ func (d *decider) raiseCache() (proposal, string) {
 	if p, ok := d.cacheOffStart(); ok {
 		return p, ""
 	}
+	if o, share, pinned := d.missPinned(); pinned && itemsOK && d.thin == nil { // a met SLO is not pinned: its line is not the threshold
+		if p, hold, sized := d.cacheForMisses(o, share, ik, items, tk, ttl, ttlOK); sized {
+			return p, hold
+		}
+	}
 	var p proposal
 	if itemsOK || ttlOK {
 		p = d.growL1(ik, items, itemsOK, tk, ttl, ttlOK)
@@ -312,6 +320,132 @@ func (d *decider) raiseCache() (proposal, string) {
 		return proposal{}, "cache knobs at their bounds"
 	}
 	return p, ""
+}
+
+// missFractionMargin: a cache step for a percentile pinned by misses aims
+// at this share of the percentile's tail 1 − q (0.5 % of requests missing
+// every tier for a p99). Under 1 − q the percentile request is a hit, but
+// only just: the miss fraction is a window's average that moves with the
+// load and the keys, the first minutes after the rollout start with empty
+// L1s, and the model fitted on one or two operating points (and L2's on a
+// popularity L1 reshapes) is off by tens of percent; half the tail leaves
+// room for an error of 2× before the percentile is a miss again.
+const missFractionMargin = 0.5
+
+// missFraction is the derived signal a miss-sized cache step predicts: the
+// share of requests that miss every cache tier (view.missShare).
+const missFraction signals.Signal = "missFraction"
+
+// missKneeShare: when the bounds cannot reach the miss fraction the
+// percentile needs, a miss-sized step takes the smallest sizes that give
+// this share of the cut the bounds allow, not the bounds: the last tenth of
+// a cut is where Che's curve is flattest, and an L1 at its item bound can
+// be 20× the one before in every pod, while the breach goes on.
+const missKneeShare = 0.9
+
+// keySpaceMargin: an L1 sized by the miss fraction holds at most this many
+// times the key count the model fitted (an L1 larger than the keys it is
+// asked for holds nothing more, only the model's error in the key count);
+// the margin covers an undercount of a quarter.
+const keySpaceMargin = 1.25
+
+// cacheForMisses sizes a cache step for the miss fraction the percentile
+// of objective o needs: (1 − h1)(1 − h2) at most missFractionMargin × (1 −
+// q), in one rollout. It solves the L1 size (and TTL) with the fitted Che
+// model and L2's TTL with l2Fit, keeping the L1 as small as the goal allows
+// (L1 memory is paid in every pod, L2's once): both TTLs at their bounds
+// where that helps, the smallest L1 size reaching the goal there, then the
+// L1 TTL back where it is not needed, then the smallest L2 TTL. The L1 size
+// never goes above keySpaceMargin × the fitted key count (the engine does
+// not read the pods' memory limit or working set, so the key space is the
+// only bound on L1 memory besides the knob's). When the bounds cannot reach
+// the goal it aims at missKneeShare of the cut they allow and says so. A
+// step whose predicted cut is under missCutShare of the miss fraction now
+// is not taken (its own verdict would revert it): the hold says what the
+// bounds allow. sized is false when the L1 model cannot be fitted (the
+// step is then the usual one, growL1).
+func (d *decider) cacheForMisses(o objective, share float64, ik knobDef, items int64, tk knobDef, ttl int64, ttlOK bool) (proposal, string, bool) {
+	l1 := d.fitL1(ik, items, true, tk, ttl, ttlOK)
+	if !l1.fitted {
+		return proposal{}, "", false
+	}
+	h1, _ := d.v.get(signals.MemoryHitRatio)
+	l2 := d.fitL2(l1, items, ttl)
+	rk, t2, _, _ := d.knob(roleRedisTTL)
+	miss := func(c, s, t int64) float64 {
+		return (1 - l1.hit(c, s)) * (1 - l2.hit(t, c, s))
+	}
+	tail := 1 - quantileOf(o)
+	goal := missFractionMargin * tail
+	name := percentileName(o.signal)
+	iTop := max(items, min(ik.max, l1.keySpace()))
+	sTop, tTop := ttl, t2
+	if ttlOK && tk.max > ttl && l1.hit(iTop, tk.max)-l1.hit(iTop, ttl) >= minHitGain {
+		sTop = tk.max
+	}
+	if l2.tunable && rk.max > t2 {
+		tTop = rk.max
+	}
+	var bound string
+	newItems, newTTL, newT2 := iTop, sTop, tTop
+	best := miss(iTop, sTop, tTop)
+	if best > goal {
+		bound = fmt.Sprintf("bounds allow miss fraction %s, the %s needs < %s", fmtRatio(best), name, fmtRatio(tail))
+		goal = best + (1-missKneeShare)*max(0, miss(items, ttl, t2)-best)
+	}
+	if miss(items, sTop, tTop) <= goal {
+		newItems = items
+	} else {
+		newItems = smallestReaching(items, newItems, func(c int64) bool { return miss(c, sTop, tTop) <= goal })
+	}
+	if sTop != ttl && miss(newItems, ttl, tTop) <= goal {
+		newTTL = ttl
+	}
+	if tTop != t2 {
+		if miss(newItems, newTTL, t2) <= goal {
+			newT2 = t2
+		} else {
+			newT2 = smallestReaching(t2, tTop, func(t int64) bool { return miss(newItems, newTTL, t) <= goal })
+		}
+	}
+	to, scaled := d.cheSteps([2]int64{items, newItems}, [2]int64{ttl, newTTL}, [2]int64{t2, newT2})
+	newItems, newTTL, newT2 = to[0], to[1], to[2]
+	want := miss(newItems, newTTL, newT2)
+	if share-want < missCutShare*share {
+		// A cut its own verdict would not keep is no step: the bounds (or
+		// the model's error) are the hold.
+		return proposal{}, joinNotes(append(nonEmpty(bound), fmt.Sprintf(
+			"the step the cache model allows cuts the requests missing every tier %s -> %s, less than the %.0f%% cut that keeps it",
+			fmtRatio(share), fmtRatio(want), missCutShare*100))), true
+	}
+	var p proposal
+	for _, c := range []struct {
+		k        knobDef
+		from, to int64
+	}{{ik, items, newItems}, {tk, ttl, newTTL}, {rk, t2, newT2}} {
+		if c.to > c.from {
+			p.changes = append(p.changes, Change{Knob: c.k.knob, From: c.from, HasFrom: true, To: c.to})
+		}
+	}
+	h1To := l1.hit(newItems, newTTL)
+	notes := []string{fmt.Sprintf("L1 hit %s -> %s (%s)", fmtRatio(h1), fmtRatio(h1To), l1.note())}
+	if l2.tunable {
+		notes = append(notes, fmt.Sprintf("L2 hit %s -> %s (TTL from write on the L1 misses, miss ratio ×%.2g calibrated)",
+			fmtRatio(l2.hit0), fmtRatio(l2.hit(newT2, newItems, newTTL)), l2.calibration))
+	} else if l2.refused != "" {
+		notes = append(notes, l2.refused)
+	}
+	notes = append(notes, scaled...)
+	notes = append(notes, nonEmpty(l1.rateNote)...)
+	p.predicted = fmt.Sprintf("requests missing every tier %s -> %s, the %s needs < %s (aiming at %s)",
+		fmtRatio(share), fmtRatio(want), name, fmtRatio(tail), fmtRatio(missFractionMargin*tail))
+	if bound != "" {
+		p.predicted += fmt.Sprintf(": %s; %.0f%% of that cut at the smallest sizes", bound, missKneeShare*100)
+	}
+	p.predicted = joinNotes(append([]string{p.predicted}, notes...))
+	p.prediction = predictionOf(tuningv1alpha1.ModelChe, missFraction, want)
+	p.bound = bound
+	return p, "", true
 }
 
 // cacheOffStart gives the cache knobs whose value is below their bounds (a
@@ -340,19 +474,8 @@ func (d *decider) cacheOffStart() (proposal, bool) {
 func (d *decider) growL1(ik knobDef, items int64, itemsOK bool, tk knobDef, ttl int64, ttlOK bool) proposal {
 	var p proposal
 	hit, _ := d.v.get(signals.MemoryHitRatio)
-	rate, rateNote := d.l1LookupRate()
-	ttlReq := func(s int64) float64 {
-		if !ttlOK || rate <= 0 {
-			return math.Inf(1)
-		}
-		return float64(s) * rate
-	}
-	var m CacheModel
-	keys, skewFitted, fitted := 0.0, false, false
-	if itemsOK {
-		m, keys, skewFitted, fitted = fitCache(d.ttlFromWrite(), d.l1Points(ik, items, tk, ttl, hit, rate, ttlOK))
-	}
-	predict := func(c, s int64) float64 { return m.HitRatio(keys, float64(c), ttlReq(s)) }
+	l1 := d.fitL1(ik, items, itemsOK, tk, ttl, ttlOK)
+	predict, fitted := l1.hit, l1.fitted
 	newItems, newTTL := items, ttl
 	var scaled []string
 	switch {
@@ -371,29 +494,14 @@ func (d *decider) growL1(ik knobDef, items int64, itemsOK bool, tk knobDef, ttl 
 		}
 		goal := min(memoryTargetHit, predict(maxItems, newTTL)-minHitGain)
 		if predict(items, newTTL) < goal {
-			lo, hi := items, maxItems
-			for hi-lo > 1 {
-				if mid := (lo + hi) / 2; predict(mid, newTTL) >= goal {
-					hi = mid
-				} else {
-					lo = mid
-				}
-			}
-			newItems = hi
+			newItems = smallestReaching(items, maxItems, func(c int64) bool { return predict(c, newTTL) >= goal })
 		}
 		if newTTL != ttl && predict(newItems, newTTL)-predict(newItems, ttl) < minHitGain {
 			newTTL = ttl
 		}
-		// A model that was wrong before takes a smaller step.
-		for _, v := range []struct {
-			from int64
-			to   *int64
-		}{{items, &newItems}, {ttl, &newTTL}} {
-			var note string
-			if *v.to, note = d.modelStep(tuningv1alpha1.ModelChe, v.from, *v.to); note != "" && len(scaled) == 0 {
-				scaled = append(scaled, note)
-			}
-		}
+		var to []int64
+		to, scaled = d.cheSteps([2]int64{items, newItems}, [2]int64{ttl, newTTL})
+		newItems, newTTL = to[0], to[1]
 		if predict(newItems, newTTL)-hit < minHitGain {
 			newItems, newTTL = items, ttl
 		}
@@ -410,20 +518,40 @@ func (d *decider) growL1(ik knobDef, items int64, itemsOK bool, tk knobDef, ttl 
 	}
 	if fitted && len(p.changes) > 0 {
 		want := predict(newItems, newTTL)
-		skew := "assumed"
-		if skewFitted {
-			skew = "fitted"
-		}
-		form := "TTL from write"
-		if !m.TTLFromWrite {
-			form = "TTL from access"
-		}
-		notes := append([]string{fmt.Sprintf("Che, Zipf %.2g %s, %s, ~%.0f keys", m.Alpha, skew, form, keys)}, scaled...)
-		if rateNote != "" {
-			notes = append(notes, rateNote)
+		notes := append([]string{l1.note()}, scaled...)
+		if l1.rateNote != "" {
+			notes = append(notes, l1.rateNote)
 		}
 		p.predicted = fmt.Sprintf("L1 hit %s -> %s (%s)", fmtRatio(hit), fmtRatio(want), joinNotes(notes))
 		p.prediction = predictionOf(tuningv1alpha1.ModelChe, signals.MemoryHitRatio, want)
 	}
 	return p
+}
+
+// smallestReaching is the smallest value in (lo, hi] for which ok holds
+// (ok monotone: false below some value, true from it on), hi when none does.
+func smallestReaching(lo, hi int64, ok func(int64) bool) int64 {
+	for hi-lo > 1 {
+		if mid := lo + (hi-lo)/2; ok(mid) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi
+}
+
+// cheSteps scales the steps the cache model asks for (pairs of from and
+// to): a model that was wrong before takes a smaller step. It returns the
+// scaled targets in order and the first note.
+func (d *decider) cheSteps(steps ...[2]int64) ([]int64, []string) {
+	var scaled []string
+	out := make([]int64, len(steps))
+	for i, st := range steps {
+		var note string
+		if out[i], note = d.modelStep(tuningv1alpha1.ModelChe, st[0], st[1]); note != "" && len(scaled) == 0 {
+			scaled = append(scaled, note)
+		}
+	}
+	return out, scaled
 }

@@ -196,6 +196,16 @@ type sloReport struct {
 
 func (r sloReport) met() bool { return r.known && r.worst() <= 1 }
 
+// breached: the objective on signal s is known and breached.
+func (r sloReport) breached(s signals.Signal) bool {
+	for _, o := range r.objectives {
+		if o.signal == s && o.ratio > 1 {
+			return true
+		}
+	}
+	return false
+}
+
 // worst is the highest ratio over the objectives (0 when there are none).
 func (r sloReport) worst() float64 {
 	w := 0.0

@@ -203,6 +203,29 @@ func (d *decider) checkPoolTail(text string) (f finding, note string, ok bool) {
 	return finding{}, note, false
 }
 
+// missPinned is the most breached latency objective whose percentile is
+// pinned by misses: more than 1 − q of the requests miss every tier
+// (share), so the percentile request is a miss, and a miss alone costs at
+// least the threshold (missCost), so the percentile stays breached, however
+// much each tier improves, until the miss fraction falls under 1 − q. A
+// miss that fits in the objective (100 ms against 500 ms) pins nothing: a
+// breach there comes from the queue the misses build, which fewer misses
+// relieve step by step. false when none is, or when no tier's hit ratio or
+// no miss cost is known.
+func (d *decider) missPinned() (o objective, share float64, ok bool) {
+	share, known := d.v.missShare()
+	cost, _, costKnown := d.missCost()
+	if !known || !costKnown {
+		return objective{}, 0, false
+	}
+	for _, o := range d.breachedLatencies() {
+		if share > 1-quantileOf(o) && cost >= o.limit {
+			return o, share, true
+		}
+	}
+	return objective{}, 0, false
+}
+
 // missesInTail names the first breached objective whose percentile request
 // is a cache miss (more than 1 − q of the requests miss every tier) and
 // whose excess the miss cost covers: its share of the tail is the whole

@@ -96,6 +96,14 @@ func (d *decider) verdict(pd *tuningv1alpha1.Decision) bool {
 		return d.undo(pd, tuningv1alpha1.OutcomeRolledBack, DiagnosisRegression, "regression: "+joinNotes(worse))
 	}
 	if isRelief(diag) && !d.slo.met() && baseSLO.worst()-d.slo.worst() < helpShare*baseSLO.worst() {
+		if cut, keep, wait := d.missesCut(pd, baseSLO); wait {
+			d.plan.Holds = append(d.plan.Holds, cut)
+			d.plan.Reason = d.sloText() + "; holding: " + cut
+			return true
+		} else if keep {
+			d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: tuningv1alpha1.Truncate(cut+"; "+observed, tuningv1alpha1.MaxNoteLength)}
+			return false
+		}
 		return d.undo(pd, tuningv1alpha1.OutcomeReverted, DiagnosisNoImprovement,
 			"did not help and costs more: "+observed)
 	}
@@ -116,6 +124,107 @@ func (d *decider) verdict(pd *tuningv1alpha1.Decision) bool {
 	}
 	d.plan.Judgement = &Judgement{Outcome: tuningv1alpha1.OutcomeKept, Observed: observed}
 	return false
+}
+
+// missCutShare: a cache step made while misses pinned a percentile helped
+// when it took away at least this share of the requests that miss every
+// tier, even though the percentile has not moved yet.
+const missCutShare = 0.25
+
+// missesCut judges a cache step by the miss fraction while a percentile is
+// pinned by misses. While more than 1 − q of the requests miss every tier,
+// the percentile request is a miss and reads the miss's cost whatever the
+// caches do, until the misses fall under 1 − q: a step that cut the misses
+// from 13 % to 4 % leaves the p99 where it was and is still the way to the
+// objective. It applies to a cache step taken while a breached percentile
+// was pinned by misses (in the baseline; a miss costs at least the
+// threshold, see missPinned) that is still breached and, as far as can be
+// read, still pinned now. It keeps the step (keep, with the verdict's
+// text) when the miss fraction, measured on both sides over the same
+// tiers, fell by missCutShare (a step whose prediction was met falls by
+// more) and neither the worst objective nor the error rate rose: fewer
+// misses with a slower or failing service is a step that made things
+// worse, not one on its way. When a tier the baseline read is missing now
+// the verdict waits (wait, with the hold's text), as for a moving load, at
+// most loadWaitSettles × SettleFor; past that the step is kept: an undo on
+// missing data would take capacity away on data that cannot say it did
+// not help. Otherwise neither, and the verdict is the usual one. It only
+// ever keeps a step or waits.
+func (d *decider) missesCut(pd *tuningv1alpha1.Decision, baseSLO sloReport) (text string, keep, wait bool) {
+	if Diagnosis(pd.Diagnosis) != DiagnosisCacheMisses || !d.touchesCache(pd) {
+		return "", false, false
+	}
+	before, now, known, read := d.missShareSince(pd.Baseline)
+	if !known {
+		return "", false, false
+	}
+	cost, _, costKnown := d.missCost()
+	for _, o := range d.breachedLatencies() {
+		tail := 1 - quantileOf(o)
+		if before <= tail || !baseSLO.breached(o.signal) || !costKnown || cost < o.limit {
+			continue
+		}
+		name := percentileName(o.signal)
+		if !read {
+			unknown := fmt.Sprintf("requests missing every tier %s before, unknown now (%s)",
+				fmtRatio(before), joinNotes(d.v.absent([]signals.Signal{signals.MemoryHitRatio, signals.RedisHitRatio})))
+			until := pd.Time.Add(d.s.SettleFor * (1 + loadWaitSettles))
+			if !d.in.Now.Before(until) {
+				return fmt.Sprintf("%s for longer than %s: a step for a %s pinned by misses is not undone on missing data",
+					unknown, until.Sub(pd.Time.Time), name), true, false
+			}
+			return fmt.Sprintf("the verdict on the %s change of %s waits: %s; it is judged by the miss fraction once every tier reads, until %s at the latest",
+				pd.Family, clock(pd.Time.Time), unknown, clock(until)), false, true
+		}
+		if now <= tail || now > (1-missCutShare)*before || d.slo.worst() > baseSLO.worst() || d.errorsRose(pd.Baseline) {
+			return "", false, false
+		}
+		text := fmt.Sprintf("requests missing every tier %s -> %s", fmtRatio(before), fmtRatio(now))
+		if p := pd.Prediction; p != nil && signals.Signal(p.Signal) == missFraction {
+			if want, ok := parseDecimal(p.Value); ok {
+				text += fmt.Sprintf(" (predicted %s)", fmtRatio(want))
+			}
+		}
+		return fmt.Sprintf("%s: the %s request is still a miss and waits for < %s", text, name, fmtRatio(tail)), true, false
+	}
+	return "", false, false
+}
+
+// errorsRose: the error rate reads higher now than in baseline b (both read).
+func (d *decider) errorsRose(b *tuningv1alpha1.SLIs) bool {
+	was, ok1 := baselineGetter(b)(signals.ErrorRate)
+	now, ok2 := d.v.get(signals.ErrorRate)
+	return ok1 && ok2 && now > was
+}
+
+// missShareSince is the share of requests that missed every tier in
+// baseline b (before, over the tiers it recorded; known when it recorded
+// one) and now over the same tiers; read only when every one of them reads
+// now. A tier missing now would count as missing everything (missShare)
+// and a stale L2 would read as misses that jumped, so nothing compares
+// then.
+func (d *decider) missShareSince(b *tuningv1alpha1.SLIs) (before, now float64, known, read bool) {
+	before, now, read = 1, 1, true
+	if b == nil {
+		return before, now, false, false
+	}
+	for _, t := range []struct {
+		base tuningv1alpha1.Percent
+		sig  signals.Signal
+	}{{b.MemoryHitRatio, signals.MemoryHitRatio}, {b.RedisHitRatio, signals.RedisHitRatio}} {
+		hb, ok := parsePercent(t.base)
+		if t.base == "" || !ok {
+			continue
+		}
+		before *= 1 - hb
+		known = true
+		if hn, ok := d.v.get(t.sig); ok {
+			now *= 1 - hn
+		} else {
+			read = false
+		}
+	}
+	return before, now, known, read && known
 }
 
 // isRelief: the decision added capacity for a breached SLO (an experiment too).
