@@ -132,7 +132,7 @@ func (r *PerformanceProfileReconciler) guardWorld(ctx context.Context, s *scope)
 // any of them declares, and what the others' pods can hold at their worst
 // moments (their status.peakConnections). nil when no other profile names it.
 func (r *PerformanceProfileReconciler) sharedBudget(ctx context.Context, p *tuningv1alpha1.PerformanceProfile) (*guard.Shared, error) {
-	name := databaseName(p.Spec)
+	name := tuning.SharedDatabase(p.Spec)
 	if name == "" {
 		return nil, nil
 	}
@@ -143,7 +143,7 @@ func (r *PerformanceProfileReconciler) sharedBudget(ctx context.Context, p *tuni
 	own, _ := tuning.ConnectionBudget(p.Spec)
 	sh := &guard.Shared{Budget: own}
 	for _, o := range others {
-		if o.UID == p.UID || databaseName(o.Spec) != name || !o.DeletionTimestamp.IsZero() {
+		if o.UID == p.UID || tuning.SharedDatabase(o.Spec) != name || !o.DeletionTimestamp.IsZero() {
 			continue
 		}
 		if b, ok := tuning.ConnectionBudget(o.Spec); ok {

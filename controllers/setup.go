@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
+	"github.com/navius-dev/navius-tuner/internal/tuning"
 )
 
 // Field indexes from a referenced object back to the profiles that name it.
@@ -36,14 +37,6 @@ const (
 
 func redisKey(kind, name string) string { return kind + "/" + name }
 
-// databaseName is the database a profile names, "" when none.
-func databaseName(spec tuningv1alpha1.PerformanceProfileSpec) string {
-	if c := spec.ConnectionPool; c != nil && c.Database != nil {
-		return c.Database.Name
-	}
-	return ""
-}
-
 func addIndexes(ctx context.Context, fi client.FieldIndexer) error {
 	indexes := map[string]func(*tuningv1alpha1.PerformanceProfile) []string{
 		indexTarget: func(p *tuningv1alpha1.PerformanceProfile) []string { return []string{p.Spec.TargetRef.Name} },
@@ -54,7 +47,7 @@ func addIndexes(ctx context.Context, fi client.FieldIndexer) error {
 			return nil
 		},
 		indexDatabase: func(p *tuningv1alpha1.PerformanceProfile) []string {
-			if name := databaseName(p.Spec); name != "" {
+			if name := tuning.SharedDatabase(p.Spec); name != "" {
 				return []string{name}
 			}
 			return nil

@@ -133,7 +133,7 @@ func (r *PerformanceProfileReconciler) readTarget(ctx context.Context, rd client
 	// moment (status.peakConnections) for the others to budget on, every
 	// period: that figure must come from the ConfigMaps as they are, not
 	// as they were remembered.
-	sharesBudget := p.Spec.ConnectionPool != nil && p.Spec.ConnectionPool.Database != nil && p.Spec.ConnectionPool.Database.Name != ""
+	sharesBudget := tuning.SharedDatabase(p.Spec) != ""
 	if cs.envFrom, cs.envFromRemembered, err = r.readEnvFrom(ctx, p, d, cs.container, live || sharesBudget); err != nil {
 		return err
 	}

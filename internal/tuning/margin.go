@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
@@ -121,7 +122,7 @@ func (d *decider) widenThinMargin() bool {
 			notes = append(notes, fmt.Sprintf("%s (left to the %s family's own scaling)", f.evidence, f.family))
 			continue
 		}
-		if db := d.sharedDatabase(); f.family == FamilyPool && db != "" {
+		if db := SharedDatabase(d.in.Spec); f.family == FamilyPool && db != "" {
 			notes = append(notes, fmt.Sprintf("%s (no pool raise: the budget of database %q is shared, its connections are kept for a breach of the profiles that name it)",
 				f.evidence, db))
 			continue
@@ -170,11 +171,11 @@ func (d *decider) thinMarginHold(tm thinMargin) string {
 	return ""
 }
 
-// sharedDatabase is the database whose budget the profile shares with the
+// SharedDatabase is the database whose budget the profile shares with the
 // profiles that name it too (spec.connectionPool.database.name), "" when
 // its budget is its own.
-func (d *decider) sharedDatabase() string {
-	if c := d.in.Spec.ConnectionPool; c != nil && c.Database != nil {
+func SharedDatabase(spec tuningv1alpha1.PerformanceProfileSpec) string {
+	if c := spec.ConnectionPool; c != nil && c.Database != nil {
 		return c.Database.Name
 	}
 	return ""
