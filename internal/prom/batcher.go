@@ -215,10 +215,7 @@ func (b *Batcher) servesPrevious(st *endpointState, maxAge time.Duration) bool {
 // observation keeps its evaluation time.
 func (b *Batcher) previous(p signals.Packed) signals.Observation {
 	obs := p.Unpack()
-	evaluated := obs.Time
-	obs.Time = b.opts.Clock.Now()
-	obs.Expire(b.obs.opts.Freshness)
-	obs.Time = evaluated
+	obs.ExpireAt(b.obs.opts.Freshness, b.opts.Clock.Now())
 	return obs
 }
 

@@ -46,11 +46,15 @@ func (f Freshness) MaxAge() time.Duration {
 
 // Expire moves every value sampled more than f.MaxAge() before the
 // observation's evaluation time (or without a sample time) to Missing, as Stale.
-func (o *Observation) Expire(f Freshness) {
+func (o *Observation) Expire(f Freshness) { o.ExpireAt(f, o.Time) }
+
+// ExpireAt is Expire with the samples' ages counted to now instead of to the
+// observation's time: an observation served after it was made.
+func (o *Observation) ExpireAt(f Freshness, now time.Time) {
 	f = f.WithDefaults()
 	limit := f.MaxAge()
 	for s, v := range o.Values {
-		switch age := o.Time.Sub(v.At); {
+		switch age := now.Sub(v.At); {
 		case v.At.IsZero():
 			o.SetMissing(s, ReasonStale, "no sample time")
 		case age > limit:
