@@ -59,7 +59,6 @@ func (d *decider) save() {
 	if !since.IsZero() && d.backDown() {
 		return
 	}
-	trims := []func() (proposal, string){d.trimHPAMin, d.trimHPATarget, d.trimRedis, d.trimPool}
 	if hold := d.savingHold(since, d.s.SustainFor); hold != "" {
 		// The CPU target alone waits one settle time, not the savings'
 		// hold: see trimTargetEarly.
@@ -69,15 +68,13 @@ func (d *decider) save() {
 		return
 	}
 	var notes []string
-	for _, trim := range trims {
+	for _, trim := range []func() (proposal, string){d.trimHPAMin, d.trimHPATarget, d.trimRedis, d.trimPool} {
 		p, why := trim()
 		if why == "" && IsEnvFamily(p.family) {
 			why = d.envSavingHold(since)
 		}
 		if why == "" {
-			p.diagnosis = DiagnosisOverProvisioned
-			p.reason = fmt.Sprintf("%s, held with margin since %s; %s", d.sloText(), clock(since), p.reason)
-			if why = d.adopt(p); why == "" {
+			if why = d.adoptSaving(p, since); why == "" {
 				return
 			}
 		}
@@ -125,13 +122,19 @@ func (d *decider) trimTargetEarly(since time.Time) bool {
 		}
 		p.predicted = fmt.Sprintf("at most %d%% before the SLOs have held for %s; %s", earlyTargetCapPct, d.s.SustainFor, p.predicted)
 	}
-	p.diagnosis = DiagnosisOverProvisioned
-	p.reason = fmt.Sprintf("%s, held with margin since %s; %s", d.sloText(), clock(since), p.reason)
-	if hold := d.adopt(p); hold != "" {
+	if hold := d.adoptSaving(p, since); hold != "" {
 		d.plan.Holds = append(d.plan.Holds, hold)
 		return false
 	}
 	return true
+}
+
+// adoptSaving adopts saving p, made with the SLOs held with margin since
+// since; the hold that stops it, "" when adopted.
+func (d *decider) adoptSaving(p proposal, since time.Time) string {
+	p.diagnosis = DiagnosisOverProvisioned
+	p.reason = fmt.Sprintf("%s, held with margin since %s; %s", d.sloText(), clock(since), p.reason)
+	return d.adopt(p)
 }
 
 // earlyTargetCapPct caps the early CPU-target trim (trimTargetEarly) at the

@@ -219,11 +219,18 @@ func (d *decider) missPinned() (o objective, share float64, ok bool) {
 		return objective{}, 0, false
 	}
 	for _, o := range d.breachedLatencies() {
-		if share > 1-quantileOf(o) && cost >= o.limit {
+		if missesPin(o, share, cost) {
 			return o, share, true
 		}
 	}
 	return objective{}, 0, false
+}
+
+// missesPin: with share of the requests missing every tier, each miss
+// costing cost, objective o's percentile request is a miss that alone
+// breaks its threshold (missPinned).
+func missesPin(o objective, share, cost float64) bool {
+	return share > 1-quantileOf(o) && cost >= o.limit
 }
 
 // missesInTail names the first breached objective whose percentile request

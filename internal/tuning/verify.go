@@ -161,7 +161,7 @@ func (d *decider) missesCut(pd *tuningv1alpha1.Decision, baseSLO sloReport) (tex
 	cost, _, costKnown := d.missCost()
 	for _, o := range d.breachedLatencies() {
 		tail := 1 - quantileOf(o)
-		if before <= tail || !baseSLO.breached(o.signal) || !costKnown || cost < o.limit {
+		if !costKnown || !missesPin(o, before, cost) || !baseSLO.breached(o.signal) {
 			continue
 		}
 		name := percentileName(o.signal)
