@@ -525,9 +525,9 @@ type QueryOverrides struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	ThroughputPeak string `json:"throughputPeak,omitempty"`
-	// throughputNoise returns how far the one-minute request rate came back
-	// within slo.window (its total movement minus its range), in requests
-	// per second: 0 for a step or a steady trend.
+	// throughputNoise returns how far the request rate came back within
+	// slo.window (its total movement minus its range, over at least three
+	// samples of it), in requests per second: 0 for a step or a steady trend.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	ThroughputNoise string `json:"throughputNoise,omitempty"`

@@ -53,10 +53,14 @@ type group struct {
 	// Redis, throughput): shorter than the SLO window, so that they follow a
 	// load step within a minute or two.
 	satWindow time.Duration
-	targets   []Target
-	jobs      []*job
-	byFamily  map[string]*job
-	overrides []override
+	// noiseStep is NoiseStep of the windows and the scrape interval; 0 when
+	// ThroughputNoise cannot be measured, and noiseUnmeasured says why.
+	noiseStep       time.Duration
+	noiseUnmeasured string
+	targets         []Target
+	jobs            []*job
+	byFamily        map[string]*job
+	overrides       []override
 }
 
 type invalidTarget struct {
@@ -89,6 +93,10 @@ func (o *Reader) plan(targets []Target) ([]*group, []invalidTarget) {
 		g, ok := byKey[k]
 		if !ok {
 			g = &group{conv: conv, window: t.Window, satWindow: t.SaturationWindow, byFamily: map[string]*job{}}
+			var measured bool
+			if g.noiseStep, measured = NoiseStep(t.Window, t.SaturationWindow, o.opts.Freshness.ScrapeInterval); !measured {
+				g.noiseUnmeasured = noiseUnmeasured(t.Window, t.SaturationWindow, o.opts.Freshness.ScrapeInterval)
+			}
 			for l := range t.Labels {
 				g.keys = append(g.keys, l)
 			}
@@ -209,9 +217,10 @@ func (g *group) build(maxValues, perProfile int) {
 					sel(c.requests, app(matcher{"pod", "!=", ""})...))),
 				tagged("ts", newest(c.requests, app()...)),
 			}
-			if g.noiseSamples() >= minNoiseSamples {
-				branches = append(branches, tagged("throughput_noise", g.noiseQuery(sumRateShort(c.requests, app()...),
-					fmt.Sprintf("sum %s (rate(%s[%s] offset %s))", by, sel(c.requests, app()...), ws, ws))))
+			if g.noiseStep > 0 {
+				step := promDuration(g.noiseStep)
+				branches = append(branches, tagged("throughput_noise", g.noiseQuery(sumRateOver(step, c.requests, app()...),
+					fmt.Sprintf("sum %s (rate(%s[%s] offset %s))", by, sel(c.requests, app()...), step, step))))
 			}
 			return union(branches...)
 		},
@@ -276,29 +285,16 @@ func (g *group) build(maxValues, perProfile int) {
 	}
 }
 
-// minNoiseSamples: ThroughputNoise needs this many one-minute rates in the
-// SLO window (two moves between them); with fewer, it is not queried.
-const minNoiseSamples = 3
-
-// noiseSamples is how many one-minute rates (one per saturation window) the
-// SLO window holds.
-func (g *group) noiseSamples() int {
-	if g.satWindow <= 0 {
-		return 0
-	}
-	return int(g.window / g.satWindow)
-}
-
-// noiseQuery is ThroughputNoise: the one-minute rate r sampled once per
-// saturation window over the SLO window (the subquery's steps), its total
-// movement between samples (the sum of |r − r one step earlier|; prev is r
-// offset by one step) less its range (max − min of the same samples). The
-// moves span the window's samples: one step fewer than the range's.
+// noiseQuery is ThroughputNoise: the request rate r over the noise step,
+// sampled once per step over the SLO window (the subquery's steps), its
+// total movement between samples (the sum of |r − r one step earlier|; prev
+// is r offset by one step) less its range (max − min of the same samples).
+// The moves span the window's samples: one step fewer than the range's.
 func (g *group) noiseQuery(r, prev string) string {
-	w, ws := promDuration(g.window), promDuration(g.satWindow)
-	moves := promDuration(g.window - g.satWindow)
+	w, step := promDuration(g.window), promDuration(g.noiseStep)
+	moves := promDuration(g.window - g.noiseStep)
 	return fmt.Sprintf("sum_over_time((abs(%s - %s))[%s:%s]) - (max_over_time((%s)[%s:%s]) - min_over_time((%s)[%s:%s]))",
-		r, prev, moves, ws, r, w, ws, r, w, ws)
+		r, prev, moves, step, r, w, step, r, w, step)
 }
 
 // workloadQuery reads CPU utilisation and Redis load by workload: series are

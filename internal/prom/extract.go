@@ -102,7 +102,7 @@ func (g *group) extract(obs *signals.Observation, t Target, indexes map[string]i
 		case famLatency:
 			extractLatency(r, t, g.conv.latency, parts)
 		case famTraffic:
-			extractTraffic(r, g.conv.requests, parts, g.noiseSamples() >= minNoiseSamples)
+			extractTraffic(r, g.conv.requests, parts, g.noiseUnmeasured)
 		case famPool:
 			extractPool(r, t, g.conv, g.satWindow, parts)
 		case famCache:
@@ -190,7 +190,9 @@ func extractLatency(r reading, t Target, h histogram, parts map[string]series) {
 	}
 }
 
-func extractTraffic(r reading, requests string, parts map[string]series, noiseQueried bool) {
+// extractTraffic reads the traffic family; noiseUnmeasured, when not "",
+// says why ThroughputNoise was not queried.
+func extractTraffic(r reading, requests string, parts map[string]series, noiseUnmeasured string) {
 	// Throughput over the saturation window; the error rate over the SLO
 	// window, with the request rate of that window (ThroughputWindow) as
 	// its denominator.
@@ -210,9 +212,8 @@ func extractTraffic(r reading, requests string, parts map[string]series, noiseQu
 		r.set(signals.ThroughputPeak, peak)
 	}
 	switch noise, rn, mn := one(parts, "throughput_noise"); {
-	case !noiseQueried:
-		r.miss(signals.ThroughputNoise, signals.ReasonNotConfigured,
-			fmt.Sprintf("the SLO window holds fewer than %d saturation windows: too few one-minute rates to tell noise from a trend", minNoiseSamples))
+	case noiseUnmeasured != "":
+		r.miss(signals.ThroughputNoise, signals.ReasonNotConfigured, noiseUnmeasured)
 	case rn != "":
 		r.miss(signals.ThroughputNoise, rn, requests+": "+mn)
 	default:

@@ -92,6 +92,42 @@ func SaturationWindowFor(scrapeInterval time.Duration) time.Duration {
 	return max(4*scrapeInterval, time.Minute)
 }
 
+// MinNoiseSamples: ThroughputNoise needs this many request rates in the SLO
+// window (two moves between them) to tell a load that came back from a step
+// or a trend.
+const MinNoiseSamples = 3
+
+// NoiseStep is the step at which ThroughputNoise samples the request rate
+// (each sample a rate over the step itself), false when the SLO window
+// cannot hold MinNoiseSamples of them. It is the saturation window when the
+// SLO window holds three of those, else the SLO window's third (whole
+// seconds), but never under two scrape intervals, the shortest window
+// rate() reads reliably. The samples do not overlap: a rate over a longer
+// window sampled more often shares its requests with the previous sample,
+// and their differences under-read the noise by the overlap. A shorter
+// step reads more of the load's fast swings than the saturation window's
+// rate shows; ThroughputNoise only caps the variation taken from
+// ThroughputPeak and tells a noisy load from a calm one, so reading more of
+// it errs towards headroom and a later back-down.
+func NoiseStep(window, satWindow, scrapeInterval time.Duration) (time.Duration, bool) {
+	step := min(satWindow, (window / MinNoiseSamples).Truncate(time.Second))
+	if step <= 0 || step < 2*scrapeInterval || window/step < MinNoiseSamples {
+		return 0, false
+	}
+	return step, true
+}
+
+// noiseUnmeasured says why NoiseStep finds no step for these windows.
+func noiseUnmeasured(window, satWindow, scrapeInterval time.Duration) string {
+	floor := 2 * scrapeInterval
+	if satWindow < floor {
+		return fmt.Sprintf("the saturation window (%s) is shorter than two scrape intervals (%s): too short a rate to tell noise from a trend",
+			promDuration(satWindow), promDuration(floor))
+	}
+	return fmt.Sprintf("the SLO window (%s) holds fewer than %d request rates of two scrape intervals (%s) each: too few to tell noise from a trend; a window of %s or more measures it",
+		promDuration(window), MinNoiseSamples, promDuration(floor), promDuration(MinNoiseSamples*floor))
+}
+
 // Options configure a Reader. Zero values take the defaults in brackets.
 type Options struct {
 	// Clock drives timeouts, backoff and freshness [the real clock].

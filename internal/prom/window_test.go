@@ -30,10 +30,13 @@ func TestSaturationSignalsUseTheShortWindow(t *testing.T) {
 		scrape     time.Duration
 		saturation time.Duration
 		want       string
+		// noiseStep: the noise's rates (NoiseStep; the window's third
+		// when it holds fewer than three saturation windows)
+		noiseStep string
 	}{
-		{"default: 4 × Prometheus' default 1m scrape interval", 0, 0, "[4m]"},
-		{"default: 1m at least (15s scrape interval)", 15 * time.Second, 0, "[1m]"},
-		{"spec.metrics.saturationWindow", 15 * time.Second, 2 * time.Minute, "[2m]"},
+		{"default: 4 × Prometheus' default 1m scrape interval", 0, 0, "[4m]", "3m20s"},
+		{"default: 1m at least (15s scrape interval)", 15 * time.Second, 0, "[1m]", "1m"},
+		{"spec.metrics.saturationWindow", 15 * time.Second, 2 * time.Minute, "[2m]", "2m"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -64,10 +67,14 @@ func TestSaturationSignalsUseTheShortWindow(t *testing.T) {
 						"cpu_usage", "cpu_requests", "redis_cpu", "redis_ops":
 						g.Expect(branch).To(ContainSubstring(tc.want), part)
 						g.Expect(branch).NotTo(ContainSubstring("[10m]"), part)
-					case "throughput_peak", "throughput_noise":
+					case "throughput_peak":
 						// one-minute rates sampled over the SLO window: rate() over the saturation window in a subquery of the SLO window
 						g.Expect(branch).To(ContainSubstring(tc.want), part)
 						g.Expect(branch).To(ContainSubstring("[10m:"+strings.Trim(tc.want, "[]")+"]"), part)
+					case "throughput_noise":
+						// rates over the noise step, sampled once per step over the SLO window
+						g.Expect(branch).To(ContainSubstring("["+tc.noiseStep+"]"), part)
+						g.Expect(branch).To(ContainSubstring("[10m:"+tc.noiseStep+"]"), part)
 					default:
 						t.Errorf("unexpected windowed branch %q: %s", part, branch)
 					}

@@ -43,12 +43,14 @@ const (
 	// the saturation window, as Throughput) within the SLO window, sampled
 	// once per saturation window: how far above the window's mean the load went.
 	ThroughputPeak Signal = "throughputPeak"
-	// ThroughputNoise is how far those one-minute rates moved back and forth
-	// within the SLO window, in requests per second: their total movement
-	// from one sample to the next less their range (largest − smallest). A
-	// steady load, a step and a trend in one direction have none; a load that
-	// goes up and down has as much as it came back. It needs three samples
-	// in the window (an SLO window of three saturation windows or more).
+	// ThroughputNoise is how far the request rate moved back and forth
+	// within the SLO window, in requests per second: rates over the noise
+	// step sampled once per step (the saturation window, or the SLO window's
+	// third when it holds fewer than three; never under two scrape
+	// intervals), their total movement from one sample to the next less their
+	// range (largest − smallest). A steady load, a step and a trend in one
+	// direction have none; a load that goes up and down has as much as it
+	// came back. It needs three samples in the window.
 	ThroughputNoise Signal = "throughputNoise"
 	// PoolInUse is the average number of pool connections in use per pod.
 	PoolInUse Signal = "poolInUse"

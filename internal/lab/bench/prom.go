@@ -222,16 +222,17 @@ func (p *prom) sumOf(f func(*series, float64, float64) (float64, bool), name str
 	return total, found
 }
 
-// minuteRates samples the one-minute request rate (rate() over sw) once per
-// sw within the SLO window (now−w, now], at multiples of sw as Prometheus
-// aligns a subquery's steps, as the reader's ThroughputPeak and
-// ThroughputNoise do: the largest sample, the samples' total movement less
-// their range, and how many there were (the moves are taken between the
-// window's samples only, as the reader's subquery one step shorter does).
-func (p *prom) minuteRates(now, w, sw float64) (peak, noise float64, samples int) {
+// rateSamples samples the request rate over step once per step within the
+// SLO window (now−w, now], at multiples of step as Prometheus aligns a
+// subquery's steps, as the reader's ThroughputPeak (step: the saturation
+// window) and ThroughputNoise (step: reader.NoiseStep) do: the largest
+// sample, the samples' total movement less their range, and how many there
+// were (the moves are taken between the window's samples only, as the
+// reader's subquery one step shorter does).
+func (p *prom) rateSamples(now, w, step float64) (peak, noise float64, samples int) {
 	var rs []float64
-	for t := math.Floor(now/sw) * sw; t > now-w; t -= sw {
-		if r, ok := p.sumRate("http_requests_total", t, sw, nil); ok {
+	for t := math.Floor(now/step) * step; t > now-w; t -= step {
+		if r, ok := p.sumRate("http_requests_total", t, step, nil); ok {
 			rs = append(rs, r)
 		}
 	}
@@ -348,12 +349,14 @@ func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signa
 	set(signals.Throughput, thr, thrOK, "no http_requests_total series")
 	now1, nowOK := p.sumOf(irate, "http_requests_total", now, sw, nil)
 	set(signals.ThroughputNow, now1, nowOK, "no http_requests_total series")
-	peak, noise, samples := p.minuteRates(now, w, sw)
+	peak, _, samples := p.rateSamples(now, w, sw)
 	set(signals.ThroughputPeak, peak, samples > 0, "no http_requests_total series")
-	if samples < 3 {
-		obs.SetMissing(signals.ThroughputNoise, signals.ReasonNotConfigured, "too few one-minute rates in the SLO window")
+	sec := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+	if step, measured := reader.NoiseStep(sec(w), sec(sw), sec(ScrapeInterval)); !measured {
+		obs.SetMissing(signals.ThroughputNoise, signals.ReasonNotConfigured, "too few request rates in the SLO window")
 	} else {
-		set(signals.ThroughputNoise, noise, true, "")
+		_, noise, samples := p.rateSamples(now, w, step.Seconds())
+		set(signals.ThroughputNoise, noise, samples >= reader.MinNoiseSamples, "too few request rates in the SLO window")
 	}
 	pods := map[string]bool{}
 	var inUse, inUseN, poolMax, poolMaxN, cpuReq float64

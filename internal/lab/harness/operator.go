@@ -97,8 +97,11 @@ func (e *Env) StartOperator(ctx context.Context, opts OperatorOptions) error {
 		return err
 	}
 	probe := "127.0.0.1:" + strconv.Itoa(port)
+	// The manager is told the scrape interval of the Prometheus it reads, as
+	// in production: its saturation window, freshness rule and the
+	// noise's step derive from it (a flag in Args overrides it).
 	args := append([]string{"--leader-elect=false", "--metrics-bind-address=0",
-		"--health-probe-bind-address=" + probe}, opts.Args...)
+		"--health-probe-bind-address=" + probe, "--prometheus-scrape-interval=" + e.opts.ScrapeInterval.String()}, opts.Args...)
 	logw := opts.Log
 	var logFile *os.File
 	if logw == nil {
