@@ -83,6 +83,9 @@ type PerformanceProfileReconciler struct {
 	opts   Options
 	// envFrom remembers what the targets' envFrom ConfigMaps gave.
 	envFrom envFromMemory
+	// indexed: client reads the manager's cache, where SetupWithManager
+	// added the field indexes.
+	indexed bool
 }
 
 // NewPerformanceProfileReconciler returns a reconciler that reads and writes through c.
@@ -396,6 +399,7 @@ func (r *PerformanceProfileReconciler) SetupWithManager(mgr ctrl.Manager) error 
 	if err := addIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
+	r.indexed = true
 	return r.watches(ctrl.NewControllerManagedBy(mgr).Named("performanceprofile")).
 		WithOptions(controllerOptions(r.opts.MaxConcurrentReconciles)).
 		Complete(r)

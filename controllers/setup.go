@@ -33,6 +33,10 @@ const (
 	indexRedis = ".spec.cache.redis.replicas.targetRef"
 	// indexDatabase: the database the profile names, to share its budget.
 	indexDatabase = ".spec.connectionPool.database.name"
+	// indexScaledDeployment, on HorizontalPodAutoscalers: the name of the
+	// Deployment an HPA scales, so that the other scalers of a target are
+	// found without copying every HPA of its namespace each period.
+	indexScaledDeployment = ".spec.scaleTargetRef.deployment"
 )
 
 func redisKey(kind, name string) string { return kind + "/" + name }
@@ -67,7 +71,12 @@ func addIndexes(ctx context.Context, fi client.FieldIndexer) error {
 			return err
 		}
 	}
-	return nil
+	return fi.IndexField(ctx, &autoscalingv2.HorizontalPodAutoscaler{}, indexScaledDeployment, func(o client.Object) []string {
+		if ref := o.(*autoscalingv2.HorizontalPodAutoscaler).Spec.ScaleTargetRef; ref.Kind == "Deployment" {
+			return []string{ref.Name}
+		}
+		return nil
+	})
 }
 
 // profilesFor maps an object to the profiles whose index field names it.

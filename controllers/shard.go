@@ -171,10 +171,21 @@ func (r *PerformanceProfileReconciler) reader(p *tuningv1alpha1.PerformanceProfi
 	case r.opts.Shard != nil:
 		return shardReader{r: r, p: p, cached: cached}
 	case cached:
-		return r.client
+		return managerCache{Reader: r.client, fieldIndexed: r.indexed}
 	}
 	return r.live()
 }
+
+// managerCache is the manager's cache, read by a reconcile; fieldIndexed
+// when SetupWithManager added the field indexes to it.
+type managerCache struct {
+	client.Reader
+	fieldIndexed bool
+}
+
+func (c managerCache) indexed() bool { return c.fieldIndexed }
+
+func (s shardReader) indexed() bool { return s.cached && s.r.indexed }
 
 // mayWrite says whether navius-tuner may write to p's workload: mode Auto
 // and not paused.

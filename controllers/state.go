@@ -356,9 +356,17 @@ func (r *PerformanceProfileReconciler) readRedis(ctx context.Context, rd client.
 // the most pods it can run (tuning.State.PodsCeiling): the HPAs whose scale
 // target it is, declared in the profile or not (KEDA's ScaledObjects work
 // through such an HPA too). The profile's own HPA is a knob, not a ceiling.
+//
+// From the cache, only the HPAs of the target are listed (an index), and not
+// copied: with one HPA per profile, listing the namespace copied all of them
+// for every profile, each period.
 func (r *PerformanceProfileReconciler) readScalers(ctx context.Context, rd client.Reader, p *tuningv1alpha1.PerformanceProfile, cs *clusterState) error {
 	list := &autoscalingv2.HorizontalPodAutoscalerList{}
-	if err := rd.List(ctx, list, client.InNamespace(p.Namespace)); err != nil {
+	opts := []client.ListOption{client.InNamespace(p.Namespace)}
+	if readsIndexedCache(rd) {
+		opts = append(opts, client.MatchingFields{indexScaledDeployment: p.Spec.TargetRef.Name}, client.UnsafeDisableDeepCopy)
+	}
+	if err := rd.List(ctx, list, opts...); err != nil {
 		return fmt.Errorf("listing the HorizontalPodAutoscalers of namespace %s: %w", p.Namespace, err)
 	}
 	for i := range list.Items {
@@ -371,6 +379,13 @@ func (r *PerformanceProfileReconciler) readScalers(ctx context.Context, rd clien
 		cs.state.PodsCeiling = max(cs.state.PodsCeiling, h.Spec.MaxReplicas)
 	}
 	return nil
+}
+
+// readsIndexedCache says whether rd reads the manager's cache, where the field
+// indexes exist (the API server knows none of them).
+func readsIndexedCache(rd client.Reader) bool {
+	ir, ok := rd.(interface{ indexed() bool })
+	return ok && ir.indexed()
 }
 
 // scaledObjects is KEDA's ScaledObject list, read as unstructured: KEDA's
