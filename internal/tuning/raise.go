@@ -311,7 +311,7 @@ func (d *decider) raiseCache() (proposal, string) {
 	}
 	if k, cur, _, has := d.knob(roleRedisTTL); has {
 		if h, ok := d.v.get(signals.RedisHitRatio); ok && h < redisLowHit {
-			if to := k.clamp(max(cur*4, cur)); to > cur { // ×4: a step per rollout, not per maxStepPercent
+			if to := k.clamp(max(cur*4, l2OutlivesL1(p, tk, ttl, ttlOK))); to > cur { // ×4: a step per rollout, not per maxStepPercent
 				p.changes = append(p.changes, Change{Knob: k.knob, From: cur, HasFrom: true, To: to})
 			}
 		}
@@ -320,6 +320,25 @@ func (d *decider) raiseCache() (proposal, string) {
 		return proposal{}, "cache knobs at their bounds"
 	}
 	return p, ""
+}
+
+// l2OutlivesL1 is the shortest L2 TTL that still serves an L1's refetch:
+// the L1 TTL the step p leaves (tk's new value, else ttl; 0 when unknown). A
+// pod's L1 entry was filled from L2 (or filled L2) no later than it was
+// stored, so when it expires after the L1 TTL, L2 still has the key only if
+// its own TTL is at least as long; a shorter L2 TTL holds nothing an L1
+// lost by age, and every cold L1 after a rollout reads through to the
+// database.
+func l2OutlivesL1(p proposal, tk knobDef, ttl int64, ttlOK bool) int64 {
+	for _, c := range p.changes {
+		if c.Knob == tk.knob {
+			return c.To
+		}
+	}
+	if ttlOK {
+		return ttl
+	}
+	return 0
 }
 
 // missFractionMargin: a cache step for a percentile pinned by misses aims

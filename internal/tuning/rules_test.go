@@ -79,6 +79,22 @@ func TestRule1DiagnoseBeforeActing(t *testing.T) {
 				t.Fatalf("diagnosis %s, want CacheMisses", p.Diagnosis)
 			}
 		}},
+		{"cache misses with a low L2 hit ratio: L2's TTL outlives the L1 TTL the step leaves, not only ×4", func(in *Input) {
+			in.State.Values[l1TTLEnv], in.State.Values[l2TTLEnv] = 300, 30
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0.5, signals.RedisHitRatio: 0.2, signals.DBTime: 0.030})
+		}, func(t *testing.T, p Plan) {
+			l1 := int64(300)
+			if c, ok := changeOf(p, l1TTLEnv); ok {
+				l1 = c.To
+			}
+			c, ok := changeOf(p, l2TTLEnv)
+			if p.Diagnosis != DiagnosisCacheMisses || !ok {
+				t.Fatalf("diagnosis %s, changes %+v: want L2's TTL raised", p.Diagnosis, p.Changes)
+			}
+			if c.To < l1 || c.To <= 4*30 {
+				t.Fatalf("L2 TTL 30 -> %d under the L1 TTL %d: an L1 entry expired by age is gone from L2 too", c.To, l1)
+			}
+		}},
 		{"cache misses with a saturated pool: the cache goes first", func(in *Input) {
 			starvedPool(in)
 			in.set(map[signals.Signal]float64{signals.MemoryHitRatio: 0.5, signals.RedisHitRatio: 0.4, signals.DBTime: 0.030})
