@@ -520,8 +520,8 @@ type QueryOverrides struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	ThroughputNow string `json:"throughputNow,omitempty"`
-	// throughputPeak returns the largest one-minute request rate within
-	// slo.window, in requests per second.
+	// throughputPeak returns the largest request rate within slo.window
+	// (sampled as throughputNoise samples it), in requests per second.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	ThroughputPeak string `json:"throughputPeak,omitempty"`

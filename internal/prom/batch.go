@@ -212,15 +212,18 @@ func (g *group) build(maxValues, perProfile int) {
 				// the newest scrape interval of each pod: irate over the
 				// saturation window reads the last two samples in it
 				tagged("throughput_now", fmt.Sprintf("sum %s (irate(%s[%s]))", by, sel(c.requests, app()...), ws)),
-				tagged("throughput_peak", fmt.Sprintf("max_over_time((%s)[%s:%s])", sumRateShort(c.requests, app()...), w, ws)),
+				tagged("throughput_peak", g.peakQuery(sumRateOver, c.requests, app()...)),
 				tagged("pods", fmt.Sprintf("count %s (count %s (%s))", by, byClause(append(append([]string{}, g.keys...), "pod")...),
 					sel(c.requests, app(matcher{"pod", "!=", ""})...))),
 				tagged("ts", newest(c.requests, app()...)),
 			}
 			if g.noiseStep > 0 {
 				step := promDuration(g.noiseStep)
-				branches = append(branches, tagged("throughput_noise", g.noiseQuery(sumRateOver(step, c.requests, app()...),
-					fmt.Sprintf("sum %s (rate(%s[%s] offset %s))", by, sel(c.requests, app()...), step, step))))
+				r, prev := sumRateOver(step, c.requests, app()...),
+					fmt.Sprintf("sum %s (rate(%s[%s] offset %s))", by, sel(c.requests, app()...), step, step)
+				noise, rates, moves := g.noiseQueries(r, prev)
+				branches = append(branches, tagged("throughput_noise", noise),
+					tagged("throughput_noise_rates", rates), tagged("throughput_noise_moves", moves))
 			}
 			return union(branches...)
 		},
@@ -285,16 +288,38 @@ func (g *group) build(maxValues, perProfile int) {
 	}
 }
 
-// noiseQuery is ThroughputNoise: the request rate r over the noise step,
-// sampled once per step over the SLO window (the subquery's steps), its
-// total movement between samples (the sum of |r − r one step earlier|; prev
-// is r offset by one step) less its range (max − min of the same samples).
-// The moves span the window's samples: one step fewer than the range's.
-func (g *group) noiseQuery(r, prev string) string {
+// peakQuery is ThroughputPeak: the largest request rate within the SLO
+// window, sampled at the noise step (rates over the step) when the noise
+// is measured, so that the peak and the noise it is capped by come from the
+// same rates across the whole window, else at the saturation window (a
+// window holding fewer than three of those has one or two samples, which
+// may miss most of it).
+func (g *group) peakQuery(sumRateOver func(window, metric string, extra ...matcher) string, requests string, ms ...matcher) string {
+	step := g.satWindow
+	if g.noiseStep > 0 {
+		step = g.noiseStep
+	}
+	s := promDuration(step)
+	return fmt.Sprintf("max_over_time((%s)[%s:%s])", sumRateOver(s, requests, ms...), promDuration(g.window), s)
+}
+
+// noiseQueries are ThroughputNoise: the request rate r over the noise
+// step, sampled once per step over the SLO window (the subquery's steps),
+// its total movement between samples (the sum of |r − r one step earlier|;
+// prev is r offset by one step) less its range (max − min of the same
+// samples); the moves span the window's samples, one step fewer than the
+// range's. rates and moves count the samples of each: a step where r is
+// missing (a rate over two scrape intervals that one late scrape leaves
+// with a single sample) drops the two moves around it but only one sample
+// from the range, so the noise would under-read; the extraction keeps it
+// only when every sample but the first has its move.
+func (g *group) noiseQueries(r, prev string) (noise, rates, moves string) {
 	w, step := promDuration(g.window), promDuration(g.noiseStep)
-	moves := promDuration(g.window - g.noiseStep)
-	return fmt.Sprintf("sum_over_time((abs(%s - %s))[%s:%s]) - (max_over_time((%s)[%s:%s]) - min_over_time((%s)[%s:%s]))",
-		r, prev, moves, step, r, w, step, r, w, step)
+	span := promDuration(g.window - g.noiseStep)
+	movesOf := fmt.Sprintf("(abs(%s - %s))[%s:%s]", r, prev, span, step)
+	ratesOf := fmt.Sprintf("(%s)[%s:%s]", r, w, step)
+	return fmt.Sprintf("sum_over_time(%s) - (max_over_time(%s) - min_over_time(%s))", movesOf, ratesOf, ratesOf),
+		fmt.Sprintf("count_over_time(%s)", ratesOf), fmt.Sprintf("count_over_time(%s)", movesOf)
 }
 
 // workloadQuery reads CPU utilisation and Redis load by workload: series are
@@ -419,7 +444,7 @@ func (g *group) filer(fam string) func(ix index, metric map[string]string, p poi
 // mapped to one shared copy of its name.
 var knownParts = func() map[string]string {
 	m := map[string]string{}
-	for _, p := range []string{"bucket", "sum", "count", "ts", "requests", "errors", "throughput", "throughput_now", "throughput_peak", "throughput_noise", "pods", "in_use", "max",
+	for _, p := range []string{"bucket", "sum", "count", "ts", "requests", "errors", "throughput", "throughput_now", "throughput_peak", "throughput_noise", "throughput_noise_rates", "throughput_noise_moves", "pods", "in_use", "max",
 		"wait_sum", "wait_count", "wait_bucket", "db_sum", "db_count", "held", "calls", "cache", "cpu_usage", "cpu_requests",
 		"redis_cpu", "redis_ops", "redis_pods"} {
 		m[p] = p

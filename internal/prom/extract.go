@@ -190,6 +190,14 @@ func extractLatency(r reading, t Target, h histogram, parts map[string]series) {
 	}
 }
 
+// noiseSamplesWhole: the noise's rates are MinNoiseSamples at least and
+// every one but the first has its move (noiseQueries).
+func noiseSamplesWhole(parts map[string]series) bool {
+	rates, r1, _ := one(parts, "throughput_noise_rates")
+	moves, r2, _ := one(parts, "throughput_noise_moves")
+	return r1 == "" && r2 == "" && rates >= MinNoiseSamples && moves == rates-1
+}
+
 // extractTraffic reads the traffic family; noiseUnmeasured, when not "",
 // says why ThroughputNoise was not queried.
 func extractTraffic(r reading, requests string, parts map[string]series, noiseUnmeasured string) {
@@ -216,6 +224,9 @@ func extractTraffic(r reading, requests string, parts map[string]series, noiseUn
 		r.miss(signals.ThroughputNoise, signals.ReasonNotConfigured, noiseUnmeasured)
 	case rn != "":
 		r.miss(signals.ThroughputNoise, rn, requests+": "+mn)
+	case !noiseSamplesWhole(parts):
+		r.miss(signals.ThroughputNoise, signals.ReasonTooFewSamples,
+			fmt.Sprintf("%s: the request rate is missing at a step of the SLO window, or it holds fewer than %d (a late scrape?): the noise would under-read", requests, MinNoiseSamples))
 	default:
 		r.set(signals.ThroughputNoise, max(noise, 0)) // the float sum of the moves can fall a rounding below the range
 	}

@@ -97,7 +97,7 @@ func healthy(services ...string) func(q string) (int, string) {
 			case famTraffic:
 				out = append(out, s(f(100*k), app(svc, "requests")...), s(f(k), app(svc, "errors")...),
 					s(f(100*k), app(svc, "throughput")...), s(f(105*k), app(svc, "throughput_now")...), s(f(110*k), app(svc, "throughput_peak")...),
-					s(f(5*k), app(svc, "throughput_noise")...),
+					s(f(5*k), app(svc, "throughput_noise")...), s("12", app(svc, "throughput_noise_rates")...), s("11", app(svc, "throughput_noise_moves")...),
 					s("3", app(svc, "pods")...), s(fmt.Sprint(t0.Unix()), app(svc, "ts")...))
 			case famPool:
 				out = append(out, s(f(6*k), app(svc, "in_use")...), s("10", app(svc, "max")...),

@@ -157,8 +157,9 @@ func TestIntegrationRealPrometheus(t *testing.T) {
 		signals.RedisCPU, signals.RedisOpsRate)
 	// Wait for at least five scrapes, so the 5s window is full.
 	g.Expect(prom.WaitForSeries(ctx, `count_over_time(http_requests_total{status="200"}[10s]) >= 5`)).To(Succeed())
-	// Every signal but ThroughputNoise, which a window of one saturation
-	// window cannot give (it needs three one-minute rates in the window).
+	// Every signal but ThroughputNoise, which a 5 s window cannot give at
+	// the default 1m scrape interval (it needs three rates of two scrape
+	// intervals in the window).
 	g.Eventually(func() []string {
 		got = obs.Observe(ctx, ep, []Target{target, injected, regex})
 		var missing []string

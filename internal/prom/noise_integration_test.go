@@ -3,6 +3,7 @@ package prom
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -67,10 +68,12 @@ func TestIntegrationThroughputNoiseTellsSwingsFromASteadyLoad(t *testing.T) {
 		g.Expect(val(steady, signals.ThroughputPeak)).To(BeNumerically("~", 200, 30), sat)
 		g.Expect(val(swinging, signals.ThroughputNoise)).To(BeNumerically(">", 200), sat+": 400/s and 0 in turn: it came back as far as it went")
 	}
-	// the peak is a rate over the saturation window: 400/s over 4 s; over
-	// 12 s, the mean of the swings
-	g.Expect(val(obs["swinging/4s"], signals.ThroughputPeak)).To(BeNumerically(">", 300))
-	g.Expect(val(obs["swinging/4s"], signals.ThroughputPeak)).To(BeNumerically(">", val(obs["swinging/4s"], signals.ThroughputWindow)))
+	// the peak comes from the noise's rates (over 4 s in both): 400/s, not
+	// the 12 s saturation window's mean of the swings
+	for _, sat := range []string{"4s", "12s"} {
+		g.Expect(val(obs["swinging/"+sat], signals.ThroughputPeak)).To(BeNumerically(">", 300), sat)
+		g.Expect(val(obs["swinging/"+sat], signals.ThroughputPeak)).To(BeNumerically(">", val(obs["swinging/"+sat], signals.ThroughputWindow)), sat)
+	}
 }
 
 // TestThroughputNoiseStep: the request rates ThroughputNoise compares are
@@ -115,6 +118,97 @@ func TestThroughputNoiseStep(t *testing.T) {
 				step, step, step, promDuration(tc.window-tc.step), step)))
 			g.Expect(q).To(ContainSubstring(fmt.Sprintf("max_over_time((sum by (service) (rate(http_requests_total{service=\"orders\"}[%s])))[%s:%s])",
 				step, promDuration(tc.window), step)))
+			// and the counts that tell a missing step (TestThroughputNoiseNeedsEveryMove)
+			g.Expect(q).To(ContainSubstring(fmt.Sprintf("label_replace(count_over_time((sum by (service) (rate(http_requests_total{service=\"orders\"}[%s])))[%s:%s]), \"navius_part\", \"throughput_noise_rates\"",
+				step, promDuration(tc.window), step)))
+			g.Expect(q).To(ContainSubstring("\"throughput_noise_moves\""))
 		})
 	}
+}
+
+// TestThroughputNoiseNeedsEveryMove: a step of the SLO window where the
+// request rate is missing (a late scrape leaves a rate over two scrape
+// intervals with one sample) drops the two moves around it but only one
+// sample from the range, so the noise would under-read (0/s, 400/s, gap,
+// 400/s, 0/s: moves 400 + 400 less the range 400 read 400 where the load
+// came back 1,200). The noise is kept only when every rate but the first
+// has its move, and there are three rates at least.
+func TestThroughputNoiseNeedsEveryMove(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		rates, moves string
+		whole        bool
+	}{
+		{"every move", "5", "4", true},
+		{"the first rate missing: the window's other rates and their moves", "4", "3", true},
+		{"a rate missing inside the window", "4", "2", false},
+		{"two rates", "2", "1", false},
+		{"no count", "", "4", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			parts := map[string]series{}
+			if tc.rates != "" {
+				parts["throughput_noise_rates"] = series{{Value: mustFloat(t, tc.rates)}}
+			}
+			parts["throughput_noise_moves"] = series{{Value: mustFloat(t, tc.moves)}}
+			if got := noiseSamplesWhole(parts); got != tc.whole {
+				t.Fatalf("rates %q moves %q: whole %v, want %v", tc.rates, tc.moves, got, tc.whole)
+			}
+		})
+	}
+}
+
+func mustFloat(t *testing.T, s string) float64 {
+	t.Helper()
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestIntegrationANoiseWithAMissedScrapeIsMissing: a real Prometheus holds
+// two services' recorded requests, scraped every minute, each swinging
+// between 0 and 400 requests/s every 2 minutes; one of them missed the
+// scrape a minute before the read. At a 1m scrape interval, a 6m SLO window
+// and the default 4m saturation window, the noise is read in rates over
+// 2m: two scrapes each, so the missed scrape leaves the newest rate with one
+// sample and Prometheus drops it. The swing without the gap reads about
+// 400/s of noise; the one with the gap would read 0/s (the moves left equal
+// the range: a calm load, which lets a CPU-target raise and a back-down act
+// on a load that swings), and is missing instead.
+func TestIntegrationANoiseWithAMissedScrapeIsMissing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real Prometheus")
+	}
+	g := NewWithT(t)
+	now := time.Now().Truncate(2 * time.Minute).Add(-2 * time.Minute) // a multiple of the 2m step, as the subquery aligns
+	var b strings.Builder
+	b.WriteString("# TYPE http_requests counter\n")
+	for _, svc := range []string{"whole", "gap"} {
+		total := 0.0
+		for at := now.Add(-30 * time.Minute); !at.After(now); at = at.Add(time.Minute) {
+			if (at.Unix()/120)%2 == 0 {
+				total += 400 * 60 // the minute before at ran at 400/s
+			}
+			if svc == "gap" && at.Equal(now.Add(-time.Minute)) {
+				continue
+			}
+			fmt.Fprintf(&b, "http_requests_total{namespace=\"shop\",service=%q,pod=%q} %g %d\n", svc, svc+"-7d9f8b6c5-x2kzq", total, at.Unix())
+		}
+	}
+	b.WriteString("# EOF\n")
+	prom := testenv.StartPrometheus(t, testenv.PrometheusOptions{Recorded: b.String()})
+	target := func(svc string) Target {
+		return Target{Key: svc, Labels: map[string]string{"namespace": "shop", "service": svc}, Window: 6 * time.Minute, SaturationWindow: 4 * time.Minute}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	obs := NewReader(Options{Registerer: prometheus.NewRegistry(), Freshness: signals.Freshness{ScrapeInterval: time.Minute}}).
+		ObserveAt(ctx, Endpoint{URL: prom.URL, Timeout: 10 * time.Second}, []Target{target("whole"), target("gap")}, now)
+	whole, gap := obs["whole"], obs["gap"]
+	g.Expect(whole.Has(signals.ThroughputNoise)).To(BeTrue(), strings.Join(whole.MissingSignals(), "; "))
+	g.Expect(val(whole, signals.ThroughputNoise)).To(BeNumerically(">", 300), "0 and 400/s in turn: it came back as far as it went")
+	g.Expect(gap.Has(signals.ThroughputNoise)).To(BeFalse(), "a missed scrape read as a calm load: noise %v", val(gap, signals.ThroughputNoise))
+	g.Expect(gap.Missing[signals.ThroughputNoise].Reason).To(Equal(signals.ReasonTooFewSamples))
 }

@@ -30,8 +30,8 @@ func TestSaturationSignalsUseTheShortWindow(t *testing.T) {
 		scrape     time.Duration
 		saturation time.Duration
 		want       string
-		// noiseStep: the noise's rates (NoiseStep; the window's third
-		// when it holds fewer than three saturation windows)
+		// noiseStep: the rates of the noise and the peak (NoiseStep; the
+		// window's third when it holds fewer than three saturation windows)
 		noiseStep string
 	}{
 		{"default: 4 × Prometheus' default 1m scrape interval", 0, 0, "[4m]", "3m20s"},
@@ -67,14 +67,14 @@ func TestSaturationSignalsUseTheShortWindow(t *testing.T) {
 						"cpu_usage", "cpu_requests", "redis_cpu", "redis_ops":
 						g.Expect(branch).To(ContainSubstring(tc.want), part)
 						g.Expect(branch).NotTo(ContainSubstring("[10m]"), part)
-					case "throughput_peak":
-						// one-minute rates sampled over the SLO window: rate() over the saturation window in a subquery of the SLO window
-						g.Expect(branch).To(ContainSubstring(tc.want), part)
-						g.Expect(branch).To(ContainSubstring("[10m:"+strings.Trim(tc.want, "[]")+"]"), part)
-					case "throughput_noise":
+					case "throughput_peak", "throughput_noise", "throughput_noise_rates":
 						// rates over the noise step, sampled once per step over the SLO window
 						g.Expect(branch).To(ContainSubstring("["+tc.noiseStep+"]"), part)
 						g.Expect(branch).To(ContainSubstring("[10m:"+tc.noiseStep+"]"), part)
+					case "throughput_noise_moves":
+						// the moves between those rates: one step fewer
+						g.Expect(branch).To(ContainSubstring("["+tc.noiseStep+"]"), part)
+						g.Expect(branch).To(ContainSubstring(":"+tc.noiseStep+"]"), part)
 					default:
 						t.Errorf("unexpected windowed branch %q: %s", part, branch)
 					}

@@ -39,9 +39,11 @@ const (
 	// a window it did not exist for (and leaves out a series with one
 	// sample): Throughput under-reads exactly while pods are being added.
 	ThroughputNow Signal = "throughputNow"
-	// ThroughputPeak is the largest one-minute request rate (the rate over
-	// the saturation window, as Throughput) within the SLO window, sampled
-	// once per saturation window: how far above the window's mean the load went.
+	// ThroughputPeak is the largest request rate within the SLO window: how
+	// far above the window's mean the load went. It is sampled from the same
+	// rates as ThroughputNoise when that is measured (the rate over the noise
+	// step, once per step), else from the rate over the saturation window,
+	// once per saturation window.
 	ThroughputPeak Signal = "throughputPeak"
 	// ThroughputNoise is how far the request rate moved back and forth
 	// within the SLO window, in requests per second: rates over the noise
@@ -50,7 +52,8 @@ const (
 	// intervals), their total movement from one sample to the next less their
 	// range (largest − smallest). A steady load, a step and a trend in one
 	// direction have none; a load that goes up and down has as much as it
-	// came back. It needs three samples in the window.
+	// came back. It needs three samples in the window, and is missing when
+	// one inside it is (a missed scrape would read a swing as calm).
 	ThroughputNoise Signal = "throughputNoise"
 	// PoolInUse is the average number of pool connections in use per pod.
 	PoolInUse Signal = "poolInUse"

@@ -159,7 +159,7 @@ func (d *decider) cacheTrial(o objective) (trial, bool) {
 		if to <= cur {
 			return proposal{}, false
 		}
-		p := proposal{changes: []Change{{Knob: k.knob, From: cur, HasFrom: true, To: to}}}
+		p := d.l2OutlivingL1(proposal{changes: []Change{{Knob: k.knob, From: cur, HasFrom: true, To: to}}})
 		if k.role == roleMemoryItems {
 			p.predicted, p.prediction = d.l1Prediction(cur, to)
 		}

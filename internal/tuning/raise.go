@@ -316,10 +316,38 @@ func (d *decider) raiseCache() (proposal, string) {
 			}
 		}
 	}
+	p = d.l2OutlivingL1(p)
 	if len(p.changes) == 0 {
 		return proposal{}, "cache knobs at their bounds"
 	}
 	return p, ""
+}
+
+// l2OutlivingL1 raises L2's TTL in the cache step p (within its bound) to
+// the L1 TTL p raises, when L2's (as p leaves it) is shorter: see
+// l2OutlivesL1. A step that does not raise L1's TTL is returned as it is.
+func (d *decider) l2OutlivingL1(p proposal) proposal {
+	tk, _, _, _ := d.knob(roleMemoryTTL)
+	rk, t2, _, has := d.knob(roleRedisTTL)
+	l1To, raised := int64(0), false
+	at := -1
+	for i, c := range p.changes {
+		switch {
+		case tk.knob != "" && c.Knob == tk.knob && c.To > c.From:
+			l1To, raised = c.To, true
+		case rk.knob != "" && c.Knob == rk.knob:
+			t2, at = c.To, i
+		}
+	}
+	if !raised || !has || rk.clamp(l1To) <= t2 {
+		return p
+	}
+	if at >= 0 {
+		p.changes[at].To = rk.clamp(l1To)
+		return p
+	}
+	p.changes = append(p.changes, Change{Knob: rk.knob, From: t2, HasFrom: true, To: rk.clamp(l1To)})
+	return p
 }
 
 // l2OutlivesL1 is the shortest L2 TTL that still serves an L1's refetch:
@@ -429,6 +457,9 @@ func (d *decider) cacheForMisses(o objective, share float64, ik knobDef, items i
 	}
 	to, scaled := d.cheSteps([2]int64{items, newItems}, [2]int64{ttl, newTTL}, [2]int64{t2, newT2})
 	newItems, newTTL, newT2 = to[0], to[1], to[2]
+	if rk.knob != "" && newTTL > ttl {
+		newT2 = max(newT2, rk.clamp(newTTL)) // l2OutlivesL1
+	}
 	want := miss(newItems, newTTL, newT2)
 	if share-want < missCutShare*share {
 		// A cut its own verdict would not keep is no step: the bounds (or

@@ -984,3 +984,48 @@ func TestSettingsOfTreatsZeroAsDefault(t *testing.T) {
 		t.Fatalf("explicit values lost: %+v", s)
 	}
 }
+
+// TestL2OutlivesL1InEveryCacheStep: whichever way a cache step raises the
+// L1 TTL (the usual step with L2's hit ratio fine, the miss-sized step, the
+// experiment when nothing is diagnosed), L2's TTL leaves it at least as
+// long, within L2's bound: a shorter L2 serves no refetch of an L1 entry
+// expired by age.
+func TestL2OutlivesL1InEveryCacheStep(t *testing.T) {
+	l1l2 := func(p Plan, l1, l2 int64) (int64, int64) {
+		if c, ok := changeOf(p, l1TTLEnv); ok {
+			l1 = c.To
+		}
+		if c, ok := changeOf(p, l2TTLEnv); ok {
+			l2 = c.To
+		}
+		return l1, l2
+	}
+	for _, tc := range []struct {
+		name   string
+		setup  func(in *Input)
+		l1, l2 int64 // before the step
+		l2Max  int64
+	}{
+		{"the usual step, L2's hit ratio fine", func(in *Input) {
+			in.State.Values[l1TTLEnv], in.State.Values[l2TTLEnv] = 30, 30
+			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0.5, signals.RedisHitRatio: 0.7, signals.DBTime: 0.030})
+		}, 30, 30, 3600},
+		{"the miss-sized step, L2's bound under L1's new TTL", func(in *Input) {
+			missPinnedBreach(in)
+			in.Spec.Cache.Redis.TTL.Max = dur(10 * time.Minute)
+		}, 60, 300, 600},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := baseInput()
+			tc.setup(&in)
+			p := Decide(in)
+			l1, l2 := l1l2(p, tc.l1, tc.l2)
+			if l1 <= tc.l1 {
+				t.Fatalf("the step did not raise L1's TTL: %+v (%s)", p.Changes, p.Reason)
+			}
+			if l2 < min(l1, tc.l2Max) {
+				t.Fatalf("the step leaves L1 TTL %d over L2 TTL %d (L2's bound %d): %+v", l1, l2, tc.l2Max, p.Changes)
+			}
+		})
+	}
+}

@@ -35,7 +35,7 @@ const (
 	// pods of a small workload (2 where 1 would do) are no load drop.
 	backDownExcess = 2
 	// hpaTolerance is the HPA's tolerance (Kubernetes' default): a load whose
-	// one-minute rates come back by more than this share of its mean within
+	// request rates come back by more than this share of its mean within
 	// the SLO window is noisy, and a short scale-down window would follow
 	// every dip.
 	hpaTolerance = 0.10
@@ -185,7 +185,7 @@ func (d *decider) envSavingHold(since time.Time) string {
 //
 // A drop counts by a factor and by backDownExcess pods (integer pods of a
 // small workload are no drop). How the load is measured depends on its
-// noise (loadNoise): a load whose one-minute rates went one way within the
+// noise (loadNoise): a load whose request rates went one way within the
 // SLO window (steady, a step, a trend) has measured its drop in the last
 // minute, so the one-minute load decides and the window goes to the
 // profile's minimum; a load that went up and down decides at the larger of
@@ -280,7 +280,7 @@ func (d *decider) backDownNeed() (int64, string, bool) {
 	return d.replicasNeededAt(max(minute, window), true)
 }
 
-// loadNoise says how the load is noisy, "" when it is not: its one-minute
+// loadNoise says how the load is noisy, "" when it is not: its request
 // rates moved back and forth within the SLO window (signals.ThroughputNoise:
 // their total movement less their range, so a step or a trend has none) by
 // more than the HPA's tolerance of the window's mean load. Such a load
@@ -294,7 +294,7 @@ func (d *decider) loadNoise() string {
 	case !ok1 || !ok2:
 		return "its noise is not measured (" + strings.Join(d.v.absent([]signals.Signal{signals.ThroughputNoise, signals.ThroughputWindow}), "; ") + ")"
 	case noise > hpaTolerance*mean:
-		return fmt.Sprintf("its one-minute rates came back %.0f/s within the SLO window, more than the HPA's %.0f%% tolerance of %.0f/s",
+		return fmt.Sprintf("its request rates came back %.0f/s within the SLO window, more than the HPA's %.0f%% tolerance of %.0f/s",
 			noise, hpaTolerance*100, mean)
 	}
 	return ""
@@ -436,7 +436,7 @@ func (d *decider) trimHPATarget() (proposal, string) {
 	}
 	// At the load's noisy peak the CPU runs above the target: the
 	// objectives must hold there too, within their limits. A load whose
-	// variation is not measured (yet: the SLO window's one-minute rates)
+	// variation is not measured (yet: the SLO window's request rates)
 	// could leave only the HPA's tolerance as headroom: no saving on it.
 	noise, why, measured := d.noiseHeadroom()
 	if !measured {

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -224,29 +225,39 @@ func (p *prom) sumOf(f func(*series, float64, float64) (float64, bool), name str
 
 // rateSamples samples the request rate over step once per step within the
 // SLO window (now−w, now], at multiples of step as Prometheus aligns a
-// subquery's steps, as the reader's ThroughputPeak (step: the saturation
-// window) and ThroughputNoise (step: reader.NoiseStep) do: the largest
-// sample, the samples' total movement less their range, and how many there
-// were (the moves are taken between the window's samples only, as the
-// reader's subquery one step shorter does).
-func (p *prom) rateSamples(now, w, step float64) (peak, noise float64, samples int) {
+// subquery's steps, as the reader's ThroughputPeak and ThroughputNoise do
+// (step: reader.NoiseStep, or the saturation window for the peak when the
+// noise has no step): the largest sample, the samples' total movement less
+// their range, how many there were, and whether every sample but the first
+// has its move (whole: a step missing inside the window drops two moves
+// and one sample, and the reader then reports no noise).
+func (p *prom) rateSamples(now, w, step float64) (peak, noise float64, samples int, whole bool) {
 	var rs []float64
+	var present []bool
 	for t := math.Floor(now/step) * step; t > now-w; t -= step {
-		if r, ok := p.sumRate("http_requests_total", t, step, nil); ok {
-			rs = append(rs, r)
+		r, ok := p.sumRate("http_requests_total", t, step, nil)
+		rs, present = append(rs, r), append(present, ok)
+	}
+	whole = true
+	var got []float64
+	for i, ok := range present {
+		if ok {
+			got = append(got, rs[i])
+		} else if len(got) > 0 && slices.Contains(present[i:], true) {
+			whole = false // missing between present samples (newest first)
 		}
 	}
-	if len(rs) == 0 {
-		return 0, 0, 0
+	if len(got) == 0 {
+		return 0, 0, 0, false
 	}
-	lo, hi, moved := rs[0], rs[0], 0.0
-	for i, r := range rs {
+	lo, hi, moved := got[0], got[0], 0.0
+	for i, r := range got {
 		lo, hi = math.Min(lo, r), math.Max(hi, r)
 		if i > 0 {
-			moved += math.Abs(r - rs[i-1])
+			moved += math.Abs(r - got[i-1])
 		}
 	}
-	return hi, math.Max(moved-(hi-lo), 0), len(rs)
+	return hi, math.Max(moved-(hi-lo), 0), len(got), whole
 }
 
 // observe builds the Observation the metrics reader would return at time
@@ -349,14 +360,19 @@ func (p *prom) observe(now, w float64, at time.Time, percentiles []signals.Signa
 	set(signals.Throughput, thr, thrOK, "no http_requests_total series")
 	now1, nowOK := p.sumOf(irate, "http_requests_total", now, sw, nil)
 	set(signals.ThroughputNow, now1, nowOK, "no http_requests_total series")
-	peak, _, samples := p.rateSamples(now, w, sw)
-	set(signals.ThroughputPeak, peak, samples > 0, "no http_requests_total series")
 	sec := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 	if step, measured := reader.NoiseStep(sec(w), sec(sw), sec(ScrapeInterval)); !measured {
+		peak, _, samples, _ := p.rateSamples(now, w, sw)
+		set(signals.ThroughputPeak, peak, samples > 0, "no http_requests_total series")
 		obs.SetMissing(signals.ThroughputNoise, signals.ReasonNotConfigured, "too few request rates in the SLO window")
 	} else {
-		_, noise, samples := p.rateSamples(now, w, step.Seconds())
-		set(signals.ThroughputNoise, noise, samples >= reader.MinNoiseSamples, "too few request rates in the SLO window")
+		peak, noise, samples, whole := p.rateSamples(now, w, step.Seconds())
+		set(signals.ThroughputPeak, peak, samples > 0, "no http_requests_total series")
+		if samples >= reader.MinNoiseSamples && whole {
+			set(signals.ThroughputNoise, noise, true, "")
+		} else {
+			obs.SetMissing(signals.ThroughputNoise, signals.ReasonTooFewSamples, "the request rate is missing at a step of the SLO window, or it holds fewer than 3")
+		}
 	}
 	pods := map[string]bool{}
 	var inUse, inUseN, poolMax, poolMaxN, cpuReq float64
