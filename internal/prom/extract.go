@@ -102,7 +102,7 @@ func (g *group) extract(obs *signals.Observation, t Target, indexes map[string]i
 		case famLatency:
 			extractLatency(r, t, g.conv.latency, parts)
 		case famTraffic:
-			extractTraffic(r, g.conv.requests, parts, g.noiseUnmeasured)
+			extractTraffic(r, g.conv.requests, parts, g.noiseUnmeasured, noiseSteps(obs.Time, g.window, g.noiseStep))
 		case famPool:
 			extractPool(r, t, g.conv, g.satWindow, parts)
 		case famCache:
@@ -190,17 +190,40 @@ func extractLatency(r reading, t Target, h histogram, parts map[string]series) {
 	}
 }
 
-// noiseSamplesWhole: the noise's rates are MinNoiseSamples at least and
-// every one but the first has its move (noiseQueries).
-func noiseSamplesWhole(parts map[string]series) bool {
+// noiseSamplesWhole: the noise's rates are one at every step of the
+// window (steps of them at least, and MinNoiseSamples) and every one but
+// the first has its move (noiseQueries): a rate missing at either edge of
+// the window leaves the moves of an unbroken run, and the edge's swing
+// unread.
+func noiseSamplesWhole(parts map[string]series, steps int64) bool {
 	rates, r1, _ := one(parts, "throughput_noise_rates")
 	moves, r2, _ := one(parts, "throughput_noise_moves")
-	return r1 == "" && r2 == "" && rates >= MinNoiseSamples && moves == rates-1
+	return r1 == "" && r2 == "" && rates >= float64(max(steps, MinNoiseSamples)) && moves == rates-1
+}
+
+// noiseSteps is how many steps of the noise's subqueries fall in the SLO
+// window read at at: the multiples of step in (at − window, at], where
+// Prometheus aligns a subquery's steps (a Prometheus that includes the
+// window's start as well has one more when it falls on a step).
+func noiseSteps(at time.Time, window, step time.Duration) int64 {
+	if step <= 0 {
+		return 0
+	}
+	s, t := step.Milliseconds(), at.UnixMilli()
+	floorDiv := func(a, b int64) int64 {
+		q := a / b
+		if a%b != 0 && a < 0 {
+			q--
+		}
+		return q
+	}
+	return floorDiv(t, s) - floorDiv(t-window.Milliseconds(), s)
 }
 
 // extractTraffic reads the traffic family; noiseUnmeasured, when not "",
 // says why ThroughputNoise was not queried.
-func extractTraffic(r reading, requests string, parts map[string]series, noiseUnmeasured string) {
+// noiseSteps is how many rates the noise has when none is missing.
+func extractTraffic(r reading, requests string, parts map[string]series, noiseUnmeasured string, noiseSteps int64) {
 	// Throughput over the saturation window; the error rate over the SLO
 	// window, with the request rate of that window (ThroughputWindow) as
 	// its denominator.
@@ -224,9 +247,9 @@ func extractTraffic(r reading, requests string, parts map[string]series, noiseUn
 		r.miss(signals.ThroughputNoise, signals.ReasonNotConfigured, noiseUnmeasured)
 	case rn != "":
 		r.miss(signals.ThroughputNoise, rn, requests+": "+mn)
-	case !noiseSamplesWhole(parts):
+	case !noiseSamplesWhole(parts, noiseSteps):
 		r.miss(signals.ThroughputNoise, signals.ReasonTooFewSamples,
-			fmt.Sprintf("%s: the request rate is missing at a step of the SLO window, or it holds fewer than %d (a late scrape?): the noise would under-read", requests, MinNoiseSamples))
+			fmt.Sprintf("%s: the request rate is missing at a step of the SLO window (a missed scrape, or a service younger than the window): the noise would under-read", requests))
 	default:
 		r.set(signals.ThroughputNoise, max(noise, 0)) // the float sum of the moves can fall a rounding below the range
 	}

@@ -131,19 +131,22 @@ func TestThroughputNoiseStep(t *testing.T) {
 // intervals with one sample) drops the two moves around it but only one
 // sample from the range, so the noise would under-read (0/s, 400/s, gap,
 // 400/s, 0/s: moves 400 + 400 less the range 400 read 400 where the load
-// came back 1,200). The noise is kept only when every rate but the first
-// has its move, and there are three rates at least.
+// came back 1,200); a rate missing at an edge of the window leaves an
+// unbroken run whose moves match, and the edge's swing unread. The noise is
+// kept only with a rate at every step of the window and its moves.
 func TestThroughputNoiseNeedsEveryMove(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		rates, moves string
+		steps        int64
 		whole        bool
 	}{
-		{"every move", "5", "4", true},
-		{"the first rate missing: the window's other rates and their moves", "4", "3", true},
-		{"a rate missing inside the window", "4", "2", false},
-		{"two rates", "2", "1", false},
-		{"no count", "", "4", false},
+		{"every rate and move", "5", "4", 5, true},
+		{"a Prometheus that counts the window's start step too", "6", "5", 5, true},
+		{"the oldest or the newest rate missing", "4", "3", 5, false},
+		{"a rate missing inside the window", "4", "2", 5, false},
+		{"two rates", "2", "1", 2, false},
+		{"no count", "", "4", 5, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			parts := map[string]series{}
@@ -151,10 +154,24 @@ func TestThroughputNoiseNeedsEveryMove(t *testing.T) {
 				parts["throughput_noise_rates"] = series{{Value: mustFloat(t, tc.rates)}}
 			}
 			parts["throughput_noise_moves"] = series{{Value: mustFloat(t, tc.moves)}}
-			if got := noiseSamplesWhole(parts); got != tc.whole {
-				t.Fatalf("rates %q moves %q: whole %v, want %v", tc.rates, tc.moves, got, tc.whole)
+			if got := noiseSamplesWhole(parts, tc.steps); got != tc.whole {
+				t.Fatalf("rates %q moves %q of %d steps: whole %v, want %v", tc.rates, tc.moves, tc.steps, got, tc.whole)
 			}
 		})
+	}
+	// the steps of (at − window, at] on the epoch's multiples of the step
+	for _, tc := range []struct {
+		at, window, step time.Duration
+		want             int64
+	}{
+		{20 * time.Minute, 10 * time.Minute, 2 * time.Minute, 5},    // 12, 14, 16, 18, 20
+		{21 * time.Minute, 10 * time.Minute, 2 * time.Minute, 5},    // 12 … 20
+		{99 * time.Second, 100 * time.Second, 33 * time.Second, 4},  // 0, 33, 66, 99
+		{130 * time.Second, 100 * time.Second, 33 * time.Second, 3}, // 33, 66, 99
+	} {
+		if got := noiseSteps(time.Unix(0, 0).Add(tc.at), tc.window, tc.step); got != tc.want {
+			t.Errorf("steps of (%s − %s, %s] at %s: %d, want %d", tc.at, tc.window, tc.at, tc.step, got, tc.want)
+		}
 	}
 }
 
@@ -199,16 +216,30 @@ func TestIntegrationANoiseWithAMissedScrapeIsMissing(t *testing.T) {
 	}
 	b.WriteString("# EOF\n")
 	prom := testenv.StartPrometheus(t, testenv.PrometheusOptions{Recorded: b.String()})
-	target := func(svc string) Target {
-		return Target{Key: svc, Labels: map[string]string{"namespace": "shop", "service": svc}, Window: 6 * time.Minute, SaturationWindow: 4 * time.Minute}
+	// both read in rates over 2m (NoiseStep: the 6m window's third; the 2m
+	// saturation window, which the 10m window holds five of)
+	target := func(svc string, window time.Duration) Target {
+		sat := 4 * time.Minute
+		if window > 6*time.Minute {
+			sat = 2 * time.Minute
+		}
+		return Target{Key: svc + "/" + window.String(), Labels: map[string]string{"namespace": "shop", "service": svc}, Window: window, SaturationWindow: sat}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// 6m: three rates, the newest missing leaves two; 10m: five rates,
+	// the newest missing leaves four and their three moves, an unbroken run
+	var targets []Target
+	for _, w := range []time.Duration{6 * time.Minute, 10 * time.Minute} {
+		targets = append(targets, target("whole", w), target("gap", w))
+	}
 	obs := NewReader(Options{Registerer: prometheus.NewRegistry(), Freshness: signals.Freshness{ScrapeInterval: time.Minute}}).
-		ObserveAt(ctx, Endpoint{URL: prom.URL, Timeout: 10 * time.Second}, []Target{target("whole"), target("gap")}, now)
-	whole, gap := obs["whole"], obs["gap"]
-	g.Expect(whole.Has(signals.ThroughputNoise)).To(BeTrue(), strings.Join(whole.MissingSignals(), "; "))
-	g.Expect(val(whole, signals.ThroughputNoise)).To(BeNumerically(">", 300), "0 and 400/s in turn: it came back as far as it went")
-	g.Expect(gap.Has(signals.ThroughputNoise)).To(BeFalse(), "a missed scrape read as a calm load: noise %v", val(gap, signals.ThroughputNoise))
-	g.Expect(gap.Missing[signals.ThroughputNoise].Reason).To(Equal(signals.ReasonTooFewSamples))
+		ObserveAt(ctx, Endpoint{URL: prom.URL, Timeout: 10 * time.Second}, targets, now)
+	for _, w := range []string{"6m0s", "10m0s"} {
+		whole, gap := obs["whole/"+w], obs["gap/"+w]
+		g.Expect(whole.Has(signals.ThroughputNoise)).To(BeTrue(), w+": "+strings.Join(whole.MissingSignals(), "; "))
+		g.Expect(val(whole, signals.ThroughputNoise)).To(BeNumerically(">", 300), w+": 0 and 400/s in turn: it came back as far as it went")
+		g.Expect(gap.Has(signals.ThroughputNoise)).To(BeFalse(), "%s: a missed scrape read as a calm load: noise %v", w, val(gap, signals.ThroughputNoise))
+		g.Expect(gap.Missing[signals.ThroughputNoise].Reason).To(Equal(signals.ReasonTooFewSamples), w)
+	}
 }

@@ -52,8 +52,8 @@ const (
 	// intervals), their total movement from one sample to the next less their
 	// range (largest − smallest). A steady load, a step and a trend in one
 	// direction have none; a load that goes up and down has as much as it
-	// came back. It needs three samples in the window, and is missing when
-	// one inside it is (a missed scrape would read a swing as calm).
+	// came back. It needs three samples in the window, one at every step of
+	// it (a missed scrape would read a swing as calm).
 	ThroughputNoise Signal = "throughputNoise"
 	// PoolInUse is the average number of pool connections in use per pod.
 	PoolInUse Signal = "poolInUse"

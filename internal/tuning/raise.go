@@ -418,7 +418,7 @@ func (d *decider) cacheForMisses(o objective, share float64, ik knobDef, items i
 	}
 	h1, _ := d.v.get(signals.MemoryHitRatio)
 	l2 := d.fitL2(l1, items, ttl)
-	rk, t2, _, _ := d.knob(roleRedisTTL)
+	rk, t2, _, t2Read := d.knob(roleRedisTTL)
 	miss := func(c, s, t int64) float64 {
 		return (1 - l1.hit(c, s)) * (1 - l2.hit(t, c, s))
 	}
@@ -457,7 +457,7 @@ func (d *decider) cacheForMisses(o objective, share float64, ik knobDef, items i
 	}
 	to, scaled := d.cheSteps([2]int64{items, newItems}, [2]int64{ttl, newTTL}, [2]int64{t2, newT2})
 	newItems, newTTL, newT2 = to[0], to[1], to[2]
-	if rk.knob != "" && newTTL > ttl {
+	if t2Read && newTTL > ttl {
 		newT2 = max(newT2, rk.clamp(newTTL)) // l2OutlivesL1
 	}
 	want := miss(newItems, newTTL, newT2)

@@ -1028,4 +1028,13 @@ func TestL2OutlivesL1InEveryCacheStep(t *testing.T) {
 			}
 		})
 	}
+	t.Run("an L2 TTL it did not read is not written", func(t *testing.T) {
+		in := baseInput()
+		missPinnedBreach(&in)
+		in.Spec.Cache.Redis.TTL.Max = dur(10 * time.Minute)
+		delete(in.State.Values, l2TTLEnv)
+		if c, ok := changeOf(Decide(in), l2TTLEnv); ok {
+			t.Fatalf("L2's TTL written from a value not read: %+v", c)
+		}
+	})
 }

@@ -3,7 +3,6 @@ package bench
 import (
 	"bytes"
 	"math"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -229,8 +228,7 @@ func (p *prom) sumOf(f func(*series, float64, float64) (float64, bool), name str
 // (step: reader.NoiseStep, or the saturation window for the peak when the
 // noise has no step): the largest sample, the samples' total movement less
 // their range, how many there were, and whether every sample but the first
-// has its move (whole: a step missing inside the window drops two moves
-// and one sample, and the reader then reports no noise).
+// has its move and none is missing (whole: as the reader requires).
 func (p *prom) rateSamples(now, w, step float64) (peak, noise float64, samples int, whole bool) {
 	var rs []float64
 	var present []bool
@@ -238,15 +236,13 @@ func (p *prom) rateSamples(now, w, step float64) (peak, noise float64, samples i
 		r, ok := p.sumRate("http_requests_total", t, step, nil)
 		rs, present = append(rs, r), append(present, ok)
 	}
-	whole = true
 	var got []float64
 	for i, ok := range present {
 		if ok {
 			got = append(got, rs[i])
-		} else if len(got) > 0 && slices.Contains(present[i:], true) {
-			whole = false // missing between present samples (newest first)
 		}
 	}
+	whole = len(got) == len(rs) // a rate missing anywhere, the edges too, and the reader reports no noise
 	if len(got) == 0 {
 		return 0, 0, 0, false
 	}
