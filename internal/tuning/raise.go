@@ -311,7 +311,11 @@ func (d *decider) raiseCache() (proposal, string) {
 	}
 	if k, cur, _, has := d.knob(roleRedisTTL); has {
 		if h, ok := d.v.get(signals.RedisHitRatio); ok && h < redisLowHit {
-			if to := k.clamp(max(cur*4, l2OutlivesL1(p, tk, ttl, ttlOK))); to > cur { // ×4: a step per rollout, not per maxStepPercent
+			to := cur * 4 // a step per rollout, not per maxStepPercent
+			if ttlOK {
+				to = max(to, ttl) // outliving L1's TTL as it is (l2OutlivingL1: as the step leaves it)
+			}
+			if to = k.clamp(to); to > cur {
 				p.changes = append(p.changes, Change{Knob: k.knob, From: cur, HasFrom: true, To: to})
 			}
 		}
@@ -324,8 +328,12 @@ func (d *decider) raiseCache() (proposal, string) {
 }
 
 // l2OutlivingL1 raises L2's TTL in the cache step p (within its bound) to
-// the L1 TTL p raises, when L2's (as p leaves it) is shorter: see
-// l2OutlivesL1. A step that does not raise L1's TTL is returned as it is.
+// the L1 TTL p raises, when L2's (as p leaves it) is shorter: a pod's L1
+// entry was filled from L2 (or filled L2) no later than it was stored, so
+// when it expires after the L1 TTL, L2 still has the key only if its own
+// TTL is at least as long; a shorter L2 TTL holds nothing an L1 lost by
+// age, and every cold L1 after a rollout reads through to the database. A
+// step that does not raise L1's TTL is returned as it is.
 func (d *decider) l2OutlivingL1(p proposal) proposal {
 	tk, _, _, _ := d.knob(roleMemoryTTL)
 	rk, t2, _, has := d.knob(roleRedisTTL)
@@ -348,25 +356,6 @@ func (d *decider) l2OutlivingL1(p proposal) proposal {
 	}
 	p.changes = append(p.changes, Change{Knob: rk.knob, From: t2, HasFrom: true, To: rk.clamp(l1To)})
 	return p
-}
-
-// l2OutlivesL1 is the shortest L2 TTL that still serves an L1's refetch:
-// the L1 TTL the step p leaves (tk's new value, else ttl; 0 when unknown). A
-// pod's L1 entry was filled from L2 (or filled L2) no later than it was
-// stored, so when it expires after the L1 TTL, L2 still has the key only if
-// its own TTL is at least as long; a shorter L2 TTL holds nothing an L1
-// lost by age, and every cold L1 after a rollout reads through to the
-// database.
-func l2OutlivesL1(p proposal, tk knobDef, ttl int64, ttlOK bool) int64 {
-	for _, c := range p.changes {
-		if c.Knob == tk.knob {
-			return c.To
-		}
-	}
-	if ttlOK {
-		return ttl
-	}
-	return 0
 }
 
 // missFractionMargin: a cache step for a percentile pinned by misses aims
@@ -458,7 +447,7 @@ func (d *decider) cacheForMisses(o objective, share float64, ik knobDef, items i
 	to, scaled := d.cheSteps([2]int64{items, newItems}, [2]int64{ttl, newTTL}, [2]int64{t2, newT2})
 	newItems, newTTL, newT2 = to[0], to[1], to[2]
 	if t2Read && newTTL > ttl {
-		newT2 = max(newT2, rk.clamp(newTTL)) // l2OutlivesL1
+		newT2 = max(newT2, rk.clamp(newTTL)) // as l2OutlivingL1, before the prediction
 	}
 	want := miss(newItems, newTTL, newT2)
 	if share-want < missCutShare*share {
