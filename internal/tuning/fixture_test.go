@@ -145,6 +145,24 @@ func changeOf(p Plan, k Knob) (Change, bool) {
 	return Change{}, false
 }
 
+// valueAfter is knob k's value as plan p leaves it: its change's, else before.
+func valueAfter(p Plan, k Knob, before int64) int64 {
+	if c, ok := changeOf(p, k); ok {
+		return c.To
+	}
+	return before
+}
+
+// changesCache says whether plan p changes a cache knob (L1's size or TTL, L2's TTL).
+func changesCache(p Plan) bool {
+	for _, c := range p.Changes {
+		if c.Knob == itemsEnv || c.Knob == l1TTLEnv || c.Knob == l2TTLEnv {
+			return true
+		}
+	}
+	return false
+}
+
 func noChanges(t *testing.T, p Plan) {
 	t.Helper()
 	if len(p.Changes) != 0 {

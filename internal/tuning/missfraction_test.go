@@ -68,10 +68,7 @@ func TestCacheStepSizedForTheMissFraction(t *testing.T) {
 				t.Fatalf("diagnosis %s rollout %v (reason %q)", p.Diagnosis, p.Rollout, p.Reason)
 			}
 			items, ttl := after(p, 10000, 60)
-			t2 := int64(300)
-			if c, ok := changeOf(p, l2TTLEnv); ok {
-				t2 = c.To
-			}
+			t2 := valueAfter(p, l2TTLEnv, 300)
 			got := missAfter(items, ttl, t2)
 			if got > 0.005 {
 				t.Fatalf("L1 %d/%ds, L2 %ds leave %.4f of the requests missing every tier, want <= 0.5%% (%s)", items, ttl, t2, got, p.Predicted)
@@ -97,10 +94,7 @@ func TestCacheStepSizedForTheMissFraction(t *testing.T) {
 			in.Spec.Cache.Redis.TTL.Max = dur(10 * time.Minute)
 		}, func(t *testing.T, p Plan) {
 			items, ttl := after(p, 10000, 60)
-			t2 := int64(300)
-			if c, ok := changeOf(p, l2TTLEnv); ok {
-				t2 = c.To
-			}
+			t2 := valueAfter(p, l2TTLEnv, 300)
 			now, best := missAfter(10000, 60, 300), missAfter(20000, 120, 600)
 			knee := best + 0.1*(now-best)
 			got := missAfter(items, ttl, t2)
@@ -124,10 +118,8 @@ func TestCacheStepSizedForTheMissFraction(t *testing.T) {
 			in.Spec.Cache.Memory.TTL.Max = dur(time.Minute)
 			in.Spec.Cache.Redis.TTL.Max = dur(5 * time.Minute)
 		}, func(t *testing.T, p Plan) {
-			for _, c := range p.Changes {
-				if c.Knob == itemsEnv || c.Knob == l1TTLEnv || c.Knob == l2TTLEnv {
-					t.Fatalf("a cache knob at its bound changed: %+v", p.Changes)
-				}
+			if changesCache(p) {
+				t.Fatalf("a cache knob at its bound changed: %+v", p.Changes)
 			}
 			// what the bounds allow is where the service is: 3.75 %
 			holdsMention(t, p, "bounds allow miss fraction 3.")
@@ -156,11 +148,8 @@ func TestCacheStepSizedForTheMissFraction(t *testing.T) {
 			if p.Prediction == nil || p.Prediction.Signal != string(signals.MemoryHitRatio) {
 				t.Fatalf("prediction %+v, want L1's hit ratio", p.Prediction)
 			}
-			// L2's hit ratio is fine: its TTL only follows L1's (l2OutlivesL1), not ×4
-			l1 := int64(60)
-			if c, ok := changeOf(p, l1TTLEnv); ok {
-				l1 = c.To
-			}
+			// L2's hit ratio is fine: its TTL only follows L1's (l2OutlivingL1), not ×4
+			l1 := valueAfter(p, l1TTLEnv, 60)
 			if c, ok := changeOf(p, l2TTLEnv); ok && c.To != max(l1, 300) {
 				t.Fatalf("L2 raised past the L1 TTL %d although its hit ratio is fine: %+v", l1, p.Changes)
 			}

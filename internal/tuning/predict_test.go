@@ -141,13 +141,7 @@ func predicted(t *testing.T, p Plan) float64 {
 
 // after is the L1 size and TTL a plan leaves.
 func after(p Plan, items, ttl int64) (int64, int64) {
-	if c, ok := changeOf(p, itemsEnv); ok {
-		items = c.To
-	}
-	if c, ok := changeOf(p, l1TTLEnv); ok {
-		ttl = c.To
-	}
-	return items, ttl
+	return valueAfter(p, itemsEnv, items), valueAfter(p, l1TTLEnv, ttl)
 }
 
 func TestCacheModelReadsWhatIsObserved(t *testing.T) {

@@ -83,10 +83,7 @@ func TestRule1DiagnoseBeforeActing(t *testing.T) {
 			in.State.Values[l1TTLEnv], in.State.Values[l2TTLEnv] = 300, 30
 			in.set(map[signals.Signal]float64{signals.LatencyP99: 0.180, signals.MemoryHitRatio: 0.5, signals.RedisHitRatio: 0.2, signals.DBTime: 0.030})
 		}, func(t *testing.T, p Plan) {
-			l1 := int64(300)
-			if c, ok := changeOf(p, l1TTLEnv); ok {
-				l1 = c.To
-			}
+			l1 := valueAfter(p, l1TTLEnv, 300)
 			c, ok := changeOf(p, l2TTLEnv)
 			if p.Diagnosis != DiagnosisCacheMisses || !ok {
 				t.Fatalf("diagnosis %s, changes %+v: want L2's TTL raised", p.Diagnosis, p.Changes)
@@ -991,15 +988,6 @@ func TestSettingsOfTreatsZeroAsDefault(t *testing.T) {
 // long, within L2's bound: a shorter L2 serves no refetch of an L1 entry
 // expired by age.
 func TestL2OutlivesL1InEveryCacheStep(t *testing.T) {
-	l1l2 := func(p Plan, l1, l2 int64) (int64, int64) {
-		if c, ok := changeOf(p, l1TTLEnv); ok {
-			l1 = c.To
-		}
-		if c, ok := changeOf(p, l2TTLEnv); ok {
-			l2 = c.To
-		}
-		return l1, l2
-	}
 	for _, tc := range []struct {
 		name   string
 		setup  func(in *Input)
@@ -1019,7 +1007,7 @@ func TestL2OutlivesL1InEveryCacheStep(t *testing.T) {
 			in := baseInput()
 			tc.setup(&in)
 			p := Decide(in)
-			l1, l2 := l1l2(p, tc.l1, tc.l2)
+			l1, l2 := valueAfter(p, l1TTLEnv, tc.l1), valueAfter(p, l2TTLEnv, tc.l2)
 			if l1 <= tc.l1 {
 				t.Fatalf("the step did not raise L1's TTL: %+v (%s)", p.Changes, p.Reason)
 			}
