@@ -221,8 +221,8 @@ func noiseSteps(at time.Time, window, step time.Duration) int64 {
 }
 
 // extractTraffic reads the traffic family; noiseUnmeasured, when not "",
-// says why ThroughputNoise was not queried.
-// noiseSteps is how many rates the noise has when none is missing.
+// says why ThroughputNoise was not queried, and noiseSteps is how many
+// rates it has when none is missing.
 func extractTraffic(r reading, requests string, parts map[string]series, noiseUnmeasured string, noiseSteps int64) {
 	// Throughput over the saturation window; the error rate over the SLO
 	// window, with the request rate of that window (ThroughputWindow) as
