@@ -86,6 +86,8 @@ type PerformanceProfileReconciler struct {
 	// indexed: client reads the manager's cache, where SetupWithManager
 	// added the field indexes.
 	indexed bool
+	// keda remembers that the cluster serves no KEDA ScaledObjects.
+	keda absentKind
 }
 
 // NewPerformanceProfileReconciler returns a reconciler that reads and writes through c.

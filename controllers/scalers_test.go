@@ -3,6 +3,9 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +13,9 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -74,4 +80,85 @@ func TestOtherScalersAreListedByTheirTargetFromTheCache(t *testing.T) {
 	g.Expect(listed).To(Equal(1), "only the target's HPA is listed")
 	g.Expect(cs.state.HasHPA).To(BeTrue())
 	g.Expect(cs.state.PodsCeiling).To(Equal(int32(30)), "the foreign HPA of the target, not the others' 60")
+}
+
+// TestAClusterWithoutKEDAIsNotAskedAtEveryWrite: in a cluster that serves no
+// ScaledObjects, reading them for a candidate write asks the API server's
+// discovery once, not at every write (the client's REST mapper reads the
+// whole discovery document again for a group it does not know); once KEDA is
+// installed, the absence is asked again after a while and the ScaledObject's
+// maximum counts.
+func TestAClusterWithoutKEDAIsNotAskedAtEveryWrite(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ns := fmt.Sprintf("keda-%d", nsCounter.Add(1))
+	g.Expect(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+
+	var discovery atomic.Int64
+	cfg := rest.CopyConfig(env.Config)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if p := req.URL.Path; p == "/api" || p == "/apis" || strings.HasPrefix(p, "/apis/keda.sh") && !strings.Contains(p, "/namespaces/") {
+				discovery.Add(1)
+			}
+			return rt.RoundTrip(req)
+		})
+	}
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	clk := clocktesting.NewFakeClock(t0)
+	r, err := NewPerformanceProfileReconciler(c, Options{Source: &stubSource{}, Clock: clk})
+	g.Expect(err).NotTo(HaveOccurred())
+	p := &tuningv1alpha1.PerformanceProfile{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "orders"},
+		Spec: tuningv1alpha1.PerformanceProfileSpec{TargetRef: tuningv1alpha1.TargetRef{Name: "orders"}}}
+
+	read := func() *clusterState {
+		cs := &clusterState{}
+		g.Expect(r.readScaledObjects(ctx, p, cs)).To(Succeed())
+		return cs
+	}
+	g.Expect(read().state.HasHPA).To(BeFalse())
+	first := discovery.Load()
+	g.Expect(first).To(BeNumerically(">", 0), "the first read asks discovery")
+	for range 5 {
+		clk.Step(30 * time.Second)
+		read()
+	}
+	g.Expect(discovery.Load()).To(Equal(first), "five more writes within the re-check ask nothing")
+
+	installScaledObjectCRD(ctx, t)
+	so := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+		"metadata": map[string]any{"namespace": ns, "name": "orders"},
+		"spec":     map[string]any{"scaleTargetRef": map[string]any{"name": "orders"}, "maxReplicaCount": int64(40)},
+	}}
+	g.Eventually(func() error { return env.Client.Create(ctx, so) }).Should(Succeed())
+	clk.Step(absentKindRecheck)
+	g.Eventually(func() int32 { return read().state.PodsCeiling }).Should(Equal(int32(40)),
+		"KEDA installed later: its ScaledObject's maximum counts once the absence is asked again")
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// installScaledObjectCRD installs a minimal ScaledObject CRD (the fields
+// readScaledObjects reads) and removes it when the test ends.
+func installScaledObjectCRD(ctx context.Context, t *testing.T) {
+	t.Helper()
+	crd := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": "scaledobjects.keda.sh"},
+		"spec": map[string]any{
+			"group": "keda.sh", "scope": "Namespaced",
+			"names": map[string]any{"kind": "ScaledObject", "listKind": "ScaledObjectList", "plural": "scaledobjects", "singular": "scaledobject"},
+			"versions": []any{map[string]any{"name": "v1alpha1", "served": true, "storage": true,
+				"schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}},
+		},
+	}}
+	if err := env.Client.Create(ctx, crd); err != nil {
+		t.Fatalf("installing the ScaledObject CRD: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), crd) })
 }

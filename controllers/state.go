@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -399,10 +400,15 @@ var scaledObjects = schema.GroupVersionKind{Group: "keda.sh", Version: "v1alpha1
 // write: caching them would watch every ScaledObject of the cluster. A
 // cluster without KEDA has none.
 func (r *PerformanceProfileReconciler) readScaledObjects(ctx context.Context, p *tuningv1alpha1.PerformanceProfile, cs *clusterState) error {
+	now := r.opts.Clock.Now()
+	if r.keda.absent(now) {
+		return nil
+	}
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(scaledObjects)
 	if err := r.live().List(ctx, list, client.InNamespace(p.Namespace)); err != nil {
 		if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
+			r.keda.remember(now)
 			return nil
 		}
 		return fmt.Errorf("listing the KEDA ScaledObjects of namespace %s: %w", p.Namespace, err)
@@ -421,6 +427,33 @@ func (r *PerformanceProfileReconciler) readScaledObjects(ctx context.Context, p 
 		cs.state.PodsCeiling = max(cs.state.PodsCeiling, int32(n))
 	}
 	return nil
+}
+
+// absentKind remembers that the API server serves no such kind (a cluster
+// without KEDA), so that each candidate write does not ask again: the
+// client's REST mapper answers a group it does not know by reading the
+// whole discovery document again (two requests) and rebuilding itself, every
+// time. The answer is asked again after absentKindRecheck, so a KEDA
+// installed later is counted from then on; meanwhile its ScaledObjects that
+// scale have HPAs, which readScalers counts from the cache.
+type absentKind struct {
+	mu    sync.Mutex
+	since time.Time // zero: served, or not asked yet
+}
+
+// absentKindRecheck is how long a kind found absent is taken as absent.
+const absentKindRecheck = 5 * time.Minute
+
+func (a *absentKind) absent(now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return !a.since.IsZero() && now.Sub(a.since) < absentKindRecheck
+}
+
+func (a *absentKind) remember(now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.since = now
 }
 
 // kedaDefaultMaxReplicas is a ScaledObject's maxReplicaCount when unset.
