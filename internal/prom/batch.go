@@ -148,7 +148,6 @@ func validate(t Target) string {
 
 // needs reports whether a target needs a family's default query.
 func needs(t Target, fam string) bool {
-	ov := overrideQueries(t.Overrides)
 	want := familySignals[fam]
 	switch fam {
 	case famLatency:
@@ -157,7 +156,7 @@ func needs(t Target, fam string) bool {
 		return wantsCPU(t) || wantsRedis(t)
 	}
 	for _, s := range want {
-		if _, ok := ov[s]; !ok {
+		if overrideQuery(t.Overrides, s) == "" {
 			return true
 		}
 	}

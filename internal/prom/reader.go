@@ -451,36 +451,84 @@ func percentiles(t Target) []signals.Signal {
 	return t.Percentiles
 }
 
+// overridable lists the signals a profile's query overrides can set.
+var overridable = func() []signals.Signal {
+	all := []signals.Signal{signals.LatencyMean, signals.ErrorRate, signals.Throughput, signals.ThroughputWindow,
+		signals.ThroughputNow, signals.ThroughputPeak, signals.ThroughputNoise, signals.Pods, signals.PoolInUse,
+		signals.PoolMax, signals.PoolWait, signals.PoolWaitTail, signals.DBTime, signals.DBCallRate,
+		signals.MemoryHitRatio, signals.RedisHitRatio, signals.MemoryLookupRate, signals.CPUUtilization,
+		signals.RedisCPU, signals.RedisOpsRate}
+	for _, p := range signals.Percentiles {
+		all = append(all, p.Signal)
+	}
+	return all
+}()
+
+// overrideQuery is the profile's query for signal s, "" when it sets none.
+// It is asked for every target and family of each batch: it reads the one
+// field rather than building every override.
+func overrideQuery(q tuningv1alpha1.QueryOverrides, s signals.Signal) string {
+	var v string
+	switch s {
+	case signals.LatencyMean:
+		v = q.LatencyMean
+	case signals.ErrorRate:
+		v = q.ErrorRate
+	case signals.Throughput:
+		v = q.Throughput
+	case signals.ThroughputWindow:
+		v = q.ThroughputWindow
+	case signals.ThroughputNow:
+		v = q.ThroughputNow
+	case signals.ThroughputPeak:
+		v = q.ThroughputPeak
+	case signals.ThroughputNoise:
+		v = q.ThroughputNoise
+	case signals.Pods:
+		v = q.Pods
+	case signals.PoolInUse:
+		v = q.PoolInUse
+	case signals.PoolMax:
+		v = q.PoolMax
+	case signals.PoolWait:
+		v = q.PoolWait
+	case signals.PoolWaitTail:
+		v = q.PoolWaitTail
+	case signals.DBTime:
+		v = q.DBTime
+	case signals.DBCallRate:
+		v = q.DBCallRate
+	case signals.MemoryHitRatio:
+		v = q.MemoryHitRatio
+	case signals.RedisHitRatio:
+		v = q.RedisHitRatio
+	case signals.MemoryLookupRate:
+		v = q.MemoryLookupRate
+	case signals.CPUUtilization:
+		v = q.CPUUtilization
+	case signals.RedisCPU:
+		v = q.RedisCPU
+	case signals.RedisOpsRate:
+		v = q.RedisOpsRate
+	default:
+		for _, p := range signals.Percentiles {
+			if p.Signal == s {
+				v = *q.Latency(tuningv1alpha1.Percentile(p.Name))
+			}
+		}
+	}
+	if strings.TrimSpace(v) == "" {
+		return ""
+	}
+	return v
+}
+
 // overrideQueries maps the non-empty overrides to their signals.
 func overrideQueries(q tuningv1alpha1.QueryOverrides) map[signals.Signal]string {
-	all := map[signals.Signal]string{
-		signals.LatencyMean:      q.LatencyMean,
-		signals.ErrorRate:        q.ErrorRate,
-		signals.Throughput:       q.Throughput,
-		signals.ThroughputWindow: q.ThroughputWindow,
-		signals.ThroughputNow:    q.ThroughputNow,
-		signals.ThroughputPeak:   q.ThroughputPeak,
-		signals.ThroughputNoise:  q.ThroughputNoise,
-		signals.Pods:             q.Pods,
-		signals.PoolInUse:        q.PoolInUse,
-		signals.PoolMax:          q.PoolMax,
-		signals.PoolWait:         q.PoolWait,
-		signals.PoolWaitTail:     q.PoolWaitTail,
-		signals.DBTime:           q.DBTime,
-		signals.DBCallRate:       q.DBCallRate,
-		signals.MemoryHitRatio:   q.MemoryHitRatio,
-		signals.RedisHitRatio:    q.RedisHitRatio,
-		signals.MemoryLookupRate: q.MemoryLookupRate,
-		signals.CPUUtilization:   q.CPUUtilization,
-		signals.RedisCPU:         q.RedisCPU,
-		signals.RedisOpsRate:     q.RedisOpsRate,
-	}
-	for _, p := range signals.Percentiles {
-		all[p.Signal] = *q.Latency(tuningv1alpha1.Percentile(p.Name))
-	}
-	for s, v := range all {
-		if strings.TrimSpace(v) == "" {
-			delete(all, s)
+	all := map[signals.Signal]string{}
+	for _, s := range overridable {
+		if v := overrideQuery(q, s); v != "" {
+			all[s] = v
 		}
 	}
 	return all
