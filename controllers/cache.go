@@ -57,7 +57,47 @@ func trimProfile(obj any) (any, error) {
 		c := &p.Status.Conditions[i]
 		c.Type, c.Reason, c.Message = intern(c.Type), intern(c.Reason), intern(c.Message)
 	}
+	internStatus(&p.Status)
 	return p, nil
+}
+
+// internStatus shares the status strings that repeat from profile to
+// profile: the readiness of each family (its name, knobs and signals), the
+// env names and values of the current knobs, and the family and knob names
+// of the decisions, which each decoded profile otherwise holds copies of.
+func internStatus(st *tuningv1alpha1.PerformanceProfileStatus) {
+	for i := range st.Readiness {
+		r := &st.Readiness[i]
+		r.Family = intern(r.Family)
+		internEach(r.Knobs)
+		internEach(r.Found)
+		internEach(r.Missing)
+	}
+	if c := st.Current; c != nil && c.Env != nil {
+		env := make(map[string]string, len(c.Env))
+		for k, v := range c.Env {
+			env[intern(k)] = intern(v)
+		}
+		c.Env = env
+	}
+	internDecision := func(d *tuningv1alpha1.Decision) {
+		d.Family = intern(d.Family)
+		for j := range d.Changes {
+			d.Changes[j].Knob = intern(d.Changes[j].Knob)
+		}
+	}
+	for i := range st.History {
+		internDecision(&st.History[i])
+	}
+	if st.LastAdjustment != nil {
+		internDecision(st.LastAdjustment)
+	}
+}
+
+func internEach(ss []string) {
+	for i := range ss {
+		ss[i] = intern(ss[i])
+	}
 }
 
 // intern returns one shared copy of a string that many cached objects hold

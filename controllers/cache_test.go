@@ -349,3 +349,50 @@ func TestCachedObjectsShareWhatRepeats(t *testing.T) {
 		t.Errorf("changing a copy changed the shared limit: %s", q.String())
 	}
 }
+
+// Two cached profiles decoded apart hold one copy of the status strings
+// that repeat from profile to profile (readiness, current env, decisions),
+// with their values unchanged.
+func TestCachedProfilesShareTheirStatusStrings(t *testing.T) {
+	own := func(s string) string { return string([]byte(s)) } // as each decoded object has its own
+	mk := func() *tuningv1alpha1.PerformanceProfile {
+		return &tuningv1alpha1.PerformanceProfile{Status: tuningv1alpha1.PerformanceProfileStatus{
+			Readiness: []tuningv1alpha1.FamilyReadiness{{Family: own("pool"), Knobs: []string{own("poolSize")},
+				Found: []string{own("poolInUse")}, Missing: []string{own("poolWait")}}},
+			Current:        &tuningv1alpha1.KnobValues{Env: map[string]string{own(poolEnv): own("10")}},
+			History:        []tuningv1alpha1.Decision{{Family: own("pool"), Changes: []tuningv1alpha1.Change{{Knob: own("poolSize")}}}},
+			LastAdjustment: &tuningv1alpha1.Decision{Family: own("pool")},
+		}}
+	}
+	want := mk()
+	trim := func(p *tuningv1alpha1.PerformanceProfile) *tuningv1alpha1.PerformanceProfile {
+		out, err := trimProfile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.(*tuningv1alpha1.PerformanceProfile)
+	}
+	a, b := trim(mk()), trim(mk())
+	if !reflect.DeepEqual(a.Status, want.Status) {
+		t.Fatalf("interning changed the status: %+v, want %+v", a.Status, want.Status)
+	}
+	same := func(what, x, y string) {
+		if unsafe.StringData(x) != unsafe.StringData(y) {
+			t.Errorf("%s is held twice", what)
+		}
+	}
+	ra, rb := a.Status.Readiness[0], b.Status.Readiness[0]
+	same("a readiness family", ra.Family, rb.Family)
+	same("a readiness knob", ra.Knobs[0], rb.Knobs[0])
+	same("a found signal", ra.Found[0], rb.Found[0])
+	same("a missing signal", ra.Missing[0], rb.Missing[0])
+	same("an env value", a.Status.Current.Env[poolEnv], b.Status.Current.Env[poolEnv])
+	for ka := range a.Status.Current.Env {
+		for kb := range b.Status.Current.Env {
+			same("an env name", ka, kb)
+		}
+	}
+	same("a decision's family", a.Status.History[0].Family, b.Status.History[0].Family)
+	same("a decision's knob", a.Status.History[0].Changes[0].Knob, b.Status.History[0].Changes[0].Knob)
+	same("the last adjustment's family", a.Status.LastAdjustment.Family, b.Status.LastAdjustment.Family)
+}
