@@ -1,7 +1,9 @@
 package prom
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -281,7 +283,8 @@ func (g *group) build(maxValues, perProfile int) {
 		if !need {
 			continue
 		}
-		j := &job{family: fam, query: queries[fam](), maxSeries: perProfile * (len(g.targets) + 1), wanted: g.filer(fam)}
+		j := &job{family: fam, query: queries[fam](), maxSeries: perProfile * (len(g.targets) + 1)}
+		j.wanted, j.ids = g.filer(fam)
 		g.jobs = append(g.jobs, j)
 		g.byFamily[fam] = j
 	}
@@ -366,15 +369,58 @@ func (g *group) workloadQuery(maxValues int) string {
 }
 
 // index files the kept series of a family's answer by target key and part.
-type index map[string]map[string]series
+// The points are held in one slice as they are decoded, each with the number
+// of its target and of its part, and sorted by target once (parts) rather
+// than in a map of parts per target: at 10,000 profiles a refresh held every
+// family's maps at once, tens of MiB that set the manager's peak.
+type index struct {
+	// ids numbers the group's target keys (shared by every answer of the family).
+	ids     map[string]int32
+	entries []filed
+	sorted  bool
+}
 
-func (ix index) add(key, part string, p point) {
-	m, ok := ix[key]
-	if !ok {
-		m = map[string]series{}
-		ix[key] = m
+// filed is one kept point, with its target and part.
+type filed struct {
+	id   int32
+	part uint8
+	p    point
+}
+
+func newIndex(ids map[string]int32) *index { return &index{ids: ids} }
+
+// add files p under the target key (one of ids) and part (a knownParts number).
+func (ix *index) add(id int32, part uint8, p point) {
+	ix.entries = append(ix.entries, filed{id: id, part: part, p: p})
+	ix.sorted = false
+}
+
+// parts returns the series of the target key by part; nil when it has none.
+// The map is the caller's: it is built for the one target being read.
+func (ix *index) parts(key string) map[string]series {
+	if ix == nil {
+		return nil
 	}
-	m[part] = append(m[part], p)
+	id, ok := ix.ids[key]
+	if !ok || len(ix.entries) == 0 {
+		return nil
+	}
+	if !ix.sorted {
+		// Stable: the points of a part stay in the answer's order.
+		slices.SortStableFunc(ix.entries, func(a, b filed) int { return cmp.Compare(a.id, b.id) })
+		ix.sorted = true
+	}
+	i, found := slices.BinarySearchFunc(ix.entries, id, func(e filed, id int32) int { return cmp.Compare(e.id, id) })
+	if !found {
+		return nil
+	}
+	out := map[string]series{}
+	for ; i < len(ix.entries) && ix.entries[i].id == id; i++ {
+		e := ix.entries[i]
+		name := partNames[e.part]
+		out[name] = append(out[name], e.p)
+	}
+	return out
 }
 
 // labelsKey is the key of a target (or a sample) in an app family's answer.
@@ -395,58 +441,64 @@ func workloadKey(kind, namespace, name string) string {
 // decoded: a series is kept only when it belongs to one of the group's
 // targets, so series of other services, namespaces or workloads that a broad
 // matcher lets through cost nothing once read.
-func (g *group) filer(fam string) func(ix index, metric map[string]string, p point) {
-	if fam != famWorkload {
-		wanted := make(map[string]bool, len(g.targets))
-		for _, t := range g.targets {
-			wanted[labelsKey(g.keys, func(k string) string { return t.Labels[k] })] = true
+func (g *group) filer(fam string) (func(ix *index, metric map[string]string, p point), map[string]int32) {
+	ids := map[string]int32{}
+	number := func(key string) {
+		if _, ok := ids[key]; !ok {
+			ids[key] = int32(len(ids))
 		}
-		return func(ix index, metric map[string]string, p point) {
+	}
+	if fam != famWorkload {
+		for _, t := range g.targets {
+			number(labelsKey(g.keys, func(k string) string { return t.Labels[k] }))
+		}
+		return func(ix *index, metric map[string]string, p point) {
 			part, known := knownParts[metric[partLabel]]
 			if !known {
 				return
 			}
-			if key := labelsKey(g.keys, func(k string) string { return metric[k] }); wanted[key] {
-				ix.add(key, part, p)
+			if id, ok := ids[labelsKey(g.keys, func(k string) string { return metric[k] })]; ok {
+				ix.add(id, part, p)
 			}
-		}
+		}, ids
 	}
-	wanted := map[string]bool{}
 	for _, t := range g.targets {
 		if wantsCPU(t) {
-			wanted[workloadKey("Deployment", t.Workload.Namespace, t.Workload.Name)] = true
+			number(workloadKey("Deployment", t.Workload.Namespace, t.Workload.Name))
 		}
 		if wantsRedis(t) {
-			wanted[workloadKey(orDeployment(t.Redis.Kind), t.Redis.Namespace, t.Redis.Name)] = true
+			number(workloadKey(orDeployment(t.Redis.Kind), t.Redis.Namespace, t.Redis.Name))
 		}
 	}
-	return func(ix index, metric map[string]string, p point) {
+	return func(ix *index, metric map[string]string, p point) {
 		part, known := knownParts[metric[partLabel]]
 		if !known {
 			return
 		}
 		ns := metric["namespace"]
 		if d := metric[deployLabel]; d != "" {
-			if key := workloadKey("Deployment", ns, d); wanted[key] {
-				ix.add(key, part, p)
+			if id, ok := ids[workloadKey("Deployment", ns, d)]; ok {
+				ix.add(id, part, p)
 			}
 		}
 		if st := metric[stsLabel]; st != "" {
-			if key := workloadKey("StatefulSet", ns, st); wanted[key] {
-				ix.add(key, part, p)
+			if id, ok := ids[workloadKey("StatefulSet", ns, st)]; ok {
+				ix.add(id, part, p)
 			}
 		}
-	}
+	}, ids
 }
 
-// knownParts are the parts (partLabel values) the extractors read, each
-// mapped to one shared copy of its name.
-var knownParts = func() map[string]string {
-	m := map[string]string{}
-	for _, p := range []string{"bucket", "sum", "count", "ts", "requests", "errors", "throughput", "throughput_now", "throughput_peak", "throughput_noise", "throughput_noise_rates", "throughput_noise_moves", "pods", "in_use", "max",
-		"wait_sum", "wait_count", "wait_bucket", "db_sum", "db_count", "held", "calls", "cache", "cpu_usage", "cpu_requests",
-		"redis_cpu", "redis_ops", "redis_pods"} {
-		m[p] = p
+// partNames are the parts (partLabel values) the extractors read; knownParts
+// maps each to its number in partNames.
+var partNames = []string{"bucket", "sum", "count", "ts", "requests", "errors", "throughput", "throughput_now", "throughput_peak", "throughput_noise", "throughput_noise_rates", "throughput_noise_moves", "pods", "in_use", "max",
+	"wait_sum", "wait_count", "wait_bucket", "db_sum", "db_count", "held", "calls", "cache", "cpu_usage", "cpu_requests",
+	"redis_cpu", "redis_ops", "redis_pods"}
+
+var knownParts = func() map[string]uint8 {
+	m := map[string]uint8{}
+	for i, p := range partNames {
+		m[p] = uint8(i)
 	}
 	return m
 }()

@@ -239,11 +239,12 @@ func (b *Batcher) startRefresh(ctx context.Context, st *endpointState) {
 	st.inflight = done
 	ctx = context.WithoutCancel(ctx)
 	go func() {
-		observed := b.obs.Observe(ctx, st.ep, targets)
-		result := make(map[string]signals.Packed, len(observed))
-		for key, obs := range observed {
+		// Each observation is packed as it is read: unpacked, every profile's
+		// would be held until the last was read.
+		result := make(map[string]signals.Packed, len(targets))
+		b.obs.observeEach(ctx, st.ep, targets, b.obs.opts.Clock.Now(), func(key string, obs signals.Observation) {
 			result[key] = obs.Pack()
-		}
+		})
 		b.mu.Lock()
 		for key := range result { // profiles that left during the refresh
 			if _, ok := st.targets[key]; !ok {

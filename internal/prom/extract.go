@@ -69,7 +69,7 @@ func one(parts map[string]series, part string) (float64, signals.Reason, string)
 }
 
 // extract fills one target's observation from the group's batch answers.
-func (g *group) extract(obs *signals.Observation, t Target, indexes map[string]index) {
+func (g *group) extract(obs *signals.Observation, t Target, indexes map[string]*index) {
 	for _, fam := range familyOrder {
 		j, ok := g.byFamily[fam]
 		if !ok || !needs(t, fam) {
@@ -90,7 +90,7 @@ func (g *group) extract(obs *signals.Observation, t Target, indexes map[string]i
 			extractWorkload(obs, t, ix)
 			continue
 		}
-		parts := ix[labelsKey(g.keys, func(k string) string { return t.Labels[k] })]
+		parts := ix.parts(labelsKey(g.keys, func(k string) string { return t.Labels[k] }))
 		if len(parts) == 0 {
 			for _, s := range sigs {
 				obs.SetMissing(s, signals.ReasonEmpty, "no series for the profile's labels")
@@ -402,10 +402,10 @@ func extractCache(r reading, memoryCache string, parts map[string]series) {
 
 // extractWorkload reads CPU utilisation (usage over requests, summed over the
 // target's pods, as the HPA computes it) and Redis load per replica.
-func extractWorkload(obs *signals.Observation, t Target, ix index) {
+func extractWorkload(obs *signals.Observation, t Target, ix *index) {
 	notConfigured(obs, t)
 	if wantsCPU(t) {
-		parts := ix[workloadKey("Deployment", t.Workload.Namespace, t.Workload.Name)]
+		parts := ix.parts(workloadKey("Deployment", t.Workload.Namespace, t.Workload.Name))
 		r := newReading(obs, parts)
 		var usage, requests float64
 		var nu, nr int
@@ -436,7 +436,7 @@ func extractWorkload(obs *signals.Observation, t Target, ix index) {
 	if t.Redis == nil {
 		return
 	}
-	parts := ix[workloadKey(orDeployment(t.Redis.Kind), t.Redis.Namespace, t.Redis.Name)]
+	parts := ix.parts(workloadKey(orDeployment(t.Redis.Kind), t.Redis.Namespace, t.Redis.Name))
 	r := newReading(obs, parts)
 	sums := map[string]float64{}
 	for part, ss := range parts {
@@ -464,8 +464,8 @@ func extractWorkload(obs *signals.Observation, t Target, ix index) {
 }
 
 // indexAll indexes the successful family answers of a group.
-func (g *group) indexAll() map[string]index {
-	out := make(map[string]index, len(g.byFamily))
+func (g *group) indexAll() map[string]*index {
+	out := make(map[string]*index, len(g.byFamily))
 	for fam, j := range g.byFamily {
 		if j.fail == nil {
 			out[fam] = j.ix

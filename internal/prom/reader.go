@@ -270,9 +270,11 @@ type job struct {
 	maxSeries int
 	// wanted, for a batch family, says which series to keep: those of the
 	// group's targets (see group.file); nil for an override.
-	wanted func(ix index, metric map[string]string, p point)
+	wanted func(ix *index, metric map[string]string, p point)
+	// ids numbers the group's target keys for wanted.
+	ids map[string]int32
 	// ix holds the kept series of a batch family by target key and part.
-	ix index
+	ix *index
 	// series counts the series of the answer; first is the first of them
 	// (an override must return exactly one).
 	series int
@@ -282,7 +284,7 @@ type job struct {
 
 // keep returns the keepFunc of one attempt, which starts from nothing.
 func (j *job) keep() keepFunc {
-	j.ix, j.series, j.first = index{}, 0, point{}
+	j.ix, j.series, j.first = newIndex(j.ids), 0, point{}
 	in := interner{}
 	return func(metric map[string]string, p point) {
 		j.series++
@@ -328,16 +330,24 @@ func (o *Reader) Observe(ctx context.Context, ep Endpoint, targets []Target) map
 // replay of recorded history reads each period as the manager read it then.
 func (o *Reader) ObserveAt(ctx context.Context, ep Endpoint, targets []Target, now time.Time) map[string]signals.Observation {
 	out := make(map[string]signals.Observation, len(targets))
-	for _, t := range targets {
-		out[t.Key] = signals.NewObservation(now)
-	}
+	o.observeEach(ctx, ep, targets, now, func(key string, obs signals.Observation) { out[key] = obs })
+	return out
+}
+
+// observeEach is ObserveAt handing each target's observation to done as
+// soon as it is complete, and each group's answers to the collector once its
+// targets are read: a caller that keeps the observations packed (the
+// Batcher) never holds every one of them unpacked, nor every group's
+// answers, at once.
+func (o *Reader) observeEach(ctx context.Context, ep Endpoint, targets []Target, now time.Time, done func(key string, obs signals.Observation)) {
 	papi, err := o.client(ep)
 	if err != nil {
 		for _, t := range targets {
-			obs := out[t.Key]
+			obs := signals.NewObservation(now)
 			markAll(&obs, t, signals.ReasonEndpointDown, "client: "+err.Error())
+			done(t.Key, obs)
 		}
-		return out
+		return
 	}
 	timeout := ep.Timeout
 	if timeout <= 0 {
@@ -346,8 +356,9 @@ func (o *Reader) ObserveAt(ctx context.Context, ep Endpoint, targets []Target, n
 
 	groups, invalid := o.plan(targets)
 	for _, iv := range invalid {
-		obs := out[iv.target.Key]
+		obs := signals.NewObservation(now)
 		markAll(&obs, iv.target, signals.ReasonBadQuery, iv.reason)
+		done(iv.target.Key, obs)
 	}
 	var jobs []*job
 	for _, g := range groups {
@@ -357,24 +368,27 @@ func (o *Reader) ObserveAt(ctx context.Context, ep Endpoint, targets []Target, n
 		}
 	}
 	o.runAll(ctx, papi, jobs, now, timeout)
-	for _, g := range groups {
+	queries := len(jobs) // jobs is dead from here: each group holds its own
+	for i, g := range groups {
 		indexes := g.indexAll()
-		for _, ti := range g.targets {
-			obs := out[ti.Key]
-			g.extract(&obs, ti, indexes)
-		}
+		overrides := make(map[string][]override, len(g.overrides))
 		for _, ov := range g.overrides {
-			obs := out[ov.target.Key]
-			applyOverride(&obs, ov)
+			overrides[ov.target.Key] = append(overrides[ov.target.Key], ov)
 		}
+		for _, ti := range g.targets {
+			obs := signals.NewObservation(now)
+			g.extract(&obs, ti, indexes)
+			for _, ov := range overrides[ti.Key] {
+				applyOverride(&obs, ov)
+			}
+			obs.Expire(o.opts.Freshness)
+			done(ti.Key, obs)
+		}
+		groups[i] = nil // its answers are read
 	}
-	for _, obs := range out {
-		obs.Expire(o.opts.Freshness)
+	if queries > 0 {
+		ctrl.LoggerFrom(ctx).V(1).Info("Observed profiles", "targets", len(targets), "queries", queries)
 	}
-	if n := len(jobs); n > 0 {
-		ctrl.LoggerFrom(ctx).V(1).Info("Observed profiles", "targets", len(targets), "queries", n)
-	}
-	return out
 }
 
 // runAll runs the jobs with bounded concurrency.

@@ -46,7 +46,7 @@ import (
 var (
 	sizesFlag = flag.String("scale.sizes", "", "comma-separated numbers of profiles (default: a 200-profile smoke run)")
 	outFlag   = flag.String("scale.out", "", "write the figures as Markdown to this file")
-	pprofDir  = flag.String("scale.pprof", "", "save the manager's heap profile of each run in this directory")
+	pprofDir  = flag.String("scale.pprof", "", "save the manager's heap profile of each run in this directory, and its log with the GC trace (GODEBUG=gctrace=1)")
 	selector  = flag.String("scale.selector", "", "run the manager as a shard with this --watch-label-selector (the profiles are unlabelled: !tuning.navius.io/shard selects them all)")
 	steadyFor = flag.Duration("scale.steady", 0, "how long the steady state is measured [65s, two 30s periods; 31s for the smoke run]")
 )
@@ -199,7 +199,13 @@ func runScale(t *testing.T, bin string, n int) result {
 		cmd.Args = append(cmd.Args, "--watch-label-selector="+*selector)
 	}
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "manager.log"))
+	logDir := t.TempDir()
+	if *pprofDir != "" {
+		// The live heap after each collection, over the whole run.
+		cmd.Env = append(cmd.Env, "GODEBUG=gctrace=1")
+		logDir = *pprofDir
+	}
+	logFile, err := os.Create(filepath.Join(logDir, fmt.Sprintf("manager-%d.log", n)))
 	if err != nil {
 		t.Fatal(err)
 	}
