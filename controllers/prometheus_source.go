@@ -108,7 +108,8 @@ func TargetOf(p *tuningv1alpha1.PerformanceProfile) prom.Target {
 		LatencyHistogram: p.Spec.Metrics.LatencyHistogram,
 	}
 	if q := p.Spec.Metrics.Queries; q != nil {
-		t.Overrides = *q
+		ov := *q // the Target outlives this copy of the profile
+		t.Overrides = &ov
 	}
 	for _, o := range tuning.Objectives(p.Spec.SLO) {
 		if o.Latency {

@@ -513,11 +513,11 @@ func orDeployment(kind string) string {
 
 // wantsCPU reports whether the target needs the default CPU query.
 func wantsCPU(t Target) bool {
-	return t.Workload != nil && strings.TrimSpace(t.Overrides.CPUUtilization) == ""
+	return t.Workload != nil && overrideQuery(t.Overrides, signals.CPUUtilization) == ""
 }
 
 // wantsRedis reports whether the target needs the default Redis queries:
 // it names a Redis workload and overrides not both of its signals.
 func wantsRedis(t Target) bool {
-	return t.Redis != nil && (strings.TrimSpace(t.Overrides.RedisCPU) == "" || strings.TrimSpace(t.Overrides.RedisOpsRate) == "")
+	return t.Redis != nil && (overrideQuery(t.Overrides, signals.RedisCPU) == "" || overrideQuery(t.Overrides, signals.RedisOpsRate) == "")
 }

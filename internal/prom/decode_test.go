@@ -238,7 +238,7 @@ func TestBatchRefreshHeapAtTenThousandProfiles(t *testing.T) {
 	transient := peak - min(peak, max(kept, base))
 	t.Logf("refresh of 10,000 profiles: heap peak %.1f MiB above what it keeps (%.1f MiB kept)",
 		float64(transient)/(1<<20), float64(kept-min(kept, base))/(1<<20))
-	g.Expect(transient).To(BeNumerically("<=", 48<<20))
+	g.Expect(transient).To(BeNumerically("<=", 40<<20))
 }
 
 // BenchmarkDecodeAnswer decodes the latency answer of 10,000 profiles (10

@@ -44,7 +44,7 @@ func TestOneRuleForStale(t *testing.T) {
 			})
 			o, _, _ := testReader(t, Options{Freshness: tc.freshness})
 			tg := orders("k", "orders")
-			tg.Overrides = tuningv1alpha1.QueryOverrides{CPUUtilization: `my_cpu{app="orders"}`}
+			tg.Overrides = &tuningv1alpha1.QueryOverrides{CPUUtilization: `my_cpu{app="orders"}`}
 			obs := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, []Target{tg})["k"]
 			for _, sig := range []signals.Signal{signals.Throughput, signals.CPUUtilization} {
 				if tc.stale {
@@ -73,7 +73,7 @@ func TestObservesEveryPercentile(t *testing.T) {
 	o, _, _ := testReader(t, Options{})
 	tg := orders("k", "orders")
 	tg.Percentiles = append(signals.AlwaysObserved(), signals.LatencyP999)
-	tg.Overrides = tuningv1alpha1.QueryOverrides{LatencyP90: `my_p90{app="orders"}`}
+	tg.Overrides = &tuningv1alpha1.QueryOverrides{LatencyP90: `my_p90{app="orders"}`}
 	tg.Percentiles = append(tg.Percentiles, signals.LatencyP90)
 	obs := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, []Target{tg})["k"]
 	g.Expect(obs.Has(signals.LatencyP999)).To(BeTrue(), "%v", obs.MissingSignals())

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
@@ -225,6 +226,7 @@ func TestIntegrationRealPrometheus(t *testing.T) {
 	// Overrides run as they are and must return one series.
 	withOverride := target
 	withOverride.Key = "override"
+	withOverride.Overrides = &tuningv1alpha1.QueryOverrides{}
 	withOverride.Overrides.LatencyP99 = `histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{service="orders"}[5s])))`
 	withOverride.Overrides.Throughput = `sum by (status) (rate(http_requests_total[5s]))`
 	ov := obs.Observe(ctx, ep, []Target{withOverride})["override"]

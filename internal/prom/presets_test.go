@@ -33,7 +33,7 @@ func TestEverySignalCanBeOverridden(t *testing.T) {
 			t.Errorf("signal %s has no field in spec.metrics.queries", s)
 		}
 	}
-	got := overrideQueries(q)
+	got := overrideQueries(&q)
 	for s, query := range fields {
 		if got[s] != query {
 			t.Errorf("spec.metrics.queries.%s is sent as %q, want %q", s, got[s], query)
@@ -49,7 +49,7 @@ func TestEverySignalCanBeOverridden(t *testing.T) {
 func TestOverridingAFamilyReplacesItsQuery(t *testing.T) {
 	g := NewWithT(t)
 	tg := orders("k", "orders")
-	tg.Overrides = tuningv1alpha1.QueryOverrides{PoolInUse: "a", PoolMax: "b", PoolWait: "c", PoolWaitTail: "d",
+	tg.Overrides = &tuningv1alpha1.QueryOverrides{PoolInUse: "a", PoolMax: "b", PoolWait: "c", PoolWaitTail: "d",
 		DBTime: "e", DBCallRate: "f", RedisCPU: "g", RedisOpsRate: "h"}
 	qs, err := QueriesOf(tg, Options{})
 	g.Expect(err).NotTo(HaveOccurred())
@@ -180,7 +180,7 @@ func TestLatencyHistogramReplacesThePresets(t *testing.T) {
 func TestQueriesOfNamesTheSignalsOfEachQuery(t *testing.T) {
 	g := NewWithT(t)
 	tg := orders("k", "orders")
-	tg.Overrides.DBTime = "my_db_time"
+	tg.Overrides = &tuningv1alpha1.QueryOverrides{DBTime: "my_db_time"}
 	tg.SaturationWindow = time.Minute
 	qs, err := QueriesOf(tg, Options{})
 	g.Expect(err).NotTo(HaveOccurred())

@@ -44,8 +44,10 @@ type Target struct {
 	// LatencyHistogram replaces the preset's latency histogram (spec.metrics.latencyHistogram).
 	LatencyHistogram *tuningv1alpha1.LatencyHistogram
 	// Overrides replace the default query of individual signals; each costs
-	// one query per period for this profile alone.
-	Overrides tuningv1alpha1.QueryOverrides
+	// one query per period for this profile alone. nil when it has none: the
+	// Batcher holds a Target per profile, copied at each refresh, and the
+	// thirty queries' strings were most of its bytes.
+	Overrides *tuningv1alpha1.QueryOverrides
 	// Percentiles are the latency signals to compute; nil means DefaultPercentiles.
 	Percentiles []signals.Signal
 	// Thresholds are the latency objectives by percentile: a percentile with
@@ -481,7 +483,10 @@ var overridable = func() []signals.Signal {
 // overrideQuery is the profile's query for signal s, "" when it sets none.
 // It is asked for every target and family of each batch: it reads the one
 // field rather than building every override.
-func overrideQuery(q tuningv1alpha1.QueryOverrides, s signals.Signal) string {
+func overrideQuery(q *tuningv1alpha1.QueryOverrides, s signals.Signal) string {
+	if q == nil {
+		return ""
+	}
 	var v string
 	switch s {
 	case signals.LatencyMean:
@@ -538,7 +543,7 @@ func overrideQuery(q tuningv1alpha1.QueryOverrides, s signals.Signal) string {
 }
 
 // overrideQueries maps the non-empty overrides to their signals.
-func overrideQueries(q tuningv1alpha1.QueryOverrides) map[signals.Signal]string {
+func overrideQueries(q *tuningv1alpha1.QueryOverrides) map[signals.Signal]string {
 	all := map[signals.Signal]string{}
 	for _, s := range overridable {
 		if v := overrideQuery(q, s); v != "" {

@@ -138,7 +138,7 @@ func TestObserveOddResponses(t *testing.T) {
 			o, clk, _ := testReader(t, Options{})
 			testenv.AutoStep(t, clk, 100*time.Millisecond)
 			tg := orders("k", "orders")
-			tg.Overrides = tuningv1alpha1.QueryOverrides{LatencyP99: `my_p99{app="orders"}`}
+			tg.Overrides = &tuningv1alpha1.QueryOverrides{LatencyP99: `my_p99{app="orders"}`}
 			obs := o.Observe(context.Background(), Endpoint{URL: prom.URL(), Timeout: 10 * time.Second}, []Target{tg})["k"]
 			g.Expect(obs.Missing).To(HaveKey(signals.LatencyP99))
 			g.Expect(obs.Missing[signals.LatencyP99].Reason).To(Equal(tc.want), obs.Missing[signals.LatencyP99].String())
@@ -234,7 +234,7 @@ func TestRetriesThenSucceeds(t *testing.T) {
 	o, clk, reg := testReader(t, Options{MaxAttempts: 3})
 	testenv.AutoStep(t, clk, 100*time.Millisecond)
 	tg := orders("k", "orders")
-	tg.Overrides.ErrorRate = "my_errors"
+	tg.Overrides = &tuningv1alpha1.QueryOverrides{ErrorRate: "my_errors"}
 	obs := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, []Target{tg})["k"]
 	g.Expect(val(obs, signals.ErrorRate)).To(BeNumerically("==", 0.2))
 	g.Expect(calls).To(Equal(3))
