@@ -54,6 +54,9 @@ type Options struct {
 	// and its workload are read through it right before a write [the
 	// manager's API reader, set by SetupWithManager; the client otherwise].
 	APIReader client.Reader
+	// ScaledObjects lists KEDA's ScaledObjects from the API server
+	// [NewScaledObjectReader, set by SetupWithManager; APIReader otherwise].
+	ScaledObjects client.Reader
 	// Recorder emits Events [a recorder for "navius-tuner", rate-limited,
 	// on connections of its own (newEventRecorder), set by SetupWithManager].
 	Recorder events.EventRecorder
@@ -86,8 +89,6 @@ type PerformanceProfileReconciler struct {
 	// indexed: client reads the manager's cache, where SetupWithManager
 	// added the field indexes.
 	indexed bool
-	// keda remembers that the cluster serves no KEDA ScaledObjects.
-	keda absentKind
 }
 
 // NewPerformanceProfileReconciler returns a reconciler that reads and writes through c.
@@ -396,6 +397,13 @@ func (r *PerformanceProfileReconciler) SetupWithManager(mgr ctrl.Manager) error 
 	}
 	if r.opts.APIReader == nil {
 		r.opts.APIReader = mgr.GetAPIReader()
+	}
+	if r.opts.ScaledObjects == nil {
+		so, err := NewScaledObjectReader(mgr.GetConfig(), mgr.GetScheme())
+		if err != nil {
+			return err
+		}
+		r.opts.ScaledObjects = so
 	}
 	r.opts.Metrics.readProfiles(mgr.GetCache(), mgr.Elected())
 	if err := addIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -13,8 +12,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -400,15 +401,14 @@ var scaledObjects = schema.GroupVersionKind{Group: "keda.sh", Version: "v1alpha1
 // write: caching them would watch every ScaledObject of the cluster. A
 // cluster without KEDA has none.
 func (r *PerformanceProfileReconciler) readScaledObjects(ctx context.Context, p *tuningv1alpha1.PerformanceProfile, cs *clusterState) error {
-	now := r.opts.Clock.Now()
-	if r.keda.absent(now) {
-		return nil
-	}
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(scaledObjects)
-	if err := r.live().List(ctx, list, client.InNamespace(p.Namespace)); err != nil {
+	reader := r.opts.ScaledObjects
+	if reader == nil {
+		reader = r.live()
+	}
+	if err := reader.List(ctx, list, client.InNamespace(p.Namespace)); err != nil {
 		if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
-			r.keda.remember(now)
 			return nil
 		}
 		return fmt.Errorf("listing the KEDA ScaledObjects of namespace %s: %w", p.Namespace, err)
@@ -429,31 +429,17 @@ func (r *PerformanceProfileReconciler) readScaledObjects(ctx context.Context, p 
 	return nil
 }
 
-// absentKind remembers that the API server serves no such kind (a cluster
-// without KEDA), so that each candidate write does not ask again: the
-// client's REST mapper answers a group it does not know by reading the
-// whole discovery document again (two requests) and rebuilding itself, every
-// time. The answer is asked again after absentKindRecheck, so a KEDA
-// installed later is counted from then on; meanwhile its ScaledObjects that
-// scale have HPAs, which readScalers counts from the cache.
-type absentKind struct {
-	mu    sync.Mutex
-	since time.Time // zero: served, or not asked yet
-}
-
-// absentKindRecheck is how long a kind found absent is taken as absent.
-const absentKindRecheck = 5 * time.Minute
-
-func (a *absentKind) absent(now time.Time) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return !a.since.IsZero() && now.Sub(a.since) < absentKindRecheck
-}
-
-func (a *absentKind) remember(now time.Time) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.since = now
+// NewScaledObjectReader returns a reader of KEDA's ScaledObjects from the API
+// server that knows their resource without asking discovery. The client's
+// usual REST mapper answers a group the cluster does not serve by reading
+// discovery again and rebuilding itself, under its lock, at every request:
+// in a cluster without KEDA that was every candidate write. With the mapping
+// fixed, such a cluster answers each list with a 404 (no ScaledObjects), and a
+// KEDA installed at any time is read at the next write, as before.
+func NewScaledObjectReader(cfg *rest.Config, scheme *runtime.Scheme) (client.Reader, error) {
+	mapper := meta.NewDefaultRESTMapper(nil)
+	mapper.Add(scaledObjects.GroupVersion().WithKind("ScaledObject"), meta.RESTScopeNamespace)
+	return client.New(cfg, client.Options{Scheme: scheme, Mapper: mapper})
 }
 
 // kedaDefaultMaxReplicas is a ScaledObject's maxReplicaCount when unset.
