@@ -1,9 +1,7 @@
 package prom
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -369,58 +367,91 @@ func (g *group) workloadQuery(maxValues int) string {
 }
 
 // index files the kept series of a family's answer by target key and part.
-// The points are held in one slice as they are decoded, each with the number
-// of its target and of its part, and sorted by target once (parts) rather
-// than in a map of parts per target: at 10,000 profiles a refresh held every
-// family's maps at once, tens of MiB that set the manager's peak.
+// The points are held in one slice as they are decoded, each with its part
+// and a link to the target's previous point (heads holds each target's last),
+// rather than in a map of parts per target: at 10,000 profiles a refresh
+// held every family's maps at once, tens of MiB that set the manager's peak.
 type index struct {
 	// ids numbers the group's target keys (shared by every answer of the family).
 	ids     map[string]int32
+	heads   []int32 // by target number: its last point in entries, -1 for none
 	entries []filed
-	sorted  bool
+	// scratch and buf hold what parts returns (see there).
+	scratch map[string]series
+	buf     []point
 }
 
-// filed is one kept point, with its target and part.
+// filed is one kept point, with its part and the index in entries of the
+// previous point of its target (-1 for none).
 type filed struct {
-	id   int32
+	prev int32
 	part uint8
 	p    point
 }
 
 func newIndex(ids map[string]int32) *index { return &index{ids: ids} }
 
-// add files p under the target key (one of ids) and part (a knownParts number).
+// add files p under the target numbered id (one of ids) and part (a
+// knownParts number).
 func (ix *index) add(id int32, part uint8, p point) {
-	ix.entries = append(ix.entries, filed{id: id, part: part, p: p})
-	ix.sorted = false
+	if ix.heads == nil {
+		ix.heads = make([]int32, len(ix.ids))
+		for i := range ix.heads {
+			ix.heads[i] = -1
+		}
+	}
+	ix.entries = append(ix.entries, filed{prev: ix.heads[id], part: part, p: p})
+	ix.heads[id] = int32(len(ix.entries) - 1)
 }
 
-// parts returns the series of the target key by part; nil when it has none.
-// The map is the caller's: it is built for the one target being read.
+// parts returns the series of the target key by part, each in the answer's
+// order; nil when it has none. The map and its series are the index's own,
+// valid until its next call: a target's family is read (extract) before the
+// next target's, and building a map per target and family doubled the bytes
+// a refresh allocated.
 func (ix *index) parts(key string) map[string]series {
-	if ix == nil {
+	if ix == nil || ix.heads == nil {
 		return nil
 	}
 	id, ok := ix.ids[key]
-	if !ok || len(ix.entries) == 0 {
+	if !ok || ix.heads[id] < 0 {
 		return nil
 	}
-	if !ix.sorted {
-		// Stable: the points of a part stay in the answer's order.
-		slices.SortStableFunc(ix.entries, func(a, b filed) int { return cmp.Compare(a.id, b.id) })
-		ix.sorted = true
+	var count [256]int
+	total := 0
+	for i := ix.heads[id]; i >= 0; i = ix.entries[i].prev {
+		count[ix.entries[i].part]++
+		total++
 	}
-	i, found := slices.BinarySearchFunc(ix.entries, id, func(e filed, id int32) int { return cmp.Compare(e.id, id) })
-	if !found {
-		return nil
+	if cap(ix.buf) < total {
+		ix.buf = make([]point, total)
 	}
-	out := map[string]series{}
-	for ; i < len(ix.entries) && ix.entries[i].id == id; i++ {
-		e := ix.entries[i]
-		name := partNames[e.part]
-		out[name] = append(out[name], e.p)
+	buf := ix.buf[:total]
+	if ix.scratch == nil {
+		ix.scratch = map[string]series{}
 	}
-	return out
+	clear(ix.scratch)
+	// Each part gets its run of buf, filled from its end: the links go
+	// from the newest point to the oldest.
+	var end [256]int
+	at := 0
+	for part, n := range count {
+		if n > 0 {
+			at += n
+			end[part] = at
+		}
+	}
+	for i := ix.heads[id]; i >= 0; i = ix.entries[i].prev {
+		e := &ix.entries[i]
+		end[e.part]--
+		buf[end[e.part]] = e.p
+	}
+	for part, n := range count {
+		if n > 0 {
+			ix.scratch[partNames[part]] = buf[end[part] : end[part]+n : end[part]+n]
+		}
+	}
+	return ix.scratch
 }
 
 // labelsKey is the key of a target (or a sample) in an app family's answer.

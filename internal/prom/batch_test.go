@@ -1,0 +1,41 @@
+package prom
+
+import (
+	"slices"
+	"testing"
+)
+
+// An index returns each target's points by part in the answer's order,
+// whatever the order the targets' points came in, and nothing for a target
+// without points or a key it does not number.
+func TestIndexFilesPointsByTargetAndPart(t *testing.T) {
+	ids := map[string]int32{"a": 0, "b": 1, "c": 2}
+	ix := newIndex(ids)
+	pt := func(v float64) point { return point{Value: v} }
+	bucket, sum := knownParts["bucket"], knownParts["sum"]
+	for _, f := range []struct {
+		id   int32
+		part uint8
+		v    float64
+	}{{0, bucket, 1}, {1, bucket, 10}, {0, sum, 5}, {0, bucket, 2}, {1, sum, 50}, {0, bucket, 3}} {
+		ix.add(f.id, f.part, pt(f.v))
+	}
+	values := func(ss series) []float64 {
+		var out []float64
+		for _, p := range ss {
+			out = append(out, p.Value)
+		}
+		return out
+	}
+	a := ix.parts("a")
+	if got := values(a["bucket"]); !slices.Equal(got, []float64{1, 2, 3}) || !slices.Equal(values(a["sum"]), []float64{5}) || len(a) != 2 {
+		t.Errorf("a: bucket %v sum %v (%d parts), want [1 2 3] [5] (2 parts)", got, values(a["sum"]), len(a))
+	}
+	b := ix.parts("b") // the index's own map, refilled: a's parts are gone
+	if got := values(b["bucket"]); !slices.Equal(got, []float64{10}) || !slices.Equal(values(b["sum"]), []float64{50}) || len(b) != 2 {
+		t.Errorf("b: bucket %v sum %v (%d parts), want [10] [50] (2 parts)", got, values(b["sum"]), len(b))
+	}
+	if ix.parts("c") != nil || ix.parts("unknown") != nil || newIndex(ids).parts("a") != nil || (*index)(nil).parts("a") != nil {
+		t.Error("a target without points, an unknown key, an empty index or none returned parts")
+	}
+}
