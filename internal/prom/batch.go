@@ -527,6 +527,9 @@ var partNames = []string{"bucket", "sum", "count", "ts", "requests", "errors", "
 	"redis_cpu", "redis_ops", "redis_pods"}
 
 var knownParts = func() map[string]uint8 {
+	if len(partNames) > 256 {
+		panic("more parts than an index's uint8 part number holds")
+	}
 	m := map[string]uint8{}
 	for i, p := range partNames {
 		m[p] = uint8(i)
