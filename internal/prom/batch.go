@@ -270,6 +270,7 @@ func (g *group) build(maxValues, perProfile int) {
 		},
 		famWorkload: func() string { return g.workloadQuery(maxValues) },
 	}
+	var appIDs map[string]int32 // the app families' target numbers, one map for all of them
 	for _, fam := range familyOrder {
 		need := false
 		for _, t := range g.targets {
@@ -282,7 +283,10 @@ func (g *group) build(maxValues, perProfile int) {
 			continue
 		}
 		j := &job{family: fam, query: queries[fam](), maxSeries: perProfile * (len(g.targets) + 1)}
-		j.wanted, j.ids = g.filer(fam)
+		if fam != famWorkload && appIDs == nil {
+			appIDs = g.appIDs()
+		}
+		j.wanted, j.ids = g.filer(fam, appIDs)
 		g.jobs = append(g.jobs, j)
 		g.byFamily[fam] = j
 	}
@@ -472,33 +476,25 @@ func workloadKey(kind, namespace, name string) string {
 // decoded: a series is kept only when it belongs to one of the group's
 // targets, so series of other services, namespaces or workloads that a broad
 // matcher lets through cost nothing once read.
-func (g *group) filer(fam string) (func(ix *index, metric map[string]string, p point), map[string]int32) {
-	ids := map[string]int32{}
-	number := func(key string) {
-		if _, ok := ids[key]; !ok {
-			ids[key] = int32(len(ids))
-		}
-	}
+func (g *group) filer(fam string, appIDs map[string]int32) (func(ix *index, metric map[string]string, p point), map[string]int32) {
 	if fam != famWorkload {
-		for _, t := range g.targets {
-			number(labelsKey(g.keys, func(k string) string { return t.Labels[k] }))
-		}
 		return func(ix *index, metric map[string]string, p point) {
 			part, known := knownParts[metric[partLabel]]
 			if !known {
 				return
 			}
-			if id, ok := ids[labelsKey(g.keys, func(k string) string { return metric[k] })]; ok {
+			if id, ok := appIDs[labelsKey(g.keys, func(k string) string { return metric[k] })]; ok {
 				ix.add(id, part, p)
 			}
-		}, ids
+		}, appIDs
 	}
+	ids := map[string]int32{}
 	for _, t := range g.targets {
 		if wantsCPU(t) {
-			number(workloadKey("Deployment", t.Workload.Namespace, t.Workload.Name))
+			number(ids, workloadKey("Deployment", t.Workload.Namespace, t.Workload.Name))
 		}
 		if wantsRedis(t) {
-			number(workloadKey(orDeployment(t.Redis.Kind), t.Redis.Namespace, t.Redis.Name))
+			number(ids, workloadKey(orDeployment(t.Redis.Kind), t.Redis.Namespace, t.Redis.Name))
 		}
 	}
 	return func(ix *index, metric map[string]string, p point) {
@@ -518,6 +514,23 @@ func (g *group) filer(fam string) (func(ix *index, metric map[string]string, p p
 			}
 		}
 	}, ids
+}
+
+// appIDs numbers the group's target keys in the app families' answers
+// (labelsKey of the group's label keys); targets with the same labels share one.
+func (g *group) appIDs() map[string]int32 {
+	ids := make(map[string]int32, len(g.targets))
+	for _, t := range g.targets {
+		number(ids, labelsKey(g.keys, func(k string) string { return t.Labels[k] }))
+	}
+	return ids
+}
+
+// number gives key the next number in ids, unless it has one.
+func number(ids map[string]int32, key string) {
+	if _, ok := ids[key]; !ok {
+		ids[key] = int32(len(ids))
+	}
 }
 
 // partNames are the parts (partLabel values) the extractors read; knownParts

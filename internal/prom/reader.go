@@ -467,18 +467,42 @@ func percentiles(t Target) []signals.Signal {
 	return t.Percentiles
 }
 
-// overridable lists the signals a profile's query overrides can set.
-var overridable = func() []signals.Signal {
-	all := []signals.Signal{signals.LatencyMean, signals.ErrorRate, signals.Throughput, signals.ThroughputWindow,
-		signals.ThroughputNow, signals.ThroughputPeak, signals.ThroughputNoise, signals.Pods, signals.PoolInUse,
-		signals.PoolMax, signals.PoolWait, signals.PoolWaitTail, signals.DBTime, signals.DBCallRate,
-		signals.MemoryHitRatio, signals.RedisHitRatio, signals.MemoryLookupRate, signals.CPUUtilization,
-		signals.RedisCPU, signals.RedisOpsRate}
+// overrideFields maps each signal a profile's query overrides can set to its
+// field: the one list overrideQuery and overrideQueries read.
+var overrideFields = func() []overrideField {
+	all := []overrideField{
+		{signals.LatencyMean, func(q *tuningv1alpha1.QueryOverrides) *string { return &q.LatencyMean }},
+		{signals.ErrorRate, func(q *tuningv1alpha1.QueryOverrides) *string { return &q.ErrorRate }},
+		{signals.Throughput, func(q *tuningv1alpha1.QueryOverrides) *string { return &q.Throughput }},
+		{signals.ThroughputWindow, func(q *tuningv1alpha1.QueryOverrides) *string { return &q.ThroughputWindow }},
+		{signals.ThroughputNow, func(q *tuningv1alpha1.QueryOverrides) *string { return &q.ThroughputNow }},
+		{signals.ThroughputPeak, func(q *tuningv1alpha1.QueryOverrides) *string { return &q.ThroughputPeak }},
+		{signals.ThroughputNoise, func(q *tuningv1alpha1.QueryOverrides) *string { return &q.ThroughputNoise }},
+		{signals.Pods, func(q *tuningv1alpha1.QueryOverrides) *string { return &q.Pods }},
+		{signals.PoolInUse, func(q *tuningv1alpha1.QueryOverrides) *string { return &q.PoolInUse }},
+		{signals.PoolMax, func(q *tuningv1alpha1.QueryOverrides) *string { return &q.PoolMax }},
+		{signals.PoolWait, func(q *tuningv1alpha1.QueryOverrides) *string { return &q.PoolWait }},
+		{signals.PoolWaitTail, func(q *tuningv1alpha1.QueryOverrides) *string { return &q.PoolWaitTail }},
+		{signals.DBTime, func(q *tuningv1alpha1.QueryOverrides) *string { return &q.DBTime }},
+		{signals.DBCallRate, func(q *tuningv1alpha1.QueryOverrides) *string { return &q.DBCallRate }},
+		{signals.MemoryHitRatio, func(q *tuningv1alpha1.QueryOverrides) *string { return &q.MemoryHitRatio }},
+		{signals.RedisHitRatio, func(q *tuningv1alpha1.QueryOverrides) *string { return &q.RedisHitRatio }},
+		{signals.MemoryLookupRate, func(q *tuningv1alpha1.QueryOverrides) *string { return &q.MemoryLookupRate }},
+		{signals.CPUUtilization, func(q *tuningv1alpha1.QueryOverrides) *string { return &q.CPUUtilization }},
+		{signals.RedisCPU, func(q *tuningv1alpha1.QueryOverrides) *string { return &q.RedisCPU }},
+		{signals.RedisOpsRate, func(q *tuningv1alpha1.QueryOverrides) *string { return &q.RedisOpsRate }},
+	}
 	for _, p := range signals.Percentiles {
-		all = append(all, p.Signal)
+		name := tuningv1alpha1.Percentile(p.Name)
+		all = append(all, overrideField{p.Signal, func(q *tuningv1alpha1.QueryOverrides) *string { return q.Latency(name) }})
 	}
 	return all
 }()
+
+type overrideField struct {
+	signal signals.Signal
+	field  func(*tuningv1alpha1.QueryOverrides) *string
+}
 
 // overrideQuery is the profile's query for signal s, "" when it sets none.
 // It is asked for every target and family of each batch: it reads the one
@@ -487,67 +511,31 @@ func overrideQuery(q *tuningv1alpha1.QueryOverrides, s signals.Signal) string {
 	if q == nil {
 		return ""
 	}
-	var v string
-	switch s {
-	case signals.LatencyMean:
-		v = q.LatencyMean
-	case signals.ErrorRate:
-		v = q.ErrorRate
-	case signals.Throughput:
-		v = q.Throughput
-	case signals.ThroughputWindow:
-		v = q.ThroughputWindow
-	case signals.ThroughputNow:
-		v = q.ThroughputNow
-	case signals.ThroughputPeak:
-		v = q.ThroughputPeak
-	case signals.ThroughputNoise:
-		v = q.ThroughputNoise
-	case signals.Pods:
-		v = q.Pods
-	case signals.PoolInUse:
-		v = q.PoolInUse
-	case signals.PoolMax:
-		v = q.PoolMax
-	case signals.PoolWait:
-		v = q.PoolWait
-	case signals.PoolWaitTail:
-		v = q.PoolWaitTail
-	case signals.DBTime:
-		v = q.DBTime
-	case signals.DBCallRate:
-		v = q.DBCallRate
-	case signals.MemoryHitRatio:
-		v = q.MemoryHitRatio
-	case signals.RedisHitRatio:
-		v = q.RedisHitRatio
-	case signals.MemoryLookupRate:
-		v = q.MemoryLookupRate
-	case signals.CPUUtilization:
-		v = q.CPUUtilization
-	case signals.RedisCPU:
-		v = q.RedisCPU
-	case signals.RedisOpsRate:
-		v = q.RedisOpsRate
-	default:
-		for _, p := range signals.Percentiles {
-			if p.Signal == s {
-				v = *q.Latency(tuningv1alpha1.Percentile(p.Name))
-			}
+	for _, f := range overrideFields {
+		if f.signal == s {
+			return f.query(q)
 		}
 	}
-	if strings.TrimSpace(v) == "" {
-		return ""
+	return ""
+}
+
+// query is the field's query in q, "" when blank.
+func (f overrideField) query(q *tuningv1alpha1.QueryOverrides) string {
+	if v := *f.field(q); strings.TrimSpace(v) != "" {
+		return v
 	}
-	return v
+	return ""
 }
 
 // overrideQueries maps the non-empty overrides to their signals.
 func overrideQueries(q *tuningv1alpha1.QueryOverrides) map[signals.Signal]string {
 	all := map[signals.Signal]string{}
-	for _, s := range overridable {
-		if v := overrideQuery(q, s); v != "" {
-			all[s] = v
+	if q == nil {
+		return all
+	}
+	for _, f := range overrideFields {
+		if v := f.query(q); v != "" {
+			all[f.signal] = v
 		}
 	}
 	return all
