@@ -393,7 +393,11 @@ type filed struct {
 	p    point
 }
 
-func newIndex(ids map[string]int32) *index { return &index{ids: ids} }
+// newIndex is an index of the targets numbered by ids, with room for
+// capacity points.
+func newIndex(ids map[string]int32, capacity int) *index {
+	return &index{ids: ids, entries: make([]filed, 0, capacity)}
+}
 
 // add files p under the target numbered id (one of ids) and part (a
 // knownParts number).

@@ -10,7 +10,7 @@ import (
 // without points or a key it does not number.
 func TestIndexFilesPointsByTargetAndPart(t *testing.T) {
 	ids := map[string]int32{"a": 0, "b": 1, "c": 2}
-	ix := newIndex(ids)
+	ix := newIndex(ids, 0)
 	pt := func(v float64) point { return point{Value: v} }
 	bucket, sum := knownParts["bucket"], knownParts["sum"]
 	for _, f := range []struct {
@@ -35,7 +35,7 @@ func TestIndexFilesPointsByTargetAndPart(t *testing.T) {
 	if got := values(b["bucket"]); !slices.Equal(got, []float64{10}) || !slices.Equal(values(b["sum"]), []float64{50}) || len(b) != 2 {
 		t.Errorf("b: bucket %v sum %v (%d parts), want [10] [50] (2 parts)", got, values(b["sum"]), len(b))
 	}
-	if ix.parts("c") != nil || ix.parts("unknown") != nil || newIndex(ids).parts("a") != nil || (*index)(nil).parts("a") != nil {
+	if ix.parts("c") != nil || ix.parts("unknown") != nil || newIndex(ids, 0).parts("a") != nil || (*index)(nil).parts("a") != nil {
 		t.Error("a target without points, an unknown key, an empty index or none returned parts")
 	}
 }

@@ -284,9 +284,10 @@ type job struct {
 	fail   *failure
 }
 
-// keep returns the keepFunc of one attempt, which starts from nothing.
-func (j *job) keep() keepFunc {
-	j.ix, j.series, j.first = newIndex(j.ids), 0, point{}
+// keep returns the keepFunc of one attempt, which starts from nothing, with
+// room for capacity points.
+func (j *job) keep(capacity int) keepFunc {
+	j.ix, j.series, j.first = newIndex(j.ids, capacity), 0, point{}
 	in := interner{}
 	return func(metric map[string]string, p point) {
 		j.series++
@@ -332,7 +333,7 @@ func (o *Reader) Observe(ctx context.Context, ep Endpoint, targets []Target) map
 // replay of recorded history reads each period as the manager read it then.
 func (o *Reader) ObserveAt(ctx context.Context, ep Endpoint, targets []Target, now time.Time) map[string]signals.Observation {
 	out := make(map[string]signals.Observation, len(targets))
-	o.observeEach(ctx, ep, targets, now, func(key string, obs signals.Observation) { out[key] = obs })
+	o.observeEach(ctx, ep, targets, now, func(key string, obs signals.Observation) { out[key] = obs.Clone() })
 	return out
 }
 
@@ -340,7 +341,9 @@ func (o *Reader) ObserveAt(ctx context.Context, ep Endpoint, targets []Target, n
 // soon as it is complete, and each group's answers to the collector once its
 // targets are read: a caller that keeps the observations packed (the
 // Batcher) never holds every one of them unpacked, nor every group's
-// answers, at once.
+// answers, at once. The observation done is handed is valid until done
+// returns: the next target's is read into the same maps (a refresh of
+// 10,000 profiles made 20,000 maps for one packed copy each).
 func (o *Reader) observeEach(ctx context.Context, ep Endpoint, targets []Target, now time.Time, done func(key string, obs signals.Observation)) {
 	papi, err := o.client(ep)
 	if err != nil {
@@ -371,6 +374,7 @@ func (o *Reader) observeEach(ctx context.Context, ep Endpoint, targets []Target,
 	}
 	o.runAll(ctx, papi, jobs, now, timeout)
 	queries := len(jobs) // jobs is dead from here: each group holds its own
+	obs := signals.NewObservation(now)
 	for i, g := range groups {
 		indexes := g.indexAll()
 		overrides := make(map[string][]override, len(g.overrides))
@@ -378,7 +382,7 @@ func (o *Reader) observeEach(ctx context.Context, ep Endpoint, targets []Target,
 			overrides[ov.target.Key] = append(overrides[ov.target.Key], ov)
 		}
 		for _, ti := range g.targets {
-			obs := signals.NewObservation(now)
+			obs.Reset(now)
 			g.extract(&obs, ti, indexes)
 			for _, ov := range overrides[ti.Key] {
 				applyOverride(&obs, ov)
@@ -414,13 +418,14 @@ func (o *Reader) query(ctx context.Context, papi *promClient, j *job, at time.Ti
 	family := j.family
 	for attempt := 1; ; attempt++ {
 		start := clk.Now()
-		f := queryOnce(ctx, clk, papi, j.query, at, timeout, j.maxSeries, j.keep())
+		f := queryOnce(ctx, clk, papi, j.query, at, timeout, j.maxSeries, j.keep(papi.keptBefore(j.query)))
 		result := "success"
 		if f != nil {
 			result = "error"
 		}
 		o.metrics.duration.WithLabelValues(family, result).Observe(clk.Since(start).Seconds())
 		if f == nil {
+			papi.keep(j.query, len(j.ix.entries))
 			return nil
 		}
 		if !f.retry || attempt >= o.opts.MaxAttempts {

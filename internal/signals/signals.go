@@ -6,6 +6,7 @@ package signals
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"sort"
 	"time"
@@ -164,6 +165,24 @@ type Observation struct {
 // NewObservation returns an empty observation made at t.
 func NewObservation(t time.Time) Observation {
 	return Observation{Time: t, Values: map[Signal]Value{}, Missing: map[Signal]Missing{}}
+}
+
+// Reset empties o, keeping its maps for the next observation, made at t.
+func (o *Observation) Reset(t time.Time) {
+	o.Time = t
+	if o.Values == nil {
+		o.Values = map[Signal]Value{}
+	}
+	if o.Missing == nil {
+		o.Missing = map[Signal]Missing{}
+	}
+	clear(o.Values)
+	clear(o.Missing)
+}
+
+// Clone is a copy of o that shares no map with it.
+func (o Observation) Clone() Observation {
+	return Observation{Time: o.Time, Values: maps.Clone(o.Values), Missing: maps.Clone(o.Missing)}
 }
 
 // Number reports whether v is a value of s rather than a missing one: NaN

@@ -68,3 +68,30 @@ func TestNumber(t *testing.T) {
 		}
 	}
 }
+
+func TestResetKeepsNothingAndCloneSharesNothing(t *testing.T) {
+	t1, t2 := time.Unix(100, 0), time.Unix(200, 0)
+	for _, tc := range []struct {
+		name string
+		obs  Observation
+	}{
+		{"made by NewObservation", NewObservation(t1)},
+		{"a zero Observation", Observation{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.obs
+			o.Time = t1
+			o.Set(LatencyP99, 0.2, t1)
+			o.SetMissing(ErrorRate, ReasonEmpty, "none")
+			c := o.Clone()
+			o.Reset(t2)
+			if o.Time != t2 || len(o.Values) != 0 || len(o.Missing) != 0 {
+				t.Fatalf("after Reset: %+v", o)
+			}
+			o.Set(Throughput, 5, t2)
+			if v, ok := c.Get(LatencyP99); !ok || v != 0.2 || c.Time != t1 || c.Has(Throughput) || c.Missing[ErrorRate].Reason != ReasonEmpty {
+				t.Errorf("the clone changed with the observation it was taken from: %+v", c)
+			}
+		})
+	}
+}
