@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -52,10 +53,19 @@ const (
 	resultFailed  = "failed"
 )
 
-// NewMetrics creates the metrics and registers them with reg. The
-// per-profile series appear once readProfiles says where the profiles are
-// (SetupWithManager: the manager's cache).
+// NewMetrics creates the metrics and registers them with reg, the
+// per-profile series included. The per-profile series appear once
+// readProfiles says where the profiles are (SetupWithManager: the manager's
+// cache).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := newMetrics(reg)
+	reg.MustRegister(m.profiles)
+	return m
+}
+
+// newMetrics creates the metrics and registers with reg all but the
+// per-profile series (see MetricsHandler).
+func newMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		adjustments: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "navius_tuner_adjustments_total",
@@ -87,11 +97,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, o := range outcomes {
 		m.decisions.WithLabelValues(string(o))
 	}
-	reg.MustRegister(m.adjustments, m.rollbacks, m.decisions, m.reconcileDuration, m.profiles)
+	reg.MustRegister(m.adjustments, m.rollbacks, m.decisions, m.reconcileDuration)
 	return m
 }
 
-var defaultMetrics = sync.OnceValue(func() *Metrics { return NewMetrics(ctrlmetrics.Registry) })
+// defaultMetrics are the manager's: registered with controller-runtime's
+// registry, but for the per-profile series, which MetricsHandler serves.
+var defaultMetrics = sync.OnceValue(func() *Metrics { return newMetrics(ctrlmetrics.Registry) })
+
+// MetricsHandler serves the manager's /metrics: the families of registry
+// (controller-runtime's), then the per-profile series of the reconciler's
+// default metrics, one family at a time (metricsHandler).
+func MetricsHandler(registry prometheus.Gatherer) http.Handler {
+	return defaultMetrics().handler(registry)
+}
 
 // outcomes are the values of Decision.Outcome, each a series of navius_tuner_decisions_total.
 var outcomes = []tuningv1alpha1.Outcome{tuningv1alpha1.OutcomePending, tuningv1alpha1.OutcomeKept,
@@ -278,27 +297,40 @@ func (c *profileCollector) report(p *tuningv1alpha1.PerformanceProfile, obs *sig
 
 // Describe sends the descriptors of the per-profile series.
 func (c *profileCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.sloCompliance, c.sli, c.fieldConflicts, c.condition, c.paused, c.mode, c.knobValue} {
+	for _, d := range c.families() {
 		ch <- d
 	}
+}
+
+// families are the descriptors of the per-profile series, one per family.
+func (c *profileCollector) families() []*prometheus.Desc {
+	return []*prometheus.Desc{c.sloCompliance, c.sli, c.fieldConflicts, c.condition, c.paused, c.mode, c.knobValue}
 }
 
 // listTimeout bounds the wait for the cache at a scrape that comes before
 // it is filled: the scrape then has no per-profile series.
 const listTimeout = 2 * time.Second
 
-// Collect lists the profiles from the cache, without copying them deeply
-// (nothing here writes to them), and sends each one's series.
+// Collect sends every per-profile series.
 func (c *profileCollector) Collect(ch chan<- prometheus.Metric) {
+	if profiles, ok := c.list(); ok {
+		c.send(ch, profiles, nil)
+	}
+}
+
+// list lists the profiles from the cache, without copying them deeply
+// (nothing here writes to them); false when this replica exports no
+// profile's series (not the leader) or the list failed.
+func (c *profileCollector) list() ([]tuningv1alpha1.PerformanceProfile, bool) {
 	src := c.source.Load()
 	if src == nil {
-		return
+		return nil, false
 	}
 	if src.elected != nil {
 		select {
 		case <-src.elected:
 		default:
-			return
+			return nil, false
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
@@ -306,14 +338,20 @@ func (c *profileCollector) Collect(ch chan<- prometheus.Metric) {
 	list := &tuningv1alpha1.PerformanceProfileList{}
 	if err := src.reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		ctrl.Log.WithName("metrics").V(1).Info("No per-profile series in this scrape: the profiles could not be listed", "error", err.Error())
-		return
+		return nil, false
 	}
-	for i := range list.Items {
-		p := &list.Items[i]
+	return list.Items, true
+}
+
+// send sends the series of the profiles of the family only, or of every
+// family when only is nil.
+func (c *profileCollector) send(ch chan<- prometheus.Metric, profiles []tuningv1alpha1.PerformanceProfile, only *prometheus.Desc) {
+	for i := range profiles {
+		p := &profiles[i]
 		c.mu.Lock()
 		rec, observed := c.periods[types.NamespacedName{Namespace: p.Namespace, Name: p.Name}]
 		c.mu.Unlock()
-		var b seriesBuilder
+		b := seriesBuilder{only: only}
 		b.start(p, &rec, observed)
 		c.build(&b, p, &rec, observed)
 		for j := range b.series {

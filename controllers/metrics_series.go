@@ -33,6 +33,8 @@ func (s *profileSeries) Write(m *dto.Metric) error {
 
 // seriesBuilder collects one profile's series for one scrape.
 type seriesBuilder struct {
+	// only is the family the builder keeps, nil for every family.
+	only *prometheus.Desc
 	// profile holds the pairs profile and profile_namespace, in this
 	// (sorted) order; the values point into the listed profile.
 	profile [2]dto.LabelPair
@@ -43,6 +45,11 @@ type seriesBuilder struct {
 // start sizes b for the series of p (profileSeries).
 func (b *seriesBuilder) start(p *tuningv1alpha1.PerformanceProfile, rec *periodRecord, observed bool) {
 	n := maxProfileSeries(p, rec, observed)
+	if b.only != nil {
+		// A family's series of one profile are a few of them; the arrays
+		// live until the scrape is written (a series points into them).
+		n = min(n, familySeriesHint)
+	}
 	b.series = make([]profileSeries, 0, n)
 	b.labels = make([]*dto.LabelPair, 0, 4*n)
 	b.profile[0].Name, b.profile[0].Value = &nameProfile, &p.Name
@@ -63,9 +70,16 @@ func maxProfileSeries(p *tuningv1alpha1.PerformanceProfile, rec *periodRecord, o
 	return n
 }
 
+// familySeriesHint sizes a one-family builder: a profile's SLIs and knob
+// values, its largest families, are about this many.
+const familySeriesHint = 8
+
 // add appends a series of desc with the profile's labels and extra, which
-// are sorted by name.
+// are sorted by name, unless the builder keeps another family.
 func (b *seriesBuilder) add(desc *prometheus.Desc, v float64, extra ...*dto.LabelPair) {
+	if b.only != nil && desc != b.only {
+		return
+	}
 	start := len(b.labels)
 	i := 0
 	for ; i < len(extra) && extra[i].GetName() < labelProfile; i++ {

@@ -1,8 +1,13 @@
 package controllers
 
 import (
+	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -349,4 +355,100 @@ func TestBuildInfo(t *testing.T) {
 # TYPE navius_tuner_build_info gauge
 navius_tuner_build_info{goversion="go1.26.0",revision="0123abc",version="v0.3.0"} 1
 `))).To(Succeed())
+}
+
+// TestAScrapeServesTheRegistryAndEveryProfileSeries: the manager's /metrics
+// handler, which writes the per-profile series a family at a time, answers
+// with the families and series client_golang gathers from the registry and
+// the per-profile collector together, in the text and protobuf formats,
+// gzipped or not.
+func TestAScrapeServesTheRegistryAndEveryProfileSeries(t *testing.T) {
+	h := newHarness(t)
+	g := h.g
+	h.deployment(targetName, poolVar("10"))
+	h.create(poolProfile(h.ns, tuningv1alpha1.ModeAuto))
+	carts := poolProfile(h.ns, tuningv1alpha1.ModeRecommend)
+	carts.Name = "carts"
+	h.create(carts)
+	h.period("orders")
+	// Every family has a series: carts' SLOs held and its knob was read.
+	carts.Status = tuningv1alpha1.PerformanceProfileStatus{
+		Conditions: []metav1.Condition{cond(tuningv1alpha1.ConditionSLOMet, metav1.ConditionTrue, tuningv1alpha1.ReasonSucceeded)},
+		Current:    &tuningv1alpha1.KnobValues{Env: map[string]string{poolEnv: "20"}},
+	}
+	g.Expect(env.Client.Status().Update(h.ctx, carts)).To(Succeed())
+	m := h.r.opts.Metrics
+
+	registry := prometheus.NewRegistry()
+	other := prometheus.NewCounter(prometheus.CounterOpts{Name: "other_total", Help: "Another metric of the registry."})
+	other.Add(3)
+	registry.MustRegister(other)
+	profiles := prometheus.NewRegistry()
+	profiles.MustRegister(m.profiles)
+	all, err := prometheus.Gatherers{registry, profiles}.Gather()
+	g.Expect(err).NotTo(HaveOccurred())
+	want := exposition(g, all)
+	for _, d := range m.profiles.families() {
+		name, _, _ := strings.Cut(strings.TrimPrefix(d.String(), `Desc{fqName: "`), `"`)
+		g.Expect(want).To(ContainSubstring("\n"+name+"{"), "a series of every family")
+	}
+	g.Expect(want).To(And(ContainSubstring("other_total 3"), ContainSubstring(`navius_tuner_sli{profile="orders"`), ContainSubstring(`navius_tuner_profile_condition{profile="orders"`),
+		ContainSubstring(`navius_tuner_profile_mode{mode="Recommend",profile="carts"`)))
+
+	const protobuf = `application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited`
+	handler := m.handler(registry)
+	for _, tc := range []struct {
+		name, accept string
+		gzip         bool
+	}{
+		{"text", "", false},
+		{"text, gzipped", "", true},
+		{"protobuf", protobuf, false},
+		{"protobuf, gzipped", protobuf, true},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		if tc.accept != "" {
+			req.Header.Set("Accept", tc.accept)
+		}
+		if tc.gzip {
+			req.Header.Set("Accept-Encoding", "gzip")
+		}
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		resp := rec.Result()
+		g.Expect(resp.StatusCode).To(Equal(http.StatusOK), tc.name)
+		body := io.Reader(resp.Body)
+		if tc.gzip {
+			g.Expect(resp.Header.Get("Content-Encoding")).To(Equal("gzip"), tc.name)
+			zr, err := gzip.NewReader(body)
+			g.Expect(err).NotTo(HaveOccurred(), tc.name)
+			body = zr
+		}
+		format := expfmt.ResponseFormat(resp.Header)
+		g.Expect(format.FormatType()).To(Equal(map[bool]expfmt.FormatType{true: expfmt.TypeProtoDelim, false: expfmt.TypeTextPlain}[tc.accept != ""]), tc.name)
+		dec := expfmt.NewDecoder(body, format)
+		var got []*dto.MetricFamily
+		for {
+			mf := &dto.MetricFamily{}
+			err := dec.Decode(mf)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			g.Expect(err).NotTo(HaveOccurred(), tc.name)
+			got = append(got, mf)
+		}
+		g.Expect(exposition(g, got)).To(Equal(want), tc.name)
+	}
+}
+
+// exposition is the text format of the families, sorted by name.
+func exposition(g Gomega, mfs []*dto.MetricFamily) string {
+	mfs = slices.Clone(mfs)
+	slices.SortFunc(mfs, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+	var b strings.Builder
+	for _, mf := range mfs {
+		_, err := expfmt.MetricFamilyToText(&b, mf)
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	return b.String()
 }

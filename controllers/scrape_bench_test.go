@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
@@ -22,8 +21,8 @@ import (
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
-// BenchmarkScrape is one scrape of the manager's registry (encoded, the
-// body discarded) with 1,000 profiles shaped like the scale test's (a pool
+// BenchmarkScrape is one scrape of the manager's /metrics handler (encoded,
+// the body discarded) with 1,000 profiles shaped like the scale test's (a pool
 // and an HPA, one objective), each with every condition, its knob values
 // and a period's SLIs, read from a real informer cache of the API server.
 func BenchmarkScrape(b *testing.B) {
@@ -74,7 +73,7 @@ func BenchmarkScrape(b *testing.B) {
 	c.WaitForCacheSync(ctx)
 
 	reg := prometheus.NewRegistry()
-	m := NewMetrics(reg)
+	m := newMetrics(reg) // the manager's: the per-profile series served by its handler
 	m.readProfiles(c, nil)
 	// The signals the scale test's service exports.
 	obs := signals.NewObservation(t0)
@@ -91,13 +90,15 @@ func BenchmarkScrape(b *testing.B) {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	// What the metrics keep of the profiles between scrapes.
-	perProfile, err := testutil.GatherAndCount(reg, "navius_tuner_slo_compliance", "navius_tuner_sli", "navius_tuner_field_conflicts",
+	series := prometheus.NewRegistry()
+	series.MustRegister(m.profiles)
+	perProfile, err := testutil.GatherAndCount(series, "navius_tuner_slo_compliance", "navius_tuner_sli", "navius_tuner_field_conflicts",
 		"navius_tuner_profile_condition", "navius_tuner_profile_paused", "navius_tuner_profile_mode", "navius_tuner_knob_value")
 	if err != nil {
 		b.Fatal(err)
 	}
 
-	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	h := m.handler(reg)
 	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
@@ -11,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
@@ -47,11 +49,13 @@ func managerOptions(o options, scheme *runtime.Scheme) ctrl.Options {
 		SecureServing: o.secureMetrics,
 		TLSOpts:       tlsOpts,
 	}
+	var auth func(*rest.Config, *http.Client) (metricsserver.Filter, error)
 	if o.secureMetrics {
 		// Only callers the API server authenticates and authorizes (a token
 		// allowed to get /metrics) may scrape.
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+		auth = filters.WithAuthenticationAndAuthorization
 	}
+	metricsOpts.FilterProvider = servingProfileSeries(auth)
 	cacheOpts := cache.Options{ByObject: cacheByObject(o.shard())}
 	if nss := o.namespaces(); len(nss) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
