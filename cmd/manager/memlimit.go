@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"runtime/debug"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
 )
@@ -19,4 +20,24 @@ const memLimitRatio = 0.9
 // the runtime's default.
 func setMemoryLimit(provider memlimit.Provider, log *slog.Logger) (int64, error) {
 	return memlimit.Set(memlimit.WithRatio(memLimitRatio), memlimit.WithProvider(provider), memlimit.WithLogger(log))
+}
+
+// gcPercent is the manager's GOGC unless the environment sets one. The
+// runtime's default, 100, lets the heap grow to twice what the last
+// collection left live before the next one; at 10,000 profiles about 150
+// MB stays live and the heap peaked at 330 MB between collections, which
+// set the manager's peak RSS. At 50 it peaks at about 1.5 times the live
+// heap; the collector took about 2 % of the manager's CPU at 100 there.
+const gcPercent = 50
+
+// setGCPercent sets GOGC to gcPercent unless getenv("GOGC") is set, which
+// the runtime has applied already; it returns the percent in effect.
+func setGCPercent(getenv func(string) string) int {
+	if getenv("GOGC") != "" {
+		p := debug.SetGCPercent(-1)
+		debug.SetGCPercent(p)
+		return p
+	}
+	debug.SetGCPercent(gcPercent)
+	return gcPercent
 }

@@ -31,3 +31,28 @@ func TestMemoryLimitFollowsTheContainer(t *testing.T) {
 		t.Errorf("GOMEMLIMIT=300MiB: the limit became %d (%v)", debug.SetMemoryLimit(-1), err)
 	}
 }
+
+// The manager collects at GOGC=50 unless GOGC says otherwise.
+func TestGCPercentIsTheManagersUnlessTheEnvironmentSetsOne(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	for _, tc := range []struct {
+		name, env string
+		runtime   int // what the runtime applied from the environment at start
+		want      int
+	}{
+		{"unset", "", 100, 50},
+		{"GOGC=200", "200", 200, 200},
+		{"GOGC=off", "off", -1, -1},
+	} {
+		debug.SetGCPercent(tc.runtime)
+		got := setGCPercent(func(k string) string {
+			if k == "GOGC" {
+				return tc.env
+			}
+			return ""
+		})
+		if now := debug.SetGCPercent(100); got != tc.want || now != tc.want {
+			t.Errorf("%s: setGCPercent = %d, in effect %d, want %d", tc.name, got, now, tc.want)
+		}
+	}
+}

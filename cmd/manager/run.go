@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
@@ -88,6 +89,7 @@ func run(o options, log logr.Logger) error {
 	if _, err := setMemoryLimit(memlimit.FromCgroup, slog.New(logr.ToSlogHandler(log))); err != nil {
 		log.Info("GOMEMLIMIT not set from the container's memory limit", "reason", err.Error())
 	}
+	setGCPercent(os.Getenv)
 	scheme, err := newScheme()
 	if err != nil {
 		return err
