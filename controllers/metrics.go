@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"math/bits"
 	"net/http"
 	"slices"
 	"sync"
@@ -352,7 +353,7 @@ func (c *profileCollector) send(ch chan<- prometheus.Metric, profiles []tuningv1
 		rec, observed := c.periods[types.NamespacedName{Namespace: p.Namespace, Name: p.Name}]
 		c.mu.Unlock()
 		b := seriesBuilder{only: only}
-		b.start(p, &rec, observed)
+		b.start(p, c.bound(p, &rec, observed, only))
 		c.build(&b, p, &rec, observed)
 		for j := range b.series {
 			ch <- &b.series[j]
@@ -360,8 +361,37 @@ func (c *profileCollector) send(ch chan<- prometheus.Metric, profiles []tuningv1
 	}
 }
 
-// build adds the profile's series to b. Their number is at most
-// maxProfileSeries (seriesBuilder.start sizes b with it).
+// bound is the most series build makes for p in the family only, or in
+// every family when only is nil: one per condition (SLOMet's is
+// slo_compliance), paused and mode, with an observation the conflicts and
+// each SLI read, and one per knob value. The builder's arrays are sized by it:
+// they live until the scrape is written (a series points into them).
+func (c *profileCollector) bound(p *tuningv1alpha1.PerformanceProfile, rec *periodRecord, observed bool, only *prometheus.Desc) int {
+	knobs, slis, conflicts := 0, 0, 0
+	if cur := p.Status.Current; cur != nil {
+		knobs = len(cur.Env) + 1 + 4
+	}
+	if observed {
+		slis, conflicts = bits.OnesCount16(rec.read), 1
+	}
+	switch only {
+	case nil:
+		return len(p.Status.Conditions) + 2 + conflicts + slis + knobs
+	case c.sloCompliance, c.paused, c.mode:
+		return 1
+	case c.condition:
+		return len(p.Status.Conditions)
+	case c.fieldConflicts:
+		return conflicts
+	case c.sli:
+		return slis
+	case c.knobValue:
+		return knobs
+	}
+	return 0
+}
+
+// build adds the profile's series to b. Their number is at most bound's.
 func (c *profileCollector) build(b *seriesBuilder, p *tuningv1alpha1.PerformanceProfile, rec *periodRecord, observed bool) {
 	for i := range p.Status.Conditions {
 		cond := &p.Status.Conditions[i]

@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,10 +47,10 @@ func (f listedFamily) Collect(ch chan<- prometheus.Metric) { f.c.send(ch, f.prof
 // ServeHTTP answers in the format the scraper asks for (text or protobuf,
 // negotiated as controller-runtime's promhttp handler does), gzipped when
 // it accepts gzip. A registry that cannot be gathered is an error (500),
-// as with controller-runtime's handler; a per-profile family that cannot
-// be is left out and logged, since the answer has begun by then. Each
-// family is gathered by a registry of its own, which checks and sorts its
-// series as the manager's registry did.
+// as with controller-runtime's handler. Each per-profile family is
+// gathered by a registry of its own, which checks and sorts its series as
+// the manager's registry did; a series it refuses (two alike) is left out
+// and logged, since the answer has begun by then.
 func (h metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	mfs, err := h.registry.Gather()
 	if err != nil {
@@ -58,6 +59,7 @@ func (h metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultAcceptedFormats()...)
 	w.Header().Add("Vary", "Accept")
+	w.Header().Add("Vary", "Accept-Encoding")
 	w.Header().Set("Content-Type", string(format))
 	var out io.Writer = w
 	if acceptsGzip(r.Header) {
@@ -86,7 +88,7 @@ func (h metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			reg.MustRegister(listedFamily{c: h.profiles, desc: desc, profiles: profiles})
 			fams, err := reg.Gather()
 			if err != nil {
-				log.Error(err, "A family of the per-profile series is left out of this scrape")
+				log.Error(err, "Per-profile series left out of this scrape")
 			}
 			if !encode(fams) {
 				return
@@ -98,13 +100,23 @@ func (h metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// acceptsGzip says whether the request's Accept-Encoding lists gzip.
+// acceptsGzip says whether the request's Accept-Encoding lists gzip with
+// a weight above 0.
 func acceptsGzip(h http.Header) bool {
 	for _, v := range h.Values("Accept-Encoding") {
 		for _, enc := range strings.Split(v, ",") {
-			if name, _, _ := strings.Cut(strings.TrimSpace(enc), ";"); strings.EqualFold(name, "gzip") {
-				return true
+			name, params, _ := strings.Cut(strings.TrimSpace(enc), ";")
+			if !strings.EqualFold(strings.TrimSpace(name), "gzip") {
+				continue
 			}
+			for _, param := range strings.Split(params, ";") {
+				if k, q, ok := strings.Cut(strings.TrimSpace(param), "="); ok && strings.EqualFold(k, "q") {
+					if w, err := strconv.ParseFloat(q, 64); err == nil && w <= 0 {
+						return false
+					}
+				}
+			}
+			return true
 		}
 	}
 	return false

@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"math/bits"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,37 +41,13 @@ type seriesBuilder struct {
 	labels  []*dto.LabelPair
 }
 
-// start sizes b for the series of p (profileSeries).
-func (b *seriesBuilder) start(p *tuningv1alpha1.PerformanceProfile, rec *periodRecord, observed bool) {
-	n := maxProfileSeries(p, rec, observed)
-	if b.only != nil {
-		// A family's series of one profile are a few of them; the arrays
-		// live until the scrape is written (a series points into them).
-		n = min(n, familySeriesHint)
-	}
+// start sizes b for n series of p (profileCollector.bound).
+func (b *seriesBuilder) start(p *tuningv1alpha1.PerformanceProfile, n int) {
 	b.series = make([]profileSeries, 0, n)
 	b.labels = make([]*dto.LabelPair, 0, 4*n)
 	b.profile[0].Name, b.profile[0].Value = &nameProfile, &p.Name
 	b.profile[1].Name, b.profile[1].Value = &nameNS, &p.Namespace
 }
-
-// maxProfileSeries bounds the number of series build makes for p: one per
-// condition (SLOMet's is slo_compliance), paused and mode, with an
-// observation the conflicts and each SLI read, and one per knob value.
-func maxProfileSeries(p *tuningv1alpha1.PerformanceProfile, rec *periodRecord, observed bool) int {
-	n := len(p.Status.Conditions) + 2
-	if observed {
-		n += 1 + bits.OnesCount16(rec.read)
-	}
-	if cur := p.Status.Current; cur != nil {
-		n += len(cur.Env) + 1 + 4
-	}
-	return n
-}
-
-// familySeriesHint sizes a one-family builder: a profile's SLIs and knob
-// values, its largest families, are about this many.
-const familySeriesHint = 8
 
 // add appends a series of desc with the profile's labels and extra, which
 // are sorted by name, unless the builder keeps another family.

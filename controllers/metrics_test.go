@@ -452,3 +452,26 @@ func exposition(g Gomega, mfs []*dto.MetricFamily) string {
 	}
 	return b.String()
 }
+
+func TestAcceptsGzip(t *testing.T) {
+	for _, tc := range []struct {
+		header string
+		want   bool
+	}{
+		{"", false},
+		{"gzip", true},
+		{"identity", false},
+		{"br, GZIP;q=0.5", true},
+		{"gzip;q=0, identity", false},
+		{"gzip; q=0.0", false},
+		{"deflate, gzip;q=1.0", true},
+	} {
+		h := http.Header{}
+		if tc.header != "" {
+			h.Set("Accept-Encoding", tc.header)
+		}
+		if got := acceptsGzip(h); got != tc.want {
+			t.Errorf("Accept-Encoding %q: acceptsGzip = %v, want %v", tc.header, got, tc.want)
+		}
+	}
+}

@@ -64,7 +64,8 @@ type Options struct {
 	Clock clock.PassiveClock
 	// Decide is the decision engine [tuning.Decide].
 	Decide Decider
-	// Metrics are the operator's metrics [registered in controller-runtime's metrics.Registry].
+	// Metrics are the operator's metrics [registered in controller-runtime's
+	// metrics.Registry but for the per-profile series, which MetricsHandler serves].
 	Metrics *Metrics
 	// Jitter spreads the periodic requeues [wait.Jitter(interval, 0.1)].
 	Jitter func(time.Duration) time.Duration

@@ -89,7 +89,8 @@ func run(o options, log logr.Logger) error {
 	if _, err := setMemoryLimit(memlimit.FromCgroup, slog.New(logr.ToSlogHandler(log))); err != nil {
 		log.Info("GOMEMLIMIT not set from the container's memory limit", "reason", err.Error())
 	}
-	setGCPercent(os.Getenv)
+	// A GOGC the runtime could not parse leaves it at 100: the log says which applies.
+	log.Info("Garbage collector target", "GOGC", setGCPercent(os.Getenv))
 	scheme, err := newScheme()
 	if err != nil {
 		return err
