@@ -39,3 +39,31 @@ func TestIndexFilesPointsByTargetAndPart(t *testing.T) {
 		t.Error("a target without points, an unknown key, an empty index or none returned parts")
 	}
 }
+
+// A client remembers the points each batch answer of the last refresh kept,
+// by query, and nothing of an earlier refresh's queries, of an override
+// (which keeps no index) or of a failed answer (no index).
+func TestClientRemembersTheLastRefreshsAnswerSizes(t *testing.T) {
+	wanted := func(*index, map[string]string, point) {}
+	answered := func(q string, n int) *job {
+		j := &job{query: q, wanted: wanted, ix: newIndex(nil, 0)}
+		j.ix.entries = make([]filed, n)
+		return j
+	}
+	c := &promClient{}
+	c.rememberKept([]*job{answered("latency of a|b", 20), answered("pool of a|b", 4)})
+	if got := c.keptBefore("latency of a|b"); got != 20 {
+		t.Errorf("after the first refresh: %d points for the latency query, want 20", got)
+	}
+	override := &job{query: "override", ix: newIndex(nil, 0)}
+	failed := &job{query: "pool of a|b|c", wanted: wanted}
+	c.rememberKept([]*job{answered("latency of a|b|c", 30), override, failed})
+	for q, want := range map[string]int{"latency of a|b|c": 30, "latency of a|b": 0, "pool of a|b": 0, "override": 0, "pool of a|b|c": 0} {
+		if got := c.keptBefore(q); got != want {
+			t.Errorf("after the second refresh: %d points for %q, want %d", got, q, want)
+		}
+	}
+	if len(c.kept) != 1 {
+		t.Errorf("the client holds %d sizes, want only the last refresh's answered batch query", len(c.kept))
+	}
+}

@@ -185,10 +185,12 @@ type promClient struct {
 	// maxBody bounds the body of one answer (Options.MaxResponseBytes).
 	maxBody int64
 
-	// kept is the number of points each batch query's last answer kept, by
-	// the query's hash: the next answer's index starts at that size instead
-	// of growing to it by doubling (at 10,000 profiles, about half of a
-	// refresh's bytes were the index's outgrown copies).
+	// kept is the number of points each batch query of the last refresh
+	// kept, by the query's hash: the next answer's index starts at that size
+	// instead of growing to it by doubling (at 10,000 profiles, about half of
+	// a refresh's bytes were the index's outgrown copies). Each refresh
+	// replaces it: a batch query names its targets' label values, so the
+	// queries change as profiles come and go.
 	keptMu sync.Mutex
 	kept   map[uint64]int
 }
@@ -200,14 +202,18 @@ func (c *promClient) keptBefore(q string) int {
 	return c.kept[queryHash(q)]
 }
 
-// keep records that the answer to q kept n points.
-func (c *promClient) keep(q string, n int) {
+// rememberKept replaces kept with the points each answered batch job of a
+// refresh kept.
+func (c *promClient) rememberKept(jobs []*job) {
+	kept := make(map[uint64]int, len(jobs))
+	for _, j := range jobs {
+		if j.wanted != nil && j.ix != nil {
+			kept[queryHash(j.query)] = len(j.ix.entries)
+		}
+	}
 	c.keptMu.Lock()
 	defer c.keptMu.Unlock()
-	if c.kept == nil {
-		c.kept = map[uint64]int{}
-	}
-	c.kept[queryHash(q)] = n
+	c.kept = kept
 }
 
 func queryHash(q string) uint64 {

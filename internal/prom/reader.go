@@ -373,6 +373,7 @@ func (o *Reader) observeEach(ctx context.Context, ep Endpoint, targets []Target,
 		}
 	}
 	o.runAll(ctx, papi, jobs, now, timeout)
+	papi.rememberKept(jobs)
 	queries := len(jobs) // jobs is dead from here: each group holds its own
 	obs := signals.NewObservation(now)
 	for i, g := range groups {
@@ -425,7 +426,6 @@ func (o *Reader) query(ctx context.Context, papi *promClient, j *job, at time.Ti
 		}
 		o.metrics.duration.WithLabelValues(family, result).Observe(clk.Since(start).Seconds())
 		if f == nil {
-			papi.keep(j.query, len(j.ix.entries))
 			return nil
 		}
 		if !f.retry || attempt >= o.opts.MaxAttempts {
