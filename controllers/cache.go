@@ -1,6 +1,9 @@
 package controllers
 
 import (
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"unique"
 
@@ -74,17 +77,15 @@ func internStatus(st *tuningv1alpha1.PerformanceProfileStatus) {
 		internEach(r.Missing)
 	}
 	if c := st.Current; c != nil && c.Env != nil {
-		env := make(map[string]string, len(c.Env))
-		for k, v := range c.Env {
-			env[intern(k)] = intern(v)
-		}
-		c.Env = env
+		c.Env = sharedEnv(c.Env)
 	}
+	internSLIs(st.SLIs)
 	internDecision := func(d *tuningv1alpha1.Decision) {
-		d.Family = intern(d.Family)
+		d.Family, d.Diagnosis = intern(d.Family), intern(d.Diagnosis)
 		for j := range d.Changes {
 			d.Changes[j].Knob = intern(d.Changes[j].Knob)
 		}
+		internSLIs(d.Baseline)
 	}
 	for i := range st.History {
 		internDecision(&st.History[i])
@@ -92,6 +93,21 @@ func internStatus(st *tuningv1alpha1.PerformanceProfileStatus) {
 	if st.LastAdjustment != nil {
 		internDecision(st.LastAdjustment)
 	}
+}
+
+// internSLIs shares the SLI strings that repeat from profile to profile:
+// why each missing signal is missing (the same few sentences for every
+// profile of a shape; they were the largest part of a cached profile), the
+// worst objective and the rounded percentages.
+func internSLIs(s *tuningv1alpha1.SLIs) {
+	if s == nil {
+		return
+	}
+	internEach(s.Missing)
+	s.WorstObjective = intern(s.WorstObjective)
+	s.ErrorRate, s.PoolUtilization = tuningv1alpha1.Percent(intern(string(s.ErrorRate))), tuningv1alpha1.Percent(intern(string(s.PoolUtilization)))
+	s.MemoryHitRatio, s.RedisHitRatio = tuningv1alpha1.Percent(intern(string(s.MemoryHitRatio))), tuningv1alpha1.Percent(intern(string(s.RedisHitRatio)))
+	s.CPUUtilization = tuningv1alpha1.Utilization(intern(string(s.CPUUtilization)))
 }
 
 func internEach(ss []string) {
@@ -192,31 +208,70 @@ func cpuOnly(r corev1.ResourceRequirements) corev1.ResourceRequirements {
 	return out
 }
 
-// cpuLists are the shared one-entry ResourceLists of sharedCPU, by the
-// quantity's canonical form. A cluster has few distinct CPU quantities; past
-// maxCPULists, a list is no longer shared.
-var cpuLists = struct {
+// sharedTable holds values that many cached objects may share, by a key
+// that identifies the value. The cache's objects are never changed in place
+// (reads get deep copies), so sharing a map between them is safe. A cluster
+// has few distinct values of each kind; past max, a value is no longer
+// shared (kept as its object decoded it).
+type sharedTable[V any] struct {
 	sync.Mutex
-	m map[string]corev1.ResourceList
-}{m: map[string]corev1.ResourceList{}}
+	m   map[string]V
+	max int
+}
 
-const maxCPULists = 4096
+func newSharedTable[V any](max int) *sharedTable[V] {
+	return &sharedTable[V]{m: map[string]V{}, max: max}
+}
+
+// share returns the table's value for key, or a new one (newValue), which
+// it keeps for key while the table has room.
+func (t *sharedTable[V]) share(key string, newValue func() V) V {
+	t.Lock()
+	defer t.Unlock()
+	if v, ok := t.m[key]; ok {
+		return v
+	}
+	v := newValue()
+	if len(t.m) < t.max {
+		t.m[key] = v
+	}
+	return v
+}
+
+// cpuLists are the shared one-entry ResourceLists of sharedCPU, by the
+// quantity's canonical form.
+var cpuLists = newSharedTable[corev1.ResourceList](4096)
 
 // sharedCPU returns a ResourceList of the CPU quantity q, one for every
-// cached object with the same quantity. The cache's objects are never
-// changed in place (reads get deep copies), so sharing the map is safe.
+// cached object with the same quantity.
 func sharedCPU(q resource.Quantity) corev1.ResourceList {
-	k := q.String() + "/" + string(q.Format)
-	cpuLists.Lock()
-	defer cpuLists.Unlock()
-	if l, ok := cpuLists.m[k]; ok {
-		return l
+	return cpuLists.share(q.String()+"/"+string(q.Format), func() corev1.ResourceList { return corev1.ResourceList{corev1.ResourceCPU: q} })
+}
+
+// envMaps are the shared maps of a profile's current env knobs
+// (status.current.env), by their sorted names and values: profiles of one
+// shape hold the same few values, and a map costs about 300 bytes however
+// few entries it holds.
+var envMaps = newSharedTable[map[string]string](4096)
+
+// sharedEnv returns a map equal to env, one for every cached profile with
+// the same env knobs, its strings interned.
+func sharedEnv(env map[string]string) map[string]string {
+	names := slices.Sorted(maps.Keys(env))
+	var key strings.Builder
+	for _, n := range names {
+		key.WriteString(n)
+		key.WriteByte(0)
+		key.WriteString(env[n])
+		key.WriteByte(0)
 	}
-	l := corev1.ResourceList{corev1.ResourceCPU: q}
-	if len(cpuLists.m) < maxCPULists {
-		cpuLists.m[k] = l
-	}
-	return l
+	return envMaps.share(key.String(), func() map[string]string {
+		out := make(map[string]string, len(env))
+		for k, v := range env {
+			out[intern(k)] = intern(v)
+		}
+		return out
+	})
 }
 
 // trimStatefulSet keeps spec.replicas and the status counts (redisReplicas).

@@ -351,17 +351,25 @@ func TestCachedObjectsShareWhatRepeats(t *testing.T) {
 }
 
 // Two cached profiles decoded apart hold one copy of the status strings
-// that repeat from profile to profile (readiness, current env, decisions),
-// with their values unchanged.
+// that repeat from profile to profile (readiness, current env, decisions,
+// SLIs) and one map of the same current env, with their values unchanged.
 func TestCachedProfilesShareTheirStatusStrings(t *testing.T) {
 	own := func(s string) string { return string([]byte(s)) } // as each decoded object has its own
+	slis := func() *tuningv1alpha1.SLIs {
+		return &tuningv1alpha1.SLIs{Missing: []string{own("redisCPU: NotConfigured: no Redis workload given")}, WorstObjective: own("p99<=100ms"),
+			ErrorRate: tuningv1alpha1.Percent(own("0.1%")), PoolUtilization: tuningv1alpha1.Percent(own("100%")),
+			MemoryHitRatio: tuningv1alpha1.Percent(own("92%")), RedisHitRatio: tuningv1alpha1.Percent(own("80%")),
+			CPUUtilization: tuningv1alpha1.Utilization(own("50%"))}
+	}
 	mk := func() *tuningv1alpha1.PerformanceProfile {
 		return &tuningv1alpha1.PerformanceProfile{Status: tuningv1alpha1.PerformanceProfileStatus{
 			Readiness: []tuningv1alpha1.FamilyReadiness{{Family: own("pool"), Knobs: []string{own("poolSize")},
 				Found: []string{own("poolInUse")}, Missing: []string{own("poolWait")}}},
-			Current:        &tuningv1alpha1.KnobValues{Env: map[string]string{own(poolEnv): own("10")}},
-			History:        []tuningv1alpha1.Decision{{Family: own("pool"), Changes: []tuningv1alpha1.Change{{Knob: own("poolSize")}}}},
-			LastAdjustment: &tuningv1alpha1.Decision{Family: own("pool")},
+			Current: &tuningv1alpha1.KnobValues{Env: map[string]string{own(poolEnv): own("10")}},
+			SLIs:    slis(),
+			History: []tuningv1alpha1.Decision{{Family: own("pool"), Changes: []tuningv1alpha1.Change{{Knob: own("poolSize")}},
+				Diagnosis: own("PoolSaturated"), Baseline: slis()}},
+			LastAdjustment: &tuningv1alpha1.Decision{Family: own("pool"), Baseline: slis()},
 		}}
 	}
 	want := mk()
@@ -395,4 +403,30 @@ func TestCachedProfilesShareTheirStatusStrings(t *testing.T) {
 	same("a decision's family", a.Status.History[0].Family, b.Status.History[0].Family)
 	same("a decision's knob", a.Status.History[0].Changes[0].Knob, b.Status.History[0].Changes[0].Knob)
 	same("the last adjustment's family", a.Status.LastAdjustment.Family, b.Status.LastAdjustment.Family)
+	same("a decision's diagnosis", a.Status.History[0].Diagnosis, b.Status.History[0].Diagnosis)
+	for what, pair := range map[string][2]*tuningv1alpha1.SLIs{"the SLIs": {a.Status.SLIs, b.Status.SLIs},
+		"a decision's baseline":          {a.Status.History[0].Baseline, b.Status.History[0].Baseline},
+		"the last adjustment's baseline": {a.Status.LastAdjustment.Baseline, b.Status.LastAdjustment.Baseline}} {
+		x, y := pair[0], pair[1]
+		same(what+": why a signal is missing", x.Missing[0], y.Missing[0])
+		same(what+": the worst objective", x.WorstObjective, y.WorstObjective)
+		same(what+": the error rate", string(x.ErrorRate), string(y.ErrorRate))
+		same(what+": the pool's use", string(x.PoolUtilization), string(y.PoolUtilization))
+		same(what+": a hit ratio", string(x.MemoryHitRatio), string(y.MemoryHitRatio))
+		same(what+": Redis' hit ratio", string(x.RedisHitRatio), string(y.RedisHitRatio))
+		same(what+": the CPU use", string(x.CPUUtilization), string(y.CPUUtilization))
+	}
+	if reflect.ValueOf(a.Status.Current.Env).Pointer() != reflect.ValueOf(b.Status.Current.Env).Pointer() {
+		t.Error("two profiles with the same current env hold a map each")
+	}
+	other := mk()
+	other.Status.Current.Env[poolEnv] = "20"
+	if c := trim(other); reflect.ValueOf(c.Status.Current.Env).Pointer() == reflect.ValueOf(a.Status.Current.Env).Pointer() || c.Status.Current.Env[poolEnv] != "20" {
+		t.Errorf("a profile with another env value shares the map of the first: %v", c.Status.Current.Env)
+	}
+	cp := a.DeepCopy()
+	cp.Status.Current.Env[poolEnv] = "30"
+	if v := b.Status.Current.Env[poolEnv]; v != "10" {
+		t.Errorf("changing a copy changed the shared env: %s", v)
+	}
 }
