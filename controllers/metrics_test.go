@@ -396,16 +396,25 @@ func TestAScrapeServesTheRegistryAndEveryProfileSeries(t *testing.T) {
 		ContainSubstring(`navius_tuner_profile_mode{mode="Recommend",profile="carts"`)))
 
 	const protobuf = `application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited`
-	handler := m.handler(registry)
-	for _, tc := range []struct {
+	type scrape struct {
 		name, accept string
 		gzip         bool
-	}{
-		{"text", "", false},
-		{"text, gzipped", "", true},
-		{"protobuf", protobuf, false},
-		{"protobuf, gzipped", protobuf, true},
-	} {
+		chunk        int
+	}
+	var scrapes []scrape
+	for _, chunk := range []int{profileChunk, 1} { // one chunk for both profiles, a chunk each
+		for _, tc := range []scrape{
+			{"text", "", false, chunk},
+			{"text, gzipped", "", true, chunk},
+			{"protobuf", protobuf, false, chunk},
+			{"protobuf, gzipped", protobuf, true, chunk},
+		} {
+			tc.name = fmt.Sprintf("%s, %d profiles a chunk", tc.name, chunk)
+			scrapes = append(scrapes, tc)
+		}
+	}
+	for _, tc := range scrapes {
+		handler := metricsHandler{registry: registry, profiles: m.profiles, chunk: tc.chunk}
 		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 		if tc.accept != "" {
 			req.Header.Set("Accept", tc.accept)
@@ -441,16 +450,38 @@ func TestAScrapeServesTheRegistryAndEveryProfileSeries(t *testing.T) {
 	}
 }
 
-// exposition is the text format of the families, sorted by name.
+// exposition is the text format of the families, sorted by name, each
+// with its series sorted.
 func exposition(g Gomega, mfs []*dto.MetricFamily) string {
 	mfs = slices.Clone(mfs)
 	slices.SortFunc(mfs, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
 	var b strings.Builder
 	for _, mf := range mfs {
-		_, err := expfmt.MetricFamilyToText(&b, mf)
+		var family strings.Builder
+		_, err := expfmt.MetricFamilyToText(&family, mf)
 		g.Expect(err).NotTo(HaveOccurred())
+		header, series := splitHeader(family.String())
+		slices.Sort(series)
+		b.WriteString(header + strings.Join(series, ""))
 	}
 	return b.String()
+}
+
+// splitHeader splits a family in the text format into its comment lines
+// and its series, a line each.
+func splitHeader(family string) (string, []string) {
+	lines := strings.SplitAfter(family, "\n")
+	i := 0
+	for i < len(lines) && strings.HasPrefix(lines[i], "#") {
+		i++
+	}
+	var series []string
+	for _, l := range lines[i:] {
+		if l != "" {
+			series = append(series, l)
+		}
+	}
+	return strings.Join(lines[:i], ""), series
 }
 
 func TestAcceptsGzip(t *testing.T) {

@@ -106,10 +106,37 @@ func BenchmarkScrape(b *testing.B) {
 		h.ServeHTTP(&discardResponse{header: http.Header{}}, req)
 	}
 	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/n, "kept-B/profile")
+	b.ReportMetric(float64(scrapeInFlight(h, req))/(1<<20), "in-flight-MiB")
 	b.ReportMetric(float64(perProfile)/n, "series/profile")
 }
 
 // discardResponse is a scrape's connection that reads nothing back.
+// scrapeInFlight is the most a scrape holds at once: the live heap after
+// collections made one after another while it runs, less the live heap
+// before it.
+func scrapeInFlight(h http.Handler, req *http.Request) uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	base, peak := m.HeapAlloc, m.HeapAlloc
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(&discardResponse{header: http.Header{}}, req)
+	}()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		peak = max(peak, m.HeapAlloc)
+	}
+	return peak - base
+}
+
 type discardResponse struct{ header http.Header }
 
 func (d *discardResponse) Header() http.Header         { return d.header }
