@@ -3,6 +3,7 @@ package controllers
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -91,18 +92,20 @@ func (h metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if profiles, ok := h.profiles.list(); ok {
 		chunk := h.chunk
+		if chunk <= 0 {
+			chunk = len(profiles)
+		}
 		if t := format.FormatType(); t != expfmt.TypeTextPlain && t != expfmt.TypeProtoDelim {
 			chunk = len(profiles) // formats familyWriter does not join: a family at once
 		}
 		for _, desc := range h.profiles.families() {
 			fw := familyWriter{enc: enc, format: format, out: out}
+			var refused error
 			for start := 0; start < len(profiles); start += chunk {
 				reg := prometheus.NewRegistry()
 				reg.MustRegister(listedFamily{c: h.profiles, desc: desc, profiles: profiles[start:min(start+chunk, len(profiles))]})
 				fams, err := reg.Gather()
-				if err != nil {
-					log.Error(err, "Per-profile series left out of this scrape")
-				}
+				refused = errors.Join(refused, err)
 				for _, mf := range fams {
 					if err := fw.add(mf); err != nil {
 						log.V(1).Info("A scrape ended early", "error", err.Error())
@@ -113,6 +116,9 @@ func (h metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if err := fw.finish(); err != nil {
 				log.V(1).Info("A scrape ended early", "error", err.Error())
 				return
+			}
+			if refused != nil {
+				log.Error(refused, "Per-profile series left out of this scrape")
 			}
 		}
 	}

@@ -110,7 +110,6 @@ func BenchmarkScrape(b *testing.B) {
 	b.ReportMetric(float64(perProfile)/n, "series/profile")
 }
 
-// discardResponse is a scrape's connection that reads nothing back.
 // scrapeInFlight is the most a scrape holds at once: the live heap after
 // collections made one after another while it runs, less the live heap
 // before it.
@@ -137,6 +136,7 @@ func scrapeInFlight(h http.Handler, req *http.Request) uint64 {
 	return peak - base
 }
 
+// discardResponse is a scrape's connection that reads nothing back.
 type discardResponse struct{ header http.Header }
 
 func (d *discardResponse) Header() http.Header         { return d.header }
