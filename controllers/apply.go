@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tuningv1alpha1 "github.com/navius-dev/navius-tuner/api/v1alpha1"
 	"github.com/navius-dev/navius-tuner/internal/actuate"
@@ -188,8 +187,7 @@ func (w *clusterWriter) Prepare(changes []tuning.Change) (int, error) {
 // fails, nothing is written to the workload.
 func (w *clusterWriter) Record() error {
 	s := w.s
-	patch := client.MergeFromWithOptions(s.original, client.MergeFromWithOptimisticLock{})
-	if err := w.r.client.Status().Patch(w.ctx, s.profile, patch); err != nil {
+	if err := patchStatus(w.ctx, w.r.client, s.original, s.profile); err != nil {
 		if apierrors.IsConflict(err) {
 			return stale("PerformanceProfile %s changed before its decision was recorded", s.profile.Name)
 		}

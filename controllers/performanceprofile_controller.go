@@ -123,10 +123,10 @@ func (r *PerformanceProfileReconciler) live() client.Reader {
 // scope is what one reconcile of one profile learns, phase by phase.
 type scope struct {
 	profile *tuningv1alpha1.PerformanceProfile
-	// original is the profile as the API server last returned it: the
-	// status patch is computed against it, with its resourceVersion as the
-	// optimistic lock. It moves when apply records a decision, and when
-	// finish patches the status.
+	// original is the profile as last read or written: the status patch is
+	// computed against it, with its resourceVersion as the optimistic lock.
+	// It moves when apply records a decision, and when finish patches the
+	// status.
 	original *tuningv1alpha1.PerformanceProfile
 	settings tuning.Settings
 	paused   bool
@@ -261,8 +261,7 @@ func (r *PerformanceProfileReconciler) finish(ctx context.Context, s *scope, pha
 		// the profile: a reconcile that a watch event started before the
 		// cache saw the previous status would otherwise overwrite that
 		// status (its history above all) with what it wrongly inferred.
-		patch := client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})
-		if err := r.client.Status().Patch(ctx, p, patch); err != nil {
+		if err := patchStatus(ctx, r.client, original, p); err != nil {
 			if apierrors.IsNotFound(err) {
 				return ctrl.Result{}, nil
 			}
