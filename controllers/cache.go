@@ -56,6 +56,7 @@ func trimProfile(obj any) (any, error) {
 	for i := range p.Status.Conditions {
 		c := &p.Status.Conditions[i]
 		c.Type, c.Reason, c.Message = intern(c.Type), intern(c.Reason), intern(c.Message)
+		c.Status = metav1.ConditionStatus(intern(string(c.Status)))
 	}
 	internStatus(&p.Status)
 	return p, nil

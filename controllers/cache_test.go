@@ -363,6 +363,8 @@ func TestCachedProfilesShareTheirStatusStrings(t *testing.T) {
 	}
 	mk := func() *tuningv1alpha1.PerformanceProfile {
 		return &tuningv1alpha1.PerformanceProfile{Status: tuningv1alpha1.PerformanceProfileStatus{
+			Conditions: []metav1.Condition{{Type: own("Ready"), Status: metav1.ConditionStatus(own("True")),
+				Reason: own("Succeeded"), Message: own("Tuning within the declared bounds")}},
 			Readiness: []tuningv1alpha1.FamilyReadiness{{Family: own("pool"), Knobs: []string{own("poolSize")},
 				Found: []string{own("poolInUse")}, Missing: []string{own("poolWait")}}},
 			Current: &tuningv1alpha1.KnobValues{Env: map[string]string{own(poolEnv): own("10")}},
@@ -389,6 +391,11 @@ func TestCachedProfilesShareTheirStatusStrings(t *testing.T) {
 			t.Errorf("%s is held twice", what)
 		}
 	}
+	ca, cb := a.Status.Conditions[0], b.Status.Conditions[0]
+	same("a condition's type", ca.Type, cb.Type)
+	same("a condition's status", string(ca.Status), string(cb.Status))
+	same("a condition's reason", ca.Reason, cb.Reason)
+	same("a condition's message", ca.Message, cb.Message)
 	ra, rb := a.Status.Readiness[0], b.Status.Readiness[0]
 	same("a readiness family", ra.Family, rb.Family)
 	same("a readiness knob", ra.Knobs[0], rb.Knobs[0])

@@ -11,7 +11,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -319,10 +321,10 @@ func (c *profileCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// list lists the profiles from the cache, without copying them deeply
-// (nothing here writes to them); false when this replica exports no
-// profile's series (not the leader) or the list failed.
-func (c *profileCollector) list() ([]tuningv1alpha1.PerformanceProfile, bool) {
+// list returns the profiles of the cache as the cache holds them (nothing
+// here writes to them); false when this replica exports no profile's
+// series (not the leader) or they could not be read.
+func (c *profileCollector) list() ([]*tuningv1alpha1.PerformanceProfile, bool) {
 	src := c.source.Load()
 	if src == nil {
 		return nil, false
@@ -336,19 +338,54 @@ func (c *profileCollector) list() ([]tuningv1alpha1.PerformanceProfile, bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
 	defer cancel()
+	if profiles, ok := storedProfiles(ctx, src.reader); ok {
+		return profiles, true
+	}
 	list := &tuningv1alpha1.PerformanceProfileList{}
 	if err := src.reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		ctrl.Log.WithName("metrics").V(1).Info("No per-profile series in this scrape: the profiles could not be listed", "error", err.Error())
 		return nil, false
 	}
-	return list.Items, true
+	profiles := make([]*tuningv1alpha1.PerformanceProfile, len(list.Items))
+	for i := range list.Items {
+		profiles[i] = &list.Items[i]
+	}
+	return profiles, true
+}
+
+// storedProfiles reads the profiles from the store of the cache's synced
+// informer, when r is such a cache: a list, even without deep copies,
+// copies each profile's struct (about 700 bytes, 7 MiB a scrape at 10,000
+// profiles) into its items. false when r is no cache with a single
+// informer of profiles (a cache of several namespaces has one per
+// namespace) or it has not synced: the caller lists.
+func storedProfiles(ctx context.Context, r client.Reader) ([]*tuningv1alpha1.PerformanceProfile, bool) {
+	informers, ok := r.(cache.Informers)
+	if !ok {
+		return nil, false
+	}
+	inf, err := informers.GetInformer(ctx, &tuningv1alpha1.PerformanceProfile{}, cache.BlockUntilSynced(false))
+	if err != nil {
+		return nil, false
+	}
+	stored, ok := inf.(interface{ GetStore() toolscache.Store })
+	if !ok || !inf.HasSynced() {
+		return nil, false
+	}
+	objs := stored.GetStore().List()
+	profiles := make([]*tuningv1alpha1.PerformanceProfile, 0, len(objs))
+	for _, o := range objs {
+		if p, ok := o.(*tuningv1alpha1.PerformanceProfile); ok {
+			profiles = append(profiles, p)
+		}
+	}
+	return profiles, true
 }
 
 // send sends the series of the profiles of the family only, or of every
 // family when only is nil.
-func (c *profileCollector) send(ch chan<- prometheus.Metric, profiles []tuningv1alpha1.PerformanceProfile, only *prometheus.Desc) {
-	for i := range profiles {
-		p := &profiles[i]
+func (c *profileCollector) send(ch chan<- prometheus.Metric, profiles []*tuningv1alpha1.PerformanceProfile, only *prometheus.Desc) {
+	for _, p := range profiles {
 		c.mu.Lock()
 		rec, observed := c.periods[types.NamespacedName{Namespace: p.Namespace, Name: p.Name}]
 		c.mu.Unlock()

@@ -51,7 +51,7 @@ func (m *Metrics) handler(registry prometheus.Gatherer) http.Handler {
 type listedFamily struct {
 	c        *profileCollector
 	desc     *prometheus.Desc
-	profiles []tuningv1alpha1.PerformanceProfile
+	profiles []*tuningv1alpha1.PerformanceProfile
 }
 
 func (f listedFamily) Describe(ch chan<- *prometheus.Desc) { ch <- f.desc }

@@ -50,13 +50,7 @@ func TestOtherScalersAreListedByTheirTargetFromTheCache(t *testing.T) {
 		g.Expect(env.Client.Create(ctx, h)).To(Succeed())
 	}
 
-	c, err := cache.New(env.Config, cache.Options{Scheme: env.Scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}, ByObject: CacheTransforms()})
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(addIndexes(ctx, c)).To(Succeed())
-	go func() { _ = c.Start(ctx) }()
-	_, err = c.GetInformer(ctx, &autoscalingv2.HorizontalPodAutoscaler{})
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(c.WaitForCacheSync(ctx)).To(BeTrue())
+	c := startedCache(g, ctx, map[string]cache.Config{ns: {}})
 	cached, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme, Cache: &client.CacheOptions{Reader: c}})
 	g.Expect(err).NotTo(HaveOccurred())
 	listed := 0
