@@ -3,6 +3,10 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +148,9 @@ func TestAScrapeReadsTheProfilesTheCacheHolds(t *testing.T) {
 			first, second := ours(), ours()
 			g.Expect(first).NotTo(BeNil(), "the profile is in the scrape")
 			g.Expect(second).NotTo(BeNil())
+			// A cache of several informers is asked for one once, not at every
+			// scrape (each ask starts a goroutine until they sync).
+			g.Expect(m.profiles.source.Load().listed.Load()).To(Equal(!tc.shared))
 			if !tc.shared {
 				return
 			}
@@ -155,5 +162,38 @@ func TestAScrapeReadsTheProfilesTheCacheHolds(t *testing.T) {
 			g.Expect(first).To(BeIdenticalTo(held), "the scrape reads the cache's profile, not a copy")
 			g.Expect(second).To(BeIdenticalTo(held))
 		})
+	}
+}
+
+// TestListsByAnIndexFieldNameANamespace: the index is kept within
+// namespaces, where a list of every namespace by an index field finds
+// nothing and no error. listIndexed refuses such a list, and nothing else
+// in the manager's code lists by a field.
+func TestListsByAnIndexFieldNameANamespace(t *testing.T) {
+	g := NewWithT(t)
+	err := listIndexed(context.Background(), env.Client, &tuningv1alpha1.PerformanceProfileList{}, "", indexTarget, "api")
+	g.Expect(err).To(MatchError(ContainSubstring("needs a namespace")))
+
+	files, err := filepath.Glob("*.go")
+	g.Expect(err).NotTo(HaveOccurred())
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		g.Expect(err).NotTo(HaveOccurred())
+		for _, decl := range f.Decls {
+			fn, ok := decl.(*ast.FuncDecl)
+			if !ok || fn.Name.Name == "listIndexed" {
+				continue
+			}
+			ast.Inspect(fn, func(n ast.Node) bool {
+				if sel, ok := n.(*ast.SelectorExpr); ok && (sel.Sel.Name == "MatchingFields" || sel.Sel.Name == "MatchingFieldsSelector") {
+					t.Errorf("%s: %s lists by a field: list through listIndexed, which names the namespace", fset.Position(sel.Pos()), fn.Name.Name)
+				}
+				return true
+			})
+		}
 	}
 }

@@ -165,7 +165,7 @@ func (r *PerformanceProfileReconciler) profilesSharing(ctx context.Context, ns s
 	for _, key := range keys {
 		field, value := key.field, key.value
 		list := &tuningv1alpha1.PerformanceProfileList{}
-		err := r.client.List(ctx, list, client.InNamespace(ns), client.MatchingFields{field: value})
+		err := listIndexed(ctx, r.client, list, ns, field, value)
 		if apierrors.IsBadRequest(err) {
 			// A client without the manager's cache: the API server has no
 			// such field selector, so the namespace's profiles are listed

@@ -234,6 +234,9 @@ type profileCollector struct {
 type profileSource struct {
 	reader  client.Reader
 	elected <-chan struct{}
+	// listed is set once the reader is found to hold no single informer's
+	// store of profiles: every scrape lists them.
+	listed atomic.Bool
 }
 
 // periodRecord is what report keeps of one profile: about 100 bytes.
@@ -338,7 +341,7 @@ func (c *profileCollector) list() ([]*tuningv1alpha1.PerformanceProfile, bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
 	defer cancel()
-	if profiles, ok := storedProfiles(ctx, src.reader); ok {
+	if profiles, ok := src.stored(ctx); ok {
 		return profiles, true
 	}
 	list := &tuningv1alpha1.PerformanceProfileList{}
@@ -353,15 +356,20 @@ func (c *profileCollector) list() ([]*tuningv1alpha1.PerformanceProfile, bool) {
 	return profiles, true
 }
 
-// storedProfiles reads the profiles from the store of the cache's synced
-// informer, when r is such a cache: a list, even without deep copies,
-// copies each profile's struct (about 700 bytes, 7 MiB a scrape at 10,000
-// profiles) into its items. false when r is no cache with a single
-// informer of profiles (a cache of several namespaces has one per
-// namespace) or it has not synced: the caller lists.
-func storedProfiles(ctx context.Context, r client.Reader) ([]*tuningv1alpha1.PerformanceProfile, bool) {
-	informers, ok := r.(cache.Informers)
+// stored reads the profiles from the store of the cache's synced
+// informer, when the reader is such a cache: a list, even without deep
+// copies, copies each profile's struct (about 700 bytes, 7 MiB a scrape at
+// 10,000 profiles) into its items. false when the reader is no cache with
+// a single informer of profiles (a cache of several namespaces has one per
+// namespace, and asking it for its informer starts a goroutine each time:
+// it is asked once) or the informer has not synced: the caller lists.
+func (src *profileSource) stored(ctx context.Context) ([]*tuningv1alpha1.PerformanceProfile, bool) {
+	if src.listed.Load() {
+		return nil, false
+	}
+	informers, ok := src.reader.(cache.Informers)
 	if !ok {
+		src.listed.Store(true)
 		return nil, false
 	}
 	inf, err := informers.GetInformer(ctx, &tuningv1alpha1.PerformanceProfile{}, cache.BlockUntilSynced(false))
@@ -369,7 +377,11 @@ func storedProfiles(ctx context.Context, r client.Reader) ([]*tuningv1alpha1.Per
 		return nil, false
 	}
 	stored, ok := inf.(interface{ GetStore() toolscache.Store })
-	if !ok || !inf.HasSynced() {
+	if !ok {
+		src.listed.Store(true)
+		return nil, false
+	}
+	if !inf.HasSynced() {
 		return nil, false
 	}
 	objs := stored.GetStore().List()

@@ -117,6 +117,18 @@ func indexWithinNamespaces(ctx context.Context, fi client.FieldIndexer, obj clie
 	}})
 }
 
+// listIndexed lists the objects of namespace ns whose index field has the
+// value, and is how the reconciler lists by an index field. The index is
+// kept within namespaces (indexWithinNamespaces): a list of every
+// namespace would find nothing, without an error, and a claim or a shared
+// budget would miss the profiles it guards against; so it is refused.
+func listIndexed(ctx context.Context, r client.Reader, list client.ObjectList, ns, field, value string, opts ...client.ListOption) error {
+	if ns == "" {
+		return fmt.Errorf("listing by %s needs a namespace: the index is kept within namespaces", field)
+	}
+	return r.List(ctx, list, append([]client.ListOption{client.InNamespace(ns), client.MatchingFields{field: value}}, opts...)...)
+}
+
 // profilesFor maps an object to the profiles whose index field names it.
 func (r *PerformanceProfileReconciler) profilesFor(keys func(client.Object) map[string]string) handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
@@ -124,7 +136,7 @@ func (r *PerformanceProfileReconciler) profilesFor(keys func(client.Object) map[
 		var out []reconcile.Request
 		for field, value := range keys(o) {
 			list := &tuningv1alpha1.PerformanceProfileList{}
-			if err := r.client.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{field: value}); err != nil {
+			if err := listIndexed(ctx, r.client, list, o.GetNamespace(), field, value); err != nil {
 				ctrl.LoggerFrom(ctx).Error(err, "Could not list the profiles of a watched object", "field", field)
 				continue
 			}

@@ -364,11 +364,13 @@ func (r *PerformanceProfileReconciler) readRedis(ctx context.Context, rd client.
 // for every profile, each period.
 func (r *PerformanceProfileReconciler) readScalers(ctx context.Context, rd client.Reader, p *tuningv1alpha1.PerformanceProfile, cs *clusterState) error {
 	list := &autoscalingv2.HorizontalPodAutoscalerList{}
-	opts := []client.ListOption{client.InNamespace(p.Namespace)}
+	var err error
 	if readsIndexedCache(rd) {
-		opts = append(opts, client.MatchingFields{indexScaledDeployment: p.Spec.TargetRef.Name}, client.UnsafeDisableDeepCopy)
+		err = listIndexed(ctx, rd, list, p.Namespace, indexScaledDeployment, p.Spec.TargetRef.Name, client.UnsafeDisableDeepCopy)
+	} else {
+		err = rd.List(ctx, list, client.InNamespace(p.Namespace))
 	}
-	if err := rd.List(ctx, list, opts...); err != nil {
+	if err != nil {
 		return fmt.Errorf("listing the HorizontalPodAutoscalers of namespace %s: %w", p.Namespace, err)
 	}
 	for i := range list.Items {
