@@ -24,12 +24,14 @@ type BatcherOptions struct {
 	// ServePrevious lets a profile content with the period be answered from
 	// the previous batch at once while the next one is read, instead of
 	// waiting for Prometheus: when that batch is less than two periods
-	// old and made for the profile's spec, with each value judged again by
-	// the Reader's freshness rule against the time it is served (a value
-	// too old by then is missing, Stale, as the engine never acts on).
-	// The refresh it starts serves the next period. A profile that asks
-	// for a younger batch (ObserveWithin), a new profile and a changed spec
-	// still wait for the refresh.
+	// old, made for the profile's spec, and every value it holds for the
+	// profile is still fresh by the Reader's freshness rule counted to the
+	// time it is served. The refresh it starts serves the next period. A
+	// profile that asks for a younger batch (ObserveWithin), a new profile,
+	// a changed spec and a batch whose values have aged past the rule wait
+	// for the refresh: served, those values would be missing (Stale) for a
+	// period although Prometheus holds newer ones, and the profile's SLOs
+	// would read as unknown until the next.
 	ServePrevious bool
 }
 
@@ -176,8 +178,10 @@ func (b *Batcher) ObserveWithin(ctx context.Context, ep Endpoint, t Target, maxA
 			b.startRefresh(ctx, st)
 		}
 		if ok && b.servesPrevious(st, maxAge) {
-			b.mu.Unlock()
-			return b.previous(obs)
+			if prev, fresh := b.previous(obs); fresh {
+				b.mu.Unlock()
+				return prev
+			}
 		}
 		wait := st.inflight
 		b.mu.Unlock()
@@ -209,14 +213,15 @@ func (b *Batcher) servesPrevious(st *endpointState, maxAge time.Duration) bool {
 	return b.opts.ServePrevious && maxAge >= b.opts.Period && b.opts.Clock.Since(st.at) < 2*b.opts.Period
 }
 
-// previous is an observation of the previous batch as served now: every
-// value sampled longer ago than the freshness rule allows, counted to now
-// rather than to the batch's evaluation, is missing (Stale). The
-// observation keeps its evaluation time.
-func (b *Batcher) previous(p signals.Packed) signals.Observation {
+// previous is an observation of the previous batch as served now, and
+// whether every value of it is still fresh: sampled no longer ago than the
+// freshness rule allows, counted to now rather than to the batch's
+// evaluation. The observation keeps its evaluation time.
+func (b *Batcher) previous(p signals.Packed) (signals.Observation, bool) {
 	obs := p.Unpack()
+	held := len(obs.Values)
 	obs.ExpireAt(b.obs.opts.Freshness, b.opts.Clock.Now())
-	return obs
+	return obs, len(obs.Values) == held
 }
 
 // startRefresh observes every registered, unexpired profile of the endpoint
