@@ -25,13 +25,13 @@ type BatcherOptions struct {
 	// the previous batch at once while the next one is read, instead of
 	// waiting for Prometheus: when that batch is less than two periods
 	// old, made for the profile's spec, and every value it holds for the
-	// profile is still fresh by the Reader's freshness rule counted to the
-	// time it is served. The refresh it starts serves the next period. A
-	// profile that asks for a younger batch (ObserveWithin), a new profile,
-	// a changed spec and a batch whose values have aged past the rule wait
-	// for the refresh: served, those values would be missing (Stale) for a
-	// period although Prometheus holds newer ones, and the profile's SLOs
-	// would read as unknown until the next.
+	// profile is no older, counted to the time it is served, than a value
+	// of a batch served at the end of its own period
+	// (signals.Freshness.ServedMaxAge). The refresh it starts serves the
+	// next period. A profile that asks for a younger batch (ObserveWithin),
+	// a new profile, a changed spec and a batch with a value older than
+	// that wait for the refresh: served, that value would be missing
+	// (Stale) for a period although Prometheus may hold a newer one.
 	ServePrevious bool
 }
 
@@ -170,9 +170,14 @@ func (b *Batcher) ObserveWithin(ctx context.Context, ep Endpoint, t Target, maxA
 	for round := 0; ; round++ {
 		obs, ok := st.result[t.Key]
 		ok = ok && st.prints[t.Key] == print
-		if ok && (b.opts.Clock.Since(st.at) < maxAge || round >= maxRounds) {
+		if ok && b.opts.Clock.Since(st.at) < maxAge {
 			b.mu.Unlock()
 			return obs.Unpack()
+		}
+		if ok && round >= maxRounds {
+			b.mu.Unlock()
+			served, _ := b.previous(obs)
+			return served
 		}
 		if st.inflight == nil {
 			b.startRefresh(ctx, st)
@@ -195,13 +200,15 @@ func (b *Batcher) ObserveWithin(ctx context.Context, ep Endpoint, t Target, maxA
 		b.mu.Lock()
 		if round >= maxRounds {
 			packed, ok := st.result[t.Key]
+			ok = ok && st.prints[t.Key] == print
 			b.mu.Unlock()
 			if !ok {
 				obs := signals.NewObservation(b.opts.Clock.Now())
-				markAll(&obs, t, signals.ReasonTimeout, "the batch did not include the profile")
+				markAll(&obs, t, signals.ReasonTimeout, "the batch did not include the profile's current spec")
 				return obs
 			}
-			return packed.Unpack()
+			served, _ := b.previous(packed)
+			return served
 		}
 	}
 }
@@ -213,14 +220,14 @@ func (b *Batcher) servesPrevious(st *endpointState, maxAge time.Duration) bool {
 	return b.opts.ServePrevious && maxAge >= b.opts.Period && b.opts.Clock.Since(st.at) < 2*b.opts.Period
 }
 
-// previous is an observation of the previous batch as served now, and
-// whether every value of it is still fresh: sampled no longer ago than the
-// freshness rule allows, counted to now rather than to the batch's
-// evaluation. The observation keeps its evaluation time.
+// previous is an observation of a batch older than the period as served
+// now, every value older than a batch serves at the end of its own period
+// missing (Stale), and whether none was. The observation keeps its
+// evaluation time.
 func (b *Batcher) previous(p signals.Packed) (signals.Observation, bool) {
 	obs := p.Unpack()
 	held := len(obs.Values)
-	obs.ExpireAt(b.obs.opts.Freshness, b.opts.Clock.Now())
+	obs.ExpireServed(b.obs.opts.Freshness, b.opts.Clock.Now())
 	return obs, len(obs.Values) == held
 }
 

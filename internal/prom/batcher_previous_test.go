@@ -2,6 +2,8 @@ package prom
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,10 +15,9 @@ import (
 
 // TestBatcherServesThePreviousBatchWhileItRefreshes: with ServePrevious, a
 // profile whose batch is a period old gets it at once while the next one is
-// read, so reconciles do not wait on Prometheus; but not when a value of it
-// is older than the freshness rule allows counted to the time it is served,
-// never a batch two periods old, and never to a new profile or one that
-// asks for a younger batch: those wait for the refresh.
+// read, so reconciles do not wait on Prometheus; but never a batch two
+// periods old, and never to a new profile or one that asks for a younger
+// batch: those wait for the refresh.
 func TestBatcherServesThePreviousBatchWhileItRefreshes(t *testing.T) {
 	g := NewWithT(t)
 	var mu sync.Mutex
@@ -74,19 +75,15 @@ func TestBatcherServesThePreviousBatchWhileItRefreshes(t *testing.T) {
 	g.Expect(obs.Has(signals.LatencyP99)).To(BeTrue())
 	g.Eventually(refreshed, 5*time.Second).Should(BeTrue())
 
-	// Served 60 s after they were sampled, the same values would be stale
-	// (over 50 s): the caller waits for the refresh rather than get a
-	// period's observation with its signals missing while Prometheus may
-	// hold newer ones. (This fake's samples stay at t0, so the refresh
-	// finds them stale too, as of its own evaluation.)
+	// A period on, the batch made at 30 s is served: its p99 was sampled
+	// 65 s before, within the 80 s a batch serves a value at the end of its
+	// own period (50 s at its evaluation + 30 s).
 	hold()
 	clk.Step(30 * time.Second)
-	aged := observe(known, b.opts.Period)
-	g.Consistently(aged, 300*time.Millisecond).ShouldNot(Receive(), "a batch whose values aged past the freshness rule is not served")
+	g.Eventually(observe(known, b.opts.Period), 5*time.Second).Should(Receive(&obs))
+	g.Expect(obs.Has(signals.LatencyP99)).To(BeTrue(), "65 s old when served: within 80 s")
+	g.Expect(obs.Time).To(Equal(t0.Add(30 * time.Second)))
 	open()
-	g.Eventually(aged, 5*time.Second).Should(Receive(&obs))
-	g.Expect(obs.Time).To(Equal(t0.Add(60*time.Second)), "the refresh's observation")
-	g.Expect(obs.Missing[signals.LatencyP99].Reason).To(Equal(signals.ReasonStale), "Prometheus' newest sample is 60 s old")
 	g.Eventually(refreshed, 5*time.Second).Should(BeTrue())
 
 	// A batch two periods old is not served: the caller waits.
@@ -97,4 +94,74 @@ func TestBatcherServesThePreviousBatchWhileItRefreshes(t *testing.T) {
 	open()
 	g.Eventually(late, 5*time.Second).Should(Receive(&obs))
 	g.Expect(obs.Time).To(Equal(t0.Add(120 * time.Second)))
+}
+
+// TestBatcherWaitsRatherThanServeAValueTooOld: at the lab's 1 s scrape
+// interval and a 30 s period, a value may be 32 s old at a batch's
+// evaluation, and 62 s old when a batch serves it at the end of its own
+// period. The previous batch is served while the next is read as long as
+// its values are no older than that; one holding an older value is not
+// (served, the value would be missing for a period, the profile's SLOs
+// unknown, while Prometheus holds a newer sample): the caller waits for
+// the refresh and gets the newer sample.
+func TestBatcherWaitsRatherThanServeAValueTooOld(t *testing.T) {
+	g := NewWithT(t)
+	var mu sync.Mutex
+	gate := make(chan struct{})
+	close(gate)
+	lag := time.Second // how far Prometheus' newest sample is behind the query
+	hold := func() { mu.Lock(); gate = make(chan struct{}); mu.Unlock() }
+	open := func() { mu.Lock(); close(gate); mu.Unlock() }
+	var clk interface{ Now() time.Time }
+	prom := newFakeProm(t, func(q string) (int, string) {
+		mu.Lock()
+		ch, behind := gate, lag
+		mu.Unlock()
+		<-ch
+		code, body := healthy("orders")(q)
+		// Stamp the answer's samples and the newest raw samples (the "ts"
+		// parts, t0 and t0 - 5 s) lag before the query.
+		at := clk.Now().Add(-behind)
+		unix := fmt.Sprintf("%q", fmt.Sprint(at.Unix()))
+		body = strings.ReplaceAll(body, fmt.Sprintf("%q", fmt.Sprint(t0.Unix()-5)), unix)
+		body = strings.ReplaceAll(body, fmt.Sprintf("%q", fmt.Sprint(t0.Unix())), unix)
+		return code, strings.ReplaceAll(body, fmt.Sprintf("[%d,", t0.Unix()), fmt.Sprintf("[%d,", at.Unix()))
+	})
+	o, fake, _ := testReader(t, Options{Freshness: signals.Freshness{ScrapeInterval: time.Second, ObservePeriod: 30 * time.Second}})
+	clk = fake
+	b := NewBatcher(o, BatcherOptions{Period: 30 * time.Second, ServePrevious: true})
+	ep := Endpoint{URL: prom.URL()}
+	known := orders("shop/orders", "orders")
+	observe := func() chan signals.Observation {
+		done := make(chan signals.Observation, 1)
+		go func() { done <- b.Observe(context.Background(), ep, known) }()
+		return done
+	}
+	var obs signals.Observation
+	g.Expect(b.Observe(context.Background(), ep, known).Has(signals.LatencyP99)).To(BeTrue())
+
+	// 45 s on: the p99 is 46 s old, within 62 s: served at once.
+	hold()
+	fake.Step(45 * time.Second)
+	g.Eventually(observe(), 5*time.Second).Should(Receive(&obs), "served without waiting for Prometheus")
+	g.Expect(obs.Has(signals.LatencyP99)).To(BeTrue(), "46 s old when served: within 62 s")
+	g.Expect(obs.Time).To(Equal(t0))
+	// The refresh it started finds Prometheus 10 s behind: 10 s old at
+	// the evaluation, within 32 s.
+	mu.Lock()
+	lag = 10 * time.Second
+	mu.Unlock()
+	open()
+	g.Eventually(func() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.endpoints[ep.key()].inflight == nil }, 5*time.Second).Should(BeTrue())
+
+	// 55 s after that batch, its p99 is 65 s old: it is not served; the
+	// caller waits for the refresh, which reads a newer sample.
+	hold()
+	fake.Step(55 * time.Second)
+	aged := observe()
+	g.Consistently(aged, 300*time.Millisecond).ShouldNot(Receive(), "a batch holding a value older than 62 s is not served")
+	open()
+	g.Eventually(aged, 5*time.Second).Should(Receive(&obs))
+	g.Expect(obs.Time).To(Equal(t0.Add(100*time.Second)), "the refresh's observation")
+	g.Expect(obs.Has(signals.LatencyP99)).To(BeTrue(), "Prometheus' newest sample, 10 s old")
 }

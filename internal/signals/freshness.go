@@ -46,20 +46,42 @@ func (f Freshness) MaxAge() time.Duration {
 
 // Expire moves every value sampled more than f.MaxAge() before the
 // observation's evaluation time (or without a sample time) to Missing, as Stale.
-func (o *Observation) Expire(f Freshness) { o.ExpireAt(f, o.Time) }
-
-// ExpireAt is Expire with the samples' ages counted to now instead of to the
-// observation's time: an observation served after it was made.
-func (o *Observation) ExpireAt(f Freshness, now time.Time) {
+func (o *Observation) Expire(f Freshness) {
 	f = f.WithDefaults()
-	limit := f.MaxAge()
+	o.expireOlderThan(f.MaxAge(), o.Time, func(age time.Duration) string {
+		return fmt.Sprintf("newest sample is %s older than the query (max %s: 2 × scrape interval %s + observe period %s)",
+			age.Round(time.Second), f.MaxAge(), f.ScrapeInterval, f.ObservePeriod)
+	})
+}
+
+// ServedMaxAge is the oldest a value may be when it is served from a batch
+// made before the observe period it answers for (the previous batch, while
+// the next one is read): as old as a value of a batch served at the end of
+// its own period, the rule's limit at the evaluation plus one observe
+// period, and no older.
+func (f Freshness) ServedMaxAge() time.Duration {
+	f = f.WithDefaults()
+	return f.MaxAge() + f.ObservePeriod
+}
+
+// ExpireServed moves every value more than f.ServedMaxAge() old at now,
+// the time the observation is served, to Missing, as Stale. It keeps the
+// observation's evaluation time.
+func (o *Observation) ExpireServed(f Freshness, now time.Time) {
+	f = f.WithDefaults()
+	o.expireOlderThan(f.ServedMaxAge(), now, func(age time.Duration) string {
+		return fmt.Sprintf("newest sample is %s old when served from the previous batch (max %s: the rule's %s + observe period %s)",
+			age.Round(time.Second), f.ServedMaxAge(), f.MaxAge(), f.ObservePeriod)
+	})
+}
+
+func (o *Observation) expireOlderThan(limit time.Duration, now time.Time, why func(age time.Duration) string) {
 	for s, v := range o.Values {
 		switch age := now.Sub(v.At); {
 		case v.At.IsZero():
 			o.SetMissing(s, ReasonStale, "no sample time")
 		case age > limit:
-			o.SetMissing(s, ReasonStale, fmt.Sprintf("newest sample is %s older than the query (max %s: 2 × scrape interval %s + observe period %s)",
-				age.Round(time.Second), limit, f.ScrapeInterval, f.ObservePeriod))
+			o.SetMissing(s, ReasonStale, why(age))
 		}
 	}
 }

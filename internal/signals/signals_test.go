@@ -49,6 +49,35 @@ func TestExpire(t *testing.T) {
 	}
 }
 
+// TestExpireServed: a value served from a batch made before its period may
+// be as old, counted to the time it is served, as a value of a batch served
+// at the end of its own period (the rule's limit plus a period), no older;
+// the observation keeps its evaluation time.
+func TestExpireServed(t *testing.T) {
+	made := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	f := Freshness{ScrapeInterval: time.Second, ObservePeriod: 30 * time.Second} // 32 s at the evaluation, 62 s served
+	if got := f.ServedMaxAge(); got != 62*time.Second {
+		t.Fatalf("ServedMaxAge %s, want 1m2s", got)
+	}
+	served := made.Add(45 * time.Second) // the previous batch, 45 s after it was made
+	o := NewObservation(made)
+	o.Set(LatencyP99, 0.1, made.Add(-2*time.Second))  // 47 s old when served: a batch serves such values at the end of its period
+	o.Set(ErrorRate, 0.01, made.Add(-17*time.Second)) // 62 s: at the limit
+	o.Set(Throughput, 10, made.Add(-18*time.Second))  // 63 s
+	o.ExpireServed(f, served)
+	for _, s := range []Signal{LatencyP99, ErrorRate} {
+		if !o.Has(s) {
+			t.Errorf("%s expired: %+v", s, o.Missing[s])
+		}
+	}
+	if m, ok := o.Missing[Throughput]; !ok || m.Reason != ReasonStale {
+		t.Errorf("throughput 63 s old when served: %+v, want Stale", m)
+	}
+	if !o.Time.Equal(made) {
+		t.Errorf("the observation's time became %s, want %s", o.Time, made)
+	}
+}
+
 // TestNumber: the one rule for what is a value and what is missing.
 func TestNumber(t *testing.T) {
 	for _, tc := range []struct {
