@@ -27,7 +27,7 @@ type BatcherOptions struct {
 	// old, made for the profile's spec, and every value it holds for the
 	// profile is no older, counted to the time it is served, than a value
 	// of a batch served at the end of its own period
-	// (signals.Freshness.ServedMaxAge). The refresh it starts serves the
+	// (signals.Freshness.ServedMaxAge of Period). The refresh it starts serves the
 	// next period. A profile that asks for a younger batch (ObserveWithin),
 	// a new profile, a changed spec and a batch with a value older than
 	// that wait for the refresh: served, that value would be missing
@@ -166,6 +166,7 @@ func (b *Batcher) ObserveWithin(ctx context.Context, ep Endpoint, t Target, maxA
 		maxAge = b.opts.Period
 	}
 	b.mu.Lock()
+	began := b.opts.Clock.Now()
 	st, print := b.register(ep, t)
 	for round := 0; ; round++ {
 		obs, ok := st.result[t.Key]
@@ -174,7 +175,10 @@ func (b *Batcher) ObserveWithin(ctx context.Context, ep Endpoint, t Target, maxA
 			b.mu.Unlock()
 			return obs.Unpack()
 		}
-		if ok && round >= maxRounds {
+		// A batch whose reading began less than maxAge before this call
+		// (the refresh it waited for, which took longer than maxAge) is the
+		// newest there is: another refresh would take as long again.
+		if ok && (began.Sub(st.at) < maxAge || round >= maxRounds) {
 			b.mu.Unlock()
 			served, _ := b.previous(obs)
 			return served
@@ -227,7 +231,7 @@ func (b *Batcher) servesPrevious(st *endpointState, maxAge time.Duration) bool {
 func (b *Batcher) previous(p signals.Packed) (signals.Observation, bool) {
 	obs := p.Unpack()
 	held := len(obs.Values)
-	obs.ExpireServed(b.obs.opts.Freshness, b.opts.Clock.Now())
+	obs.ExpireServed(b.obs.opts.Freshness, b.opts.Clock.Now(), b.opts.Period)
 	return obs, len(obs.Values) == held
 }
 

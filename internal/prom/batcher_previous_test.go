@@ -9,7 +9,9 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	testingclock "k8s.io/utils/clock/testing"
 
+	"github.com/navius-dev/navius-tuner/internal/lab/testenv"
 	"github.com/navius-dev/navius-tuner/internal/signals"
 )
 
@@ -96,72 +98,128 @@ func TestBatcherServesThePreviousBatchWhileItRefreshes(t *testing.T) {
 	g.Expect(obs.Time).To(Equal(t0.Add(120 * time.Second)))
 }
 
-// TestBatcherWaitsRatherThanServeAValueTooOld: at the lab's 1 s scrape
-// interval and a 30 s period, a value may be 32 s old at a batch's
-// evaluation, and 62 s old when a batch serves it at the end of its own
-// period. The previous batch is served while the next is read as long as
-// its values are no older than that; one holding an older value is not
-// (served, the value would be missing for a period, the profile's SLOs
-// unknown, while Prometheus holds a newer sample): the caller waits for
-// the refresh and gets the newer sample.
-func TestBatcherWaitsRatherThanServeAValueTooOld(t *testing.T) {
-	g := NewWithT(t)
-	var mu sync.Mutex
-	gate := make(chan struct{})
-	close(gate)
-	lag := time.Second // how far Prometheus' newest sample is behind the query
-	hold := func() { mu.Lock(); gate = make(chan struct{}); mu.Unlock() }
-	open := func() { mu.Lock(); close(gate); mu.Unlock() }
-	var clk interface{ Now() time.Time }
-	prom := newFakeProm(t, func(q string) (int, string) {
-		mu.Lock()
-		ch, behind := gate, lag
-		mu.Unlock()
+// laggingProm is a fake Prometheus whose answers can be held, and whose
+// samples (the answer's and the newest raw ones, the "ts" parts) are
+// stamped lag before the time of the fake clock it is given.
+type laggingProm struct {
+	*testenv.FakeProm
+	mu   sync.Mutex
+	gate chan struct{}
+	lag  time.Duration
+	clk  interface{ Now() time.Time }
+}
+
+func newLaggingProm(t *testing.T, lag time.Duration) *laggingProm {
+	p := &laggingProm{gate: make(chan struct{}), lag: lag}
+	close(p.gate)
+	p.FakeProm = newFakeProm(t, func(q string) (int, string) {
+		p.mu.Lock()
+		ch, lag := p.gate, p.lag
+		p.mu.Unlock()
 		<-ch
 		code, body := healthy("orders")(q)
-		// Stamp the answer's samples and the newest raw samples (the "ts"
-		// parts, t0 and t0 - 5 s) lag before the query.
-		at := clk.Now().Add(-behind)
+		at := p.clk.Now().Add(-lag)
 		unix := fmt.Sprintf("%q", fmt.Sprint(at.Unix()))
 		body = strings.ReplaceAll(body, fmt.Sprintf("%q", fmt.Sprint(t0.Unix()-5)), unix)
 		body = strings.ReplaceAll(body, fmt.Sprintf("%q", fmt.Sprint(t0.Unix())), unix)
 		return code, strings.ReplaceAll(body, fmt.Sprintf("[%d,", t0.Unix()), fmt.Sprintf("[%d,", at.Unix()))
 	})
-	o, fake, _ := testReader(t, Options{Freshness: signals.Freshness{ScrapeInterval: time.Second, ObservePeriod: 30 * time.Second}})
-	clk = fake
+	return p
+}
+
+func (p *laggingProm) hold()                  { p.mu.Lock(); p.gate = make(chan struct{}); p.mu.Unlock() }
+func (p *laggingProm) open()                  { p.mu.Lock(); close(p.gate); p.mu.Unlock() }
+func (p *laggingProm) setLag(d time.Duration) { p.mu.Lock(); p.lag = d; p.mu.Unlock() }
+
+// laggingBatcher is a batcher at the lab's 1 s scrape interval and a 30 s
+// period (a value may be 32 s old at a batch's evaluation, 62 s when a
+// batch serves it at the end of its own period) over prom, and an
+// Observe of the orders profile that answers on a channel.
+func laggingBatcher(t *testing.T, prom *laggingProm) (*Batcher, *testingclock.FakeClock, func() chan signals.Observation) {
+	// A query times out after an hour of the fake clock, not within a step.
+	o, clk, _ := testReader(t, Options{Timeout: time.Hour, Freshness: signals.Freshness{ScrapeInterval: time.Second, ObservePeriod: 30 * time.Second}})
+	prom.clk = clk
 	b := NewBatcher(o, BatcherOptions{Period: 30 * time.Second, ServePrevious: true})
-	ep := Endpoint{URL: prom.URL()}
-	known := orders("shop/orders", "orders")
-	observe := func() chan signals.Observation {
+	ep, known := Endpoint{URL: prom.URL()}, orders("shop/orders", "orders")
+	return b, clk, func() chan signals.Observation {
 		done := make(chan signals.Observation, 1)
 		go func() { done <- b.Observe(context.Background(), ep, known) }()
 		return done
 	}
+}
+
+func idle(b *Batcher) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, st := range b.endpoints {
+		if st.inflight != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// TestBatcherWaitsRatherThanServeAValueTooOld: the previous batch is served
+// while the next is read as long as its values are no older than a batch
+// serves at the end of its own period; one holding an older value is not
+// (served, the value would be missing for a period, the profile's SLOs
+// unknown, while Prometheus holds a newer sample): the caller waits for the
+// refresh and gets the newer sample.
+func TestBatcherWaitsRatherThanServeAValueTooOld(t *testing.T) {
+	g := NewWithT(t)
+	prom := newLaggingProm(t, time.Second)
+	b, clk, observe := laggingBatcher(t, prom)
 	var obs signals.Observation
-	g.Expect(b.Observe(context.Background(), ep, known).Has(signals.LatencyP99)).To(BeTrue())
+	g.Eventually(observe(), 5*time.Second).Should(Receive(&obs))
+	g.Expect(obs.Has(signals.LatencyP99)).To(BeTrue())
 
 	// 45 s on: the p99 is 46 s old, within 62 s: served at once.
-	hold()
-	fake.Step(45 * time.Second)
+	prom.hold()
+	clk.Step(45 * time.Second)
 	g.Eventually(observe(), 5*time.Second).Should(Receive(&obs), "served without waiting for Prometheus")
 	g.Expect(obs.Has(signals.LatencyP99)).To(BeTrue(), "46 s old when served: within 62 s")
 	g.Expect(obs.Time).To(Equal(t0))
 	// The refresh it started finds Prometheus 10 s behind: 10 s old at
 	// the evaluation, within 32 s.
-	mu.Lock()
-	lag = 10 * time.Second
-	mu.Unlock()
-	open()
-	g.Eventually(func() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.endpoints[ep.key()].inflight == nil }, 5*time.Second).Should(BeTrue())
+	prom.setLag(10 * time.Second)
+	prom.open()
+	g.Eventually(func() bool { return idle(b) }, 5*time.Second).Should(BeTrue())
 
 	// 55 s after that batch, its p99 is 65 s old: it is not served; the
 	// caller waits for the refresh, which reads a newer sample.
-	hold()
-	fake.Step(55 * time.Second)
+	prom.hold()
+	clk.Step(55 * time.Second)
 	aged := observe()
 	g.Consistently(aged, 300*time.Millisecond).ShouldNot(Receive(), "a batch holding a value older than 62 s is not served")
-	open()
+	prom.open()
 	g.Eventually(aged, 5*time.Second).Should(Receive(&obs))
 	g.Expect(obs.Time).To(Equal(t0.Add(100*time.Second)), "the refresh's observation")
 	g.Expect(obs.Has(signals.LatencyP99)).To(BeTrue(), "Prometheus' newest sample, 10 s old")
+}
+
+// TestBatcherServesTheRefreshItWaitedFor: a refresh that takes longer than
+// the period (Prometheus answering in 45 s) reads a batch older than the
+// period by the time it ends. The reconcile that waited for it is served
+// it, each value judged by the served bound, rather than start another
+// refresh and wait as long again (up to four times).
+func TestBatcherServesTheRefreshItWaitedFor(t *testing.T) {
+	g := NewWithT(t)
+	prom := newLaggingProm(t, time.Second)
+	b, clk, observe := laggingBatcher(t, prom)
+	var obs signals.Observation
+	g.Eventually(observe(), 5*time.Second).Should(Receive(&obs))
+	queries := prom.Count()
+
+	// Two periods and more on, nothing is served before the refresh.
+	prom.hold()
+	clk.Step(70 * time.Second)
+	slow := observe()
+	g.Eventually(prom.Count).Should(BeNumerically(">", queries), "the refresh started")
+	clk.Step(45 * time.Second) // Prometheus answers 45 s later
+	prom.open()
+	g.Eventually(slow, 5*time.Second).Should(Receive(&obs))
+	g.Expect(obs.Time).To(Equal(t0.Add(70*time.Second)), "the batch of the refresh it waited for")
+	g.Expect(obs.Has(signals.LatencyP99)).To(BeTrue(), "sampled 1 s before the answer")
+	g.Eventually(func() bool { return idle(b) }, 5*time.Second).Should(BeTrue())
+	g.Expect(prom.Count()).To(Equal(2*queries), "one refresh, not another")
 }

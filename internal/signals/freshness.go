@@ -55,23 +55,23 @@ func (o *Observation) Expire(f Freshness) {
 }
 
 // ServedMaxAge is the oldest a value may be when it is served from a batch
-// made before the observe period it answers for (the previous batch, while
-// the next one is read): as old as a value of a batch served at the end of
-// its own period, the rule's limit at the evaluation plus one observe
+// read longer ago than period, the time one batch answers for (the previous
+// batch, while the next is read): as old as a value of a batch served at
+// the end of its own period, the rule's limit at the evaluation plus the
 // period, and no older.
-func (f Freshness) ServedMaxAge() time.Duration {
-	f = f.WithDefaults()
-	return f.MaxAge() + f.ObservePeriod
+func (f Freshness) ServedMaxAge(period time.Duration) time.Duration {
+	return f.WithDefaults().MaxAge() + period
 }
 
-// ExpireServed moves every value more than f.ServedMaxAge() old at now,
-// the time the observation is served, to Missing, as Stale. It keeps the
-// observation's evaluation time.
-func (o *Observation) ExpireServed(f Freshness, now time.Time) {
+// ExpireServed moves every value more than f.ServedMaxAge(period) old at
+// now, the time the observation is served, to Missing, as Stale. It keeps
+// the observation's evaluation time.
+func (o *Observation) ExpireServed(f Freshness, now time.Time, period time.Duration) {
 	f = f.WithDefaults()
-	o.expireOlderThan(f.ServedMaxAge(), now, func(age time.Duration) string {
-		return fmt.Sprintf("newest sample is %s old when served from the previous batch (max %s: the rule's %s + observe period %s)",
-			age.Round(time.Second), f.ServedMaxAge(), f.MaxAge(), f.ObservePeriod)
+	limit := f.ServedMaxAge(period)
+	o.expireOlderThan(limit, now, func(age time.Duration) string {
+		return fmt.Sprintf("newest sample is %s old when served, %s after its batch was read (max %s: the rule's %s + the batch period %s)",
+			age.Round(time.Second), now.Sub(o.Time).Round(time.Second), limit, f.MaxAge(), period)
 	})
 }
 

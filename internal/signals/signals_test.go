@@ -56,7 +56,7 @@ func TestExpire(t *testing.T) {
 func TestExpireServed(t *testing.T) {
 	made := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	f := Freshness{ScrapeInterval: time.Second, ObservePeriod: 30 * time.Second} // 32 s at the evaluation, 62 s served
-	if got := f.ServedMaxAge(); got != 62*time.Second {
+	if got := f.ServedMaxAge(30 * time.Second); got != 62*time.Second {
 		t.Fatalf("ServedMaxAge %s, want 1m2s", got)
 	}
 	served := made.Add(45 * time.Second) // the previous batch, 45 s after it was made
@@ -64,7 +64,7 @@ func TestExpireServed(t *testing.T) {
 	o.Set(LatencyP99, 0.1, made.Add(-2*time.Second))  // 47 s old when served: a batch serves such values at the end of its period
 	o.Set(ErrorRate, 0.01, made.Add(-17*time.Second)) // 62 s: at the limit
 	o.Set(Throughput, 10, made.Add(-18*time.Second))  // 63 s
-	o.ExpireServed(f, served)
+	o.ExpireServed(f, served, 30*time.Second)
 	for _, s := range []Signal{LatencyP99, ErrorRate} {
 		if !o.Has(s) {
 			t.Errorf("%s expired: %+v", s, o.Missing[s])
@@ -72,6 +72,8 @@ func TestExpireServed(t *testing.T) {
 	}
 	if m, ok := o.Missing[Throughput]; !ok || m.Reason != ReasonStale {
 		t.Errorf("throughput 63 s old when served: %+v, want Stale", m)
+	} else if want := "newest sample is 1m3s old when served, 45s after its batch was read (max 1m2s: the rule's 32s + the batch period 30s)"; m.Message != want {
+		t.Errorf("throughput: %q, want %q", m.Message, want)
 	}
 	if !o.Time.Equal(made) {
 		t.Errorf("the observation's time became %s, want %s", o.Time, made)
