@@ -155,11 +155,13 @@ func (b *Batcher) Observe(ctx context.Context, ep Endpoint, t Target) signals.Ob
 	return b.ObserveWithin(ctx, ep, t, b.opts.Period)
 }
 
-// ObserveWithin is Observe for a profile that needs a batch younger than
-// maxAge when that is shorter than the period (a profile checked again
-// every scrape interval while its breach is CPU-saturated): the refresh it
-// starts serves every profile of the endpoint, so the queries stay flat in
-// the number of profiles.
+// ObserveWithin is Observe for a profile that needs a batch evaluated less
+// than maxAge before it asks, when that is shorter than the period (a
+// profile checked again every scrape interval while its breach is
+// CPU-saturated): the refresh it starts serves every profile of the
+// endpoint, so the queries stay flat in the number of profiles. A refresh
+// it waited for is served however long it took, each value no older than
+// signals.Freshness.ServedMaxAge.
 func (b *Batcher) ObserveWithin(ctx context.Context, ep Endpoint, t Target, maxAge time.Duration) signals.Observation {
 	maxAge = min(maxAge, b.opts.Period)
 	if maxAge <= 0 {
@@ -178,7 +180,7 @@ func (b *Batcher) ObserveWithin(ctx context.Context, ep Endpoint, t Target, maxA
 		// A batch whose reading began less than maxAge before this call
 		// (the refresh it waited for, which took longer than maxAge) is the
 		// newest there is: another refresh would take as long again.
-		if ok && (began.Sub(st.at) < maxAge || round >= maxRounds) {
+		if ok && (round > 0 && began.Sub(st.at) < maxAge || round >= maxRounds) {
 			b.mu.Unlock()
 			served, _ := b.previous(obs)
 			return served

@@ -54,11 +54,11 @@ func (o *Observation) Expire(f Freshness) {
 	})
 }
 
-// ServedMaxAge is the oldest a value may be when it is served from a batch
-// read longer ago than period, the time one batch answers for (the previous
-// batch, while the next is read): as old as a value of a batch served at
-// the end of its own period, the rule's limit at the evaluation plus the
-// period, and no older.
+// ServedMaxAge is the oldest a value may be when it is served later than
+// a batch answers for it (the previous batch while the next is read, or a
+// refresh that took longer than period, the time one batch answers for):
+// as old as a value of a batch served at the end of its own period, the
+// rule's limit at the evaluation plus the period, and no older.
 func (f Freshness) ServedMaxAge(period time.Duration) time.Duration {
 	return f.WithDefaults().MaxAge() + period
 }
@@ -70,7 +70,7 @@ func (o *Observation) ExpireServed(f Freshness, now time.Time, period time.Durat
 	f = f.WithDefaults()
 	limit := f.ServedMaxAge(period)
 	o.expireOlderThan(limit, now, func(age time.Duration) string {
-		return fmt.Sprintf("newest sample is %s old when served, %s after its batch was read (max %s: the rule's %s + the batch period %s)",
+		return fmt.Sprintf("newest sample is %s old when served, %s after its batch's evaluation (max %s: the rule's %s + the batch period %s)",
 			age.Round(time.Second), now.Sub(o.Time).Round(time.Second), limit, f.MaxAge(), period)
 	})
 }

@@ -72,7 +72,7 @@ func TestExpireServed(t *testing.T) {
 	}
 	if m, ok := o.Missing[Throughput]; !ok || m.Reason != ReasonStale {
 		t.Errorf("throughput 63 s old when served: %+v, want Stale", m)
-	} else if want := "newest sample is 1m3s old when served, 45s after its batch was read (max 1m2s: the rule's 32s + the batch period 30s)"; m.Message != want {
+	} else if want := "newest sample is 1m3s old when served, 45s after its batch's evaluation (max 1m2s: the rule's 32s + the batch period 30s)"; m.Message != want {
 		t.Errorf("throughput: %q, want %q", m.Message, want)
 	}
 	if !o.Time.Equal(made) {
