@@ -44,16 +44,7 @@ func TestBatcherServesThePreviousBatchWhileItRefreshes(t *testing.T) {
 		go func() { done <- b.ObserveWithin(context.Background(), ep, tg, maxAge) }()
 		return done
 	}
-	refreshed := func() bool {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		for _, st := range b.endpoints {
-			if st.inflight != nil {
-				return false
-			}
-		}
-		return true
-	}
+	refreshed := func() bool { return idle(b) }
 	var obs signals.Observation
 
 	g.Expect(b.Observe(context.Background(), ep, known).Has(signals.LatencyP99)).To(BeTrue())
@@ -148,6 +139,7 @@ func laggingBatcher(t *testing.T, prom *laggingProm) (*Batcher, *testingclock.Fa
 	}
 }
 
+// idle says whether no refresh of b runs.
 func idle(b *Batcher) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
