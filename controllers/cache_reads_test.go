@@ -93,6 +93,14 @@ func TestIndexedListsFindWhatTheyNameWithinOneNamespace(t *testing.T) {
 	}
 }
 
+// createdNamespace creates a namespace of its own for a test, named prefix
+// and a number.
+func createdNamespace(g Gomega, ctx context.Context, prefix string) string {
+	ns := fmt.Sprintf("%s%d", prefix, nsCounter.Add(1))
+	g.Expect(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	return ns
+}
+
 // startedCache is a started and synced manager cache over namespaces (nil:
 // every namespace) with the manager's transforms, stopped with ctx.
 func startedCache(g Gomega, ctx context.Context, namespaces map[string]cache.Config) cache.Cache {
@@ -115,8 +123,7 @@ func TestAScrapeReadsTheProfilesTheCacheHolds(t *testing.T) {
 	g := NewWithT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ns := fmt.Sprintf("scrape-store-%d", nsCounter.Add(1))
-	g.Expect(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	ns := createdNamespace(g, ctx, "scrape-store-")
 	g.Expect(env.Client.Create(ctx, poolProfile(ns, tuningv1alpha1.ModeAuto))).To(Succeed())
 
 	for _, tc := range []struct {
@@ -163,6 +170,39 @@ func TestAScrapeReadsTheProfilesTheCacheHolds(t *testing.T) {
 			g.Expect(second).To(BeIdenticalTo(held))
 		})
 	}
+}
+
+// TestProfilesSharingATargetAreTheCachesOwn: the profiles every reconcile
+// lists to check its claim and its shared database budget are read from the
+// manager's cache without a deep copy of each (they are only read), and
+// they are the profiles that name the target.
+func TestProfilesSharingATargetAreTheCachesOwn(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ns := createdNamespace(g, ctx, "sharing-")
+	p := poolProfile(ns, tuningv1alpha1.ModeAuto)
+	g.Expect(env.Client.Create(ctx, p)).To(Succeed())
+	other := poolProfile(ns, tuningv1alpha1.ModeAuto)
+	other.Name, other.Spec.TargetRef.Name = "other", "web"
+	g.Expect(env.Client.Create(ctx, other)).To(Succeed())
+
+	c := startedCache(g, ctx, nil)
+	cl, err := client.New(env.Config, client.Options{Scheme: env.Scheme, Cache: &client.CacheOptions{Reader: c}})
+	g.Expect(err).NotTo(HaveOccurred())
+	r := &PerformanceProfileReconciler{client: cl}
+	sharing, err := r.profilesSharing(ctx, ns, []indexKey{{indexTarget, p.Spec.TargetRef.Name}})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(sharing).To(HaveLen(1), "only the profile of the target")
+	g.Expect(sharing[0].Name).To(Equal(p.Name))
+
+	inf, err := c.GetInformer(ctx, &tuningv1alpha1.PerformanceProfile{})
+	g.Expect(err).NotTo(HaveOccurred())
+	held, exists, err := inf.(toolscache.SharedIndexInformer).GetStore().GetByKey(ns + "/" + p.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(exists).To(BeTrue())
+	g.Expect(sharing[0].Spec.ConnectionPool).To(BeIdenticalTo(held.(*tuningv1alpha1.PerformanceProfile).Spec.ConnectionPool),
+		"the listed profile holds the cache's own spec, not a deep copy")
 }
 
 // TestListsByAnIndexFieldNameANamespace: the index is kept within

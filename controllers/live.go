@@ -158,14 +158,17 @@ func (r *PerformanceProfileReconciler) checkClaim(ctx context.Context, p *tuning
 type indexKey struct{ field, value string }
 
 // profilesSharing lists the profiles of namespace ns whose index fields
-// have the given values (the manager's cache indexes them), each once.
+// have the given values (the manager's cache indexes them), each once. They
+// are the cache's own objects, not copies (every reconcile lists the
+// profiles that share its target, and deep copies of them were 4 % of the
+// bytes the manager allocated at 10,000 profiles): the caller only reads them.
 func (r *PerformanceProfileReconciler) profilesSharing(ctx context.Context, ns string, keys []indexKey) ([]*tuningv1alpha1.PerformanceProfile, error) {
 	seen := map[types.UID]bool{}
 	var out []*tuningv1alpha1.PerformanceProfile
 	for _, key := range keys {
 		field, value := key.field, key.value
 		list := &tuningv1alpha1.PerformanceProfileList{}
-		err := listIndexed(ctx, r.client, list, ns, field, value)
+		err := listIndexed(ctx, r.client, list, ns, field, value, client.UnsafeDisableDeepCopy)
 		if apierrors.IsBadRequest(err) {
 			// A client without the manager's cache: the API server has no
 			// such field selector, so the namespace's profiles are listed

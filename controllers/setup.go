@@ -136,7 +136,8 @@ func (r *PerformanceProfileReconciler) profilesFor(keys func(client.Object) map[
 		var out []reconcile.Request
 		for field, value := range keys(o) {
 			list := &tuningv1alpha1.PerformanceProfileList{}
-			if err := listIndexed(ctx, r.client, list, o.GetNamespace(), field, value); err != nil {
+			// Only the names are read: the cache's own objects, not copies.
+			if err := listIndexed(ctx, r.client, list, o.GetNamespace(), field, value, client.UnsafeDisableDeepCopy); err != nil {
 				ctrl.LoggerFrom(ctx).Error(err, "Could not list the profiles of a watched object", "field", field)
 				continue
 			}

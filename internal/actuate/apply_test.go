@@ -2,6 +2,7 @@ package actuate
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -76,4 +77,42 @@ func TestHPAFieldsKeepsOtherMetrics(t *testing.T) {
 			{"type":"Resource","resource":{"name":"cpu","target":{"type":"Utilization","averageUtilization":65}}}]}}`))
 	g.Expect(*live.Spec.Metrics[1].Resource.Target.AverageUtilization).To(Equal(int32(80)), "the live object is not modified")
 	g.Expect(*SettingsOf(live).TargetCPUUtilization).To(Equal(int32(80)))
+}
+
+func TestOwnershipSharesTheSetsOfTheSameFields(t *testing.T) {
+	g := NewWithT(t)
+	entry := func(fields string) metav1.ManagedFieldsEntry {
+		return metav1.ManagedFieldsEntry{Manager: "navius-tuner", Operation: metav1.ManagedFieldsOperationApply,
+			FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(fields)}
+	}
+	tuned := `{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{"f:env":{"k:{\"name\":\"POOL\"}":{".":{},"f:name":{},"f:value":{}}}}}}}}}`
+	one, err := OwnershipOf(&metav1.ObjectMeta{ManagedFields: []metav1.ManagedFieldsEntry{entry(tuned)}})
+	g.Expect(err).NotTo(HaveOccurred())
+	two, err := OwnershipOf(&metav1.ObjectMeta{ManagedFields: []metav1.ManagedFieldsEntry{entry(tuned)}})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(two[0].set).To(BeIdenticalTo(one[0].set), "two objects' entries of the same fields share one parsed set")
+	g.Expect(two.OwnedEnv("navius-tuner", "app")).To(Equal([]string{"POOL"}))
+
+	// An entry of other fields is its own set, and reads as its fields.
+	other, err := OwnershipOf(&metav1.ObjectMeta{ManagedFields: []metav1.ManagedFieldsEntry{entry(`{"f:spec":{"f:replicas":{}}}`)}})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(other[0].set).NotTo(BeIdenticalTo(one[0].set))
+	g.Expect(other.Owns("navius-tuner", ReplicasPath)).To(BeTrue())
+	g.Expect(other.OwnedEnv("navius-tuner", "app")).To(BeEmpty())
+
+	// A long entry (an object read whole from the API server) is parsed each
+	// time, so that the shared sets stay small.
+	long := `{"f:metadata":{"f:annotations":{"f:note":{}},"f:labels":{` + strings.Repeat(`"f:l":{},`, maxSharedFieldsJSON/9) + `"f:app":{}}},"f:spec":{"f:replicas":{}}}`
+	a, err := OwnershipOf(&metav1.ObjectMeta{ManagedFields: []metav1.ManagedFieldsEntry{entry(long)}})
+	g.Expect(err).NotTo(HaveOccurred())
+	b, err := OwnershipOf(&metav1.ObjectMeta{ManagedFields: []metav1.ManagedFieldsEntry{entry(long)}})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(b[0].set).NotTo(BeIdenticalTo(a[0].set))
+	g.Expect(b.Owns("navius-tuner", ReplicasPath)).To(BeTrue())
+
+	// A malformed entry is an error each time, never a shared empty set.
+	for range 2 {
+		_, err := OwnershipOf(&metav1.ObjectMeta{ManagedFields: []metav1.ManagedFieldsEntry{entry(`{"f:spec":`)}})
+		g.Expect(err).To(HaveOccurred())
+	}
 }
