@@ -28,7 +28,7 @@ type point struct {
 	// Tier and Result are the cache labels tier and result.
 	Tier   cacheTier
 	Result cacheResult
-	// Container is the container label, interned (see interner).
+	// Container is the container label (one copy of each value in an index).
 	Container string
 }
 

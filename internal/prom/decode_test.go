@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	runtimemetrics "runtime/metrics"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -265,7 +266,7 @@ func BenchmarkDecodeAnswer(b *testing.B) {
 	})
 	b.Run("decoder=stream", func(b *testing.B) {
 		o, _, _ := testReader(b, Options{})
-		groups, _ := o.plan(targets)
+		groups, _ := o.plan(slices.Values(targets))
 		j := groups[0].byFamily[famLatency]
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()

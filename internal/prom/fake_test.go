@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -141,7 +142,7 @@ func TestFakePromSpeaksTheReadersLanguage(t *testing.T) {
 			testenv.PartLabel, testenv.DeployLabel, testenv.STSLabel, partLabel, deployLabel, stsLabel)
 	}
 	o, _, _ := testReader(t, Options{})
-	groups, invalid := o.plan([]Target{orders("k", "orders")})
+	groups, invalid := o.plan(slices.Values([]Target{orders("k", "orders")}))
 	if len(groups) != 1 || len(invalid) != 0 {
 		t.Fatalf("want one group of one valid target, got %d groups, %d invalid", len(groups), len(invalid))
 	}

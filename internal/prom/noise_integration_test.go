@@ -3,6 +3,7 @@ package prom
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -100,7 +101,7 @@ func TestThroughputNoiseStep(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			groups, invalid := NewReader(Options{Registerer: prometheus.NewRegistry(), Freshness: signals.Freshness{ScrapeInterval: tc.scrape}}).
-				plan([]Target{{Key: "k", Labels: map[string]string{"service": "orders"}, Window: tc.window, SaturationWindow: tc.sat}})
+				plan(slices.Values([]Target{{Key: "k", Labels: map[string]string{"service": "orders"}, Window: tc.window, SaturationWindow: tc.sat}}))
 			g.Expect(invalid).To(BeEmpty())
 			g.Expect(groups).To(HaveLen(1))
 			grp := groups[0]

@@ -20,7 +20,7 @@ func TestKnownPartsAreThePartsTheQueriesTag(t *testing.T) {
 		tg.Window = 12 * time.Minute // three saturation windows: the noise branch too
 		targets = append(targets, tg)
 	}
-	groups, _ := o.plan(targets)
+	groups, _ := o.plan(slices.Values(targets))
 	tag := regexp.MustCompile(`"` + partLabel + `", "([a-z_0-9]+)", "` + partLabel + `"`)
 	var tagged []string
 	for _, g := range groups {

@@ -131,7 +131,7 @@ func TestPresetsBatchPerPreset(t *testing.T) {
 		tg.Preset = p
 		targets = append(targets, tg)
 	}
-	groups, invalid := o.plan(targets)
+	groups, invalid := o.plan(slices.Values(targets))
 	g.Expect(invalid).To(BeEmpty())
 	g.Expect(groups).To(HaveLen(len(Presets())))
 	for _, gr := range groups {
@@ -144,7 +144,7 @@ func TestPresetsBatchPerPreset(t *testing.T) {
 	// The same preset with another latency histogram is another batch.
 	ms := targets[0]
 	ms.Key, ms.LatencyHistogram = "ms", &tuningv1alpha1.LatencyHistogram{Name: "app_latency_ms", Unit: tuningv1alpha1.UnitMilliseconds}
-	groups, _ = o.plan(append(targets[:1:1], ms))
+	groups, _ = o.plan(slices.Values(append(targets[:1:1], ms)))
 	g.Expect(groups).To(HaveLen(2))
 }
 

@@ -26,7 +26,7 @@ type Query struct {
 // interval (Freshness) that the default saturation window derives from.
 func QueriesOf(t Target, opts Options) ([]Query, error) {
 	r := &Reader{opts: opts.withDefaults()}
-	groups, invalid := r.plan([]Target{t})
+	groups, invalid := r.plan(slices.Values([]Target{t}))
 	if len(invalid) > 0 {
 		return nil, errors.New(invalid[0].reason)
 	}

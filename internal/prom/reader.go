@@ -8,8 +8,10 @@ package prom
 import (
 	"context"
 	"fmt"
+	"iter"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -288,34 +290,15 @@ type job struct {
 // room for capacity points.
 func (j *job) keep(capacity int) keepFunc {
 	j.ix, j.series, j.first = newIndex(j.ids, capacity), 0, point{}
-	in := interner{}
 	return func(metric map[string]string, p point) {
 		j.series++
 		if j.series == 1 {
 			j.first = p
 		}
 		if j.wanted != nil {
-			p.Container = in.get(p.Container)
 			j.wanted(j.ix, metric, p)
 		}
 	}
-}
-
-// interner shares one copy of the label values that repeat from series to
-// series (container names) among the kept points.
-type interner map[string]string
-
-// maxInterned bounds an interner: values beyond are kept as they come.
-const maxInterned = 4096
-
-func (in interner) get(s string) string {
-	if v, ok := in[s]; ok {
-		return v
-	}
-	if len(in) < maxInterned {
-		in[s] = s
-	}
-	return s
 }
 
 // Observe reads every target from the endpoint and returns one Observation
@@ -333,7 +316,7 @@ func (o *Reader) Observe(ctx context.Context, ep Endpoint, targets []Target) map
 // replay of recorded history reads each period as the manager read it then.
 func (o *Reader) ObserveAt(ctx context.Context, ep Endpoint, targets []Target, now time.Time) map[string]signals.Observation {
 	out := make(map[string]signals.Observation, len(targets))
-	o.observeEach(ctx, ep, targets, now, func(key string, obs signals.Observation) { out[key] = obs.Clone() })
+	o.observeEach(ctx, ep, slices.Values(targets), now, func(key string, obs signals.Observation) { out[key] = obs.Clone() })
 	return out
 }
 
@@ -344,10 +327,10 @@ func (o *Reader) ObserveAt(ctx context.Context, ep Endpoint, targets []Target, n
 // answers, at once. The observation done is handed is valid until done
 // returns: the next target's is read into the same maps (a refresh of
 // 10,000 profiles made 20,000 maps for one packed copy each).
-func (o *Reader) observeEach(ctx context.Context, ep Endpoint, targets []Target, now time.Time, done func(key string, obs signals.Observation)) {
+func (o *Reader) observeEach(ctx context.Context, ep Endpoint, targets iter.Seq[Target], now time.Time, done func(key string, obs signals.Observation)) {
 	papi, err := o.client(ep)
 	if err != nil {
-		for _, t := range targets {
+		for t := range targets {
 			obs := signals.NewObservation(now)
 			markAll(&obs, t, signals.ReasonEndpointDown, "client: "+err.Error())
 			done(t.Key, obs)
@@ -360,6 +343,10 @@ func (o *Reader) observeEach(ctx context.Context, ep Endpoint, targets []Target,
 	}
 
 	groups, invalid := o.plan(targets)
+	observed := len(invalid)
+	for _, g := range groups {
+		observed += len(g.targets)
+	}
 	for _, iv := range invalid {
 		obs := signals.NewObservation(now)
 		markAll(&obs, iv.target, signals.ReasonBadQuery, iv.reason)
@@ -394,7 +381,7 @@ func (o *Reader) observeEach(ctx context.Context, ep Endpoint, targets []Target,
 		groups[i] = nil // its answers are read
 	}
 	if queries > 0 {
-		ctrl.LoggerFrom(ctx).V(1).Info("Observed profiles", "targets", len(targets), "queries", queries)
+		ctrl.LoggerFrom(ctx).V(1).Info("Observed profiles", "targets", observed, "queries", queries)
 	}
 }
 
