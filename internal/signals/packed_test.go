@@ -3,6 +3,7 @@ package signals
 import (
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // A packed observation unpacks to the one packed: every value with its
@@ -38,6 +39,27 @@ func TestPackedRoundTrip(t *testing.T) {
 			t.Errorf("%s: unpacked missing %+v, want %+v", s, got.Missing[s], m)
 		}
 	}
+	// An observation made now (with the clock's monotonic reading) of
+	// samples read from Prometheus, one of them far older than a word's
+	// offset holds, unpacks to the same times.
+	now := time.Now()
+	o = NewObservation(now)
+	o.Set(LatencyP99, 0.2, time.Unix(0, int64(float64(now.Unix()-15)*1e9+0.123e9)))
+	o.Set(ErrorRate, 0.01, now.Add(-500*24*time.Hour).Round(0))
+	o.SetMissing(PoolMax, ReasonEmpty, "no series")
+	got = o.Pack().Unpack()
+	for s, v := range o.Values {
+		if g := got.Values[s]; g != v {
+			t.Errorf("%s: unpacked %+v, want %+v", s, g, v)
+		}
+	}
+	if got.Missing[PoolMax] != o.Missing[PoolMax] {
+		t.Errorf("unpacked missing %+v, want %+v", got.Missing[PoolMax], o.Missing[PoolMax])
+	}
+	if size := unsafe.Sizeof(packedValue{}) + unsafe.Sizeof(packedMissing{}); size > 32 {
+		t.Errorf("a packed value and a missing signal take %d bytes, more than 32", size)
+	}
+
 	// The copy is the caller's: changing it leaves the packed one as it was.
 	p := o.Pack()
 	u := p.Unpack()
