@@ -47,8 +47,8 @@ type Target struct {
 	LatencyHistogram *tuningv1alpha1.LatencyHistogram
 	// Overrides replace the default query of individual signals; each costs
 	// one query per period for this profile alone. nil when it has none: the
-	// Batcher holds a Target per profile, copied at each refresh, and the
-	// thirty queries' strings were most of its bytes.
+	// Batcher holds a Target per profile, and the thirty queries' strings
+	// were most of its bytes.
 	Overrides *tuningv1alpha1.QueryOverrides
 	// Percentiles are the latency signals to compute; nil means DefaultPercentiles.
 	Percentiles []signals.Signal

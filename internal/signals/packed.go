@@ -1,7 +1,6 @@
 package signals
 
 import (
-	"math"
 	"time"
 	"unique"
 )
@@ -47,6 +46,9 @@ const (
 )
 
 var signalIndex = func() map[Signal]uint8 {
+	if len(All()) > 1<<sigBits {
+		panic("signals: more signals than a packed value's signal bits number")
+	}
 	m := map[Signal]uint8{}
 	for i, s := range All() {
 		m[s] = uint8(i)
@@ -88,8 +90,10 @@ func offsetOf(at, sample time.Time) (offset int64, near bool) {
 	if at.IsZero() {
 		return 0, false
 	}
-	d := sample.Sub(at)
-	if d <= zeroOffset || d > maxOffset || d == math.MinInt64 || d == math.MaxInt64 {
+	// On the wall clocks: Unpack adds the offset to the observation's wall
+	// time, and Sub would take a monotonic difference where both have one.
+	d := sample.Round(0).Sub(at.Round(0))
+	if d <= zeroOffset || d > maxOffset {
 		return 0, false // also a duration Sub saturated
 	}
 	return int64(d), true

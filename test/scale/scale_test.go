@@ -237,6 +237,12 @@ func runScale(t *testing.T, bin string, n int) result {
 	defer func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() }()
 	pid := cmd.Process.Pid
 	scrape := func() map[string]float64 { return scrapeMetrics("http://" + metricsAddr + "/metrics") }
+	// Prometheus scrapes the manager from its start, as the chart's
+	// ServiceMonitor has it: a scrape builds the series of every profile,
+	// and its memory and CPU count in the figures.
+	scraping, stopScraping := context.WithCancel(ctx)
+	defer stopScraping()
+	go scrapeLikePrometheus(scraping, "http://"+metricsAddr+"/metrics", serviceMonitorInterval)
 
 	// Until every profile has a status for its generation. The manager's
 	// writes that changed something, as the watches saw them (less the
@@ -554,6 +560,40 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// serviceMonitorInterval is the chart's serviceMonitor.interval.
+const serviceMonitorInterval = 30 * time.Second
+
+// prometheusAccept is the Accept header of a Prometheus 3 scrape with its
+// default scrape protocols.
+const prometheusAccept = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5," +
+	"application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3," +
+	"text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+
+// scrapeLikePrometheus reads url every interval until ctx ends, as
+// Prometheus scrapes a target (its Accept header, gzip, the whole body
+// read), and keeps nothing of it.
+func scrapeLikePrometheus(ctx context.Context, url string, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return
+		}
+		req.Header.Set("Accept", prometheusAccept)
+		req.Header.Set("Accept-Encoding", "gzip")
+		if resp, err := http.DefaultTransport.RoundTrip(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}
+	}
 }
 
 // scrapeMetrics reads the manager's metrics: every sample, summed over
