@@ -96,7 +96,7 @@ func (e *credentialsNotAllowed) Error() string {
 func TargetOf(p *tuningv1alpha1.PerformanceProfile) prom.Target {
 	t := prom.Target{
 		Key:    types.NamespacedName{Namespace: p.Namespace, Name: p.Name}.String(),
-		Labels: p.Spec.Metrics.Labels,
+		Labels: prom.LabelsOf(p.Spec.Metrics.Labels),
 		Window: p.Spec.SLO.Window.Duration,
 		// 0 when unset: the metrics package's default.
 		SaturationWindow: p.Spec.Metrics.SaturationWindow.Duration,
@@ -111,14 +111,13 @@ func TargetOf(p *tuningv1alpha1.PerformanceProfile) prom.Target {
 		ov := *q // the Target outlives this copy of the profile
 		t.Overrides = &ov
 	}
+	thresholds := map[signals.Signal]time.Duration{}
 	for _, o := range tuning.Objectives(p.Spec.SLO) {
 		if o.Latency {
-			if t.Thresholds == nil {
-				t.Thresholds = map[signals.Signal]time.Duration{}
-			}
-			t.Thresholds[o.Signal] = o.Threshold
+			thresholds[o.Signal] = o.Threshold
 		}
 	}
+	t.Thresholds = prom.ThresholdsOf(thresholds)
 	if c := p.Spec.Cache; c != nil && c.Redis != nil && c.Redis.Replicas != nil {
 		ref := c.Redis.Replicas.TargetRef
 		t.Redis = &prom.Workload{Namespace: p.Namespace, Name: ref.Name, Kind: ref.Kind}

@@ -101,8 +101,8 @@ func (o *Reader) plan(targets iter.Seq[Target]) ([]*group, []invalidTarget) {
 			if g.noiseStep, measured = NoiseStep(t.Window, t.SaturationWindow, o.opts.Freshness.ScrapeInterval); !measured {
 				g.noiseUnmeasured = noiseUnmeasured(t.Window, t.SaturationWindow, o.opts.Freshness.ScrapeInterval)
 			}
-			for l := range t.Labels {
-				g.keys = append(g.keys, l)
+			for _, l := range t.Labels {
+				g.keys = append(g.keys, l.Name)
 			}
 			sort.Strings(g.keys)
 			byKey[k] = g
@@ -128,7 +128,8 @@ func (o *Reader) plan(targets iter.Seq[Target]) ([]*group, []invalidTarget) {
 }
 
 func validate(t Target) string {
-	for k := range t.Labels {
+	for _, l := range t.Labels {
+		k := l.Name
 		if !labelNameRE.MatchString(k) {
 			return fmt.Sprintf("label name %q is not a valid Prometheus label name", k)
 		}
@@ -175,7 +176,7 @@ func (g *group) build(maxValues, perProfile int) {
 	for _, k := range g.keys {
 		vals := make([]string, 0, len(g.targets))
 		for _, t := range g.targets {
-			vals = append(vals, t.Labels[k])
+			vals = append(vals, t.Labels.Get(k))
 		}
 		ms = append(ms, anyOf(k, vals, maxValues))
 	}
@@ -594,7 +595,7 @@ func (g *group) filer(fam string, appIDs map[string]int32) (func(ix *index, metr
 func (g *group) appIDs() map[string]int32 {
 	ids := make(map[string]int32, len(g.targets))
 	for _, t := range g.targets {
-		number(ids, labelsKey(g.keys, func(k string) string { return t.Labels[k] }))
+		number(ids, labelsKey(g.keys, t.Labels.Get))
 	}
 	return ids
 }

@@ -55,7 +55,7 @@ func TestBatcherSharesOneBatchPerPeriod(t *testing.T) {
 
 	// A changed spec is a new batch too.
 	changed := targets[0]
-	changed.Labels = map[string]string{"namespace": "shop", "service": "search"}
+	changed.Labels = LabelsOf(map[string]string{"namespace": "shop", "service": "search"})
 	g.Expect(val(b.Observe(context.Background(), ep, changed), signals.Throughput)).To(BeNumerically("==", 300))
 	g.Expect(prom.Count()).To(Equal(20))
 }
@@ -152,7 +152,7 @@ func benchData(n int) ([]Target, map[string]string) {
 		svc := fmt.Sprintf("svc-%d", i)
 		targets[i] = Target{
 			Key:      ns(i) + "/" + svc,
-			Labels:   map[string]string{"namespace": ns(i), "service": svc},
+			Labels:   LabelsOf(map[string]string{"namespace": ns(i), "service": svc}),
 			Workload: &Workload{Namespace: ns(i), Name: svc, Container: "app"},
 		}
 		l := func(part string, kv ...string) []string {

@@ -56,7 +56,7 @@ func TestLatencyBlindSpots(t *testing.T) {
 			o, _, _ := testReader(t, Options{})
 			tg := orders("k", "orders")
 			tg.Percentiles = []signals.Signal{signals.LatencyP99}
-			tg.Thresholds = map[signals.Signal]time.Duration{signals.LatencyP99: tc.threshold}
+			tg.Thresholds = ThresholdsOf(map[signals.Signal]time.Duration{signals.LatencyP99: tc.threshold})
 			obs := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, []Target{tg})["k"]
 			if tc.reason != "" {
 				g.Expect(obs.Missing[signals.LatencyP99].Reason).To(Equal(tc.reason), obs.Missing[signals.LatencyP99].String())

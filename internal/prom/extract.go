@@ -90,7 +90,7 @@ func (g *group) extract(obs *signals.Observation, t Target, indexes map[string]*
 			extractWorkload(obs, t, ix)
 			continue
 		}
-		parts := ix.parts(labelsKey(g.keys, func(k string) string { return t.Labels[k] }))
+		parts := ix.parts(labelsKey(g.keys, t.Labels.Get))
 		if len(parts) == 0 {
 			for _, s := range sigs {
 				obs.SetMissing(s, signals.ReasonEmpty, "no series for the profile's labels")
@@ -165,7 +165,7 @@ func extractLatency(r reading, t Target, h histogram, parts map[string]series) {
 			r.miss(p, signals.ReasonMalformed, "a bucket bound (label le) of "+h.name+"_bucket is not a number")
 			continue
 		}
-		threshold, hasObjective := t.Thresholds[p]
+		threshold, hasObjective := t.Thresholds.Of(p)
 		limit := math.NaN()
 		if hasObjective {
 			limit = threshold.Seconds()
@@ -344,8 +344,8 @@ func extractWaitTail(r reading, t Target, c convention, window time.Duration, pa
 // percentile with a latency objective, else the highest observed one.
 func waitTailQuantile(t Target) float64 {
 	q := math.Inf(-1)
-	for s := range t.Thresholds {
-		if qs, ok := signals.Quantile(s); ok {
+	for _, th := range t.Thresholds {
+		if qs, ok := signals.Quantile(th.Signal); ok {
 			q = max(q, qs)
 		}
 	}

@@ -49,7 +49,7 @@ func TestIntegrationExporterWithoutAFamily(t *testing.T) {
 	ep := Endpoint{URL: prom.URL, Timeout: 10 * time.Second}
 	target := Target{
 		Key:      "shop/orders",
-		Labels:   map[string]string{"namespace": "shop", "service": "orders"},
+		Labels:   LabelsOf(map[string]string{"namespace": "shop", "service": "orders"}),
 		Window:   5 * time.Second,
 		Workload: &Workload{Namespace: "shop", Name: "orders", Container: "app"},
 		Redis:    &Workload{Namespace: "shop", Name: "redis", Kind: "StatefulSet"},

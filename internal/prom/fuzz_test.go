@@ -58,7 +58,7 @@ func FuzzObserveResponse(f *testing.F) {
 	codes := []int{http.StatusOK, http.StatusServiceUnavailable, http.StatusBadRequest, http.StatusUnauthorized,
 		http.StatusInternalServerError, http.StatusTooManyRequests, http.StatusNoContent, http.StatusMovedPermanently}
 	targets := []Target{orders("shop/orders", "orders"), orders("shop/payments", "payments"),
-		{Key: "bare", Labels: map[string]string{"service": "x"}}}
+		{Key: "bare", Labels: LabelsOf(map[string]string{"service": "x"})}}
 
 	f.Fuzz(func(t *testing.T, c uint8, b string) {
 		mu.Lock()

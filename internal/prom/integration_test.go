@@ -139,7 +139,7 @@ func TestIntegrationRealPrometheus(t *testing.T) {
 	ep := Endpoint{URL: prom.URL, Timeout: 10 * time.Second}
 	target := Target{
 		Key:    "shop/orders",
-		Labels: map[string]string{"namespace": "shop", "service": "orders"},
+		Labels: LabelsOf(map[string]string{"namespace": "shop", "service": "orders"}),
 		Window: 5 * time.Second,
 		// Same window for the saturation signals: the expected values below
 		// are ratios of rates taken over one window.
@@ -148,8 +148,8 @@ func TestIntegrationRealPrometheus(t *testing.T) {
 		Workload:         &Workload{Namespace: "shop", Name: "orders", Container: "app"},
 		Redis:            &Workload{Namespace: "shop", Name: "redis", Kind: "StatefulSet"},
 	}
-	injected := Target{Key: "evil", Labels: map[string]string{"namespace": "shop", "service": `orders"} or vector(1) or x{a="`}, Window: 5 * time.Second}
-	regex := Target{Key: "regex", Labels: map[string]string{"namespace": "shop", "service": "ord.*"}, Window: 5 * time.Second}
+	injected := Target{Key: "evil", Labels: LabelsOf(map[string]string{"namespace": "shop", "service": `orders"} or vector(1) or x{a="`}), Window: 5 * time.Second}
+	regex := Target{Key: "regex", Labels: LabelsOf(map[string]string{"namespace": "shop", "service": "ord.*"}), Window: 5 * time.Second}
 
 	var got map[string]signals.Observation
 	all := append(append([]signals.Signal{}, target.Percentiles...), signals.LatencyMean, signals.ErrorRate,

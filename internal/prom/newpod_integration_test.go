@@ -49,7 +49,7 @@ func TestIntegrationThroughputNowCountsANewPod(t *testing.T) {
 
 	addPod("orders-7d9f8b6c5-b4tnw")
 	g.Expect(prom.WaitForSeries(ctx, `count_over_time(http_requests_total{pod="orders-7d9f8b6c5-b4tnw"}[12s]) >= 2`)).To(Succeed())
-	target := Target{Key: "shop/orders", Labels: map[string]string{"namespace": "shop", "service": "orders"},
+	target := Target{Key: "shop/orders", Labels: LabelsOf(map[string]string{"namespace": "shop", "service": "orders"}),
 		Window: window, SaturationWindow: window}
 	o := NewReader(Options{Registerer: prometheus.NewRegistry()}).Observe(ctx, Endpoint{URL: prom.URL, Timeout: 10 * time.Second}, []Target{target})[target.Key]
 	g.Expect(o.Has(signals.Throughput, signals.ThroughputNow)).To(BeTrue(), "missing: %v", o.Missing)

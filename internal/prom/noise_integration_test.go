@@ -48,7 +48,7 @@ func TestIntegrationThroughputNoiseTellsSwingsFromASteadyLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	target := func(svc string, sat time.Duration) Target {
-		return Target{Key: svc + "/" + sat.String(), Labels: map[string]string{"namespace": "shop", "service": svc},
+		return Target{Key: svc + "/" + sat.String(), Labels: LabelsOf(map[string]string{"namespace": "shop", "service": svc}),
 			Window: 12 * time.Second, SaturationWindow: sat}
 	}
 	var targets []Target
@@ -101,7 +101,7 @@ func TestThroughputNoiseStep(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			groups, invalid := NewReader(Options{Registerer: prometheus.NewRegistry(), Freshness: signals.Freshness{ScrapeInterval: tc.scrape}}).
-				plan(slices.Values([]Target{{Key: "k", Labels: map[string]string{"service": "orders"}, Window: tc.window, SaturationWindow: tc.sat}}))
+				plan(slices.Values([]Target{{Key: "k", Labels: LabelsOf(map[string]string{"service": "orders"}), Window: tc.window, SaturationWindow: tc.sat}}))
 			g.Expect(invalid).To(BeEmpty())
 			g.Expect(groups).To(HaveLen(1))
 			grp := groups[0]
@@ -224,7 +224,7 @@ func TestIntegrationANoiseWithAMissedScrapeIsMissing(t *testing.T) {
 		if window > 6*time.Minute {
 			sat = 2 * time.Minute
 		}
-		return Target{Key: svc + "/" + window.String(), Labels: map[string]string{"namespace": "shop", "service": svc}, Window: window, SaturationWindow: sat}
+		return Target{Key: svc + "/" + window.String(), Labels: LabelsOf(map[string]string{"namespace": "shop", "service": svc}), Window: window, SaturationWindow: sat}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

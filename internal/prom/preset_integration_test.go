@@ -47,11 +47,11 @@ func scrapeApp(t *testing.T, gatherer prometheus.Gatherer) *testenv.Prometheus {
 func presetTarget(p tuningv1alpha1.MetricsPreset) Target {
 	return Target{
 		Key:              "shop/orders",
-		Labels:           map[string]string{"namespace": "shop", "service": "orders"},
+		Labels:           LabelsOf(map[string]string{"namespace": "shop", "service": "orders"}),
 		Window:           5 * time.Second,
 		SaturationWindow: 5 * time.Second,
 		Percentiles:      []signals.Signal{signals.LatencyP50, signals.LatencyP90, signals.LatencyP95, signals.LatencyP99},
-		Thresholds:       map[signals.Signal]time.Duration{signals.LatencyP99: 400 * time.Millisecond},
+		Thresholds:       ThresholdsOf(map[signals.Signal]time.Duration{signals.LatencyP99: 400 * time.Millisecond}),
 		Preset:           p,
 	}
 }
@@ -240,7 +240,7 @@ func TestPresetIstio(t *testing.T) {
 	istio := presetTarget(tuningv1alpha1.PresetIstio)
 	histogram := presetTarget(tuningv1alpha1.PresetNavius)
 	histogram.Key = "shop/orders-histogram"
-	histogram.Labels = map[string]string{"namespace": "shop", "service": "orders", "reporter": "destination"}
+	histogram.Labels = LabelsOf(map[string]string{"namespace": "shop", "service": "orders", "reporter": "destination"})
 	histogram.LatencyHistogram = &tuningv1alpha1.LatencyHistogram{Name: "istio_request_duration_milliseconds", Unit: tuningv1alpha1.UnitMilliseconds}
 	got := observeWhen(t, prom, `count_over_time(istio_requests_total[10s]) >= 5`, []Target{istio, histogram},
 		signals.LatencyP99, signals.ErrorRate)
@@ -270,7 +270,7 @@ func TestLatencyHistogramInMillisecondsKeepsThePercentileRules(t *testing.T) {
 	ms := []Bucket{{5, 10}, {10, 20}, {25, 30}, {math.Inf(1), 100}}
 	tg := presetTarget(tuningv1alpha1.PresetNavius)
 	tg.LatencyHistogram = &tuningv1alpha1.LatencyHistogram{Name: "app_latency_milliseconds", Unit: tuningv1alpha1.UnitMilliseconds}
-	tg.Thresholds = map[signals.Signal]time.Duration{signals.LatencyP50: 20 * time.Millisecond, signals.LatencyP99: 300 * time.Millisecond}
+	tg.Thresholds = ThresholdsOf(map[signals.Signal]time.Duration{signals.LatencyP50: 20 * time.Millisecond, signals.LatencyP99: 300 * time.Millisecond})
 	var parts series
 	for _, b := range ms {
 		parts = append(parts, point{LE: b.UpperBound, Value: b.Count})

@@ -29,9 +29,9 @@ import (
 type Target struct {
 	// Key identifies the profile in the result, such as "namespace/name".
 	Key string
-	// Labels scope every default query (spec.metrics.labels). Keys must be
+	// Labels scope every default query (spec.metrics.labels). Names must be
 	// Prometheus label names; values are matched literally.
-	Labels map[string]string
+	Labels Labels
 	// Window is the rate()/quantile window of the SLO signals (latency,
 	// errors, cache hit ratios; spec.slo.window); 0 means 5m.
 	Window time.Duration
@@ -54,13 +54,77 @@ type Target struct {
 	Percentiles []signals.Signal
 	// Thresholds are the latency objectives by percentile: a percentile with
 	// one is missing (BucketsTooCoarse) when the histogram cannot measure it.
-	Thresholds map[signals.Signal]time.Duration
+	Thresholds Thresholds
 	// Workload is the target Deployment, which scopes CPU utilisation; nil
 	// leaves CPUUtilization missing (NotConfigured) unless overridden.
 	Workload *Workload
 	// Redis is the Redis workload, which scopes RedisCPU and RedisOpsRate; nil
 	// leaves them missing (NotConfigured) unless overridden.
 	Redis *Workload
+}
+
+// Label is one label a target's default queries match.
+type Label struct{ Name, Value string }
+
+// Labels are a target's labels sorted by name. A Target holds them, and its
+// latency objectives (Thresholds), in slices rather than maps: the Batcher
+// holds a Target per profile, and a map of one or two entries costs 250 to
+// 340 bytes however small they are.
+type Labels []Label
+
+// LabelsOf returns the labels of m sorted by name.
+func LabelsOf(m map[string]string) Labels {
+	if len(m) == 0 {
+		return nil
+	}
+	ls := make(Labels, 0, len(m))
+	for name, value := range m {
+		ls = append(ls, Label{Name: name, Value: value})
+	}
+	slices.SortFunc(ls, func(a, b Label) int { return strings.Compare(a.Name, b.Name) })
+	return ls
+}
+
+// Get returns the value of the label name; "" when there is none.
+func (ls Labels) Get(name string) string {
+	for _, l := range ls {
+		if l.Name == name {
+			return l.Value
+		}
+	}
+	return ""
+}
+
+// Threshold is the latency objective of one percentile.
+type Threshold struct {
+	Signal    signals.Signal
+	Threshold time.Duration
+}
+
+// Thresholds are a target's latency objectives sorted by percentile signal.
+type Thresholds []Threshold
+
+// ThresholdsOf returns the objectives of m sorted by signal.
+func ThresholdsOf(m map[signals.Signal]time.Duration) Thresholds {
+	if len(m) == 0 {
+		return nil
+	}
+	ts := make(Thresholds, 0, len(m))
+	for s, d := range m {
+		ts = append(ts, Threshold{Signal: s, Threshold: d})
+	}
+	slices.SortFunc(ts, func(a, b Threshold) int { return strings.Compare(string(a.Signal), string(b.Signal)) })
+	return ts
+}
+
+// Of returns the objective of the percentile s, and whether it has one.
+func (ts Thresholds) Of(s signals.Signal) (time.Duration, bool) {
+	for _, t := range ts {
+		if t.Signal == s {
+			return t.Threshold, true
+		}
+	}
+	return 0, false
 }
 
 // Workload names the pods of a Deployment or StatefulSet. Pods are matched by
@@ -566,8 +630,8 @@ func applyOverride(obs *signals.Observation, ov override) {
 // groupKey is what targets must share to be observed by the same batch queries.
 func groupKey(t Target) string {
 	keys := make([]string, 0, len(t.Labels))
-	for k := range t.Labels {
-		keys = append(keys, k)
+	for _, l := range t.Labels {
+		keys = append(keys, l.Name)
 	}
 	sort.Strings(keys)
 	return strings.Join(keys, ",") + "|" + promDuration(t.Window) + "|" + promDuration(t.SaturationWindow)

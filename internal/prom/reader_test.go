@@ -18,7 +18,7 @@ import (
 func orders(key, service string) Target {
 	return Target{
 		Key:      key,
-		Labels:   map[string]string{"namespace": "shop", "service": service},
+		Labels:   LabelsOf(map[string]string{"namespace": "shop", "service": service}),
 		Workload: &Workload{Namespace: "shop", Name: service, Container: "app"},
 		Redis:    &Workload{Namespace: "shop", Name: "redis", Kind: "StatefulSet"},
 	}
@@ -86,7 +86,7 @@ func TestObserveWholePodCPUAndNotConfigured(t *testing.T) {
 	o, _, _ := testReader(t, Options{})
 	whole := orders("a", "orders")
 	whole.Workload.Container = ""
-	bare := Target{Key: "b", Labels: map[string]string{"namespace": "shop", "service": "orders"}}
+	bare := Target{Key: "b", Labels: LabelsOf(map[string]string{"namespace": "shop", "service": "orders"})}
 	got := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, []Target{whole, bare})
 	g.Expect(val(got["a"], signals.CPUUtilization)).To(BeNumerically("~", 0.6/1.1, 1e-9))
 	for _, sig := range []signals.Signal{signals.CPUUtilization, signals.RedisCPU, signals.RedisOpsRate} {
@@ -290,9 +290,9 @@ func TestInvalidTargets(t *testing.T) {
 	prom := newFakeProm(t, healthy("orders"))
 	o, _, _ := testReader(t, Options{})
 	bad := []Target{
-		{Key: "label", Labels: map[string]string{"service) or vector(1) or sum by (x": "a"}},
-		{Key: "window", Labels: map[string]string{"service": "a"}, Window: time.Millisecond},
-		{Key: "percentile", Labels: map[string]string{"service": "a"}, Percentiles: []signals.Signal{signals.Throughput}},
+		{Key: "label", Labels: LabelsOf(map[string]string{"service) or vector(1) or sum by (x": "a"})},
+		{Key: "window", Labels: LabelsOf(map[string]string{"service": "a"}), Window: time.Millisecond},
+		{Key: "percentile", Labels: LabelsOf(map[string]string{"service": "a"}), Percentiles: []signals.Signal{signals.Throughput}},
 	}
 	got := o.Observe(context.Background(), Endpoint{URL: prom.URL()}, bad)
 	for _, tg := range bad {
@@ -322,4 +322,28 @@ func TestQuantileEdges(t *testing.T) {
 	g.Expect(bucketQuantile(0.5, b(1, 10, 2, 8, 4, 20, inf, 20))).To(Equal(1.0), "forced monotonic")
 	g.Expect(bucketQuantile(0.25, b(-1, 10, 1, 20, inf, 40))).To(Equal(-1.0), "non-positive first bound")
 	g.Expect(BucketQuantile(0.5, []float64{0.1, 0.2, inf}, []float64{0, 10, 10})).To(BeNumerically("~", 0.15, 1e-12))
+}
+
+// TestTargetLabelsAndThresholdsReadAsTheirMaps: a target's labels and
+// latency objectives are held in slices sorted by name, and read as the
+// maps they come from: every entry, and nothing for a name they lack.
+func TestTargetLabelsAndThresholdsReadAsTheirMaps(t *testing.T) {
+	g := NewWithT(t)
+	m := map[string]string{"service": "orders", "namespace": "shop", "env": ""}
+	ls := LabelsOf(m)
+	g.Expect(ls).To(Equal(Labels{{"env", ""}, {"namespace", "shop"}, {"service", "orders"}}))
+	for name, value := range m {
+		g.Expect(ls.Get(name)).To(Equal(value))
+	}
+	g.Expect(ls.Get("pod")).To(BeEmpty())
+	g.Expect(LabelsOf(nil)).To(BeNil())
+
+	ts := ThresholdsOf(map[signals.Signal]time.Duration{signals.LatencyP99: 300 * time.Millisecond, signals.LatencyP50: 50 * time.Millisecond})
+	g.Expect(ts).To(HaveLen(2))
+	d, ok := ts.Of(signals.LatencyP99)
+	g.Expect(ok).To(BeTrue())
+	g.Expect(d).To(Equal(300 * time.Millisecond))
+	_, ok = ts.Of(signals.LatencyP90)
+	g.Expect(ok).To(BeFalse())
+	g.Expect(ThresholdsOf(nil)).To(BeNil())
 }
