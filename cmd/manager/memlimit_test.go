@@ -32,7 +32,7 @@ func TestMemoryLimitFollowsTheContainer(t *testing.T) {
 	}
 }
 
-// The manager collects at GOGC=50 unless GOGC says otherwise.
+// The manager collects at GOGC=35 unless GOGC says otherwise.
 func TestGCPercentIsTheManagersUnlessTheEnvironmentSetsOne(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	for _, tc := range []struct {
@@ -40,7 +40,7 @@ func TestGCPercentIsTheManagersUnlessTheEnvironmentSetsOne(t *testing.T) {
 		runtime   int // what the runtime applied from the environment at start
 		want      int
 	}{
-		{"unset", "", 100, 50},
+		{"unset", "", 100, 35},
 		{"GOGC=200", "200", 200, 200},
 		{"GOGC=off", "off", -1, -1},
 	} {
