@@ -69,7 +69,8 @@ type Label struct{ Name, Value string }
 // Labels are a target's labels sorted by name. A Target holds them, and its
 // latency objectives (Thresholds), in slices rather than maps: the Batcher
 // holds a Target per profile, and a map of one or two entries costs 250 to
-// 340 bytes however small they are.
+// 340 bytes however small they are. Build them with LabelsOf: Get and the
+// queries take each name to be there once.
 type Labels []Label
 
 // LabelsOf returns the labels of m sorted by name.
@@ -101,7 +102,8 @@ type Threshold struct {
 	Threshold time.Duration
 }
 
-// Thresholds are a target's latency objectives sorted by percentile signal.
+// Thresholds are a target's latency objectives sorted by percentile signal,
+// each once (build them with ThresholdsOf).
 type Thresholds []Threshold
 
 // ThresholdsOf returns the objectives of m sorted by signal.
